@@ -1,0 +1,48 @@
+//! Flat per-channel storage of resident pages.
+
+/// One channel (material, temperature, ...) of every resident page, in one
+/// flat allocation. Slot `s` holds one page's `P³` cells.
+#[derive(Clone, Debug)]
+pub struct ChannelPool<T> {
+    data: Vec<T>,
+    page_cells: usize,
+}
+
+impl<T: Copy> ChannelPool<T> {
+    /// A pool of `slots` pages of `page_cells` cells, all set to `fill`.
+    pub fn new(slots: usize, page_cells: usize, fill: T) -> Self {
+        Self {
+            data: vec![fill; slots * page_cells],
+            page_cells,
+        }
+    }
+
+    /// Number of slots.
+    pub fn slots(&self) -> usize {
+        self.data.len() / self.page_cells.max(1)
+    }
+
+    /// The cells of slot `s`.
+    #[inline]
+    pub fn slot(&self, s: usize) -> &[T] {
+        &self.data[s * self.page_cells..(s + 1) * self.page_cells]
+    }
+
+    /// The cells of slot `s`, mutably.
+    #[inline]
+    pub fn slot_mut(&mut self, s: usize) -> &mut [T] {
+        &mut self.data[s * self.page_cells..(s + 1) * self.page_cells]
+    }
+
+    /// The whole pool.
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The whole pool, mutably.
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+}

@@ -1,0 +1,357 @@
+//! The world resource: layout, page table and channel pools together.
+
+use crate::layout::WorldLayout;
+use crate::morton::PageId;
+use crate::page_table::PageTable;
+use crate::pool::ChannelPool;
+
+/// A paged voxel world with SoA channels `material`, `temperature`, `flags`.
+#[derive(Clone, Debug)]
+pub struct VoxelWorld {
+    layout: WorldLayout,
+    /// Per-page state, slots and activity.
+    pub table: PageTable,
+    /// Material id per cell (an index into the material table).
+    pub material: ChannelPool<u8>,
+    /// Temperature per cell, kelvin.
+    pub temperature: ChannelPool<f32>,
+    /// Per-cell bit flags owned by the systems (see `loam_systems::ca::flags`).
+    pub flags: ChannelPool<u8>,
+    /// Dense page indices sorted by page id (Morton order).
+    morton_order: Vec<usize>,
+}
+
+/// One page's channels, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct PageView<'a> {
+    /// Material ids, x fastest.
+    pub material: &'a [u8],
+    /// Temperatures, x fastest.
+    pub temperature: &'a [f32],
+    /// Flags, x fastest.
+    pub flags: &'a [u8],
+}
+
+/// A copy of one page with a one-cell border taken from its neighbours.
+#[derive(Clone, Debug)]
+pub struct HaloPage {
+    /// Edge length, `P + 2`.
+    pub edge: usize,
+    /// Material ids; border cells outside the world hold the `outside` value.
+    pub material: Vec<u8>,
+    /// Temperatures; border cells outside the world hold NaN.
+    pub temperature: Vec<f32>,
+}
+
+impl HaloPage {
+    /// Index of halo-local cell `(x, y, z)`, each in `0..P + 2`.
+    pub fn index(&self, x: usize, y: usize, z: usize) -> usize {
+        x + self.edge * (y + self.edge * z)
+    }
+}
+
+/// Count, centre of mass and vertical extent of one material.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MaterialStats {
+    /// Number of cells.
+    pub count: u64,
+    /// Sum of cell centres, for the centre of mass.
+    pub sum: [f64; 3],
+    /// Lowest y holding the material.
+    pub min_y: u32,
+    /// Highest y holding the material.
+    pub max_y: u32,
+}
+
+impl MaterialStats {
+    /// Centre of mass in cell coordinates.
+    pub fn center_of_mass(&self) -> [f64; 3] {
+        let n = self.count.max(1) as f64;
+        self.sum.map(|s| s / n)
+    }
+}
+
+impl VoxelWorld {
+    /// A world whose pages are all resident, every cell `material` at
+    /// `temperature`. Slots follow Morton order so nearby pages are near in memory.
+    pub fn new(layout: WorldLayout, material: u8, temperature: f32) -> Self {
+        let mut morton_order: Vec<usize> = (0..layout.page_count()).collect();
+        morton_order.sort_by_key(|&p| PageId::from_coord(layout.page_coord(p)));
+        let slots = layout.page_count();
+        let cells = layout.page_cells();
+        Self {
+            layout,
+            table: PageTable::all_resident(&morton_order),
+            material: ChannelPool::new(slots, cells, material),
+            temperature: ChannelPool::new(slots, cells, temperature),
+            flags: ChannelPool::new(slots, cells, 0),
+            morton_order,
+        }
+    }
+
+    /// The world's geometry.
+    #[inline]
+    pub fn layout(&self) -> &WorldLayout {
+        &self.layout
+    }
+
+    /// Dense page indices in page-id (Morton) order.
+    pub fn morton_order(&self) -> &[usize] {
+        &self.morton_order
+    }
+
+    /// The id of dense page `p`.
+    pub fn page_id(&self, p: usize) -> PageId {
+        PageId::from_coord(self.layout.page_coord(p))
+    }
+
+    /// Index of cell `p` into the channel pools, if it is inside the world
+    /// and its page is resident.
+    #[inline]
+    pub fn cell_index(&self, p: [u32; 3]) -> Option<usize> {
+        if (0..3).any(|a| p[a] >= self.layout.size[a]) {
+            return None;
+        }
+        let (page, off) = self.layout.locate(p);
+        let slot = self.table.resident_slot(page)?;
+        Some(slot * self.layout.page_cells() + off)
+    }
+
+    /// Material of cell `p`.
+    pub fn material(&self, p: [u32; 3]) -> Option<u8> {
+        self.cell_index(p).map(|i| self.material.as_slice()[i])
+    }
+
+    /// Temperature of cell `p`.
+    pub fn temperature(&self, p: [u32; 3]) -> Option<f32> {
+        self.cell_index(p).map(|i| self.temperature.as_slice()[i])
+    }
+
+    /// Sets cell `p` and wakes the pages that can see it. Returns false when
+    /// the cell is outside the world or not resident.
+    pub fn set_cell(&mut self, p: [u32; 3], material: u8, temperature: f32) -> bool {
+        let Some(i) = self.cell_index(p) else {
+            return false;
+        };
+        self.material.as_mut_slice()[i] = material;
+        self.temperature.as_mut_slice()[i] = temperature;
+        self.flags.as_mut_slice()[i] = 0;
+        self.wake_cell(p);
+        true
+    }
+
+    /// Marks the page of cell `p` changed, and wakes every page whose cells
+    /// touch `p` (its own, and neighbours across the faces, edges and corners
+    /// it lies on).
+    pub fn wake_cell(&mut self, p: [u32; 3]) {
+        let (page, _) = self.layout.locate(p);
+        self.table.touch(page);
+        let last = self.layout.page - 1;
+        let mask = self.layout.page - 1;
+        let range = |a: usize| -> std::ops::RangeInclusive<i32> {
+            let l = p[a] & mask;
+            (if l == 0 { -1 } else { 0 })..=(if l == last { 1 } else { 0 })
+        };
+        let c = self.layout.page_coord(page);
+        for dz in range(2) {
+            for dy in range(1) {
+                for dx in range(0) {
+                    if let Some(n) = self.layout.neighbour_page(c, [dx, dy, dz]) {
+                        self.table.awake[n] = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Page `p`'s channels, if resident.
+    pub fn page(&self, p: usize) -> Option<PageView<'_>> {
+        let s = self.table.resident_slot(p)?;
+        Some(PageView {
+            material: self.material.slot(s),
+            temperature: self.temperature.slot(s),
+            flags: self.flags.slot(s),
+        })
+    }
+
+    /// A copy of page `p` with a one-cell border from its neighbours; border
+    /// cells outside the world or in non-resident pages get material
+    /// `outside` and a NaN temperature.
+    pub fn page_with_halo(&self, p: usize, outside: u8) -> HaloPage {
+        let pe = self.layout.page as i64;
+        let edge = (pe + 2) as usize;
+        let mut halo = HaloPage {
+            edge,
+            material: vec![outside; edge.pow(3)],
+            temperature: vec![f32::NAN; edge.pow(3)],
+        };
+        let origin = self.layout.page_coord(p).map(|c| i64::from(c) * pe - 1);
+        for z in 0..edge {
+            for y in 0..edge {
+                for x in 0..edge {
+                    let g = [origin[0] + x as i64, origin[1] + y as i64, origin[2] + z as i64];
+                    if !self.layout.contains(g) {
+                        continue;
+                    }
+                    if let Some(i) = self.cell_index(g.map(|v| v as u32)) {
+                        let h = halo.index(x, y, z);
+                        halo.material[h] = self.material.as_slice()[i];
+                        halo.temperature[h] = self.temperature.as_slice()[i];
+                    }
+                }
+            }
+        }
+        halo
+    }
+
+    /// A 64-bit hash of every resident page's id and channels, in Morton
+    /// order (xxh3). Equal worlds hash equal on every machine.
+    pub fn hash(&self) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(&self.layout.size.map(u32::to_le_bytes).concat());
+        h.update(&self.layout.page.to_le_bytes());
+        for &p in &self.morton_order {
+            let Some(view) = self.page(p) else { continue };
+            h.update(&self.page_id(p).0.to_le_bytes());
+            h.update(view.material);
+            h.update(bytemuck::cast_slice(view.temperature));
+            h.update(view.flags);
+        }
+        h.digest()
+    }
+
+    /// Per-material statistics over all resident cells, indexed by material id.
+    pub fn census(&self) -> Vec<MaterialStats> {
+        let mut stats = vec![
+            MaterialStats {
+                min_y: u32::MAX,
+                ..Default::default()
+            };
+            256
+        ];
+        let pe = self.layout.page as usize;
+        for &p in &self.morton_order {
+            let Some(view) = self.page(p) else { continue };
+            let o = self.layout.page_coord(p).map(|c| (c as usize * pe) as f64);
+            let oy = self.layout.page_coord(p)[1] * self.layout.page;
+            for (i, &m) in view.material.iter().enumerate() {
+                let (x, y, z) = (i % pe, (i / pe) % pe, i / (pe * pe));
+                let s = &mut stats[m as usize];
+                s.count += 1;
+                s.sum[0] += o[0] + x as f64 + 0.5;
+                s.sum[1] += o[1] + y as f64 + 0.5;
+                s.sum[2] += o[2] + z as f64 + 0.5;
+                s.min_y = s.min_y.min(oy + y as u32);
+                s.max_y = s.max_y.max(oy + y as u32);
+            }
+        }
+        for s in &mut stats {
+            if s.count == 0 {
+                s.min_y = 0;
+            }
+        }
+        stats
+    }
+
+    /// Number of cells of each material id.
+    pub fn material_counts(&self) -> [u64; 256] {
+        let mut counts = [0u64; 256];
+        for &p in &self.morton_order {
+            if let Some(view) = self.page(p) {
+                view.material.iter().for_each(|&m| counts[m as usize] += 1);
+            }
+        }
+        counts
+    }
+
+    /// The first cell (in Morton page order) whose temperature is not finite.
+    pub fn first_non_finite_temperature(&self) -> Option<[u32; 3]> {
+        let pe = self.layout.page;
+        for &p in &self.morton_order {
+            let Some(view) = self.page(p) else { continue };
+            if let Some(i) = view.temperature.iter().position(|t| !t.is_finite()) {
+                let i = i as u32;
+                let c = self.layout.page_coord(p);
+                return Some([
+                    c[0] * pe + i % pe,
+                    c[1] * pe + (i / pe) % pe,
+                    c[2] * pe + i / (pe * pe),
+                ]);
+            }
+        }
+        None
+    }
+
+    /// Bytes held by the channel pools.
+    pub fn resident_bytes(&self) -> usize {
+        self.material.as_slice().len()
+            + std::mem::size_of_val(self.temperature.as_slice())
+            + self.flags.as_slice().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> VoxelWorld {
+        VoxelWorld::new(WorldLayout::new([32, 16, 16], 8).unwrap(), 0, 293.0)
+    }
+
+    #[test]
+    fn set_and_get_across_pages() {
+        let mut w = world();
+        for (i, p) in [[0, 0, 0], [7, 8, 9], [31, 15, 15]].into_iter().enumerate() {
+            assert!(w.set_cell(p, i as u8 + 1, 300.0 + i as f32));
+            assert_eq!(w.material(p), Some(i as u8 + 1));
+            assert_eq!(w.temperature(p), Some(300.0 + i as f32));
+        }
+        assert!(!w.set_cell([32, 0, 0], 1, 0.0));
+        assert_eq!(w.material_counts()[2], 1);
+    }
+
+    #[test]
+    fn setting_a_corner_cell_wakes_its_seven_neighbours() {
+        let mut w = world();
+        w.set_cell([8, 8, 8], 1, 293.0);
+        // Cell (8,8,8) is the low corner of page (1,1,1): pages (0..=1)^3 wake.
+        assert_eq!(w.table.awake_count(), 8);
+        let mut w = world();
+        w.set_cell([12, 12, 12], 1, 293.0);
+        assert_eq!(w.table.awake_count(), 1);
+    }
+
+    #[test]
+    fn halo_sees_neighbours_and_outside() {
+        let mut w = world();
+        w.set_cell([8, 0, 0], 5, 400.0);
+        let h = w.page_with_halo(0, 255);
+        assert_eq!(h.edge, 10);
+        assert_eq!(h.material[h.index(9, 1, 1)], 5);
+        assert_eq!(h.temperature[h.index(9, 1, 1)], 400.0);
+        assert_eq!(h.material[h.index(0, 1, 1)], 255);
+        assert!(h.temperature[h.index(0, 1, 1)].is_nan());
+    }
+
+    #[test]
+    fn hash_changes_with_any_channel_and_census_counts() {
+        let mut w = world();
+        let h0 = w.hash();
+        w.set_cell([1, 2, 3], 0, 293.0);
+        assert_eq!(w.hash(), h0, "the same contents hash the same");
+        w.set_cell([1, 2, 3], 0, 294.0);
+        let h1 = w.hash();
+        assert_ne!(h1, h0);
+        w.flags.as_mut_slice()[0] = 1;
+        assert_ne!(w.hash(), h1);
+        w.set_cell([1, 5, 3], 4, 294.0);
+        w.set_cell([3, 7, 3], 4, 294.0);
+        let c = w.census()[4];
+        assert_eq!(c.count, 2);
+        assert_eq!((c.min_y, c.max_y), (5, 7));
+        assert_eq!(c.center_of_mass(), [2.5, 6.5, 3.5]);
+        assert_eq!(w.first_non_finite_temperature(), None);
+        w.set_cell([9, 1, 1], 4, f32::NAN);
+        assert_eq!(w.first_non_finite_temperature(), Some([9, 1, 1]));
+    }
+}
