@@ -39,8 +39,10 @@ pub struct PageTable {
     pub last_use: Vec<u64>,
     /// Streaming priority per page (higher loads sooner).
     pub priority: Vec<f32>,
-    /// Whether the simulation should update the page next frame.
+    /// Whether the page is in `woken` (to be simulated next frame).
     pub awake: Vec<bool>,
+    /// Pages woken since the simulation last took the list, each once.
+    pub woken: Vec<u32>,
 }
 
 impl PageTable {
@@ -57,6 +59,7 @@ impl PageTable {
             last_use: vec![0; pages],
             priority: vec![0.0; pages],
             awake: vec![false; pages],
+            woken: Vec::new(),
         }
     }
 
@@ -83,11 +86,31 @@ impl PageTable {
         if self.state[p] == PageState::Resident {
             self.state[p] = PageState::Dirty;
         }
-        self.awake[p] = true;
+        self.wake(p);
+    }
+
+    /// Asks for page `p` to be simulated next frame.
+    #[inline]
+    pub fn wake(&mut self, p: usize) {
+        if !self.awake[p] {
+            self.awake[p] = true;
+            self.woken.push(p as u32);
+        }
+    }
+
+    /// Takes the woken pages (sorted, each once) and marks them asleep; the
+    /// simulation wakes them again if they change.
+    pub fn take_woken(&mut self) -> Vec<u32> {
+        let mut pages = std::mem::take(&mut self.woken);
+        pages.sort_unstable();
+        for &p in &pages {
+            self.awake[p as usize] = false;
+        }
+        pages
     }
 
     /// Number of awake pages.
     pub fn awake_count(&self) -> usize {
-        self.awake.iter().filter(|&&a| a).count()
+        self.woken.len()
     }
 }

@@ -157,7 +157,7 @@ impl VoxelWorld {
             for dy in range(1) {
                 for dx in range(0) {
                     if let Some(n) = self.layout.neighbour_page(c, [dx, dy, dz]) {
-                        self.table.awake[n] = true;
+                        self.table.wake(n);
                     }
                 }
             }

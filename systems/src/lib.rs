@@ -1,1 +1,11 @@
-//! loam-systems
+//! Loam's CPU simulation systems. Each system runs named phases in a fixed
+//! order over flat arrays, and gets its parallelism from checkerboards, so
+//! results never depend on the thread count.
+//!
+//! - [`materials`]: the material table every system reads.
+//! - [`ca`]: falling-sand cellular automata with reactions and heat.
+
+pub mod ca;
+pub mod materials;
+
+pub use materials::{Kind, Material, MaterialId, MaterialTable};

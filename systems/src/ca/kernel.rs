@@ -1,0 +1,516 @@
+//! The update of one page: reactions and movement, then heat.
+//!
+//! Cells are addressed by page-local coordinates in `-1..=P`; coordinates
+//! outside `0..P` resolve through the page's 27-neighbourhood to another
+//! page's slot, or to nothing (outside the world or not resident), which acts
+//! as a solid wall.
+
+use loam_runtime::random::hash3;
+
+use super::flags::MOVED;
+use super::CaConfig;
+use crate::materials::{id, thresholds, Kind, MaterialTable};
+
+/// Address of a cell that does not exist (a wall).
+pub(crate) const NONE: usize = usize::MAX;
+
+/// Raw pointers to the world's channel pools, shared by the threads of one
+/// checkerboard phase.
+#[derive(Clone, Copy)]
+pub(crate) struct Channels {
+    pub material: *mut u8,
+    pub temperature: *mut f32,
+    pub flags: *mut u8,
+}
+
+// SAFETY: `Channels` is only handed to page updates of one checkerboard
+// phase. Those pages are two or more pages apart along some axis, and an
+// update touches only its own page and a one-cell border, so no two threads
+// ever access the same cell; the pools outlive the phase (see `schedule`).
+unsafe impl Send for Channels {}
+unsafe impl Sync for Channels {}
+
+/// Per-axis bits of the page offsets (-1, 0, +1) whose pages can see a cell
+/// at local coordinate `v`: cells on or beyond a face are next to two pages.
+#[inline(always)]
+const fn axis_bits(v: i32, p: i32) -> u32 {
+    if v <= 0 {
+        0b011
+    } else if v >= p - 1 {
+        0b110
+    } else {
+        0b010
+    }
+}
+
+/// Bit `(ox+1) + 3(oy+1) + 9(oz+1)` for every page offset in the product of
+/// three per-axis bit sets, indexed by `bx | by << 3 | bz << 6`.
+const NEIGHBOUR_MASKS: [u32; 512] = {
+    let mut t = [0u32; 512];
+    let mut i = 0;
+    while i < 512 {
+        let (bx, by, bz) = (i & 7, (i >> 3) & 7, (i >> 6) & 7);
+        let mut m = 0u32;
+        let mut z = 0;
+        while z < 3 {
+            let mut y = 0;
+            while y < 3 {
+                let mut x = 0;
+                while x < 3 {
+                    if bx >> x & 1 == 1 && by >> y & 1 == 1 && bz >> z & 1 == 1 {
+                        m |= 1 << (x + 3 * y + 9 * z);
+                    }
+                    x += 1;
+                }
+                y += 1;
+            }
+            z += 1;
+        }
+        t[i] = m;
+        i += 1;
+    }
+    t
+};
+
+/// Temperature changes smaller than this (K per frame) let a page sleep.
+pub(crate) const HEAT_EPSILON: f32 = 1e-3;
+
+/// Probabilities per frame of the slow reactions.
+mod rates {
+    pub const BOIL: f32 = 0.05;
+    pub const CONDENSE: f32 = 0.02;
+    pub const MELT: f32 = 0.02;
+    pub const IGNITE: f32 = 0.05;
+    pub const BURN_OUT: f32 = 1.0 / 90.0;
+    pub const DISSIPATE: f32 = 1.0 / 250.0;
+    pub const SPREAD: f32 = 0.04;
+}
+
+/// The six face neighbours.
+const NEIGHBOURS: [(i32, i32, i32); 6] =
+    [(0, -1, 0), (0, 1, 0), (1, 0, 0), (-1, 0, 0), (0, 0, 1), (0, 0, -1)];
+
+/// What one page update did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PageResult {
+    /// Bit `k` set: page offset `k` (as in [`NEIGHBOUR_MASKS`]) saw a change.
+    pub wake: u32,
+    pub moves: u32,
+    pub reactions: u32,
+}
+
+/// Everything a page update needs, built per page.
+pub(crate) struct PageUpdate<'a> {
+    pub ch: Channels,
+    pub table: &'a MaterialTable,
+    pub config: CaConfig,
+    /// Page edge `P`.
+    pub p: i32,
+    /// Pool offset of the first cell of each page in the 3×3×3
+    /// neighbourhood, or [`NONE`]; index `(ox+1) + 3(oy+1) + 9(oz+1)`.
+    pub base: [usize; 27],
+    /// Global coordinates of local cell (0, 0, 0).
+    pub origin: [u32; 3],
+    /// World size, for cell ids.
+    pub world: [u32; 3],
+    pub seed: u64,
+    pub frame: u64,
+}
+
+impl PageUpdate<'_> {
+    /// Pool index of local cell (x, y, z), or [`NONE`].
+    #[inline(always)]
+    fn addr(&self, x: i32, y: i32, z: i32) -> usize {
+        let p = self.p;
+        if (x as u32) < p as u32 && (y as u32) < p as u32 && (z as u32) < p as u32 {
+            return self.base[13] + (x + p * (y + p * z)) as usize;
+        }
+        self.addr_slow(x, y, z)
+    }
+
+    #[cold]
+    fn addr_slow(&self, x: i32, y: i32, z: i32) -> usize {
+        let p = self.p;
+        let split = |v: i32| -> (usize, i32) {
+            if v < 0 {
+                (0, v + p)
+            } else if v >= p {
+                (2, v - p)
+            } else {
+                (1, v)
+            }
+        };
+        let ((nx, lx), (ny, ly), (nz, lz)) = (split(x), split(y), split(z));
+        let base = self.base[nx + 3 * ny + 9 * nz];
+        if base == NONE {
+            NONE
+        } else {
+            base + (lx + p * (ly + p * lz)) as usize
+        }
+    }
+
+    #[inline(always)]
+    fn mask(&self, x: i32, y: i32, z: i32) -> u32 {
+        let p = self.p;
+        NEIGHBOUR_MASKS
+            [(axis_bits(x, p) | axis_bits(y, p) << 3 | axis_bits(z, p) << 6) as usize]
+    }
+
+    // SAFETY (for the accessors below): `i` is an address produced by `addr`
+    // for this page's neighbourhood and is not NONE, so it is in bounds of the
+    // pools, and by the phase argument on `Channels` no other thread touches it.
+    #[inline(always)]
+    unsafe fn mat(&self, i: usize) -> u8 {
+        *self.ch.material.add(i)
+    }
+
+    #[inline(always)]
+    unsafe fn set_mat(&self, i: usize, m: u8) {
+        *self.ch.material.add(i) = m;
+    }
+
+    #[inline(always)]
+    unsafe fn temp(&self, i: usize) -> f32 {
+        *self.ch.temperature.add(i)
+    }
+
+    #[inline(always)]
+    unsafe fn set_temp(&self, i: usize, t: f32) {
+        *self.ch.temperature.add(i) = t;
+    }
+
+    #[inline(always)]
+    unsafe fn flag(&self, i: usize) -> u8 {
+        *self.ch.flags.add(i)
+    }
+
+    #[inline(always)]
+    unsafe fn set_moved(&self, i: usize) {
+        *self.ch.flags.add(i) |= MOVED;
+    }
+
+    #[inline(always)]
+    fn random(&self, x: i32, y: i32, z: i32) -> u64 {
+        let g = [
+            u64::from(self.origin[0]) + x as u64,
+            u64::from(self.origin[1]) + y as u64,
+            u64::from(self.origin[2]) + z as u64,
+        ];
+        let w = [u64::from(self.world[0]), u64::from(self.world[1])];
+        hash3(self.seed, self.frame, g[0] + w[0] * (g[1] + w[1] * g[2]))
+    }
+
+    /// Whether a cell of material `m` may move into `target` going down or
+    /// sideways: the target is fluid and lighter.
+    #[inline(always)]
+    fn sinks_into(&self, m: u8, target: usize) -> bool {
+        if target == NONE {
+            return false;
+        }
+        // SAFETY: target is a valid address (checked above).
+        let t = unsafe { self.mat(target) } as usize;
+        self.table.kind[t].is_fluid() && self.table.density[t] < self.table.density[m as usize]
+    }
+
+    /// Whether gas `m` may move into `target`: the target is fluid and heavier.
+    #[inline(always)]
+    fn rises_into(&self, m: u8, target: usize) -> bool {
+        if target == NONE {
+            return false;
+        }
+        // SAFETY: target is a valid address (checked above).
+        let t = unsafe { self.mat(target) } as usize;
+        self.table.kind[t].is_fluid() && self.table.density[t] > self.table.density[m as usize]
+    }
+
+    /// Updates the page: reactions and movement, then heat.
+    pub fn run(&self) -> PageResult {
+        let mut out = PageResult::default();
+        let p = self.p;
+        for y in 0..p {
+            for z in 0..p {
+                for x in 0..p {
+                    // SAFETY: (x, y, z) is inside this page, so `i` is valid.
+                    unsafe { self.update_cell(x, y, z, &mut out) };
+                }
+            }
+        }
+        if self.config.heat && self.heat_pass() {
+            out.wake = u32::MAX >> 5;
+        }
+        out
+    }
+
+    /// # Safety
+    /// (x, y, z) must be inside the page.
+    #[inline(always)]
+    unsafe fn update_cell(&self, x: i32, y: i32, z: i32, out: &mut PageResult) {
+        let i = self.base[13] + (x + self.p * (y + self.p * z)) as usize;
+        let m = self.mat(i);
+        let kind = self.table.kind[m as usize];
+        if kind == Kind::Empty || self.flag(i) & MOVED != 0 {
+            return;
+        }
+        if self.config.reactions && self.react(x, y, z, i, m, out) {
+            return;
+        }
+        let target = match kind {
+            Kind::Powder => self.fall(x, y, z, m, false),
+            Kind::Liquid => self.fall(x, y, z, m, true),
+            Kind::Gas => self.rise(x, y, z, m),
+            Kind::Empty | Kind::Solid | Kind::Fire => return,
+        };
+        if let Some((j, tx, ty, tz)) = target {
+            self.swap(i, j);
+            out.moves += 1;
+            out.wake |= self.mask(x, y, z) | self.mask(tx, ty, tz);
+        }
+    }
+
+    /// The target of a falling powder or liquid, if any.
+    #[inline(always)]
+    fn fall(&self, x: i32, y: i32, z: i32, m: u8, liquid: bool) -> Option<(usize, i32, i32, i32)> {
+        let down = self.addr(x, y - 1, z);
+        if self.sinks_into(m, down) {
+            return Some((down, x, y - 1, z));
+        }
+        const SIDES: [(i32, i32); 4] = [(1, 0), (-1, 0), (0, 1), (0, -1)];
+        let r = self.random(x, y, z);
+        let start = (r & 3) as usize;
+        for k in 0..4 {
+            let (dx, dz) = SIDES[(start + k) & 3];
+            let j = self.addr(x + dx, y - 1, z + dz);
+            if self.sinks_into(m, j) {
+                return Some((j, x + dx, y - 1, z + dz));
+            }
+        }
+        if !liquid {
+            return None;
+        }
+        let above = self.addr(x, y + 1, z);
+        // SAFETY: `above` is checked against NONE before it is read.
+        let pressed = above != NONE && unsafe { self.mat(above) } == m;
+        let start = ((r >> 2) & 3) as usize;
+        for k in 0..4 {
+            let (dx, dz) = SIDES[(start + k) & 3];
+            let j = self.addr(x + dx, y, z + dz);
+            if self.sinks_into(m, j)
+                && (pressed || self.sinks_into(m, self.addr(x + dx, y - 1, z + dz)))
+            {
+                return Some((j, x + dx, y, z + dz));
+            }
+        }
+        None
+    }
+
+    /// The target of a rising gas, if any.
+    #[inline(always)]
+    fn rise(&self, x: i32, y: i32, z: i32, m: u8) -> Option<(usize, i32, i32, i32)> {
+        let up = self.addr(x, y + 1, z);
+        if self.rises_into(m, up) {
+            return Some((up, x, y + 1, z));
+        }
+        const SIDES: [(i32, i32); 4] = [(1, 0), (-1, 0), (0, 1), (0, -1)];
+        let r = self.random(x, y, z);
+        let start = (r & 3) as usize;
+        for k in 0..4 {
+            let (dx, dz) = SIDES[(start + k) & 3];
+            let j = self.addr(x + dx, y + 1, z + dz);
+            if self.rises_into(m, j) {
+                return Some((j, x + dx, y + 1, z + dz));
+            }
+        }
+        let below = self.addr(x, y - 1, z);
+        // SAFETY: `below` is checked against NONE before it is read.
+        let pressed = below != NONE && unsafe { self.mat(below) } == m;
+        let start = ((r >> 2) & 3) as usize;
+        for k in 0..4 {
+            let (dx, dz) = SIDES[(start + k) & 3];
+            let j = self.addr(x + dx, y, z + dz);
+            if self.rises_into(m, j)
+                && (pressed || self.rises_into(m, self.addr(x + dx, y + 1, z + dz)))
+            {
+                return Some((j, x + dx, y, z + dz));
+            }
+        }
+        None
+    }
+
+    /// Swaps two cells' material and temperature and flags both as moved.
+    ///
+    /// # Safety
+    /// Both addresses must be valid (not NONE) for this page update.
+    #[inline(always)]
+    unsafe fn swap(&self, i: usize, j: usize) {
+        let (mi, mj) = (self.mat(i), self.mat(j));
+        self.set_mat(i, mj);
+        self.set_mat(j, mi);
+        let (ti, tj) = (self.temp(i), self.temp(j));
+        self.set_temp(i, tj);
+        self.set_temp(j, ti);
+        self.set_moved(i);
+        self.set_moved(j);
+    }
+
+    /// Turns cell `i` into `m` at temperature `t`.
+    ///
+    /// # Safety
+    /// `i` must be a valid address for this page update.
+    #[inline(always)]
+    unsafe fn transmute(&self, i: usize, m: u8, t: f32) {
+        self.set_mat(i, m);
+        self.set_temp(i, t);
+        self.set_moved(i);
+    }
+
+    /// Applies a reaction of cell `i` (material `m`); true if it changed.
+    ///
+    /// # Safety
+    /// (x, y, z) must be inside the page and `i` its address.
+    #[inline(always)]
+    unsafe fn react(&self, x: i32, y: i32, z: i32, i: usize, m: u8, out: &mut PageResult) -> bool {
+        let t = self.temp(i);
+        // A reaction whose condition holds but whose dice said "not yet"
+        // keeps the page awake, so slow reactions do finish.
+        let mut pending = false;
+        let mut chance = |rate: f32| {
+            let r = self.random(x, y, z) >> 40;
+            let hit = (r as f32) * (1.0 / (1u64 << 24) as f32) < rate;
+            pending |= !hit;
+            hit
+        };
+        let reacted = match m {
+            id::LAVA => {
+                let water = NEIGHBOURS.iter().find_map(|&(dx, dy, dz)| {
+                    let j = self.addr(x + dx, y + dy, z + dz);
+                    (j != NONE && self.mat(j) == id::WATER).then_some((j, dx, dy, dz))
+                });
+                if let Some((j, dx, dy, dz)) = water {
+                    self.transmute(i, id::BASALT, t);
+                    self.transmute(j, id::STEAM, self.temp(j).max(thresholds::BOIL + 30.0));
+                    out.wake |= self.mask(x + dx, y + dy, z + dz);
+                    true
+                } else if t < thresholds::SOLIDIFY {
+                    self.transmute(i, id::BASALT, t);
+                    true
+                } else {
+                    false
+                }
+            }
+            id::WATER if t > thresholds::BOIL && chance(rates::BOIL) => {
+                self.transmute(i, id::STEAM, t);
+                true
+            }
+            id::STEAM if t < thresholds::CONDENSE && chance(rates::CONDENSE) => {
+                self.transmute(i, id::WATER, t);
+                true
+            }
+            id::ICE if t > thresholds::MELT && chance(rates::MELT) => {
+                self.transmute(i, id::WATER, t);
+                true
+            }
+            id::FIRE => {
+                // Flames spread to flammable neighbours they touch.
+                let r = self.random(x, y, z);
+                for (k, &(dx, dy, dz)) in NEIGHBOURS.iter().enumerate() {
+                    let j = self.addr(x + dx, y + dy, z + dz);
+                    let roll = ((r >> (8 * k)) & 0xff) as f32 * (1.0 / 256.0);
+                    if j != NONE
+                        && self.table.ignition[self.mat(j) as usize].is_finite()
+                        && roll < rates::SPREAD
+                    {
+                        self.transmute(j, id::FIRE, thresholds::FLAME);
+                        out.reactions += 1;
+                        out.wake |= self.mask(x + dx, y + dy, z + dz);
+                    }
+                }
+                if chance(rates::BURN_OUT) {
+                    self.transmute(i, id::SMOKE, t);
+                    true
+                } else {
+                    // A burning cell holds its flame temperature: combustion
+                    // is the energy source.
+                    self.set_temp(i, thresholds::FLAME);
+                    false
+                }
+            }
+            id::SMOKE if chance(rates::DISSIPATE) => {
+                self.transmute(i, id::AIR, t);
+                true
+            }
+            _ if t >= self.table.ignition[m as usize] && chance(rates::IGNITE) => {
+                self.transmute(i, id::FIRE, thresholds::FLAME);
+                true
+            }
+            _ => false,
+        };
+        if pending {
+            out.wake |= 1 << 13;
+        }
+        if reacted {
+            out.reactions += 1;
+            out.wake |= self.mask(x, y, z);
+        }
+        reacted
+    }
+
+    /// Evens out temperature across each cell's +x, +y and +z faces. Returns
+    /// whether any cell changed by more than [`HEAT_EPSILON`].
+    fn heat_pass(&self) -> bool {
+        let p = self.p;
+        // Skip a page whose cells, and the neighbour layers it exchanges with,
+        // all share one temperature: nothing would change.
+        let own = self.base[13];
+        let cells = (p * p * p) as usize;
+        // SAFETY: the page's own slot holds `cells` valid cells.
+        let temps = unsafe { std::slice::from_raw_parts(self.ch.temperature.add(own), cells) };
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &t in temps {
+            lo = lo.min(t);
+            hi = hi.max(t);
+        }
+        for a in 0..p {
+            for b in 0..p {
+                for j in [self.addr(p, a, b), self.addr(a, p, b), self.addr(a, b, p)] {
+                    if j != NONE {
+                        // SAFETY: j is a valid address of the border.
+                        let t = unsafe { self.temp(j) };
+                        lo = lo.min(t);
+                        hi = hi.max(t);
+                    }
+                }
+            }
+        }
+        if hi - lo < HEAT_EPSILON {
+            return false;
+        }
+        let k = &self.table.conductivity;
+        let mut largest = 0.0f32;
+        for z in 0..p {
+            for y in 0..p {
+                for x in 0..p {
+                    let i = own + (x + p * (y + p * z)) as usize;
+                    // SAFETY: i is inside the page; each neighbour address is
+                    // checked against NONE.
+                    unsafe {
+                        let ki = k[self.mat(i) as usize];
+                        let mut ti = self.temp(i);
+                        for j in [self.addr(x + 1, y, z), self.addr(x, y + 1, z), self.addr(x, y, z + 1)] {
+                            if j == NONE {
+                                continue;
+                            }
+                            let c = ki.min(k[self.mat(j) as usize]) * (1.0 / 3.0);
+                            let tj = self.temp(j);
+                            let d = c * (tj - ti);
+                            ti += d;
+                            self.set_temp(j, tj - d);
+                            largest = largest.max(d.abs());
+                        }
+                        self.set_temp(i, ti);
+                    }
+                }
+            }
+        }
+        largest > HEAT_EPSILON
+    }
+}

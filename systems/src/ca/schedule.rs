@@ -1,0 +1,117 @@
+//! One automaton frame: which pages run, in which phase, and what wakes.
+
+use rayon::prelude::*;
+
+use loam_storage::VoxelWorld;
+
+use super::flags::MOVED;
+use super::kernel::{Channels, PageResult, PageUpdate, NONE};
+use super::{CaConfig, CaStats};
+use crate::materials::MaterialTable;
+
+/// Runs one automaton frame over the pages woken since the last one.
+///
+/// Pages are grouped into 8 phases by the parity of their page coordinates
+/// and the phases run in order; the pages of a phase run in parallel on the
+/// current rayon pool (serially when it has one thread). Returns what the
+/// frame did; the pages it changed, and those next to the changes, are woken
+/// for the next frame.
+pub fn step(
+    world: &mut VoxelWorld,
+    table: &MaterialTable,
+    config: &CaConfig,
+    seed: u64,
+    frame: u64,
+) -> CaStats {
+    let active = world.table.take_woken();
+    let layout = *world.layout();
+    let page_cells = layout.page_cells();
+    let resident: Vec<u32> = active
+        .iter()
+        .copied()
+        .filter(|&p| world.table.resident_slot(p as usize).is_some())
+        .collect();
+
+    // Every page that holds a MOVED bit changed last frame, so it is in
+    // `active` now: clearing these pages clears every stale bit.
+    for &p in &resident {
+        if let Some(s) = world.table.resident_slot(p as usize) {
+            world.flags.slot_mut(s).iter_mut().for_each(|f| *f &= !MOVED);
+        }
+    }
+
+    let channels = Channels {
+        material: world.material.as_mut_slice().as_mut_ptr(),
+        temperature: world.temperature.as_mut_slice().as_mut_ptr(),
+        flags: world.flags.as_mut_slice().as_mut_ptr(),
+    };
+    let parallel = rayon::current_num_threads() > 1;
+    let mut stats = CaStats::default();
+    let mut phase_pages: Vec<u32> = Vec::with_capacity(resident.len());
+    let mut results: Vec<PageResult> = Vec::with_capacity(resident.len());
+    for phase in 0..8u32 {
+        phase_pages.clear();
+        phase_pages.extend(resident.iter().copied().filter(|&p| {
+            let c = layout.page_coord(p as usize);
+            (c[0] & 1) | (c[1] & 1) << 1 | (c[2] & 1) << 2 == phase
+        }));
+        if phase_pages.is_empty() {
+            continue;
+        }
+        let page_table = &world.table;
+        let update = |&p: &u32| -> PageResult {
+            let c = layout.page_coord(p as usize);
+            let mut base = [NONE; 27];
+            for (k, b) in base.iter_mut().enumerate() {
+                let d = [(k % 3) as i32 - 1, ((k / 3) % 3) as i32 - 1, (k / 9) as i32 - 1];
+                if let Some(n) = layout.neighbour_page(c, d) {
+                    if let Some(s) = page_table.resident_slot(n) {
+                        *b = s * page_cells;
+                    }
+                }
+            }
+            PageUpdate {
+                ch: channels,
+                table,
+                config: *config,
+                p: layout.page as i32,
+                base,
+                origin: c.map(|v| v * layout.page),
+                world: layout.size,
+                seed,
+                frame,
+            }
+            .run()
+        };
+        results.clear();
+        // The pools are not otherwise borrowed while `channels` is in use:
+        // `world` is held mutably by this function, and the closure reads only
+        // the page table. Pages of one phase touch disjoint cells (see
+        // `Channels`).
+        if parallel {
+            phase_pages.par_iter().map(update).collect_into_vec(&mut results);
+        } else {
+            results.extend(phase_pages.iter().map(update));
+        }
+        for (&p, r) in phase_pages.iter().zip(&results) {
+            stats.moves += u64::from(r.moves);
+            stats.reactions += u64::from(r.reactions);
+            if r.wake == 0 {
+                continue;
+            }
+            let c = layout.page_coord(p as usize);
+            for k in 0..27 {
+                if r.wake >> k & 1 == 1 {
+                    let d = [(k % 3) as i32 - 1, ((k / 3) % 3) as i32 - 1, (k / 9) as i32 - 1];
+                    if let Some(n) = layout.neighbour_page(c, d) {
+                        world.table.touch(n);
+                    }
+                }
+            }
+        }
+    }
+    stats.pages_updated = resident.len() as u64;
+    stats.cells_updated = (resident.len() * page_cells) as u64;
+    stats.active_pages = world.table.awake_count() as u64;
+    stats
+}

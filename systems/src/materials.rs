@@ -1,0 +1,250 @@
+//! The material table: what each material id is and how it behaves.
+//!
+//! Kernels read the table as flat arrays of 256 entries indexed by material
+//! id, so a lookup is one load with no bounds check to fail. Unused ids
+//! behave as inert solids.
+//!
+//! Units: density in kg/m³; temperatures in kelvin; `conductivity` is the
+//! fraction of a temperature difference that two cells of this material
+//! even out per frame (the pair uses the smaller of its two values, and the
+//! values are capped so the explicit update stays stable).
+
+/// A material id, the value of the `material` channel.
+pub type MaterialId = u8;
+
+/// How a material moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Empty space (air): never moves by itself, anything fluid-heavier displaces it.
+    Empty,
+    /// Does not move.
+    Solid,
+    /// Falls, then slides to a lower diagonal neighbour.
+    Powder,
+    /// Falls, slides diagonally, then spreads sideways.
+    Liquid,
+    /// Rises, then spreads sideways.
+    Gas,
+    /// Stays in place, hot, burns out.
+    Fire,
+}
+
+impl Kind {
+    /// Whether heavier materials can move through cells of this kind.
+    pub fn is_fluid(self) -> bool {
+        matches!(self, Kind::Empty | Kind::Liquid | Kind::Gas)
+    }
+}
+
+/// One material's properties.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Material {
+    /// Name used in scenario files and reports.
+    pub name: &'static str,
+    /// How it moves.
+    pub kind: Kind,
+    /// kg/m³; decides who sinks through whom.
+    pub density: f32,
+    /// Per-frame fraction of a temperature difference evened out (≤ 0.5).
+    pub conductivity: f32,
+    /// Temperature a new cell of this material starts at, K.
+    pub spawn_temperature: f32,
+    /// Ignites (becomes fire) at or above this temperature, K.
+    pub ignition: Option<f32>,
+    /// Colour for pictures, sRGB.
+    pub color: [u8; 3],
+}
+
+/// Ids of the built-in materials.
+pub mod id {
+    use super::MaterialId;
+    /// Empty space.
+    pub const AIR: MaterialId = 0;
+    /// Inert rock.
+    pub const STONE: MaterialId = 1;
+    /// A powder.
+    pub const SAND: MaterialId = 2;
+    /// A heavier powder.
+    pub const GRAVEL: MaterialId = 3;
+    /// A liquid.
+    pub const WATER: MaterialId = 4;
+    /// A light, flammable liquid.
+    pub const OIL: MaterialId = 5;
+    /// A hot, heavy liquid that solidifies to basalt.
+    pub const LAVA: MaterialId = 6;
+    /// A flammable solid.
+    pub const WOOD: MaterialId = 7;
+    /// Burning matter.
+    pub const FIRE: MaterialId = 8;
+    /// Dissipating gas left by fire.
+    pub const SMOKE: MaterialId = 9;
+    /// Water vapour.
+    pub const STEAM: MaterialId = 10;
+    /// Frozen water.
+    pub const ICE: MaterialId = 11;
+    /// Solidified lava.
+    pub const BASALT: MaterialId = 12;
+}
+
+/// Room temperature, K.
+pub const AMBIENT: f32 = 293.15;
+
+/// The built-in materials, indexed by id.
+pub fn builtin() -> Vec<Material> {
+    let m = |name, kind, density, conductivity, spawn_temperature, ignition, color| Material {
+        name,
+        kind,
+        density,
+        conductivity,
+        spawn_temperature,
+        ignition,
+        color,
+    };
+    use Kind::*;
+    vec![
+        m("air", Empty, 1.2, 0.02, AMBIENT, None, [0, 0, 0]),
+        m("stone", Solid, 2600.0, 0.3, AMBIENT, None, [128, 128, 132]),
+        m("sand", Powder, 1600.0, 0.15, AMBIENT, None, [222, 196, 120]),
+        m("gravel", Powder, 1800.0, 0.2, AMBIENT, None, [140, 130, 118]),
+        m("water", Liquid, 1000.0, 0.25, AMBIENT, None, [40, 100, 220]),
+        m("oil", Liquid, 900.0, 0.1, AMBIENT, Some(500.0), [70, 50, 30]),
+        m("lava", Liquid, 3100.0, 0.3, 1400.0, None, [255, 90, 10]),
+        m("wood", Solid, 700.0, 0.08, AMBIENT, Some(570.0), [120, 80, 40]),
+        m("fire", Fire, 0.3, 0.5, 1200.0, None, [255, 180, 40]),
+        m("smoke", Gas, 0.9, 0.02, 400.0, None, [90, 90, 90]),
+        m("steam", Gas, 0.6, 0.05, 400.0, None, [220, 230, 240]),
+        m("ice", Solid, 917.0, 0.4, 260.0, None, [180, 220, 255]),
+        m("basalt", Solid, 3000.0, 0.3, 900.0, None, [60, 55, 60]),
+    ]
+}
+
+/// Temperatures at which the built-in reactions happen, K.
+pub mod thresholds {
+    /// Water boils to steam above this.
+    pub const BOIL: f32 = 373.15;
+    /// Steam condenses to water below this.
+    pub const CONDENSE: f32 = 363.15;
+    /// Ice melts above this.
+    pub const MELT: f32 = 273.15;
+    /// Lava solidifies to basalt below this.
+    pub const SOLIDIFY: f32 = 1000.0;
+    /// Temperature fire holds while it burns.
+    pub const FLAME: f32 = 1200.0;
+}
+
+/// The material table as flat per-id arrays for kernels, plus the
+/// descriptions for people.
+#[derive(Clone, Debug)]
+pub struct MaterialTable {
+    materials: Vec<Material>,
+    /// Kind per id.
+    pub kind: [Kind; 256],
+    /// Density per id.
+    pub density: [f32; 256],
+    /// Conductivity per id, capped at 0.5.
+    pub conductivity: [f32; 256],
+    /// Ignition temperature per id (infinity when it does not burn).
+    pub ignition: [f32; 256],
+}
+
+impl Default for MaterialTable {
+    fn default() -> Self {
+        Self::new(builtin())
+    }
+}
+
+impl MaterialTable {
+    /// A table of `materials`, indexed by position (at most 256).
+    pub fn new(materials: Vec<Material>) -> Self {
+        let mut t = Self {
+            materials: Vec::new(),
+            kind: [Kind::Solid; 256],
+            density: [f32::INFINITY; 256],
+            conductivity: [0.0; 256],
+            ignition: [f32::INFINITY; 256],
+        };
+        for (i, m) in materials.iter().enumerate().take(256) {
+            t.kind[i] = m.kind;
+            t.density[i] = m.density;
+            t.conductivity[i] = m.conductivity.clamp(0.0, 0.5);
+            t.ignition[i] = m.ignition.unwrap_or(f32::INFINITY);
+        }
+        t.materials = materials;
+        t
+    }
+
+    /// The material with id `id`.
+    pub fn get(&self, id: MaterialId) -> Option<&Material> {
+        self.materials.get(id as usize)
+    }
+
+    /// The id of the material called `name`.
+    pub fn id(&self, name: &str) -> Option<MaterialId> {
+        self.materials
+            .iter()
+            .position(|m| m.name == name)
+            .map(|i| i as MaterialId)
+    }
+
+    /// Name of id `id`, or `"#<id>"` for an unknown id.
+    pub fn name(&self, id: MaterialId) -> String {
+        self.get(id)
+            .map_or_else(|| format!("#{id}"), |m| m.name.to_string())
+    }
+
+    /// All materials, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (MaterialId, &Material)> {
+        self.materials
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as MaterialId, m))
+    }
+
+    /// Number of materials.
+    pub fn len(&self) -> usize {
+        self.materials.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.materials.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_ids_match_names() {
+        let t = MaterialTable::default();
+        for (id, name) in [
+            (id::AIR, "air"),
+            (id::STONE, "stone"),
+            (id::SAND, "sand"),
+            (id::GRAVEL, "gravel"),
+            (id::WATER, "water"),
+            (id::OIL, "oil"),
+            (id::LAVA, "lava"),
+            (id::WOOD, "wood"),
+            (id::FIRE, "fire"),
+            (id::SMOKE, "smoke"),
+            (id::STEAM, "steam"),
+            (id::ICE, "ice"),
+            (id::BASALT, "basalt"),
+        ] {
+            assert_eq!(t.id(name), Some(id));
+        }
+        assert_eq!(t.id("unobtainium"), None);
+        assert_eq!(t.kind[200], Kind::Solid);
+    }
+
+    #[test]
+    fn density_order_gives_the_expected_layering() {
+        let t = MaterialTable::default();
+        let d = |id: MaterialId| t.density[id as usize];
+        assert!(d(id::SAND) > d(id::WATER) && d(id::WATER) > d(id::OIL));
+        assert!(d(id::OIL) > d(id::AIR) && d(id::AIR) > d(id::SMOKE));
+        assert!(d(id::SMOKE) > d(id::STEAM));
+    }
+}
