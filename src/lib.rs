@@ -1,1 +1,45 @@
-//! loam
+//! Loam: a data-oriented simulation runtime for large voxel worlds.
+//!
+//! This crate is the facade: it loads scenario files, wires the world and
+//! its systems into a job graph ([`Runtime`]), and holds the command-line
+//! tool's pieces (reports, snapshots, soak, bench). The building blocks are
+//! re-exported: [`loam_runtime`] (jobs, graph, executor), [`loam_storage`]
+//! (paged world) and [`loam_systems`] (simulation kernels).
+//!
+//! Embedding in a game loop:
+//!
+//! ```
+//! use loam::{Command, Fill, Runtime, Scenario, Shape};
+//!
+//! let mut scenario = Scenario::empty("demo", [64, 64, 64]);
+//! scenario.run.threads = 2;
+//! let mut runtime = Runtime::new(scenario).unwrap();
+//! let sand = runtime.materials().id("sand").unwrap();
+//! let sender = runtime.command_sender();
+//! std::thread::spawn(move || {
+//!     let shape = Shape::Sphere { center: [32.0, 40.0, 32.0], radius: 4.0 };
+//!     sender.send(Command::Place(Fill { shape, material: sand, temperature: None })).unwrap();
+//! })
+//! .join()
+//! .unwrap();
+//! runtime.run(30).unwrap();
+//! let report = runtime.report();
+//! assert!(report.materials["sand"].min_y < 40);
+//! ```
+
+pub mod bench;
+pub mod command;
+pub mod report;
+pub mod runtime;
+pub mod scenario;
+pub mod snapshot;
+pub mod soak;
+
+pub use command::{Command, CommandSender};
+pub use report::Report;
+pub use runtime::{LoamError, Runtime};
+pub use scenario::{Backend, Check, Emitter, Fill, Overrides, Scenario, ScenarioError, Shape};
+
+pub use loam_runtime;
+pub use loam_storage;
+pub use loam_systems;

@@ -9,7 +9,7 @@
 //! jobs is that dispatch cost, in ns per job. It bounds how finely work can
 //! be split into jobs before the scheduler costs more than the work.
 //!
-//! Three shapes of job graph, over 16 resources [`Slot<0>`] … [`Slot<15>`]:
+//! Three shapes of job graph, over 16 resources [`Slot`]`<0>` to `Slot<15>`:
 //!
 //! - [`Shape::Chain`]: every job writes `Slot<0>`, so the graph is one serial
 //!   chain and measures the cost of handing a job to its successor.
@@ -240,6 +240,11 @@ pub fn slot_counts(engine: &Engine) -> [u64; SLOTS] {
 
 /// Wall time per job of one Loam frame of `set` on `threads` workers, in ns:
 /// [`WARMUP_FRAMES`] untimed frames, then `frames` timed ones.
+///
+/// # Panics
+///
+/// If a frame fails, or if afterwards a slot does not hold the count that
+/// running every job once per frame gives (the timed frames did the work).
 pub fn ns_per_job(set: &[JobAccess], threads: usize, frames: u32) -> f64 {
     let mut engine = loam_engine(set, threads);
     engine
@@ -250,6 +255,8 @@ pub fn ns_per_job(set: &[JobAccess], threads: usize, frames: u32) -> f64 {
         engine.step().expect("benchmark frame runs");
     }
     let elapsed = started.elapsed().as_nanos() as f64;
+    let runs = u64::from(WARMUP_FRAMES + frames);
+    assert_eq!(slot_counts(&engine), expected_counts(set, runs));
     elapsed / (f64::from(frames) * set.len().max(1) as f64)
 }
 
@@ -331,7 +338,10 @@ mod tests {
         let edges = edges(&mut loam_engine(&set, 1));
         assert_eq!(edges.len(), 9);
         for (i, (a, b)) in edges.iter().enumerate() {
-            assert_eq!((a.as_str(), b.as_str()), (&*format!("job{i}"), &*format!("job{}", i + 1)));
+            assert_eq!(
+                (a.as_str(), b.as_str()),
+                (&*format!("job{i}"), &*format!("job{}", i + 1))
+            );
         }
     }
 
@@ -347,7 +357,10 @@ mod tests {
         let from_root = edges.iter().filter(|(a, _)| a == "job0").count();
         assert_eq!(from_root, SLOTS - 1);
         assert_eq!(edges.len(), (SLOTS - 1) + (n - SLOTS));
-        assert!(!reach[1][2] && !reach[2][1], "different slots run in parallel");
+        assert!(
+            !reach[1][2] && !reach[2][1],
+            "different slots run in parallel"
+        );
     }
 
     #[test]
@@ -361,7 +374,11 @@ mod tests {
                     if conflicting(&set[i], &set[j]) {
                         assert!(reach[i][j], "{}: job{i} must precede job{j}", shape.name());
                     }
-                    assert!(!reach[j][i], "{}: edge against registration order", shape.name());
+                    assert!(
+                        !reach[j][i],
+                        "{}: edge against registration order",
+                        shape.name()
+                    );
                 }
             }
         }

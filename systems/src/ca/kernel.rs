@@ -72,6 +72,9 @@ const NEIGHBOUR_MASKS: [u32; 512] = {
     t
 };
 
+/// How many cells sideways a fluid looks for somewhere lower to flow.
+const LOOKAHEAD: i32 = 6;
+
 /// Temperature changes smaller than this (K per frame) let a page sleep.
 pub(crate) const HEAT_EPSILON: f32 = 1e-3;
 
@@ -294,13 +297,48 @@ impl PageUpdate<'_> {
         for k in 0..4 {
             let (dx, dz) = SIDES[(start + k) & 3];
             let j = self.addr(x + dx, y, z + dz);
-            if self.sinks_into(m, j)
-                && (pressed || self.sinks_into(m, self.addr(x + dx, y - 1, z + dz)))
-            {
+            if self.sinks_into(m, j) && (pressed || self.drop_ahead(x, y, z, dx, dz, -1, m)) {
                 return Some((j, x + dx, y, z + dz));
             }
         }
         None
+    }
+
+    /// Whether, walking from (x, y, z) along (dx, dz) through cells `m` can
+    /// enter, a cell `m` can enter lies one step in `dy` within
+    /// [`LOOKAHEAD`] cells: a liquid flows sideways toward a drop (a gas
+    /// toward a rise), and stops on a flat surface instead of wandering.
+    ///
+    /// These reads reach up to `LOOKAHEAD` cells into a neighbouring page,
+    /// which is not being updated in this phase; the nearest page that is
+    /// writes no closer than `2P - 1` cells away, so with `LOOKAHEAD < P - 1`
+    /// (see `lookahead`) the reads never meet another thread's writes.
+    #[inline(always)]
+    fn drop_ahead(&self, x: i32, y: i32, z: i32, dx: i32, dz: i32, dy: i32, m: u8) -> bool {
+        let enters = |j: usize| {
+            if dy < 0 {
+                self.sinks_into(m, j)
+            } else {
+                self.rises_into(m, j)
+            }
+        };
+        for k in 1..=self.lookahead() {
+            let (cx, cz) = (x + k * dx, z + k * dz);
+            if k > 1 && !enters(self.addr(cx, y, cz)) {
+                return false;
+            }
+            if enters(self.addr(cx, y + dy, cz)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// How far sideways a fluid looks for a drop: [`LOOKAHEAD`], or less on
+    /// small pages so reads stay clear of other threads.
+    #[inline(always)]
+    fn lookahead(&self) -> i32 {
+        LOOKAHEAD.min(self.p / 2)
     }
 
     /// The target of a rising gas, if any.
@@ -327,9 +365,7 @@ impl PageUpdate<'_> {
         for k in 0..4 {
             let (dx, dz) = SIDES[(start + k) & 3];
             let j = self.addr(x + dx, y, z + dz);
-            if self.rises_into(m, j)
-                && (pressed || self.rises_into(m, self.addr(x + dx, y + 1, z + dz)))
-            {
+            if self.rises_into(m, j) && (pressed || self.drop_ahead(x, y, z, dx, dz, 1, m)) {
                 return Some((j, x + dx, y, z + dz));
             }
         }

@@ -1,0 +1,115 @@
+//! Falling-sand workloads.
+//!
+//! - `dense`: a 128³ world, a hashed mix of sand, water and air, with every
+//!   page woken before each frame, so all 2,097,152 cells are updated every
+//!   frame. Throughput counts every cell of every updated page.
+//! - `sleeping`: the world of `scenarios/sleeping.toml` after it settled:
+//!   its frame cost should follow its few active pages, not its size.
+
+use std::time::Instant;
+
+use loam_runtime::random::hash3;
+use loam_storage::{VoxelWorld, WorldLayout};
+use loam_systems::ca::{self, CaConfig};
+use loam_systems::materials::{id, AMBIENT};
+use loam_systems::MaterialTable;
+
+use super::Measurement;
+use crate::{Runtime, Scenario};
+
+/// The shipped sleeping scenario, embedded so `loam bench` runs anywhere.
+pub const SLEEPING_TOML: &str = include_str!("../../scenarios/sleeping.toml");
+
+/// A world of `edge`³ cells (page 32): the bottom 7/8 a hashed mix of 45 %
+/// sand, 45 % water and 10 % air, the rest air.
+pub fn dense_world(edge: u32) -> VoxelWorld {
+    let mut w = VoxelWorld::new(WorldLayout::new([edge; 3], 32).expect("edge is a multiple of 32"), id::AIR, AMBIENT);
+    let top = edge - edge / 8;
+    for z in 0..edge {
+        for y in 0..top {
+            for x in 0..edge {
+                let h = hash3(9, 0, u64::from(x + edge * (y + edge * z))) % 20;
+                let m = match h {
+                    0..9 => id::SAND,
+                    9..18 => id::WATER,
+                    _ => id::AIR,
+                };
+                w.set_cell([x, y, z], m, AMBIENT);
+            }
+        }
+    }
+    w
+}
+
+/// Runs one dense frame: wake every page, then step.
+pub fn dense_frame(world: &mut VoxelWorld, table: &MaterialTable, frame: u64) -> u64 {
+    for p in 0..world.layout().page_count() {
+        world.table.wake(p);
+    }
+    ca::step(world, table, &CaConfig::default(), 9, frame).cells_updated
+}
+
+/// Cell updates per second on `threads` threads over `frames` dense frames.
+pub fn dense_cells_per_s(threads: usize, frames: u64) -> f64 {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a small rayon pool");
+    let table = MaterialTable::default();
+    let mut world = dense_world(128);
+    pool.install(|| {
+        for f in 0..3 {
+            dense_frame(&mut world, &table, f);
+        }
+        let start = Instant::now();
+        let mut cells = 0;
+        for f in 3..3 + frames {
+            cells += dense_frame(&mut world, &table, f);
+        }
+        cells as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+/// A runtime of the sleeping scenario after `settle` frames.
+pub fn sleeping_runtime(threads: usize, settle: u64) -> Runtime {
+    let mut scenario = Scenario::parse(SLEEPING_TOML, "sleeping.toml".as_ref())
+        .expect("the shipped sleeping scenario is valid");
+    scenario.run.threads = threads;
+    let mut rt = Runtime::new(scenario).expect("the sleeping scenario builds");
+    rt.run(settle).expect("the sleeping scenario runs");
+    rt
+}
+
+/// Mean ms per frame of the settled sleeping world.
+pub fn sleeping_ms_per_frame(threads: usize, frames: u64) -> (f64, usize) {
+    let mut rt = sleeping_runtime(threads, 60);
+    let start = Instant::now();
+    rt.run(frames).expect("the sleeping scenario runs");
+    let ms = start.elapsed().as_secs_f64() * 1000.0 / frames as f64;
+    let active = rt.world().table.awake_count();
+    (ms, active)
+}
+
+/// The `ca` group for `loam bench`.
+pub fn measurements() -> Vec<Measurement> {
+    let mut out = Vec::new();
+    for t in [1, 2] {
+        out.push(Measurement {
+            name: format!("ca.dense128.cells_per_s.t{t}"),
+            value: dense_cells_per_s(t, 20),
+            unit: "cells/s",
+        });
+    }
+    let (ms, active) = sleeping_ms_per_frame(2, 100);
+    out.push(Measurement {
+        name: "ca.sleeping.ms_per_frame".into(),
+        value: ms,
+        unit: "ms",
+    });
+    out.push(Measurement {
+        name: "ca.sleeping.active_pages".into(),
+        value: active as f64,
+        unit: "pages",
+    });
+    out
+}

@@ -1,0 +1,350 @@
+//! The `loam` command-line tool: run, soak and benchmark scenarios.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use loam::snapshot::SnapshotWriter;
+use loam::soak::{soak, SoakConfig};
+use loam::{Backend, LoamError, Overrides, Runtime, Scenario};
+
+#[derive(Parser)]
+#[command(name = "loam", version, about = "Run, soak and benchmark Loam voxel-world scenarios")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario headlessly and report on it.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Frames to run (overrides [run] frames).
+        #[arg(long)]
+        frames: Option<u64>,
+        /// Worker threads, 0 = all cores (overrides [run] threads).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// World seed (overrides [world] seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Compute backend: cpu, gpu or auto (overrides [run] backend).
+        #[arg(long, value_parser = parse_backend)]
+        backend: Option<Backend>,
+        /// Write the JSON report to this file.
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
+        /// Write PNG pictures (top-down, slice, frame-time chart) into this directory.
+        #[arg(long, value_name = "DIR")]
+        snapshot: Option<PathBuf>,
+        /// Take world pictures every this many frames (default: about 8 per run).
+        #[arg(long, value_name = "K")]
+        snapshot_every: Option<u64>,
+        /// Write the final material channel as raw bytes, x fastest, then y, then z.
+        #[arg(long, value_name = "FILE")]
+        dump_materials: Option<PathBuf>,
+        /// Print only errors and failed checks.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run a scenario over and over with varied seeds, checking invariants.
+    Soak {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// How long to keep starting runs, e.g. 60s, 5m.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Frames per run (default: the scenario's).
+        #[arg(long)]
+        frames: Option<u64>,
+        /// Worker threads, 0 = all cores.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Check in-run invariants every this many frames.
+        #[arg(long, default_value_t = 50)]
+        check_every: u64,
+        /// Print only the verdict.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run the benchmark workloads briefly and print a table.
+    Bench {
+        /// Groups to run (prefixes of: jobgraph, ca); all when none are given.
+        names: Vec<String>,
+        /// Print a JSON array of {name, value, unit} instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the materials scenario files can use.
+    Materials,
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    Backend::parse(s).ok_or_else(|| format!("unknown backend `{s}` (expected cpu, gpu or auto)"))
+}
+
+/// Exit codes: 0 ok, 1 a check or invariant failed, 2 bad input.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run {
+            scenario,
+            frames,
+            threads,
+            seed,
+            backend,
+            report,
+            snapshot,
+            snapshot_every,
+            dump_materials,
+            quiet,
+        } => run(
+            &scenario,
+            &Overrides {
+                frames,
+                threads,
+                seed,
+                backend,
+            },
+            RunOutputs {
+                report,
+                snapshot,
+                snapshot_every,
+                dump_materials,
+                quiet,
+            },
+        ),
+        Cmd::Soak {
+            scenario,
+            duration,
+            frames,
+            threads,
+            check_every,
+            quiet,
+        } => soak_cmd(&scenario, duration, frames, threads, check_every, quiet),
+        Cmd::Bench { names, json } => bench(&names, json),
+        Cmd::Materials => {
+            let table = loam::loam_systems::MaterialTable::default();
+            println!("{:<3} {:<8} {:<7} {:>8} {:>8}", "id", "name", "kind", "kg/m3", "K");
+            for (id, m) in table.iter() {
+                println!(
+                    "{id:<3} {:<8} {:<7} {:>8} {:>8}",
+                    m.name,
+                    format!("{:?}", m.kind).to_lowercase(),
+                    m.density,
+                    m.spawn_temperature
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    result.unwrap_or_else(|e| e.report())
+}
+
+/// An error the CLI reports and turns into an exit code.
+enum CliError {
+    Loam(LoamError),
+    Io { what: String, error: std::io::Error },
+}
+
+impl CliError {
+    fn report(self) -> ExitCode {
+        match self {
+            CliError::Loam(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(e.exit_code() as u8)
+            }
+            CliError::Io { what, error } => {
+                eprintln!("error: {what}: {error}");
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+impl From<LoamError> for CliError {
+    fn from(e: LoamError) -> Self {
+        CliError::Loam(e)
+    }
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+    let what = what.into();
+    move |error| CliError::Io { what, error }
+}
+
+struct RunOutputs {
+    report: Option<PathBuf>,
+    snapshot: Option<PathBuf>,
+    snapshot_every: Option<u64>,
+    dump_materials: Option<PathBuf>,
+    quiet: bool,
+}
+
+fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, CliError> {
+    let mut rt = Runtime::from_file(path, overrides)?;
+    let frames = rt.scenario().run.frames;
+    if !out.quiet {
+        for note in rt.notes() {
+            eprintln!("note: {note}");
+        }
+    }
+    let snapshots = match &out.snapshot {
+        Some(dir) => {
+            let every = out.snapshot_every.unwrap_or((frames / 8).max(1));
+            Some(SnapshotWriter::new(dir, every).map_err(io(format!("cannot create {}", dir.display())))?)
+        }
+        None => None,
+    };
+    let bar = progress_bar(frames, out.quiet);
+    let shoot = |rt: &Runtime, s: &SnapshotWriter| -> Result<(), CliError> {
+        s.world(&rt.world(), &rt.materials(), rt.frame())
+            .map(|_| ())
+            .map_err(io("cannot write a snapshot"))
+    };
+    if let Some(s) = &snapshots {
+        shoot(&rt, s)?;
+    }
+    for _ in 0..frames {
+        rt.step()?;
+        bar.inc(1);
+        if let Some(s) = &snapshots {
+            if rt.frame() % s.every == 0 || rt.frame() == frames {
+                shoot(&rt, s)?;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let report = rt.report();
+    if let Some(s) = &snapshots {
+        let chart = s
+            .chart(&rt.engine().job_stats(), rt.engine().frame_samples())
+            .map_err(io("cannot write the frame-time chart"))?;
+        if !out.quiet {
+            eprintln!("snapshots in {} (chart: {})", out.snapshot.as_deref().unwrap_or(Path::new(".")).display(), chart.display());
+        }
+    }
+    if let Some(file) = &out.report {
+        let json = serde_json::to_string_pretty(&report).expect("reports serialise");
+        std::fs::write(file, json + "\n").map_err(io(format!("cannot write {}", file.display())))?;
+    }
+    if let Some(file) = &out.dump_materials {
+        std::fs::write(file, dump_materials(&rt)).map_err(io(format!("cannot write {}", file.display())))?;
+    }
+    if out.quiet {
+        for c in report.checks.iter().filter(|c| !c.passed) {
+            eprintln!("check {} FAILED: {}", c.kind, c.detail);
+        }
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn dump_materials(rt: &Runtime) -> Vec<u8> {
+    let world = rt.world();
+    let [w, h, d] = world.layout().size;
+    let mut out = Vec::with_capacity((w as usize) * (h as usize) * (d as usize));
+    for z in 0..d {
+        for y in 0..h {
+            for x in 0..w {
+                out.push(world.material([x, y, z]).unwrap_or(u8::MAX));
+            }
+        }
+    }
+    out
+}
+
+fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} frame {pos}/{len} {wide_bar} {per_sec} eta {eta}")
+            .expect("a valid progress template"),
+    );
+    bar
+}
+
+fn soak_cmd(
+    path: &Path,
+    duration: Duration,
+    frames: Option<u64>,
+    threads: Option<usize>,
+    check_every: u64,
+    quiet: bool,
+) -> Result<ExitCode, CliError> {
+    let mut scenario = Scenario::load(path).map_err(LoamError::from)?;
+    scenario.apply(&Overrides {
+        threads,
+        ..Default::default()
+    });
+    let config = SoakConfig {
+        duration,
+        frames,
+        check_every,
+    };
+    let interactive = !quiet && std::io::stderr().is_terminal();
+    let outcome = soak(&scenario, &config, |p| {
+        if interactive {
+            eprint!(
+                "\rsoak {}: run {}  frames {}  rss {} MiB  {:.0}/{:.0} s   ",
+                scenario.name,
+                p.runs,
+                p.frames,
+                p.rss_bytes >> 20,
+                p.elapsed.as_secs_f64(),
+                duration.as_secs_f64()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    })?;
+    if interactive {
+        eprintln!();
+    }
+    match outcome.violation {
+        Some(v) => {
+            eprintln!("soak FAILED after {} runs, {} frames: {v}", outcome.runs, outcome.frames);
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            println!(
+                "soak ok: {} runs, {} frames, {} repeated seeds matched, rss {} MiB at the end",
+                outcome.runs,
+                outcome.frames,
+                outcome.repeats_matched,
+                outcome.rss_bytes.last().copied().unwrap_or(0) >> 20
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn bench(names: &[String], json: bool) -> Result<ExitCode, CliError> {
+    let known: Vec<&str> = loam::bench::GROUPS.iter().map(|(g, _)| *g).collect();
+    if let Some(bad) = names.iter().find(|n| !known.iter().any(|g| g.starts_with(n.as_str()))) {
+        eprintln!("error: unknown benchmark `{bad}` (known: {})", known.join(", "));
+        return Ok(ExitCode::from(2));
+    }
+    let results = loam::bench::run(names, |g| {
+        if !json {
+            eprintln!("running {g} ...");
+        }
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results).expect("measurements serialise"));
+    } else {
+        println!("{:<40} {:>16} {}", "name", "value", "unit");
+        for m in &results {
+            println!("{:<40} {:>16.3} {}", m.name, m.value, m.unit);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

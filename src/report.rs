@@ -1,0 +1,272 @@
+//! Run reports: a table for people, JSON for scripts.
+//!
+//! The JSON schema (all keys always present):
+//! `scenario`, `frames`, `seed`, `threads`, `backend`, `world_hash` (16 hex
+//! digits over every cell channel), `frame_ms` {`mean`, `p95`, `max`},
+//! `jobs` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`, `over_budget`}],
+//! `active_pages`, `materials` {name: {`count`, `center_of_mass`, `min_y`,
+//! `max_y`}} for materials present, `checks` [{`kind`, `passed`, `detail`}],
+//! `wall_s`, `notes`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use loam_runtime::Summary;
+use loam_storage::VoxelWorld;
+use loam_systems::MaterialTable;
+
+use crate::runtime::Runtime;
+use crate::scenario::Check;
+
+/// Frame time summary, ms.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Timing {
+    /// Mean.
+    pub mean: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// One job's timings.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct JobReport {
+    /// Job name.
+    pub name: String,
+    /// Times it ran.
+    pub runs: u64,
+    /// Mean wall time, ms.
+    pub mean_ms: f64,
+    /// 95th percentile wall time, ms.
+    pub p95_ms: f64,
+    /// Maximum wall time, ms.
+    pub max_ms: f64,
+    /// Runs over the job's budget.
+    pub over_budget: u64,
+}
+
+/// One material's census.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MaterialReport {
+    /// Cells.
+    pub count: u64,
+    /// Mean cell centre, cells.
+    pub center_of_mass: [f64; 3],
+    /// Lowest y.
+    pub min_y: u32,
+    /// Highest y.
+    pub max_y: u32,
+}
+
+/// The outcome of one check.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CheckResult {
+    /// `count`, `settled` or `finite`.
+    pub kind: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// Everything about a finished (or paused) run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Frames run.
+    pub frames: u64,
+    /// World seed.
+    pub seed: u64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Backend that ran the systems.
+    pub backend: String,
+    /// Hash of every cell channel, hex.
+    pub world_hash: String,
+    /// Frame wall times.
+    pub frame_ms: Timing,
+    /// Per-job wall times, in registration order.
+    pub jobs: Vec<JobReport>,
+    /// Pages awake at the end.
+    pub active_pages: u64,
+    /// Materials present at the end.
+    pub materials: BTreeMap<String, MaterialReport>,
+    /// The scenario's checks.
+    pub checks: Vec<CheckResult>,
+    /// Wall time since the runtime was built, s.
+    pub wall_s: f64,
+    /// Setup notes (fallbacks and the like).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub(crate) fn build(rt: &Runtime, backend: &str, wall: Duration) -> Self {
+        let engine = rt.engine();
+        let frame = engine.frame_summary();
+        let jobs = engine
+            .job_stats()
+            .iter()
+            .map(|s| {
+                let Summary {
+                    runs,
+                    mean_ms,
+                    p95_ms,
+                    max_ms,
+                } = s.summary();
+                JobReport {
+                    name: s.name.clone(),
+                    runs,
+                    mean_ms,
+                    p95_ms,
+                    max_ms,
+                    over_budget: s.over_budget,
+                }
+            })
+            .collect();
+        let world = rt.world();
+        let table = rt.materials();
+        let materials = world
+            .census()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.count > 0)
+            .map(|(m, s)| {
+                (
+                    table.name(m as u8),
+                    MaterialReport {
+                        count: s.count,
+                        center_of_mass: s.center_of_mass(),
+                        min_y: s.min_y,
+                        max_y: s.max_y,
+                    },
+                )
+            })
+            .collect();
+        let checks = evaluate(&rt.scenario().checks, &world, &table);
+        Report {
+            scenario: rt.scenario().name.clone(),
+            frames: rt.frame(),
+            seed: rt.scenario().world.seed,
+            threads: engine.threads(),
+            backend: backend.to_string(),
+            world_hash: format!("{:016x}", world.hash()),
+            frame_ms: Timing {
+                mean: frame.mean_ms,
+                p95: frame.p95_ms,
+                max: frame.max_ms,
+            },
+            jobs,
+            active_pages: world.table.awake_count() as u64,
+            materials,
+            checks,
+            wall_s: wall.as_secs_f64(),
+            notes: rt.notes().to_vec(),
+        }
+    }
+
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    /// The summary table printed at the end of `loam run`.
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "scenario {}  frames {}  seed {}  threads {}  backend {}",
+            self.scenario, self.frames, self.seed, self.threads, self.backend
+        );
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        let _ = writeln!(s, "\n{:<16} {:>7} {:>10} {:>10} {:>10}", "job", "runs", "mean ms", "p95 ms", "max ms");
+        for j in &self.jobs {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>7} {:>10.3} {:>10.3} {:>10.3}",
+                j.name, j.runs, j.mean_ms, j.p95_ms, j.max_ms
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{:<16} {:>7} {:>10.3} {:>10.3} {:>10.3}",
+            "frame", self.frames, self.frame_ms.mean, self.frame_ms.p95, self.frame_ms.max
+        );
+        let _ = writeln!(s, "\nactive pages {}   world hash {}", self.active_pages, self.world_hash);
+        let _ = writeln!(s, "\n{:<10} {:>12} {:>26} {:>11}", "material", "cells", "centre of mass", "y range");
+        for (name, m) in &self.materials {
+            let c = m.center_of_mass;
+            let _ = writeln!(
+                s,
+                "{:<10} {:>12} {:>8.1} {:>8.1} {:>8.1} {:>5}..{:<5}",
+                name, m.count, c[0], c[1], c[2], m.min_y, m.max_y
+            );
+        }
+        if !self.checks.is_empty() {
+            let _ = writeln!(s);
+            for c in &self.checks {
+                let _ = writeln!(
+                    s,
+                    "check {:<8} {}  {}",
+                    c.kind,
+                    if c.passed { "PASS" } else { "FAIL" },
+                    c.detail
+                );
+            }
+        }
+        s
+    }
+}
+
+/// Evaluates `checks` against `world`.
+pub fn evaluate(checks: &[Check], world: &VoxelWorld, table: &MaterialTable) -> Vec<CheckResult> {
+    let counts = if checks.iter().any(|c| matches!(c, Check::Count { .. })) {
+        world.material_counts()
+    } else {
+        [0; 256]
+    };
+    checks
+        .iter()
+        .map(|c| match *c {
+            Check::Count { material, min, max } => {
+                let n = counts[material as usize];
+                let passed = min.is_none_or(|lo| n >= lo) && max.is_none_or(|hi| n <= hi);
+                let bound = match (min, max) {
+                    (Some(lo), Some(hi)) => format!("in [{lo}, {hi}]"),
+                    (Some(lo), None) => format!(">= {lo}"),
+                    (None, Some(hi)) => format!("<= {hi}"),
+                    (None, None) => "any".into(),
+                };
+                CheckResult {
+                    kind: "count".into(),
+                    passed,
+                    detail: format!("{} = {n}, expected {bound}", table.name(material)),
+                }
+            }
+            Check::Settled => {
+                let active = world.table.awake_count();
+                CheckResult {
+                    kind: "settled".into(),
+                    passed: active == 0,
+                    detail: format!("{active} active pages"),
+                }
+            }
+            Check::Finite => {
+                let bad = world.first_non_finite_temperature();
+                CheckResult {
+                    kind: "finite".into(),
+                    passed: bad.is_none(),
+                    detail: bad.map_or("all temperatures finite".into(), |p| {
+                        format!("non-finite temperature at cell {p:?}")
+                    }),
+                }
+            }
+        })
+        .collect()
+}

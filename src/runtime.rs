@@ -1,0 +1,339 @@
+//! The embeddable runtime: a scenario's world, its systems and its workload
+//! wired into a job graph.
+//!
+//! ```no_run
+//! use loam::{Runtime, Scenario};
+//!
+//! let scenario = Scenario::load("scenarios/sandbox.toml".as_ref()).unwrap();
+//! let mut runtime = Runtime::new(scenario).unwrap();
+//! let commands = runtime.command_sender(); // Clone + Send: use it from any thread
+//! for _ in 0..60 {
+//!     runtime.step().unwrap();
+//! }
+//! println!("world hash {}", runtime.world_hash());
+//! ```
+
+use std::time::Instant;
+
+use loam_runtime::profiling::Plot;
+use loam_runtime::{Engine, EngineConfig, EngineError, Inbox, Job, Res};
+use loam_storage::{LayoutError, VoxelWorld, WorldLayout};
+use loam_systems::ca::{self, CaConfig, CaStats};
+use loam_systems::materials::{id, Kind, AMBIENT};
+use loam_systems::MaterialTable;
+
+use crate::command::{Command, CommandSender};
+use crate::report::{self, CheckResult, Report};
+use crate::scenario::{Backend, Emitter, Fill, Scenario, ScenarioError, ScheduledCommand};
+
+/// Everything that can stop a runtime from being built or stepped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoamError {
+    /// The scenario file is wrong.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The world's geometry is wrong (for scenarios built in code).
+    #[error("invalid world: {0}")]
+    Layout(#[from] LayoutError),
+    /// Something asked for is not available in this build.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A job failed while running.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl LoamError {
+    /// The process exit code for this error: 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            LoamError::Scenario(_) | LoamError::Layout(_) | LoamError::Unsupported(_) => 2,
+            LoamError::Engine(_) => 1,
+        }
+    }
+}
+
+/// Commands from the scenario, waiting for their frame (latest first).
+struct ScheduledCommands(Vec<ScheduledCommand>);
+
+/// A running scenario: step it, send it commands, read its world and report.
+pub struct Runtime {
+    engine: Engine,
+    scenario: Scenario,
+    commands: CommandSender,
+    notes: Vec<String>,
+    backend: &'static str,
+    started: Instant,
+    active_pages_plot: Plot,
+}
+
+impl Runtime {
+    /// Loads a scenario file, applies `overrides`, and builds its runtime.
+    pub fn from_file(
+        path: &std::path::Path,
+        overrides: &crate::scenario::Overrides,
+    ) -> Result<Self, LoamError> {
+        let mut scenario = Scenario::load(path)?;
+        scenario.apply(overrides);
+        Self::new(scenario)
+    }
+
+    /// Builds the world of `scenario` and the jobs that simulate it.
+    pub fn new(scenario: Scenario) -> Result<Self, LoamError> {
+        let mut notes = Vec::new();
+        let backend = match scenario.run.backend {
+            Backend::Cpu => "cpu",
+            Backend::Gpu => {
+                return Err(LoamError::Unsupported(
+                    "backend `gpu` is not available in this build yet: the GPU kernels arrive \
+                     with loam-gpu; use `cpu`, or `auto` to fall back to the CPU"
+                        .into(),
+                ))
+            }
+            Backend::Auto => {
+                notes.push("backend auto: no GPU backend in this build, running on the CPU".into());
+                "cpu"
+            }
+        };
+        let layout = WorldLayout::new(scenario.world.size, scenario.world.page)?;
+        let mut engine = Engine::new(EngineConfig {
+            threads: scenario.run.threads,
+            dt: scenario.run.dt,
+            substeps: scenario.run.substeps,
+            seed: scenario.world.seed,
+        })?;
+
+        let table = MaterialTable::default();
+        let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+        for fill in &scenario.fills {
+            apply_fill(&mut world, &table, fill, scenario.world.seed);
+        }
+        wake_unsettled_pages(&mut world, &table);
+
+        let mut actors = hecs::World::new();
+        for e in &scenario.emitters {
+            actors.spawn((e.clone(),));
+        }
+        let mut scheduled = scenario.commands.clone();
+        scheduled.sort_by_key(|c| std::cmp::Reverse(c.frame));
+
+        engine.insert_resource(world);
+        engine.insert_resource(table);
+        engine.insert_resource(actors);
+        engine.insert_resource(ScheduledCommands(scheduled));
+        engine.insert_resource(CaConfig {
+            reactions: scenario.systems.reactions,
+            heat: scenario.systems.heat,
+        });
+        engine.insert_resource(CaStats::default());
+        let commands = CommandSender {
+            mailbox: engine.mailbox::<Command>(),
+        };
+        engine.add_job(commands_job());
+        engine.add_job(emitters_job());
+        if scenario.systems.ca {
+            engine.add_job(ca::job());
+        }
+        engine.compile().map_err(EngineError::from)?;
+        Ok(Self {
+            engine,
+            scenario,
+            commands,
+            notes,
+            backend,
+            started: Instant::now(),
+            active_pages_plot: Plot::new("active pages"),
+        })
+    }
+
+    /// Runs one frame.
+    pub fn step(&mut self) -> Result<(), LoamError> {
+        self.engine.step()?;
+        if let Some(world) = self.engine.resource::<VoxelWorld>() {
+            self.active_pages_plot.set(world.table.awake_count() as f64);
+        }
+        Ok(())
+    }
+
+    /// Runs `frames` frames.
+    pub fn run(&mut self, frames: u64) -> Result<(), LoamError> {
+        for _ in 0..frames {
+            self.step()?;
+        }
+        Ok(())
+    }
+
+    /// A handle for sending commands from any thread.
+    pub fn command_sender(&self) -> CommandSender {
+        self.commands.clone()
+    }
+
+    /// Frames run so far.
+    pub fn frame(&self) -> u64 {
+        self.engine.clock().frame
+    }
+
+    /// The scenario this runtime runs.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The world, between frames.
+    pub fn world(&self) -> Res<'_, VoxelWorld> {
+        self.engine
+            .resource::<VoxelWorld>()
+            .expect("the runtime inserts the world at construction and never removes it")
+    }
+
+    /// The material table.
+    pub fn materials(&self) -> Res<'_, MaterialTable> {
+        self.engine
+            .resource::<MaterialTable>()
+            .expect("the runtime inserts the material table at construction")
+    }
+
+    /// The hash of every cell channel, as 16 hex digits.
+    pub fn world_hash(&self) -> String {
+        format!("{:016x}", self.world().hash())
+    }
+
+    /// The engine, to add jobs and resources of your own.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Notes about how the run was set up (fallbacks and the like).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Evaluates the scenario's checks against the current world.
+    pub fn checks(&self) -> Vec<CheckResult> {
+        report::evaluate(&self.scenario.checks, &self.world(), &self.materials())
+    }
+
+    /// The run's report: timings, world hash, materials and checks.
+    pub fn report(&self) -> Report {
+        Report::build(self, self.backend, self.started.elapsed())
+    }
+}
+
+/// Writes `fill` into the world, waking what it touches.
+pub(crate) fn apply_fill(world: &mut VoxelWorld, table: &MaterialTable, fill: &Fill, seed: u64) {
+    let temperature = fill.temperature.unwrap_or_else(|| spawn_temperature(table, fill.material));
+    let surface = match fill.shape {
+        crate::scenario::Shape::NoiseTerrain { surface, .. } => surface,
+        _ => None,
+    };
+    let size = world.layout().size;
+    fill.shape.for_each_cell(size, seed, |p, depth| {
+        let m = match surface {
+            Some((s, d)) if depth < d => s,
+            _ => fill.material,
+        };
+        let t = if m == fill.material { temperature } else { spawn_temperature(table, m) };
+        world.set_cell(p, m, t);
+    });
+}
+
+fn spawn_temperature(table: &MaterialTable, m: u8) -> f32 {
+    table.get(m).map_or(AMBIENT, |m| m.spawn_temperature)
+}
+
+/// Wakes every page that could change on its own: one holding anything that
+/// moves or reacts, or more than one temperature. Pages of one inert
+/// material at one temperature stay asleep.
+fn wake_unsettled_pages(world: &mut VoxelWorld, table: &MaterialTable) {
+    let pages = world.layout().page_count();
+    world.table.take_woken();
+    for p in 0..pages {
+        let Some(view) = world.page(p) else { continue };
+        let (m0, t0) = (view.material[0], view.temperature[0]);
+        let unsettled = view.material.iter().zip(view.temperature).any(|(&m, &t)| {
+            m != m0 || t != t0 || !matches!(table.kind[m as usize], Kind::Empty | Kind::Solid)
+        }) || !matches!(table.kind[m0 as usize], Kind::Empty | Kind::Solid);
+        if unsettled {
+            world.table.wake(p);
+        }
+    }
+}
+
+/// The `commands` actor: applies the scenario's commands due this frame,
+/// then the commands sent through [`CommandSender`]s, in arrival order.
+fn commands_job() -> Job {
+    Job::new("commands")
+        .writes::<Inbox<Command>>()
+        .writes::<ScheduledCommands>()
+        .writes::<VoxelWorld>()
+        .writes::<hecs::World>()
+        .reads::<MaterialTable>()
+        .reads::<loam_runtime::Seed>()
+        .run(|ctx| {
+            let frame = ctx.clock().frame;
+            let seed = ctx.read::<loam_runtime::Seed>()?.0;
+            let mut due = Vec::new();
+            {
+                let mut scheduled = ctx.write::<ScheduledCommands>()?;
+                while scheduled.0.last().is_some_and(|c| c.frame <= frame) {
+                    due.extend(scheduled.0.pop().map(|c| c.command));
+                }
+            }
+            due.extend(ctx.write::<Inbox<Command>>()?.drain());
+            if due.is_empty() {
+                return Ok(());
+            }
+            let table = ctx.read::<MaterialTable>()?;
+            let mut world = ctx.write::<VoxelWorld>()?;
+            let mut actors = ctx.write::<hecs::World>()?;
+            for command in due {
+                match command {
+                    Command::Place(fill) => apply_fill(&mut world, &table, &fill, seed),
+                    Command::SpawnEmitter(e) => {
+                        actors.spawn((e,));
+                    }
+                }
+            }
+            Ok(())
+        })
+}
+
+/// The `emitters` job: every active emitter fills the empty cells of its sphere.
+fn emitters_job() -> Job {
+    Job::new("emitters")
+        .reads::<hecs::World>()
+        .reads::<MaterialTable>()
+        .writes::<VoxelWorld>()
+        .run(|ctx| {
+            let frame = ctx.clock().frame;
+            let actors = ctx.read::<hecs::World>()?;
+            let mut query = actors.query::<&Emitter>();
+            let active: Vec<&Emitter> = query
+                .iter()
+                .filter(|e| (e.frames[0]..e.frames[1]).contains(&frame))
+                .collect();
+            if active.is_empty() {
+                return Ok(());
+            }
+            let table = ctx.read::<MaterialTable>()?;
+            let mut world = ctx.write::<VoxelWorld>()?;
+            let size = world.layout().size;
+            for e in active {
+                let t = e.temperature.unwrap_or_else(|| spawn_temperature(&table, e.material));
+                let shape = crate::scenario::Shape::Sphere {
+                    center: e.center,
+                    radius: e.radius,
+                };
+                shape.for_each_cell(size, 0, |p, _| {
+                    if world.material(p) == Some(id::AIR) {
+                        world.set_cell(p, e.material, t);
+                    }
+                });
+            }
+            Ok(())
+        })
+}

@@ -1,0 +1,518 @@
+//! The file format as written, with source spans, and its checking into a
+//! [`Scenario`].
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use loam_storage::WorldLayout;
+use loam_systems::MaterialTable;
+
+use super::{
+    Backend, Check, Emitter, Fill, RunSpec, Scenario, ScenarioError, ScheduledCommand, Shape,
+    SystemsSpec, WorldSpec,
+};
+use crate::command::Command;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    world: Spanned<RawWorld>,
+    #[serde(default)]
+    run: Option<Spanned<RawRun>>,
+    #[serde(default)]
+    systems: Option<RawSystems>,
+    #[serde(default)]
+    fill: Vec<Spanned<RawEntry>>,
+    #[serde(default)]
+    emitter: Vec<Spanned<RawEntry>>,
+    #[serde(default)]
+    command: Vec<Spanned<RawEntry>>,
+    #[serde(default)]
+    check: Vec<Spanned<RawCheck>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorld {
+    size: Spanned<[u32; 3]>,
+    page: Option<Spanned<u32>>,
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    frames: Option<u64>,
+    dt: Option<Spanned<f64>>,
+    substeps: Option<Spanned<u32>>,
+    threads: Option<Spanned<usize>>,
+    backend: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystems {
+    ca: Option<bool>,
+    reactions: Option<bool>,
+    heat: Option<bool>,
+}
+
+/// The keys of `[[fill]]`, `[[emitter]]` and `[[command]]` together; which
+/// apply where is checked after parsing, with a precise message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    frame: Option<Spanned<u64>>,
+    kind: Option<Spanned<String>>,
+    shape: Option<Spanned<String>>,
+    min: Option<Spanned<[i64; 3]>>,
+    max: Option<Spanned<[i64; 3]>>,
+    center: Option<Spanned<[f64; 3]>>,
+    radius: Option<Spanned<f64>>,
+    height: Option<Spanned<[i64; 2]>>,
+    scale: Option<Spanned<f64>>,
+    surface: Option<Spanned<String>>,
+    surface_depth: Option<Spanned<u32>>,
+    material: Option<Spanned<String>>,
+    temperature: Option<Spanned<f64>>,
+    frames: Option<Spanned<[u64; 2]>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    kind: Spanned<String>,
+    material: Option<Spanned<String>>,
+    min: Option<u64>,
+    max: Option<u64>,
+}
+
+/// Turns spans into positioned errors.
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+    materials: MaterialTable,
+}
+
+impl Source<'_> {
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ScenarioError {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn material(&self, name: &Spanned<String>) -> Result<u8, ScenarioError> {
+        self.materials.id(name.get_ref()).ok_or_else(|| {
+            let known: Vec<&str> = self.materials.iter().map(|(_, m)| m.name).collect();
+            self.error(
+                name.span(),
+                format!(
+                    "unknown material `{}` (known: {})",
+                    name.get_ref(),
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn temperature(&self, t: &Option<Spanned<f64>>) -> Result<Option<f32>, ScenarioError> {
+        match t {
+            None => Ok(None),
+            Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => Ok(Some(*t.get_ref() as f32)),
+            Some(t) => Err(self.error(t.span(), "temperature must be a finite number of kelvin, >= 0")),
+        }
+    }
+}
+
+pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let src = Source {
+        text,
+        path,
+        materials: MaterialTable::default(),
+    };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        src.error(span, e.message().trim().to_string())
+    })?;
+
+    let world = check_world(&src, &raw.world)?;
+    let run = check_run(&src, raw.run.as_ref())?;
+    let systems = raw.systems.as_ref().map_or(SystemsSpec::default(), |s| SystemsSpec {
+        ca: s.ca.unwrap_or(true),
+        reactions: s.reactions.unwrap_or(true),
+        heat: s.heat.unwrap_or(true),
+    });
+
+    let mut fills = Vec::new();
+    for entry in &raw.fill {
+        only_keys(&src, entry, "[[fill]]", FILL_KEYS)?;
+        fills.push(check_fill(&src, entry, &world)?);
+    }
+    let mut emitters = Vec::new();
+    for entry in &raw.emitter {
+        only_keys(&src, entry, "[[emitter]]", EMITTER_KEYS)?;
+        emitters.push(check_emitter(&src, entry, &world)?);
+    }
+    let mut commands = Vec::new();
+    for entry in &raw.command {
+        commands.push(check_command(&src, entry, &world)?);
+    }
+    let mut checks = Vec::new();
+    for c in &raw.check {
+        checks.push(check_check(&src, c)?);
+    }
+    let name = path
+        .file_stem()
+        .map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned());
+    Ok(Scenario {
+        name,
+        world,
+        run,
+        systems,
+        fills,
+        emitters,
+        commands,
+        checks,
+    })
+}
+
+fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, ScenarioError> {
+    let raw = w.get_ref();
+    let size = *raw.size.get_ref();
+    let (page, page_span) = raw
+        .page
+        .as_ref()
+        .map_or((32, raw.size.span()), |p| (*p.get_ref(), p.span()));
+    WorldLayout::new(size, page).map_err(|e| {
+        let span = if matches!(e, loam_storage::LayoutError::PageSize(_)) {
+            page_span
+        } else {
+            raw.size.span()
+        };
+        src.error(span, e.to_string())
+    })?;
+    let cells: u64 = size.iter().map(|&s| u64::from(s)).product();
+    if cells > 1 << 33 {
+        return Err(src.error(
+            raw.size.span(),
+            format!("world of {cells} cells does not fit in memory (at most 2^33 resident cells)"),
+        ));
+    }
+    Ok(WorldSpec {
+        size,
+        page,
+        seed: raw.seed.unwrap_or(0),
+    })
+}
+
+fn check_run(src: &Source<'_>, r: Option<&Spanned<RawRun>>) -> Result<RunSpec, ScenarioError> {
+    let mut run = RunSpec {
+        frames: 600,
+        dt: 1.0 / 60.0,
+        substeps: 1,
+        threads: 0,
+        backend: Backend::Cpu,
+    };
+    let Some(r) = r else { return Ok(run) };
+    let r = r.get_ref();
+    if let Some(f) = r.frames {
+        run.frames = f;
+    }
+    if let Some(dt) = &r.dt {
+        let v = *dt.get_ref();
+        if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+            return Err(src.error(dt.span(), "dt must be a number of seconds in (0, 1]"));
+        }
+        run.dt = v;
+    }
+    if let Some(s) = &r.substeps {
+        if !(1..=64).contains(s.get_ref()) {
+            return Err(src.error(s.span(), "substeps must be between 1 and 64"));
+        }
+        run.substeps = *s.get_ref();
+    }
+    if let Some(t) = &r.threads {
+        if *t.get_ref() > 1024 {
+            return Err(src.error(t.span(), "threads must be between 0 (all cores) and 1024"));
+        }
+        run.threads = *t.get_ref();
+    }
+    if let Some(b) = &r.backend {
+        run.backend = Backend::parse(b.get_ref()).ok_or_else(|| {
+            src.error(
+                b.span(),
+                format!("unknown backend `{}` (expected cpu, gpu or auto)", b.get_ref()),
+            )
+        })?;
+    }
+    Ok(run)
+}
+
+const FILL_KEYS: &[&str] = &[
+    "shape", "min", "max", "center", "radius", "height", "scale", "surface", "surface_depth",
+    "material", "temperature",
+];
+const EMITTER_KEYS: &[&str] = &["material", "center", "radius", "frames", "temperature"];
+const PLACE_KEYS: &[&str] = &[
+    "frame", "kind", "shape", "min", "max", "center", "radius", "height", "scale", "surface",
+    "surface_depth", "material", "temperature",
+];
+const SPAWN_KEYS: &[&str] = &["frame", "kind", "material", "center", "radius", "frames", "temperature"];
+
+/// Rejects keys that parse but do not belong in this kind of entry.
+fn only_keys(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    section: &str,
+    allowed: &[&str],
+) -> Result<(), ScenarioError> {
+    let e = entry.get_ref();
+    let present: [(&str, Option<Range<usize>>); 14] = [
+        ("frame", e.frame.as_ref().map(Spanned::span)),
+        ("kind", e.kind.as_ref().map(Spanned::span)),
+        ("shape", e.shape.as_ref().map(Spanned::span)),
+        ("min", e.min.as_ref().map(Spanned::span)),
+        ("max", e.max.as_ref().map(Spanned::span)),
+        ("center", e.center.as_ref().map(Spanned::span)),
+        ("radius", e.radius.as_ref().map(Spanned::span)),
+        ("height", e.height.as_ref().map(Spanned::span)),
+        ("scale", e.scale.as_ref().map(Spanned::span)),
+        ("surface", e.surface.as_ref().map(Spanned::span)),
+        ("surface_depth", e.surface_depth.as_ref().map(Spanned::span)),
+        ("material", e.material.as_ref().map(Spanned::span)),
+        ("temperature", e.temperature.as_ref().map(Spanned::span)),
+        ("frames", e.frames.as_ref().map(Spanned::span)),
+    ];
+    for (key, span) in present {
+        if let Some(span) = span {
+            if !allowed.contains(&key) {
+                return Err(src.error(
+                    span,
+                    format!("key `{key}` does not belong in {section} (allowed: {})", allowed.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn required<'a, T>(
+    src: &Source<'_>,
+    value: &'a Option<Spanned<T>>,
+    entry: Range<usize>,
+    what: &str,
+) -> Result<&'a Spanned<T>, ScenarioError> {
+    value
+        .as_ref()
+        .ok_or_else(|| src.error(entry, format!("missing key `{what}`")))
+}
+
+fn check_fill(src: &Source<'_>, entry: &Spanned<RawEntry>, world: &WorldSpec) -> Result<Fill, ScenarioError> {
+    let e = entry.get_ref();
+    let material = src.material(required(src, &e.material, entry.span(), "material")?)?;
+    let shape = check_shape(src, entry, world)?;
+    Ok(Fill {
+        shape,
+        material,
+        temperature: src.temperature(&e.temperature)?,
+    })
+}
+
+fn check_shape(src: &Source<'_>, entry: &Spanned<RawEntry>, world: &WorldSpec) -> Result<Shape, ScenarioError> {
+    let e = entry.get_ref();
+    let kind = required(src, &e.shape, entry.span(), "shape")?;
+    let size = world.size;
+    let not_for = |key: &str, span: Option<Range<usize>>| -> Result<(), ScenarioError> {
+        match span {
+            Some(s) => Err(src.error(s, format!("key `{key}` does not apply to shape `{}`", kind.get_ref()))),
+            None => Ok(()),
+        }
+    };
+    match kind.get_ref().as_str() {
+        "box" => {
+            not_for("center", e.center.as_ref().map(Spanned::span))?;
+            not_for("radius", e.radius.as_ref().map(Spanned::span))?;
+            not_for("height", e.height.as_ref().map(Spanned::span))?;
+            let min = required(src, &e.min, entry.span(), "min")?;
+            let max = required(src, &e.max, entry.span(), "max")?;
+            let (lo, hi) = (*min.get_ref(), *max.get_ref());
+            for a in 0..3 {
+                if lo[a] < 0 || lo[a] >= i64::from(size[a]) {
+                    return Err(src.error(
+                        min.span(),
+                        format!("box min {lo:?} lies outside the world {size:?}"),
+                    ));
+                }
+                if hi[a] <= lo[a] || hi[a] > i64::from(size[a]) {
+                    return Err(src.error(
+                        max.span(),
+                        format!("box max {hi:?} must be above min {lo:?} and at most the world size {size:?}"),
+                    ));
+                }
+            }
+            Ok(Shape::Box { min: lo, max: hi })
+        }
+        "sphere" => {
+            not_for("min", e.min.as_ref().map(Spanned::span))?;
+            not_for("max", e.max.as_ref().map(Spanned::span))?;
+            not_for("height", e.height.as_ref().map(Spanned::span))?;
+            let (center, radius) = check_sphere(src, entry, world)?;
+            Ok(Shape::Sphere { center, radius })
+        }
+        "noise_terrain" => {
+            not_for("min", e.min.as_ref().map(Spanned::span))?;
+            not_for("center", e.center.as_ref().map(Spanned::span))?;
+            let height = required(src, &e.height, entry.span(), "height")?;
+            let [lo, hi] = *height.get_ref();
+            if lo < 0 || hi < lo || hi > i64::from(size[1]) {
+                return Err(src.error(
+                    height.span(),
+                    format!("height [{lo}, {hi}] must satisfy 0 <= low <= high <= world height {}", size[1]),
+                ));
+            }
+            let scale = match &e.scale {
+                Some(s) if s.get_ref().is_finite() && *s.get_ref() >= 1.0 => *s.get_ref(),
+                Some(s) => return Err(src.error(s.span(), "scale must be a number of cells >= 1")),
+                None => 64.0,
+            };
+            let surface = match &e.surface {
+                Some(m) => Some((src.material(m)?, e.surface_depth.as_ref().map_or(3, |d| *d.get_ref()))),
+                None => {
+                    not_for("surface_depth", e.surface_depth.as_ref().map(Spanned::span))?;
+                    None
+                }
+            };
+            Ok(Shape::NoiseTerrain {
+                height: [lo, hi],
+                scale,
+                surface,
+            })
+        }
+        other => Err(src.error(
+            kind.span(),
+            format!("unknown shape `{other}` (expected box, sphere or noise_terrain)"),
+        )),
+    }
+}
+
+fn check_sphere(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<([f64; 3], f64), ScenarioError> {
+    let e = entry.get_ref();
+    let center = required(src, &e.center, entry.span(), "center")?;
+    let radius = required(src, &e.radius, entry.span(), "radius")?;
+    let c = *center.get_ref();
+    if (0..3).any(|a| !(c[a].is_finite() && c[a] >= 0.0 && c[a] < f64::from(world.size[a]))) {
+        return Err(src.error(
+            center.span(),
+            format!("center {c:?} lies outside the world {:?}", world.size),
+        ));
+    }
+    let r = *radius.get_ref();
+    if !(r.is_finite() && r > 0.0 && r <= 4096.0) {
+        return Err(src.error(radius.span(), "radius must be a number of cells in (0, 4096]"));
+    }
+    Ok((c, r))
+}
+
+fn check_emitter(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<Emitter, ScenarioError> {
+    let e = entry.get_ref();
+    let material = src.material(required(src, &e.material, entry.span(), "material")?)?;
+    let (center, radius) = check_sphere(src, entry, world)?;
+    let frames = match &e.frames {
+        Some(f) if f.get_ref()[0] <= f.get_ref()[1] => *f.get_ref(),
+        Some(f) => return Err(src.error(f.span(), "frames [start, end] needs start <= end")),
+        None => [0, u64::MAX],
+    };
+    Ok(Emitter {
+        material,
+        center,
+        radius,
+        frames,
+        temperature: src.temperature(&e.temperature)?,
+    })
+}
+
+fn check_command(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<ScheduledCommand, ScenarioError> {
+    let e = entry.get_ref();
+    let frame = *required(src, &e.frame, entry.span(), "frame")?.get_ref();
+    let kind = required(src, &e.kind, entry.span(), "kind")?;
+    let command = match kind.get_ref().as_str() {
+        "place" => {
+            only_keys(src, entry, "a `place` [[command]]", PLACE_KEYS)?;
+            Command::Place(check_fill(src, entry, world)?)
+        }
+        "emitter" => {
+            only_keys(src, entry, "an `emitter` [[command]]", SPAWN_KEYS)?;
+            Command::SpawnEmitter(check_emitter(src, entry, world)?)
+        }
+        other => {
+            return Err(src.error(
+                kind.span(),
+                format!("unknown command kind `{other}` (expected place or emitter)"),
+            ))
+        }
+    };
+    Ok(ScheduledCommand { frame, command })
+}
+
+fn check_check(src: &Source<'_>, c: &Spanned<RawCheck>) -> Result<Check, ScenarioError> {
+    let raw = c.get_ref();
+    let kind = &raw.kind;
+    let no_material = || -> Result<(), ScenarioError> {
+        match &raw.material {
+            Some(m) => Err(src.error(
+                m.span(),
+                format!("check `{}` takes no material", kind.get_ref()),
+            )),
+            None if raw.min.is_some() || raw.max.is_some() => Err(src.error(
+                c.span(),
+                format!("check `{}` takes no min or max", kind.get_ref()),
+            )),
+            None => Ok(()),
+        }
+    };
+    match kind.get_ref().as_str() {
+        "count" => {
+            let material = src.material(required(src, &raw.material, c.span(), "material")?)?;
+            if raw.min.is_none() && raw.max.is_none() {
+                return Err(src.error(c.span(), "check `count` needs `min`, `max` or both"));
+            }
+            if let (Some(lo), Some(hi)) = (raw.min, raw.max) {
+                if lo > hi {
+                    return Err(src.error(c.span(), format!("check `count` has min {lo} > max {hi}")));
+                }
+            }
+            Ok(Check::Count {
+                material,
+                min: raw.min,
+                max: raw.max,
+            })
+        }
+        "settled" => no_material().map(|_| Check::Settled),
+        "finite" => no_material().map(|_| Check::Finite),
+        other => Err(src.error(
+            kind.span(),
+            format!("unknown check kind `{other}` (expected count, settled or finite)"),
+        )),
+    }
+}
