@@ -13,7 +13,11 @@ use loam::soak::{soak, SoakConfig};
 use loam::{Backend, LoamError, Overrides, Runtime, Scenario};
 
 #[derive(Parser)]
-#[command(name = "loam", version, about = "Run, soak and benchmark Loam voxel-world scenarios")]
+#[command(
+    name = "loam",
+    version,
+    about = "Run, soak and benchmark Loam voxel-world scenarios"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -131,7 +135,10 @@ fn main() -> ExitCode {
         Cmd::Bench { names, json } => bench(&names, json),
         Cmd::Materials => {
             let table = loam::loam_systems::MaterialTable::default();
-            println!("{:<3} {:<8} {:<7} {:>8} {:>8}", "id", "name", "kind", "kg/m3", "K");
+            println!(
+                "{:<3} {:<8} {:<7} {:>8} {:>8}",
+                "id", "name", "kind", "kg/m3", "K"
+            );
             for (id, m) in table.iter() {
                 println!(
                     "{id:<3} {:<8} {:<7} {:>8} {:>8}",
@@ -198,7 +205,10 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     let snapshots = match &out.snapshot {
         Some(dir) => {
             let every = out.snapshot_every.unwrap_or((frames / 8).max(1));
-            Some(SnapshotWriter::new(dir, every).map_err(io(format!("cannot create {}", dir.display())))?)
+            Some(
+                SnapshotWriter::new(dir, every)
+                    .map_err(io(format!("cannot create {}", dir.display())))?,
+            )
         }
         None => None,
     };
@@ -227,15 +237,21 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
             .chart(&rt.engine().job_stats(), rt.engine().frame_samples())
             .map_err(io("cannot write the frame-time chart"))?;
         if !out.quiet {
-            eprintln!("snapshots in {} (chart: {})", out.snapshot.as_deref().unwrap_or(Path::new(".")).display(), chart.display());
+            eprintln!(
+                "snapshots in {} (chart: {})",
+                out.snapshot.as_deref().unwrap_or(Path::new(".")).display(),
+                chart.display()
+            );
         }
     }
     if let Some(file) = &out.report {
         let json = serde_json::to_string_pretty(&report).expect("reports serialise");
-        std::fs::write(file, json + "\n").map_err(io(format!("cannot write {}", file.display())))?;
+        std::fs::write(file, json + "\n")
+            .map_err(io(format!("cannot write {}", file.display())))?;
     }
     if let Some(file) = &out.dump_materials {
-        std::fs::write(file, dump_materials(&rt)).map_err(io(format!("cannot write {}", file.display())))?;
+        std::fs::write(file, dump_materials(&rt))
+            .map_err(io(format!("cannot write {}", file.display())))?;
     }
     if out.quiet {
         for c in report.checks.iter().filter(|c| !c.passed) {
@@ -244,7 +260,11 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     } else {
         print!("{}", report.to_table());
     }
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn dump_materials(rt: &Runtime) -> Vec<u8> {
@@ -311,7 +331,10 @@ fn soak_cmd(
     }
     match outcome.violation {
         Some(v) => {
-            eprintln!("soak FAILED after {} runs, {} frames: {v}", outcome.runs, outcome.frames);
+            eprintln!(
+                "soak FAILED after {} runs, {} frames: {v}",
+                outcome.runs, outcome.frames
+            );
             Ok(ExitCode::from(1))
         }
         None => {
@@ -329,8 +352,14 @@ fn soak_cmd(
 
 fn bench(names: &[String], json: bool) -> Result<ExitCode, CliError> {
     let known: Vec<&str> = loam::bench::GROUPS.iter().map(|(g, _)| *g).collect();
-    if let Some(bad) = names.iter().find(|n| !known.iter().any(|g| g.starts_with(n.as_str()))) {
-        eprintln!("error: unknown benchmark `{bad}` (known: {})", known.join(", "));
+    if let Some(bad) = names
+        .iter()
+        .find(|n| !known.iter().any(|g| g.starts_with(n.as_str())))
+    {
+        eprintln!(
+            "error: unknown benchmark `{bad}` (known: {})",
+            known.join(", ")
+        );
         return Ok(ExitCode::from(2));
     }
     let results = loam::bench::run(names, |g| {
@@ -339,9 +368,12 @@ fn bench(names: &[String], json: bool) -> Result<ExitCode, CliError> {
         }
     });
     if json {
-        println!("{}", serde_json::to_string_pretty(&results).expect("measurements serialise"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).expect("measurements serialise")
+        );
     } else {
-        println!("{:<40} {:>16} {}", "name", "value", "unit");
+        println!("{:<40} {:>16} unit", "name", "value");
         for m in &results {
             println!("{:<40} {:>16.3} {}", m.name, m.value, m.unit);
         }

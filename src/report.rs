@@ -185,7 +185,11 @@ impl Report {
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
         }
-        let _ = writeln!(s, "\n{:<16} {:>7} {:>10} {:>10} {:>10}", "job", "runs", "mean ms", "p95 ms", "max ms");
+        let _ = writeln!(
+            s,
+            "\n{:<16} {:>7} {:>10} {:>10} {:>10}",
+            "job", "runs", "mean ms", "p95 ms", "max ms"
+        );
         for j in &self.jobs {
             let _ = writeln!(
                 s,
@@ -198,8 +202,16 @@ impl Report {
             "{:<16} {:>7} {:>10.3} {:>10.3} {:>10.3}",
             "frame", self.frames, self.frame_ms.mean, self.frame_ms.p95, self.frame_ms.max
         );
-        let _ = writeln!(s, "\nactive pages {}   world hash {}", self.active_pages, self.world_hash);
-        let _ = writeln!(s, "\n{:<10} {:>12} {:>26} {:>11}", "material", "cells", "centre of mass", "y range");
+        let _ = writeln!(
+            s,
+            "\nactive pages {}   world hash {}",
+            self.active_pages, self.world_hash
+        );
+        let _ = writeln!(
+            s,
+            "\n{:<10} {:>12} {:>26} {:>11}",
+            "material", "cells", "centre of mass", "y range"
+        );
         for (name, m) in &self.materials {
             let c = m.center_of_mass;
             let _ = writeln!(

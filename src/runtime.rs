@@ -225,7 +225,9 @@ impl Runtime {
 
 /// Writes `fill` into the world, waking what it touches.
 pub(crate) fn apply_fill(world: &mut VoxelWorld, table: &MaterialTable, fill: &Fill, seed: u64) {
-    let temperature = fill.temperature.unwrap_or_else(|| spawn_temperature(table, fill.material));
+    let temperature = fill
+        .temperature
+        .unwrap_or_else(|| spawn_temperature(table, fill.material));
     let surface = match fill.shape {
         crate::scenario::Shape::NoiseTerrain { surface, .. } => surface,
         _ => None,
@@ -236,7 +238,11 @@ pub(crate) fn apply_fill(world: &mut VoxelWorld, table: &MaterialTable, fill: &F
             Some((s, d)) if depth < d => s,
             _ => fill.material,
         };
-        let t = if m == fill.material { temperature } else { spawn_temperature(table, m) };
+        let t = if m == fill.material {
+            temperature
+        } else {
+            spawn_temperature(table, m)
+        };
         world.set_cell(p, m, t);
     });
 }
@@ -323,7 +329,9 @@ fn emitters_job() -> Job {
             let mut world = ctx.write::<VoxelWorld>()?;
             let size = world.layout().size;
             for e in active {
-                let t = e.temperature.unwrap_or_else(|| spawn_temperature(&table, e.material));
+                let t = e
+                    .temperature
+                    .unwrap_or_else(|| spawn_temperature(&table, e.material));
                 let shape = crate::scenario::Shape::Sphere {
                     center: e.center,
                     radius: e.radius,

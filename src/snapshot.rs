@@ -82,7 +82,9 @@ impl Image {
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
-        writer.write_image_data(&self.rgb).map_err(std::io::Error::other)?;
+        writer
+            .write_image_data(&self.rgb)
+            .map_err(std::io::Error::other)?;
         writer.finish().map_err(std::io::Error::other)
     }
 
@@ -139,7 +141,11 @@ pub fn slice(world: &VoxelWorld, table: &MaterialTable) -> Image {
     for y in 0..h {
         for x in 0..w {
             if let Some(m) = world.material([x, y, z]).filter(|&m| m != id::AIR) {
-                img.put(x, h - 1 - y, table.get(m).map_or([255, 0, 255], |m| m.color));
+                img.put(
+                    x,
+                    h - 1 - y,
+                    table.get(m).map_or([255, 0, 255], |m| m.color),
+                );
             }
         }
     }
@@ -208,12 +214,24 @@ pub fn frame_chart(jobs: &[JobStats], frame_ms: &[f32]) -> Image {
     img.text(2, 2, 1, &format!("{top:.2}"), [0; 3]);
     img.text(2, 12, 1, "ms", [0; 3]);
     img.text(2, plot_h - 6, 1, "0", [0; 3]);
-    img.text(x0, plot_h + 4, 1, &format!("frames 0..{frames}  grey: whole frame"), [0; 3]);
+    img.text(
+        x0,
+        plot_h + 4,
+        1,
+        &format!("frames 0..{frames}  grey: whole frame"),
+        [0; 3],
+    );
     for (k, j) in jobs.iter().enumerate() {
         let y = plot_h + 18 + 14 * k as u32;
         img.fill_rect(x0, y, 10, 10, PALETTE[k % PALETTE.len()]);
         let mean = j.summary().mean_ms;
-        img.text(x0 + 16, y + 1, 2 - u32::from(j.name.len() > 40), &format!("{}  mean {mean:.3} ms", j.name), [0; 3]);
+        img.text(
+            x0 + 16,
+            y + 1,
+            2 - u32::from(j.name.len() > 40),
+            &format!("{}  mean {mean:.3} ms", j.name),
+            [0; 3],
+        );
     }
     img
 }
@@ -236,7 +254,12 @@ impl SnapshotWriter {
     }
 
     /// Writes the top-down view and the slice for `frame`; returns the paths.
-    pub fn world(&self, world: &VoxelWorld, table: &MaterialTable, frame: u64) -> std::io::Result<Vec<PathBuf>> {
+    pub fn world(
+        &self,
+        world: &VoxelWorld,
+        table: &MaterialTable,
+        frame: u64,
+    ) -> std::io::Result<Vec<PathBuf>> {
         let top = self.dir.join(format!("top_{frame:05}.png"));
         top_down(world, table).write_png(&top)?;
         let side = self.dir.join(format!("slice_{frame:05}.png"));

@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn steady_memory_passes_and_growth_is_caught() {
         let mib = 1u64 << 20;
-        assert_eq!(memory_growth(&[100 * mib, 120 * mib, 120 * mib, 121 * mib, 119 * mib]), None);
+        assert_eq!(
+            memory_growth(&[100 * mib, 120 * mib, 120 * mib, 121 * mib, 119 * mib]),
+            None
+        );
         let growing: Vec<u64> = (0..10).map(|i| (100 + 40 * i) * mib).collect();
         assert!(memory_growth(&growing).unwrap().contains("grew"));
     }

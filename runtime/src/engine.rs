@@ -232,7 +232,11 @@ impl Engine {
                 .iter()
                 .map(|&d| name(&compiled.units[d]))
                 .collect();
-            out.push_str(&format!("{} -> [{}]\n", name(&compiled.units[u]), next.join(", ")));
+            out.push_str(&format!(
+                "{} -> [{}]\n",
+                name(&compiled.units[u]),
+                next.join(", ")
+            ));
         }
         Ok(out)
     }
@@ -264,8 +268,7 @@ impl Engine {
         });
         self.clock.frame += 1;
         self.clock.time += self.clock.dt;
-        self.frame_ms
-            .push(started.elapsed().as_secs_f32() * 1000.0);
+        self.frame_ms.push(started.elapsed().as_secs_f32() * 1000.0);
         profiling::frame_mark();
         match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some((_, e)) => Err(e.into()),
@@ -465,7 +468,11 @@ fn compile(jobs: &[JobSlot]) -> Result<Compiled, GraphError> {
             .iter()
             .map(|&j| {
                 let keep = |names: &[String]| -> Vec<String> {
-                    names.iter().filter(|n| u.aliases.contains(n)).cloned().collect()
+                    names
+                        .iter()
+                        .filter(|n| u.aliases.contains(n))
+                        .cloned()
+                        .collect()
                 };
                 (keep(&jobs[j].after), keep(&jobs[j].before))
             })
@@ -501,10 +508,12 @@ fn compile(jobs: &[JobSlot]) -> Result<Compiled, GraphError> {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("jobs", &self.jobs.iter().map(|j| &j.name).collect::<Vec<_>>())
+            .field(
+                "jobs",
+                &self.jobs.iter().map(|j| &j.name).collect::<Vec<_>>(),
+            )
             .field("threads", &self.threads())
             .field("clock", &self.clock)
             .finish()
     }
 }
-

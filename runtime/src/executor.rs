@@ -110,7 +110,10 @@ mod tests {
             .collect();
         let graph = build(&specs).unwrap();
         let exec = Executor::new(&graph);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         for _ in 0..50 {
             let log = Mutex::new(Vec::new());
             pool.install(|| exec.run(&graph, true, &|i| log.lock().unwrap().push(i)));

@@ -106,7 +106,12 @@ pub fn build(nodes: &[NodeSpec<'_>]) -> Result<JobGraph, GraphError> {
     }
 
     let order = topological_order(&succ).map_err(|cycle| {
-        GraphError::Cycle(cycle.into_iter().map(|i| nodes[i].name.to_string()).collect())
+        GraphError::Cycle(
+            cycle
+                .into_iter()
+                .map(|i| nodes[i].name.to_string())
+                .collect(),
+        )
     })?;
     let dependents = transitive_reduction(&succ, &order);
 
@@ -237,7 +242,10 @@ mod tests {
     #[test]
     fn chain_of_writers_is_reduced_to_a_path() {
         let w = writes::<A>();
-        let nodes: Vec<_> = ["a", "b", "c", "d"].iter().map(|n| spec(n, &w, &[])).collect();
+        let nodes: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| spec(n, &w, &[]))
+            .collect();
         let g = build(&nodes).unwrap();
         assert_eq!(g.dependents, vec![vec![1], vec![2], vec![3], vec![]]);
         assert_eq!(g.roots, vec![0]);

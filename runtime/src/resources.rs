@@ -60,7 +60,10 @@ impl Resources {
 
     /// Borrows `T` for reading.
     pub fn try_read<T: 'static>(&self) -> Result<Res<'_, T>, BorrowError> {
-        let slot = self.slots.get(&TypeId::of::<T>()).ok_or(BorrowError::Missing)?;
+        let slot = self
+            .slots
+            .get(&TypeId::of::<T>())
+            .ok_or(BorrowError::Missing)?;
         let guard = match slot.try_read() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -74,7 +77,10 @@ impl Resources {
 
     /// Borrows `T` for writing.
     pub fn try_write<T: 'static>(&self) -> Result<ResMut<'_, T>, BorrowError> {
-        let slot = self.slots.get(&TypeId::of::<T>()).ok_or(BorrowError::Missing)?;
+        let slot = self
+            .slots
+            .get(&TypeId::of::<T>())
+            .ok_or(BorrowError::Missing)?;
         let guard = match slot.try_write() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),

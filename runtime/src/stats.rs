@@ -26,7 +26,6 @@ pub struct Summary {
     pub max_ms: f64,
 }
 
-
 impl JobStats {
     /// Empty statistics for `name`.
     pub fn new(name: impl Into<String>) -> Self {

@@ -45,7 +45,10 @@ fn reading_does_not_allow_writing() {
     }));
     assert!(matches!(
         e.step(),
-        Err(EngineError::Job(JobError::Undeclared { mode: "writing", .. }))
+        Err(EngineError::Job(JobError::Undeclared {
+            mode: "writing",
+            ..
+        }))
     ));
 }
 
@@ -62,7 +65,9 @@ fn conflicting_jobs_run_in_registration_order_on_many_threads() {
         }
         e.run(3).unwrap();
         let log = &e.resource::<Log>().unwrap().0;
-        let expected: Vec<String> = (0..3).flat_map(|_| (0..20).map(|i| format!("j{i}"))).collect();
+        let expected: Vec<String> = (0..3)
+            .flat_map(|_| (0..20).map(|i| format!("j{i}")))
+            .collect();
         assert_eq!(*log, expected);
     }
 }
@@ -196,7 +201,10 @@ fn cycle_from_explicit_edges_is_reported_at_step() {
     e.add_job(Job::new("a").after("b"));
     e.add_job(Job::new("b").after("a"));
     let err = e.step().unwrap_err().to_string();
-    assert!(err.contains("cycle") && err.contains('a') && err.contains('b'), "{err}");
+    assert!(
+        err.contains("cycle") && err.contains('a') && err.contains('b'),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Falling-sand workloads.
 //!
-//! - `dense`: a 128³ world, a hashed mix of sand, water and air, with every
-//!   page woken before each frame, so all 2,097,152 cells are updated every
-//!   frame. Throughput counts every cell of every updated page.
+//! - `dense`: a 128³ world, a layer of sand sinking through a layer of
+//!   water, with every page woken before each frame, so all 2,097,152 cells
+//!   are updated every frame. Throughput counts every cell of every updated
+//!   page, moving or not.
 //! - `sleeping`: the world of `scenarios/sleeping.toml` after it settled:
 //!   its frame cost should follow its few active pages, not its size.
 
@@ -20,19 +21,21 @@ use crate::{Runtime, Scenario};
 /// The shipped sleeping scenario, embedded so `loam bench` runs anywhere.
 pub const SLEEPING_TOML: &str = include_str!("../../scenarios/sleeping.toml");
 
-/// A world of `edge`³ cells (page 32): the bottom 7/8 a hashed mix of 45 %
-/// sand, 45 % water and 10 % air, the rest air.
+/// A world of `edge`³ cells (page 32): water in the bottom 7/16, sand above
+/// it up to 7/8 of the height, air on top, with one cell in 64 of each layer
+/// swapped for air so both layers start loose.
 pub fn dense_world(edge: u32) -> VoxelWorld {
-    let mut w = VoxelWorld::new(WorldLayout::new([edge; 3], 32).expect("edge is a multiple of 32"), id::AIR, AMBIENT);
-    let top = edge - edge / 8;
+    let layout = WorldLayout::new([edge; 3], 32).expect("edge is a multiple of 32");
+    let mut w = VoxelWorld::new(layout, id::AIR, AMBIENT);
+    let (water_top, sand_top) = (edge * 7 / 16, edge * 7 / 8);
     for z in 0..edge {
-        for y in 0..top {
+        for y in 0..sand_top {
             for x in 0..edge {
-                let h = hash3(9, 0, u64::from(x + edge * (y + edge * z))) % 20;
-                let m = match h {
-                    0..9 => id::SAND,
-                    9..18 => id::WATER,
-                    _ => id::AIR,
+                let hole = hash3(9, 0, u64::from(x + edge * (y + edge * z))) % 64 == 0;
+                let m = match y {
+                    _ if hole => id::AIR,
+                    y if y < water_top => id::WATER,
+                    _ => id::SAND,
                 };
                 w.set_cell([x, y, z], m, AMBIENT);
             }

@@ -20,8 +20,14 @@ pub struct Measurement {
 
 /// The benchmark groups `loam bench` knows, with what they measure.
 pub const GROUPS: &[(&str, &str)] = &[
-    ("jobgraph", "frame overhead per trivial job: chains, fan-out, random conflicts"),
-    ("ca", "falling-sand cell updates per second; sleeping-world frame time"),
+    (
+        "jobgraph",
+        "frame overhead per trivial job: chains, fan-out, random conflicts",
+    ),
+    (
+        "ca",
+        "falling-sand cell updates per second; sleeping-world frame time",
+    ),
 ];
 
 /// Runs the groups whose names start with any of `filters` (all when empty),

@@ -127,8 +127,13 @@ impl Source<'_> {
     fn temperature(&self, t: &Option<Spanned<f64>>) -> Result<Option<f32>, ScenarioError> {
         match t {
             None => Ok(None),
-            Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => Ok(Some(*t.get_ref() as f32)),
-            Some(t) => Err(self.error(t.span(), "temperature must be a finite number of kelvin, >= 0")),
+            Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => {
+                Ok(Some(*t.get_ref() as f32))
+            }
+            Some(t) => Err(self.error(
+                t.span(),
+                "temperature must be a finite number of kelvin, >= 0",
+            )),
         }
     }
 }
@@ -146,11 +151,14 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
 
     let world = check_world(&src, &raw.world)?;
     let run = check_run(&src, raw.run.as_ref())?;
-    let systems = raw.systems.as_ref().map_or(SystemsSpec::default(), |s| SystemsSpec {
-        ca: s.ca.unwrap_or(true),
-        reactions: s.reactions.unwrap_or(true),
-        heat: s.heat.unwrap_or(true),
-    });
+    let systems = raw
+        .systems
+        .as_ref()
+        .map_or(SystemsSpec::default(), |s| SystemsSpec {
+            ca: s.ca.unwrap_or(true),
+            reactions: s.reactions.unwrap_or(true),
+            heat: s.heat.unwrap_or(true),
+        });
 
     let mut fills = Vec::new();
     for entry in &raw.fill {
@@ -170,9 +178,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     for c in &raw.check {
         checks.push(check_check(&src, c)?);
     }
-    let name = path
-        .file_stem()
-        .map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned());
+    let name = path.file_stem().map_or_else(
+        || "scenario".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     Ok(Scenario {
         name,
         world,
@@ -250,7 +259,10 @@ fn check_run(src: &Source<'_>, r: Option<&Spanned<RawRun>>) -> Result<RunSpec, S
         run.backend = Backend::parse(b.get_ref()).ok_or_else(|| {
             src.error(
                 b.span(),
-                format!("unknown backend `{}` (expected cpu, gpu or auto)", b.get_ref()),
+                format!(
+                    "unknown backend `{}` (expected cpu, gpu or auto)",
+                    b.get_ref()
+                ),
             )
         })?;
     }
@@ -258,15 +270,43 @@ fn check_run(src: &Source<'_>, r: Option<&Spanned<RawRun>>) -> Result<RunSpec, S
 }
 
 const FILL_KEYS: &[&str] = &[
-    "shape", "min", "max", "center", "radius", "height", "scale", "surface", "surface_depth",
-    "material", "temperature",
+    "shape",
+    "min",
+    "max",
+    "center",
+    "radius",
+    "height",
+    "scale",
+    "surface",
+    "surface_depth",
+    "material",
+    "temperature",
 ];
 const EMITTER_KEYS: &[&str] = &["material", "center", "radius", "frames", "temperature"];
 const PLACE_KEYS: &[&str] = &[
-    "frame", "kind", "shape", "min", "max", "center", "radius", "height", "scale", "surface",
-    "surface_depth", "material", "temperature",
+    "frame",
+    "kind",
+    "shape",
+    "min",
+    "max",
+    "center",
+    "radius",
+    "height",
+    "scale",
+    "surface",
+    "surface_depth",
+    "material",
+    "temperature",
 ];
-const SPAWN_KEYS: &[&str] = &["frame", "kind", "material", "center", "radius", "frames", "temperature"];
+const SPAWN_KEYS: &[&str] = &[
+    "frame",
+    "kind",
+    "material",
+    "center",
+    "radius",
+    "frames",
+    "temperature",
+];
 
 /// Rejects keys that parse but do not belong in this kind of entry.
 fn only_keys(
@@ -297,7 +337,10 @@ fn only_keys(
             if !allowed.contains(&key) {
                 return Err(src.error(
                     span,
-                    format!("key `{key}` does not belong in {section} (allowed: {})", allowed.join(", ")),
+                    format!(
+                        "key `{key}` does not belong in {section} (allowed: {})",
+                        allowed.join(", ")
+                    ),
                 ));
             }
         }
@@ -316,7 +359,11 @@ fn required<'a, T>(
         .ok_or_else(|| src.error(entry, format!("missing key `{what}`")))
 }
 
-fn check_fill(src: &Source<'_>, entry: &Spanned<RawEntry>, world: &WorldSpec) -> Result<Fill, ScenarioError> {
+fn check_fill(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<Fill, ScenarioError> {
     let e = entry.get_ref();
     let material = src.material(required(src, &e.material, entry.span(), "material")?)?;
     let shape = check_shape(src, entry, world)?;
@@ -327,13 +374,20 @@ fn check_fill(src: &Source<'_>, entry: &Spanned<RawEntry>, world: &WorldSpec) ->
     })
 }
 
-fn check_shape(src: &Source<'_>, entry: &Spanned<RawEntry>, world: &WorldSpec) -> Result<Shape, ScenarioError> {
+fn check_shape(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<Shape, ScenarioError> {
     let e = entry.get_ref();
     let kind = required(src, &e.shape, entry.span(), "shape")?;
     let size = world.size;
     let not_for = |key: &str, span: Option<Range<usize>>| -> Result<(), ScenarioError> {
         match span {
-            Some(s) => Err(src.error(s, format!("key `{key}` does not apply to shape `{}`", kind.get_ref()))),
+            Some(s) => Err(src.error(
+                s,
+                format!("key `{key}` does not apply to shape `{}`", kind.get_ref()),
+            )),
             None => Ok(()),
         }
     };
@@ -376,7 +430,10 @@ fn check_shape(src: &Source<'_>, entry: &Spanned<RawEntry>, world: &WorldSpec) -
             if lo < 0 || hi < lo || hi > i64::from(size[1]) {
                 return Err(src.error(
                     height.span(),
-                    format!("height [{lo}, {hi}] must satisfy 0 <= low <= high <= world height {}", size[1]),
+                    format!(
+                        "height [{lo}, {hi}] must satisfy 0 <= low <= high <= world height {}",
+                        size[1]
+                    ),
                 ));
             }
             let scale = match &e.scale {
@@ -385,7 +442,10 @@ fn check_shape(src: &Source<'_>, entry: &Spanned<RawEntry>, world: &WorldSpec) -
                 None => 64.0,
             };
             let surface = match &e.surface {
-                Some(m) => Some((src.material(m)?, e.surface_depth.as_ref().map_or(3, |d| *d.get_ref()))),
+                Some(m) => Some((
+                    src.material(m)?,
+                    e.surface_depth.as_ref().map_or(3, |d| *d.get_ref()),
+                )),
                 None => {
                     not_for("surface_depth", e.surface_depth.as_ref().map(Spanned::span))?;
                     None
@@ -421,7 +481,10 @@ fn check_sphere(
     }
     let r = *radius.get_ref();
     if !(r.is_finite() && r > 0.0 && r <= 4096.0) {
-        return Err(src.error(radius.span(), "radius must be a number of cells in (0, 4096]"));
+        return Err(src.error(
+            radius.span(),
+            "radius must be a number of cells in (0, 4096]",
+        ));
     }
     Ok((c, r))
 }
@@ -499,7 +562,9 @@ fn check_check(src: &Source<'_>, c: &Spanned<RawCheck>) -> Result<Check, Scenari
             }
             if let (Some(lo), Some(hi)) = (raw.min, raw.max) {
                 if lo > hi {
-                    return Err(src.error(c.span(), format!("check `count` has min {lo} > max {hi}")));
+                    return Err(
+                        src.error(c.span(), format!("check `count` has min {lo} > max {hi}"))
+                    );
                 }
             }
             Ok(Check::Count {

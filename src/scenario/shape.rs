@@ -39,9 +39,10 @@ impl Shape {
                 center.map(|c| (c - radius).floor() as i64),
                 center.map(|c| (c + radius).ceil() as i64 + 1),
             ),
-            Shape::NoiseTerrain { height, .. } => {
-                ([0, 0, 0], [i64::from(size[0]), height[1] + 1, i64::from(size[2])])
-            }
+            Shape::NoiseTerrain { height, .. } => (
+                [0, 0, 0],
+                [i64::from(size[0]), height[1] + 1, i64::from(size[2])],
+            ),
         };
         let clip = |v: i64, a: usize| v.clamp(0, i64::from(size[a]));
         (
@@ -106,7 +107,8 @@ impl Shape {
 
 /// Value noise at lattice point (i, j) in `[0, 1)`.
 fn lattice(i: i64, j: i64, octave: u64, seed: u64) -> f64 {
-    let id = (i as u64).wrapping_mul(0x9E37_79B9) ^ (j as u64).wrapping_mul(0x85EB_CA6B).rotate_left(32);
+    let id =
+        (i as u64).wrapping_mul(0x9E37_79B9) ^ (j as u64).wrapping_mul(0x85EB_CA6B).rotate_left(32);
     (hash3(seed, octave, id) >> 11) as f64 / (1u64 << 53) as f64
 }
 

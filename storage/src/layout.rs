@@ -83,7 +83,8 @@ impl WorldLayout {
     /// Dense index of the page at page coordinates `c` (x fastest).
     #[inline]
     pub fn page_index(&self, c: [u32; 3]) -> usize {
-        c[0] as usize + self.pages[0] as usize * (c[1] as usize + self.pages[1] as usize * c[2] as usize)
+        c[0] as usize
+            + self.pages[0] as usize * (c[1] as usize + self.pages[1] as usize * c[2] as usize)
     }
 
     /// Page coordinates of dense page index `i`.
@@ -91,7 +92,11 @@ impl WorldLayout {
     pub fn page_coord(&self, i: usize) -> [u32; 3] {
         let nx = self.pages[0] as usize;
         let ny = self.pages[1] as usize;
-        [(i % nx) as u32, ((i / nx) % ny) as u32, (i / (nx * ny)) as u32]
+        [
+            (i % nx) as u32,
+            ((i / nx) % ny) as u32,
+            (i / (nx * ny)) as u32,
+        ]
     }
 
     /// Dense index of the page at `c` offset by `d` pages, if inside the world.
@@ -120,7 +125,10 @@ impl WorldLayout {
         let shift = self.page.trailing_zeros();
         let mask = self.page - 1;
         let page = self.page_index([p[0] >> shift, p[1] >> shift, p[2] >> shift]);
-        (page, self.local_offset([p[0] & mask, p[1] & mask, p[2] & mask]))
+        (
+            page,
+            self.local_offset([p[0] & mask, p[1] & mask, p[2] & mask]),
+        )
     }
 
     /// Offset of local cell `l` inside a page.
@@ -137,7 +145,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_page_sizes_and_sizes() {
-        assert_eq!(WorldLayout::new([64; 3], 24), Err(LayoutError::PageSize(24)));
+        assert_eq!(
+            WorldLayout::new([64; 3], 24),
+            Err(LayoutError::PageSize(24))
+        );
         assert_eq!(WorldLayout::new([64; 3], 2), Err(LayoutError::PageSize(2)));
         assert!(matches!(
             WorldLayout::new([64, 40, 64], 32),
@@ -157,7 +168,10 @@ mod tests {
         let (page, off) = l.locate([33, 34, 5]);
         assert_eq!(l.page_coord(page), [1, 1, 0]);
         assert_eq!(off, 1 + 32 * (2 + 32 * 5));
-        assert_eq!(l.neighbour_page([1, 1, 0], [1, -1, 0]), Some(l.page_index([2, 0, 0])));
+        assert_eq!(
+            l.neighbour_page([1, 1, 0], [1, -1, 0]),
+            Some(l.page_index([2, 0, 0]))
+        );
         assert_eq!(l.neighbour_page([2, 1, 0], [1, 0, 0]), None);
     }
 }

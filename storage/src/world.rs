@@ -189,7 +189,11 @@ impl VoxelWorld {
         for z in 0..edge {
             for y in 0..edge {
                 for x in 0..edge {
-                    let g = [origin[0] + x as i64, origin[1] + y as i64, origin[2] + z as i64];
+                    let g = [
+                        origin[0] + x as i64,
+                        origin[1] + y as i64,
+                        origin[2] + z as i64,
+                    ];
                     if !self.layout.contains(g) {
                         continue;
                     }

@@ -105,11 +105,35 @@ pub fn builtin() -> Vec<Material> {
         m("air", Empty, 1.2, 0.02, AMBIENT, None, [0, 0, 0]),
         m("stone", Solid, 2600.0, 0.3, AMBIENT, None, [128, 128, 132]),
         m("sand", Powder, 1600.0, 0.15, AMBIENT, None, [222, 196, 120]),
-        m("gravel", Powder, 1800.0, 0.2, AMBIENT, None, [140, 130, 118]),
+        m(
+            "gravel",
+            Powder,
+            1800.0,
+            0.2,
+            AMBIENT,
+            None,
+            [140, 130, 118],
+        ),
         m("water", Liquid, 1000.0, 0.25, AMBIENT, None, [40, 100, 220]),
-        m("oil", Liquid, 900.0, 0.1, AMBIENT, Some(500.0), [70, 50, 30]),
+        m(
+            "oil",
+            Liquid,
+            900.0,
+            0.1,
+            AMBIENT,
+            Some(500.0),
+            [70, 50, 30],
+        ),
         m("lava", Liquid, 3100.0, 0.3, 1400.0, None, [255, 90, 10]),
-        m("wood", Solid, 700.0, 0.08, AMBIENT, Some(570.0), [120, 80, 40]),
+        m(
+            "wood",
+            Solid,
+            700.0,
+            0.08,
+            AMBIENT,
+            Some(570.0),
+            [120, 80, 40],
+        ),
         m("fire", Fire, 0.3, 0.5, 1200.0, None, [255, 180, 40]),
         m("smoke", Gas, 0.9, 0.02, 400.0, None, [90, 90, 90]),
         m("steam", Gas, 0.6, 0.05, 400.0, None, [220, 230, 240]),
@@ -145,6 +169,19 @@ pub struct MaterialTable {
     pub conductivity: [f32; 256],
     /// Ignition temperature per id (infinity when it does not burn).
     pub ignition: [f32; 256],
+    /// `sinks[m]`, a bitset over ids: a cell of `m` may move down or sideways
+    /// into a cell of `t` (fluid and lighter). One load answers a move check.
+    pub sinks: [[u64; 4]; 256],
+    /// `rises[m]`: a cell of `m` may move up into a cell of `t` (fluid and heavier).
+    pub rises: [[u64; 4]; 256],
+    /// Whether cells of the id can react at all (skips reaction logic for the rest).
+    pub reactive: [bool; 256],
+}
+
+/// Whether bit `t` is set in a 256-bit set.
+#[inline(always)]
+pub fn has(set: &[u64; 4], t: u8) -> bool {
+    set[(t >> 6) as usize] >> (t & 63) & 1 == 1
 }
 
 impl Default for MaterialTable {
@@ -162,12 +199,32 @@ impl MaterialTable {
             density: [f32::INFINITY; 256],
             conductivity: [0.0; 256],
             ignition: [f32::INFINITY; 256],
+            sinks: [[0; 4]; 256],
+            rises: [[0; 4]; 256],
+            reactive: [false; 256],
         };
         for (i, m) in materials.iter().enumerate().take(256) {
             t.kind[i] = m.kind;
             t.density[i] = m.density;
             t.conductivity[i] = m.conductivity.clamp(0.0, 0.5);
             t.ignition[i] = m.ignition.unwrap_or(f32::INFINITY);
+            t.reactive[i] = m.ignition.is_some()
+                || [id::LAVA, id::WATER, id::STEAM, id::ICE, id::FIRE, id::SMOKE]
+                    .contains(&(i as u8));
+        }
+        for m in 0..256 {
+            for target in 0..256 {
+                if !t.kind[target].is_fluid() {
+                    continue;
+                }
+                let bit = 1u64 << (target & 63);
+                if t.density[target] < t.density[m] {
+                    t.sinks[m][target >> 6] |= bit;
+                }
+                if t.density[target] > t.density[m] {
+                    t.rises[m][target >> 6] |= bit;
+                }
+            }
         }
         t.materials = materials;
         t
@@ -246,5 +303,10 @@ mod tests {
         assert!(d(id::SAND) > d(id::WATER) && d(id::WATER) > d(id::OIL));
         assert!(d(id::OIL) > d(id::AIR) && d(id::AIR) > d(id::SMOKE));
         assert!(d(id::SMOKE) > d(id::STEAM));
+        assert!(has(&t.sinks[id::SAND as usize], id::WATER));
+        assert!(!has(&t.sinks[id::SAND as usize], id::STONE));
+        assert!(!has(&t.sinks[id::OIL as usize], id::WATER));
+        assert!(has(&t.rises[id::STEAM as usize], id::AIR));
+        assert!(!t.reactive[id::SAND as usize] && t.reactive[id::WOOD as usize]);
     }
 }

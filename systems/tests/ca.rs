@@ -26,7 +26,10 @@ fn fill(w: &mut VoxelWorld, min: [u32; 3], max: [u32; 3], m: u8, t: f32) {
 
 fn run(w: &mut VoxelWorld, config: CaConfig, frames: u64, threads: usize) -> ca::CaStats {
     let table = MaterialTable::default();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     let mut last = ca::CaStats::default();
     pool.install(|| {
         for f in 0..frames {
@@ -39,7 +42,14 @@ fn run(w: &mut VoxelWorld, config: CaConfig, frames: u64, threads: usize) -> ca:
 /// Sand, water, oil, gravel and smoke scattered with a hash, over several pages.
 fn mixed_world() -> VoxelWorld {
     let mut w = world([32, 32, 32], 8);
-    let mats = [id::SAND, id::WATER, id::OIL, id::GRAVEL, id::SMOKE, id::STEAM];
+    let mats = [
+        id::SAND,
+        id::WATER,
+        id::OIL,
+        id::GRAVEL,
+        id::SMOKE,
+        id::STEAM,
+    ];
     for z in 0..32 {
         for y in 4..28 {
             for x in 0..32 {
@@ -88,7 +98,11 @@ fn sand_falls_and_piles_on_the_floor() {
     let c = w.census()[id::SAND as usize];
     assert_eq!(c.count, 128);
     assert_eq!(c.min_y, 0, "sand reaches the floor");
-    assert!(c.max_y < 8, "the column spread into a pile, top at {}", c.max_y);
+    assert!(
+        c.max_y < 8,
+        "the column spread into a pile, top at {}",
+        c.max_y
+    );
 }
 
 #[test]
@@ -99,7 +113,11 @@ fn sand_sinks_through_water_and_oil_floats_on_it() {
     fill(&mut w, [4, 0, 4], [12, 2, 12], id::OIL, AMBIENT);
     run(&mut w, NO_REACTIONS, 200, 2);
     let s = w.census();
-    let (sand, water, oil) = (s[id::SAND as usize], s[id::WATER as usize], s[id::OIL as usize]);
+    let (sand, water, oil) = (
+        s[id::SAND as usize],
+        s[id::WATER as usize],
+        s[id::OIL as usize],
+    );
     assert!(sand.center_of_mass()[1] < water.center_of_mass()[1]);
     assert!(water.center_of_mass()[1] < oil.center_of_mass()[1]);
     assert_eq!(sand.min_y, 0);
@@ -131,7 +149,11 @@ fn settled_world_sleeps_and_a_change_wakes_only_its_neighbourhood() {
     let stats = run(&mut w, CaConfig::default(), 1, 2);
     assert_eq!(stats.pages_updated, 1);
     run(&mut w, CaConfig::default(), 40, 2);
-    assert_eq!(w.table.awake_count(), 0, "the grain landed and everything slept again");
+    assert_eq!(
+        w.table.awake_count(),
+        0,
+        "the grain landed and everything slept again"
+    );
     assert_eq!(w.census()[id::SAND as usize].count, 64 * 4 * 64 + 1);
 }
 
@@ -176,7 +198,15 @@ fn ice_melts_steam_condenses_smoke_dissipates() {
     w.set_cell([2, 0, 2], id::ICE, 280.0);
     fill(&mut w, [6, 14, 6], [10, 16, 10], id::STEAM, 300.0);
     fill(&mut w, [12, 8, 12], [14, 10, 14], id::SMOKE, AMBIENT);
-    run(&mut w, CaConfig { reactions: true, heat: false }, 2000, 2);
+    run(
+        &mut w,
+        CaConfig {
+            reactions: true,
+            heat: false,
+        },
+        2000,
+        2,
+    );
     let s = w.census();
     assert_eq!(s[id::ICE as usize].count, 0);
     assert_eq!(s[id::STEAM as usize].count, 0);
@@ -189,16 +219,23 @@ fn heat_conduction_conserves_total_temperature_and_evens_out() {
     let mut w = world([16, 16, 16], 8);
     fill(&mut w, [0, 0, 0], [16, 16, 16], id::STONE, AMBIENT);
     fill(&mut w, [4, 4, 4], [8, 8, 8], id::STONE, 1000.0);
-    let total = |w: &VoxelWorld| -> f64 {
-        w.temperature.as_slice().iter().map(|&t| f64::from(t)).sum()
-    };
+    let total =
+        |w: &VoxelWorld| -> f64 { w.temperature.as_slice().iter().map(|&t| f64::from(t)).sum() };
     let before = total(&w);
     let spread = |w: &VoxelWorld| {
         let t = w.temperature.as_slice();
         t.iter().cloned().fold(f32::MIN, f32::max) - t.iter().cloned().fold(f32::MAX, f32::min)
     };
     let s0 = spread(&w);
-    run(&mut w, CaConfig { reactions: false, heat: true }, 300, 2);
+    run(
+        &mut w,
+        CaConfig {
+            reactions: false,
+            heat: true,
+        },
+        300,
+        2,
+    );
     let rel = (total(&w) - before).abs() / before;
     assert!(rel < 1e-5, "total temperature drifted by {rel}");
     assert!(spread(&w) < s0 * 0.2, "spread {} from {s0}", spread(&w));

@@ -9,7 +9,7 @@ use loam_runtime::random::hash3;
 
 use super::flags::MOVED;
 use super::CaConfig;
-use crate::materials::{id, thresholds, Kind, MaterialTable};
+use crate::materials::{has, id, thresholds, Kind, MaterialTable};
 
 /// Address of a cell that does not exist (a wall).
 pub(crate) const NONE: usize = usize::MAX;
@@ -89,9 +89,18 @@ mod rates {
     pub const SPREAD: f32 = 0.04;
 }
 
+/// Sideways directions (dx, dz), in the order bits of an `open` mask use.
+const SIDES: [(i32, i32); 4] = [(1, 0), (-1, 0), (0, 1), (0, -1)];
+
 /// The six face neighbours.
-const NEIGHBOURS: [(i32, i32, i32); 6] =
-    [(0, -1, 0), (0, 1, 0), (1, 0, 0), (-1, 0, 0), (0, 0, 1), (0, 0, -1)];
+const NEIGHBOURS: [(i32, i32, i32); 6] = [
+    (0, -1, 0),
+    (0, 1, 0),
+    (1, 0, 0),
+    (-1, 0, 0),
+    (0, 0, 1),
+    (0, 0, -1),
+];
 
 /// What one page update did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -155,8 +164,7 @@ impl PageUpdate<'_> {
     #[inline(always)]
     fn mask(&self, x: i32, y: i32, z: i32) -> u32 {
         let p = self.p;
-        NEIGHBOUR_MASKS
-            [(axis_bits(x, p) | axis_bits(y, p) << 3 | axis_bits(z, p) << 6) as usize]
+        NEIGHBOUR_MASKS[(axis_bits(x, p) | axis_bits(y, p) << 3 | axis_bits(z, p) << 6) as usize]
     }
 
     // SAFETY (for the accessors below): `i` is an address produced by `addr`
@@ -203,27 +211,32 @@ impl PageUpdate<'_> {
         hash3(self.seed, self.frame, g[0] + w[0] * (g[1] + w[1] * g[2]))
     }
 
-    /// Whether a cell of material `m` may move into `target` going down or
-    /// sideways: the target is fluid and lighter.
+    /// Whether the cell at `target` is in `set` (a row of
+    /// [`MaterialTable::sinks`] or [`MaterialTable::rises`]); walls are not.
     #[inline(always)]
-    fn sinks_into(&self, m: u8, target: usize) -> bool {
-        if target == NONE {
-            return false;
-        }
-        // SAFETY: target is a valid address (checked above).
-        let t = unsafe { self.mat(target) } as usize;
-        self.table.kind[t].is_fluid() && self.table.density[t] < self.table.density[m as usize]
+    fn enters(&self, set: &[u64; 4], target: usize) -> bool {
+        // SAFETY: target is checked against NONE before it is read.
+        target != NONE && has(set, unsafe { self.mat(target) })
     }
 
-    /// Whether gas `m` may move into `target`: the target is fluid and heavier.
+    /// Picks one of the open targets in `open` (bit k set: `targets[k]` is
+    /// open). The random draw is made only when there is a choice.
     #[inline(always)]
-    fn rises_into(&self, m: u8, target: usize) -> bool {
-        if target == NONE {
-            return false;
+    fn choose(&self, open: u32, x: i32, y: i32, z: i32, salt: u32) -> usize {
+        if open & (open - 1) == 0 {
+            return open.trailing_zeros() as usize;
         }
-        // SAFETY: target is a valid address (checked above).
-        let t = unsafe { self.mat(target) } as usize;
-        self.table.kind[t].is_fluid() && self.table.density[t] > self.table.density[m as usize]
+        let r = (self.random(x, y, z) >> (8 * salt)) as u32;
+        let mut nth = (r & 0xff) % open.count_ones();
+        let mut bits = open;
+        loop {
+            let k = bits.trailing_zeros();
+            if nth == 0 {
+                return k as usize;
+            }
+            nth -= 1;
+            bits &= bits - 1;
+        }
     }
 
     /// Updates the page: reactions and movement, then heat.
@@ -254,7 +267,10 @@ impl PageUpdate<'_> {
         if kind == Kind::Empty || self.flag(i) & MOVED != 0 {
             return;
         }
-        if self.config.reactions && self.react(x, y, z, i, m, out) {
+        if self.config.reactions
+            && self.table.reactive[m as usize]
+            && self.react(x, y, z, i, m, out)
+        {
             return;
         }
         let target = match kind {
@@ -273,19 +289,20 @@ impl PageUpdate<'_> {
     /// The target of a falling powder or liquid, if any.
     #[inline(always)]
     fn fall(&self, x: i32, y: i32, z: i32, m: u8, liquid: bool) -> Option<(usize, i32, i32, i32)> {
+        let sinks = &self.table.sinks[m as usize];
         let down = self.addr(x, y - 1, z);
-        if self.sinks_into(m, down) {
+        if self.enters(sinks, down) {
             return Some((down, x, y - 1, z));
         }
-        const SIDES: [(i32, i32); 4] = [(1, 0), (-1, 0), (0, 1), (0, -1)];
-        let r = self.random(x, y, z);
-        let start = (r & 3) as usize;
-        for k in 0..4 {
-            let (dx, dz) = SIDES[(start + k) & 3];
-            let j = self.addr(x + dx, y - 1, z + dz);
-            if self.sinks_into(m, j) {
-                return Some((j, x + dx, y - 1, z + dz));
-            }
+        let mut targets = [NONE; 4];
+        let mut open = 0u32;
+        for (k, &(dx, dz)) in SIDES.iter().enumerate() {
+            targets[k] = self.addr(x + dx, y - 1, z + dz);
+            open |= u32::from(self.enters(sinks, targets[k])) << k;
+        }
+        if open != 0 {
+            let k = self.choose(open, x, y, z, 0);
+            return Some((targets[k], x + SIDES[k].0, y - 1, z + SIDES[k].1));
         }
         if !liquid {
             return None;
@@ -293,19 +310,21 @@ impl PageUpdate<'_> {
         let above = self.addr(x, y + 1, z);
         // SAFETY: `above` is checked against NONE before it is read.
         let pressed = above != NONE && unsafe { self.mat(above) } == m;
-        let start = ((r >> 2) & 3) as usize;
-        for k in 0..4 {
-            let (dx, dz) = SIDES[(start + k) & 3];
-            let j = self.addr(x + dx, y, z + dz);
-            if self.sinks_into(m, j) && (pressed || self.drop_ahead(x, y, z, dx, dz, -1, m)) {
-                return Some((j, x + dx, y, z + dz));
-            }
+        for (k, &(dx, dz)) in SIDES.iter().enumerate() {
+            targets[k] = self.addr(x + dx, y, z + dz);
+            let flows = self.enters(sinks, targets[k])
+                && (pressed || self.drop_ahead([x, y, z], (dx, dz), -1, sinks));
+            open |= u32::from(flows) << k;
+        }
+        if open != 0 {
+            let k = self.choose(open, x, y, z, 1);
+            return Some((targets[k], x + SIDES[k].0, y, z + SIDES[k].1));
         }
         None
     }
 
-    /// Whether, walking from (x, y, z) along (dx, dz) through cells `m` can
-    /// enter, a cell `m` can enter lies one step in `dy` within
+    /// Whether, walking from `(x, y, z)` along `(dx, dz)` through cells in `set`,
+    /// a cell in `set` lies one step in `dy` within
     /// [`LOOKAHEAD`] cells: a liquid flows sideways toward a drop (a gas
     /// toward a rise), and stops on a flat surface instead of wandering.
     ///
@@ -314,20 +333,19 @@ impl PageUpdate<'_> {
     /// writes no closer than `2P - 1` cells away, so with `LOOKAHEAD < P - 1`
     /// (see `lookahead`) the reads never meet another thread's writes.
     #[inline(always)]
-    fn drop_ahead(&self, x: i32, y: i32, z: i32, dx: i32, dz: i32, dy: i32, m: u8) -> bool {
-        let enters = |j: usize| {
-            if dy < 0 {
-                self.sinks_into(m, j)
-            } else {
-                self.rises_into(m, j)
-            }
-        };
+    fn drop_ahead(
+        &self,
+        [x, y, z]: [i32; 3],
+        (dx, dz): (i32, i32),
+        dy: i32,
+        set: &[u64; 4],
+    ) -> bool {
         for k in 1..=self.lookahead() {
             let (cx, cz) = (x + k * dx, z + k * dz);
-            if k > 1 && !enters(self.addr(cx, y, cz)) {
+            if k > 1 && !self.enters(set, self.addr(cx, y, cz)) {
                 return false;
             }
-            if enters(self.addr(cx, y + dy, cz)) {
+            if self.enters(set, self.addr(cx, y + dy, cz)) {
                 return true;
             }
         }
@@ -344,30 +362,33 @@ impl PageUpdate<'_> {
     /// The target of a rising gas, if any.
     #[inline(always)]
     fn rise(&self, x: i32, y: i32, z: i32, m: u8) -> Option<(usize, i32, i32, i32)> {
+        let rises = &self.table.rises[m as usize];
         let up = self.addr(x, y + 1, z);
-        if self.rises_into(m, up) {
+        if self.enters(rises, up) {
             return Some((up, x, y + 1, z));
         }
-        const SIDES: [(i32, i32); 4] = [(1, 0), (-1, 0), (0, 1), (0, -1)];
-        let r = self.random(x, y, z);
-        let start = (r & 3) as usize;
-        for k in 0..4 {
-            let (dx, dz) = SIDES[(start + k) & 3];
-            let j = self.addr(x + dx, y + 1, z + dz);
-            if self.rises_into(m, j) {
-                return Some((j, x + dx, y + 1, z + dz));
-            }
+        let mut targets = [NONE; 4];
+        let mut open = 0u32;
+        for (k, &(dx, dz)) in SIDES.iter().enumerate() {
+            targets[k] = self.addr(x + dx, y + 1, z + dz);
+            open |= u32::from(self.enters(rises, targets[k])) << k;
+        }
+        if open != 0 {
+            let k = self.choose(open, x, y, z, 0);
+            return Some((targets[k], x + SIDES[k].0, y + 1, z + SIDES[k].1));
         }
         let below = self.addr(x, y - 1, z);
         // SAFETY: `below` is checked against NONE before it is read.
         let pressed = below != NONE && unsafe { self.mat(below) } == m;
-        let start = ((r >> 2) & 3) as usize;
-        for k in 0..4 {
-            let (dx, dz) = SIDES[(start + k) & 3];
-            let j = self.addr(x + dx, y, z + dz);
-            if self.rises_into(m, j) && (pressed || self.drop_ahead(x, y, z, dx, dz, 1, m)) {
-                return Some((j, x + dx, y, z + dz));
-            }
+        for (k, &(dx, dz)) in SIDES.iter().enumerate() {
+            targets[k] = self.addr(x + dx, y, z + dz);
+            let flows = self.enters(rises, targets[k])
+                && (pressed || self.drop_ahead([x, y, z], (dx, dz), 1, rises));
+            open |= u32::from(flows) << k;
+        }
+        if open != 0 {
+            let k = self.choose(open, x, y, z, 1);
+            return Some((targets[k], x + SIDES[k].0, y, z + SIDES[k].1));
         }
         None
     }
@@ -531,7 +552,11 @@ impl PageUpdate<'_> {
                     unsafe {
                         let ki = k[self.mat(i) as usize];
                         let mut ti = self.temp(i);
-                        for j in [self.addr(x + 1, y, z), self.addr(x, y + 1, z), self.addr(x, y, z + 1)] {
+                        for j in [
+                            self.addr(x + 1, y, z),
+                            self.addr(x, y + 1, z),
+                            self.addr(x, y, z + 1),
+                        ] {
                             if j == NONE {
                                 continue;
                             }

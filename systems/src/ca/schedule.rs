@@ -36,7 +36,11 @@ pub fn step(
     // `active` now: clearing these pages clears every stale bit.
     for &p in &resident {
         if let Some(s) = world.table.resident_slot(p as usize) {
-            world.flags.slot_mut(s).iter_mut().for_each(|f| *f &= !MOVED);
+            world
+                .flags
+                .slot_mut(s)
+                .iter_mut()
+                .for_each(|f| *f &= !MOVED);
         }
     }
 
@@ -63,8 +67,7 @@ pub fn step(
             let c = layout.page_coord(p as usize);
             let mut base = [NONE; 27];
             for (k, b) in base.iter_mut().enumerate() {
-                let d = [(k % 3) as i32 - 1, ((k / 3) % 3) as i32 - 1, (k / 9) as i32 - 1];
-                if let Some(n) = layout.neighbour_page(c, d) {
+                if let Some(n) = layout.neighbour_page(c, page_offset(k)) {
                     if let Some(s) = page_table.resident_slot(n) {
                         *b = s * page_cells;
                     }
@@ -89,7 +92,10 @@ pub fn step(
         // the page table. Pages of one phase touch disjoint cells (see
         // `Channels`).
         if parallel {
-            phase_pages.par_iter().map(update).collect_into_vec(&mut results);
+            phase_pages
+                .par_iter()
+                .map(update)
+                .collect_into_vec(&mut results);
         } else {
             results.extend(phase_pages.iter().map(update));
         }
@@ -102,8 +108,7 @@ pub fn step(
             let c = layout.page_coord(p as usize);
             for k in 0..27 {
                 if r.wake >> k & 1 == 1 {
-                    let d = [(k % 3) as i32 - 1, ((k / 3) % 3) as i32 - 1, (k / 9) as i32 - 1];
-                    if let Some(n) = layout.neighbour_page(c, d) {
+                    if let Some(n) = layout.neighbour_page(c, page_offset(k)) {
                         world.table.touch(n);
                     }
                 }
@@ -114,4 +119,10 @@ pub fn step(
     stats.cells_updated = (resident.len() * page_cells) as u64;
     stats.active_pages = world.table.awake_count() as u64;
     stats
+}
+
+/// The page offset `(ox, oy, oz)` of neighbourhood index `k = (ox+1) + 3(oy+1) + 9(oz+1)`.
+fn page_offset(k: usize) -> [i32; 3] {
+    let k = k as i32;
+    [k % 3 - 1, (k / 3) % 3 - 1, k / 9 - 1]
 }

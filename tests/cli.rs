@@ -1,0 +1,263 @@
+//! The `loam` binary as a user runs it: exit codes, reports, pictures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn loam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loam"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the loam binary runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loam-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn report(dir: &Path, args: &[&str]) -> (Output, serde_json::Value) {
+    let path = dir.join("report.json");
+    let mut all = args.to_vec();
+    let p = path.to_str().unwrap();
+    all.extend(["--report", p, "--quiet"]);
+    let out = loam(&all);
+    let json = std::fs::read_to_string(&path)
+        .map(|s| serde_json::from_str(&s).expect("the report is JSON"))
+        .unwrap_or(serde_json::Value::Null);
+    (out, json)
+}
+
+#[test]
+fn run_writes_a_report_with_the_documented_schema() {
+    let dir = temp_dir("schema");
+    let (out, r) = report(
+        &dir,
+        &[
+            "run",
+            "scenarios/hourglass.toml",
+            "--frames",
+            "20",
+            "--threads",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for key in [
+        "scenario",
+        "frames",
+        "seed",
+        "threads",
+        "backend",
+        "world_hash",
+        "frame_ms",
+        "jobs",
+        "active_pages",
+        "materials",
+        "checks",
+    ] {
+        assert!(r.get(key).is_some(), "report lacks `{key}`: {r}");
+    }
+    assert_eq!(r["scenario"], "hourglass");
+    assert_eq!(r["frames"], 20);
+    assert_eq!(r["threads"], 2);
+    assert_eq!(r["backend"], "cpu");
+    let hash = r["world_hash"].as_str().unwrap();
+    assert_eq!(hash.len(), 16);
+    assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+    for k in ["mean", "p95", "max"] {
+        assert!(r["frame_ms"][k].as_f64().unwrap() >= 0.0);
+    }
+    let jobs = r["jobs"].as_array().unwrap();
+    let ca = jobs
+        .iter()
+        .find(|j| j["name"] == "ca.step")
+        .expect("ca.step job");
+    assert_eq!(ca["runs"], 20);
+    for k in ["mean_ms", "p95_ms", "max_ms"] {
+        assert!(ca[k].as_f64().is_some());
+    }
+    let sand = &r["materials"]["sand"];
+    assert_eq!(sand["count"], 82944);
+    assert_eq!(sand["center_of_mass"].as_array().unwrap().len(), 3);
+    assert!(sand["min_y"].as_u64().unwrap() < sand["max_y"].as_u64().unwrap());
+    assert!(r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["passed"] == true));
+}
+
+#[test]
+fn a_failed_check_exits_1() {
+    let dir = temp_dir("check");
+    // The lava only lands at frame 120, so 10 frames leave no basalt.
+    let (out, r) = report(&dir, &["run", "scenarios/sandbox.toml", "--frames", "10"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("basalt"));
+    let failed: Vec<_> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1);
+}
+
+#[test]
+fn same_seed_same_hash_on_one_and_two_threads_and_seed_matters() {
+    let dir = temp_dir("det");
+    let hash = |threads: &str, seed: &str| {
+        let (out, r) = report(
+            &dir,
+            &[
+                "run",
+                "scenarios/sandbox.toml",
+                "--frames",
+                "150",
+                "--threads",
+                threads,
+                "--seed",
+                seed,
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        r["world_hash"].as_str().unwrap().to_string()
+    };
+    let one = hash("1", "5");
+    assert_eq!(one, hash("2", "5"));
+    assert_ne!(one, hash("2", "6"));
+}
+
+#[test]
+fn bad_input_exits_2_with_file_line_and_column() {
+    let dir = temp_dir("bad");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[world]\nsize = [64, 64, 64]\n[[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\nmax = [8, 8, 8]\nmaterial = \"cheese\"\n").unwrap();
+    let out = loam(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad.toml:7:12") && err.contains("unknown material `cheese`"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn missing_file_bad_flags_and_unavailable_backend_exit_2() {
+    let out = loam(&["run", "scenarios/does-not-exist.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read"));
+    let out = loam(&["run", "scenarios/sandbox.toml", "--backend", "quantum"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = loam(&["run", "scenarios/sandbox.toml", "--frames", "many"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = loam(&[
+        "run",
+        "scenarios/sandbox.toml",
+        "--backend",
+        "gpu",
+        "--frames",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("gpu"));
+    let out = loam(&["bench", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn auto_backend_falls_back_to_cpu_and_says_so() {
+    let out = loam(&[
+        "run",
+        "scenarios/hourglass.toml",
+        "--frames",
+        "1",
+        "--backend",
+        "auto",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("running on the CPU"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn dump_materials_writes_every_cell_x_fastest() {
+    let dir = temp_dir("dump");
+    let path = dir.join("m.raw");
+    let out = loam(&[
+        "run",
+        "scenarios/hourglass.toml",
+        "--frames",
+        "0",
+        "--quiet",
+        "--dump-materials",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 64 * 128 * 64);
+    let at = |x: usize, y: usize, z: usize| bytes[x + 64 * (y + 128 * z)];
+    assert_eq!(at(5, 0, 5), 1, "stone floor");
+    assert_eq!(at(10, 70, 10), 2, "sand above the plate");
+    assert_eq!(at(31, 62, 31), 0, "the hole");
+    assert_eq!(at(5, 110, 5), 0, "air on top");
+}
+
+#[test]
+fn snapshots_are_pngs_and_show_sand_falling() {
+    let dir = temp_dir("snap");
+    let out = loam(&[
+        "run",
+        "scenarios/hourglass.toml",
+        "--frames",
+        "40",
+        "--snapshot",
+        dir.to_str().unwrap(),
+        "--snapshot-every",
+        "20",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in [
+        "top_00000.png",
+        "slice_00000.png",
+        "slice_00040.png",
+        "frame_times.png",
+    ] {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+    }
+    let slice0 = std::fs::read(dir.join("slice_00000.png")).unwrap();
+    let slice40 = std::fs::read(dir.join("slice_00040.png")).unwrap();
+    assert_ne!(slice0, slice40, "the picture changed as sand fell");
+}
+
+#[test]
+fn soak_runs_repeats_seeds_and_passes() {
+    let out = loam(&[
+        "soak",
+        "scenarios/hourglass.toml",
+        "--duration",
+        "2s",
+        "--frames",
+        "15",
+        "--check-every",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("soak ok"), "{stdout}");
+    let bad = loam(&["soak", "scenarios/hourglass.toml", "--duration", "forever"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -1,0 +1,208 @@
+//! Every kind of mistake in a scenario file is an error naming the file,
+//! line and column, never a panic.
+
+use std::path::Path;
+
+use loam::{Check, Scenario, ScenarioError};
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(text, Path::new("test.toml"))
+}
+
+fn error_at(text: &str, line: usize, column: usize, needle: &str) {
+    let e = parse(text).expect_err("the scenario should be rejected");
+    assert_eq!((e.line, e.column), (line, column), "{e}");
+    assert!(
+        e.message.contains(needle),
+        "`{}` should mention `{needle}`",
+        e.message
+    );
+    assert!(
+        e.to_string()
+            .starts_with(&format!("test.toml:{line}:{column}: ")),
+        "{e}"
+    );
+}
+
+const WORLD: &str = "[world]\nsize = [64, 64, 64]\n";
+
+#[test]
+fn minimal_scenario_has_sane_defaults() {
+    let s = parse(WORLD).unwrap();
+    assert_eq!(s.world.page, 32);
+    assert_eq!(s.world.seed, 0);
+    assert_eq!(s.run.frames, 600);
+    assert!((s.run.dt - 1.0 / 60.0).abs() < 1e-12);
+    assert_eq!(s.name, "test");
+}
+
+#[test]
+fn invalid_toml_syntax() {
+    error_at("[world\nsize = [64, 64, 64]\n", 1, 7, "");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    error_at(
+        &format!("{WORLD}[wrld]\nx = 1\n"),
+        3,
+        2,
+        "unknown field `wrld`",
+    );
+}
+
+#[test]
+fn unknown_key_in_a_section() {
+    error_at(
+        &format!("{WORLD}[run]\nframez = 10\n"),
+        4,
+        1,
+        "unknown field `framez`",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    error_at("[world]\nsize = \"big\"\n", 2, 8, "");
+}
+
+#[test]
+fn missing_world() {
+    let e = parse("[run]\nframes = 3\n").unwrap_err();
+    assert!(e.message.contains("missing field `world`"), "{e}");
+}
+
+#[test]
+fn world_size_not_a_multiple_of_the_page() {
+    error_at(
+        "[world]\nsize = [64, 40, 64]\n",
+        2,
+        8,
+        "multiple of the page size",
+    );
+}
+
+#[test]
+fn bad_page_size() {
+    error_at(
+        "[world]\nsize = [64, 64, 64]\npage = 24\n",
+        3,
+        8,
+        "power of two",
+    );
+}
+
+#[test]
+fn unknown_material() {
+    let text = format!("{WORLD}[[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\nmax = [8, 8, 8]\nmaterial = \"sandd\"\n");
+    error_at(&text, 7, 12, "unknown material `sandd`");
+}
+
+#[test]
+fn unknown_shape() {
+    error_at(
+        &format!("{WORLD}[[fill]]\nshape = \"cube\"\nmaterial = \"sand\"\n"),
+        4,
+        9,
+        "unknown shape `cube`",
+    );
+}
+
+#[test]
+fn box_outside_the_world() {
+    let text = format!("{WORLD}[[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\nmax = [65, 8, 8]\nmaterial = \"sand\"\n");
+    error_at(&text, 6, 7, "at most the world size");
+}
+
+#[test]
+fn sphere_centre_outside_the_world() {
+    let text = format!("{WORLD}[[fill]]\nshape = \"sphere\"\ncenter = [10, -5, 10]\nradius = 2.0\nmaterial = \"sand\"\n");
+    error_at(&text, 5, 10, "outside the world");
+}
+
+#[test]
+fn missing_required_key() {
+    let text = format!("{WORLD}[[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\nmaterial = \"sand\"\n");
+    error_at(&text, 3, 1, "missing key `max`");
+}
+
+#[test]
+fn key_that_does_not_belong_to_the_shape_or_section() {
+    let text = format!("{WORLD}[[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\nmax = [8, 8, 8]\nradius = 3.0\nmaterial = \"sand\"\n");
+    error_at(&text, 7, 10, "does not apply to shape `box`");
+    let text = format!("{WORLD}[[fill]]\nframes = [0, 3]\nshape = \"box\"\n");
+    error_at(&text, 4, 10, "does not belong in [[fill]]");
+}
+
+#[test]
+fn bad_numbers() {
+    error_at(&format!("{WORLD}[run]\ndt = -1.0\n"), 4, 6, "dt must be");
+    error_at(
+        &format!("{WORLD}[run]\nbackend = \"quantum\"\n"),
+        4,
+        11,
+        "unknown backend",
+    );
+    let text = format!("{WORLD}[[emitter]]\nmaterial = \"water\"\ncenter = [1, 1, 1]\nradius = 1.0\nframes = [9, 3]\n");
+    error_at(&text, 7, 10, "start <= end");
+    let text = format!("{WORLD}[[fill]]\nshape = \"sphere\"\ncenter = [1, 1, 1]\nradius = 2.0\nmaterial = \"sand\"\ntemperature = -4.0\n");
+    error_at(&text, 8, 15, "temperature");
+}
+
+#[test]
+fn bad_commands_and_checks() {
+    error_at(
+        &format!("{WORLD}[[command]]\nframe = 3\nkind = \"nuke\"\n"),
+        5,
+        8,
+        "unknown command kind",
+    );
+    error_at(
+        &format!("{WORLD}[[check]]\nkind = \"vibes\"\n"),
+        4,
+        8,
+        "unknown check kind",
+    );
+    error_at(
+        &format!("{WORLD}[[check]]\nkind = \"count\"\nmaterial = \"sand\"\n"),
+        3,
+        1,
+        "needs `min`, `max`",
+    );
+    error_at(
+        &format!("{WORLD}[[check]]\nkind = \"settled\"\nmaterial = \"sand\"\n"),
+        5,
+        12,
+        "takes no material",
+    );
+}
+
+#[test]
+fn a_full_scenario_parses_into_typed_values() {
+    let text = format!(
+        "{WORLD}[[command]]\nframe = 5\nkind = \"place\"\nshape = \"sphere\"\ncenter = [8, 8, 8]\nradius = 2.0\nmaterial = \"lava\"\n\
+         [[check]]\nkind = \"count\"\nmaterial = \"sand\"\nmin = 3\n"
+    );
+    let s = parse(&text).unwrap();
+    assert_eq!(s.commands.len(), 1);
+    assert_eq!(s.commands[0].frame, 5);
+    assert_eq!(
+        s.checks,
+        vec![Check::Count {
+            material: 2,
+            min: Some(3),
+            max: None
+        }]
+    );
+}
+
+#[test]
+fn shipped_scenarios_parse() {
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap()
+    {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
