@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use loam_runtime::JobStats;
+use loam_runtime::{JobStats, Samples};
 use loam_storage::VoxelWorld;
 use loam_systems::materials::id;
 use loam_systems::MaterialTable;
@@ -163,8 +163,12 @@ const PALETTE: [[u8; 3]; 8] = [
     [200, 200, 200],
 ];
 
-/// Stacked per-job frame times: one column per frame (or per bin of frames).
-pub fn frame_chart(jobs: &[JobStats], frame_ms: &[f32]) -> Image {
+/// Stacked per-job frame times: one column per frame (or per bin of frames),
+/// over the most recent frames the statistics keep.
+pub fn frame_chart(jobs: &[JobStats], frame_samples: &Samples) -> Image {
+    let frame_ms: Vec<f32> = frame_samples.recent().collect();
+    let first = frame_samples.runs() - frame_ms.len() as u64;
+    let job_ms: Vec<Vec<f32>> = jobs.iter().map(|j| j.samples.recent().collect()).collect();
     let (width, plot_h, legend_h) = (1000u32, 300u32, 16 + 14 * jobs.len() as u32);
     let mut img = Image::new(width, plot_h + legend_h + 20, [250, 250, 250]);
     let frames = frame_ms.len().max(1);
@@ -172,12 +176,12 @@ pub fn frame_chart(jobs: &[JobStats], frame_ms: &[f32]) -> Image {
     let per_bin = frames.div_ceil(bins);
     // Jobs that do not run every frame have fewer samples; spread them over
     // the frames they ran in proportion, which is what the chart can show.
-    let value = |j: &JobStats, f: usize| -> f32 {
-        let n = j.samples_ms.len();
+    let value = |samples: &[f32], f: usize| -> f32 {
+        let n = samples.len();
         if n == 0 {
             0.0
         } else {
-            j.samples_ms[(f * n / frames).min(n - 1)]
+            samples[(f * n / frames).min(n - 1)]
         }
     };
     let mut columns = vec![vec![0f32; jobs.len()]; bins];
@@ -187,8 +191,8 @@ pub fn frame_chart(jobs: &[JobStats], frame_ms: &[f32]) -> Image {
         if b >= bins {
             break;
         }
-        for (k, j) in jobs.iter().enumerate() {
-            columns[b][k] = columns[b][k].max(value(j, f));
+        for (k, samples) in job_ms.iter().enumerate() {
+            columns[b][k] = columns[b][k].max(value(samples, f));
         }
         frame_cols[b] = frame_cols[b].max(frame_ms.get(f).copied().unwrap_or(0.0));
     }
@@ -218,7 +222,7 @@ pub fn frame_chart(jobs: &[JobStats], frame_ms: &[f32]) -> Image {
         x0,
         plot_h + 4,
         1,
-        &format!("frames 0..{frames}  grey: whole frame"),
+        &format!("frames {first}..{}  grey: whole frame", first + frame_ms.len() as u64),
         [0; 3],
     );
     for (k, j) in jobs.iter().enumerate() {
@@ -268,9 +272,9 @@ impl SnapshotWriter {
     }
 
     /// Writes the frame-time chart; returns its path.
-    pub fn chart(&self, jobs: &[JobStats], frame_ms: &[f32]) -> std::io::Result<PathBuf> {
+    pub fn chart(&self, jobs: &[JobStats], frames: &Samples) -> std::io::Result<PathBuf> {
         let path = self.dir.join("frame_times.png");
-        frame_chart(jobs, frame_ms).write_png(&path)?;
+        frame_chart(jobs, frames).write_png(&path)?;
         Ok(path)
     }
 }
@@ -352,7 +356,9 @@ mod tests {
         for i in 0..10 {
             job.record(std::time::Duration::from_micros(100 * (i + 1)), None);
         }
-        let img = frame_chart(&[job], &[1.0; 10]);
+        let mut frames = Samples::default();
+        (0..10).for_each(|_| frames.push(1.0));
+        let img = frame_chart(&[job], &frames);
         assert_eq!(img.width, 1000);
         // The tallest bar reaches near the top of the plot.
         let colored = (0..img.width).any(|x| img.get(x, 12) == PALETTE[0]);

@@ -17,7 +17,7 @@ use crate::graph::{self, JobGraph, NodeSpec};
 use crate::job::{Job, JobContext, JobFn, JobOptions};
 use crate::profiling;
 use crate::resources::{Res, Resources};
-use crate::stats::{JobStats, Summary};
+use crate::stats::{JobStats, Samples, Summary};
 
 /// How an engine is set up.
 #[derive(Clone, Debug)]
@@ -105,7 +105,7 @@ pub struct Engine {
     compiled: Option<Compiled>,
     pool: rayon::ThreadPool,
     drains: Vec<Drain>,
-    frame_ms: Vec<f32>,
+    frame_ms: Samples,
     clock: Clock,
 }
 
@@ -131,7 +131,7 @@ impl Engine {
             compiled: None,
             pool,
             drains: Vec::new(),
-            frame_ms: Vec::new(),
+            frame_ms: Samples::default(),
             clock,
         })
     }
@@ -313,14 +313,15 @@ impl Engine {
             .collect()
     }
 
-    /// Frame wall time samples, ms.
-    pub fn frame_samples(&self) -> &[f32] {
+    /// Frame wall times, ms (the most recent [`crate::stats::WINDOW`] in
+    /// order, with totals over all frames).
+    pub fn frame_samples(&self) -> &Samples {
         &self.frame_ms
     }
 
     /// Summary of frame wall times.
     pub fn frame_summary(&self) -> Summary {
-        Summary::of(&self.frame_ms)
+        self.frame_ms.summary()
     }
 }
 

@@ -54,4 +54,4 @@ pub use engine::{Engine, EngineConfig, EngineError};
 pub use error::{GraphError, JobError};
 pub use job::{Job, JobContext, JobOptions};
 pub use resources::{Res, ResMut, Resources};
-pub use stats::{JobStats, Summary};
+pub use stats::{JobStats, Samples, Summary};

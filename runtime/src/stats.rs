@@ -1,14 +1,76 @@
-//! Wall-time statistics per job and per frame.
+//! Wall-time statistics per job and per frame, in bounded memory.
+//!
+//! Counts, means and maxima cover every run. The 95th percentile and the
+//! per-run samples (for charts) cover the most recent [`WINDOW`] runs, so a
+//! runtime stepped for hours keeps a fixed footprint per job.
 
 use std::time::Duration;
 
-/// Samples of one timed thing, in milliseconds.
+/// How many recent samples are kept per job (and for frames).
+pub const WINDOW: usize = 4096;
+
+/// Recent samples plus running totals of one timed thing, in milliseconds.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    runs: u64,
+    total_ms: f64,
+    max_ms: f32,
+    /// Ring buffer of the last `WINDOW` samples; `next` is the oldest once full.
+    recent: Vec<f32>,
+    next: usize,
+}
+
+impl Samples {
+    /// Records one sample, ms.
+    pub fn push(&mut self, ms: f32) {
+        self.runs += 1;
+        self.total_ms += f64::from(ms);
+        self.max_ms = self.max_ms.max(ms);
+        if self.recent.len() < WINDOW {
+            self.recent.push(ms);
+        } else {
+            self.recent[self.next] = ms;
+            self.next = (self.next + 1) % WINDOW;
+        }
+    }
+
+    /// The recent samples, oldest first.
+    pub fn recent(&self) -> impl Iterator<Item = f32> + '_ {
+        self.recent[self.next..]
+            .iter()
+            .chain(&self.recent[..self.next])
+            .copied()
+    }
+
+    /// Number of samples ever recorded.
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
+    /// Summary: exact count, mean and maximum; p95 of the recent window.
+    pub fn summary(&self) -> Summary {
+        if self.runs == 0 {
+            return Summary::default();
+        }
+        let mut sorted = self.recent.clone();
+        sorted.sort_unstable_by(f32::total_cmp);
+        let rank = ((sorted.len() as f64) * 0.95).ceil() as usize;
+        Summary {
+            runs: self.runs,
+            mean_ms: self.total_ms / self.runs as f64,
+            p95_ms: f64::from(sorted[rank.clamp(1, sorted.len()) - 1]),
+            max_ms: f64::from(self.max_ms),
+        }
+    }
+}
+
+/// One job's timings.
 #[derive(Clone, Debug, Default)]
 pub struct JobStats {
-    /// The job's (or group's) name.
+    /// The job's name.
     pub name: String,
-    /// One sample per run.
-    pub samples_ms: Vec<f32>,
+    /// Wall time per run.
+    pub samples: Samples,
     /// Runs that took longer than the job's budget.
     pub over_budget: u64,
 }
@@ -20,7 +82,7 @@ pub struct Summary {
     pub runs: u64,
     /// Arithmetic mean, ms.
     pub mean_ms: f64,
-    /// 95th percentile (nearest rank), ms.
+    /// 95th percentile (nearest rank) of the last [`WINDOW`] samples, ms.
     pub p95_ms: f64,
     /// Largest sample, ms.
     pub max_ms: f64,
@@ -37,7 +99,7 @@ impl JobStats {
 
     /// Records one run.
     pub fn record(&mut self, elapsed: Duration, budget: Option<Duration>) {
-        self.samples_ms.push(elapsed.as_secs_f32() * 1000.0);
+        self.samples.push(elapsed.as_secs_f32() * 1000.0);
         if budget.is_some_and(|b| elapsed > b) {
             self.over_budget += 1;
         }
@@ -45,26 +107,7 @@ impl JobStats {
 
     /// Summary of all runs so far.
     pub fn summary(&self) -> Summary {
-        Summary::of(&self.samples_ms)
-    }
-}
-
-impl Summary {
-    /// Summarises `samples` (milliseconds).
-    pub fn of(samples: &[f32]) -> Self {
-        if samples.is_empty() {
-            return Self::default();
-        }
-        let mut sorted = samples.to_vec();
-        sorted.sort_unstable_by(f32::total_cmp);
-        let rank = ((sorted.len() as f64) * 0.95).ceil() as usize;
-        let sum: f64 = sorted.iter().map(|&s| f64::from(s)).sum();
-        Self {
-            runs: sorted.len() as u64,
-            mean_ms: sum / sorted.len() as f64,
-            p95_ms: f64::from(sorted[rank.clamp(1, sorted.len()) - 1]),
-            max_ms: f64::from(sorted[sorted.len() - 1]),
-        }
+        self.samples.summary()
     }
 }
 
@@ -74,12 +117,28 @@ mod tests {
 
     #[test]
     fn summary_of_one_to_hundred() {
-        let samples: Vec<f32> = (1..=100).map(|i| i as f32).collect();
-        let s = Summary::of(&samples);
+        let mut s = Samples::default();
+        (1..=100).for_each(|i| s.push(i as f32));
+        let s = s.summary();
         assert_eq!(s.runs, 100);
         assert!((s.mean_ms - 50.5).abs() < 1e-9);
         assert_eq!(s.p95_ms, 95.0);
         assert_eq!(s.max_ms, 100.0);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_totals_stay_exact() {
+        let mut s = Samples::default();
+        for i in 0..(3 * WINDOW) {
+            s.push(if i == 10 { 1000.0 } else { 1.0 });
+        }
+        assert_eq!(s.recent().count(), WINDOW);
+        let sum = s.summary();
+        assert_eq!(sum.runs, 3 * WINDOW as u64);
+        assert_eq!(sum.max_ms, 1000.0, "the maximum covers every run");
+        assert_eq!(sum.p95_ms, 1.0, "the percentile covers the recent window");
+        s.push(7.0);
+        assert_eq!(s.recent().last(), Some(7.0), "oldest first, newest last");
     }
 
     #[test]
