@@ -140,6 +140,18 @@ impl PageUpdate<'_> {
         self.addr_slow(x, y, z)
     }
 
+    /// Pool index of the cell at offset `d` (each component in -1..=1) from
+    /// cell `i` at local `p`. With `INTERIOR`, `p` is off the page's outer
+    /// shell, so the neighbour is in the page at a fixed stride.
+    #[inline(always)]
+    fn near<const INTERIOR: bool>(&self, i: usize, p: [i32; 3], d: [i32; 3]) -> usize {
+        if INTERIOR {
+            i.wrapping_add_signed((d[0] + self.p * (d[1] + self.p * d[2])) as isize)
+        } else {
+            self.addr(p[0] + d[0], p[1] + d[1], p[2] + d[2])
+        }
+    }
+
     #[cold]
     fn addr_slow(&self, x: i32, y: i32, z: i32) -> usize {
         let p = self.p;
@@ -243,11 +255,23 @@ impl PageUpdate<'_> {
     pub fn run(&self) -> PageResult {
         let mut out = PageResult::default();
         let p = self.p;
+        let reacts = self.possible_reactions();
+        let reacts = &reacts;
+        // SAFETY: every (x, y, z) below is inside this page. Cells off the
+        // page's outer shell have all 26 neighbours in the page and take the
+        // `INTERIOR` path, which addresses them by fixed strides.
         for y in 0..p {
             for z in 0..p {
-                for x in 0..p {
-                    // SAFETY: (x, y, z) is inside this page, so `i` is valid.
-                    unsafe { self.update_cell(x, y, z, &mut out) };
+                if y == 0 || y == p - 1 || z == 0 || z == p - 1 {
+                    for x in 0..p {
+                        unsafe { self.update_cell::<false>(x, y, z, reacts, &mut out) };
+                    }
+                } else {
+                    unsafe { self.update_cell::<false>(0, y, z, reacts, &mut out) };
+                    for x in 1..p - 1 {
+                        unsafe { self.update_cell::<true>(x, y, z, reacts, &mut out) };
+                    }
+                    unsafe { self.update_cell::<false>(p - 1, y, z, reacts, &mut out) };
                 }
             }
         }
@@ -260,23 +284,27 @@ impl PageUpdate<'_> {
     /// # Safety
     /// (x, y, z) must be inside the page.
     #[inline(always)]
-    unsafe fn update_cell(&self, x: i32, y: i32, z: i32, out: &mut PageResult) {
+    unsafe fn update_cell<const INTERIOR: bool>(
+        &self,
+        x: i32,
+        y: i32,
+        z: i32,
+        reacts: &[bool; 256],
+        out: &mut PageResult,
+    ) {
         let i = self.base[13] + (x + self.p * (y + self.p * z)) as usize;
         let m = self.mat(i);
         let kind = self.table.kind[m as usize];
         if kind == Kind::Empty || self.flag(i) & MOVED != 0 {
             return;
         }
-        if self.config.reactions
-            && self.table.reactive[m as usize]
-            && self.react(x, y, z, i, m, out)
-        {
+        if reacts[m as usize] && self.react(x, y, z, i, m, out) {
             return;
         }
         let target = match kind {
-            Kind::Powder => self.fall(x, y, z, m, false),
-            Kind::Liquid => self.fall(x, y, z, m, true),
-            Kind::Gas => self.rise(x, y, z, m),
+            Kind::Powder => self.fall::<INTERIOR>(i, x, y, z, m, false),
+            Kind::Liquid => self.fall::<INTERIOR>(i, x, y, z, m, true),
+            Kind::Gas => self.rise::<INTERIOR>(i, x, y, z, m),
             Kind::Empty | Kind::Solid | Kind::Fire => return,
         };
         if let Some((j, tx, ty, tz)) = target {
@@ -288,16 +316,16 @@ impl PageUpdate<'_> {
 
     /// The target of a falling powder or liquid, if any.
     #[inline(always)]
-    fn fall(&self, x: i32, y: i32, z: i32, m: u8, liquid: bool) -> Option<(usize, i32, i32, i32)> {
+    fn fall<const INTERIOR: bool>(&self, i: usize, x: i32, y: i32, z: i32, m: u8, liquid: bool) -> Option<(usize, i32, i32, i32)> {
         let sinks = &self.table.sinks[m as usize];
-        let down = self.addr(x, y - 1, z);
+        let down = self.near::<INTERIOR>(i, [x, y, z], [0, -1, 0]);
         if self.enters(sinks, down) {
             return Some((down, x, y - 1, z));
         }
         let mut targets = [NONE; 4];
         let mut open = 0u32;
         for (k, &(dx, dz)) in SIDES.iter().enumerate() {
-            targets[k] = self.addr(x + dx, y - 1, z + dz);
+            targets[k] = self.near::<INTERIOR>(i, [x, y, z], [dx, -1, dz]);
             open |= u32::from(self.enters(sinks, targets[k])) << k;
         }
         if open != 0 {
@@ -307,11 +335,11 @@ impl PageUpdate<'_> {
         if !liquid {
             return None;
         }
-        let above = self.addr(x, y + 1, z);
+        let above = self.near::<INTERIOR>(i, [x, y, z], [0, 1, 0]);
         // SAFETY: `above` is checked against NONE before it is read.
         let pressed = above != NONE && unsafe { self.mat(above) } == m;
         for (k, &(dx, dz)) in SIDES.iter().enumerate() {
-            targets[k] = self.addr(x + dx, y, z + dz);
+            targets[k] = self.near::<INTERIOR>(i, [x, y, z], [dx, 0, dz]);
             let flows = self.enters(sinks, targets[k])
                 && (pressed || self.drop_ahead([x, y, z], (dx, dz), -1, sinks));
             open |= u32::from(flows) << k;
@@ -361,27 +389,27 @@ impl PageUpdate<'_> {
 
     /// The target of a rising gas, if any.
     #[inline(always)]
-    fn rise(&self, x: i32, y: i32, z: i32, m: u8) -> Option<(usize, i32, i32, i32)> {
+    fn rise<const INTERIOR: bool>(&self, i: usize, x: i32, y: i32, z: i32, m: u8) -> Option<(usize, i32, i32, i32)> {
         let rises = &self.table.rises[m as usize];
-        let up = self.addr(x, y + 1, z);
+        let up = self.near::<INTERIOR>(i, [x, y, z], [0, 1, 0]);
         if self.enters(rises, up) {
             return Some((up, x, y + 1, z));
         }
         let mut targets = [NONE; 4];
         let mut open = 0u32;
         for (k, &(dx, dz)) in SIDES.iter().enumerate() {
-            targets[k] = self.addr(x + dx, y + 1, z + dz);
+            targets[k] = self.near::<INTERIOR>(i, [x, y, z], [dx, 1, dz]);
             open |= u32::from(self.enters(rises, targets[k])) << k;
         }
         if open != 0 {
             let k = self.choose(open, x, y, z, 0);
             return Some((targets[k], x + SIDES[k].0, y + 1, z + SIDES[k].1));
         }
-        let below = self.addr(x, y - 1, z);
+        let below = self.near::<INTERIOR>(i, [x, y, z], [0, -1, 0]);
         // SAFETY: `below` is checked against NONE before it is read.
         let pressed = below != NONE && unsafe { self.mat(below) } == m;
         for (k, &(dx, dz)) in SIDES.iter().enumerate() {
-            targets[k] = self.addr(x + dx, y, z + dz);
+            targets[k] = self.near::<INTERIOR>(i, [x, y, z], [dx, 0, dz]);
             let flows = self.enters(rises, targets[k])
                 && (pressed || self.drop_ahead([x, y, z], (dx, dz), 1, rises));
             open |= u32::from(flows) << k;
@@ -511,6 +539,47 @@ impl PageUpdate<'_> {
         reacted
     }
 
+    /// The page's own temperatures.
+    fn temperatures(&self) -> &[f32] {
+        let cells = (self.p * self.p * self.p) as usize;
+        // SAFETY: the page's own slot holds `cells` valid cells, and while this
+        // update runs only it reads or writes them.
+        unsafe { std::slice::from_raw_parts(self.ch.temperature.add(self.base[13]), cells) }
+    }
+
+    /// For each material, whether a cell of it in this page could react this
+    /// frame, judged from the page's temperature range: water cannot boil in a
+    /// page whose hottest cell is below boiling. Exact, so it changes no result;
+    /// it only spares the per-cell checks. Cells that enter the page during its
+    /// update are flagged as moved and not updated, so the range stays valid.
+    fn possible_reactions(&self) -> [bool; 256] {
+        let mut reacts = [false; 256];
+        if !self.config.reactions {
+            return reacts;
+        }
+        let (mut lo, mut hi) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
+        for chunk in self.temperatures().chunks_exact(8) {
+            for k in 0..8 {
+                // Plain comparisons (NaN never wins) so this vectorises.
+                lo[k] = if chunk[k] < lo[k] { chunk[k] } else { lo[k] };
+                hi[k] = if chunk[k] > hi[k] { chunk[k] } else { hi[k] };
+            }
+        }
+        let lo = lo.iter().fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
+        let hi = hi.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        for (m, r) in reacts.iter_mut().enumerate() {
+            *r = self.table.reactive[m]
+                && match m as u8 {
+                    id::WATER => hi > thresholds::BOIL,
+                    id::STEAM => lo < thresholds::CONDENSE,
+                    id::ICE => hi > thresholds::MELT,
+                    id::LAVA | id::FIRE | id::SMOKE => true,
+                    _ => hi >= self.table.ignition[m],
+                };
+        }
+        reacts
+    }
+
     /// Evens out temperature across each cell's +x, +y and +z faces. Returns
     /// whether any cell changed by more than [`HEAT_EPSILON`].
     fn heat_pass(&self) -> bool {
@@ -518,27 +587,23 @@ impl PageUpdate<'_> {
         // Skip a page whose cells, and the neighbour layers it exchanges with,
         // all share one temperature: nothing would change.
         let own = self.base[13];
-        let cells = (p * p * p) as usize;
-        // SAFETY: the page's own slot holds `cells` valid cells.
-        let temps = unsafe { std::slice::from_raw_parts(self.ch.temperature.add(own), cells) };
-        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-        for &t in temps {
-            lo = lo.min(t);
-            hi = hi.max(t);
-        }
-        for a in 0..p {
+        let temps = self.temperatures();
+        let t0 = temps[0];
+        let mut uniform = temps
+            .chunks_exact(16)
+            .all(|c| c.iter().fold(true, |all, &t| all & (t == t0)));
+        'faces: for a in 0..p {
             for b in 0..p {
                 for j in [self.addr(p, a, b), self.addr(a, p, b), self.addr(a, b, p)] {
-                    if j != NONE {
-                        // SAFETY: j is a valid address of the border.
-                        let t = unsafe { self.temp(j) };
-                        lo = lo.min(t);
-                        hi = hi.max(t);
+                    // SAFETY: j is a valid address of the border when not NONE.
+                    if uniform && j != NONE && unsafe { self.temp(j) } != t0 {
+                        uniform = false;
+                        break 'faces;
                     }
                 }
             }
         }
-        if hi - lo < HEAT_EPSILON {
+        if uniform {
             return false;
         }
         let k = &self.table.conductivity;
