@@ -222,7 +222,10 @@ pub fn frame_chart(jobs: &[JobStats], frame_samples: &Samples) -> Image {
         x0,
         plot_h + 4,
         1,
-        &format!("frames {first}..{}  grey: whole frame", first + frame_ms.len() as u64),
+        &format!(
+            "frames {first}..{}  grey: whole frame",
+            first + frame_ms.len() as u64
+        ),
         [0; 3],
     );
     for (k, j) in jobs.iter().enumerate() {

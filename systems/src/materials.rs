@@ -169,19 +169,20 @@ pub struct MaterialTable {
     pub conductivity: [f32; 256],
     /// Ignition temperature per id (infinity when it does not burn).
     pub ignition: [f32; 256],
-    /// `sinks[m]`, a bitset over ids: a cell of `m` may move down or sideways
-    /// into a cell of `t` (fluid and lighter). One load answers a move check.
-    pub sinks: [[u64; 4]; 256],
-    /// `rises[m]`: a cell of `m` may move up into a cell of `t` (fluid and heavier).
-    pub rises: [[u64; 4]; 256],
+    /// `sinks[m][t]`: a cell of `m` may move down or sideways into a cell of
+    /// `t` (fluid and lighter). One byte load answers a move check.
+    pub sinks: Box<[[bool; 256]; 256]>,
+    /// `rises[m][t]`: a cell of `m` may move up into a cell of `t` (fluid and heavier).
+    pub rises: Box<[[bool; 256]; 256]>,
     /// Whether cells of the id can react at all (skips reaction logic for the rest).
     pub reactive: [bool; 256],
 }
 
-/// Whether bit `t` is set in a 256-bit set.
+/// Whether `t` is in a set of material ids (a row of [`MaterialTable::sinks`]
+/// or [`MaterialTable::rises`]).
 #[inline(always)]
-pub fn has(set: &[u64; 4], t: u8) -> bool {
-    set[(t >> 6) as usize] >> (t & 63) & 1 == 1
+pub fn has(set: &[bool; 256], t: u8) -> bool {
+    set[t as usize]
 }
 
 impl Default for MaterialTable {
@@ -199,8 +200,8 @@ impl MaterialTable {
             density: [f32::INFINITY; 256],
             conductivity: [0.0; 256],
             ignition: [f32::INFINITY; 256],
-            sinks: [[0; 4]; 256],
-            rises: [[0; 4]; 256],
+            sinks: Box::new([[false; 256]; 256]),
+            rises: Box::new([[false; 256]; 256]),
             reactive: [false; 256],
         };
         for (i, m) in materials.iter().enumerate().take(256) {
@@ -217,13 +218,8 @@ impl MaterialTable {
                 if !t.kind[target].is_fluid() {
                     continue;
                 }
-                let bit = 1u64 << (target & 63);
-                if t.density[target] < t.density[m] {
-                    t.sinks[m][target >> 6] |= bit;
-                }
-                if t.density[target] > t.density[m] {
-                    t.rises[m][target >> 6] |= bit;
-                }
+                t.sinks[m][target] = t.density[target] < t.density[m];
+                t.rises[m][target] = t.density[target] > t.density[m];
             }
         }
         t.materials = materials;
