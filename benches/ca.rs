@@ -38,7 +38,7 @@ fn dense(c: &mut Criterion) {
 }
 
 fn sleeping(c: &mut Criterion) {
-    let mut rt = sleeping_runtime(2, 60);
+    let mut rt = sleeping_runtime(2, 60, 1);
     c.bench_function("ca.sleeping.frame", |b| {
         b.iter(|| rt.step().expect("the scenario runs"))
     });

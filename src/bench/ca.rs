@@ -79,19 +79,23 @@ pub fn dense_cells_per_s(threads: usize, frames: u64) -> (f64, f64) {
     })
 }
 
-/// A runtime of the sleeping scenario after `settle` frames.
-pub fn sleeping_runtime(threads: usize, settle: u64) -> Runtime {
+/// A runtime of the sleeping scenario after `settle` frames, its world
+/// `grow` times wider and deeper (the active spot stays where it is).
+pub fn sleeping_runtime(threads: usize, settle: u64, grow: u32) -> Runtime {
     let mut scenario = Scenario::parse(SLEEPING_TOML, "sleeping.toml".as_ref())
         .expect("the shipped sleeping scenario is valid");
     scenario.run.threads = threads;
+    scenario.world.size[0] *= grow;
+    scenario.world.size[2] *= grow;
     let mut rt = Runtime::new(scenario).expect("the sleeping scenario builds");
     rt.run(settle).expect("the sleeping scenario runs");
     rt
 }
 
-/// Mean ms per frame of the settled sleeping world.
-pub fn sleeping_ms_per_frame(threads: usize, frames: u64) -> (f64, usize) {
-    let mut rt = sleeping_runtime(threads, 60);
+/// Mean ms per frame of the settled sleeping world (grown `grow` times per
+/// horizontal axis), and the pages active at the end.
+pub fn sleeping_ms_per_frame(threads: usize, frames: u64, grow: u32) -> (f64, usize) {
+    let mut rt = sleeping_runtime(threads, 60, grow);
     let start = Instant::now();
     rt.run(frames).expect("the sleeping scenario runs");
     let ms = start.elapsed().as_secs_f64() * 1000.0 / frames as f64;
@@ -117,7 +121,7 @@ pub fn measurements() -> Vec<Measurement> {
             });
         }
     }
-    let (ms, active) = sleeping_ms_per_frame(2, 100);
+    let (ms, active) = sleeping_ms_per_frame(2, 200, 1);
     out.push(Measurement {
         name: "ca.sleeping.ms_per_frame".into(),
         value: ms,
@@ -127,6 +131,13 @@ pub fn measurements() -> Vec<Measurement> {
         name: "ca.sleeping.active_pages".into(),
         value: active as f64,
         unit: "pages",
+    });
+    // The same activity in a world with 4x the cells: the frame should cost the same.
+    let (ms4, _) = sleeping_ms_per_frame(2, 200, 2);
+    out.push(Measurement {
+        name: "ca.sleeping.ms_per_frame.world_x4".into(),
+        value: ms4,
+        unit: "ms",
     });
     out
 }

@@ -240,3 +240,17 @@ fn heat_conduction_conserves_total_temperature_and_evens_out() {
     assert!(rel < 1e-5, "total temperature drifted by {rel}");
     assert!(spread(&w) < s0 * 0.2, "spread {} from {s0}", spread(&w));
 }
+
+#[test]
+fn water_next_to_lava_heat_boils_into_steam() {
+    let mut w = world([16, 16, 16], 8);
+    fill(&mut w, [0, 0, 0], [16, 2, 16], id::STONE, 1300.0);
+    fill(&mut w, [4, 2, 4], [12, 3, 12], id::WATER, AMBIENT);
+    run(&mut w, CaConfig::default(), 300, 2);
+    let s = w.census();
+    assert!(s[id::STEAM as usize].count + s[id::WATER as usize].count <= 64);
+    assert!(
+        s[id::WATER as usize].count < 64,
+        "some water boiled off the hot stone"
+    );
+}

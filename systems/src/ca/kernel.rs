@@ -123,8 +123,6 @@ pub(crate) struct PageUpdate<'a> {
     pub base: [usize; 27],
     /// Global coordinates of local cell (0, 0, 0).
     pub origin: [u32; 3],
-    /// World size, for cell ids.
-    pub world: [u32; 3],
     pub seed: u64,
     pub frame: u64,
 }
@@ -219,8 +217,9 @@ impl PageUpdate<'_> {
             u64::from(self.origin[1]) + y as u64,
             u64::from(self.origin[2]) + z as u64,
         ];
-        let w = [u64::from(self.world[0]), u64::from(self.world[1])];
-        hash3(self.seed, self.frame, g[0] + w[0] * (g[1] + w[1] * g[2]))
+        // The id depends on the cell's coordinates only, not on the world's
+        // size, so the same spot behaves the same in any world.
+        hash3(self.seed, self.frame, g[0] ^ g[1] << 21 ^ g[2] << 42)
     }
 
     /// Whether the cell at `target` is in `set` (a row of

@@ -80,7 +80,6 @@ pub fn step(
                 p: layout.page as i32,
                 base,
                 origin: c.map(|v| v * layout.page),
-                world: layout.size,
                 seed,
                 frame,
             }
