@@ -33,7 +33,7 @@ enum Cmd {
         #[arg(long)]
         frames: Option<u64>,
         /// Worker threads, 0 = all cores (overrides [run] threads).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_threads)]
         threads: Option<usize>,
         /// World seed (overrides [world] seed).
         #[arg(long)]
@@ -68,7 +68,7 @@ enum Cmd {
         #[arg(long)]
         frames: Option<u64>,
         /// Worker threads, 0 = all cores.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_threads)]
         threads: Option<usize>,
         /// Check in-run invariants every this many frames.
         #[arg(long, default_value_t = 50)]
@@ -87,6 +87,15 @@ enum Cmd {
     },
     /// List the materials scenario files can use.
     Materials,
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= 1024 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a thread count between 0 (all cores) and 1024"
+        )),
+    }
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {

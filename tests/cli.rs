@@ -171,6 +171,9 @@ fn missing_file_bad_flags_and_unavailable_backend_exit_2() {
     assert!(stderr(&out).contains("gpu"));
     let out = loam(&["bench", "nonsense"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = loam(&["run", "scenarios/sandbox.toml", "--threads", "5000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("thread count"));
 }
 
 #[test]

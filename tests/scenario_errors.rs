@@ -83,6 +83,11 @@ fn world_size_not_a_multiple_of_the_page() {
 }
 
 #[test]
+fn world_too_large_for_memory() {
+    error_at("[world]\nsize = [65536, 1024, 65536]\n", 2, 8, "too large");
+}
+
+#[test]
 fn bad_page_size() {
     error_at(
         "[world]\nsize = [64, 64, 64]\npage = 24\n",

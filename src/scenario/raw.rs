@@ -194,6 +194,9 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     })
 }
 
+/// Largest world held wholly in memory (2^31 cells = 12 GiB of channels).
+const MAX_RESIDENT_CELLS: u64 = 1 << 31;
+
 fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, ScenarioError> {
     let raw = w.get_ref();
     let size = *raw.size.get_ref();
@@ -210,10 +213,13 @@ fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, Sce
         src.error(span, e.to_string())
     })?;
     let cells: u64 = size.iter().map(|&s| u64::from(s)).product();
-    if cells > 1 << 33 {
+    if cells > MAX_RESIDENT_CELLS {
         return Err(src.error(
             raw.size.span(),
-            format!("world of {cells} cells does not fit in memory (at most 2^33 resident cells)"),
+            format!(
+                "a world of {cells} cells is too large: every page is held in memory \
+                 (6 bytes a cell), so at most 2^31 cells"
+            ),
         ));
     }
     Ok(WorldSpec {

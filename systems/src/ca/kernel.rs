@@ -24,9 +24,10 @@ pub(crate) struct Channels {
 }
 
 // SAFETY: `Channels` is only handed to page updates of one checkerboard
-// phase. Those pages are two or more pages apart along some axis, and an
-// update touches only its own page and a one-cell border, so no two threads
-// ever access the same cell; the pools outlive the phase (see `schedule`).
+// phase. Those pages are two or more pages apart along some axis. An update
+// writes only its own page and a one-cell border, and reads no further than
+// `lookahead()` (< P - 1) cells beyond its page, so no thread reads or writes
+// a cell another thread writes; the pools outlive the phase (see `schedule`).
 unsafe impl Send for Channels {}
 unsafe impl Sync for Channels {}
 
@@ -150,20 +151,15 @@ impl PageUpdate<'_> {
         }
     }
 
-    #[cold]
+    /// `addr` for cells off the page: which of the 27 pages, branch-free.
+    #[inline(always)]
     fn addr_slow(&self, x: i32, y: i32, z: i32) -> usize {
         let p = self.p;
-        let split = |v: i32| -> (usize, i32) {
-            if v < 0 {
-                (0, v + p)
-            } else if v >= p {
-                (2, v - p)
-            } else {
-                (1, v)
-            }
-        };
-        let ((nx, lx), (ny, ly), (nz, lz)) = (split(x), split(y), split(z));
-        let base = self.base[nx + 3 * ny + 9 * nz];
+        // 0, 1 or 2 for below, inside or above the page along an axis.
+        let side = |v: i32| i32::from(v >= 0) + i32::from(v >= p);
+        let (nx, ny, nz) = (side(x), side(y), side(z));
+        let base = self.base[(nx + 3 * ny + 9 * nz) as usize];
+        let (lx, ly, lz) = (x - (nx - 1) * p, y - (ny - 1) * p, z - (nz - 1) * p);
         if base == NONE {
             NONE
         } else {
