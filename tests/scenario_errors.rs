@@ -152,6 +152,8 @@ fn bad_numbers() {
     error_at(&text, 7, 10, "start <= end");
     let text = format!("{WORLD}[[fill]]\nshape = \"sphere\"\ncenter = [1, 1, 1]\nradius = 2.0\nmaterial = \"sand\"\ntemperature = -4.0\n");
     error_at(&text, 8, 15, "temperature");
+    let text = format!("{WORLD}[[fill]]\nshape = \"sphere\"\ncenter = [1, 1, 1]\nradius = 2.0\nmaterial = \"sand\"\ntemperature = 1e300\n");
+    error_at(&text, 8, 15, "temperature");
 }
 
 #[test]

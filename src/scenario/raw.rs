@@ -127,12 +127,10 @@ impl Source<'_> {
     fn temperature(&self, t: &Option<Spanned<f64>>) -> Result<Option<f32>, ScenarioError> {
         match t {
             None => Ok(None),
-            Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => {
-                Ok(Some(*t.get_ref() as f32))
-            }
+            Some(t) if (0.0..=MAX_TEMPERATURE).contains(t.get_ref()) => Ok(Some(*t.get_ref() as f32)),
             Some(t) => Err(self.error(
                 t.span(),
-                "temperature must be a finite number of kelvin, >= 0",
+                format!("temperature must be a number of kelvin in [0, {MAX_TEMPERATURE}]"),
             )),
         }
     }
@@ -193,6 +191,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
         checks,
     })
 }
+
+/// Hottest temperature a scenario may set, K: far above anything the
+/// materials react to, and far below where f32 heat exchange loses precision.
+const MAX_TEMPERATURE: f64 = 100_000.0;
 
 /// Largest world held wholly in memory (2^31 cells = 12 GiB of channels).
 const MAX_RESIDENT_CELLS: u64 = 1 << 31;
