@@ -19,7 +19,7 @@ use loam_runtime::profiling::Plot;
 use loam_runtime::{Engine, EngineConfig, EngineError, Inbox, Job, Res};
 use loam_storage::{LayoutError, VoxelWorld, WorldLayout};
 use loam_systems::ca::{self, CaConfig, CaStats};
-use loam_systems::materials::{id, Kind, AMBIENT};
+use loam_systems::materials::{id, AMBIENT};
 use loam_systems::MaterialTable;
 
 use crate::command::{Command, CommandSender};
@@ -105,10 +105,11 @@ impl Runtime {
 
         let table = MaterialTable::default();
         let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+        // Fills wake the pages they touch and those next to them, so the first
+        // frame visits everything that could change and lets the rest sleep.
         for fill in &scenario.fills {
             apply_fill(&mut world, &table, fill, scenario.world.seed);
         }
-        wake_unsettled_pages(&mut world, &table);
 
         let mut actors = hecs::World::new();
         for e in &scenario.emitters {
@@ -124,6 +125,7 @@ impl Runtime {
         engine.insert_resource(CaConfig {
             reactions: scenario.systems.reactions,
             heat: scenario.systems.heat,
+            ..CaConfig::default()
         });
         engine.insert_resource(CaStats::default());
         let commands = CommandSender {
@@ -249,24 +251,6 @@ pub(crate) fn apply_fill(world: &mut VoxelWorld, table: &MaterialTable, fill: &F
 
 fn spawn_temperature(table: &MaterialTable, m: u8) -> f32 {
     table.get(m).map_or(AMBIENT, |m| m.spawn_temperature)
-}
-
-/// Wakes every page that could change on its own: one holding anything that
-/// moves or reacts, or more than one temperature. Pages of one inert
-/// material at one temperature stay asleep.
-fn wake_unsettled_pages(world: &mut VoxelWorld, table: &MaterialTable) {
-    let pages = world.layout().page_count();
-    world.table.take_woken();
-    for p in 0..pages {
-        let Some(view) = world.page(p) else { continue };
-        let (m0, t0) = (view.material[0], view.temperature[0]);
-        let unsettled = view.material.iter().zip(view.temperature).any(|(&m, &t)| {
-            m != m0 || t != t0 || !matches!(table.kind[m as usize], Kind::Empty | Kind::Solid)
-        }) || !matches!(table.kind[m0 as usize], Kind::Empty | Kind::Solid);
-        if unsettled {
-            world.table.wake(p);
-        }
-    }
 }
 
 /// The `commands` actor: applies the scenario's commands due this frame,

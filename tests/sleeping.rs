@@ -51,3 +51,23 @@ fn updated_pages_follow_activity_not_world_size() {
         );
     }
 }
+
+#[test]
+fn a_page_aligned_hot_block_heats_its_neighbours() {
+    // The block fills exactly one page, uniformly: its own contents give no
+    // reason to wake, but the air pages around it are colder.
+    let mut s = Scenario::empty("hot", [64, 64, 64]);
+    s.fills.push(Fill {
+        shape: Shape::Box {
+            min: [0, 0, 0],
+            max: [32, 32, 32],
+        },
+        material: 1,
+        temperature: Some(900.0),
+    });
+    let mut rt = Runtime::new(s).unwrap();
+    rt.run(20).unwrap();
+    let warmed = rt.world().temperature([33, 10, 10]).unwrap();
+    assert!(warmed > 293.2, "air across the face stayed at {warmed} K");
+    assert!(rt.world().table.awake_count() > 0, "heat is still flowing");
+}

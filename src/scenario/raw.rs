@@ -127,7 +127,9 @@ impl Source<'_> {
     fn temperature(&self, t: &Option<Spanned<f64>>) -> Result<Option<f32>, ScenarioError> {
         match t {
             None => Ok(None),
-            Some(t) if (0.0..=MAX_TEMPERATURE).contains(t.get_ref()) => Ok(Some(*t.get_ref() as f32)),
+            Some(t) if (0.0..=MAX_TEMPERATURE).contains(t.get_ref()) => {
+                Ok(Some(*t.get_ref() as f32))
+            }
             Some(t) => Err(self.error(
                 t.span(),
                 format!("temperature must be a number of kelvin in [0, {MAX_TEMPERATURE}]"),

@@ -18,6 +18,7 @@
 
 pub mod layout;
 pub mod morton;
+pub mod neighbourhood;
 pub mod page_table;
 pub mod pool;
 pub mod world;

@@ -103,6 +103,7 @@ impl PageTable {
     pub fn take_woken(&mut self) -> Vec<u32> {
         let mut pages = std::mem::take(&mut self.woken);
         pages.sort_unstable();
+        pages.dedup();
         for &p in &pages {
             self.awake[p as usize] = false;
         }

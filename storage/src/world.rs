@@ -2,6 +2,7 @@
 
 use crate::layout::WorldLayout;
 use crate::morton::PageId;
+use crate::neighbourhood;
 use crate::page_table::PageTable;
 use crate::pool::ChannelPool;
 
@@ -140,26 +141,19 @@ impl VoxelWorld {
         true
     }
 
-    /// Marks the page of cell `p` changed, and wakes every page whose cells
-    /// touch `p` (its own, and neighbours across the faces, edges and corners
-    /// it lies on).
+    /// Marks the page of cell `p` changed, and wakes every page whose update
+    /// can read it (see [`crate::neighbourhood`]).
     pub fn wake_cell(&mut self, p: [u32; 3]) {
         let (page, _) = self.layout.locate(p);
         self.table.touch(page);
-        let last = self.layout.page - 1;
         let mask = self.layout.page - 1;
-        let range = |a: usize| -> std::ops::RangeInclusive<i32> {
-            let l = p[a] & mask;
-            (if l == 0 { -1 } else { 0 })..=(if l == last { 1 } else { 0 })
-        };
+        let e = self.layout.page as i32;
+        let l = p.map(|v| (v & mask) as i32);
+        let seen = neighbourhood::seen_by(l[0], l[1], l[2], e) & !neighbourhood::SELF;
         let c = self.layout.page_coord(page);
-        for dz in range(2) {
-            for dy in range(1) {
-                for dx in range(0) {
-                    if let Some(n) = self.layout.neighbour_page(c, [dx, dy, dz]) {
-                        self.table.wake(n);
-                    }
-                }
+        for k in (0..27).filter(|k| seen >> k & 1 == 1) {
+            if let Some(n) = self.layout.neighbour_page(c, neighbourhood::offset(k)) {
+                self.table.wake(n);
             }
         }
     }
@@ -286,6 +280,41 @@ impl VoxelWorld {
         None
     }
 
+    /// Checks what code writing through raw pointers relies on: every
+    /// channel pool holds `slots × P³` cells, every resident page's slot is
+    /// below `slots`, and no two resident pages share a slot. The fields are
+    /// public, so safe code can break these; parallel kernels call this first.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let cells = self.layout.page_cells();
+        let slots = self.material.slots();
+        let lens = [
+            self.material.as_slice().len(),
+            self.temperature.as_slice().len(),
+            self.flags.as_slice().len(),
+        ];
+        if lens.iter().any(|&l| l != slots * cells) {
+            return Err(format!(
+                "channel pools hold {lens:?} cells, expected {slots} slots of {cells}"
+            ));
+        }
+        if self.table.len() != self.layout.page_count() {
+            return Err(format!(
+                "page table has {} pages, the layout {}",
+                self.table.len(),
+                self.layout.page_count()
+            ));
+        }
+        let mut used = vec![false; slots];
+        for p in 0..self.table.len() {
+            if let Some(s) = self.table.resident_slot(p) {
+                if s >= slots || std::mem::replace(&mut used[s], true) {
+                    return Err(format!("page {p} has slot {s}, out of range or shared"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes held by the channel pools.
     pub fn resident_bytes(&self) -> usize {
         self.material.as_slice().len()
@@ -316,13 +345,31 @@ mod tests {
 
     #[test]
     fn setting_a_corner_cell_wakes_its_seven_neighbours() {
-        let mut w = world();
-        w.set_cell([8, 8, 8], 1, 293.0);
-        // Cell (8,8,8) is the low corner of page (1,1,1): pages (0..=1)^3 wake.
+        let mut w = VoxelWorld::new(WorldLayout::new([64, 64, 64], 32).unwrap(), 0, 293.0);
+        w.set_cell([32, 32, 32], 1, 293.0);
+        // Cell (32,32,32) is the low corner of page (1,1,1): pages (0..=1)^3 wake.
         assert_eq!(w.table.awake_count(), 8);
-        let mut w = world();
-        w.set_cell([12, 12, 12], 1, 293.0);
+        w.table.take_woken();
+        w.set_cell([48, 48, 48], 1, 293.0);
         assert_eq!(w.table.awake_count(), 1);
+        w.table.take_woken();
+        // Within sideways reach of the -x face, but not of the floor.
+        w.set_cell([36, 40, 48], 1, 293.0);
+        assert_eq!(w.table.awake_count(), 2);
+    }
+
+    #[test]
+    fn consistency_check_catches_shared_and_wild_slots() {
+        let mut w = world();
+        assert_eq!(w.check_consistency(), Ok(()));
+        w.table.slot[1] = w.table.slot[0];
+        assert!(w.check_consistency().unwrap_err().contains("shared"));
+        let mut w = world();
+        w.table.slot[2] = 1000;
+        assert!(w.check_consistency().is_err());
+        let mut w = world();
+        w.flags = ChannelPool::new(1, 1, 0);
+        assert!(w.check_consistency().unwrap_err().contains("pools"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! as a solid wall.
 
 use loam_runtime::random::hash3;
+use loam_storage::neighbourhood::{self, sideways_reach};
 
 use super::flags::MOVED;
 use super::CaConfig;
@@ -24,57 +25,14 @@ pub(crate) struct Channels {
 }
 
 // SAFETY: `Channels` is only handed to page updates of one checkerboard
-// phase. Those pages are two or more pages apart along some axis. An update
-// writes only its own page and a one-cell border, and reads no further than
-// `lookahead()` (< P - 1) cells beyond its page, so no thread reads or writes
-// a cell another thread writes; the pools outlive the phase (see `schedule`).
+// phase. Those pages are two or more pages apart along some axis, so their
+// cells are at least `P + 1` apart there. An update writes only its own page
+// and a one-cell border, and reads no further than `sideways_reach(P)` (at
+// most `P / 2`) cells beyond its page, so the cells one update reads or writes
+// are never cells another update of the phase writes (`P >= 4` is enforced by
+// `WorldLayout`). The pools outlive the phase (see `schedule`).
 unsafe impl Send for Channels {}
 unsafe impl Sync for Channels {}
-
-/// Per-axis bits of the page offsets (-1, 0, +1) whose pages can see a cell
-/// at local coordinate `v`: cells on or beyond a face are next to two pages.
-#[inline(always)]
-const fn axis_bits(v: i32, p: i32) -> u32 {
-    if v <= 0 {
-        0b011
-    } else if v >= p - 1 {
-        0b110
-    } else {
-        0b010
-    }
-}
-
-/// Bit `(ox+1) + 3(oy+1) + 9(oz+1)` for every page offset in the product of
-/// three per-axis bit sets, indexed by `bx | by << 3 | bz << 6`.
-const NEIGHBOUR_MASKS: [u32; 512] = {
-    let mut t = [0u32; 512];
-    let mut i = 0;
-    while i < 512 {
-        let (bx, by, bz) = (i & 7, (i >> 3) & 7, (i >> 6) & 7);
-        let mut m = 0u32;
-        let mut z = 0;
-        while z < 3 {
-            let mut y = 0;
-            while y < 3 {
-                let mut x = 0;
-                while x < 3 {
-                    if bx >> x & 1 == 1 && by >> y & 1 == 1 && bz >> z & 1 == 1 {
-                        m |= 1 << (x + 3 * y + 9 * z);
-                    }
-                    x += 1;
-                }
-                y += 1;
-            }
-            z += 1;
-        }
-        t[i] = m;
-        i += 1;
-    }
-    t
-};
-
-/// How many cells sideways a fluid looks for somewhere lower to flow.
-const LOOKAHEAD: i32 = 6;
 
 /// Temperature changes smaller than this (K per frame) let a page sleep.
 pub(crate) const HEAT_EPSILON: f32 = 1e-3;
@@ -88,6 +46,14 @@ mod rates {
     pub const BURN_OUT: f32 = 1.0 / 90.0;
     pub const DISSIPATE: f32 = 1.0 / 250.0;
     pub const SPREAD: f32 = 0.04;
+}
+
+/// Random streams, so unrelated choices of one cell are independent.
+mod streams {
+    /// Where to move, and whether a slow reaction happens.
+    pub const MOVE: u64 = 0;
+    /// Which neighbours a flame spreads to.
+    pub const SPREAD: u64 = 1;
 }
 
 /// Sideways directions (dx, dz), in the order bits of an `open` mask use.
@@ -106,7 +72,7 @@ const NEIGHBOURS: [(i32, i32, i32); 6] = [
 /// What one page update did.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct PageResult {
-    /// Bit `k` set: page offset `k` (as in [`NEIGHBOUR_MASKS`]) saw a change.
+    /// Pages that saw a change, as a `loam_storage::neighbourhood` mask.
     pub wake: u32,
     pub moves: u32,
     pub reactions: u32,
@@ -167,63 +133,89 @@ impl PageUpdate<'_> {
         }
     }
 
+    /// The pages whose updates can read local cell `(x, y, z)`.
     #[inline(always)]
     fn mask(&self, x: i32, y: i32, z: i32) -> u32 {
-        let p = self.p;
-        NEIGHBOUR_MASKS[(axis_bits(x, p) | axis_bits(y, p) << 3 | axis_bits(z, p) << 6) as usize]
+        neighbourhood::seen_by(x, y, z, self.p)
     }
 
-    // SAFETY (for the accessors below): `i` is an address produced by `addr`
-    // for this page's neighbourhood and is not NONE, so it is in bounds of the
-    // pools, and by the phase argument on `Channels` no other thread touches it.
+    // The accessors below share one contract.
+    //
+    // # Safety
+    // `i` is an address produced by `addr` or `near` for this update and is not
+    // NONE: then it is in bounds of the pools, and by the phase argument on
+    // `Channels` no other thread touches that cell during the update.
+
+    /// Material of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn mat(&self, i: usize) -> u8 {
         *self.ch.material.add(i)
     }
 
+    /// Sets the material of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn set_mat(&self, i: usize, m: u8) {
         *self.ch.material.add(i) = m;
     }
 
+    /// Temperature of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn temp(&self, i: usize) -> f32 {
         *self.ch.temperature.add(i)
     }
 
+    /// Sets the temperature of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn set_temp(&self, i: usize, t: f32) {
         *self.ch.temperature.add(i) = t;
     }
 
+    /// Flags of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn flag(&self, i: usize) -> u8 {
         *self.ch.flags.add(i)
     }
 
+    /// Flags cell `i` as moved. See the safety contract above.
     #[inline(always)]
     unsafe fn set_moved(&self, i: usize) {
         *self.ch.flags.add(i) |= MOVED;
     }
 
+    /// 64 random bits for local cell `(x, y, z)` this frame, from `stream`
+    /// (separate streams for unrelated choices of one cell).
     #[inline(always)]
-    fn random(&self, x: i32, y: i32, z: i32) -> u64 {
+    fn random(&self, x: i32, y: i32, z: i32, stream: u64) -> u64 {
         let g = [
             u64::from(self.origin[0]) + x as u64,
             u64::from(self.origin[1]) + y as u64,
             u64::from(self.origin[2]) + z as u64,
         ];
         // The id depends on the cell's coordinates only, not on the world's
-        // size, so the same spot behaves the same in any world.
-        hash3(self.seed, self.frame, g[0] ^ g[1] << 21 ^ g[2] << 42)
+        // size, so the same spot behaves the same in any world. x and z fill
+        // the two halves (coordinates stay below 2^32); y is spread over all
+        // bits by an odd multiplier.
+        let id = (g[0] | g[2] << 32) ^ g[1].wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        hash3(self.seed, self.frame ^ stream << 56, id)
     }
 
-    /// Whether the cell at `target` is in `set` (a row of
-    /// [`MaterialTable::sinks`] or [`MaterialTable::rises`]); walls are not.
+    /// Whether a mover may swap with the cell at `target`: its material is in
+    /// `set` (a row of [`MaterialTable::sinks`] or [`MaterialTable::rises`]),
+    /// and it has not moved this frame, so no cell moves twice in a frame.
+    /// Empty cells are the exception: air is what a falling column leaves
+    /// behind, and letting it be displaced again keeps columns together.
+    /// Walls are never entered.
     #[inline(always)]
     fn enters(&self, set: &[bool; 256], target: usize) -> bool {
-        // SAFETY: target is checked against NONE before it is read.
-        target != NONE && has(set, unsafe { self.mat(target) })
+        if target == NONE {
+            return false;
+        }
+        // SAFETY: target is a valid address (checked above).
+        unsafe {
+            let t = self.mat(target);
+            has(set, t)
+                && (self.table.kind[t as usize] == Kind::Empty || self.flag(target) & MOVED == 0)
+        }
     }
 
     /// Picks one of the open targets in `open` (bit k set: `targets[k]` is
@@ -233,7 +225,7 @@ impl PageUpdate<'_> {
         if open & (open - 1) == 0 {
             return open.trailing_zeros() as usize;
         }
-        let r = (self.random(x, y, z) >> (8 * salt)) as u32;
+        let r = (self.random(x, y, z, streams::MOVE) >> (8 * salt)) as u32;
         let mut nth = (r & 0xff) % open.count_ones();
         let mut bits = open;
         loop {
@@ -248,6 +240,10 @@ impl PageUpdate<'_> {
 
     /// Updates the page: reactions and movement, then heat.
     pub fn run(&self) -> PageResult {
+        debug_assert!(
+            sideways_reach(self.p) <= self.p / 2,
+            "reads must stay clear of other pages"
+        );
         let mut out = PageResult::default();
         let p = self.p;
         let reacts = self.possible_reactions();
@@ -261,7 +257,7 @@ impl PageUpdate<'_> {
                     for x in 0..p {
                         unsafe { self.update_cell::<false>(x, y, z, reacts, &mut out) };
                     }
-                } else if self.row_is_stuck(y, z, reacts) {
+                } else if self.config.skip_stuck_rows && self.row_is_stuck(y, z, reacts) {
                     continue;
                 } else {
                     unsafe { self.update_cell::<false>(0, y, z, reacts, &mut out) };
@@ -273,7 +269,7 @@ impl PageUpdate<'_> {
             }
         }
         if self.config.heat && self.heat_pass() {
-            out.wake = u32::MAX >> 5;
+            out.wake = neighbourhood::ALL;
         }
         out
     }
@@ -299,72 +295,80 @@ impl PageUpdate<'_> {
             return;
         }
         let target = match kind {
-            Kind::Powder => self.fall::<INTERIOR>(i, x, y, z, m, false),
-            Kind::Liquid => self.fall::<INTERIOR>(i, x, y, z, m, true),
-            Kind::Gas => self.rise::<INTERIOR>(i, x, y, z, m),
+            Kind::Powder => {
+                self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], false)
+            }
+            Kind::Liquid => {
+                self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
+            }
+            Kind::Gas => {
+                self.flow::<INTERIOR>(i, [x, y, z], m, 1, &self.table.rises[m as usize], true)
+            }
             Kind::Empty | Kind::Solid | Kind::Fire => return,
         };
-        if let Some((j, tx, ty, tz)) = target {
+        if let Some((j, [tx, ty, tz])) = target {
             self.swap(i, j);
             out.moves += 1;
             out.wake |= self.mask(x, y, z) | self.mask(tx, ty, tz);
         }
     }
 
-    /// The target of a falling powder or liquid, if any.
+    /// Where a cell of `m` moves, if anywhere: straight along `dy` (-1 falls,
+    /// +1 rises), else diagonally along `dy`, else (for fluids, `spreads`)
+    /// sideways when pressed by its own material from behind or when a
+    /// `dy` step opens within reach on that side. Moves only into cells in
+    /// `set`, the material's sink (falling) or rise table.
     #[inline(always)]
-    fn fall<const INTERIOR: bool>(
+    #[allow(clippy::too_many_arguments)]
+    fn flow<const INTERIOR: bool>(
         &self,
         i: usize,
-        x: i32,
-        y: i32,
-        z: i32,
+        [x, y, z]: [i32; 3],
         m: u8,
-        liquid: bool,
-    ) -> Option<(usize, i32, i32, i32)> {
-        let sinks = &self.table.sinks[m as usize];
-        let down = self.near::<INTERIOR>(i, [x, y, z], [0, -1, 0]);
-        if self.enters(sinks, down) {
-            return Some((down, x, y - 1, z));
+        dy: i32,
+        set: &[bool; 256],
+        spreads: bool,
+    ) -> Option<(usize, [i32; 3])> {
+        let here = [x, y, z];
+        let ahead = self.near::<INTERIOR>(i, here, [0, dy, 0]);
+        if self.enters(set, ahead) {
+            return Some((ahead, [x, y + dy, z]));
         }
         let mut targets = [NONE; 4];
         let mut open = 0u32;
         for (k, &(dx, dz)) in SIDES.iter().enumerate() {
-            targets[k] = self.near::<INTERIOR>(i, [x, y, z], [dx, -1, dz]);
-            open |= u32::from(self.enters(sinks, targets[k])) << k;
+            targets[k] = self.near::<INTERIOR>(i, here, [dx, dy, dz]);
+            open |= u32::from(self.enters(set, targets[k])) << k;
         }
         if open != 0 {
             let k = self.choose(open, x, y, z, 0);
-            return Some((targets[k], x + SIDES[k].0, y - 1, z + SIDES[k].1));
+            return Some((targets[k], [x + SIDES[k].0, y + dy, z + SIDES[k].1]));
         }
-        if !liquid {
+        if !spreads {
             return None;
         }
-        let above = self.near::<INTERIOR>(i, [x, y, z], [0, 1, 0]);
-        // SAFETY: `above` is checked against NONE before it is read.
-        let pressed = above != NONE && unsafe { self.mat(above) } == m;
+        let behind = self.near::<INTERIOR>(i, here, [0, -dy, 0]);
+        // SAFETY: `behind` is checked against NONE before it is read.
+        let pressed = behind != NONE && unsafe { self.mat(behind) } == m;
         for (k, &(dx, dz)) in SIDES.iter().enumerate() {
-            targets[k] = self.near::<INTERIOR>(i, [x, y, z], [dx, 0, dz]);
-            let flows = self.enters(sinks, targets[k])
-                && (pressed || self.drop_ahead([x, y, z], (dx, dz), -1, sinks));
+            targets[k] = self.near::<INTERIOR>(i, here, [dx, 0, dz]);
+            let flows = self.enters(set, targets[k])
+                && (pressed || self.drop_ahead(here, (dx, dz), dy, set));
             open |= u32::from(flows) << k;
         }
         if open != 0 {
             let k = self.choose(open, x, y, z, 1);
-            return Some((targets[k], x + SIDES[k].0, y, z + SIDES[k].1));
+            return Some((targets[k], [x + SIDES[k].0, y, z + SIDES[k].1]));
         }
         None
     }
 
     /// Whether, walking from `(x, y, z)` along `(dx, dz)` through cells in `set`,
     /// a cell in `set` lies one step in `dy` within
-    /// [`LOOKAHEAD`] cells: a liquid flows sideways toward a drop (a gas
+    /// [`sideways_reach`] cells: a liquid flows sideways toward a drop (a gas
     /// toward a rise), and stops on a flat surface instead of wandering.
-    ///
-    /// These reads reach up to `LOOKAHEAD` cells into a neighbouring page,
-    /// which is not being updated in this phase; the nearest page that is
-    /// writes no closer than `2P - 1` cells away, so with `LOOKAHEAD < P - 1`
-    /// (see `lookahead`) the reads never meet another thread's writes.
+    /// (These reads reach into a neighbouring page; see the safety argument
+    /// on [`Channels`] and the wake rule in `loam_storage::neighbourhood`.)
     #[inline(always)]
     fn drop_ahead(
         &self,
@@ -373,7 +377,7 @@ impl PageUpdate<'_> {
         dy: i32,
         set: &[bool; 256],
     ) -> bool {
-        for k in 1..=self.lookahead() {
+        for k in 1..=sideways_reach(self.p) {
             let (cx, cz) = (x + k * dx, z + k * dz);
             if k > 1 && !self.enters(set, self.addr(cx, y, cz)) {
                 return false;
@@ -383,54 +387,6 @@ impl PageUpdate<'_> {
             }
         }
         false
-    }
-
-    /// How far sideways a fluid looks for a drop: [`LOOKAHEAD`], or less on
-    /// small pages so reads stay clear of other threads.
-    #[inline(always)]
-    fn lookahead(&self) -> i32 {
-        LOOKAHEAD.min(self.p / 2)
-    }
-
-    /// The target of a rising gas, if any.
-    #[inline(always)]
-    fn rise<const INTERIOR: bool>(
-        &self,
-        i: usize,
-        x: i32,
-        y: i32,
-        z: i32,
-        m: u8,
-    ) -> Option<(usize, i32, i32, i32)> {
-        let rises = &self.table.rises[m as usize];
-        let up = self.near::<INTERIOR>(i, [x, y, z], [0, 1, 0]);
-        if self.enters(rises, up) {
-            return Some((up, x, y + 1, z));
-        }
-        let mut targets = [NONE; 4];
-        let mut open = 0u32;
-        for (k, &(dx, dz)) in SIDES.iter().enumerate() {
-            targets[k] = self.near::<INTERIOR>(i, [x, y, z], [dx, 1, dz]);
-            open |= u32::from(self.enters(rises, targets[k])) << k;
-        }
-        if open != 0 {
-            let k = self.choose(open, x, y, z, 0);
-            return Some((targets[k], x + SIDES[k].0, y + 1, z + SIDES[k].1));
-        }
-        let below = self.near::<INTERIOR>(i, [x, y, z], [0, -1, 0]);
-        // SAFETY: `below` is checked against NONE before it is read.
-        let pressed = below != NONE && unsafe { self.mat(below) } == m;
-        for (k, &(dx, dz)) in SIDES.iter().enumerate() {
-            targets[k] = self.near::<INTERIOR>(i, [x, y, z], [dx, 0, dz]);
-            let flows = self.enters(rises, targets[k])
-                && (pressed || self.drop_ahead([x, y, z], (dx, dz), 1, rises));
-            open |= u32::from(flows) << k;
-        }
-        if open != 0 {
-            let k = self.choose(open, x, y, z, 1);
-            return Some((targets[k], x + SIDES[k].0, y, z + SIDES[k].1));
-        }
-        None
     }
 
     /// Swaps two cells' material and temperature and flags both as moved.
@@ -471,7 +427,7 @@ impl PageUpdate<'_> {
         // keeps the page awake, so slow reactions do finish.
         let mut pending = false;
         let mut chance = |rate: f32| {
-            let r = self.random(x, y, z) >> 40;
+            let r = self.random(x, y, z, streams::MOVE) >> 40;
             let hit = (r as f32) * (1.0 / (1u64 << 24) as f32) < rate;
             pending |= !hit;
             hit
@@ -508,7 +464,7 @@ impl PageUpdate<'_> {
             }
             id::FIRE => {
                 // Flames spread to flammable neighbours they touch.
-                let r = self.random(x, y, z);
+                let r = self.random(x, y, z, streams::SPREAD);
                 for (k, &(dx, dy, dz)) in NEIGHBOURS.iter().enumerate() {
                     let j = self.addr(x + dx, y + dy, z + dz);
                     let roll = ((r >> (8 * k)) & 0xff) as f32 * (1.0 / 256.0);
@@ -542,7 +498,7 @@ impl PageUpdate<'_> {
             _ => false,
         };
         if pending {
-            out.wake |= 1 << 13;
+            out.wake |= neighbourhood::SELF;
         }
         if reacted {
             out.reactions += 1;
@@ -552,8 +508,9 @@ impl PageUpdate<'_> {
     }
 
     /// Whether every cell of the row `(·, y, z)` is one material that cannot
-    /// move or react here: the row, the three rows below it and the two beside
-    /// it all hold that material, it is not a gas, and no reaction of it is
+    /// move or react here: the row, the three rows below it, the two beside
+    /// it and the cells past both ends (level and below) all hold that
+    /// material (or are walls), it is not a gas, and no reaction of it is
     /// possible in this page. Then no cell of the row can change this frame
     /// (a powder or liquid only moves into a lighter fluid among exactly those
     /// neighbours), and the sweep skips the row with a few wide compares.
@@ -571,7 +528,20 @@ impl PageUpdate<'_> {
             return false;
         }
         let same = |r: &[u8]| r.iter().fold(true, |all, &c| all & (c == m));
-        same(row(y, z))
+        // The row's end cells also look into the pages beside it.
+        let p = self.p;
+        let beside = [
+            self.addr(-1, y, z),
+            self.addr(-1, y - 1, z),
+            self.addr(p, y, z),
+            self.addr(p, y - 1, z),
+        ];
+        // SAFETY: each address is checked against NONE before it is read.
+        let ends_stuck = beside
+            .iter()
+            .all(|&j| j == NONE || unsafe { self.mat(j) } == m);
+        ends_stuck
+            && same(row(y, z))
             && same(row(y - 1, z))
             && same(row(y - 1, z - 1))
             && same(row(y - 1, z + 1))
@@ -633,21 +603,20 @@ impl PageUpdate<'_> {
         let own = self.base[13];
         let temps = self.temperatures();
         let t0 = temps[0];
-        let mut uniform = temps
+        let own_uniform = temps
             .chunks_exact(16)
             .all(|c| c.iter().fold(true, |all, &t| all & (t == t0)));
-        'faces: for a in 0..p {
-            for b in 0..p {
-                for j in [self.addr(p, a, b), self.addr(a, p, b), self.addr(a, b, p)] {
-                    // SAFETY: j is a valid address of the border when not NONE.
-                    if uniform && j != NONE && unsafe { self.temp(j) } != t0 {
-                        uniform = false;
-                        break 'faces;
-                    }
-                }
-            }
-        }
-        if uniform {
+        let faces_uniform = || {
+            (0..p).all(|a| {
+                (0..p).all(|b| {
+                    [self.addr(p, a, b), self.addr(a, p, b), self.addr(a, b, p)]
+                        .into_iter()
+                        // SAFETY: j is a valid address of the border when not NONE.
+                        .all(|j| j == NONE || unsafe { self.temp(j) } == t0)
+                })
+            })
+        };
+        if own_uniform && faces_uniform() {
             return false;
         }
         let k = &self.table.conductivity;

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use loam_storage::VoxelWorld;
+use loam_storage::{neighbourhood, VoxelWorld};
 
 use super::flags::MOVED;
 use super::kernel::{Channels, PageResult, PageUpdate, NONE};
@@ -10,6 +10,11 @@ use super::{CaConfig, CaStats};
 use crate::materials::MaterialTable;
 
 /// Runs one automaton frame over the pages woken since the last one.
+///
+/// # Panics
+/// If the world's pools and page table disagree (see
+/// [`VoxelWorld::check_consistency`]); the parallel updates would otherwise
+/// touch memory they do not own.
 ///
 /// Pages are grouped into 8 phases by the parity of their page coordinates
 /// and the phases run in order; the pages of a phase run in parallel on the
@@ -23,6 +28,11 @@ pub fn step(
     seed: u64,
     frame: u64,
 ) -> CaStats {
+    // The page updates below write through raw pointers; they are sound only
+    // if slots and pools agree, which safe code could have broken.
+    if let Err(e) = world.check_consistency() {
+        panic!("ca::step on an inconsistent world: {e}");
+    }
     let active = world.table.take_woken();
     let layout = *world.layout();
     let page_cells = layout.page_cells();
@@ -32,8 +42,11 @@ pub fn step(
         .filter(|&p| world.table.resident_slot(p as usize).is_some())
         .collect();
 
-    // Every page that holds a MOVED bit changed last frame, so it is in
-    // `active` now: clearing these pages clears every stale bit.
+    // MOVED bits are only ever set by page updates, which wake every page
+    // whose cells they flag; so every page holding a bit set last frame is
+    // in `active` now, and clearing these pages leaves no stale bit anywhere
+    // in the world. That matters beyond the updated pages: a mover reads the
+    // MOVED bit of its target, which may lie in a neighbouring page.
     for &p in &resident {
         if let Some(s) = world.table.resident_slot(p as usize) {
             world
@@ -67,7 +80,7 @@ pub fn step(
             let c = layout.page_coord(p as usize);
             let mut base = [NONE; 27];
             for (k, b) in base.iter_mut().enumerate() {
-                if let Some(n) = layout.neighbour_page(c, page_offset(k)) {
+                if let Some(n) = layout.neighbour_page(c, neighbourhood::offset(k)) {
                     if let Some(s) = page_table.resident_slot(n) {
                         *b = s * page_cells;
                     }
@@ -107,7 +120,7 @@ pub fn step(
             let c = layout.page_coord(p as usize);
             for k in 0..27 {
                 if r.wake >> k & 1 == 1 {
-                    if let Some(n) = layout.neighbour_page(c, page_offset(k)) {
+                    if let Some(n) = layout.neighbour_page(c, neighbourhood::offset(k)) {
                         world.table.touch(n);
                     }
                 }
@@ -118,10 +131,4 @@ pub fn step(
     stats.cells_updated = (resident.len() * page_cells) as u64;
     stats.active_pages = world.table.awake_count() as u64;
     stats
-}
-
-/// The page offset `(ox, oy, oz)` of neighbourhood index `k = (ox+1) + 3(oy+1) + 9(oz+1)`.
-fn page_offset(k: usize) -> [i32; 3] {
-    let k = k as i32;
-    [k % 3 - 1, (k / 3) % 3 - 1, k / 9 - 1]
 }
