@@ -1,5 +1,6 @@
 //! The `loam` command-line tool: run, soak and benchmark scenarios.
 
+use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -206,6 +207,13 @@ struct RunOutputs {
 fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, CliError> {
     let mut rt = Runtime::from_file(path, overrides)?;
     let frames = rt.scenario().run.frames;
+    // Open the output files now, so a bad path fails before the run, not after.
+    let create = |file: &Option<PathBuf>| -> Result<Option<File>, CliError> {
+        file.as_ref()
+            .map(|f| File::create(f).map_err(io(format!("cannot create {}", f.display()))))
+            .transpose()
+    };
+    let (report_file, dump_file) = (create(&out.report)?, create(&out.dump_materials)?);
     if !out.quiet {
         for note in rt.notes() {
             eprintln!("note: {note}");
@@ -253,14 +261,13 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
             );
         }
     }
-    if let Some(file) = &out.report {
+    if let Some(mut file) = report_file {
         let json = serde_json::to_string_pretty(&report).expect("reports serialise");
-        std::fs::write(file, json + "\n")
-            .map_err(io(format!("cannot write {}", file.display())))?;
+        writeln!(file, "{json}").map_err(io("cannot write the report"))?;
     }
-    if let Some(file) = &out.dump_materials {
-        std::fs::write(file, dump_materials(&rt))
-            .map_err(io(format!("cannot write {}", file.display())))?;
+    if let Some(mut file) = dump_file {
+        file.write_all(&dump_materials(&rt))
+            .map_err(io("cannot write the material dump"))?;
     }
     if out.quiet {
         for c in report.checks.iter().filter(|c| !c.passed) {

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use loam_runtime::profiling::Plot;
 use loam_runtime::{Engine, EngineConfig, EngineError, Inbox, Job, Res};
-use loam_storage::{LayoutError, VoxelWorld, WorldLayout};
+use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::ca::{self, CaConfig, CaStats};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::MaterialTable;
@@ -32,9 +32,9 @@ pub enum LoamError {
     /// The scenario file is wrong.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
-    /// The world's geometry is wrong (for scenarios built in code).
-    #[error("invalid world: {0}")]
-    Layout(#[from] LayoutError),
+    /// A scenario built in code is invalid.
+    #[error("invalid scenario: {0}")]
+    Invalid(String),
     /// Something asked for is not available in this build.
     #[error("{0}")]
     Unsupported(String),
@@ -47,7 +47,7 @@ impl LoamError {
     /// The process exit code for this error: 2 for bad input, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            LoamError::Scenario(_) | LoamError::Layout(_) | LoamError::Unsupported(_) => 2,
+            LoamError::Scenario(_) | LoamError::Invalid(_) | LoamError::Unsupported(_) => 2,
             LoamError::Engine(_) => 1,
         }
     }
@@ -80,6 +80,7 @@ impl Runtime {
 
     /// Builds the world of `scenario` and the jobs that simulate it.
     pub fn new(scenario: Scenario) -> Result<Self, LoamError> {
+        scenario.validate().map_err(LoamError::Invalid)?;
         let mut notes = Vec::new();
         let backend = match scenario.run.backend {
             Backend::Cpu => "cpu",
@@ -95,7 +96,9 @@ impl Runtime {
                 "cpu"
             }
         };
-        let layout = WorldLayout::new(scenario.world.size, scenario.world.page)?;
+        let layout = WorldLayout::new(scenario.world.size, scenario.world.page)
+            .map_err(|e| LoamError::Invalid(e.to_string()))?;
+        check_memory(&layout)?;
         let mut engine = Engine::new(EngineConfig {
             threads: scenario.run.threads,
             dt: scenario.run.dt,
@@ -222,6 +225,28 @@ impl Runtime {
     /// The run's report: timings, world hash, materials and checks.
     pub fn report(&self) -> Report {
         Report::build(self, self.backend, self.started.elapsed())
+    }
+}
+
+/// Refuses a world whose channels would not fit in the memory this machine
+/// has available, instead of letting the allocation abort the process.
+fn check_memory(layout: &WorldLayout) -> Result<(), LoamError> {
+    const BYTES_PER_CELL: u64 = 6; // material u8 + temperature f32 + flags u8
+    let needed = layout.cell_count() * BYTES_PER_CELL;
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+    match available {
+        Some(avail) if needed > avail => Err(LoamError::Unsupported(format!(
+            "the world needs {} MiB for its cells but only {} MiB of memory is available",
+            needed >> 20,
+            avail >> 20
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -7,7 +7,7 @@
 //!   more than 1000), stacked by job, with a legend.
 //!
 //! Small worlds are scaled up with nearest-neighbour so pictures are at least
-//! 512 pixels wide.
+//! 512 pixels wide; large ones are sampled so no side exceeds 2048 pixels.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -107,49 +107,74 @@ impl Image {
 
 const SKY: [u8; 3] = [18, 22, 30];
 
-fn upscale_for(width: u32) -> u32 {
-    (512 / width.max(1)).clamp(1, 8)
+/// Longest side of a world picture, pixels; larger worlds are sampled.
+const MAX_SIDE: u32 = 2048;
+
+/// Integer scale that makes a `width` × `height` picture at least 512 pixels
+/// wide without either side passing [`MAX_SIDE`].
+fn upscale_for(width: u32, height: u32) -> u32 {
+    (512 / width.max(1))
+        .clamp(1, 8)
+        .min((MAX_SIDE / width.max(height).max(1)).max(1))
+}
+
+/// Cells per pixel along an axis of `cells` cells, so pictures stay within
+/// [`MAX_SIDE`] pixels.
+fn stride_for(cells: u32) -> u32 {
+    cells.div_ceil(MAX_SIDE).max(1)
 }
 
 /// The top-down view: highest non-air cell per column, shaded by height.
 pub fn top_down(world: &VoxelWorld, table: &MaterialTable) -> Image {
     let [w, h, d] = world.layout().size;
-    let mut img = Image::new(w, d, SKY);
-    for z in 0..d {
-        for x in 0..w {
+    let s = stride_for(w.max(d));
+    let (pw, pd) = (w.div_ceil(s), d.div_ceil(s));
+    let mut img = Image::new(pw, pd, SKY);
+    for pz in 0..pd {
+        for px in 0..pw {
+            let (x, z) = (px * s, pz * s);
             for y in (0..h).rev() {
                 match world.material([x, y, z]) {
                     Some(id::AIR) | None => continue,
                     Some(m) => {
                         let base = table.get(m).map_or([255, 0, 255], |m| m.color);
                         let shade = 0.35 + 0.65 * (y as f32 + 1.0) / h as f32;
-                        img.put(x, z, base.map(|c| (f32::from(c) * shade).min(255.0) as u8));
+                        img.put(
+                            px,
+                            pz,
+                            base.map(|c| (f32::from(c) * shade).min(255.0) as u8),
+                        );
                         break;
                     }
                 }
             }
         }
     }
-    img.scaled(upscale_for(w))
+    img.scaled(upscale_for(pw, pd))
 }
 
 /// The vertical slice z = depth / 2, up is up.
 pub fn slice(world: &VoxelWorld, table: &MaterialTable) -> Image {
     let [w, h, d] = world.layout().size;
     let z = d / 2;
-    let mut img = Image::new(w, h, SKY);
-    for y in 0..h {
-        for x in 0..w {
-            if let Some(m) = world.material([x, y, z]).filter(|&m| m != id::AIR) {
+    let s = stride_for(w.max(h));
+    let (pw, ph) = (w.div_ceil(s), h.div_ceil(s));
+    let mut img = Image::new(pw, ph, SKY);
+    for py in 0..ph {
+        for px in 0..pw {
+            if let Some(m) = world
+                .material([px * s, py * s, z])
+                .filter(|&m| m != id::AIR)
+            {
                 img.put(
-                    x,
-                    h - 1 - y,
+                    px,
+                    ph - 1 - py,
                     table.get(m).map_or([255, 0, 255], |m| m.color),
                 );
             }
         }
     }
-    img.scaled(upscale_for(w))
+    img.scaled(upscale_for(pw, ph))
 }
 
 const PALETTE: [[u8; 3]; 8] = [
@@ -351,6 +376,26 @@ mod tests {
         let high = img.get(2 * k, k);
         assert!(high[0] > low[0], "{high:?} vs {low:?}");
         assert_eq!(img.get(10 * k, 10 * k), SKY);
+    }
+
+    #[test]
+    fn long_thin_worlds_give_bounded_pictures() {
+        let table = MaterialTable::default();
+        let w = VoxelWorld::new(
+            WorldLayout::new([32, 32, 8192], 32).unwrap(),
+            id::AIR,
+            293.0,
+        );
+        let top = top_down(&w, &table);
+        assert!(
+            top.width <= MAX_SIDE && top.height <= MAX_SIDE,
+            "{}x{}",
+            top.width,
+            top.height
+        );
+        assert_eq!(top.height, 2048);
+        let side = slice(&w, &table);
+        assert!(side.width <= MAX_SIDE && side.height <= MAX_SIDE);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Soak testing: run a scenario again and again, checking invariants.
 //!
 //! Each run uses the scenario's seed plus the run number, except every third
-//! run, which repeats the previous run's seed and must end with the same world
-//! hash. During a run, every `check_every` frames: every temperature is
+//! run, which repeats the previous run's seed on one thread (the others use
+//! the scenario's thread count) and must end with the same world hash. During a run, every `check_every` frames: every temperature is
 //! finite, and when the scenario cannot create or destroy material (no
 //! reactions, emitters or commands) every material count equals the start's.
 //! Between runs: the process's resident memory must not keep growing.
@@ -85,6 +85,9 @@ pub fn soak(
         };
         let mut s = scenario.clone();
         s.world.seed = seed;
+        if repeat {
+            s.run.threads = 1;
+        }
         let mut rt = Runtime::new(s)?;
         let initial = rt.world().material_counts();
         for f in 0..frames {
@@ -146,7 +149,7 @@ pub fn soak(
 
 /// Resident memory is allowed to settle over the first three runs (allocator
 /// pools, thread stacks); after that it must stay within a quarter (and at
-/// least 64 MiB) of the lowest value seen so far.
+/// least 64 MiB) above the lower of runs 2 and 3.
 fn memory_growth(rss: &[u64]) -> Option<String> {
     if rss.len() <= 3 {
         return None;

@@ -111,3 +111,41 @@ fn custom_jobs_run_alongside_the_builtin_ones() {
         .iter()
         .any(|j| j.name == "game.count" && j.runs == 5));
 }
+
+#[test]
+fn scenarios_built_in_code_are_checked_too() {
+    let bad = |edit: &dyn Fn(&mut Scenario)| {
+        let mut s = scenario(1);
+        edit(&mut s);
+        match Runtime::new(s) {
+            Err(e) => {
+                assert_eq!(e.exit_code(), 2, "{e}");
+                e.to_string()
+            }
+            Ok(_) => panic!("the scenario should be rejected"),
+        }
+    };
+    assert!(bad(&|s| s.world.size = [60, 64, 64]).contains("multiple"));
+    assert!(bad(&|s| s.run.dt = 0.0).contains("dt"));
+    assert!(bad(&|s| s.fills[0].material = 200).contains("material id 200"));
+    assert!(bad(&|s| s.fills[0].temperature = Some(f32::NAN)).contains("temperature"));
+    assert!(bad(&|s| s.fills.push(Fill {
+        shape: Shape::NoiseTerrain {
+            height: [0, 10],
+            scale: 0.0,
+            surface: None
+        },
+        material: 1,
+        temperature: None,
+    }))
+    .contains("scale"));
+    assert!(bad(&|s| s.fills.push(Fill {
+        shape: Shape::Sphere {
+            center: [1.0, 1.0, f64::INFINITY],
+            radius: 2.0
+        },
+        material: 1,
+        temperature: None,
+    }))
+    .contains("sphere"));
+}

@@ -134,7 +134,9 @@ fn missing_required_key() {
 #[test]
 fn key_that_does_not_belong_to_the_shape_or_section() {
     let text = format!("{WORLD}[[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\nmax = [8, 8, 8]\nradius = 3.0\nmaterial = \"sand\"\n");
-    error_at(&text, 7, 10, "does not apply to shape `box`");
+    error_at(&text, 7, 10, "does not belong in [[fill]] of shape `box`");
+    let text = format!("{WORLD}[[fill]]\nshape = \"sphere\"\ncenter = [1, 1, 1]\nradius = 2.0\nscale = 4.0\nmaterial = \"sand\"\n");
+    error_at(&text, 7, 9, "does not belong in [[fill]] of shape `sphere`");
     let text = format!("{WORLD}[[fill]]\nframes = [0, 3]\nshape = \"box\"\n");
     error_at(&text, 4, 10, "does not belong in [[fill]]");
 }

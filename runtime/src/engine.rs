@@ -405,7 +405,16 @@ fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Groups jobs into units (a substep group sits where its first job was
 /// registered) and builds the top-level graph and each group's graph.
+///
+/// A group runs as one node where its first job was registered, so a job
+/// registered between two members of a group, and conflicting with the
+/// group, runs after the whole group (all its substeps) — not between them.
 fn compile(jobs: &[JobSlot]) -> Result<Compiled, GraphError> {
+    for (i, a) in jobs.iter().enumerate() {
+        if jobs[..i].iter().any(|b| b.name == a.name) {
+            return Err(GraphError::DuplicateName(a.name.clone()));
+        }
+    }
     struct UnitSpec {
         name: String,
         jobs: Vec<usize>,

@@ -48,7 +48,8 @@ pub enum JobError {
         /// What went wrong.
         message: String,
     },
-    /// The job panicked; the panic was caught and the frame abandoned.
+    /// The job panicked; the panic was caught, the frame's other jobs still
+    /// ran, and the engine stays usable.
     #[error("job `{job}` panicked: {message}")]
     Panicked {
         /// The job's name.

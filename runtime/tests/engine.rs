@@ -222,3 +222,12 @@ fn budget_overruns_are_counted_and_budget_left_shrinks() {
     e.run(2).unwrap();
     assert_eq!(e.job_stats()[0].over_budget, 2);
 }
+
+#[test]
+fn a_name_used_twice_is_an_error_even_inside_a_substep_group() {
+    let mut e = engine(1);
+    e.add_job(Job::new("solve").substep_group("physics"));
+    e.add_job(Job::new("solve"));
+    let err = e.step().unwrap_err().to_string();
+    assert!(err.contains("two jobs are named `solve`"), "{err}");
+}

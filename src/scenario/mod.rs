@@ -9,6 +9,17 @@
 mod raw;
 pub mod shape;
 
+/// Bounds on what a scenario may ask for.
+pub mod limits {
+    /// Hottest temperature a scenario may set, K: far above anything the
+    /// materials react to, far below where f32 heat exchange loses precision.
+    pub const MAX_TEMPERATURE: f64 = 100_000.0;
+    /// Largest world held wholly in memory: 2^31 cells, 12 GiB of channels.
+    pub const MAX_RESIDENT_CELLS: u64 = 1 << 31;
+    /// Largest sphere radius, cells.
+    pub const MAX_RADIUS: f64 = 4096.0;
+}
+
 use std::path::{Path, PathBuf};
 
 pub use shape::Shape;
@@ -92,6 +103,19 @@ pub struct RunSpec {
     pub threads: usize,
     /// Compute backend.
     pub backend: Backend,
+}
+
+impl Default for RunSpec {
+    /// The values a scenario file gets for keys it leaves out.
+    fn default() -> Self {
+        Self {
+            frames: 600,
+            dt: 1.0 / 60.0,
+            substeps: 1,
+            threads: 0,
+            backend: Backend::Cpu,
+        }
+    }
 }
 
 /// `[systems]`: which systems run.
@@ -221,13 +245,7 @@ impl Scenario {
                 page: 32,
                 seed: 0,
             },
-            run: RunSpec {
-                frames: 60,
-                dt: 1.0 / 60.0,
-                substeps: 1,
-                threads: 0,
-                backend: Backend::Cpu,
-            },
+            run: RunSpec::default(),
             systems: SystemsSpec::default(),
             fills: Vec::new(),
             emitters: Vec::new(),
@@ -250,6 +268,80 @@ impl Scenario {
         if let Some(b) = o.backend {
             self.run.backend = b;
         }
+    }
+
+    /// Checks a scenario built in code the way [`Scenario::parse`] checks a
+    /// file (without positions): geometry, run settings, materials,
+    /// temperatures and shapes. [`crate::Runtime::new`] calls it.
+    pub fn validate(&self) -> Result<(), String> {
+        let size = self.world.size;
+        loam_storage::WorldLayout::new(size, self.world.page).map_err(|e| e.to_string())?;
+        let cells: u64 = size.iter().map(|&s| u64::from(s)).product();
+        if cells > limits::MAX_RESIDENT_CELLS {
+            return Err(format!(
+                "a world of {cells} cells is too large (at most 2^31)"
+            ));
+        }
+        let run = &self.run;
+        if !(run.dt.is_finite() && run.dt > 0.0 && run.dt <= 1.0) {
+            return Err(format!("dt {} must be in (0, 1] seconds", run.dt));
+        }
+        if !(1..=64).contains(&run.substeps) || run.threads > 1024 {
+            return Err("substeps must be 1..=64 and threads 0..=1024".into());
+        }
+        let materials = loam_systems::MaterialTable::default().len();
+        let material = |m: u8| -> Result<(), String> {
+            ((m as usize) < materials)
+                .then_some(())
+                .ok_or(format!("material id {m} is not in the table"))
+        };
+        let temperature = |t: Option<f32>| -> Result<(), String> {
+            match t {
+                Some(t) if !(0.0..=limits::MAX_TEMPERATURE as f32).contains(&t) => Err(format!(
+                    "temperature {t} K is outside [0, {}]",
+                    limits::MAX_TEMPERATURE
+                )),
+                _ => Ok(()),
+            }
+        };
+        let fill = |f: &Fill| -> Result<(), String> {
+            material(f.material)?;
+            temperature(f.temperature)?;
+            if let Shape::NoiseTerrain {
+                surface: Some((m, _)),
+                ..
+            } = f.shape
+            {
+                material(m)?;
+            }
+            f.shape.check(size)
+        };
+        let emitter = |e: &Emitter| -> Result<(), String> {
+            material(e.material)?;
+            temperature(e.temperature)?;
+            if e.frames[0] > e.frames[1] {
+                return Err(format!("emitter frames {:?} need start <= end", e.frames));
+            }
+            Shape::Sphere {
+                center: e.center,
+                radius: e.radius,
+            }
+            .check(size)
+        };
+        self.fills.iter().try_for_each(fill)?;
+        self.emitters.iter().try_for_each(emitter)?;
+        for c in &self.commands {
+            match &c.command {
+                Command::Place(f) => fill(f)?,
+                Command::SpawnEmitter(e) => emitter(e)?,
+            }
+        }
+        for c in &self.checks {
+            if let Check::Count { material: m, .. } = c {
+                material(*m)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether the run should conserve every material's count: no reactions,

@@ -11,8 +11,8 @@ use loam_storage::WorldLayout;
 use loam_systems::MaterialTable;
 
 use super::{
-    Backend, Check, Emitter, Fill, RunSpec, Scenario, ScenarioError, ScheduledCommand, Shape,
-    SystemsSpec, WorldSpec,
+    limits, Backend, Check, Emitter, Fill, RunSpec, Scenario, ScenarioError, ScheduledCommand,
+    Shape, SystemsSpec, WorldSpec,
 };
 use crate::command::Command;
 
@@ -127,12 +127,15 @@ impl Source<'_> {
     fn temperature(&self, t: &Option<Spanned<f64>>) -> Result<Option<f32>, ScenarioError> {
         match t {
             None => Ok(None),
-            Some(t) if (0.0..=MAX_TEMPERATURE).contains(t.get_ref()) => {
+            Some(t) if (0.0..=limits::MAX_TEMPERATURE).contains(t.get_ref()) => {
                 Ok(Some(*t.get_ref() as f32))
             }
             Some(t) => Err(self.error(
                 t.span(),
-                format!("temperature must be a number of kelvin in [0, {MAX_TEMPERATURE}]"),
+                format!(
+                    "temperature must be a number of kelvin in [0, {}]",
+                    limits::MAX_TEMPERATURE
+                ),
             )),
         }
     }
@@ -151,23 +154,20 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
 
     let world = check_world(&src, &raw.world)?;
     let run = check_run(&src, raw.run.as_ref())?;
-    let systems = raw
-        .systems
-        .as_ref()
-        .map_or(SystemsSpec::default(), |s| SystemsSpec {
-            ca: s.ca.unwrap_or(true),
-            reactions: s.reactions.unwrap_or(true),
-            heat: s.heat.unwrap_or(true),
-        });
+    let defaults = SystemsSpec::default();
+    let systems = raw.systems.as_ref().map_or(defaults, |s| SystemsSpec {
+        ca: s.ca.unwrap_or(defaults.ca),
+        reactions: s.reactions.unwrap_or(defaults.reactions),
+        heat: s.heat.unwrap_or(defaults.heat),
+    });
 
     let mut fills = Vec::new();
     for entry in &raw.fill {
-        only_keys(&src, entry, "[[fill]]", FILL_KEYS)?;
-        fills.push(check_fill(&src, entry, &world)?);
+        fills.push(check_fill(&src, entry, &world, "[[fill]]", &[])?);
     }
     let mut emitters = Vec::new();
     for entry in &raw.emitter {
-        only_keys(&src, entry, "[[emitter]]", EMITTER_KEYS)?;
+        only_keys(&src, entry, "[[emitter]]", &[EMITTER_KEYS])?;
         emitters.push(check_emitter(&src, entry, &world)?);
     }
     let mut commands = Vec::new();
@@ -194,13 +194,6 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     })
 }
 
-/// Hottest temperature a scenario may set, K: far above anything the
-/// materials react to, and far below where f32 heat exchange loses precision.
-const MAX_TEMPERATURE: f64 = 100_000.0;
-
-/// Largest world held wholly in memory (2^31 cells = 12 GiB of channels).
-const MAX_RESIDENT_CELLS: u64 = 1 << 31;
-
 fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, ScenarioError> {
     let raw = w.get_ref();
     let size = *raw.size.get_ref();
@@ -217,7 +210,7 @@ fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, Sce
         src.error(span, e.to_string())
     })?;
     let cells: u64 = size.iter().map(|&s| u64::from(s)).product();
-    if cells > MAX_RESIDENT_CELLS {
+    if cells > limits::MAX_RESIDENT_CELLS {
         return Err(src.error(
             raw.size.span(),
             format!(
@@ -234,13 +227,7 @@ fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, Sce
 }
 
 fn check_run(src: &Source<'_>, r: Option<&Spanned<RawRun>>) -> Result<RunSpec, ScenarioError> {
-    let mut run = RunSpec {
-        frames: 600,
-        dt: 1.0 / 60.0,
-        substeps: 1,
-        threads: 0,
-        backend: Backend::Cpu,
-    };
+    let mut run = RunSpec::default();
     let Some(r) = r else { return Ok(run) };
     let r = r.get_ref();
     if let Some(f) = r.frames {
@@ -279,52 +266,30 @@ fn check_run(src: &Source<'_>, r: Option<&Spanned<RawRun>>) -> Result<RunSpec, S
     Ok(run)
 }
 
-const FILL_KEYS: &[&str] = &[
-    "shape",
-    "min",
-    "max",
-    "center",
-    "radius",
-    "height",
-    "scale",
-    "surface",
-    "surface_depth",
-    "material",
-    "temperature",
+/// Keys every fill (and `place` command) has.
+const FILL_KEYS: &[&str] = &["shape", "material", "temperature"];
+/// Keys each shape adds.
+const SHAPE_KEYS: &[(&str, &[&str])] = &[
+    ("box", &["min", "max"]),
+    ("sphere", &["center", "radius"]),
+    (
+        "noise_terrain",
+        &["height", "scale", "surface", "surface_depth"],
+    ),
 ];
+/// Keys of an emitter (and `emitter` command).
 const EMITTER_KEYS: &[&str] = &["material", "center", "radius", "frames", "temperature"];
-const PLACE_KEYS: &[&str] = &[
-    "frame",
-    "kind",
-    "shape",
-    "min",
-    "max",
-    "center",
-    "radius",
-    "height",
-    "scale",
-    "surface",
-    "surface_depth",
-    "material",
-    "temperature",
-];
-const SPAWN_KEYS: &[&str] = &[
-    "frame",
-    "kind",
-    "material",
-    "center",
-    "radius",
-    "frames",
-    "temperature",
-];
+/// Keys every command adds.
+const COMMAND_KEYS: &[&str] = &["frame", "kind"];
 
 /// Rejects keys that parse but do not belong in this kind of entry.
 fn only_keys(
     src: &Source<'_>,
     entry: &Spanned<RawEntry>,
     section: &str,
-    allowed: &[&str],
+    allowed: &[&[&str]],
 ) -> Result<(), ScenarioError> {
+    let allowed: Vec<&str> = allowed.concat();
     let e = entry.get_ref();
     let present: [(&str, Option<Range<usize>>); 14] = [
         ("frame", e.frame.as_ref().map(Spanned::span)),
@@ -369,12 +334,32 @@ fn required<'a, T>(
         .ok_or_else(|| src.error(entry, format!("missing key `{what}`")))
 }
 
+/// Checks a fill (or a `place` command, whose own keys are `extra`) in
+/// `section`: its shape first, then that only that shape's keys are present.
 fn check_fill(
     src: &Source<'_>,
     entry: &Spanned<RawEntry>,
     world: &WorldSpec,
+    section: &str,
+    extra: &[&str],
 ) -> Result<Fill, ScenarioError> {
     let e = entry.get_ref();
+    let kind = required(src, &e.shape, entry.span(), "shape")?;
+    let shape_keys = SHAPE_KEYS
+        .iter()
+        .find(|(name, _)| *name == kind.get_ref())
+        .map(|(_, keys)| *keys)
+        .ok_or_else(|| {
+            src.error(
+                kind.span(),
+                format!(
+                    "unknown shape `{}` (expected box, sphere or noise_terrain)",
+                    kind.get_ref()
+                ),
+            )
+        })?;
+    let section = format!("{section} of shape `{}`", kind.get_ref());
+    only_keys(src, entry, &section, &[extra, FILL_KEYS, shape_keys])?;
     let material = src.material(required(src, &e.material, entry.span(), "material")?)?;
     let shape = check_shape(src, entry, world)?;
     Ok(Fill {
@@ -392,20 +377,8 @@ fn check_shape(
     let e = entry.get_ref();
     let kind = required(src, &e.shape, entry.span(), "shape")?;
     let size = world.size;
-    let not_for = |key: &str, span: Option<Range<usize>>| -> Result<(), ScenarioError> {
-        match span {
-            Some(s) => Err(src.error(
-                s,
-                format!("key `{key}` does not apply to shape `{}`", kind.get_ref()),
-            )),
-            None => Ok(()),
-        }
-    };
     match kind.get_ref().as_str() {
         "box" => {
-            not_for("center", e.center.as_ref().map(Spanned::span))?;
-            not_for("radius", e.radius.as_ref().map(Spanned::span))?;
-            not_for("height", e.height.as_ref().map(Spanned::span))?;
             let min = required(src, &e.min, entry.span(), "min")?;
             let max = required(src, &e.max, entry.span(), "max")?;
             let (lo, hi) = (*min.get_ref(), *max.get_ref());
@@ -426,15 +399,10 @@ fn check_shape(
             Ok(Shape::Box { min: lo, max: hi })
         }
         "sphere" => {
-            not_for("min", e.min.as_ref().map(Spanned::span))?;
-            not_for("max", e.max.as_ref().map(Spanned::span))?;
-            not_for("height", e.height.as_ref().map(Spanned::span))?;
             let (center, radius) = check_sphere(src, entry, world)?;
             Ok(Shape::Sphere { center, radius })
         }
         "noise_terrain" => {
-            not_for("min", e.min.as_ref().map(Spanned::span))?;
-            not_for("center", e.center.as_ref().map(Spanned::span))?;
             let height = required(src, &e.height, entry.span(), "height")?;
             let [lo, hi] = *height.get_ref();
             if lo < 0 || hi < lo || hi > i64::from(size[1]) {
@@ -451,15 +419,14 @@ fn check_shape(
                 Some(s) => return Err(src.error(s.span(), "scale must be a number of cells >= 1")),
                 None => 64.0,
             };
-            let surface = match &e.surface {
-                Some(m) => Some((
-                    src.material(m)?,
-                    e.surface_depth.as_ref().map_or(3, |d| *d.get_ref()),
-                )),
-                None => {
-                    not_for("surface_depth", e.surface_depth.as_ref().map(Spanned::span))?;
-                    None
+            let surface = match (&e.surface, &e.surface_depth) {
+                (Some(m), depth) => {
+                    Some((src.material(m)?, depth.as_ref().map_or(3, |d| *d.get_ref())))
                 }
+                (None, Some(d)) => {
+                    return Err(src.error(d.span(), "`surface_depth` needs a `surface` material"))
+                }
+                (None, None) => None,
             };
             Ok(Shape::NoiseTerrain {
                 height: [lo, hi],
@@ -530,12 +497,20 @@ fn check_command(
     let frame = *required(src, &e.frame, entry.span(), "frame")?.get_ref();
     let kind = required(src, &e.kind, entry.span(), "kind")?;
     let command = match kind.get_ref().as_str() {
-        "place" => {
-            only_keys(src, entry, "a `place` [[command]]", PLACE_KEYS)?;
-            Command::Place(check_fill(src, entry, world)?)
-        }
+        "place" => Command::Place(check_fill(
+            src,
+            entry,
+            world,
+            "a `place` [[command]]",
+            COMMAND_KEYS,
+        )?),
         "emitter" => {
-            only_keys(src, entry, "an `emitter` [[command]]", SPAWN_KEYS)?;
+            only_keys(
+                src,
+                entry,
+                "an `emitter` [[command]]",
+                &[COMMAND_KEYS, EMITTER_KEYS],
+            )?;
             Command::SpawnEmitter(check_emitter(src, entry, world)?)
         }
         other => {

@@ -31,6 +31,51 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// Checks the shape against a world of `size`: boxes inside the world,
+    /// sphere centres inside with a sane radius, terrain within the height.
+    pub fn check(&self, size: [u32; 3]) -> Result<(), String> {
+        let inside = |v: i64, a: usize| (0..i64::from(size[a])).contains(&v);
+        match *self {
+            Shape::Box { min, max } => {
+                if (0..3)
+                    .all(|a| inside(min[a], a) && min[a] < max[a] && max[a] <= i64::from(size[a]))
+                {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "box {min:?}..{max:?} is empty or leaves the world {size:?}"
+                    ))
+                }
+            }
+            Shape::Sphere { center, radius } => {
+                let centred = (0..3).all(|a| {
+                    center[a].is_finite() && center[a] >= 0.0 && center[a] < f64::from(size[a])
+                });
+                if centred
+                    && radius.is_finite()
+                    && radius > 0.0
+                    && radius <= super::limits::MAX_RADIUS
+                {
+                    Ok(())
+                } else {
+                    Err(format!("sphere at {center:?} with radius {radius} is outside the world {size:?} or too large"))
+                }
+            }
+            Shape::NoiseTerrain { height, scale, .. } => {
+                if 0 <= height[0]
+                    && height[0] <= height[1]
+                    && height[1] <= i64::from(size[1])
+                    && scale.is_finite()
+                    && scale >= 1.0
+                {
+                    Ok(())
+                } else {
+                    Err(format!("terrain heights {height:?} (world height {}) or scale {scale} out of range", size[1]))
+                }
+            }
+        }
+    }
+
     /// The cells' bounding box, `[min, max)`, clipped to a world of `size`.
     pub fn bounds(&self, size: [u32; 3]) -> ([i64; 3], [i64; 3]) {
         let (min, max) = match *self {
