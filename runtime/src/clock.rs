@@ -1,6 +1,8 @@
 //! Time, frame number and seed: the resources every job may read.
 
-/// The frame clock. Written only by the engine between frames and substeps.
+/// The frame clock. The [`Clock`] resource is written by the engine between
+/// frames and holds the frame's values; inside a substep group a job's
+/// `ctx.clock()` holds the substep's (`dt`, `time` and `substep` of that substep).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Clock {
     /// Frames completed before this one (0 during the first frame).
