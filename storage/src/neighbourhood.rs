@@ -65,6 +65,18 @@ pub fn seen_by(x: i32, y: i32, z: i32, p: i32) -> u32 {
     MASKS[(axis_bits(x, p, r) | axis_bits(y, p, 1) << 3 | axis_bits(z, p, r) << 6) as usize]
 }
 
+/// The pages that can see any cell of the box `lo..=hi` (local coordinates):
+/// the same as the union of [`seen_by`] over its cells, or a little more
+/// (a box spanning two faces also wakes the page across the edge between them).
+#[inline]
+pub fn seen_by_box(lo: [i32; 3], hi: [i32; 3], p: i32) -> u32 {
+    let r = sideways_reach(p);
+    let axis = |a: usize, reach: i32| -> u32 {
+        0b010 | (lo[a] < reach) as u32 | ((hi[a] >= p - reach) as u32) << 2
+    };
+    MASKS[(axis(0, r) | axis(1, 1) << 3 | axis(2, r) << 6) as usize]
+}
+
 /// The page offset of neighbourhood bit `k`.
 #[inline]
 pub fn offset(k: usize) -> [i32; 3] {
@@ -98,6 +110,17 @@ mod tests {
         assert_eq!(sideways_reach(32), SIDEWAYS_REACH);
         // On a 4-cell page every x and z is within 2 of a face.
         assert_eq!(seen_by(1, 2, 2, 4).count_ones(), 4);
+    }
+
+    #[test]
+    fn a_box_is_seen_by_at_least_what_sees_its_cells() {
+        let (lo, hi) = ([3, 10, 10], [20, 31, 12]);
+        let boxed = seen_by_box(lo, hi, 32);
+        for (x, y, z) in [(3, 10, 10), (20, 31, 12), (10, 20, 11)] {
+            let cell = seen_by(x, y, z, 32);
+            assert_eq!(cell & !boxed, 0, "({x}, {y}, {z})");
+        }
+        assert_eq!(seen_by_box([16; 3], [16; 3], 32), SELF);
     }
 
     #[test]

@@ -56,6 +56,50 @@ mod streams {
     pub const SPREAD: u64 = 1;
 }
 
+/// The smallest and largest bit pattern (as `i32`) of `values`. For
+/// non-negative floats that is their range; integer min/max vectorise where
+/// float ones do not, and on x86-64 the AVX2 version is picked at run time.
+fn bits_range(values: &[f32]) -> (i32, i32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { bits_range_avx2(values) };
+    }
+    bits_range_portable(values)
+}
+
+/// [`bits_range_portable`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn bits_range_avx2(values: &[f32]) -> (i32, i32) {
+    bits_range_portable(values)
+}
+
+#[inline(always)]
+fn bits_range_portable(values: &[f32]) -> (i32, i32) {
+    let (mut lo, mut hi) = ([i32::MAX; 8], [i32::MIN; 8]);
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for k in 0..8 {
+            let bits = chunk[k].to_bits() as i32;
+            lo[k] = lo[k].min(bits);
+            hi[k] = hi[k].max(bits);
+        }
+    }
+    for &v in rest {
+        lo[0] = lo[0].min(v.to_bits() as i32);
+        hi[0] = hi[0].max(v.to_bits() as i32);
+    }
+    (
+        lo.into_iter().min().unwrap_or(i32::MAX),
+        hi.into_iter().max().unwrap_or(i32::MIN),
+    )
+}
+
 /// Sideways directions (dx, dz), in the order bits of an `open` mask use.
 const SIDES: [(i32, i32); 4] = [(1, 0), (-1, 0), (0, 1), (0, -1)];
 
@@ -70,12 +114,62 @@ const NEIGHBOURS: [(i32, i32, i32); 6] = [
 ];
 
 /// What one page update did.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct PageResult {
-    /// Pages that saw a change, as a `loam_storage::neighbourhood` mask.
+    /// Pages to wake, as a `loam_storage::neighbourhood` mask (the changed
+    /// box is folded in at the end of the update).
     pub wake: u32,
     pub moves: u32,
     pub reactions: u32,
+    /// Box (local coordinates, inclusive) around every cell changed in the
+    /// rows finished so far; empty while `lo > hi`.
+    lo: [i32; 3],
+    hi: [i32; 3],
+    /// x range of the changes made while updating the current row. Every
+    /// change is within one cell of the cell being updated, so the row's x
+    /// range widened by one cell in each direction bounds them all.
+    row_lo: i32,
+    row_hi: i32,
+}
+
+impl Default for PageResult {
+    fn default() -> Self {
+        Self {
+            wake: 0,
+            moves: 0,
+            reactions: 0,
+            lo: [i32::MAX; 3],
+            hi: [i32::MIN; 3],
+            row_lo: i32::MAX,
+            row_hi: i32::MIN,
+        }
+    }
+}
+
+impl PageResult {
+    /// Records a change at, or next to, the cell at `x` of the current row.
+    #[inline(always)]
+    fn changed(&mut self, x: i32) {
+        self.row_lo = self.row_lo.min(x);
+        self.row_hi = self.row_hi.max(x);
+    }
+
+    /// Folds the current row `(·, y, z)` into the box, one cell wider all round.
+    #[inline(always)]
+    fn end_row(&mut self, y: i32, z: i32) {
+        if self.row_lo <= self.row_hi {
+            let (lo, hi) = (
+                [self.row_lo - 1, y - 1, z - 1],
+                [self.row_hi + 1, y + 1, z + 1],
+            );
+            for a in 0..3 {
+                self.lo[a] = self.lo[a].min(lo[a]);
+                self.hi[a] = self.hi[a].max(hi[a]);
+            }
+            self.row_lo = i32::MAX;
+            self.row_hi = i32::MIN;
+        }
+    }
 }
 
 /// Everything a page update needs, built per page.
@@ -131,12 +225,6 @@ impl PageUpdate<'_> {
         } else {
             base + (lx + p * (ly + p * lz)) as usize
         }
-    }
-
-    /// The pages whose updates can read local cell `(x, y, z)`.
-    #[inline(always)]
-    fn mask(&self, x: i32, y: i32, z: i32) -> u32 {
-        neighbourhood::seen_by(x, y, z, self.p)
     }
 
     // The accessors below share one contract.
@@ -266,7 +354,11 @@ impl PageUpdate<'_> {
                     }
                     unsafe { self.update_cell::<false>(p - 1, y, z, reacts, &mut out) };
                 }
+                out.end_row(y, z);
             }
+        }
+        if out.lo[0] <= out.hi[0] {
+            out.wake |= neighbourhood::seen_by_box(out.lo, out.hi, p);
         }
         if self.config.heat && self.heat_pass() {
             out.wake = neighbourhood::ALL;
@@ -306,14 +398,14 @@ impl PageUpdate<'_> {
             }
             Kind::Empty | Kind::Solid | Kind::Fire => return,
         };
-        if let Some((j, [tx, ty, tz])) = target {
+        if let Some(j) = target {
             self.swap(i, j);
             out.moves += 1;
-            out.wake |= self.mask(x, y, z) | self.mask(tx, ty, tz);
+            out.changed(x);
         }
     }
 
-    /// Where a cell of `m` moves, if anywhere: straight along `dy` (-1 falls,
+    /// The pool index a cell of `m` moves to, if anywhere: straight along `dy` (-1 falls,
     /// +1 rises), else diagonally along `dy`, else (for fluids, `spreads`)
     /// sideways when pressed by its own material from behind or when a
     /// `dy` step opens within reach on that side. Moves only into cells in
@@ -328,11 +420,11 @@ impl PageUpdate<'_> {
         dy: i32,
         set: &[bool; 256],
         spreads: bool,
-    ) -> Option<(usize, [i32; 3])> {
+    ) -> Option<usize> {
         let here = [x, y, z];
         let ahead = self.near::<INTERIOR>(i, here, [0, dy, 0]);
         if self.enters(set, ahead) {
-            return Some((ahead, [x, y + dy, z]));
+            return Some(ahead);
         }
         let mut targets = [NONE; 4];
         let mut open = 0u32;
@@ -342,7 +434,7 @@ impl PageUpdate<'_> {
         }
         if open != 0 {
             let k = self.choose(open, x, y, z, 0);
-            return Some((targets[k], [x + SIDES[k].0, y + dy, z + SIDES[k].1]));
+            return Some(targets[k]);
         }
         if !spreads {
             return None;
@@ -358,7 +450,7 @@ impl PageUpdate<'_> {
         }
         if open != 0 {
             let k = self.choose(open, x, y, z, 1);
-            return Some((targets[k], [x + SIDES[k].0, y, z + SIDES[k].1]));
+            return Some(targets[k]);
         }
         None
     }
@@ -436,12 +528,12 @@ impl PageUpdate<'_> {
             id::LAVA => {
                 let water = NEIGHBOURS.iter().find_map(|&(dx, dy, dz)| {
                     let j = self.addr(x + dx, y + dy, z + dz);
-                    (j != NONE && self.mat(j) == id::WATER).then_some((j, dx, dy, dz))
+                    (j != NONE && self.mat(j) == id::WATER).then_some(j)
                 });
-                if let Some((j, dx, dy, dz)) = water {
+                if let Some(j) = water {
                     self.transmute(i, id::BASALT, t);
                     self.transmute(j, id::STEAM, self.temp(j).max(thresholds::BOIL + 30.0));
-                    out.wake |= self.mask(x + dx, y + dy, z + dz);
+                    out.changed(x);
                     true
                 } else if t < thresholds::SOLIDIFY {
                     self.transmute(i, id::BASALT, t);
@@ -474,7 +566,7 @@ impl PageUpdate<'_> {
                     {
                         self.transmute(j, id::FIRE, thresholds::FLAME);
                         out.reactions += 1;
-                        out.wake |= self.mask(x + dx, y + dy, z + dz);
+                        out.changed(x);
                     }
                 }
                 if chance(rates::BURN_OUT) {
@@ -502,7 +594,7 @@ impl PageUpdate<'_> {
         }
         if reacted {
             out.reactions += 1;
-            out.wake |= self.mask(x, y, z);
+            out.changed(x);
         }
         reacted
     }
@@ -567,20 +659,19 @@ impl PageUpdate<'_> {
         if !self.config.reactions {
             return reacts;
         }
-        let (mut lo, mut hi) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
-        for chunk in self.temperatures().chunks_exact(8) {
-            for k in 0..8 {
-                // Plain comparisons (NaN never wins) so this vectorises.
-                lo[k] = if chunk[k] < lo[k] { chunk[k] } else { lo[k] };
-                hi[k] = if chunk[k] > hi[k] { chunk[k] } else { hi[k] };
-            }
-        }
-        let lo = lo
-            .iter()
-            .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
-        let hi = hi
-            .iter()
-            .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        // Non-negative floats order like their bit patterns as integers, and
+        // integer min/max reductions vectorise where float ones do not.
+        // Anything else (a negative bit pattern, NaN) makes the range
+        // all-inclusive, which only turns the gating off.
+        let (lo_bits, hi_bits) = bits_range(self.temperatures());
+        let (lo, hi) = if lo_bits < 0 || hi_bits > f32::INFINITY.to_bits() as i32 {
+            (f32::NEG_INFINITY, f32::INFINITY)
+        } else {
+            (
+                f32::from_bits(lo_bits as u32),
+                f32::from_bits(hi_bits as u32),
+            )
+        };
         for (m, r) in reacts.iter_mut().enumerate() {
             *r = self.table.reactive[m]
                 && match m as u8 {
