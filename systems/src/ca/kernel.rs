@@ -336,6 +336,7 @@ impl PageUpdate<'_> {
         let p = self.p;
         let reacts = self.possible_reactions();
         let reacts = &reacts;
+        let mut surrounded = [false; 256];
         // SAFETY: every (x, y, z) below is inside this page. Cells off the
         // page's outer shell have all 26 neighbours in the page and take the
         // `INTERIOR` path, which addresses them by fixed strides.
@@ -348,8 +349,24 @@ impl PageUpdate<'_> {
                 } else if self.config.skip_stuck_rows && self.row_is_stuck(y, z, reacts) {
                     continue;
                 } else {
+                    let skip = self.config.skip_stuck_rows;
+                    if skip {
+                        self.surrounded_cells(y, z, &mut surrounded);
+                    }
                     unsafe { self.update_cell::<false>(0, y, z, reacts, &mut out) };
                     for x in 1..p - 1 {
+                        if skip && surrounded[x as usize] {
+                            // The one neighbour that can change before `x` is
+                            // updated is `x - 1`, when that cell moves away.
+                            let row = self.row(y, z);
+                            let m = row[x as usize];
+                            if row[x as usize - 1] == m
+                                && !reacts[m as usize]
+                                && self.table.kind[m as usize] != Kind::Gas
+                            {
+                                continue;
+                            }
+                        }
                         unsafe { self.update_cell::<true>(x, y, z, reacts, &mut out) };
                     }
                     unsafe { self.update_cell::<false>(p - 1, y, z, reacts, &mut out) };
@@ -599,6 +616,18 @@ impl PageUpdate<'_> {
         reacted
     }
 
+    /// The materials of row `(·, y, z)` of this page.
+    #[inline(always)]
+    fn row(&self, y: i32, z: i32) -> &[u8] {
+        let p = self.p as usize;
+        debug_assert!((0..self.p).contains(&y) && (0..self.p).contains(&z));
+        let start = self.base[13] + p * (y as usize + p * z as usize);
+        // SAFETY: (·, y, z) is a row of this page (callers pass rows off the
+        // page's shell and their neighbours), P valid cells; only this update
+        // writes them.
+        unsafe { std::slice::from_raw_parts(self.ch.material.add(start), p) }
+    }
+
     /// Whether every cell of the row `(·, y, z)` is one material that cannot
     /// move or react here: the row, the three rows below it, the two beside
     /// it and the cells past both ends (level and below) all hold that
@@ -608,18 +637,18 @@ impl PageUpdate<'_> {
     /// neighbours), and the sweep skips the row with a few wide compares.
     #[inline(always)]
     fn row_is_stuck(&self, y: i32, z: i32, reacts: &[bool; 256]) -> bool {
-        let p = self.p as usize;
-        let row = |y: i32, z: i32| -> &[u8] {
-            let start = self.base[13] + p * (y as usize + p * z as usize);
-            // SAFETY: (·, y, z) is a row of this page (1 <= y, z < P - 1 for
-            // the caller, so its neighbours too), P valid cells.
-            unsafe { std::slice::from_raw_parts(self.ch.material.add(start), p) }
-        };
-        let m = row(y, z)[0];
+        let m = self.row(y, z)[0];
         if reacts[m as usize] || self.table.kind[m as usize] == Kind::Gas {
             return false;
         }
-        let same = |r: &[u8]| r.iter().fold(true, |all, &c| all & (c == m));
+        // Eight cells at a time as one u64.
+        let splat = u64::from_ne_bytes([m; 8]);
+        let same = |r: &[u8]| {
+            let words = r.chunks_exact(8);
+            let rest = words.remainder();
+            words.map(|w| <[u8; 8]>::try_from(w).map_or(0, u64::from_ne_bytes)).all(|w| w == splat)
+                && rest.iter().all(|&c| c == m)
+        };
         // The row's end cells also look into the pages beside it.
         let p = self.p;
         let beside = [
@@ -633,12 +662,47 @@ impl PageUpdate<'_> {
             .iter()
             .all(|&j| j == NONE || unsafe { self.mat(j) } == m);
         ends_stuck
-            && same(row(y, z))
-            && same(row(y - 1, z))
-            && same(row(y - 1, z - 1))
-            && same(row(y - 1, z + 1))
-            && same(row(y, z - 1))
-            && same(row(y, z + 1))
+            && same(self.row(y, z))
+            && same(self.row(y - 1, z))
+            && same(self.row(y - 1, z - 1))
+            && same(self.row(y - 1, z + 1))
+            && same(self.row(y, z - 1))
+            && same(self.row(y, z + 1))
+    }
+
+    /// For each interior cell `x` of row `(·, y, z)` (off the shell), whether
+    /// the nine cells a powder or liquid there could move into (below, the
+    /// four lower diagonals, the four sideways) all hold its own material.
+    /// Such a cell, if not a gas and unable to react, cannot move this frame
+    /// as long as its left neighbour still holds its material when the sweep
+    /// reaches it: the other eight were final when the mask was made (earlier
+    /// rows, or later in this row), and a move into the left neighbour's
+    /// place by an earlier cell only brings something heavier.
+    #[inline(always)]
+    fn surrounded_cells(&self, y: i32, z: i32, out: &mut [bool; 256]) {
+        let (r, b) = (self.row(y, z), self.row(y - 1, z));
+        let n = r.len() - 2;
+        // Equal-length windows (left, centre, right) so the loop compiles to
+        // wide byte compares with no bounds checks.
+        let (left, centre, right) = (&r[..n], &r[1..=n], &r[2..]);
+        let (below_left, below, below_right) = (&b[..n], &b[1..=n], &b[2..]);
+        let below_back = &self.row(y - 1, z - 1)[1..=n];
+        let below_front = &self.row(y - 1, z + 1)[1..=n];
+        let back = &self.row(y, z - 1)[1..=n];
+        let front = &self.row(y, z + 1)[1..=n];
+        let out = &mut out[1..=n];
+        for k in 0..n {
+            let m = centre[k];
+            out[k] = (below[k] == m)
+                & (below_left[k] == m)
+                & (below_right[k] == m)
+                & (below_back[k] == m)
+                & (below_front[k] == m)
+                & (left[k] == m)
+                & (right[k] == m)
+                & (back[k] == m)
+                & (front[k] == m);
+        }
     }
 
     /// The page's own temperatures.
