@@ -340,37 +340,37 @@ impl PageUpdate<'_> {
         // SAFETY: every (x, y, z) below is inside this page. Cells off the
         // page's outer shell have all 26 neighbours in the page and take the
         // `INTERIOR` path, which addresses them by fixed strides.
+        let skip = self.config.skip_stuck_rows;
         for y in 0..p {
             for z in 0..p {
-                if y == 0 || y == p - 1 || z == 0 || z == p - 1 {
-                    for x in 0..p {
-                        unsafe { self.update_cell::<false>(x, y, z, reacts, &mut out) };
-                    }
-                } else if self.config.skip_stuck_rows && self.row_is_stuck(y, z, reacts) {
+                if skip && self.row_is_stuck(y, z, reacts) {
                     continue;
-                } else {
-                    let skip = self.config.skip_stuck_rows;
-                    if skip {
-                        self.surrounded_cells(y, z, &mut surrounded);
-                    }
-                    unsafe { self.update_cell::<false>(0, y, z, reacts, &mut out) };
-                    for x in 1..p - 1 {
-                        if skip && surrounded[x as usize] {
-                            // The one neighbour that can change before `x` is
-                            // updated is `x - 1`, when that cell moves away.
-                            let row = self.row(y, z);
-                            let m = row[x as usize];
-                            if row[x as usize - 1] == m
-                                && !reacts[m as usize]
-                                && self.table.kind[m as usize] != Kind::Gas
-                            {
-                                continue;
-                            }
+                }
+                if skip {
+                    self.surrounded_cells(y, z, &mut surrounded);
+                }
+                let shell = y == 0 || y == p - 1 || z == 0 || z == p - 1;
+                unsafe { self.update_cell::<false>(0, y, z, reacts, &mut out) };
+                for x in 1..p - 1 {
+                    if skip && surrounded[x as usize] {
+                        // The one neighbour that can change before `x` is
+                        // updated is `x - 1`, when that cell moves away.
+                        let row = self.row(y, z).unwrap_or_default();
+                        let m = row[x as usize];
+                        if row[x as usize - 1] == m
+                            && !reacts[m as usize]
+                            && self.table.kind[m as usize] != Kind::Gas
+                        {
+                            continue;
                         }
+                    }
+                    if shell {
+                        unsafe { self.update_cell::<false>(x, y, z, reacts, &mut out) };
+                    } else {
                         unsafe { self.update_cell::<true>(x, y, z, reacts, &mut out) };
                     }
-                    unsafe { self.update_cell::<false>(p - 1, y, z, reacts, &mut out) };
                 }
+                unsafe { self.update_cell::<false>(p - 1, y, z, reacts, &mut out) };
                 out.end_row(y, z);
             }
         }
@@ -616,16 +616,27 @@ impl PageUpdate<'_> {
         reacted
     }
 
-    /// The materials of row `(·, y, z)` of this page.
+    /// The materials of row `(·, y, z)`, for `y` and `z` in `-1..=P`: a row of
+    /// this page or of the neighbour that holds it, or `None` outside the
+    /// world (a wall).
     #[inline(always)]
-    fn row(&self, y: i32, z: i32) -> &[u8] {
-        let p = self.p as usize;
-        debug_assert!((0..self.p).contains(&y) && (0..self.p).contains(&z));
-        let start = self.base[13] + p * (y as usize + p * z as usize);
-        // SAFETY: (·, y, z) is a row of this page (callers pass rows off the
-        // page's shell and their neighbours), P valid cells; only this update
-        // writes them.
-        unsafe { std::slice::from_raw_parts(self.ch.material.add(start), p) }
+    fn row(&self, y: i32, z: i32) -> Option<&[u8]> {
+        let p = self.p;
+        debug_assert!((-1..=p).contains(&y) && (-1..=p).contains(&z));
+        let side = |v: i32| i32::from(v >= 0) + i32::from(v >= p);
+        let (ny, nz) = (side(y), side(z));
+        let base = self.base[(1 + 3 * ny + 9 * nz) as usize];
+        if base == NONE {
+            return None;
+        }
+        let (ly, lz) = ((y - (ny - 1) * p) as usize, (z - (nz - 1) * p) as usize);
+        let p = p as usize;
+        // SAFETY: the row lies within this update's one-cell border (x spans
+        // the page, y and z at most one cell outside), P valid cells that no
+        // other thread touches during the update.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.ch.material.add(base + p * (ly + p * lz)), p)
+        })
     }
 
     /// Whether every cell of the row `(·, y, z)` is one material that cannot
@@ -637,16 +648,23 @@ impl PageUpdate<'_> {
     /// neighbours), and the sweep skips the row with a few wide compares.
     #[inline(always)]
     fn row_is_stuck(&self, y: i32, z: i32, reacts: &[bool; 256]) -> bool {
-        let m = self.row(y, z)[0];
+        let Some(own) = self.row(y, z) else {
+            return false;
+        };
+        let m = own[0];
         if reacts[m as usize] || self.table.kind[m as usize] == Kind::Gas {
             return false;
         }
-        // Eight cells at a time as one u64.
+        // Eight cells at a time as one u64; a missing row is a wall, which
+        // nothing enters either.
         let splat = u64::from_ne_bytes([m; 8]);
-        let same = |r: &[u8]| {
+        let same = |r: Option<&[u8]>| {
+            let Some(r) = r else { return true };
             let words = r.chunks_exact(8);
             let rest = words.remainder();
-            words.map(|w| <[u8; 8]>::try_from(w).map_or(0, u64::from_ne_bytes)).all(|w| w == splat)
+            words
+                .map(|w| <[u8; 8]>::try_from(w).map_or(0, u64::from_ne_bytes))
+                .all(|w| w == splat)
                 && rest.iter().all(|&c| c == m)
         };
         // The row's end cells also look into the pages beside it.
@@ -662,7 +680,7 @@ impl PageUpdate<'_> {
             .iter()
             .all(|&j| j == NONE || unsafe { self.mat(j) } == m);
         ends_stuck
-            && same(self.row(y, z))
+            && same(Some(own))
             && same(self.row(y - 1, z))
             && same(self.row(y - 1, z - 1))
             && same(self.row(y - 1, z + 1))
@@ -670,7 +688,7 @@ impl PageUpdate<'_> {
             && same(self.row(y, z + 1))
     }
 
-    /// For each interior cell `x` of row `(·, y, z)` (off the shell), whether
+    /// For each cell `x` in `1..P-1` of row `(·, y, z)`, whether
     /// the nine cells a powder or liquid there could move into (below, the
     /// four lower diagonals, the four sideways) all hold its own material.
     /// Such a cell, if not a gas and unable to react, cannot move this frame
@@ -680,16 +698,23 @@ impl PageUpdate<'_> {
     /// place by an earlier cell only brings something heavier.
     #[inline(always)]
     fn surrounded_cells(&self, y: i32, z: i32, out: &mut [bool; 256]) {
-        let (r, b) = (self.row(y, z), self.row(y - 1, z));
+        let Some(r) = self.row(y, z) else {
+            out.fill(false);
+            return;
+        };
         let n = r.len() - 2;
+        // Nothing enters a wall, so a missing row (outside the world) may stand
+        // in as anything that keeps the test safe: this row itself, whose
+        // centre matches and whose sides at worst make a cell not skipped.
+        let b = self.row(y - 1, z).unwrap_or(r);
         // Equal-length windows (left, centre, right) so the loop compiles to
         // wide byte compares with no bounds checks.
         let (left, centre, right) = (&r[..n], &r[1..=n], &r[2..]);
         let (below_left, below, below_right) = (&b[..n], &b[1..=n], &b[2..]);
-        let below_back = &self.row(y - 1, z - 1)[1..=n];
-        let below_front = &self.row(y - 1, z + 1)[1..=n];
-        let back = &self.row(y, z - 1)[1..=n];
-        let front = &self.row(y, z + 1)[1..=n];
+        let below_back = &self.row(y - 1, z - 1).unwrap_or(r)[1..=n];
+        let below_front = &self.row(y - 1, z + 1).unwrap_or(r)[1..=n];
+        let back = &self.row(y, z - 1).unwrap_or(r)[1..=n];
+        let front = &self.row(y, z + 1).unwrap_or(r)[1..=n];
         let out = &mut out[1..=n];
         for k in 0..n {
             let m = centre[k];

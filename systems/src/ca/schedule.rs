@@ -47,14 +47,29 @@ pub fn step(
     // in `active` now, and clearing these pages leaves no stale bit anywhere
     // in the world. That matters beyond the updated pages: a mover reads the
     // MOVED bit of its target, which may lie in a neighbouring page.
+    let mut clear = vec![false; world.flags.slots()];
     for &p in &resident {
         if let Some(s) = world.table.resident_slot(p as usize) {
-            world
-                .flags
-                .slot_mut(s)
-                .iter_mut()
-                .for_each(|f| *f &= !MOVED);
+            clear[s] = true;
         }
+    }
+    let parallel = rayon::current_num_threads() > 1;
+    let clear_slot = |(flags, clear): (&mut [u8], &bool)| {
+        if *clear {
+            flags.iter_mut().for_each(|f| *f &= !MOVED);
+        }
+    };
+    let slots = world.flags.as_mut_slice();
+    if parallel {
+        slots
+            .par_chunks_mut(page_cells)
+            .zip(&clear)
+            .for_each(clear_slot);
+    } else {
+        slots
+            .chunks_mut(page_cells)
+            .zip(&clear)
+            .for_each(clear_slot);
     }
 
     let channels = Channels {
@@ -62,7 +77,6 @@ pub fn step(
         temperature: world.temperature.as_mut_slice().as_mut_ptr(),
         flags: world.flags.as_mut_slice().as_mut_ptr(),
     };
-    let parallel = rayon::current_num_threads() > 1;
     let mut stats = CaStats::default();
     let mut phase_pages: Vec<u32> = Vec::with_capacity(resident.len());
     let mut results: Vec<PageResult> = Vec::with_capacity(resident.len());
