@@ -288,6 +288,30 @@ fn skipping_stuck_rows_changes_nothing() {
         fill(&mut w, [40, 40, 4], [48, 48, 12], id::GRAVEL, AMBIENT);
         w
     };
+    let layered = || {
+        let mut w = world([64, 64, 64], 16);
+        fill(&mut w, [0, 0, 0], [64, 24, 64], id::WATER, AMBIENT);
+        fill(&mut w, [0, 24, 0], [64, 48, 64], id::SAND, AMBIENT);
+        fill(&mut w, [20, 30, 20], [28, 38, 28], id::OIL, AMBIENT);
+        fill(&mut w, [40, 2, 40], [44, 6, 44], id::LAVA, 1400.0);
+        w
+    };
+    for build in [&mixed_world as &dyn Fn() -> VoxelWorld, &layered] {
+        let (mut fast, mut exact) = (build(), build());
+        for frames in [1, 5, 30] {
+            run(&mut fast, CaConfig::default(), frames, 2);
+            run(
+                &mut exact,
+                CaConfig {
+                    skip_stuck_rows: false,
+                    ..CaConfig::default()
+                },
+                frames,
+                2,
+            );
+            assert_eq!(fast.hash(), exact.hash(), "after another {frames} frames");
+        }
+    }
     let (mut fast, mut exact) = (build(), build());
     for frames in [1, 5, 30, 60] {
         run(&mut fast, CaConfig::default(), frames, 2);
