@@ -283,8 +283,15 @@ impl VoxelWorld {
     /// Checks what code writing through raw pointers relies on: every
     /// channel pool holds `slots × P³` cells, every resident page's slot is
     /// below `slots`, and no two resident pages share a slot. The fields are
-    /// public, so safe code can break these; parallel kernels call this first.
+    /// public, so safe code can break these.
     pub fn check_consistency(&self) -> Result<(), String> {
+        self.check_slots(0..self.table.len())
+    }
+
+    /// [`VoxelWorld::check_consistency`] for the given pages only: their
+    /// slots are in range and distinct, and the pools have the right size.
+    /// Costs O(n log n) in the pages given, not in the world's size.
+    pub fn check_slots(&self, pages: impl IntoIterator<Item = usize>) -> Result<(), String> {
         let cells = self.layout.page_cells();
         let slots = self.material.slots();
         let lens = [
@@ -304,15 +311,43 @@ impl VoxelWorld {
                 self.layout.page_count()
             ));
         }
-        let mut used = vec![false; slots];
-        for p in 0..self.table.len() {
-            if let Some(s) = self.table.resident_slot(p) {
-                if s >= slots || std::mem::replace(&mut used[s], true) {
-                    return Err(format!("page {p} has slot {s}, out of range or shared"));
-                }
-            }
+        let mut used: Vec<(usize, usize)> = pages
+            .into_iter()
+            .filter_map(|p| self.table.resident_slot(p).map(|s| (s, p)))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        if let Some(&(s, p)) = used.iter().find(|&&(s, _)| s >= slots) {
+            return Err(format!("page {p} has slot {s}, out of range"));
+        }
+        if let Some(w) = used.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(format!(
+                "pages {} and {} share slot {}",
+                w[0].1, w[1].1, w[0].0
+            ));
         }
         Ok(())
+    }
+
+    /// Mutable views of the given slots of a pool, for parallel work on
+    /// disjoint pages. `slots` must be sorted and distinct.
+    pub fn slots_mut<'a, T: Copy>(
+        pool: &'a mut ChannelPool<T>,
+        slots: &[usize],
+    ) -> Vec<&'a mut [T]> {
+        let cells = pool.as_slice().len() / pool.slots().max(1);
+        let mut rest = pool.as_mut_slice();
+        let mut taken = 0;
+        let mut out = Vec::with_capacity(slots.len());
+        for &s in slots {
+            debug_assert!(s >= taken, "slots must be sorted and distinct");
+            let (_, tail) = rest.split_at_mut((s - taken) * cells);
+            let (slot, tail) = tail.split_at_mut(cells);
+            out.push(slot);
+            rest = tail;
+            taken = s + 1;
+        }
+        out
     }
 
     /// Bytes held by the channel pools.
@@ -363,7 +398,8 @@ mod tests {
         let mut w = world();
         assert_eq!(w.check_consistency(), Ok(()));
         w.table.slot[1] = w.table.slot[0];
-        assert!(w.check_consistency().unwrap_err().contains("shared"));
+        assert!(w.check_consistency().unwrap_err().contains("share"));
+        assert_eq!(w.check_slots([0, 2]), Ok(()), "only the pages asked about");
         let mut w = world();
         w.table.slot[2] = 1000;
         assert!(w.check_consistency().is_err());

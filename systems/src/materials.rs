@@ -305,4 +305,13 @@ mod tests {
         assert!(has(&t.rises[id::STEAM as usize], id::AIR));
         assert!(!t.reactive[id::SAND as usize] && t.reactive[id::WOOD as usize]);
     }
+
+    #[test]
+    fn nothing_enters_its_own_material() {
+        // The CA's exact skips rely on this.
+        let t = MaterialTable::default();
+        for m in 0..256 {
+            assert!(!t.sinks[m][m] && !t.rises[m][m], "material {m}");
+        }
+    }
 }

@@ -526,6 +526,8 @@ impl PageUpdate<'_> {
     }
 
     /// Applies a reaction of cell `i` (material `m`); true if it changed.
+    /// It may change only this cell and its six face neighbours: the skips in
+    /// `run` and the wake box rely on that.
     ///
     /// # Safety
     /// (x, y, z) must be inside the page and `i` its address.
@@ -622,7 +624,12 @@ impl PageUpdate<'_> {
     #[inline(always)]
     fn row(&self, y: i32, z: i32) -> Option<&[u8]> {
         let p = self.p;
-        debug_assert!((-1..=p).contains(&y) && (-1..=p).contains(&z));
+        // Checked in release builds too: the slice below is built from a raw
+        // pointer, and this bound is what keeps it inside this update's border.
+        assert!(
+            (-1..=p).contains(&y) && (-1..=p).contains(&z),
+            "row ({y}, {z}) out of reach"
+        );
         let side = |v: i32| i32::from(v >= 0) + i32::from(v >= p);
         let (ny, nz) = (side(y), side(z));
         let base = self.base[(1 + 3 * ny + 9 * nz) as usize];
@@ -693,9 +700,11 @@ impl PageUpdate<'_> {
     /// four lower diagonals, the four sideways) all hold its own material.
     /// Such a cell, if not a gas and unable to react, cannot move this frame
     /// as long as its left neighbour still holds its material when the sweep
-    /// reaches it: the other eight were final when the mask was made (earlier
-    /// rows, or later in this row), and a move into the left neighbour's
-    /// place by an earlier cell only brings something heavier.
+    /// reaches it. The other eight are in earlier rows, in other pages, or
+    /// later in this row, except the one below-left, which an earlier cell of
+    /// this row can only fill with something heavier that has moved. That
+    /// relies on nothing entering its own material (`sinks[m][m]` is false)
+    /// and on reactions touching only face neighbours (see `react`).
     #[inline(always)]
     fn surrounded_cells(&self, y: i32, z: i32, out: &mut [bool; 256]) {
         let Some(r) = self.row(y, z) else {
@@ -764,9 +773,10 @@ impl PageUpdate<'_> {
         for (m, r) in reacts.iter_mut().enumerate() {
             *r = self.table.reactive[m]
                 && match m as u8 {
-                    id::WATER => hi > thresholds::BOIL,
-                    id::STEAM => lo < thresholds::CONDENSE,
-                    id::ICE => hi > thresholds::MELT,
+                    // `react` falls through to ignition for these too.
+                    id::WATER => hi > thresholds::BOIL || hi >= self.table.ignition[m],
+                    id::STEAM => lo < thresholds::CONDENSE || hi >= self.table.ignition[m],
+                    id::ICE => hi > thresholds::MELT || hi >= self.table.ignition[m],
                     id::LAVA | id::FIRE | id::SMOKE => true,
                     _ => hi >= self.table.ignition[m],
                 };

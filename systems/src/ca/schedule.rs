@@ -13,8 +13,9 @@ use crate::materials::MaterialTable;
 ///
 /// # Panics
 /// If the world's pools and page table disagree (see
-/// [`VoxelWorld::check_consistency`]); the parallel updates would otherwise
-/// touch memory they do not own.
+/// [`VoxelWorld::check_slots`], over the pages updated and their
+/// neighbours); the parallel updates would otherwise touch memory they do
+/// not own.
 ///
 /// Pages are grouped into 8 phases by the parity of their page coordinates
 /// and the phases run in order; the pages of a phase run in parallel on the
@@ -28,11 +29,6 @@ pub fn step(
     seed: u64,
     frame: u64,
 ) -> CaStats {
-    // The page updates below write through raw pointers; they are sound only
-    // if slots and pools agree, which safe code could have broken.
-    if let Err(e) = world.check_consistency() {
-        panic!("ca::step on an inconsistent world: {e}");
-    }
     let active = world.table.take_woken();
     let layout = *world.layout();
     let page_cells = layout.page_cells();
@@ -41,36 +37,38 @@ pub fn step(
         .copied()
         .filter(|&p| world.table.resident_slot(p as usize).is_some())
         .collect();
+    let parallel = rayon::current_num_threads() > 1;
 
     // MOVED bits are only ever set by page updates, which wake every page
     // whose cells they flag; so every page holding a bit set last frame is
     // in `active` now, and clearing these pages leaves no stale bit anywhere
     // in the world. That matters beyond the updated pages: a mover reads the
     // MOVED bit of its target, which may lie in a neighbouring page.
-    let mut clear = vec![false; world.flags.slots()];
-    for &p in &resident {
-        if let Some(s) = world.table.resident_slot(p as usize) {
-            clear[s] = true;
-        }
+
+    // The page updates below write through raw pointers into these pages and
+    // their neighbours: that is sound only if their slots are in range and
+    // distinct, which safe code could have broken.
+    let touched = resident.iter().flat_map(|&p| {
+        let c = layout.page_coord(p as usize);
+        (0..27).filter_map(move |k| layout.neighbour_page(c, neighbourhood::offset(k)))
+    });
+    if let Err(e) = world.check_slots(touched) {
+        panic!("ca::step on an inconsistent world: {e}");
     }
-    let parallel = rayon::current_num_threads() > 1;
-    let clear_slot = |(flags, clear): (&mut [u8], &bool)| {
-        if *clear {
-            flags.iter_mut().for_each(|f| *f &= !MOVED);
-        }
-    };
-    let slots = world.flags.as_mut_slice();
+
+    let mut slots: Vec<usize> = resident
+        .iter()
+        .filter_map(|&p| world.table.resident_slot(p as usize))
+        .collect();
+    slots.sort_unstable();
+    let clear = |flags: &mut [u8]| flags.iter_mut().for_each(|f| *f &= !MOVED);
+    let mut views = VoxelWorld::slots_mut(&mut world.flags, &slots);
     if parallel {
-        slots
-            .par_chunks_mut(page_cells)
-            .zip(&clear)
-            .for_each(clear_slot);
+        views.par_iter_mut().for_each(|v| clear(v));
     } else {
-        slots
-            .chunks_mut(page_cells)
-            .zip(&clear)
-            .for_each(clear_slot);
+        views.iter_mut().for_each(|v| clear(v));
     }
+    drop(views);
 
     let channels = Channels {
         material: world.material.as_mut_slice().as_mut_ptr(),
