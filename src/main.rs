@@ -88,6 +88,11 @@ enum Cmd {
     },
     /// List the materials scenario files can use.
     Materials,
+    /// Print a scenario's compiled job graph: each job and the jobs that wait for it.
+    Graph {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+    },
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
             quiet,
         } => soak_cmd(&scenario, duration, frames, threads, check_every, quiet),
         Cmd::Bench { names, json } => bench(&names, json),
+        Cmd::Graph { scenario } => graph(&scenario),
         Cmd::Materials => {
             let table = loam::loam_systems::MaterialTable::default();
             println!(
@@ -281,6 +287,22 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     } else {
         ExitCode::from(1)
     })
+}
+
+fn graph(path: &Path) -> Result<ExitCode, CliError> {
+    let mut scenario = Scenario::load(path).map_err(LoamError::from)?;
+    // Building the runtime allocates the world; a graph needs none of it.
+    scenario.world.size = [scenario.world.page; 3];
+    scenario.fills.clear();
+    scenario.emitters.clear();
+    scenario.commands.clear();
+    let mut rt = Runtime::new(scenario)?;
+    let listing = rt
+        .engine_mut()
+        .describe_graph()
+        .map_err(|e| LoamError::from(loam::loam_runtime::EngineError::from(e)))?;
+    print!("{listing}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn dump_materials(rt: &Runtime) -> Vec<u8> {

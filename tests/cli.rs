@@ -264,3 +264,14 @@ fn soak_runs_repeats_seeds_and_passes() {
     let bad = loam(&["soak", "scenarios/hourglass.toml", "--duration", "forever"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn graph_lists_the_jobs_in_order() {
+    let out = loam(&["graph", "scenarios/sandbox.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text,
+        "commands -> [emitters]\nemitters -> [ca.step]\nca.step -> []\n"
+    );
+}
