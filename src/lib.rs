@@ -38,7 +38,9 @@ pub mod soak;
 pub use command::{Command, CommandSender};
 pub use report::Report;
 pub use runtime::{LoamError, Runtime};
-pub use scenario::{Backend, Check, Emitter, Fill, Overrides, Scenario, ScenarioError, Shape};
+pub use scenario::{
+    Backend, Check, Emitter, Fill, Overrides, Scenario, ScenarioError, ScheduledCommand, Shape,
+};
 
 pub use loam_runtime;
 pub use loam_storage;

@@ -118,8 +118,11 @@ impl Runtime {
         for e in &scenario.emitters {
             actors.spawn((e.clone(),));
         }
+        // Latest first, so due commands pop off the end; commands of one frame
+        // keep the order they were given in.
         let mut scheduled = scenario.commands.clone();
-        scheduled.sort_by_key(|c| std::cmp::Reverse(c.frame));
+        scheduled.sort_by_key(|c| c.frame);
+        scheduled.reverse();
 
         engine.insert_resource(world);
         engine.insert_resource(table);

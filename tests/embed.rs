@@ -149,3 +149,28 @@ fn scenarios_built_in_code_are_checked_too() {
     }))
     .contains("sphere"));
 }
+
+#[test]
+fn scheduled_commands_of_one_frame_apply_in_the_order_given() {
+    let mut s = scenario(1);
+    let place = |material: u8| loam::ScheduledCommand {
+        frame: 2,
+        command: Command::Place(Fill {
+            shape: Shape::Box {
+                min: [10, 10, 10],
+                max: [12, 12, 12],
+            },
+            material,
+            temperature: None,
+        }),
+    };
+    s.systems.ca = false;
+    s.commands = vec![place(2), place(4)];
+    let mut rt = Runtime::new(s).unwrap();
+    rt.run(3).unwrap();
+    assert_eq!(
+        rt.world().material([10, 10, 10]),
+        Some(4),
+        "the later command wins"
+    );
+}
