@@ -16,6 +16,7 @@
 //! assert_eq!(world.material([64, 0, 0]), None); // outside
 //! ```
 
+pub mod file;
 pub mod layout;
 pub mod morton;
 pub mod neighbourhood;

@@ -1,0 +1,270 @@
+//! The `.loam` format: round trips, incremental saves, cuts at every point
+//! of a save, and corruption (FORMAT.md, "Saving" and "Opening").
+
+use std::path::{Path, PathBuf};
+
+use loam_storage::file::header::{offsets, Header, SLOT_BYTES, SLOT_OFFSETS};
+use loam_storage::file::{FileError, SaveOptions, WorldFile};
+use loam_storage::{VoxelWorld, WorldLayout};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loam-file-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("world.loam")
+}
+
+fn layout() -> WorldLayout {
+    WorldLayout::new([32, 16, 32], 8).unwrap()
+}
+
+/// Uniform pages, smooth (compressible) pages and noisy (incompressible) ones.
+fn world() -> VoxelWorld {
+    let mut w = VoxelWorld::new(layout(), 0, 293.15);
+    for x in 0..16 {
+        for y in 0..8 {
+            for z in 0..8 {
+                w.set_cell([x, y, z], (x / 4) as u8, 300.0 + y as f32);
+            }
+        }
+    }
+    for i in 0..512u64 {
+        let h = mix(i);
+        let p = [
+            24 + (i % 8) as u32,
+            8 + (i / 8 % 8) as u32,
+            24 + (i / 64) as u32,
+        ];
+        w.set_cell(
+            p,
+            (h & 0xff) as u8,
+            f32::from_bits(0x4380_0000 | (h as u32 & 0xffff)),
+        );
+    }
+    w
+}
+
+/// SplitMix64's finaliser: noise that does not compress.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn all_pages() -> Vec<usize> {
+    (0..layout().page_count()).collect()
+}
+
+/// Loads every stored page of the file at `path` into a fresh world.
+fn read_back(path: &Path) -> Result<VoxelWorld, FileError> {
+    let file = WorldFile::open(path)?;
+    let mut w = VoxelWorld::new(layout(), 0, 293.15);
+    for p in all_pages() {
+        file.load_page(&mut w, p)?;
+    }
+    Ok(w)
+}
+
+#[test]
+fn every_codec_round_trips_every_channel() {
+    let path = temp("roundtrip");
+    let w = world();
+    let mut file = WorldFile::create(&path, layout(), 42).unwrap();
+    file.save(&w, &all_pages(), &SaveOptions::default())
+        .unwrap();
+    let codecs: std::collections::BTreeSet<u8> =
+        file.entries().iter().map(|e| e.codec as u8).collect();
+    assert_eq!(
+        codecs.len(),
+        3,
+        "uniform, raw and zstd all used: {codecs:?}"
+    );
+    let back = read_back(&path).unwrap();
+    assert_eq!(back.hash(), w.hash());
+    assert_eq!(WorldFile::open(&path).unwrap().seed(), 42);
+    assert!(WorldFile::open(&path).unwrap().verify().is_empty());
+}
+
+#[test]
+fn an_incremental_save_writes_only_the_dirty_page() {
+    let path = temp("incremental");
+    let mut w = world();
+    let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+    file.save(&w, &all_pages(), &SaveOptions::default())
+        .unwrap();
+    w.set_cell([28, 12, 28], 9, 500.0);
+    let (page, _) = layout().locate([28, 12, 28]);
+    let stats = file.save(&w, &[page], &SaveOptions::default()).unwrap();
+    assert_eq!(stats.pages, 1);
+    let directory = file.entries().len() as u64 * 32;
+    assert!(
+        stats.bytes <= 512 * 6 + directory,
+        "wrote {} bytes",
+        stats.bytes
+    );
+    assert_eq!(read_back(&path).unwrap().hash(), w.hash());
+}
+
+#[test]
+fn a_save_cut_at_any_point_opens_at_the_old_or_the_new_state() {
+    let path = temp("cut");
+    let old_world = world();
+    let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+    file.save(&old_world, &all_pages(), &SaveOptions::default())
+        .unwrap();
+    let old_bytes = std::fs::read(&path).unwrap();
+    let mut new_world = old_world.clone();
+    for x in 0..32 {
+        new_world.set_cell([x, 3, 5], 7, 600.0);
+    }
+    file.save(&new_world, &all_pages(), &SaveOptions::default())
+        .unwrap();
+    let new_bytes = std::fs::read(&path).unwrap();
+    drop(file);
+    let (old_hash, new_hash) = (old_world.hash(), new_world.hash());
+    let new_slot = (0..2)
+        .find(|&s| {
+            let at = SLOT_OFFSETS[s] as usize;
+            old_bytes[at..at + SLOT_BYTES] != new_bytes[at..at + SLOT_BYTES]
+        })
+        .expect("the save wrote one header slot");
+    let slot_at = SLOT_OFFSETS[new_slot] as usize;
+
+    let check = |bytes: &[u8], what: &str| {
+        std::fs::write(&path, bytes).unwrap();
+        let h = read_back(&path)
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .hash();
+        assert!(h == old_hash || h == new_hash, "{what}: a mixed state");
+        h
+    };
+    // The payloads and directory, appended after the old end, written up to
+    // every cut point (in steps, and at every page boundary), old header.
+    let mut cuts: Vec<usize> = (old_bytes.len()..=new_bytes.len()).step_by(509).collect();
+    cuts.extend((old_bytes.len()..=new_bytes.len()).filter(|c| c % 4096 == 0));
+    for cut in cuts {
+        let mut b = old_bytes.clone();
+        b.resize(cut.max(old_bytes.len()), 0);
+        b[old_bytes.len()..cut].copy_from_slice(&new_bytes[old_bytes.len()..cut]);
+        assert_eq!(check(&b, &format!("payload cut at {cut}")), old_hash);
+    }
+    // Everything written but the header slot, torn at every byte.
+    for torn in 0..=SLOT_BYTES {
+        let mut b = new_bytes.clone();
+        b[slot_at + torn..slot_at + SLOT_BYTES]
+            .copy_from_slice(&old_bytes[slot_at + torn..slot_at + SLOT_BYTES]);
+        let h = check(&b, &format!("header torn at {torn}"));
+        if torn == SLOT_BYTES {
+            assert_eq!(h, new_hash);
+        }
+    }
+}
+
+fn corrupt(path: &Path, at: usize, xor: u8) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at] ^= xor;
+    std::fs::write(path, b).unwrap();
+}
+
+fn saved(name: &str) -> PathBuf {
+    let path = temp(name);
+    let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+    file.save(&world(), &all_pages(), &SaveOptions::default())
+        .unwrap();
+    path
+}
+
+#[test]
+fn a_damaged_header_slot_falls_back_to_the_other_and_two_are_an_error() {
+    let path = saved("header");
+    let current = WorldFile::open(&path).unwrap();
+    let seq = current.header().sequence;
+    let slot = SLOT_OFFSETS.iter().position(|&at| {
+        let b = std::fs::read(&path).unwrap();
+        let mut s = [0u8; SLOT_BYTES];
+        s.copy_from_slice(&b[at as usize..at as usize + SLOT_BYTES]);
+        Header::decode(&s).is_ok_and(|h| h.sequence == seq)
+    });
+    let slot = slot.unwrap();
+    corrupt(&path, SLOT_OFFSETS[slot] as usize + 30, 1);
+    let older = WorldFile::open(&path).unwrap();
+    assert_eq!(
+        older.header().sequence,
+        seq - 1,
+        "fell back to the previous commit"
+    );
+    corrupt(&path, SLOT_OFFSETS[1 - slot] as usize, 0xff);
+    let err = WorldFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("wrong magic") && err.contains("CRC"), "{err}");
+}
+
+#[test]
+fn an_unknown_version_is_named() {
+    let path = saved("version");
+    let mut b = std::fs::read(&path).unwrap();
+    for &at in &SLOT_OFFSETS {
+        let at = at as usize;
+        b[at + offsets::VERSION] = 9;
+        let crc = crc32fast::hash(&b[at..at + offsets::CRC]);
+        b[at + offsets::CRC..at + SLOT_BYTES].copy_from_slice(&crc.to_le_bytes());
+    }
+    std::fs::write(&path, b).unwrap();
+    let err = WorldFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("unknown format version 9"), "{err}");
+}
+
+#[test]
+fn a_damaged_or_truncated_directory_is_an_error() {
+    let path = saved("directory");
+    let dir_at = WorldFile::open(&path).unwrap().header().dir_offset as usize;
+    corrupt(&path, dir_at + 3, 0x10);
+    let err = WorldFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("directory") && err.contains("CRC"), "{err}");
+    let path = saved("truncated");
+    let dir_at = WorldFile::open(&path).unwrap().header().dir_offset;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(dir_at + 40)
+        .unwrap();
+    let err = WorldFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("does not fit in the file"), "{err}");
+}
+
+#[test]
+fn a_damaged_payload_names_the_page_and_verify_finds_it() {
+    let path = saved("payload");
+    let file = WorldFile::open(&path).unwrap();
+    let entry = *file.entries().iter().find(|e| e.stored > 0).unwrap();
+    drop(file);
+    corrupt(&path, entry.offset as usize + 5, 0x01);
+    let file = WorldFile::open(&path).unwrap();
+    let problems = file.verify();
+    assert_eq!(problems.len(), 1);
+    let msg = problems[0].to_string();
+    let coord = loam_storage::PageId(entry.page_id).coord();
+    assert!(
+        msg.contains(&format!("{:#x}", entry.page_id)) && msg.contains(&format!("{coord:?}")),
+        "{msg}"
+    );
+}
+
+#[test]
+fn short_or_foreign_files_are_errors_not_panics() {
+    let path = temp("short");
+    std::fs::write(&path, b"hello").unwrap();
+    assert!(WorldFile::open(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("shorter"));
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    assert!(WorldFile::open(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("wrong magic"));
+    assert!(
+        WorldFile::create(&path, layout(), 0).is_err(),
+        "create never overwrites"
+    );
+}
