@@ -88,6 +88,14 @@ enum Cmd {
     },
     /// List the materials scenario files can use.
     Materials,
+    /// Describe a .loam world file; with --verify, read and check every page.
+    Inspect {
+        /// The world file.
+        file: PathBuf,
+        /// Read every stored page and check its CRC; exit 1 naming each bad page.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Print a scenario's compiled job graph: each job and the jobs that wait for it.
     Graph {
         /// The scenario file (TOML).
@@ -149,6 +157,7 @@ fn main() -> ExitCode {
         } => soak_cmd(&scenario, duration, frames, threads, check_every, quiet),
         Cmd::Bench { names, json } => bench(&names, json),
         Cmd::Graph { scenario } => graph(&scenario),
+        Cmd::Inspect { file, verify } => inspect(&file, verify),
         Cmd::Materials => {
             let table = loam::loam_systems::MaterialTable::default();
             println!(
@@ -287,6 +296,81 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     } else {
         ExitCode::from(1)
     })
+}
+
+fn inspect(path: &Path, verify: bool) -> Result<ExitCode, CliError> {
+    use loam::loam_storage::file::{
+        codec::Codec, header::CHANNEL_NAMES, header::CHANNEL_TYPES, WorldFile,
+    };
+    let file = match WorldFile::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let h = file.header();
+    let layout = file.layout();
+    let mut pages: Vec<u64> = file.entries().iter().map(|e| e.page_id).collect();
+    pages.dedup();
+    println!("{}", path.display());
+    println!(
+        "  format 1, commit {}, world {:?} cells, page {}³, seed {}",
+        h.sequence, h.size, h.page, h.seed
+    );
+    println!(
+        "  {} of {} pages stored, directory {} entries at offset {}, {} bytes allocated",
+        pages.len(),
+        layout.page_count(),
+        h.dir_count,
+        h.dir_offset,
+        h.end
+    );
+    println!(
+        "\n  {:<12} {:>9} {:>9} {:>9} {:>14} {:>14} {:>7}",
+        "channel", "uniform", "raw", "zstd", "raw bytes", "stored bytes", "ratio"
+    );
+    for (c, name) in CHANNEL_NAMES.iter().enumerate() {
+        let entries: Vec<_> = file
+            .entries()
+            .iter()
+            .filter(|e| e.channel as usize == c)
+            .collect();
+        let count = |codec: Codec| entries.iter().filter(|e| e.codec == codec).count();
+        let raw = (entries.len() * layout.page_cells() * CHANNEL_TYPES[c] as usize) as u64;
+        let stored: u64 = entries.iter().map(|e| u64::from(e.stored)).sum();
+        println!(
+            "  {:<12} {:>9} {:>9} {:>9} {:>14} {:>14} {:>7}",
+            name,
+            count(Codec::Uniform),
+            count(Codec::Raw),
+            count(Codec::Zstd),
+            raw,
+            stored,
+            if stored == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}x", raw as f64 / stored as f64)
+            }
+        );
+    }
+    if !verify {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let problems = file.verify();
+    if problems.is_empty() {
+        println!(
+            "\n  verify: all {} stored pages read back and match their CRCs",
+            pages.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            eprintln!("bad page: {p}");
+        }
+        eprintln!("verify FAILED: {} bad page channels", problems.len());
+        Ok(ExitCode::from(1))
+    }
 }
 
 fn graph(path: &Path) -> Result<ExitCode, CliError> {

@@ -275,3 +275,53 @@ fn graph_lists_the_jobs_in_order() {
         "commands -> [emitters]\nemitters -> [ca.step]\nca.step -> []\n"
     );
 }
+
+#[test]
+fn inspect_describes_a_world_file_and_verify_names_a_bad_page() {
+    use loam::loam_storage::file::{SaveOptions, WorldFile};
+    use loam::loam_storage::{VoxelWorld, WorldLayout};
+    let dir = temp_dir("inspect");
+    let path = dir.join("w.loam");
+    let layout = WorldLayout::new([32, 32, 32], 16).unwrap();
+    let mut world = VoxelWorld::new(layout, 0, 293.15);
+    for x in 0..16 {
+        world.set_cell([x, x, 3], (x % 5) as u8, 300.0 + x as f32);
+    }
+    let mut file = WorldFile::create(&path, layout, 3).unwrap();
+    file.save(
+        &world,
+        &(0..layout.page_count()).collect::<Vec<_>>(),
+        &SaveOptions::default(),
+    )
+    .unwrap();
+    let payload = file
+        .entries()
+        .iter()
+        .find(|e| e.stored > 0)
+        .copied()
+        .unwrap();
+    drop(file);
+
+    let p = path.to_str().unwrap();
+    let out = loam(&["inspect", p, "--verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("8 of 8 pages stored") && text.contains("temperature"),
+        "{text}"
+    );
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[payload.offset as usize] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = loam(&["inspect", p, "--verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{:#x}", payload.page_id)),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(&path, b"not a world").unwrap();
+    assert_eq!(loam(&["inspect", p]).status.code(), Some(2));
+}
