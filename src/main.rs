@@ -96,6 +96,11 @@ enum Cmd {
         #[arg(long)]
         verify: bool,
     },
+    /// Rewrite a .loam world file without the space superseded pages hold.
+    Compact {
+        /// The world file.
+        file: PathBuf,
+    },
     /// Print a scenario's compiled job graph: each job and the jobs that wait for it.
     Graph {
         /// The scenario file (TOML).
@@ -158,6 +163,16 @@ fn main() -> ExitCode {
         Cmd::Bench { names, json } => bench(&names, json),
         Cmd::Graph { scenario } => graph(&scenario),
         Cmd::Inspect { file, verify } => inspect(&file, verify),
+        Cmd::Compact { file } => match loam::loam_storage::file::WorldFile::compact(&file) {
+            Ok((before, after)) => {
+                println!("{}: {before} -> {after} bytes", file.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(2))
+            }
+        },
         Cmd::Materials => {
             let table = loam::loam_systems::MaterialTable::default();
             println!(

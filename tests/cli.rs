@@ -324,4 +324,5 @@ fn inspect_describes_a_world_file_and_verify_names_a_bad_page() {
 
     std::fs::write(&path, b"not a world").unwrap();
     assert_eq!(loam(&["inspect", p]).status.code(), Some(2));
+    assert_eq!(loam(&["compact", p]).status.code(), Some(2));
 }

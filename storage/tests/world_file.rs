@@ -268,3 +268,96 @@ fn short_or_foreign_files_are_errors_not_panics() {
         "create never overwrites"
     );
 }
+
+/// `world()` with every page's first cell stamped with `round`, so a reader
+/// can tell one whole commit from a mix of two.
+fn stamped(w: &mut VoxelWorld, round: u32) {
+    for p in all_pages() {
+        let c = layout().page_coord(p).map(|v| v * 8);
+        w.set_cell([c[0], c[1], c[2]], (round % 250) as u8 + 1, round as f32);
+    }
+}
+
+/// The child side of the kill test: saves ever-changing worlds until killed.
+fn saving_child(path: &Path) {
+    let mut file = WorldFile::open(path).unwrap();
+    let mut w = world();
+    for round in 1u32.. {
+        stamped(&mut w, round);
+        file.save(&w, &all_pages(), &SaveOptions::default())
+            .unwrap();
+    }
+}
+
+#[test]
+fn killing_a_process_mid_save_never_leaves_an_unreadable_or_mixed_file() {
+    if let Ok(path) = std::env::var("LOAM_KILL_TEST_CHILD") {
+        saving_child(Path::new(&path));
+        return;
+    }
+    let path = temp("kill");
+    let mut w = world();
+    stamped(&mut w, 0);
+    let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+    file.save(&w, &all_pages(), &SaveOptions::default())
+        .unwrap();
+    drop(file);
+    let exe = std::env::current_exe().unwrap();
+    let mut commits_seen = std::collections::BTreeSet::new();
+    for attempt in 0..40u64 {
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "killing_a_process_mid_save_never_leaves_an_unreadable_or_mixed_file",
+                "--nocapture",
+            ])
+            .env("LOAM_KILL_TEST_CHILD", &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill at a different moment each time (2..=40 ms).
+        std::thread::sleep(std::time::Duration::from_millis(2 + (attempt * 7) % 39));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let back =
+            read_back(&path).unwrap_or_else(|e| panic!("attempt {attempt}: unreadable: {e}"));
+        let stamps: Vec<f32> = all_pages()
+            .into_iter()
+            .map(|p| {
+                let c = layout().page_coord(p).map(|v| v * 8);
+                back.temperature([c[0], c[1], c[2]]).unwrap()
+            })
+            .collect();
+        assert!(
+            stamps.iter().all(|&s| s == stamps[0]),
+            "attempt {attempt}: pages from different commits: {stamps:?}"
+        );
+        commits_seen.insert(stamps[0] as u32);
+    }
+    // The kills landed at different points of the children's work.
+    assert!(
+        commits_seen.len() > 1,
+        "every kill found the same commit: {commits_seen:?}"
+    );
+}
+
+#[test]
+fn compacting_drops_superseded_payloads_and_keeps_the_world() {
+    let path = temp("compact");
+    let mut w = world();
+    let mut file = WorldFile::create(&path, layout(), 5).unwrap();
+    for round in 0..6 {
+        stamped(&mut w, round);
+        file.save(&w, &all_pages(), &SaveOptions::default())
+            .unwrap();
+    }
+    drop(file);
+    let (before, after) = WorldFile::compact(&path).unwrap();
+    assert!(after * 3 < before, "{before} -> {after} bytes");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), after);
+    assert_eq!(read_back(&path).unwrap().hash(), w.hash());
+    let file = WorldFile::open(&path).unwrap();
+    assert!(file.verify().is_empty());
+    assert_eq!(file.seed(), 5);
+}
