@@ -17,6 +17,7 @@
 //! ```
 
 pub mod file;
+pub mod io;
 pub mod layout;
 pub mod morton;
 pub mod neighbourhood;

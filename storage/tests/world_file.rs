@@ -361,3 +361,53 @@ fn compacting_drops_superseded_payloads_and_keeps_the_world() {
     assert!(file.verify().is_empty());
     assert_eq!(file.seed(), 5);
 }
+
+#[test]
+fn every_io_backend_loads_the_same_world() {
+    use loam_storage::io::{self, IoKind};
+    let path = saved("backends");
+    let file = WorldFile::open(&path).unwrap();
+    let mut hashes = Vec::new();
+    for kind in [IoKind::Pread, IoKind::Mmap, IoKind::Uring, IoKind::Auto] {
+        let (mut backend, note) = match io::open(file.file(), kind) {
+            Ok(b) => b,
+            // A sandbox may refuse io_uring; `auto` must still work there.
+            Err(e) if kind == IoKind::Uring => {
+                eprintln!("io_uring refused here ({e}); auto must fall back");
+                continue;
+            }
+            Err(e) => panic!("{kind:?}: {e}"),
+        };
+        if kind == IoKind::Auto {
+            assert!(note.is_some_and(|n| n.contains("io_uring") || n.contains("pread")));
+        }
+        let mut w = VoxelWorld::new(layout(), 0, 293.15);
+        let loaded = file
+            .load_pages(&mut w, &all_pages(), backend.as_mut())
+            .unwrap();
+        assert_eq!(loaded, all_pages().len(), "{}", backend.name());
+        hashes.push((backend.name(), w.hash()));
+    }
+    assert!(hashes.len() >= 3);
+    assert!(
+        hashes.iter().all(|(_, h)| *h == world().hash()),
+        "{hashes:?}"
+    );
+}
+
+#[test]
+fn an_io_failure_is_an_error_naming_the_file_not_a_panic() {
+    use loam_storage::io::{Faulty, Pread};
+    let path = saved("faulty");
+    let file = WorldFile::open(&path).unwrap();
+    let mut w = VoxelWorld::new(layout(), 0, 293.15);
+    let mut io = Faulty::new(Pread::new(file.file()).unwrap(), 2);
+    let err = file
+        .load_pages(&mut w, &all_pages(), &mut io)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("injected I/O fault") && err.contains("world.loam"),
+        "{err}"
+    );
+}

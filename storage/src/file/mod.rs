@@ -328,6 +328,11 @@ impl WorldFile {
         &self.header
     }
 
+    /// The open file, for I/O backends (see [`crate::io::open`]).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// The committed directory.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
@@ -341,55 +346,95 @@ impl WorldFile {
             .is_ok()
     }
 
-    /// Reads page `p` into the world's slot for it; `Ok(false)` if the file
-    /// does not hold the page.
-    pub fn load_page(&self, world: &mut VoxelWorld, p: usize) -> Result<bool, FileError> {
-        let coord = self.layout.page_coord(p);
-        let id = PageId::from_coord(coord).0;
+    /// The three directory entries of page `p`, if the file holds it.
+    fn page_entries(&self, p: usize) -> Option<&[Entry]> {
+        let id = PageId::from_coord(self.layout.page_coord(p)).0;
         let start = self.entries.partition_point(|e| e.page_id < id);
-        let found = &self.entries[start..self.entries.len().min(start + 3)];
-        if found.len() < 3 || found.iter().any(|e| e.page_id != id) {
-            return Ok(false);
-        }
-        let Some(slot) = world.table.resident_slot(p) else {
-            return Ok(false);
-        };
-        let cells = self.layout.page_cells();
-        let mut channels: [Vec<u8>; 3] = Default::default();
-        for e in found {
-            let c = e.channel as usize;
-            let elem = CHANNEL_TYPES[c] as usize;
-            let page_error = |what: String| FileError::Page {
+        let found = self.entries.get(start..start + 3)?;
+        found.iter().all(|e| e.page_id == id).then_some(found)
+    }
+
+    /// Reads page `p` into the world's slot for it, with `pread`; `Ok(false)`
+    /// if the file does not hold the page (or the world has no slot for it).
+    pub fn load_page(&self, world: &mut VoxelWorld, p: usize) -> Result<bool, FileError> {
+        let mut io = crate::io::Pread::new(&self.file).map_err(|source| FileError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.load_pages(world, &[p], &mut io)? == 1)
+    }
+
+    /// Reads `pages` into the world's slots through `io`, all payload reads
+    /// in one batch; returns how many pages the file held and were loaded.
+    /// Each page is checked (decoded length, CRC) before it is installed.
+    pub fn load_pages(
+        &self,
+        world: &mut VoxelWorld,
+        pages: &[usize],
+        io: &mut dyn crate::io::PageIo,
+    ) -> Result<usize, FileError> {
+        let wanted: Vec<(usize, &[Entry])> = pages
+            .iter()
+            .filter(|&&p| world.table.resident_slot(p).is_some())
+            .filter_map(|&p| self.page_entries(p).map(|e| (p, e)))
+            .collect();
+        let mut buffers: Vec<Vec<u8>> = wanted
+            .iter()
+            .flat_map(|(_, es)| es.iter().map(|e| vec![0u8; e.stored as usize]))
+            .collect();
+        let mut requests: Vec<crate::io::ReadRequest<'_>> = wanted
+            .iter()
+            .flat_map(|(_, es)| es.iter())
+            .zip(buffers.iter_mut())
+            .filter(|(e, _)| e.codec != Codec::Uniform)
+            .map(|(e, buf)| crate::io::ReadRequest {
+                offset: e.offset,
+                buf: buf.as_mut_slice(),
+            })
+            .collect();
+        io.read_batch(&mut requests)
+            .map_err(|source| FileError::Io {
                 path: self.path.clone(),
-                id,
-                coord,
-                channel: CHANNEL_NAMES[c],
-                what,
-            };
-            let mut stored = vec![0u8; e.stored as usize];
-            if e.codec != Codec::Uniform {
-                self.file
-                    .read_exact_at(&mut stored, e.offset)
-                    .map_err(|err| page_error(format!("read failed: {err}")))?;
+                source,
+            })?;
+        drop(requests);
+        let cells = self.layout.page_cells();
+        for (k, (p, es)) in wanted.iter().enumerate() {
+            let coord = self.layout.page_coord(*p);
+            let mut channels: [Vec<u8>; 3] = Default::default();
+            for (c, e) in es.iter().enumerate() {
+                let elem = CHANNEL_TYPES[c] as usize;
+                let page_error = |what: String| FileError::Page {
+                    path: self.path.clone(),
+                    id: e.page_id,
+                    coord,
+                    channel: CHANNEL_NAMES[c],
+                    what,
+                };
+                let raw =
+                    codec::decode(e.codec, e.uniform, &buffers[3 * k + c], cells * elem, elem)
+                        .map_err(page_error)?;
+                if crc32fast::hash(&raw) != e.crc {
+                    return Err(page_error("CRC mismatch".into()));
+                }
+                channels[c] = raw;
             }
-            let raw = codec::decode(e.codec, e.uniform, &stored, cells * elem, elem)
-                .map_err(page_error)?;
-            if crc32fast::hash(&raw) != e.crc {
-                return Err(page_error("CRC mismatch".into()));
+            let slot = world
+                .table
+                .resident_slot(*p)
+                .expect("filtered to resident pages above");
+            world.material.slot_mut(slot).copy_from_slice(&channels[0]);
+            for (t, b) in world
+                .temperature
+                .slot_mut(slot)
+                .iter_mut()
+                .zip(channels[1].chunks_exact(4))
+            {
+                *t = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
-            channels[c] = raw;
+            world.flags.slot_mut(slot).copy_from_slice(&channels[2]);
         }
-        world.material.slot_mut(slot).copy_from_slice(&channels[0]);
-        for (t, b) in world
-            .temperature
-            .slot_mut(slot)
-            .iter_mut()
-            .zip(channels[1].chunks_exact(4))
-        {
-            *t = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-        world.flags.slot_mut(slot).copy_from_slice(&channels[2]);
-        Ok(true)
+        Ok(wanted.len())
     }
 
     /// Saves `pages` (dense indices) of `world`, crash-safely: payloads and a
