@@ -4,6 +4,7 @@
 
 pub mod ca;
 pub mod jobgraph;
+pub mod storage;
 
 use serde::Serialize;
 
@@ -28,6 +29,10 @@ pub const GROUPS: &[(&str, &str)] = &[
         "ca",
         "falling-sand cell updates per second; sleeping-world frame time",
     ),
+    (
+        "storage",
+        "world-file page loads per I/O backend, GB/s of raw cell data",
+    ),
 ];
 
 /// Runs the groups whose names start with any of `filters` (all when empty),
@@ -43,6 +48,7 @@ pub fn run(filters: &[String], mut progress: impl FnMut(&str)) -> Vec<Measuremen
         match *group {
             "jobgraph" => out.extend(jobgraph_measurements()),
             "ca" => out.extend(ca::measurements()),
+            "storage" => out.extend(storage::measurements()),
             _ => {}
         }
     }

@@ -41,7 +41,40 @@ pub fn encode(raw: &[u8], elem: usize, level: i32) -> std::io::Result<(Codec, [u
     }
 }
 
-/// Decodes one channel of one page into `raw_len` bytes.
+/// Decodes one channel of one page into `out` (exactly the raw length).
+pub fn decode_into(
+    codec: Codec,
+    value: [u8; 4],
+    stored: &[u8],
+    out: &mut [u8],
+    elem: usize,
+) -> Result<(), String> {
+    let raw_len = out.len();
+    match codec {
+        Codec::Uniform => {
+            out.chunks_exact_mut(elem)
+                .for_each(|c| c.copy_from_slice(&value[..elem]));
+            Ok(())
+        }
+        Codec::Raw if stored.len() == raw_len => {
+            out.copy_from_slice(stored);
+            Ok(())
+        }
+        Codec::Raw => Err(format!(
+            "raw payload of {} bytes, expected {raw_len}",
+            stored.len()
+        )),
+        Codec::Zstd => match zstd::bulk::decompress_to_buffer(stored, out) {
+            Ok(n) if n == raw_len => Ok(()),
+            Ok(n) => Err(format!(
+                "zstd payload decodes to {n} bytes, expected {raw_len}"
+            )),
+            Err(e) => Err(format!("zstd: {e}")),
+        },
+    }
+}
+
+/// Decodes one channel of one page into a new buffer of `raw_len` bytes.
 pub fn decode(
     codec: Codec,
     value: [u8; 4],
@@ -49,25 +82,9 @@ pub fn decode(
     raw_len: usize,
     elem: usize,
 ) -> Result<Vec<u8>, String> {
-    match codec {
-        Codec::Uniform => Ok(value[..elem].repeat(raw_len / elem)),
-        Codec::Raw if stored.len() == raw_len => Ok(stored.to_vec()),
-        Codec::Raw => Err(format!(
-            "raw payload of {} bytes, expected {raw_len}",
-            stored.len()
-        )),
-        Codec::Zstd => {
-            let out = zstd::bulk::decompress(stored, raw_len).map_err(|e| format!("zstd: {e}"))?;
-            if out.len() == raw_len {
-                Ok(out)
-            } else {
-                Err(format!(
-                    "zstd payload decodes to {} bytes, expected {raw_len}",
-                    out.len()
-                ))
-            }
-        }
-    }
+    let mut out = vec![0u8; raw_len];
+    decode_into(codec, value, stored, &mut out, elem)?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! The `.loam` world file: `FORMAT.md` beside this crate is its specification.
 //!
+//! Temperatures are stored little-endian and decoded straight into the
+//! pool's `f32`s, so this module builds only for little-endian targets.
+//!
 //! ```
 //! use loam_storage::file::{SaveOptions, WorldFile};
 //! use loam_storage::{VoxelWorld, WorldLayout};
@@ -26,6 +29,9 @@
 
 pub mod codec;
 pub mod header;
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("the .loam reader decodes little-endian channels in place");
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -398,42 +404,59 @@ impl WorldFile {
                 source,
             })?;
         drop(requests);
-        let cells = self.layout.page_cells();
-        for (k, (p, es)) in wanted.iter().enumerate() {
-            let coord = self.layout.page_coord(*p);
-            let mut channels: [Vec<u8>; 3] = Default::default();
-            for (c, e) in es.iter().enumerate() {
-                let elem = CHANNEL_TYPES[c] as usize;
-                let page_error = |what: String| FileError::Page {
-                    path: self.path.clone(),
-                    id: e.page_id,
-                    coord,
-                    channel: CHANNEL_NAMES[c],
-                    what,
-                };
-                let raw =
-                    codec::decode(e.codec, e.uniform, &buffers[3 * k + c], cells * elem, elem)
-                        .map_err(page_error)?;
-                if crc32fast::hash(&raw) != e.crc {
-                    return Err(page_error("CRC mismatch".into()));
-                }
-                channels[c] = raw;
-            }
-            let slot = world
-                .table
-                .resident_slot(*p)
-                .expect("filtered to resident pages above");
-            world.material.slot_mut(slot).copy_from_slice(&channels[0]);
-            for (t, b) in world
-                .temperature
-                .slot_mut(slot)
-                .iter_mut()
-                .zip(channels[1].chunks_exact(4))
-            {
-                *t = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
-            world.flags.slot_mut(slot).copy_from_slice(&channels[2]);
+        // Decode straight into the pool slots, pages in parallel on the
+        // current rayon pool: each page owns its three slot slices.
+        let slots: Vec<usize> = wanted
+            .iter()
+            .map(|(p, _)| {
+                world
+                    .table
+                    .resident_slot(*p)
+                    .expect("filtered to resident pages above")
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..wanted.len()).collect();
+        order.sort_by_key(|&k| slots[k]);
+        let mut sorted_slots: Vec<usize> = order.iter().map(|&k| slots[k]).collect();
+        sorted_slots.dedup();
+        if sorted_slots.len() != order.len() {
+            return Err(FileError::Corrupt {
+                path: self.path.clone(),
+                what: "two pages asked for share a world slot".into(),
+            });
         }
+        let materials = VoxelWorld::slots_mut(&mut world.material, &sorted_slots);
+        let temperatures = VoxelWorld::slots_mut(&mut world.temperature, &sorted_slots);
+        let flags = VoxelWorld::slots_mut(&mut world.flags, &sorted_slots);
+        let jobs: Vec<_> = order
+            .iter()
+            .zip(materials.into_iter().zip(temperatures).zip(flags))
+            .map(|(&k, ((m, t), f))| (k, m, t, f))
+            .collect();
+        use rayon::prelude::*;
+        jobs.into_par_iter()
+            .try_for_each(|(k, material, temperature, flags)| {
+                let (p, es) = wanted[k];
+                let coord = self.layout.page_coord(p);
+                let targets: [&mut [u8]; 3] =
+                    [material, bytemuck::cast_slice_mut(temperature), flags];
+                for ((c, e), target) in es.iter().enumerate().zip(targets) {
+                    let page_error = |what: String| FileError::Page {
+                        path: self.path.clone(),
+                        id: e.page_id,
+                        coord,
+                        channel: CHANNEL_NAMES[c],
+                        what,
+                    };
+                    let elem = CHANNEL_TYPES[c] as usize;
+                    codec::decode_into(e.codec, e.uniform, &buffers[3 * k + c], target, elem)
+                        .map_err(page_error)?;
+                    if crc32fast::hash(target) != e.crc {
+                        return Err(page_error("CRC mismatch".into()));
+                    }
+                }
+                Ok(())
+            })?;
         Ok(wanted.len())
     }
 
