@@ -51,11 +51,23 @@ pub fn decode_into(
 ) -> Result<(), String> {
     let raw_len = out.len();
     match codec {
-        Codec::Uniform => {
-            out.chunks_exact_mut(elem)
-                .for_each(|c| c.copy_from_slice(&value[..elem]));
-            Ok(())
-        }
+        // A fill of the element's width compiles to wide stores; a copy per
+        // element would be a call per cell.
+        Codec::Uniform => match elem {
+            1 => {
+                out.fill(value[0]);
+                Ok(())
+            }
+            4 => {
+                let v = value;
+                out.chunks_exact_mut(4).for_each(|c| {
+                    let c: &mut [u8; 4] = c.try_into().expect("chunks of exactly 4");
+                    *c = v;
+                });
+                Ok(())
+            }
+            _ => Err(format!("no uniform fill for {elem}-byte elements")),
+        },
         Codec::Raw if stored.len() == raw_len => {
             out.copy_from_slice(stored);
             Ok(())
