@@ -34,6 +34,24 @@ impl<T: Copy> ChannelPool<T> {
         &mut self.data[s * self.page_cells..(s + 1) * self.page_cells]
     }
 
+    /// Mutable views of the given slots, for parallel work on disjoint
+    /// pages. `slots` must be sorted and distinct.
+    pub fn slots_mut(&mut self, slots: &[usize]) -> Vec<&mut [T]> {
+        let cells = self.page_cells;
+        let mut rest = self.data.as_mut_slice();
+        let mut taken = 0;
+        let mut out = Vec::with_capacity(slots.len());
+        for &s in slots {
+            assert!(s >= taken, "slots must be sorted and distinct");
+            let (_, tail) = rest.split_at_mut((s - taken) * cells);
+            let (slot, tail) = tail.split_at_mut(cells);
+            out.push(slot);
+            rest = tail;
+            taken = s + 1;
+        }
+        out
+    }
+
     /// The whole pool.
     #[inline]
     pub fn as_slice(&self) -> &[T] {

@@ -329,27 +329,6 @@ impl VoxelWorld {
         Ok(())
     }
 
-    /// Mutable views of the given slots of a pool, for parallel work on
-    /// disjoint pages. `slots` must be sorted and distinct.
-    pub fn slots_mut<'a, T: Copy>(
-        pool: &'a mut ChannelPool<T>,
-        slots: &[usize],
-    ) -> Vec<&'a mut [T]> {
-        let cells = pool.as_slice().len() / pool.slots().max(1);
-        let mut rest = pool.as_mut_slice();
-        let mut taken = 0;
-        let mut out = Vec::with_capacity(slots.len());
-        for &s in slots {
-            debug_assert!(s >= taken, "slots must be sorted and distinct");
-            let (_, tail) = rest.split_at_mut((s - taken) * cells);
-            let (slot, tail) = tail.split_at_mut(cells);
-            out.push(slot);
-            rest = tail;
-            taken = s + 1;
-        }
-        out
-    }
-
     /// Bytes held by the channel pools.
     pub fn resident_bytes(&self) -> usize {
         self.material.as_slice().len()

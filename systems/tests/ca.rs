@@ -296,35 +296,22 @@ fn skipping_stuck_rows_changes_nothing() {
         fill(&mut w, [40, 2, 40], [44, 6, 44], id::LAVA, 1400.0);
         w
     };
-    for build in [&mixed_world as &dyn Fn() -> VoxelWorld, &layered] {
-        let (mut fast, mut exact) = (build(), build());
-        for frames in [1, 5, 30] {
+    let exact_config = CaConfig {
+        skip_stuck_rows: false,
+        ..CaConfig::default()
+    };
+    let worlds: [(&dyn Fn() -> VoxelWorld, &[u64]); 3] = [
+        (&mixed_world, &[1, 5, 30]),
+        (&layered, &[1, 5, 30]),
+        (&build, &[1, 5, 30, 60]),
+    ];
+    for (make, batches) in worlds {
+        let (mut fast, mut exact) = (make(), make());
+        for &frames in batches {
             run(&mut fast, CaConfig::default(), frames, 2);
-            run(
-                &mut exact,
-                CaConfig {
-                    skip_stuck_rows: false,
-                    ..CaConfig::default()
-                },
-                frames,
-                2,
-            );
+            run(&mut exact, exact_config, frames, 2);
             assert_eq!(fast.hash(), exact.hash(), "after another {frames} frames");
         }
-    }
-    let (mut fast, mut exact) = (build(), build());
-    for frames in [1, 5, 30, 60] {
-        run(&mut fast, CaConfig::default(), frames, 2);
-        run(
-            &mut exact,
-            CaConfig {
-                skip_stuck_rows: false,
-                ..CaConfig::default()
-            },
-            frames,
-            2,
-        );
-        assert_eq!(fast.hash(), exact.hash(), "after another {frames} frames");
     }
 }
 

@@ -346,10 +346,7 @@ impl WorldFile {
 
     /// Whether the file holds page `p` (dense index).
     pub fn contains(&self, p: usize) -> bool {
-        let id = PageId::from_coord(self.layout.page_coord(p)).0;
-        self.entries
-            .binary_search_by_key(&(id, 0), |e| (e.page_id, e.channel))
-            .is_ok()
+        self.page_entries(p).is_some()
     }
 
     /// The three directory entries of page `p`, if the file holds it.
@@ -425,9 +422,9 @@ impl WorldFile {
                 what: "two pages asked for share a world slot".into(),
             });
         }
-        let materials = VoxelWorld::slots_mut(&mut world.material, &sorted_slots);
-        let temperatures = VoxelWorld::slots_mut(&mut world.temperature, &sorted_slots);
-        let flags = VoxelWorld::slots_mut(&mut world.flags, &sorted_slots);
+        let materials = world.material.slots_mut(&sorted_slots);
+        let temperatures = world.temperature.slots_mut(&sorted_slots);
+        let flags = world.flags.slots_mut(&sorted_slots);
         let jobs: Vec<_> = order
             .iter()
             .zip(materials.into_iter().zip(temperatures).zip(flags))

@@ -62,7 +62,7 @@ pub fn step(
         .collect();
     slots.sort_unstable();
     let clear = |flags: &mut [u8]| flags.iter_mut().for_each(|f| *f &= !MOVED);
-    let mut views = VoxelWorld::slots_mut(&mut world.flags, &slots);
+    let mut views = world.flags.slots_mut(&slots);
     if parallel {
         views.par_iter_mut().for_each(|v| clear(v));
     } else {
