@@ -29,4 +29,4 @@ pub use layout::{LayoutError, WorldLayout};
 pub use morton::PageId;
 pub use page_table::{PageState, PageTable};
 pub use pool::ChannelPool;
-pub use world::{HaloPage, PageView, VoxelWorld};
+pub use world::{HaloPage, PageView, PageViewMut, VoxelWorld};

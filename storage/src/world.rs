@@ -3,7 +3,7 @@
 use crate::layout::WorldLayout;
 use crate::morton::PageId;
 use crate::neighbourhood;
-use crate::page_table::PageTable;
+use crate::page_table::{PageState, PageTable};
 use crate::pool::ChannelPool;
 
 /// A paged voxel world with SoA channels `material`, `temperature`, `flags`.
@@ -18,8 +18,24 @@ pub struct VoxelWorld {
     pub temperature: ChannelPool<f32>,
     /// Per-cell bit flags owned by the systems (see `loam_systems::ca::flags`).
     pub flags: ChannelPool<u8>,
-    /// Dense page indices sorted by page id (Morton order).
-    morton_order: Vec<usize>,
+    /// The page in each pool slot, [`NO_PAGE`] for a free slot.
+    slot_page: Vec<usize>,
+    /// Free slots, highest first, so the lowest is taken next.
+    free: Vec<u32>,
+}
+
+/// Sentinel page of a free slot.
+pub const NO_PAGE: usize = usize::MAX;
+
+/// One page's channels, mutably.
+#[derive(Debug)]
+pub struct PageViewMut<'a> {
+    /// Material ids, x fastest.
+    pub material: &'a mut [u8],
+    /// Temperatures, x fastest.
+    pub temperature: &'a mut [f32],
+    /// Flags, x fastest.
+    pub flags: &'a mut [u8],
 }
 
 /// One page's channels, borrowed.
@@ -86,7 +102,97 @@ impl VoxelWorld {
             material: ChannelPool::new(slots, cells, material),
             temperature: ChannelPool::new(slots, cells, temperature),
             flags: ChannelPool::new(slots, cells, 0),
-            morton_order,
+            slot_page: morton_order,
+            free: Vec::new(),
+        }
+    }
+
+    /// A world with room for `slots` resident pages and none resident yet:
+    /// pages come and go with [`VoxelWorld::install`] and
+    /// [`VoxelWorld::evict`]. The page table is sparse for very large worlds.
+    ///
+    /// ```
+    /// use loam_storage::{VoxelWorld, WorldLayout};
+    ///
+    /// // 2^20 x 2^10 x 2^20 cells: opening costs only the pool.
+    /// let layout = WorldLayout::new([1 << 20, 1 << 10, 1 << 20], 16).unwrap();
+    /// let mut world = VoxelWorld::with_capacity(layout, 4);
+    /// assert_eq!(world.material([5, 5, 5]), None); // not resident
+    /// let p = layout.locate([5, 5, 5]).0;
+    /// world.install(p).unwrap();
+    /// world.set_cell([5, 5, 5], 3, 300.0);
+    /// assert_eq!(world.material([5, 5, 5]), Some(3));
+    /// world.evict(p);
+    /// assert_eq!(world.material([5, 5, 5]), None);
+    /// ```
+    pub fn with_capacity(layout: WorldLayout, slots: usize) -> Self {
+        let cells = layout.page_cells();
+        Self {
+            layout,
+            table: PageTable::all_absent(layout.page_count()),
+            material: ChannelPool::new(slots, cells, 0),
+            temperature: ChannelPool::new(slots, cells, 0.0),
+            flags: ChannelPool::new(slots, cells, 0),
+            slot_page: vec![NO_PAGE; slots],
+            free: (0..slots as u32).rev().collect(),
+        }
+    }
+
+    /// Gives page `p` a free slot and makes it resident (clean), returning
+    /// the slot; the slot's cells are stale until the caller fills them (see
+    /// [`VoxelWorld::page_mut`]) and wakes the page. `None` when every slot
+    /// is taken. A page already resident keeps its slot.
+    pub fn install(&mut self, p: usize) -> Option<usize> {
+        if let Some(s) = self.table.resident_slot(p) {
+            return Some(s);
+        }
+        let s = self.free.pop()? as usize;
+        self.table.assign(p, s);
+        self.slot_page[s] = p;
+        Some(s)
+    }
+
+    /// Makes page `p` absent and frees its slot. Its contents are gone: write
+    /// a dirty page back first.
+    pub fn evict(&mut self, p: usize) {
+        let Some(s) = self.table.resident_slot(p) else {
+            return;
+        };
+        self.table.set_state(p, PageState::Absent);
+        self.slot_page[s] = NO_PAGE;
+        self.free.push(s as u32);
+    }
+
+    /// Number of pool slots.
+    pub fn capacity(&self) -> usize {
+        self.slot_page.len()
+    }
+
+    /// Number of resident pages.
+    pub fn resident_count(&self) -> usize {
+        self.slot_page.len() - self.free.len()
+    }
+
+    /// Resident pages in page-id (Morton) order.
+    pub fn resident_pages(&self) -> Vec<usize> {
+        let mut pages: Vec<(u64, usize)> = self
+            .slot_page
+            .iter()
+            .filter(|&&p| p != NO_PAGE)
+            .map(|&p| (self.page_id(p).0, p))
+            .collect();
+        pages.sort_unstable();
+        pages.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Wakes page `p` and its resident neighbours: after `p` became resident,
+    /// cells next to it may move into it.
+    pub fn wake_around(&mut self, p: usize) {
+        let c = self.layout.page_coord(p);
+        for k in 0..27 {
+            if let Some(n) = self.layout.neighbour_page(c, neighbourhood::offset(k)) {
+                self.table.wake(n);
+            }
         }
     }
 
@@ -94,11 +200,6 @@ impl VoxelWorld {
     #[inline]
     pub fn layout(&self) -> &WorldLayout {
         &self.layout
-    }
-
-    /// Dense page indices in page-id (Morton) order.
-    pub fn morton_order(&self) -> &[usize] {
-        &self.morton_order
     }
 
     /// The id of dense page `p`.
@@ -168,6 +269,17 @@ impl VoxelWorld {
         })
     }
 
+    /// Page `p`'s channels, mutably, if resident. Writing through them does
+    /// not wake or dirty the page.
+    pub fn page_mut(&mut self, p: usize) -> Option<PageViewMut<'_>> {
+        let s = self.table.resident_slot(p)?;
+        Some(PageViewMut {
+            material: self.material.slot_mut(s),
+            temperature: self.temperature.slot_mut(s),
+            flags: self.flags.slot_mut(s),
+        })
+    }
+
     /// A copy of page `p` with a one-cell border from its neighbours; border
     /// cells outside the world or in non-resident pages get material
     /// `outside` and a NaN temperature.
@@ -208,7 +320,7 @@ impl VoxelWorld {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         h.update(&self.layout.size.map(u32::to_le_bytes).concat());
         h.update(&self.layout.page.to_le_bytes());
-        for &p in &self.morton_order {
+        for p in self.resident_pages() {
             let Some(view) = self.page(p) else { continue };
             h.update(&self.page_id(p).0.to_le_bytes());
             h.update(view.material);
@@ -228,7 +340,7 @@ impl VoxelWorld {
             256
         ];
         let pe = self.layout.page as usize;
-        for &p in &self.morton_order {
+        for p in self.resident_pages() {
             let Some(view) = self.page(p) else { continue };
             let o = self.layout.page_coord(p).map(|c| (c as usize * pe) as f64);
             let oy = self.layout.page_coord(p)[1] * self.layout.page;
@@ -254,7 +366,7 @@ impl VoxelWorld {
     /// Number of cells of each material id.
     pub fn material_counts(&self) -> [u64; 256] {
         let mut counts = [0u64; 256];
-        for &p in &self.morton_order {
+        for p in self.resident_pages() {
             if let Some(view) = self.page(p) {
                 view.material.iter().for_each(|&m| counts[m as usize] += 1);
             }
@@ -265,7 +377,7 @@ impl VoxelWorld {
     /// The first cell (in Morton page order) whose temperature is not finite.
     pub fn first_non_finite_temperature(&self) -> Option<[u32; 3]> {
         let pe = self.layout.page;
-        for &p in &self.morton_order {
+        for p in self.resident_pages() {
             let Some(view) = self.page(p) else { continue };
             if let Some(i) = view.temperature.iter().position(|t| !t.is_finite()) {
                 let i = i as u32;
@@ -285,7 +397,7 @@ impl VoxelWorld {
     /// below `slots`, and no two resident pages share a slot. The fields are
     /// public, so safe code can break these.
     pub fn check_consistency(&self) -> Result<(), String> {
-        self.check_slots(0..self.table.len())
+        self.check_slots(self.slot_page.iter().copied().filter(|&p| p != NO_PAGE))
     }
 
     /// [`VoxelWorld::check_consistency`] for the given pages only: their
@@ -304,10 +416,11 @@ impl VoxelWorld {
                 "channel pools hold {lens:?} cells, expected {slots} slots of {cells}"
             ));
         }
-        if self.table.len() != self.layout.page_count() {
+        if self.table.len() != self.layout.page_count() || self.slot_page.len() != slots {
             return Err(format!(
-                "page table has {} pages, the layout {}",
+                "page table has {} pages and {} slots, the layout {} pages and the pools {slots} slots",
                 self.table.len(),
+                self.slot_page.len(),
                 self.layout.page_count()
             ));
         }
@@ -324,6 +437,12 @@ impl VoxelWorld {
             return Err(format!(
                 "pages {} and {} share slot {}",
                 w[0].1, w[1].1, w[0].0
+            ));
+        }
+        if let Some(&(s, p)) = used.iter().find(|&&(s, p)| self.slot_page[s] != p) {
+            return Err(format!(
+                "page {p} has slot {s}, which holds page {}",
+                self.slot_page[s]
             ));
         }
         Ok(())
@@ -376,11 +495,12 @@ mod tests {
     fn consistency_check_catches_shared_and_wild_slots() {
         let mut w = world();
         assert_eq!(w.check_consistency(), Ok(()));
-        w.table.slot[1] = w.table.slot[0];
-        assert!(w.check_consistency().unwrap_err().contains("share"));
+        let s0 = w.table.resident_slot(0).unwrap() as u32;
+        w.table.force_slot(1, s0);
+        assert!(w.check_slots([0, 1]).unwrap_err().contains("share"));
         assert_eq!(w.check_slots([0, 2]), Ok(()), "only the pages asked about");
         let mut w = world();
-        w.table.slot[2] = 1000;
+        w.table.force_slot(2, 1000);
         assert!(w.check_consistency().is_err());
         let mut w = world();
         w.flags = ChannelPool::new(1, 1, 0);

@@ -32,10 +32,10 @@ pub fn step(
     let active = world.table.take_woken();
     let layout = *world.layout();
     let page_cells = layout.page_cells();
-    let resident: Vec<u32> = active
+    let resident: Vec<usize> = active
         .iter()
         .copied()
-        .filter(|&p| world.table.resident_slot(p as usize).is_some())
+        .filter(|&p| world.table.resident_slot(p).is_some())
         .collect();
     let parallel = rayon::current_num_threads() > 1;
 
@@ -49,7 +49,7 @@ pub fn step(
     // their neighbours: that is sound only if their slots are in range and
     // distinct, which safe code could have broken.
     let touched = resident.iter().flat_map(|&p| {
-        let c = layout.page_coord(p as usize);
+        let c = layout.page_coord(p);
         (0..27).filter_map(move |k| layout.neighbour_page(c, neighbourhood::offset(k)))
     });
     if let Err(e) = world.check_slots(touched) {
@@ -58,7 +58,7 @@ pub fn step(
 
     let mut slots: Vec<usize> = resident
         .iter()
-        .filter_map(|&p| world.table.resident_slot(p as usize))
+        .filter_map(|&p| world.table.resident_slot(p))
         .collect();
     slots.sort_unstable();
     let clear = |flags: &mut [u8]| flags.iter_mut().for_each(|f| *f &= !MOVED);
@@ -76,20 +76,20 @@ pub fn step(
         flags: world.flags.as_mut_slice().as_mut_ptr(),
     };
     let mut stats = CaStats::default();
-    let mut phase_pages: Vec<u32> = Vec::with_capacity(resident.len());
+    let mut phase_pages: Vec<usize> = Vec::with_capacity(resident.len());
     let mut results: Vec<PageResult> = Vec::with_capacity(resident.len());
     for phase in 0..8u32 {
         phase_pages.clear();
         phase_pages.extend(resident.iter().copied().filter(|&p| {
-            let c = layout.page_coord(p as usize);
+            let c = layout.page_coord(p);
             (c[0] & 1) | (c[1] & 1) << 1 | (c[2] & 1) << 2 == phase
         }));
         if phase_pages.is_empty() {
             continue;
         }
         let page_table = &world.table;
-        let update = |&p: &u32| -> PageResult {
-            let c = layout.page_coord(p as usize);
+        let update = |&p: &usize| -> PageResult {
+            let c = layout.page_coord(p);
             let mut base = [NONE; 27];
             for (k, b) in base.iter_mut().enumerate() {
                 if let Some(n) = layout.neighbour_page(c, neighbourhood::offset(k)) {
@@ -129,7 +129,7 @@ pub fn step(
             if r.wake == 0 {
                 continue;
             }
-            let c = layout.page_coord(p as usize);
+            let c = layout.page_coord(p);
             for k in 0..27 {
                 if r.wake >> k & 1 == 1 {
                     if let Some(n) = layout.neighbour_page(c, neighbourhood::offset(k)) {
