@@ -34,6 +34,7 @@ pub mod runtime;
 pub mod scenario;
 pub mod snapshot;
 pub mod soak;
+pub mod streaming;
 
 pub use command::{Command, CommandSender};
 pub use report::Report;

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use loam::snapshot::SnapshotWriter;
 use loam::soak::{soak, SoakConfig};
+use loam::loam_storage::io::IoKind;
 use loam::{Backend, LoamError, Overrides, Runtime, Scenario};
 
 #[derive(Parser)]
@@ -42,6 +43,9 @@ enum Cmd {
         /// Compute backend: cpu, gpu or auto (overrides [run] backend).
         #[arg(long, value_parser = parse_backend)]
         backend: Option<Backend>,
+        /// Page reads of a streamed world: uring, pread, mmap or auto (overrides [world] io).
+        #[arg(long, value_parser = parse_io)]
+        io: Option<IoKind>,
         /// Write the JSON report to this file.
         #[arg(long, value_name = "FILE.json")]
         report: Option<PathBuf>,
@@ -117,6 +121,10 @@ fn parse_threads(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_io(s: &str) -> Result<IoKind, String> {
+    IoKind::parse(s).ok_or_else(|| format!("unknown io `{s}` (expected uring, pread, mmap or auto)"))
+}
+
 fn parse_backend(s: &str) -> Result<Backend, String> {
     Backend::parse(s).ok_or_else(|| format!("unknown backend `{s}` (expected cpu, gpu or auto)"))
 }
@@ -131,6 +139,7 @@ fn main() -> ExitCode {
             threads,
             seed,
             backend,
+            io,
             report,
             snapshot,
             snapshot_every,
@@ -143,6 +152,7 @@ fn main() -> ExitCode {
                 threads,
                 seed,
                 backend,
+                io,
             },
             RunOutputs {
                 report,
@@ -243,6 +253,11 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
             .map(|f| File::create(f).map_err(io(format!("cannot create {}", f.display()))))
             .transpose()
     };
+    if out.dump_materials.is_some() && rt.stream().is_some() {
+        return Err(CliError::Loam(LoamError::Unsupported(
+            "--dump-materials needs a world held wholly in memory, not a streamed one".into(),
+        )));
+    }
     let (report_file, dump_file) = (create(&out.report)?, create(&out.dump_materials)?);
     if !out.quiet {
         for note in rt.notes() {
@@ -278,6 +293,21 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
         }
     }
     bar.finish_and_clear();
+    if let Some(saved) = rt.finish()? {
+        if !out.quiet {
+            eprintln!(
+                "saved {} pages ({} bytes) to {}",
+                saved.pages,
+                saved.bytes,
+                rt.scenario()
+                    .world
+                    .storage
+                    .as_ref()
+                    .map_or(Path::new(""), |s| s.file.as_path())
+                    .display()
+            );
+        }
+    }
     let report = rt.report();
     if let Some(s) = &snapshots {
         let chart = s

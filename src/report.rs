@@ -6,7 +6,13 @@
 //! `jobs` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`, `over_budget`}],
 //! `active_pages`, `materials` {name: {`count`, `center_of_mass`, `min_y`,
 //! `max_y`}} for materials present, `checks` [{`kind`, `passed`, `detail`}],
-//! `wall_s`, `notes`.
+//! `wall_s`, `notes`, and `storage` (`null` for a world held wholly in
+//! memory): {`io_backend`, `resident_pages`, `capacity_pages`,
+//! `pages_loaded`, `pages_generated`, `pages_evicted`, `pages_written`,
+//! `bytes_read`, `bytes_written`, `load_ms` {`mean`, `p95`, `max`} (from a
+//! frame asking for pages to the I/O actor having them), `stalls` (frames
+//! that waited for the actor), `requests_cancelled`, `over_budget_frames`,
+//! `page_table_bytes`}.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -102,6 +108,28 @@ pub struct Report {
     pub wall_s: f64,
     /// Setup notes (fallbacks and the like).
     pub notes: Vec<String>,
+    /// Streaming counters of a streamed world.
+    pub storage: Option<StorageReport>,
+}
+
+/// What streaming did (see the module docs for each key).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[allow(missing_docs)]
+pub struct StorageReport {
+    pub io_backend: String,
+    pub resident_pages: u64,
+    pub capacity_pages: u64,
+    pub pages_loaded: u64,
+    pub pages_generated: u64,
+    pub pages_evicted: u64,
+    pub pages_written: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub load_ms: Timing,
+    pub stalls: u64,
+    pub requests_cancelled: u64,
+    pub over_budget_frames: u64,
+    pub page_table_bytes: u64,
 }
 
 impl Report {
@@ -166,6 +194,30 @@ impl Report {
             checks,
             wall_s: wall.as_secs_f64(),
             notes: rt.notes().to_vec(),
+            storage: rt.stream().map(|state| {
+                let st = state.stats();
+                let load = state.load_ms.summary();
+                StorageReport {
+                    io_backend: state.streamer.io_name().to_string(),
+                    resident_pages: world.resident_count() as u64,
+                    capacity_pages: world.capacity() as u64,
+                    pages_loaded: st.pages_loaded,
+                    pages_generated: st.pages_generated,
+                    pages_evicted: st.pages_evicted,
+                    pages_written: st.pages_written,
+                    bytes_read: st.bytes_read,
+                    bytes_written: st.bytes_written,
+                    load_ms: Timing {
+                        mean: load.mean_ms,
+                        p95: load.p95_ms,
+                        max: load.max_ms,
+                    },
+                    stalls: st.stalls,
+                    requests_cancelled: st.requests_cancelled,
+                    over_budget_frames: st.over_budget_frames,
+                    page_table_bytes: world.table.memory_bytes() as u64,
+                }
+            }),
         }
     }
 
@@ -207,6 +259,27 @@ impl Report {
             "\nactive pages {}   world hash {}",
             self.active_pages, self.world_hash
         );
+        if let Some(st) = &self.storage {
+            let _ = writeln!(
+                s,
+                "storage ({}): {}/{} pages resident, {} loaded, {} generated, {} evicted, \
+                 {} written; {:.1} MB read, {:.1} MB written; load ms mean {:.2} p95 {:.2} \
+                 max {:.2}; {} stalls",
+                st.io_backend,
+                st.resident_pages,
+                st.capacity_pages,
+                st.pages_loaded,
+                st.pages_generated,
+                st.pages_evicted,
+                st.pages_written,
+                st.bytes_read as f64 / 1e6,
+                st.bytes_written as f64 / 1e6,
+                st.load_ms.mean,
+                st.load_ms.p95,
+                st.load_ms.max,
+                st.stalls
+            );
+        }
         let _ = writeln!(
             s,
             "\n{:<10} {:>12} {:>26} {:>11}",

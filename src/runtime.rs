@@ -24,7 +24,10 @@ use loam_systems::MaterialTable;
 
 use crate::command::{Command, CommandSender};
 use crate::report::{self, CheckResult, Report};
-use crate::scenario::{Backend, Emitter, Fill, Scenario, ScenarioError, ScheduledCommand};
+use crate::scenario::{
+    Backend, Emitter, Fill, SavePolicy, Scenario, ScenarioError, ScheduledCommand,
+};
+use crate::streaming::{self, StreamState};
 
 /// Everything that can stop a runtime from being built or stepped.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,9 @@ pub enum LoamError {
     /// Something asked for is not available in this build.
     #[error("{0}")]
     Unsupported(String),
+    /// The world file could not be opened, read or written.
+    #[error(transparent)]
+    World(#[from] loam_storage::file::FileError),
     /// A job failed while running.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -47,7 +53,10 @@ impl LoamError {
     /// The process exit code for this error: 2 for bad input, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            LoamError::Scenario(_) | LoamError::Invalid(_) | LoamError::Unsupported(_) => 2,
+            LoamError::Scenario(_)
+            | LoamError::Invalid(_)
+            | LoamError::Unsupported(_)
+            | LoamError::World(_) => 2,
             LoamError::Engine(_) => 1,
         }
     }
@@ -98,7 +107,7 @@ impl Runtime {
         };
         let layout = WorldLayout::new(scenario.world.size, scenario.world.page)
             .map_err(|e| LoamError::Invalid(e.to_string()))?;
-        check_memory(&layout)?;
+        check_memory(scenario.resident_cells())?;
         let mut engine = Engine::new(EngineConfig {
             threads: scenario.run.threads,
             dt: scenario.run.dt,
@@ -107,17 +116,29 @@ impl Runtime {
         })?;
 
         let table = MaterialTable::default();
-        let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
-        // Fills wake the pages they touch and those next to them, so the first
-        // frame visits everything that could change and lets the rest sleep.
-        for fill in &scenario.fills {
-            apply_fill(&mut world, &table, fill, scenario.world.seed);
-        }
+        let (world, stream) = match &scenario.world.storage {
+            None => {
+                let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+                // Fills wake the pages they touch and those next to them, so
+                // the first frame visits everything that could change and
+                // lets the rest sleep.
+                for fill in &scenario.fills {
+                    apply_fill(&mut world, &table, fill, scenario.world.seed);
+                }
+                (world, None)
+            }
+            Some(spec) => {
+                let (world, state, note) = streaming::open(&scenario, spec, layout)?;
+                notes.push(note);
+                (world, Some(state))
+            }
+        };
 
         let mut actors = hecs::World::new();
         for e in &scenario.emitters {
             actors.spawn((e.clone(),));
         }
+        streaming::spawn_observers(&mut actors, &scenario);
         // Latest first, so due commands pop off the end; commands of one frame
         // keep the order they were given in.
         let mut scheduled = scenario.commands.clone();
@@ -134,6 +155,11 @@ impl Runtime {
             ..CaConfig::default()
         });
         engine.insert_resource(CaStats::default());
+        if let Some(state) = stream {
+            engine.insert_resource(state);
+            engine.add_job(streaming::observers_job());
+            engine.add_job(streaming::stream_job());
+        }
         let commands = CommandSender {
             mailbox: engine.mailbox::<Command>(),
         };
@@ -161,6 +187,38 @@ impl Runtime {
             self.active_pages_plot.set(world.table.awake_count() as f64);
         }
         Ok(())
+    }
+
+    /// Writes every changed page of a streamed world to its file and
+    /// commits, crash-safely. Returns what was written; `None` for a world
+    /// held wholly in memory, which has no file.
+    pub fn save(&mut self) -> Result<Option<loam_storage::file::SaveStats>, LoamError> {
+        let resources = self.engine.resources();
+        let Ok(mut state) = resources.try_write::<StreamState>() else {
+            return Ok(None);
+        };
+        let mut world = resources
+            .try_write::<VoxelWorld>()
+            .expect("the runtime inserts the world at construction; nothing holds it between frames");
+        Ok(Some(state.streamer.save(&mut world)?))
+    }
+
+    /// Ends a run the way the scenario's `[world] save` says: saves unless
+    /// it is `never`. Call it once after the last [`Runtime::step`].
+    pub fn finish(&mut self) -> Result<Option<loam_storage::file::SaveStats>, LoamError> {
+        let save = self
+            .engine
+            .resource::<StreamState>()
+            .map(|s| s.save != SavePolicy::Never);
+        match save {
+            Some(true) => self.save(),
+            _ => Ok(None),
+        }
+    }
+
+    /// The streamed world's state (`None` for a world held wholly in memory).
+    pub fn stream(&self) -> Option<Res<'_, StreamState>> {
+        self.engine.resource::<StreamState>()
     }
 
     /// Runs `frames` frames.
@@ -233,9 +291,9 @@ impl Runtime {
 
 /// Refuses a world whose channels would not fit in the memory this machine
 /// has available, instead of letting the allocation abort the process.
-fn check_memory(layout: &WorldLayout) -> Result<(), LoamError> {
+fn check_memory(resident_cells: u64) -> Result<(), LoamError> {
     const BYTES_PER_CELL: u64 = 6; // material u8 + temperature f32 + flags u8
-    let needed = layout.cell_count() * BYTES_PER_CELL;
+    let needed = resident_cells * BYTES_PER_CELL;
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|info| {
@@ -255,6 +313,23 @@ fn check_memory(layout: &WorldLayout) -> Result<(), LoamError> {
 
 /// Writes `fill` into the world, waking what it touches.
 pub(crate) fn apply_fill(world: &mut VoxelWorld, table: &MaterialTable, fill: &Fill, seed: u64) {
+    let size = world.layout().size;
+    let all = ([0; 3], size.map(i64::from));
+    fill_cells(table, fill, seed, size, all, |p, m, t| {
+        world.set_cell(p, m, t);
+    });
+}
+
+/// Calls `put(cell, material, temperature)` for each cell of `fill` inside
+/// `clip` (`[min, max)`), in a world of `size`.
+pub(crate) fn fill_cells(
+    table: &MaterialTable,
+    fill: &Fill,
+    seed: u64,
+    size: [u32; 3],
+    clip: ([i64; 3], [i64; 3]),
+    mut put: impl FnMut([u32; 3], u8, f32),
+) {
     let temperature = fill
         .temperature
         .unwrap_or_else(|| spawn_temperature(table, fill.material));
@@ -262,8 +337,7 @@ pub(crate) fn apply_fill(world: &mut VoxelWorld, table: &MaterialTable, fill: &F
         crate::scenario::Shape::NoiseTerrain { surface, .. } => surface,
         _ => None,
     };
-    let size = world.layout().size;
-    fill.shape.for_each_cell(size, seed, |p, depth| {
+    fill.shape.for_each_cell_in(size, seed, clip, |p, depth| {
         let m = match surface {
             Some((s, d)) if depth < d => s,
             _ => fill.material,
@@ -273,7 +347,7 @@ pub(crate) fn apply_fill(world: &mut VoxelWorld, table: &MaterialTable, fill: &F
         } else {
             spawn_temperature(table, m)
         };
-        world.set_cell(p, m, t);
+        put(p, m, t);
     });
 }
 

@@ -124,19 +124,30 @@ fn stride_for(cells: u32) -> u32 {
     cells.div_ceil(MAX_SIDE).max(1)
 }
 
-/// The top-down view: highest non-air cell per column, shaded by height.
+/// Colour of columns with no resident page, in streamed worlds.
+const NOT_RESIDENT: [u8; 3] = [40, 40, 48];
+
+/// The top-down view: highest non-air cell per column, shaded by height;
+/// columns with no resident page are dark.
 pub fn top_down(world: &VoxelWorld, table: &MaterialTable) -> Image {
     let [w, h, d] = world.layout().size;
     let s = stride_for(w.max(d));
     let (pw, pd) = (w.div_ceil(s), d.div_ceil(s));
     let mut img = Image::new(pw, pd, SKY);
+    let pe = world.layout().page;
     for pz in 0..pd {
         for px in 0..pw {
             let (x, z) = (px * s, pz * s);
-            for y in (0..h).rev() {
+            let mut y = h;
+            let mut seen = false;
+            while y > 0 {
+                y -= 1;
                 match world.material([x, y, z]) {
-                    Some(id::AIR) | None => continue,
+                    // A page that is not resident: skip to the one below.
+                    None => y -= y % pe,
+                    Some(id::AIR) => seen = true,
                     Some(m) => {
+                        seen = true;
                         let base = table.get(m).map_or([255, 0, 255], |m| m.color);
                         let shade = 0.35 + 0.65 * (y as f32 + 1.0) / h as f32;
                         img.put(
@@ -147,6 +158,9 @@ pub fn top_down(world: &VoxelWorld, table: &MaterialTable) -> Image {
                         break;
                     }
                 }
+            }
+            if !seen {
+                img.put(px, pz, NOT_RESIDENT);
             }
         }
     }

@@ -45,6 +45,71 @@ pub struct Scenario {
     pub commands: Vec<ScheduledCommand>,
     /// Checks evaluated after the run.
     pub checks: Vec<Check>,
+    /// Observers whose surroundings a streamed world keeps resident.
+    pub observers: Vec<ObserverSpec>,
+}
+
+/// `[world] file` and the keys that go with it: a world streamed from (and
+/// saved to) a `.loam` file, with a bounded number of resident pages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StorageSpec {
+    /// The world file, created if absent (relative paths are resolved
+    /// against the scenario file's folder when loaded from a file).
+    pub file: PathBuf,
+    /// Most pages in memory at once; `None`: every page of the world.
+    pub resident_pages: Option<usize>,
+    /// How pages are read.
+    pub io: loam_storage::io::IoKind,
+    /// When the world is written back.
+    pub save: SavePolicy,
+    /// Most page loads asked for per frame.
+    pub load_per_frame: usize,
+    /// How far ahead observers' velocities are followed, seconds.
+    pub lookahead: f64,
+}
+
+/// `[world] save`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavePolicy {
+    /// Never commit (evicted pages are still written, uncommitted).
+    Never,
+    /// Commit when the run ends.
+    OnExit,
+    /// Commit every N frames, and when the run ends.
+    EveryNFrames(u64),
+}
+
+/// `[[observer]]`: a point that moves along keyframes and wants the pages
+/// around it resident.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObserverSpec {
+    /// `[x, y, z, frame]` keyframes, frames increasing; linear between,
+    /// still before the first and after the last.
+    pub path: Vec<[f64; 4]>,
+    /// Pages within this many cells must be resident.
+    pub radius: f64,
+}
+
+impl ObserverSpec {
+    /// Position (cells) and velocity (cells per frame) at `frame`.
+    pub fn at(&self, frame: u64) -> ([f64; 3], [f64; 3]) {
+        let f = frame as f64;
+        let xyz = |k: &[f64; 4]| [k[0], k[1], k[2]];
+        let (Some(first), Some(last)) = (self.path.first(), self.path.last()) else {
+            return ([0.0; 3], [0.0; 3]);
+        };
+        if f <= first[3] {
+            return (xyz(first), [0.0; 3]);
+        }
+        for w in self.path.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if f < b[3] {
+                let v = [0, 1, 2].map(|i| (b[i] - a[i]) / (b[3] - a[3]));
+                return ([0, 1, 2].map(|i| a[i] + v[i] * (f - a[3])), v);
+            }
+        }
+        (xyz(last), [0.0; 3])
+    }
 }
 
 /// `[world]`.
@@ -56,6 +121,8 @@ pub struct WorldSpec {
     pub page: u32,
     /// World seed.
     pub seed: u64,
+    /// Streaming from a world file; `None` keeps the whole world in memory.
+    pub storage: Option<StorageSpec>,
 }
 
 /// Which compute backend runs the systems.
@@ -217,6 +284,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// `--backend`.
     pub backend: Option<Backend>,
+    /// Replaces `[world] io` (streamed worlds only).
+    pub io: Option<loam_storage::io::IoKind>,
 }
 
 impl Scenario {
@@ -244,6 +313,7 @@ impl Scenario {
                 size,
                 page: 32,
                 seed: 0,
+                storage: None,
             },
             run: RunSpec::default(),
             systems: SystemsSpec::default(),
@@ -251,6 +321,7 @@ impl Scenario {
             emitters: Vec::new(),
             commands: Vec::new(),
             checks: Vec::new(),
+            observers: Vec::new(),
         }
     }
 
@@ -268,20 +339,76 @@ impl Scenario {
         if let Some(b) = o.backend {
             self.run.backend = b;
         }
+        if let (Some(io), Some(storage)) = (o.io, self.world.storage.as_mut()) {
+            storage.io = io;
+        }
     }
 
     /// Checks a scenario built in code the way [`Scenario::parse`] checks a
     /// file (without positions): geometry, run settings, materials,
     /// temperatures and shapes. [`crate::Runtime::new`] calls it.
+    /// Cells held in memory at most: the whole world, or `resident_pages`
+    /// pages of a streamed one.
+    pub fn resident_cells(&self) -> u64 {
+        let page_cells = u64::from(self.world.page).pow(3);
+        let pages = self.world.size.map(|s| u64::from(s / self.world.page.max(1)));
+        let all = pages.iter().product::<u64>();
+        match self.world.storage.as_ref().and_then(|s| s.resident_pages) {
+            Some(r) => (r as u64).min(all) * page_cells,
+            None => all * page_cells,
+        }
+    }
+
+    fn validate_streaming(&self) -> Result<(), String> {
+        for o in &self.observers {
+            if o.path.is_empty()
+                || o.path.iter().flatten().any(|v| !v.is_finite())
+                || o.path.windows(2).any(|w| w[0][3] >= w[1][3])
+            {
+                return Err("an observer's path needs keyframes [x, y, z, frame], frames increasing".into());
+            }
+            if !(o.radius.is_finite() && o.radius > 0.0 && o.radius <= limits::MAX_RADIUS) {
+                return Err(format!("observer radius {} must be in (0, {}]", o.radius, limits::MAX_RADIUS));
+            }
+        }
+        let Some(storage) = &self.world.storage else {
+            return if self.observers.is_empty() {
+                Ok(())
+            } else {
+                Err("observers need a streamed world: set [world] file".into())
+            };
+        };
+        if storage.load_per_frame == 0 {
+            return Err("load_per_frame must be at least 1".into());
+        }
+        if !(storage.lookahead.is_finite() && (0.0..=60.0).contains(&storage.lookahead)) {
+            return Err(format!("lookahead {} s must be in [0, 60]", storage.lookahead));
+        }
+        if storage.save == SavePolicy::EveryNFrames(0) {
+            return Err("save_every must be at least 1".into());
+        }
+        let pages: u64 = self.world.size.iter().map(|&s| u64::from(s / self.world.page)).product();
+        match storage.resident_pages {
+            Some(0) => Err("resident_pages must be at least 1".into()),
+            Some(r) if (r as u64) < pages && self.observers.is_empty() => Err(format!(
+                "resident_pages {r} is fewer than the world's {pages} pages, and no [[observer]] \
+                 says which to keep"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let size = self.world.size;
         loam_storage::WorldLayout::new(size, self.world.page).map_err(|e| e.to_string())?;
-        let cells: u64 = size.iter().map(|&s| u64::from(s)).product();
+        let cells = self.resident_cells();
         if cells > limits::MAX_RESIDENT_CELLS {
             return Err(format!(
-                "a world of {cells} cells is too large (at most 2^31)"
+                "{cells} resident cells are too many (at most 2^31): set a smaller \
+                 [world] resident_pages, with a [world] file to stream from"
             ));
         }
+        self.validate_streaming()?;
         let run = &self.run;
         if !(run.dt.is_finite() && run.dt > 0.0 && run.dt <= 1.0) {
             return Err(format!("dt {} must be in (0, 1] seconds", run.dt));

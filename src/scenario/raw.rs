@@ -11,8 +11,8 @@ use loam_storage::WorldLayout;
 use loam_systems::MaterialTable;
 
 use super::{
-    limits, Backend, Check, Emitter, Fill, RunSpec, Scenario, ScenarioError, ScheduledCommand,
-    Shape, SystemsSpec, WorldSpec,
+    limits, Backend, Check, Emitter, Fill, ObserverSpec, RunSpec, SavePolicy, Scenario,
+    ScenarioError, ScheduledCommand, Shape, StorageSpec, SystemsSpec, WorldSpec,
 };
 use crate::command::Command;
 
@@ -32,6 +32,15 @@ struct RawScenario {
     command: Vec<Spanned<RawEntry>>,
     #[serde(default)]
     check: Vec<Spanned<RawCheck>>,
+    #[serde(default)]
+    observer: Vec<Spanned<RawObserver>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawObserver {
+    path: Spanned<Vec<[f64; 4]>>,
+    radius: Spanned<f64>,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +49,13 @@ struct RawWorld {
     size: Spanned<[u32; 3]>,
     page: Option<Spanned<u32>>,
     seed: Option<u64>,
+    file: Option<Spanned<String>>,
+    resident_pages: Option<Spanned<usize>>,
+    io: Option<Spanned<String>>,
+    save: Option<Spanned<String>>,
+    save_every: Option<Spanned<u64>>,
+    load_per_frame: Option<Spanned<usize>>,
+    lookahead: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +169,28 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     })?;
 
     let world = check_world(&src, &raw.world)?;
+    let mut observers = Vec::new();
+    for o in &raw.observer {
+        observers.push(check_observer(&src, o, &world)?);
+    }
+    if !observers.is_empty() && world.storage.is_none() {
+        return Err(src.error(
+            raw.observer[0].span(),
+            "observers need a streamed world: set [world] file",
+        ));
+    }
+    if let (Some(storage), Some(r)) = (&world.storage, &raw.world.get_ref().resident_pages) {
+        let pages: u64 = world.size.iter().map(|&s| u64::from(s / world.page)).product();
+        if (storage.resident_pages.unwrap_or(0) as u64) < pages && observers.is_empty() {
+            return Err(src.error(
+                r.span(),
+                format!(
+                    "resident_pages is fewer than the world's {pages} pages, and no \
+                     [[observer]] says which pages to keep"
+                ),
+            ));
+        }
+    }
     let run = check_run(&src, raw.run.as_ref())?;
     let defaults = SystemsSpec::default();
     let systems = raw.systems.as_ref().map_or(defaults, |s| SystemsSpec {
@@ -191,7 +229,126 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
         emitters,
         commands,
         checks,
+        observers,
     })
+}
+
+fn check_observer(
+    src: &Source<'_>,
+    o: &Spanned<RawObserver>,
+    world: &WorldSpec,
+) -> Result<ObserverSpec, ScenarioError> {
+    let raw = o.get_ref();
+    let path = raw.path.get_ref().clone();
+    if path.is_empty() {
+        return Err(src.error(raw.path.span(), "path needs at least one [x, y, z, frame] keyframe"));
+    }
+    for (k, key) in path.iter().enumerate() {
+        let inside = (0..3).all(|a| key[a].is_finite() && key[a] >= 0.0 && key[a] < f64::from(world.size[a]));
+        if !inside || !(key[3].is_finite() && key[3] >= 0.0) {
+            return Err(src.error(
+                raw.path.span(),
+                format!("keyframe {k} {key:?} must lie inside the world {:?} at a frame >= 0", world.size),
+            ));
+        }
+        if k > 0 && path[k - 1][3] >= key[3] {
+            return Err(src.error(raw.path.span(), format!("keyframe {k}'s frame must come after keyframe {}'s", k - 1)));
+        }
+    }
+    let radius = *raw.radius.get_ref();
+    if !(radius.is_finite() && radius > 0.0 && radius <= limits::MAX_RADIUS) {
+        return Err(src.error(
+            raw.radius.span(),
+            format!("radius must be in (0, {}] cells", limits::MAX_RADIUS),
+        ));
+    }
+    Ok(ObserverSpec { path, radius })
+}
+
+fn check_storage(src: &Source<'_>, raw: &RawWorld) -> Result<Option<StorageSpec>, ScenarioError> {
+    let Some(file) = &raw.file else {
+        let stray = [
+            raw.resident_pages.as_ref().map(|v| ("resident_pages", v.span())),
+            raw.io.as_ref().map(|v| ("io", v.span())),
+            raw.save.as_ref().map(|v| ("save", v.span())),
+            raw.save_every.as_ref().map(|v| ("save_every", v.span())),
+            raw.load_per_frame.as_ref().map(|v| ("load_per_frame", v.span())),
+            raw.lookahead.as_ref().map(|v| ("lookahead", v.span())),
+        ];
+        if let Some((key, span)) = stray.into_iter().flatten().next() {
+            return Err(src.error(
+                span,
+                format!("`{key}` needs a streamed world: set [world] file"),
+            ));
+        }
+        return Ok(None);
+    };
+    if file.get_ref().trim().is_empty() {
+        return Err(src.error(file.span(), "file must name a .loam file"));
+    }
+    let path = std::path::Path::new(file.get_ref());
+    let path = match src.path.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    };
+    let io = match &raw.io {
+        None => loam_storage::io::IoKind::Auto,
+        Some(v) => loam_storage::io::IoKind::parse(v.get_ref()).ok_or_else(|| {
+            src.error(
+                v.span(),
+                format!("unknown io `{}` (expected uring, pread, mmap or auto)", v.get_ref()),
+            )
+        })?,
+    };
+    let save = match raw.save.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some(("on_exit", _)) => SavePolicy::OnExit,
+        Some(("never", _)) => SavePolicy::Never,
+        Some(("every_n_frames", span)) => {
+            let n = raw.save_every.as_ref().ok_or_else(|| {
+                src.error(span, "save = \"every_n_frames\" needs save_every = N")
+            })?;
+            if *n.get_ref() == 0 {
+                return Err(src.error(n.span(), "save_every must be at least 1"));
+            }
+            SavePolicy::EveryNFrames(*n.get_ref())
+        }
+        Some((other, span)) => {
+            return Err(src.error(
+                span,
+                format!("unknown save `{other}` (expected never, on_exit or every_n_frames)"),
+            ))
+        }
+    };
+    if let (Some(n), false) = (&raw.save_every, matches!(save, SavePolicy::EveryNFrames(_))) {
+        return Err(src.error(n.span(), "save_every applies only with save = \"every_n_frames\""));
+    }
+    if let Some(r) = &raw.resident_pages {
+        if *r.get_ref() == 0 {
+            return Err(src.error(r.span(), "resident_pages must be at least 1"));
+        }
+    }
+    let load_per_frame = match &raw.load_per_frame {
+        Some(n) if *n.get_ref() == 0 => {
+            return Err(src.error(n.span(), "load_per_frame must be at least 1"))
+        }
+        Some(n) => *n.get_ref(),
+        None => 256,
+    };
+    let lookahead = match &raw.lookahead {
+        Some(l) if !(l.get_ref().is_finite() && (0.0..=60.0).contains(l.get_ref())) => {
+            return Err(src.error(l.span(), "lookahead must be in [0, 60] seconds"))
+        }
+        Some(l) => *l.get_ref(),
+        None => 1.0,
+    };
+    Ok(Some(StorageSpec {
+        file: path,
+        resident_pages: raw.resident_pages.as_ref().map(|r| *r.get_ref()),
+        io,
+        save,
+        load_per_frame,
+        lookahead,
+    }))
 }
 
 fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, ScenarioError> {
@@ -209,21 +366,30 @@ fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, Sce
         };
         src.error(span, e.to_string())
     })?;
-    let cells: u64 = size.iter().map(|&s| u64::from(s)).product();
-    if cells > limits::MAX_RESIDENT_CELLS {
-        return Err(src.error(
-            raw.size.span(),
-            format!(
-                "a world of {cells} cells is too large: every page is held in memory \
-                 (6 bytes a cell), so at most 2^31 cells"
-            ),
-        ));
-    }
-    Ok(WorldSpec {
+    let storage = check_storage(src, raw)?;
+    let spec = WorldSpec {
         size,
         page,
         seed: raw.seed.unwrap_or(0),
-    })
+        storage,
+    };
+    let mut probe = Scenario::empty("", size);
+    probe.world = spec.clone();
+    let cells = probe.resident_cells();
+    if cells > limits::MAX_RESIDENT_CELLS {
+        let (span, why) = match &raw.resident_pages {
+            Some(r) => (r.span(), "resident_pages asks for"),
+            None => (raw.size.span(), "every page is held in memory, so this world needs"),
+        };
+        return Err(src.error(
+            span,
+            format!(
+                "{why} {cells} resident cells; at most 2^31 fit (6 bytes a cell): \
+                 stream the world from a [world] file with a smaller resident_pages"
+            ),
+        ));
+    }
+    Ok(spec)
 }
 
 fn check_run(src: &Source<'_>, r: Option<&Spanned<RawRun>>) -> Result<RunSpec, ScenarioError> {

@@ -105,8 +105,25 @@ impl Shape {
     /// Calls `visit(cell, depth_below_surface)` for every cell of the shape
     /// inside a world of `size`. `depth` is 0 except for terrain, where it is
     /// the distance from the column's top cell.
-    pub fn for_each_cell(&self, size: [u32; 3], seed: u64, mut visit: impl FnMut([u32; 3], u32)) {
-        let (min, max) = self.bounds(size);
+    pub fn for_each_cell(&self, size: [u32; 3], seed: u64, visit: impl FnMut([u32; 3], u32)) {
+        let world = size.map(i64::from);
+        self.for_each_cell_in(size, seed, ([0; 3], world), visit);
+    }
+
+    /// [`Shape::for_each_cell`] for the cells inside `clip` (`[min, max)`)
+    /// only: generating one page visits that page's cells, not the shape's.
+    pub fn for_each_cell_in(
+        &self,
+        size: [u32; 3],
+        seed: u64,
+        clip: ([i64; 3], [i64; 3]),
+        mut visit: impl FnMut([u32; 3], u32),
+    ) {
+        let (mut min, mut max) = self.bounds(size);
+        for a in 0..3 {
+            min[a] = min[a].max(clip.0[a]);
+            max[a] = max[a].min(clip.1[a]);
+        }
         match *self {
             Shape::Box { .. } => {
                 for z in min[2]..max[2] {
@@ -139,8 +156,8 @@ impl Shape {
                     for x in min[0]..max[0] {
                         let n = fractal_noise(x as f64 / scale, z as f64 / scale, seed);
                         let top = height[0] as f64 + (height[1] - height[0]) as f64 * n;
-                        let top = (top.round() as i64).clamp(0, max[1]);
-                        for y in 0..top {
+                        let top = (top.round() as i64).clamp(0, i64::from(size[1]));
+                        for y in min[1]..top.min(max[1]) {
                             visit([x as u32, y as u32, z as u32], (top - 1 - y) as u32);
                         }
                     }
@@ -193,6 +210,37 @@ mod tests {
         let mut n = 0;
         s.for_each_cell([8, 8, 8], 0, |_, _| n += 1);
         assert_eq!(n, 3 * 2);
+    }
+
+    #[test]
+    fn clipped_visits_are_the_whole_visit_cut_into_boxes() {
+        let shapes = [
+            Shape::Sphere {
+                center: [13.0, 9.0, 20.0],
+                radius: 7.5,
+            },
+            Shape::NoiseTerrain {
+                height: [3, 14],
+                scale: 6.0,
+                surface: None,
+            },
+        ];
+        for s in shapes {
+            let mut whole = Vec::new();
+            s.for_each_cell([32, 16, 32], 9, |p, d| whole.push((p, d)));
+            let mut cut = Vec::new();
+            for z in (0..32).step_by(8) {
+                for y in (0..16).step_by(8) {
+                    for x in (0..32).step_by(8) {
+                        let clip = ([x, y, z], [x + 8, y + 8, z + 8]);
+                        s.for_each_cell_in([32, 16, 32], 9, clip, |p, d| cut.push((p, d)));
+                    }
+                }
+            }
+            whole.sort_unstable();
+            cut.sort_unstable();
+            assert_eq!(whole, cut);
+        }
     }
 
     #[test]

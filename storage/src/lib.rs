@@ -23,6 +23,7 @@ pub mod morton;
 pub mod neighbourhood;
 pub mod page_table;
 pub mod pool;
+pub mod stream;
 pub mod world;
 
 pub use layout::{LayoutError, WorldLayout};

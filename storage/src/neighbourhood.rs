@@ -77,6 +77,14 @@ pub fn seen_by_box(lo: [i32; 3], hi: [i32; 3], p: i32) -> u32 {
     MASKS[(axis(0, r) | axis(1, 1) << 3 | axis(2, r) << 6) as usize]
 }
 
+/// The pages that hold any cell of the box `lo..=hi` (local coordinates,
+/// at most one cell beyond the page): the pages a change there wrote to.
+#[inline]
+pub fn holding_box(lo: [i32; 3], hi: [i32; 3], p: i32) -> u32 {
+    let axis = |a: usize| -> u32 { 0b010 | (lo[a] < 0) as u32 | ((hi[a] >= p) as u32) << 2 };
+    MASKS[(axis(0) | axis(1) << 3 | axis(2) << 6) as usize]
+}
+
 /// The page offset of neighbourhood bit `k`.
 #[inline]
 pub fn offset(k: usize) -> [i32; 3] {

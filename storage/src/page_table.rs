@@ -27,9 +27,13 @@ pub enum PageState {
 }
 
 impl PageState {
-    /// Whether the page's cells are in a pool slot and may be simulated.
+    /// Whether the page's cells are in a pool slot. (An evicting page's
+    /// are, until the write-back that needs them is done.)
     pub fn is_resident(self) -> bool {
-        matches!(self, PageState::Resident | PageState::Dirty)
+        matches!(
+            self,
+            PageState::Resident | PageState::Dirty | PageState::Evicting
+        )
     }
 }
 

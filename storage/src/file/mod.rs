@@ -33,6 +33,7 @@ pub mod header;
 #[cfg(not(target_endian = "little"))]
 compile_error!("the .loam reader decodes little-endian channels in place");
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -162,6 +163,46 @@ pub struct WorldFile {
     layout: WorldLayout,
     /// Sorted by (page id, channel).
     entries: Vec<Entry>,
+    /// Pages written since the last commit, by page id: readable now,
+    /// durable once [`WorldFile::commit`] returns.
+    pending: BTreeMap<u64, [Entry; 3]>,
+    /// Where the next payload goes.
+    cursor: u64,
+}
+
+/// One page's channels outside the pool: where the I/O actor decodes and
+/// the generator writes before the page is installed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageBuf {
+    /// Material ids, x fastest.
+    pub material: Vec<u8>,
+    /// Temperatures, x fastest.
+    pub temperature: Vec<f32>,
+    /// Flags, x fastest.
+    pub flags: Vec<u8>,
+}
+
+impl PageBuf {
+    /// A page of `cells` cells, all zero.
+    pub fn new(cells: usize) -> Self {
+        Self {
+            material: vec![0; cells],
+            temperature: vec![0.0; cells],
+            flags: vec![0; cells],
+        }
+    }
+
+    /// Copies the page into `world`'s slot for page `p`; false if `p` is
+    /// not resident.
+    pub fn install(&self, world: &mut VoxelWorld, p: usize) -> bool {
+        let Some(view) = world.page_mut(p) else {
+            return false;
+        };
+        view.material.copy_from_slice(&self.material);
+        view.temperature.copy_from_slice(&self.temperature);
+        view.flags.copy_from_slice(&self.flags);
+        true
+    }
 }
 
 impl std::fmt::Debug for WorldFile {
@@ -212,6 +253,8 @@ impl WorldFile {
             slot: 0,
             layout,
             entries: Vec::new(),
+            pending: BTreeMap::new(),
+            cursor: ALIGN,
         })
     }
 
@@ -316,6 +359,8 @@ impl WorldFile {
             slot,
             layout,
             entries,
+            pending: BTreeMap::new(),
+            cursor: align_up(header.end),
         })
     }
 
@@ -349,9 +394,19 @@ impl WorldFile {
         self.page_entries(p).is_some()
     }
 
-    /// The three directory entries of page `p`, if the file holds it.
+    /// Stored payload bytes of page `p` (0 if the file does not hold it).
+    pub fn stored_bytes(&self, p: usize) -> u64 {
+        self.page_entries(p)
+            .map_or(0, |es| es.iter().map(|e| u64::from(e.stored)).sum())
+    }
+
+    /// The three directory entries of page `p`, if the file holds it
+    /// (written since the last commit, or committed).
     fn page_entries(&self, p: usize) -> Option<&[Entry]> {
         let id = PageId::from_coord(self.layout.page_coord(p)).0;
+        if let Some(e) = self.pending.get(&id) {
+            return Some(e);
+        }
         let start = self.entries.partition_point(|e| e.page_id < id);
         let found = self.entries.get(start..start + 3)?;
         found.iter().all(|e| e.page_id == id).then_some(found)
@@ -376,18 +431,79 @@ impl WorldFile {
         pages: &[usize],
         io: &mut dyn crate::io::PageIo,
     ) -> Result<usize, FileError> {
-        let wanted: Vec<(usize, &[Entry])> = pages
+        let mut held: Vec<(usize, usize)> = pages
             .iter()
-            .filter(|&&p| world.table.resident_slot(p).is_some())
-            .filter_map(|&p| self.page_entries(p).map(|e| (p, e)))
+            .filter(|&&p| self.contains(p))
+            .filter_map(|&p| world.table.resident_slot(p).map(|s| (s, p)))
             .collect();
-        let mut buffers: Vec<Vec<u8>> = wanted
+        // Each page owns its three slot slices, which must be distinct.
+        held.sort_unstable();
+        if held.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(FileError::Corrupt {
+                path: self.path.clone(),
+                what: "two pages asked for share a world slot".into(),
+            });
+        }
+        let slots: Vec<usize> = held.iter().map(|&(s, _)| s).collect();
+        let materials = world.material.slots_mut(&slots);
+        let temperatures = world.temperature.slots_mut(&slots);
+        let flags = world.flags.slots_mut(&slots);
+        let targets = held
             .iter()
-            .flat_map(|(_, es)| es.iter().map(|e| vec![0u8; e.stored as usize]))
+            .zip(materials.into_iter().zip(temperatures).zip(flags))
+            .map(|(&(_, p), ((m, t), f))| (p, [m, bytemuck::cast_slice_mut(t), f]))
             .collect();
-        let mut requests: Vec<crate::io::ReadRequest<'_>> = wanted
+        self.read_into(targets, io)
+    }
+
+    /// Reads pages into owned buffers through `io`, all payload reads in one
+    /// batch; returns, per buffer, whether the file held its page (a buffer
+    /// of a page it does not hold is left as it was).
+    pub fn load_into(
+        &self,
+        bufs: &mut [(usize, &mut PageBuf)],
+        io: &mut dyn crate::io::PageIo,
+    ) -> Result<Vec<bool>, FileError> {
+        let held: Vec<bool> = bufs.iter().map(|(p, _)| self.contains(*p)).collect();
+        let targets = bufs
+            .iter_mut()
+            .zip(&held)
+            .filter(|(_, &h)| h)
+            .map(|((p, b), _)| {
+                let b = &mut **b;
+                (
+                    *p,
+                    [
+                        b.material.as_mut_slice(),
+                        bytemuck::cast_slice_mut(b.temperature.as_mut_slice()),
+                        b.flags.as_mut_slice(),
+                    ],
+                )
+            })
+            .collect();
+        self.read_into(targets, io)?;
+        Ok(held)
+    }
+
+    /// Reads the payloads of `targets`' pages (all held by the file) in one
+    /// batch, then decodes and checks each page into its three channel
+    /// byte slices, pages in parallel on the current rayon pool.
+    fn read_into(
+        &self,
+        targets: Vec<(usize, [&mut [u8]; 3])>,
+        io: &mut dyn crate::io::PageIo,
+    ) -> Result<usize, FileError> {
+        let entries: Vec<&[Entry]> = targets
             .iter()
-            .flat_map(|(_, es)| es.iter())
+            .map(|(p, _)| self.page_entries(*p).unwrap_or(&[]))
+            .collect();
+        let mut buffers: Vec<Vec<u8>> = entries
+            .iter()
+            .flat_map(|es| es.iter().map(|e| vec![0u8; e.stored as usize]))
+            .collect();
+        let mut requests: Vec<crate::io::ReadRequest<'_>> = entries
+            .iter()
+            .flat_map(|es| es.iter())
             .zip(buffers.iter_mut())
             .filter(|(e, _)| e.codec != Codec::Uniform)
             .map(|(e, buf)| crate::io::ReadRequest {
@@ -401,43 +517,21 @@ impl WorldFile {
                 source,
             })?;
         drop(requests);
-        // Decode straight into the pool slots, pages in parallel on the
-        // current rayon pool: each page owns its three slot slices.
-        let slots: Vec<usize> = wanted
-            .iter()
-            .map(|(p, _)| {
-                world
-                    .table
-                    .resident_slot(*p)
-                    .expect("filtered to resident pages above")
-            })
-            .collect();
-        let mut order: Vec<usize> = (0..wanted.len()).collect();
-        order.sort_by_key(|&k| slots[k]);
-        let mut sorted_slots: Vec<usize> = order.iter().map(|&k| slots[k]).collect();
-        sorted_slots.dedup();
-        if sorted_slots.len() != order.len() {
-            return Err(FileError::Corrupt {
-                path: self.path.clone(),
-                what: "two pages asked for share a world slot".into(),
-            });
-        }
-        let materials = world.material.slots_mut(&sorted_slots);
-        let temperatures = world.temperature.slots_mut(&sorted_slots);
-        let flags = world.flags.slots_mut(&sorted_slots);
-        let jobs: Vec<_> = order
-            .iter()
-            .zip(materials.into_iter().zip(temperatures).zip(flags))
-            .map(|(&k, ((m, t), f))| (k, m, t, f))
-            .collect();
+        let count = targets.len();
         use rayon::prelude::*;
-        jobs.into_par_iter()
-            .try_for_each(|(k, material, temperature, flags)| {
-                let (p, es) = wanted[k];
+        targets
+            .into_par_iter()
+            .enumerate()
+            .try_for_each(|(k, (p, channels))| {
+                let es = entries[k];
+                if es.len() != 3 {
+                    return Err(FileError::Corrupt {
+                        path: self.path.clone(),
+                        what: format!("page {p} is not in the file"),
+                    });
+                }
                 let coord = self.layout.page_coord(p);
-                let targets: [&mut [u8]; 3] =
-                    [material, bytemuck::cast_slice_mut(temperature), flags];
-                for ((c, e), target) in es.iter().enumerate().zip(targets) {
+                for ((c, e), target) in es.iter().enumerate().zip(channels) {
                     let page_error = |what: String| FileError::Page {
                         path: self.path.clone(),
                         id: e.page_id,
@@ -454,85 +548,134 @@ impl WorldFile {
                 }
                 Ok(())
             })?;
-        Ok(wanted.len())
+        Ok(count)
     }
 
-    /// Saves `pages` (dense indices) of `world`, crash-safely: payloads and a
-    /// new directory go after everything committed, then `fsync`, then the
-    /// other header slot, then `fsync` (FORMAT.md, "Saving").
+    /// Saves `pages` (dense indices) of `world`, crash-safely:
+    /// [`WorldFile::write_pages`], then [`WorldFile::commit`].
     pub fn save(
         &mut self,
         world: &VoxelWorld,
         pages: &[usize],
         options: &SaveOptions,
     ) -> Result<SaveStats, FileError> {
+        let written = self.write_pages(world, pages, options)?;
+        let dir = self.commit()?;
+        Ok(SaveStats {
+            pages: written.pages,
+            bytes: written.bytes + dir.bytes,
+        })
+    }
+
+    /// Writes the payloads of `pages` (dense indices; non-resident ones are
+    /// skipped) after everything else in the file, without committing:
+    /// reads see them at once, a crash forgets them, and the next
+    /// [`WorldFile::commit`] makes them durable. Pages are encoded in
+    /// parallel on the current rayon pool.
+    pub fn write_pages(
+        &mut self,
+        world: &VoxelWorld,
+        pages: &[usize],
+        options: &SaveOptions,
+    ) -> Result<SaveStats, FileError> {
+        use rayon::prelude::*;
         let io = |source| FileError::Io {
             path: self.path.clone(),
             source,
         };
-        let mut cursor = align_up(self.header.end);
-        let mut fresh: Vec<Entry> = Vec::new();
+        let encoded: Vec<(u64, [(Codec, [u8; 4], Vec<u8>, u32); 3])> = pages
+            .par_iter()
+            .filter_map(|&p| world.page(p).map(|v| (p, v)))
+            .map(|(p, view)| {
+                let channels: [&[u8]; 3] = [
+                    view.material,
+                    bytemuck::cast_slice(view.temperature),
+                    view.flags,
+                ];
+                let mut out = Vec::with_capacity(3);
+                for (c, raw) in channels.into_iter().enumerate() {
+                    let (codec, uniform, payload) =
+                        codec::encode(raw, CHANNEL_TYPES[c] as usize, options.zstd_level)?;
+                    out.push((codec, uniform, payload, crc32fast::hash(raw)));
+                }
+                let out: [_; 3] = out.try_into().map_err(|_| std::io::Error::other("3 channels"))?;
+                Ok((world.page_id(p).0, out))
+            })
+            .collect::<std::io::Result<_>>()
+            .map_err(io)?;
         let mut stats = SaveStats::default();
-        for &p in pages {
-            let Some(view) = world.page(p) else { continue };
-            let id = world.page_id(p).0;
-            let temperature: Vec<u8> = view
-                .temperature
-                .iter()
-                .flat_map(|t| t.to_le_bytes())
-                .collect();
-            for (c, raw) in [view.material, &temperature[..], view.flags]
-                .into_iter()
-                .enumerate()
-            {
-                let (codec, uniform, payload) =
-                    codec::encode(raw, CHANNEL_TYPES[c] as usize, options.zstd_level)
-                        .map_err(io)?;
-                let mut entry = Entry {
-                    page_id: id,
+        for (id, channels) in encoded {
+            let mut entries = [Entry {
+                page_id: id,
+                channel: 0,
+                codec: Codec::Uniform,
+                uniform: [0; 4],
+                offset: 0,
+                stored: 0,
+                crc: 0,
+            }; 3];
+            for (c, (codec, uniform, payload, crc)) in channels.into_iter().enumerate() {
+                let entry = &mut entries[c];
+                *entry = Entry {
                     channel: c as u8,
                     codec,
                     uniform,
-                    offset: 0,
                     stored: payload.len() as u32,
-                    crc: crc32fast::hash(raw),
+                    crc,
+                    ..*entry
                 };
                 if codec != Codec::Uniform {
-                    entry.offset = cursor;
-                    self.file.write_all_at(&payload, cursor).map_err(io)?;
-                    cursor = align_up(cursor + payload.len() as u64);
+                    entry.offset = self.cursor;
+                    self.file.write_all_at(&payload, self.cursor).map_err(io)?;
+                    self.cursor = align_up(self.cursor + payload.len() as u64);
                     stats.bytes += payload.len() as u64;
                 }
-                fresh.push(entry);
             }
+            self.pending.insert(id, entries);
             stats.pages += 1;
         }
-        fresh.sort_by_key(|e| (e.page_id, e.channel));
-        fresh.dedup_by_key(|e| (e.page_id, e.channel));
+        Ok(stats)
+    }
+
+    /// Whether pages were written since the last commit.
+    pub fn has_uncommitted(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Commits the pages written since the last commit, crash-safely: a new
+    /// directory after everything written, `fsync`, the other header slot,
+    /// `fsync` (FORMAT.md, "Saving"). Returns the directory bytes written.
+    pub fn commit(&mut self) -> Result<SaveStats, FileError> {
+        let io = |source| FileError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let pending = std::mem::take(&mut self.pending);
         let mut merged: Vec<Entry> = self
             .entries
             .iter()
-            .filter(|e| {
-                fresh
-                    .binary_search_by_key(&(e.page_id, e.channel), |f| (f.page_id, f.channel))
-                    .is_err()
-            })
+            .filter(|e| !pending.contains_key(&e.page_id))
             .copied()
             .collect();
-        merged.extend(fresh);
+        merged.extend(pending.values().flatten());
         merged.sort_by_key(|e| (e.page_id, e.channel));
         let mut dir = Vec::with_capacity(merged.len() * ENTRY_BYTES);
         merged.iter().for_each(|e| e.encode(&mut dir));
-        let dir_offset = cursor;
-        self.file.write_all_at(&dir, dir_offset).map_err(io)?;
-        stats.bytes += dir.len() as u64;
+        let dir_offset = self.cursor;
         let end = align_up(dir_offset + dir.len() as u64);
-        // Keep the file at least as long as the allocated space, so `open`'s
-        // bounds checks accept every committed offset.
-        if self.file.metadata().map_err(io)?.len() < end {
-            self.file.set_len(end).map_err(io)?;
+        let written = (|| {
+            self.file.write_all_at(&dir, dir_offset)?;
+            // Keep the file at least as long as the allocated space, so
+            // `open`'s bounds checks accept every committed offset.
+            if self.file.metadata()?.len() < end {
+                self.file.set_len(end)?;
+            }
+            self.file.sync_data()
+        })();
+        if let Err(e) = written {
+            self.pending = pending;
+            return Err(io(e));
         }
-        self.file.sync_data().map_err(io)?;
         let header = Header {
             sequence: self.header.sequence + 1,
             dir_offset,
@@ -542,14 +685,22 @@ impl WorldFile {
             ..self.header
         };
         let slot = 1 - self.slot;
-        self.file
+        let flipped = self
+            .file
             .write_all_at(&header.encode(), SLOT_OFFSETS[slot])
-            .map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = flipped {
+            self.pending = pending;
+            return Err(io(e));
+        }
         self.header = header;
         self.slot = slot;
         self.entries = merged;
-        Ok(stats)
+        self.cursor = end;
+        Ok(SaveStats {
+            pages: 0,
+            bytes: dir.len() as u64,
+        })
     }
 
     /// Rewrites the file at `path` with only its committed pages, dropping
@@ -610,13 +761,22 @@ impl WorldFile {
 
     /// Reads and checks every stored page; returns every problem found.
     pub fn verify(&self) -> Vec<FileError> {
-        let mut scratch = VoxelWorld::new(self.layout, 0, 0.0);
+        let mut io = match crate::io::Pread::new(&self.file) {
+            Ok(io) => io,
+            Err(source) => {
+                return vec![FileError::Io {
+                    path: self.path.clone(),
+                    source,
+                }]
+            }
+        };
+        let mut buf = PageBuf::new(self.layout.page_cells());
         let mut problems = Vec::new();
         let mut ids: Vec<u64> = self.entries.iter().map(|e| e.page_id).collect();
         ids.dedup();
         for id in ids {
             let p = self.layout.page_index(PageId(id).coord());
-            if let Err(e) = self.load_page(&mut scratch, p) {
+            if let Err(e) = self.load_into(&mut [(p, &mut buf)], &mut io) {
                 problems.push(e);
             }
         }

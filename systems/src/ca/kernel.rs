@@ -119,6 +119,8 @@ pub(crate) struct PageResult {
     /// Pages to wake, as a `loam_storage::neighbourhood` mask (the changed
     /// box is folded in at the end of the update).
     pub wake: u32,
+    /// Pages whose cells changed, as a mask like `wake`.
+    pub dirty: u32,
     pub moves: u32,
     pub reactions: u32,
     /// Box (local coordinates, inclusive) around every cell changed in the
@@ -136,6 +138,7 @@ impl Default for PageResult {
     fn default() -> Self {
         Self {
             wake: 0,
+            dirty: 0,
             moves: 0,
             reactions: 0,
             lo: [i32::MAX; 3],
@@ -376,9 +379,11 @@ impl PageUpdate<'_> {
         }
         if out.lo[0] <= out.hi[0] {
             out.wake |= neighbourhood::seen_by_box(out.lo, out.hi, p);
+            out.dirty = neighbourhood::holding_box(out.lo, out.hi, p);
         }
         if self.config.heat && self.heat_pass() {
             out.wake = neighbourhood::ALL;
+            out.dirty = neighbourhood::ALL;
         }
         out
     }

@@ -130,10 +130,14 @@ pub fn step(
                 continue;
             }
             let c = layout.page_coord(p);
-            for k in 0..27 {
-                if r.wake >> k & 1 == 1 {
-                    if let Some(n) = layout.neighbour_page(c, neighbourhood::offset(k)) {
+            // Pages that changed become dirty (to be written back before
+            // eviction); those that can see a change only wake.
+            for k in (0..27).filter(|k| r.wake >> k & 1 == 1) {
+                if let Some(n) = layout.neighbour_page(c, neighbourhood::offset(k)) {
+                    if r.dirty >> k & 1 == 1 {
                         world.table.touch(n);
+                    } else {
+                        world.table.wake(n);
                     }
                 }
             }

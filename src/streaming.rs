@@ -1,0 +1,254 @@
+//! A scenario's streamed world: the world file, the pages its fills
+//! generate, observers as entities, and the `observers` and
+//! `storage.stream` jobs.
+
+use std::sync::Arc;
+
+use loam_runtime::{Job, Samples};
+use loam_storage::file::{FileError, PageBuf, WorldFile};
+use loam_storage::stream::{PageSource, StreamConfig, StreamStats, Streamer, Viewpoint};
+use loam_storage::{VoxelWorld, WorldLayout};
+use loam_systems::materials::{id, AMBIENT};
+use loam_systems::MaterialTable;
+
+use crate::scenario::{Fill, ObserverSpec, SavePolicy, Scenario, StorageSpec};
+
+/// Where an observer is, cells.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Position(pub [f64; 3]);
+
+/// How an observer moves, cells per frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Velocity(pub [f64; 3]);
+
+/// An observer: pages within `radius` cells of it, now and where its
+/// velocity takes it, are kept resident. Spawn one into the runtime's
+/// `hecs::World` with a [`Position`] and [`Velocity`] to stream around
+/// anything of your own (a camera, a player).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observer {
+    /// Cells.
+    pub radius: f64,
+}
+
+/// The scenario's observer path, for observers that follow one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObserverPath(pub ObserverSpec);
+
+/// Generates a page from the scenario's fills: the world's implicit data.
+pub struct ScenarioPages {
+    fills: Vec<Fill>,
+    table: MaterialTable,
+    seed: u64,
+}
+
+impl ScenarioPages {
+    /// The generator for `scenario`'s fills.
+    pub fn new(scenario: &Scenario) -> Self {
+        Self {
+            fills: scenario.fills.clone(),
+            table: MaterialTable::default(),
+            seed: scenario.world.seed,
+        }
+    }
+}
+
+impl PageSource for ScenarioPages {
+    fn generate(&self, layout: &WorldLayout, p: usize, buf: &mut PageBuf) {
+        buf.material.fill(id::AIR);
+        buf.temperature.fill(AMBIENT);
+        buf.flags.fill(0);
+        let pe = layout.page;
+        let origin = layout.page_coord(p).map(|c| c * pe);
+        let clip = (
+            origin.map(i64::from),
+            origin.map(|o| i64::from(o + pe)),
+        );
+        for fill in &self.fills {
+            crate::runtime::fill_cells(&self.table, fill, self.seed, layout.size, clip, |c, m, t| {
+                let i = layout.local_offset([c[0] - origin[0], c[1] - origin[1], c[2] - origin[2]]);
+                buf.material[i] = m;
+                buf.temperature[i] = t;
+            });
+        }
+    }
+}
+
+/// The streamed world's machinery, a resource of the engine.
+pub struct StreamState {
+    /// Moves pages in and out.
+    pub streamer: Streamer,
+    /// When to commit.
+    pub save: SavePolicy,
+    /// Time from asking for a frame's pages to having them, per frame that asked.
+    pub load_ms: Samples,
+}
+
+impl StreamState {
+    /// Counters so far.
+    pub fn stats(&self) -> StreamStats {
+        self.streamer.stats()
+    }
+}
+
+/// Opens `spec.file`, or creates it when absent, and checks it describes
+/// the scenario's world.
+pub fn open_world_file(spec: &StorageSpec, layout: WorldLayout, seed: u64) -> Result<WorldFile, FileError> {
+    let file = if spec.file.exists() {
+        WorldFile::open(&spec.file)?
+    } else {
+        if let Some(dir) = spec.file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| FileError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        WorldFile::create(&spec.file, layout, seed)?
+    };
+    if file.layout() != layout {
+        return Err(FileError::Corrupt {
+            path: spec.file.clone(),
+            what: format!(
+                "the file holds a world of {:?} cells in pages of {}, the scenario asks for {:?} in pages of {}",
+                file.layout().size,
+                file.layout().page,
+                layout.size,
+                layout.page
+            ),
+        });
+    }
+    Ok(file)
+}
+
+/// Builds the streamed world: a pool of `resident_pages` slots, filled with
+/// what the observers want at frame 0 (read or generated, all of it, before
+/// the first frame). Returns the world, the streaming state and a note
+/// naming the I/O backend.
+pub fn open(
+    scenario: &Scenario,
+    spec: &StorageSpec,
+    layout: WorldLayout,
+) -> Result<(VoxelWorld, StreamState, String), crate::LoamError> {
+    let file = open_world_file(spec, layout, scenario.world.seed)?;
+    let (io, note) = loam_storage::io::open(file.file(), spec.io).map_err(|e| {
+        crate::LoamError::Unsupported(format!(
+            "io `{}` is not available here: {e}",
+            io_name(spec.io)
+        ))
+    })?;
+    let note = note.unwrap_or_else(|| format!("io: {}", io.name()));
+    let slots = spec.resident_pages.unwrap_or(usize::MAX).min(layout.page_count());
+    let mut world = VoxelWorld::with_capacity(layout, slots);
+    let frames_per_second = 1.0 / scenario.run.dt;
+    let config = StreamConfig {
+        load_per_frame: spec.load_per_frame,
+        lookahead: spec.lookahead * frames_per_second,
+        ..StreamConfig::default()
+    };
+    let source = Arc::new(ScenarioPages::new(scenario));
+    let mut streamer = Streamer::new(file, io, source, config).map_err(|e| {
+        crate::LoamError::Unsupported(format!("cannot start the I/O thread: {e}"))
+    })?;
+    let viewpoints: Vec<Viewpoint> = scenario
+        .observers
+        .iter()
+        .map(|o| viewpoint(o, 0))
+        .collect();
+    streamer.plan(&mut world, &viewpoints, 0, Some(usize::MAX))?;
+    streamer.install(&mut world)?;
+    let state = StreamState {
+        streamer,
+        save: spec.save,
+        load_ms: Samples::default(),
+    };
+    Ok((world, state, note))
+}
+
+fn viewpoint(o: &ObserverSpec, frame: u64) -> Viewpoint {
+    let (position, velocity) = o.at(frame);
+    Viewpoint {
+        position,
+        velocity,
+        radius: o.radius,
+    }
+}
+
+fn io_name(kind: loam_storage::io::IoKind) -> &'static str {
+    use loam_storage::io::IoKind;
+    match kind {
+        IoKind::Uring => "uring",
+        IoKind::Pread => "pread",
+        IoKind::Mmap => "mmap",
+        IoKind::Auto => "auto",
+    }
+}
+
+/// Spawns the scenario's observers into `actors`.
+pub fn spawn_observers(actors: &mut hecs::World, scenario: &Scenario) {
+    for o in &scenario.observers {
+        let (p, v) = o.at(0);
+        actors.spawn((
+            Observer { radius: o.radius },
+            Position(p),
+            Velocity(v),
+            ObserverPath(o.clone()),
+        ));
+    }
+}
+
+/// The `observers` job: observers that follow a path move along it.
+pub fn observers_job() -> Job {
+    Job::new("observers").writes::<hecs::World>().run(|ctx| {
+        let frame = ctx.clock().frame;
+        let mut actors = ctx.write::<hecs::World>()?;
+        for (path, pos, vel) in actors.query_mut::<(&ObserverPath, &mut Position, &mut Velocity)>() {
+            let (p, v) = path.0.at(frame);
+            pos.0 = p;
+            vel.0 = v;
+        }
+        Ok(())
+    })
+}
+
+/// The `storage.stream` job: installs last frame's pages, saves when the
+/// policy says so, and asks for the pages the observers want next.
+pub fn stream_job() -> Job {
+    Job::new("storage.stream")
+        .writes::<VoxelWorld>()
+        .writes::<StreamState>()
+        .reads::<hecs::World>()
+        .run(|ctx| {
+            let frame = ctx.clock().frame;
+            let mut state = ctx.write::<StreamState>()?;
+            let mut world = ctx.write::<VoxelWorld>()?;
+            let installed = state
+                .streamer
+                .install(&mut world)
+                .map_err(|e| ctx.fail(e))?;
+            if let Some(latency) = installed.latency {
+                state.load_ms.push(latency.as_secs_f32() * 1e3);
+            }
+            if let SavePolicy::EveryNFrames(n) = state.save {
+                if frame > 0 && frame % n == 0 {
+                    state.streamer.save(&mut world).map_err(|e| ctx.fail(e))?;
+                }
+            }
+            let viewpoints: Vec<Viewpoint> = {
+                let actors = ctx.read::<hecs::World>()?;
+                let mut query = actors.query::<(&Observer, &Position, &Velocity)>();
+                query
+                    .iter()
+                    .map(|(o, p, v)| Viewpoint {
+                        position: p.0,
+                        velocity: v.0,
+                        radius: o.radius,
+                    })
+                    .collect()
+            };
+            state
+                .streamer
+                .plan(&mut world, &viewpoints, frame, None)
+                .map_err(|e| ctx.fail(e))?;
+            Ok(())
+        })
+}

@@ -1,0 +1,372 @@
+//! Streaming: which pages are resident, loading and generating the ones
+//! observers will need, evicting the ones nobody needs.
+//!
+//! A [`Streamer`] runs once per frame, in two halves:
+//!
+//! 1. [`Streamer::install`] takes the pages asked for last frame from the
+//!    I/O actor and installs them (waiting, and counting a stall, if the
+//!    actor is not done yet), waking them and their neighbours.
+//! 2. [`Streamer::plan`] works out the pages wanted now ([`wanted_pages`]),
+//!    evicts least-recently-used pages nobody wants to make room (writing
+//!    dirty ones back first, uncommitted, so a crash leaves the file at its
+//!    last save), and sends the next requests, most urgent first and at
+//!    most `load_per_frame` of them.
+//!
+//! The actor reads and decodes (or generates, for pages the file does not
+//! hold) while the rest of the frame simulates. Because pages asked for in
+//! frame `f` always become resident at the start of frame `f + 1`, which
+//! pages are resident when is decided by frame numbers alone, never by I/O
+//! timing: a streamed world is as deterministic as one that fits in memory.
+
+mod actor;
+mod wanted;
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use wanted::{wanted_pages, Viewpoint, Want};
+
+use crate::file::{FileError, PageBuf, SaveOptions, SaveStats, WorldFile};
+use crate::io::PageIo;
+use crate::layout::WorldLayout;
+use crate::page_table::PageState;
+use crate::world::VoxelWorld;
+
+/// Makes the contents of pages that the world file does not hold: a world's
+/// implicit data, such as terrain from a seed.
+pub trait PageSource: Send + Sync {
+    /// Fills every cell of `buf` with page `p`'s contents.
+    fn generate(&self, layout: &WorldLayout, p: usize, buf: &mut PageBuf);
+}
+
+/// How a streamer behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamConfig {
+    /// Most pages sent to the I/O actor per frame.
+    pub load_per_frame: usize,
+    /// How far ahead (frames) observers' velocities are followed.
+    pub lookahead: f64,
+    /// How pages are encoded when written.
+    pub save: SaveOptions,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            load_per_frame: 256,
+            lookahead: 60.0,
+            save: SaveOptions::default(),
+        }
+    }
+}
+
+/// Counters over a streamer's life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Pages read from the world file.
+    pub pages_loaded: u64,
+    /// Pages generated because the file did not hold them.
+    pub pages_generated: u64,
+    /// Pages evicted.
+    pub pages_evicted: u64,
+    /// Pages written (eviction write-backs and saves).
+    pub pages_written: u64,
+    /// Payload bytes read.
+    pub bytes_read: u64,
+    /// Payload and directory bytes written.
+    pub bytes_written: u64,
+    /// Frames that waited for the I/O actor.
+    pub stalls: u64,
+    /// Queued requests dropped because no observer wanted them any more.
+    pub requests_cancelled: u64,
+    /// Frames in which observers wanted more pages than fit the budget.
+    pub over_budget_frames: u64,
+}
+
+/// What [`Streamer::install`] did this frame.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Installed {
+    /// Pages installed.
+    pub pages: usize,
+    /// Time from the batch being sent to it being served, if there was one.
+    pub latency: Option<Duration>,
+    /// Whether the frame had to wait for the actor.
+    pub stalled: bool,
+}
+
+/// Decides which pages are resident and moves them in and out.
+pub struct Streamer {
+    file: Arc<Mutex<WorldFile>>,
+    requests: Option<flume::Sender<actor::Batch>>,
+    served: flume::Receiver<Result<actor::Served, FileError>>,
+    actor: Option<JoinHandle<()>>,
+    io_name: &'static str,
+    config: StreamConfig,
+    /// Whether a batch is with the actor.
+    in_flight: bool,
+    /// Wanted pages not yet asked for, in the order they would be.
+    queued: Vec<usize>,
+    spare: Vec<PageBuf>,
+    stats: StreamStats,
+}
+
+impl std::fmt::Debug for Streamer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamer")
+            .field("io", &self.io_name)
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Streamer {
+    /// A streamer over `file`, reading through `io` and generating what the
+    /// file lacks with `source`. Starts the I/O actor thread.
+    pub fn new(
+        file: WorldFile,
+        io: Box<dyn PageIo>,
+        source: Arc<dyn PageSource>,
+        config: StreamConfig,
+    ) -> std::io::Result<Self> {
+        let io_name = io.name();
+        let file = Arc::new(Mutex::new(file));
+        let (requests, requests_rx) = flume::unbounded();
+        let (served_tx, served) = flume::unbounded();
+        let actor_file = Arc::clone(&file);
+        let actor = std::thread::Builder::new()
+            .name("loam-io".into())
+            .spawn(move || actor::run(requests_rx, served_tx, actor_file, io, source))?;
+        Ok(Self {
+            file,
+            requests: Some(requests),
+            served,
+            actor: Some(actor),
+            io_name,
+            config,
+            in_flight: false,
+            queued: Vec::new(),
+            spare: Vec::new(),
+            stats: StreamStats::default(),
+        })
+    }
+
+    /// The I/O backend's name.
+    pub fn io_name(&self) -> &'static str {
+        self.io_name
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> StreamStats {
+        self.stats
+    }
+
+    /// Pages wanted but not yet asked for.
+    pub fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
+    fn file(&self) -> std::sync::MutexGuard<'_, WorldFile> {
+        self.file.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs the pages asked for last frame, waiting for the actor if it
+    /// is not done (a stall). Each installed page and its resident
+    /// neighbours are woken: cells may now move into it, and any flags it
+    /// was saved with are cleared by the simulation's next frame.
+    pub fn install(&mut self, world: &mut VoxelWorld) -> Result<Installed, FileError> {
+        if !self.in_flight {
+            return Ok(Installed::default());
+        }
+        let mut done = Installed::default();
+        let served = match self.served.try_recv() {
+            Ok(s) => s,
+            Err(flume::TryRecvError::Empty) => {
+                done.stalled = true;
+                self.stats.stalls += 1;
+                self.served.recv().map_err(|_| actor_gone())?
+            }
+            Err(flume::TryRecvError::Disconnected) => return Err(actor_gone()),
+        };
+        self.in_flight = false;
+        let served = served?;
+        self.stats.bytes_read += served.bytes_read;
+        done.latency = Some(served.latency);
+        for (p, buf, from_file) in served.pages {
+            // `plan` freed a slot for every page it asked for.
+            let installed = world.install(p).is_some() && buf.install(world, p);
+            debug_assert!(installed, "a slot was freed for page {p}");
+            if installed {
+                world.wake_around(p);
+                done.pages += 1;
+                if from_file {
+                    self.stats.pages_loaded += 1;
+                } else {
+                    self.stats.pages_generated += 1;
+                }
+            }
+            self.spare.push(buf);
+        }
+        Ok(done)
+    }
+
+    /// Plans frame `frame`: marks the pages `viewpoints` want as used,
+    /// evicts unwanted pages if the next requests need their slots, and
+    /// sends up to `load_per_frame` requests (`cap` overrides it, for a
+    /// first load that must be complete). With no viewpoints every page of
+    /// the world is wanted.
+    pub fn plan(
+        &mut self,
+        world: &mut VoxelWorld,
+        viewpoints: &[Viewpoint],
+        frame: u64,
+        cap: Option<usize>,
+    ) -> Result<(), FileError> {
+        let layout = *world.layout();
+        let wants: Vec<Want> = if viewpoints.is_empty() {
+            // Without observers the whole world is wanted, if it fits.
+            let pages = if layout.page_count() <= world.capacity() {
+                layout.page_count()
+            } else {
+                0
+            };
+            (0..pages)
+                .map(|page| Want { page, frames: 0.0 })
+                .collect()
+        } else {
+            wanted_pages(&layout, viewpoints, self.config.lookahead)
+        };
+        let mut wanted: Vec<usize> = wants.iter().map(|w| w.page).collect();
+        wanted.sort_unstable();
+        let is_wanted = |p: usize| wanted.binary_search(&p).is_ok();
+        if wants.len() > world.capacity() {
+            self.stats.over_budget_frames += 1;
+        }
+
+        // Wanted pages stay; requests go out most urgent first.
+        let mut missing = Vec::new();
+        for w in wants.iter().take(world.capacity()) {
+            if world.table.resident_slot(w.page).is_some() {
+                world.table.set_last_use(w.page, frame);
+            } else {
+                missing.push(*w);
+            }
+        }
+        for &p in &self.queued {
+            if !is_wanted(p) && world.table.state(p) == PageState::Requested {
+                world.table.set_state(p, PageState::Absent);
+                self.stats.requests_cancelled += 1;
+            }
+        }
+
+        let cap = cap.unwrap_or(self.config.load_per_frame);
+        let mut send = missing.len().min(cap);
+        let free = world.capacity() - world.resident_count();
+        if free < send {
+            let mut victims: Vec<(u64, usize)> = world
+                .resident_pages()
+                .into_iter()
+                .filter(|&p| !is_wanted(p))
+                .map(|p| (world.table.last_use(p), p))
+                .collect();
+            victims.sort_unstable();
+            victims.truncate(send - free);
+            let victims: Vec<usize> = victims.into_iter().map(|(_, p)| p).collect();
+            self.evict(world, &victims)?;
+            send = send.min(world.capacity() - world.resident_count());
+        }
+
+        let cells = layout.page_cells();
+        let mut batch = Vec::with_capacity(send);
+        for w in &missing[..send] {
+            world.table.set_state(w.page, PageState::Loading);
+            world.table.set_priority(w.page, w.frames);
+            let buf = self.spare.pop().unwrap_or_else(|| PageBuf::new(cells));
+            batch.push((w.page, buf));
+        }
+        self.queued = missing[send..].iter().map(|w| w.page).collect();
+        for w in &missing[send..] {
+            world.table.set_state(w.page, PageState::Requested);
+            world.table.set_priority(w.page, w.frames);
+        }
+        if !batch.is_empty() {
+            let sent = self
+                .requests
+                .as_ref()
+                .ok_or_else(actor_gone)?
+                .send(actor::Batch {
+                    pages: batch,
+                    sent: std::time::Instant::now(),
+                });
+            sent.map_err(|_| actor_gone())?;
+            self.in_flight = true;
+        }
+        Ok(())
+    }
+
+    /// Evicts `pages`, writing the dirty ones back (uncommitted) first.
+    fn evict(&mut self, world: &mut VoxelWorld, pages: &[usize]) -> Result<(), FileError> {
+        let dirty: Vec<usize> = pages
+            .iter()
+            .copied()
+            .filter(|&p| world.table.state(p) == PageState::Dirty)
+            .collect();
+        if !dirty.is_empty() {
+            for &p in &dirty {
+                world.table.set_state(p, PageState::Evicting);
+            }
+            let options = self.config.save;
+            let written = self.file().write_pages(world, &dirty, &options);
+            let written = written.inspect_err(|_| {
+                for &p in &dirty {
+                    world.table.set_state(p, PageState::Dirty);
+                }
+            })?;
+            self.stats.pages_written += written.pages as u64;
+            self.stats.bytes_written += written.bytes;
+        }
+        for &p in pages {
+            world.evict(p);
+        }
+        self.stats.pages_evicted += pages.len() as u64;
+        Ok(())
+    }
+
+    /// Writes every dirty resident page and commits, crash-safely: after
+    /// this the file holds the whole world as it is now.
+    pub fn save(&mut self, world: &mut VoxelWorld) -> Result<SaveStats, FileError> {
+        let dirty: Vec<usize> = world.table.pages_in(PageState::Dirty).collect();
+        let options = self.config.save;
+        let stats = {
+            let mut file = self.file();
+            let written = file.write_pages(world, &dirty, &options)?;
+            let dir = file.commit()?;
+            SaveStats {
+                pages: written.pages,
+                bytes: written.bytes + dir.bytes,
+            }
+        };
+        world.table.mark_all_clean();
+        self.stats.pages_written += stats.pages as u64;
+        self.stats.bytes_written += stats.bytes;
+        Ok(stats)
+    }
+}
+
+impl Drop for Streamer {
+    fn drop(&mut self) {
+        // Closing the request channel ends the actor's loop.
+        self.requests.take();
+        if let Some(actor) = self.actor.take() {
+            let _ = actor.join();
+        }
+    }
+}
+
+fn actor_gone() -> FileError {
+    FileError::Io {
+        path: "<io actor>".into(),
+        source: std::io::Error::other("the I/O actor thread stopped"),
+    }
+}
