@@ -9,9 +9,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use loam::loam_storage::io::IoKind;
 use loam::snapshot::SnapshotWriter;
 use loam::soak::{soak, SoakConfig};
-use loam::loam_storage::io::IoKind;
 use loam::{Backend, LoamError, Overrides, Runtime, Scenario};
 
 #[derive(Parser)]
@@ -122,7 +122,8 @@ fn parse_threads(s: &str) -> Result<usize, String> {
 }
 
 fn parse_io(s: &str) -> Result<IoKind, String> {
-    IoKind::parse(s).ok_or_else(|| format!("unknown io `{s}` (expected uring, pread, mmap or auto)"))
+    IoKind::parse(s)
+        .ok_or_else(|| format!("unknown io `{s}` (expected uring, pread, mmap or auto)"))
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {

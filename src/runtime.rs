@@ -197,9 +197,9 @@ impl Runtime {
         let Ok(mut state) = resources.try_write::<StreamState>() else {
             return Ok(None);
         };
-        let mut world = resources
-            .try_write::<VoxelWorld>()
-            .expect("the runtime inserts the world at construction; nothing holds it between frames");
+        let mut world = resources.try_write::<VoxelWorld>().expect(
+            "the runtime inserts the world at construction; nothing holds it between frames",
+        );
         Ok(Some(state.streamer.save(&mut world)?))
     }
 

@@ -60,16 +60,21 @@ impl PageSource for ScenarioPages {
         buf.flags.fill(0);
         let pe = layout.page;
         let origin = layout.page_coord(p).map(|c| c * pe);
-        let clip = (
-            origin.map(i64::from),
-            origin.map(|o| i64::from(o + pe)),
-        );
+        let clip = (origin.map(i64::from), origin.map(|o| i64::from(o + pe)));
         for fill in &self.fills {
-            crate::runtime::fill_cells(&self.table, fill, self.seed, layout.size, clip, |c, m, t| {
-                let i = layout.local_offset([c[0] - origin[0], c[1] - origin[1], c[2] - origin[2]]);
-                buf.material[i] = m;
-                buf.temperature[i] = t;
-            });
+            crate::runtime::fill_cells(
+                &self.table,
+                fill,
+                self.seed,
+                layout.size,
+                clip,
+                |c, m, t| {
+                    let i =
+                        layout.local_offset([c[0] - origin[0], c[1] - origin[1], c[2] - origin[2]]);
+                    buf.material[i] = m;
+                    buf.temperature[i] = t;
+                },
+            );
         }
     }
 }
@@ -93,7 +98,11 @@ impl StreamState {
 
 /// Opens `spec.file`, or creates it when absent, and checks it describes
 /// the scenario's world.
-pub fn open_world_file(spec: &StorageSpec, layout: WorldLayout, seed: u64) -> Result<WorldFile, FileError> {
+pub fn open_world_file(
+    spec: &StorageSpec,
+    layout: WorldLayout,
+    seed: u64,
+) -> Result<WorldFile, FileError> {
     let file = if spec.file.exists() {
         WorldFile::open(&spec.file)?
     } else {
@@ -137,7 +146,10 @@ pub fn open(
         ))
     })?;
     let note = note.unwrap_or_else(|| format!("io: {}", io.name()));
-    let slots = spec.resident_pages.unwrap_or(usize::MAX).min(layout.page_count());
+    let slots = spec
+        .resident_pages
+        .unwrap_or(usize::MAX)
+        .min(layout.page_count());
     let mut world = VoxelWorld::with_capacity(layout, slots);
     let frames_per_second = 1.0 / scenario.run.dt;
     let config = StreamConfig {
@@ -146,14 +158,9 @@ pub fn open(
         ..StreamConfig::default()
     };
     let source = Arc::new(ScenarioPages::new(scenario));
-    let mut streamer = Streamer::new(file, io, source, config).map_err(|e| {
-        crate::LoamError::Unsupported(format!("cannot start the I/O thread: {e}"))
-    })?;
-    let viewpoints: Vec<Viewpoint> = scenario
-        .observers
-        .iter()
-        .map(|o| viewpoint(o, 0))
-        .collect();
+    let mut streamer = Streamer::new(file, io, source, config)
+        .map_err(|e| crate::LoamError::Unsupported(format!("cannot start the I/O thread: {e}")))?;
+    let viewpoints: Vec<Viewpoint> = scenario.observers.iter().map(|o| viewpoint(o, 0)).collect();
     streamer.plan(&mut world, &viewpoints, 0, Some(usize::MAX))?;
     streamer.install(&mut world)?;
     let state = StreamState {
@@ -201,7 +208,8 @@ pub fn observers_job() -> Job {
     Job::new("observers").writes::<hecs::World>().run(|ctx| {
         let frame = ctx.clock().frame;
         let mut actors = ctx.write::<hecs::World>()?;
-        for (path, pos, vel) in actors.query_mut::<(&ObserverPath, &mut Position, &mut Velocity)>() {
+        for (path, pos, vel) in actors.query_mut::<(&ObserverPath, &mut Position, &mut Velocity)>()
+        {
             let (p, v) = path.0.at(frame);
             pos.0 = p;
             vel.0 = v;

@@ -84,7 +84,80 @@ fn world_size_not_a_multiple_of_the_page() {
 
 #[test]
 fn world_too_large_for_memory() {
-    error_at("[world]\nsize = [65536, 1024, 65536]\n", 2, 8, "too large");
+    error_at(
+        "[world]\nsize = [65536, 1024, 65536]\n",
+        2,
+        8,
+        "at most 2^31 fit",
+    );
+}
+
+const STREAMED: &str = "[world]\nsize = [8192, 256, 8192]\nfile = \"w.loam\"\n";
+
+#[test]
+fn a_streamed_world_may_be_huge_but_its_budget_may_not() {
+    let ok = format!(
+        "{STREAMED}resident_pages = 100\n[[observer]]\npath = [[1, 2, 3, 0]]\nradius = 10.0\n"
+    );
+    let s = parse(&ok).unwrap();
+    let storage = s.world.storage.unwrap();
+    assert_eq!(storage.file, Path::new("w.loam"));
+    assert_eq!(storage.resident_pages, Some(100));
+    error_at(
+        &format!("{STREAMED}resident_pages = 1000000\n"),
+        4,
+        18,
+        "at most 2^31",
+    );
+}
+
+#[test]
+fn streaming_keys_are_checked() {
+    error_at(
+        "[world]\nsize = [64, 64, 64]\nresident_pages = 4\n",
+        3,
+        18,
+        "needs a streamed world",
+    );
+    error_at(&format!("{STREAMED}io = \"fast\"\n"), 4, 6, "unknown io");
+    error_at(
+        &format!("{STREAMED}save = \"every_n_frames\"\n"),
+        4,
+        8,
+        "save_every",
+    );
+    error_at(
+        &format!("{STREAMED}save = \"sometimes\"\n"),
+        4,
+        8,
+        "unknown save",
+    );
+    error_at(
+        &format!("{STREAMED}resident_pages = 10\n"),
+        4,
+        18,
+        "no [[observer]]",
+    );
+    error_at(
+        &format!("{STREAMED}resident_pages = 10\n[[observer]]\npath = [[1, 2, 3, 5], [4, 5, 6, 5]]\nradius = 3.0\n"),
+        6,
+        8,
+        "must come after",
+    );
+    error_at(
+        &format!(
+            "{STREAMED}resident_pages = 10\n[[observer]]\npath = [[1, 2, 3, 0]]\nradius = -3.0\n"
+        ),
+        7,
+        10,
+        "radius",
+    );
+    error_at(
+        "[world]\nsize = [64, 64, 64]\n[[observer]]\npath = [[1, 2, 3, 0]]\nradius = 3.0\n",
+        3,
+        1,
+        "streamed world",
+    );
 }
 
 #[test]

@@ -351,7 +351,10 @@ impl Scenario {
     /// pages of a streamed one.
     pub fn resident_cells(&self) -> u64 {
         let page_cells = u64::from(self.world.page).pow(3);
-        let pages = self.world.size.map(|s| u64::from(s / self.world.page.max(1)));
+        let pages = self
+            .world
+            .size
+            .map(|s| u64::from(s / self.world.page.max(1)));
         let all = pages.iter().product::<u64>();
         match self.world.storage.as_ref().and_then(|s| s.resident_pages) {
             Some(r) => (r as u64).min(all) * page_cells,
@@ -365,10 +368,16 @@ impl Scenario {
                 || o.path.iter().flatten().any(|v| !v.is_finite())
                 || o.path.windows(2).any(|w| w[0][3] >= w[1][3])
             {
-                return Err("an observer's path needs keyframes [x, y, z, frame], frames increasing".into());
+                return Err(
+                    "an observer's path needs keyframes [x, y, z, frame], frames increasing".into(),
+                );
             }
             if !(o.radius.is_finite() && o.radius > 0.0 && o.radius <= limits::MAX_RADIUS) {
-                return Err(format!("observer radius {} must be in (0, {}]", o.radius, limits::MAX_RADIUS));
+                return Err(format!(
+                    "observer radius {} must be in (0, {}]",
+                    o.radius,
+                    limits::MAX_RADIUS
+                ));
             }
         }
         let Some(storage) = &self.world.storage else {
@@ -382,12 +391,20 @@ impl Scenario {
             return Err("load_per_frame must be at least 1".into());
         }
         if !(storage.lookahead.is_finite() && (0.0..=60.0).contains(&storage.lookahead)) {
-            return Err(format!("lookahead {} s must be in [0, 60]", storage.lookahead));
+            return Err(format!(
+                "lookahead {} s must be in [0, 60]",
+                storage.lookahead
+            ));
         }
         if storage.save == SavePolicy::EveryNFrames(0) {
             return Err("save_every must be at least 1".into());
         }
-        let pages: u64 = self.world.size.iter().map(|&s| u64::from(s / self.world.page)).product();
+        let pages: u64 = self
+            .world
+            .size
+            .iter()
+            .map(|&s| u64::from(s / self.world.page))
+            .product();
         match storage.resident_pages {
             Some(0) => Err("resident_pages must be at least 1".into()),
             Some(r) if (r as u64) < pages && self.observers.is_empty() => Err(format!(

@@ -180,7 +180,11 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
         ));
     }
     if let (Some(storage), Some(r)) = (&world.storage, &raw.world.get_ref().resident_pages) {
-        let pages: u64 = world.size.iter().map(|&s| u64::from(s / world.page)).product();
+        let pages: u64 = world
+            .size
+            .iter()
+            .map(|&s| u64::from(s / world.page))
+            .product();
         if (storage.resident_pages.unwrap_or(0) as u64) < pages && observers.is_empty() {
             return Err(src.error(
                 r.span(),
@@ -241,18 +245,28 @@ fn check_observer(
     let raw = o.get_ref();
     let path = raw.path.get_ref().clone();
     if path.is_empty() {
-        return Err(src.error(raw.path.span(), "path needs at least one [x, y, z, frame] keyframe"));
+        return Err(src.error(
+            raw.path.span(),
+            "path needs at least one [x, y, z, frame] keyframe",
+        ));
     }
     for (k, key) in path.iter().enumerate() {
-        let inside = (0..3).all(|a| key[a].is_finite() && key[a] >= 0.0 && key[a] < f64::from(world.size[a]));
-        if !inside || !(key[3].is_finite() && key[3] >= 0.0) {
+        let inside = (0..3)
+            .all(|a| key[a].is_finite() && key[a] >= 0.0 && key[a] < f64::from(world.size[a]));
+        if !(inside && key[3].is_finite() && key[3] >= 0.0) {
             return Err(src.error(
                 raw.path.span(),
-                format!("keyframe {k} {key:?} must lie inside the world {:?} at a frame >= 0", world.size),
+                format!(
+                    "keyframe {k} {key:?} must lie inside the world {:?} at a frame >= 0",
+                    world.size
+                ),
             ));
         }
         if k > 0 && path[k - 1][3] >= key[3] {
-            return Err(src.error(raw.path.span(), format!("keyframe {k}'s frame must come after keyframe {}'s", k - 1)));
+            return Err(src.error(
+                raw.path.span(),
+                format!("keyframe {k}'s frame must come after keyframe {}'s", k - 1),
+            ));
         }
     }
     let radius = *raw.radius.get_ref();
@@ -268,11 +282,15 @@ fn check_observer(
 fn check_storage(src: &Source<'_>, raw: &RawWorld) -> Result<Option<StorageSpec>, ScenarioError> {
     let Some(file) = &raw.file else {
         let stray = [
-            raw.resident_pages.as_ref().map(|v| ("resident_pages", v.span())),
+            raw.resident_pages
+                .as_ref()
+                .map(|v| ("resident_pages", v.span())),
             raw.io.as_ref().map(|v| ("io", v.span())),
             raw.save.as_ref().map(|v| ("save", v.span())),
             raw.save_every.as_ref().map(|v| ("save_every", v.span())),
-            raw.load_per_frame.as_ref().map(|v| ("load_per_frame", v.span())),
+            raw.load_per_frame
+                .as_ref()
+                .map(|v| ("load_per_frame", v.span())),
             raw.lookahead.as_ref().map(|v| ("lookahead", v.span())),
         ];
         if let Some((key, span)) = stray.into_iter().flatten().next() {
@@ -296,7 +314,10 @@ fn check_storage(src: &Source<'_>, raw: &RawWorld) -> Result<Option<StorageSpec>
         Some(v) => loam_storage::io::IoKind::parse(v.get_ref()).ok_or_else(|| {
             src.error(
                 v.span(),
-                format!("unknown io `{}` (expected uring, pread, mmap or auto)", v.get_ref()),
+                format!(
+                    "unknown io `{}` (expected uring, pread, mmap or auto)",
+                    v.get_ref()
+                ),
             )
         })?,
     };
@@ -304,9 +325,10 @@ fn check_storage(src: &Source<'_>, raw: &RawWorld) -> Result<Option<StorageSpec>
         None | Some(("on_exit", _)) => SavePolicy::OnExit,
         Some(("never", _)) => SavePolicy::Never,
         Some(("every_n_frames", span)) => {
-            let n = raw.save_every.as_ref().ok_or_else(|| {
-                src.error(span, "save = \"every_n_frames\" needs save_every = N")
-            })?;
+            let n = raw
+                .save_every
+                .as_ref()
+                .ok_or_else(|| src.error(span, "save = \"every_n_frames\" needs save_every = N"))?;
             if *n.get_ref() == 0 {
                 return Err(src.error(n.span(), "save_every must be at least 1"));
             }
@@ -320,7 +342,10 @@ fn check_storage(src: &Source<'_>, raw: &RawWorld) -> Result<Option<StorageSpec>
         }
     };
     if let (Some(n), false) = (&raw.save_every, matches!(save, SavePolicy::EveryNFrames(_))) {
-        return Err(src.error(n.span(), "save_every applies only with save = \"every_n_frames\""));
+        return Err(src.error(
+            n.span(),
+            "save_every applies only with save = \"every_n_frames\"",
+        ));
     }
     if let Some(r) = &raw.resident_pages {
         if *r.get_ref() == 0 {
@@ -379,7 +404,10 @@ fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, Sce
     if cells > limits::MAX_RESIDENT_CELLS {
         let (span, why) = match &raw.resident_pages {
             Some(r) => (r.span(), "resident_pages asks for"),
-            None => (raw.size.span(), "every page is held in memory, so this world needs"),
+            None => (
+                raw.size.span(),
+                "every page is held in memory, so this world needs",
+            ),
         };
         return Err(src.error(
             span,

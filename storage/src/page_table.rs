@@ -167,14 +167,17 @@ impl PageTable {
         assert!(p < self.pages, "page {p} outside a world of {}", self.pages);
         match &mut self.index {
             Index::Dense => p,
-            Index::Sparse(map) => *map.entry(p).or_insert_with(|| self.rows.push(p) as u32) as usize,
+            Index::Sparse(map) => {
+                *map.entry(p).or_insert_with(|| self.rows.push(p) as u32) as usize
+            }
         }
     }
 
     /// The state of page `p`.
     #[inline]
     pub fn state(&self, p: usize) -> PageState {
-        self.row(p).map_or(PageState::Absent, |r| self.rows.state[r])
+        self.row(p)
+            .map_or(PageState::Absent, |r| self.rows.state[r])
     }
 
     /// Sets page `p`'s state. A page set absent loses its slot (and, in a
@@ -233,7 +236,10 @@ impl PageTable {
 
     /// Records that page `p` was used at `frame`. Does nothing for an absent page.
     pub fn set_last_use(&mut self, p: usize, frame: u64) {
-        if let Some(r) = self.row(p).filter(|&r| self.rows.state[r] != PageState::Absent) {
+        if let Some(r) = self
+            .row(p)
+            .filter(|&r| self.rows.state[r] != PageState::Absent)
+        {
             self.rows.last_use[r] = frame;
         }
     }
@@ -245,7 +251,10 @@ impl PageTable {
 
     /// Sets page `p`'s streaming priority. Does nothing for an absent page.
     pub fn set_priority(&mut self, p: usize, priority: f32) {
-        if let Some(r) = self.row(p).filter(|&r| self.rows.state[r] != PageState::Absent) {
+        if let Some(r) = self
+            .row(p)
+            .filter(|&r| self.rows.state[r] != PageState::Absent)
+        {
             self.rows.priority[r] = priority;
         }
     }

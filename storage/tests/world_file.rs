@@ -411,3 +411,35 @@ fn an_io_failure_is_an_error_naming_the_file_not_a_panic() {
         "{err}"
     );
 }
+
+/// Pages written back on eviction are readable at once but not committed:
+/// a crash before the next save leaves the file at its last save.
+#[test]
+fn uncommitted_write_backs_are_read_back_but_forgotten_by_a_crash() {
+    let path = temp("uncommitted");
+    let old = world();
+    let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+    file.save(&old, &all_pages(), &SaveOptions::default())
+        .unwrap();
+    let mut new = old.clone();
+    new.set_cell([1, 1, 1], 9, 500.0);
+    let page = layout().locate([1, 1, 1]).0;
+    file.write_pages(&new, &[page], &SaveOptions::default())
+        .unwrap();
+    assert!(file.has_uncommitted());
+    let mut seen = old.clone();
+    file.load_page(&mut seen, page).unwrap();
+    assert_eq!(
+        seen.material([1, 1, 1]),
+        Some(9),
+        "readable before the commit"
+    );
+    drop(file); // a crash: no commit
+    assert_eq!(read_back(&path).unwrap().hash(), old.hash());
+    let mut file = WorldFile::open(&path).unwrap();
+    file.write_pages(&new, &[page], &SaveOptions::default())
+        .unwrap();
+    file.commit().unwrap();
+    assert_eq!(read_back(&path).unwrap().hash(), new.hash());
+    std::fs::remove_file(&path).unwrap();
+}

@@ -327,3 +327,49 @@ fn no_cell_but_air_moves_twice_in_a_frame() {
     run(&mut w, NO_REACTIONS, 1, 2);
     assert!(w.census()[id::WATER as usize].max_y <= 4);
 }
+
+/// A page that is not resident is frozen: the automaton never reads it and
+/// sand rests on it as on a wall; once it is resident (and woken, as the
+/// streamer does), the sand falls into it.
+#[test]
+fn non_resident_pages_are_walls_until_they_are_installed() {
+    let layout = WorldLayout::new([16, 32, 16], 8).unwrap();
+    let mut w = VoxelWorld::with_capacity(layout, layout.page_count());
+    for p in 0..layout.page_count() {
+        w.install(p).unwrap();
+        let v = w.page_mut(p).unwrap();
+        v.material.fill(id::AIR);
+        v.temperature.fill(AMBIENT);
+        v.flags.fill(0);
+    }
+    let below = layout.locate([4, 12, 4]).0; // page y = 1, x = z = 0
+    w.evict(below);
+    fill(&mut w, [2, 20, 2], [6, 24, 6], id::SAND, AMBIENT);
+    let sand = w.material_counts()[id::SAND as usize];
+    run(&mut w, NO_REACTIONS, 40, 2);
+    assert_eq!(w.material_counts()[id::SAND as usize], sand, "conserved");
+    assert_eq!(w.material([4, 15, 4]), None, "still not resident");
+    for x in 2..6 {
+        for z in 2..6 {
+            assert_eq!(
+                w.material([x, 16, z]),
+                Some(id::SAND),
+                "rests on the frozen page"
+            );
+        }
+    }
+
+    w.install(below).unwrap();
+    let v = w.page_mut(below).unwrap();
+    v.material.fill(id::AIR);
+    v.temperature.fill(AMBIENT);
+    v.flags.fill(0);
+    w.wake_around(below);
+    run(&mut w, NO_REACTIONS, 60, 2);
+    assert_eq!(w.material_counts()[id::SAND as usize], sand, "conserved");
+    assert_eq!(
+        w.material([4, 0, 4]),
+        Some(id::SAND),
+        "fell through to the floor"
+    );
+}

@@ -131,6 +131,10 @@ impl Entry {
     }
 }
 
+/// One channel of a page, encoded: codec, uniform value, payload, CRC of
+/// the raw bytes.
+type EncodedChannel = (Codec, [u8; 4], Vec<u8>, u32);
+
 /// How to save.
 #[derive(Clone, Copy, Debug)]
 pub struct SaveOptions {
@@ -583,7 +587,7 @@ impl WorldFile {
             path: self.path.clone(),
             source,
         };
-        let encoded: Vec<(u64, [(Codec, [u8; 4], Vec<u8>, u32); 3])> = pages
+        let encoded: Vec<(u64, [EncodedChannel; 3])> = pages
             .par_iter()
             .filter_map(|&p| world.page(p).map(|v| (p, v)))
             .map(|(p, view)| {
@@ -598,7 +602,9 @@ impl WorldFile {
                         codec::encode(raw, CHANNEL_TYPES[c] as usize, options.zstd_level)?;
                     out.push((codec, uniform, payload, crc32fast::hash(raw)));
                 }
-                let out: [_; 3] = out.try_into().map_err(|_| std::io::Error::other("3 channels"))?;
+                let out: [_; 3] = out
+                    .try_into()
+                    .map_err(|_| std::io::Error::other("3 channels"))?;
                 Ok((world.page_id(p).0, out))
             })
             .collect::<std::io::Result<_>>()

@@ -56,8 +56,7 @@ fn serve(
         // state on disk is still whole, and reads only use committed or
         // fully written entries, so reading on is safe.
         let file = file.lock().unwrap_or_else(|e| e.into_inner());
-        let mut refs: Vec<(usize, &mut PageBuf)> =
-            pages.iter_mut().map(|(p, b)| (*p, b)).collect();
+        let mut refs: Vec<(usize, &mut PageBuf)> = pages.iter_mut().map(|(p, b)| (*p, b)).collect();
         let held = file.load_into(&mut refs, io)?;
         let bytes: u64 = pages
             .iter()

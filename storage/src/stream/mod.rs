@@ -231,9 +231,7 @@ impl Streamer {
             } else {
                 0
             };
-            (0..pages)
-                .map(|page| Want { page, frames: 0.0 })
-                .collect()
+            (0..pages).map(|page| Want { page, frames: 0.0 }).collect()
         } else {
             wanted_pages(&layout, viewpoints, self.config.lookahead)
         };

@@ -68,12 +68,16 @@ pub fn wanted_pages(layout: &WorldLayout, viewpoints: &[Viewpoint], lookahead: f
 }
 
 /// Calls `visit` for every page whose box lies within `radius` of `centre`.
-fn pages_in_sphere(layout: &WorldLayout, centre: [f64; 3], radius: f64, mut visit: impl FnMut(usize)) {
+fn pages_in_sphere(
+    layout: &WorldLayout,
+    centre: [f64; 3],
+    radius: f64,
+    mut visit: impl FnMut(usize),
+) {
     let pe = f64::from(layout.page);
     let lo = [0, 1, 2].map(|a| ((centre[a] - radius) / pe).floor().max(0.0) as i64);
-    let hi = [0, 1, 2].map(|a| {
-        (((centre[a] + radius) / pe).floor() as i64).min(i64::from(layout.pages[a]) - 1)
-    });
+    let hi = [0, 1, 2]
+        .map(|a| (((centre[a] + radius) / pe).floor() as i64).min(i64::from(layout.pages[a]) - 1));
     let r2 = radius * radius;
     for z in lo[2]..=hi[2] {
         for y in lo[1]..=hi[1] {
