@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use loam::loam_storage::file::WorldFile;
 use loam::loam_storage::io::IoKind;
 use loam::snapshot::SnapshotWriter;
 use loam::soak::{soak, SoakConfig};
@@ -58,6 +59,9 @@ enum Cmd {
         /// Write the final material channel as raw bytes, x fastest, then y, then z.
         #[arg(long, value_name = "FILE")]
         dump_materials: Option<PathBuf>,
+        /// Write the final world, every page, to a new .loam world file.
+        #[arg(long, value_name = "FILE.loam")]
+        save_world: Option<PathBuf>,
         /// Print only errors and failed checks.
         #[arg(long)]
         quiet: bool,
@@ -100,6 +104,19 @@ enum Cmd {
         #[arg(long)]
         verify: bool,
     },
+    /// Export one channel of a .loam world file as a Zarr v3 array (one chunk per page).
+    ExportZarr {
+        /// The world file.
+        file: PathBuf,
+        /// The Zarr array to create (a directory; must not exist).
+        out: PathBuf,
+        /// The channel: material, temperature or flags.
+        #[arg(long, default_value = "material", value_parser = parse_channel)]
+        channel: usize,
+        /// zstd level for pages not already stored as zstd.
+        #[arg(long, default_value_t = 3)]
+        level: i32,
+    },
     /// Rewrite a .loam world file without the space superseded pages hold.
     Compact {
         /// The world file.
@@ -119,6 +136,11 @@ fn parse_threads(s: &str) -> Result<usize, String> {
             "`{s}` is not a thread count between 0 (all cores) and 1024"
         )),
     }
+}
+
+fn parse_channel(s: &str) -> Result<usize, String> {
+    loam::loam_storage::file::zarr::channel_index(s)
+        .ok_or_else(|| format!("unknown channel `{s}` (expected material, temperature or flags)"))
 }
 
 fn parse_io(s: &str) -> Result<IoKind, String> {
@@ -145,6 +167,7 @@ fn main() -> ExitCode {
             snapshot,
             snapshot_every,
             dump_materials,
+            save_world,
             quiet,
         } => run(
             &scenario,
@@ -160,6 +183,7 @@ fn main() -> ExitCode {
                 snapshot,
                 snapshot_every,
                 dump_materials,
+                save_world,
                 quiet,
             },
         ),
@@ -174,6 +198,12 @@ fn main() -> ExitCode {
         Cmd::Bench { names, json } => bench(&names, json),
         Cmd::Graph { scenario } => graph(&scenario),
         Cmd::Inspect { file, verify } => inspect(&file, verify),
+        Cmd::ExportZarr {
+            file,
+            out,
+            channel,
+            level,
+        } => export_zarr(&file, &out, channel, level),
         Cmd::Compact { file } => match loam::loam_storage::file::WorldFile::compact(&file) {
             Ok((before, after)) => {
                 println!("{}: {before} -> {after} bytes", file.display());
@@ -242,6 +272,7 @@ struct RunOutputs {
     snapshot: Option<PathBuf>,
     snapshot_every: Option<u64>,
     dump_materials: Option<PathBuf>,
+    save_world: Option<PathBuf>,
     quiet: bool,
 }
 
@@ -254,11 +285,24 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
             .map(|f| File::create(f).map_err(io(format!("cannot create {}", f.display()))))
             .transpose()
     };
-    if out.dump_materials.is_some() && rt.stream().is_some() {
+    if (out.dump_materials.is_some() || out.save_world.is_some()) && rt.stream().is_some() {
         return Err(CliError::Loam(LoamError::Unsupported(
-            "--dump-materials needs a world held wholly in memory, not a streamed one".into(),
+            "--dump-materials and --save-world need a world held wholly in memory, not a \
+             streamed one (a streamed world saves to its own file)"
+                .into(),
         )));
     }
+    // Create the world file now, so an existing file fails before the run.
+    let mut save_world = match &out.save_world {
+        Some(path) => {
+            let layout = *rt.world().layout();
+            Some(
+                WorldFile::create(path, layout, rt.scenario().world.seed)
+                    .map_err(LoamError::from)?,
+            )
+        }
+        None => None,
+    };
     let (report_file, dump_file) = (create(&out.report)?, create(&out.dump_materials)?);
     if !out.quiet {
         for note in rt.notes() {
@@ -326,6 +370,12 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
         let json = serde_json::to_string_pretty(&report).expect("reports serialise");
         writeln!(file, "{json}").map_err(io("cannot write the report"))?;
     }
+    if let Some(file) = save_world.as_mut() {
+        let world = rt.world();
+        let pages = world.resident_pages();
+        file.save(&world, &pages, &Default::default())
+            .map_err(LoamError::from)?;
+    }
     if let Some(mut file) = dump_file {
         file.write_all(&dump_materials(&rt))
             .map_err(io("cannot write the material dump"))?;
@@ -344,10 +394,24 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     })
 }
 
+fn export_zarr(file: &Path, out: &Path, channel: usize, level: i32) -> Result<ExitCode, CliError> {
+    let world = WorldFile::open(file).map_err(LoamError::from)?;
+    let started = std::time::Instant::now();
+    let stats = loam::loam_storage::file::zarr::export(&world, channel, out, level)
+        .map_err(LoamError::from)?;
+    println!(
+        "{}: {} chunks ({} bytes) written, {} pages left to the fill value, in {:.2} s",
+        out.display(),
+        stats.chunks,
+        stats.bytes,
+        stats.skipped,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn inspect(path: &Path, verify: bool) -> Result<ExitCode, CliError> {
-    use loam::loam_storage::file::{
-        codec::Codec, header::CHANNEL_NAMES, header::CHANNEL_TYPES, WorldFile,
-    };
+    use loam::loam_storage::file::{codec::Codec, header::CHANNEL_NAMES, header::CHANNEL_TYPES};
     let file = match WorldFile::open(path) {
         Ok(f) => f,
         Err(e) => {

@@ -29,6 +29,7 @@
 
 pub mod codec;
 pub mod header;
+pub mod zarr;
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("the .loam reader decodes little-endian channels in place");
