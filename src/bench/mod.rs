@@ -31,7 +31,7 @@ pub const GROUPS: &[(&str, &str)] = &[
     ),
     (
         "storage",
-        "world-file page loads per I/O backend, GB/s of raw cell data",
+        "world-file loads per I/O backend and against the zstd program, saves, streaming frame time",
     ),
 ];
 

@@ -136,6 +136,33 @@ impl Entry {
 /// the raw bytes.
 type EncodedChannel = (Codec, [u8; 4], Vec<u8>, u32);
 
+/// Encodes the resident ones of `pages`, in parallel on the current rayon pool.
+fn encode_pages(
+    world: &VoxelWorld,
+    pages: &[usize],
+    options: &SaveOptions,
+) -> std::io::Result<Vec<(u64, [EncodedChannel; 3])>> {
+    use rayon::prelude::*;
+    pages
+        .par_iter()
+        .filter_map(|&p| world.page(p).map(|v| (p, v)))
+        .map(|(p, view)| {
+            let channels: [&[u8]; 3] = [
+                view.material,
+                bytemuck::cast_slice(view.temperature),
+                view.flags,
+            ];
+            let encode = |c: usize| -> std::io::Result<EncodedChannel> {
+                let raw = channels[c];
+                let (codec, uniform, payload) =
+                    codec::encode(raw, CHANNEL_TYPES[c] as usize, options.zstd_level)?;
+                Ok((codec, uniform, payload, crc32fast::hash(raw)))
+            };
+            Ok((world.page_id(p).0, [encode(0)?, encode(1)?, encode(2)?]))
+        })
+        .collect()
+}
+
 /// How to save.
 #[derive(Clone, Copy, Debug)]
 pub struct SaveOptions {
@@ -583,34 +610,25 @@ impl WorldFile {
         pages: &[usize],
         options: &SaveOptions,
     ) -> Result<SaveStats, FileError> {
-        use rayon::prelude::*;
-        let io = |source| FileError::Io {
+        let mut stats = SaveStats::default();
+        // Encode a batch of pages in parallel, write it, then the next: memory
+        // stays bounded by one batch whatever the number of pages.
+        let written = pages.chunks(256).try_for_each(|batch| {
+            let encoded = encode_pages(world, batch, options)?;
+            self.write_encoded(encoded, &mut stats)
+        });
+        written.map_err(|source| FileError::Io {
             path: self.path.clone(),
             source,
-        };
-        let encoded: Vec<(u64, [EncodedChannel; 3])> = pages
-            .par_iter()
-            .filter_map(|&p| world.page(p).map(|v| (p, v)))
-            .map(|(p, view)| {
-                let channels: [&[u8]; 3] = [
-                    view.material,
-                    bytemuck::cast_slice(view.temperature),
-                    view.flags,
-                ];
-                let mut out = Vec::with_capacity(3);
-                for (c, raw) in channels.into_iter().enumerate() {
-                    let (codec, uniform, payload) =
-                        codec::encode(raw, CHANNEL_TYPES[c] as usize, options.zstd_level)?;
-                    out.push((codec, uniform, payload, crc32fast::hash(raw)));
-                }
-                let out: [_; 3] = out
-                    .try_into()
-                    .map_err(|_| std::io::Error::other("3 channels"))?;
-                Ok((world.page_id(p).0, out))
-            })
-            .collect::<std::io::Result<_>>()
-            .map_err(io)?;
-        let mut stats = SaveStats::default();
+        })?;
+        Ok(stats)
+    }
+
+    fn write_encoded(
+        &mut self,
+        encoded: Vec<(u64, [EncodedChannel; 3])>,
+        stats: &mut SaveStats,
+    ) -> std::io::Result<()> {
         for (id, channels) in encoded {
             let mut entries = [Entry {
                 page_id: id,
@@ -633,7 +651,7 @@ impl WorldFile {
                 };
                 if codec != Codec::Uniform {
                     entry.offset = self.cursor;
-                    self.file.write_all_at(&payload, self.cursor).map_err(io)?;
+                    self.file.write_all_at(&payload, self.cursor)?;
                     self.cursor = align_up(self.cursor + payload.len() as u64);
                     stats.bytes += payload.len() as u64;
                 }
@@ -641,7 +659,7 @@ impl WorldFile {
             self.pending.insert(id, entries);
             stats.pages += 1;
         }
-        Ok(stats)
+        Ok(())
     }
 
     /// Whether pages were written since the last commit.
