@@ -1,5 +1,8 @@
 //! Soak testing: run a scenario again and again, checking invariants.
 //!
+//! A streamed scenario's runs each use a fresh world file in the temporary
+//! directory, removed after the run.
+//!
 //! Each run uses the scenario's seed plus the run number, except every third
 //! run, which repeats the previous run's seed on one thread (the others use
 //! the scenario's thread count) and must end with the same world hash. During a run, every `check_every` frames: every temperature is
@@ -67,7 +70,8 @@ pub fn soak(
 ) -> Result<SoakOutcome, LoamError> {
     let start = Instant::now();
     let frames = config.frames.unwrap_or(scenario.run.frames);
-    let conserving = scenario.conserves_materials();
+    // Counts over resident pages change as a streamed world's pages come and go.
+    let conserving = scenario.conserves_materials() && scenario.world.storage.is_none();
     let mut out = SoakOutcome {
         runs: 0,
         frames: 0,
@@ -88,6 +92,15 @@ pub fn soak(
         if repeat {
             s.run.threads = 1;
         }
+        // A streamed world starts each run from a fresh file of its own seed;
+        // the scenario's file is never touched.
+        let scratch = s.world.storage.as_mut().map(|storage| {
+            let path =
+                std::env::temp_dir().join(format!("loam-soak-{}-run{k}.loam", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            storage.file = path.clone();
+            path
+        });
         let mut rt = Runtime::new(s)?;
         let initial = rt.world().material_counts();
         for f in 0..frames {
@@ -131,6 +144,9 @@ pub fn soak(
         }
         previous = Some((seed, hash));
         drop(rt);
+        if let Some(path) = scratch {
+            let _ = std::fs::remove_file(path);
+        }
         out.runs += 1;
         out.rss_bytes.push(resident_bytes());
         if let Some(v) = memory_growth(&out.rss_bytes) {

@@ -114,6 +114,16 @@ pub fn open_world_file(
         }
         WorldFile::create(&spec.file, layout, seed)?
     };
+    if file.seed() != seed {
+        return Err(FileError::Corrupt {
+            path: spec.file.clone(),
+            what: format!(
+                "the file was made with seed {}, the scenario asks for seed {seed}: pages \
+                 generated from the scenario would not match the stored ones",
+                file.seed()
+            ),
+        });
+    }
     if file.layout() != layout {
         return Err(FileError::Corrupt {
             path: spec.file.clone(),

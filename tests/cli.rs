@@ -61,9 +61,13 @@ fn run_writes_a_report_with_the_documented_schema() {
         "active_pages",
         "materials",
         "checks",
+        "wall_s",
+        "notes",
+        "storage",
     ] {
         assert!(r.get(key).is_some(), "report lacks `{key}`: {r}");
     }
+    assert!(r["storage"].is_null(), "a world held in memory has no storage section");
     assert_eq!(r["scenario"], "hourglass");
     assert_eq!(r["frames"], 20);
     assert_eq!(r["threads"], 2);
@@ -325,4 +329,96 @@ fn inspect_describes_a_world_file_and_verify_names_a_bad_page() {
     std::fs::write(&path, b"not a world").unwrap();
     assert_eq!(loam(&["inspect", p]).status.code(), Some(2));
     assert_eq!(loam(&["compact", p]).status.code(), Some(2));
+}
+
+/// A small streamed scenario whose world file lives in `dir`.
+fn streamed_scenario(dir: &Path, seed: u64) -> PathBuf {
+    let path = dir.join(format!("streamed-{seed}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[world]
+size = [512, 64, 512]
+page = 16
+seed = {seed}
+file = "world.loam"
+resident_pages = 300
+save = "on_exit"
+
+[[fill]]
+shape = "noise_terrain"
+material = "stone"
+height = [8, 40]
+scale = 50.0
+
+[[observer]]
+path = [[40, 30, 40, 0], [400, 30, 400, 30]]
+radius = 30.0
+
+[[emitter]]
+material = "sand"
+center = [60, 60, 60]
+radius = 2.0
+frames = [0, 20]
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_streamed_world_saves_reopens_and_refuses_a_mismatched_file() {
+    let dir = temp_dir("streamed");
+    let scenario = streamed_scenario(&dir, 1);
+    let s = scenario.to_str().unwrap();
+    let (out, r) = report(&dir, &["run", s, "--frames", "40", "--io", "pread"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let storage = &r["storage"];
+    assert_eq!(storage["io_backend"], "pread");
+    assert!(storage["pages_evicted"].as_u64().unwrap() > 0, "{storage}");
+    assert!(storage["resident_pages"].as_u64().unwrap() <= 300);
+    let world = dir.join("world.loam");
+    assert!(world.exists(), "created beside the scenario");
+
+    let (out, r) = report(&dir, &["run", s, "--frames", "0", "--io", "mmap"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(r["frames"], 0);
+    assert!(
+        r["storage"]["pages_loaded"].as_u64().unwrap() > 0,
+        "the sand pages come from the file"
+    );
+
+    let out = loam(&["inspect", world.to_str().unwrap(), "--verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The same file under another seed, or with a page damaged: exit 2, named.
+    let other = streamed_scenario(&dir, 2);
+    let out = loam(&["run", other.to_str().unwrap(), "--frames", "1", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("made with seed 1"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = loam(&["run", s, "--io", "floppy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown io"), "{}", stderr(&out));
+
+    let out = loam(&[
+        "run",
+        s,
+        "--dump-materials",
+        dir.join("d.bin").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("streamed"), "{}", stderr(&out));
+
+    std::fs::write(&world, b"not a world").unwrap();
+    let out = loam(&["run", s, "--frames", "1", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("world.loam"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
