@@ -74,6 +74,8 @@ pub struct Runtime {
     backend: &'static str,
     started: Instant,
     active_pages_plot: Plot,
+    resident_pages_plot: Plot,
+    stream_queue_plot: Plot,
 }
 
 impl Runtime {
@@ -177,6 +179,8 @@ impl Runtime {
             backend,
             started: Instant::now(),
             active_pages_plot: Plot::new("active pages"),
+            resident_pages_plot: Plot::new("resident pages"),
+            stream_queue_plot: Plot::new("page requests queued"),
         })
     }
 
@@ -185,6 +189,10 @@ impl Runtime {
         self.engine.step()?;
         if let Some(world) = self.engine.resource::<VoxelWorld>() {
             self.active_pages_plot.set(world.table.awake_count() as f64);
+            self.resident_pages_plot.set(world.resident_count() as f64);
+        }
+        if let Some(stream) = self.engine.resource::<StreamState>() {
+            self.stream_queue_plot.set(stream.streamer.queued() as f64);
         }
         Ok(())
     }
