@@ -67,7 +67,10 @@ fn run_writes_a_report_with_the_documented_schema() {
     ] {
         assert!(r.get(key).is_some(), "report lacks `{key}`: {r}");
     }
-    assert!(r["storage"].is_null(), "a world held in memory has no storage section");
+    assert!(
+        r["storage"].is_null(),
+        "a world held in memory has no storage section"
+    );
     assert_eq!(r["scenario"], "hourglass");
     assert_eq!(r["frames"], 20);
     assert_eq!(r["threads"], 2);

@@ -162,3 +162,29 @@ fn frames_zero_opens_and_reports_without_stepping() {
     drop(rt);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_observer_spawned_by_the_game_pulls_its_pages_in() {
+    use loam::streaming::{Observer, Position, Velocity};
+    let dir = temp_dir("spawned");
+    let mut rt = Runtime::new(scenario(&dir.join("w.loam"), 2, IoKind::Pread)).unwrap();
+    let far = [900u32, 3, 900];
+    assert_eq!(rt.world().material(far), None, "not resident yet");
+    rt.engine()
+        .resources()
+        .try_write::<hecs::World>()
+        .unwrap()
+        .spawn((
+            Observer { radius: 20.0 },
+            Position(far.map(f64::from)),
+            Velocity([0.0; 3]),
+        ));
+    rt.run(2).unwrap();
+    assert_eq!(
+        rt.world().material(far),
+        Some(1),
+        "stone under the terrain surface"
+    );
+    drop(rt);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
