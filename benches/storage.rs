@@ -24,6 +24,7 @@ fn load(c: &mut Criterion) {
     ));
     for (name, kind) in [
         ("uring", IoKind::Uring),
+        ("uring-direct", IoKind::UringDirect),
         ("pread", IoKind::Pread),
         ("mmap", IoKind::Mmap),
     ] {
@@ -81,6 +82,7 @@ fn stream(c: &mut Criterion) {
     group.throughput(Throughput::Elements(STREAM_FRAMES));
     for (name, kind) in [
         ("uring", IoKind::Uring),
+        ("uring-direct", IoKind::UringDirect),
         ("pread", IoKind::Pread),
         ("mmap", IoKind::Mmap),
     ] {

@@ -44,7 +44,7 @@ enum Cmd {
         /// Compute backend: cpu, gpu or auto (overrides [run] backend).
         #[arg(long, value_parser = parse_backend)]
         backend: Option<Backend>,
-        /// Page reads of a streamed world: uring, pread, mmap or auto (overrides [world] io).
+        /// Page reads of a streamed world: uring, uring-direct, pread, mmap or auto (overrides [world] io).
         #[arg(long, value_parser = parse_io)]
         io: Option<IoKind>,
         /// Write the JSON report to this file.
@@ -144,8 +144,9 @@ fn parse_channel(s: &str) -> Result<usize, String> {
 }
 
 fn parse_io(s: &str) -> Result<IoKind, String> {
-    IoKind::parse(s)
-        .ok_or_else(|| format!("unknown io `{s}` (expected uring, pread, mmap or auto)"))
+    IoKind::parse(s).ok_or_else(|| {
+        format!("unknown io `{s}` (expected uring, uring-direct, pread, mmap or auto)")
+    })
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
@@ -605,9 +606,9 @@ fn bench(names: &[String], json: bool) -> Result<ExitCode, CliError> {
             serde_json::to_string_pretty(&results).expect("measurements serialise")
         );
     } else {
-        println!("{:<40} {:>16} unit", "name", "value");
+        println!("{:<48} {:>12} unit", "name", "value");
         for m in &results {
-            println!("{:<40} {:>16.3} {}", m.name, m.value, m.unit);
+            println!("{:<48} {:>12.3} {}", m.name, m.value, m.unit);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -194,6 +194,7 @@ fn io_name(kind: loam_storage::io::IoKind) -> &'static str {
     use loam_storage::io::IoKind;
     match kind {
         IoKind::Uring => "uring",
+        IoKind::UringDirect => "uring-direct",
         IoKind::Pread => "pread",
         IoKind::Mmap => "mmap",
         IoKind::Auto => "auto",

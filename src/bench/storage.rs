@@ -2,7 +2,10 @@
 //!
 //! - `load`: every page of the *mixed* world (below) read through a backend,
 //!   CRC-checked and decoded straight into pool slots, pages in parallel on
-//!   `t` threads; GB/s of raw cell data (6 bytes a cell), warm page cache.
+//!   `t` threads; GB/s of raw cell data (6 bytes a cell), warm page cache
+//!   (best of 5), and once right after the kernel dropped the file's cached
+//!   pages (`.cold`). `uring-direct` reads with `O_DIRECT`, so its warm
+//!   numbers are disk numbers too.
 //! - `zstd_cli_ratio`: Loam loading the pages that hold zstd payloads, on one
 //!   thread, against the `zstd -d` program decoding the same payloads
 //!   (concatenated, repeated to 256 MB): raw bytes per second, Loam's over
@@ -103,6 +106,31 @@ pub fn load_gbps(path: &Path, kind: IoKind, threads: usize, reps: u32) -> f64 {
     let pages: Vec<usize> = (0..layout.page_count()).collect();
     let best = best_load(&file, &pages, kind, threads, reps);
     (pages.len() * layout.page_cells() * 6) as f64 / best.as_secs_f64() / 1e9
+}
+
+/// GB/s of one load of every page of `path` on 2 threads right after the
+/// kernel dropped the file's cached pages; `None` where it cannot.
+pub fn cold_load_gbps(path: &Path, kind: IoKind) -> Option<f64> {
+    let file = WorldFile::open(path).expect("the benchmark world opens");
+    let layout = file.layout();
+    let pages: Vec<usize> = (0..layout.page_count()).collect();
+    let (mut backend, _) = io::open(file.file(), kind).expect("the backend opens");
+    let mut world = VoxelWorld::new(layout, 0, 0.0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a small rayon pool");
+    // A first load touches the target's memory, so the timed one pays for
+    // reads, not page faults.
+    pool.install(|| file.load_pages(&mut world, &pages, backend.as_mut()))
+        .expect("the benchmark world loads");
+    if !drop_cached(path) {
+        return None;
+    }
+    let start = Instant::now();
+    pool.install(|| file.load_pages(&mut world, &pages, backend.as_mut()))
+        .expect("the benchmark world loads");
+    Some((pages.len() * layout.page_cells() * 6) as f64 / start.elapsed().as_secs_f64() / 1e9)
 }
 
 /// The fastest of `reps` loads of `pages` (after one to warm up).
@@ -367,6 +395,7 @@ pub fn stream_run(file: &Path, io: IoKind, cold: bool) -> StreamRun {
 fn backends(path: &Path) -> Vec<(&'static str, IoKind)> {
     [
         ("uring", IoKind::Uring),
+        ("uring-direct", IoKind::UringDirect),
         ("pread", IoKind::Pread),
         ("mmap", IoKind::Mmap),
     ]
@@ -396,6 +425,13 @@ pub fn measurements() -> Vec<Measurement> {
             out.push(Measurement {
                 name: format!("storage.load.gbps.{name}.t{t}"),
                 value: load_gbps(&path, kind, t, 5),
+                unit: "GB/s",
+            });
+        }
+        if let Some(gbps) = cold_load_gbps(&path, kind) {
+            out.push(Measurement {
+                name: format!("storage.load.gbps.{name}.t2.cold"),
+                value: gbps,
                 unit: "GB/s",
             });
         }

@@ -315,7 +315,7 @@ fn check_storage(src: &Source<'_>, raw: &RawWorld) -> Result<Option<StorageSpec>
             src.error(
                 v.span(),
                 format!(
-                    "unknown io `{}` (expected uring, pread, mmap or auto)",
+                    "unknown io `{}` (expected uring, uring-direct, pread, mmap or auto)",
                     v.get_ref()
                 ),
             )

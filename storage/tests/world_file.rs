@@ -368,11 +368,17 @@ fn every_io_backend_loads_the_same_world() {
     let path = saved("backends");
     let file = WorldFile::open(&path).unwrap();
     let mut hashes = Vec::new();
-    for kind in [IoKind::Pread, IoKind::Mmap, IoKind::Uring, IoKind::Auto] {
+    for kind in [
+        IoKind::Pread,
+        IoKind::Mmap,
+        IoKind::Uring,
+        IoKind::UringDirect,
+        IoKind::Auto,
+    ] {
         let (mut backend, note) = match io::open(file.file(), kind) {
             Ok(b) => b,
             // A sandbox may refuse io_uring; `auto` must still work there.
-            Err(e) if kind == IoKind::Uring => {
+            Err(e) if matches!(kind, IoKind::Uring | IoKind::UringDirect) => {
                 eprintln!("io_uring refused here ({e}); auto must fall back");
                 continue;
             }

@@ -1,7 +1,8 @@
 //! I/O backends for reading page payloads: one trait, three ways to read.
 //!
 //! - [`Uring`] (Linux): batched reads through io_uring — many scattered page
-//!   reads in one submission.
+//!   reads in one submission; `uring-direct` reads with `O_DIRECT` into
+//!   registered buffers, bypassing the page cache.
 //! - [`Pread`]: one `pread` per request.
 //! - [`Mapped`]: a read-only memory map of the file; a read is a copy.
 //!
@@ -43,8 +44,11 @@ pub trait PageIo: Send {
 /// Which backend to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoKind {
-    /// io_uring (Linux).
+    /// io_uring (Linux), through the page cache.
     Uring,
+    /// io_uring (Linux) with `O_DIRECT` and registered buffers, where the
+    /// file system allows `O_DIRECT` (else through the page cache).
+    UringDirect,
     /// `pread`.
     Pread,
     /// A memory map.
@@ -54,10 +58,11 @@ pub enum IoKind {
 }
 
 impl IoKind {
-    /// Parses `uring`, `pread`, `mmap` or `auto`.
+    /// Parses `uring`, `uring-direct`, `pread`, `mmap` or `auto`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "uring" => Some(IoKind::Uring),
+            "uring-direct" => Some(IoKind::UringDirect),
             "pread" => Some(IoKind::Pread),
             "mmap" => Some(IoKind::Mmap),
             "auto" => Some(IoKind::Auto),
@@ -73,9 +78,15 @@ pub fn open(file: &File, kind: IoKind) -> std::io::Result<(Box<dyn PageIo>, Opti
         IoKind::Pread => Ok((Box::new(Pread::new(file)?), None)),
         IoKind::Mmap => Ok((Box::new(Mapped::new(file)?), None)),
         #[cfg(target_os = "linux")]
-        IoKind::Uring => Ok((Box::new(Uring::new(file)?), None)),
+        IoKind::Uring => Ok((Box::new(Uring::new(file, false)?), None)),
+        #[cfg(target_os = "linux")]
+        IoKind::UringDirect => {
+            let u = Uring::new(file, true)?;
+            let note = format!("io: io_uring{}", uring_mode(&u));
+            Ok((Box::new(u), Some(note)))
+        }
         #[cfg(not(target_os = "linux"))]
-        IoKind::Uring => Err(std::io::Error::other("io_uring needs Linux")),
+        IoKind::Uring | IoKind::UringDirect => Err(std::io::Error::other("io_uring needs Linux")),
         IoKind::Auto => auto(file),
     }
 }
@@ -85,13 +96,23 @@ pub fn open(file: &File, kind: IoKind) -> std::io::Result<(Box<dyn PageIo>, Opti
 fn auto(file: &File) -> std::io::Result<(Box<dyn PageIo>, Option<String>)> {
     const EPERM: i32 = 1;
     const ENOSYS: i32 = 38;
-    match Uring::new(file) {
+    match Uring::new(file, false) {
         Ok(u) => Ok((Box::new(u), Some("io: auto chose io_uring".into()))),
         Err(e) if matches!(e.raw_os_error(), Some(EPERM | ENOSYS)) => {
             let note = format!("io: auto fell back to pread (io_uring_setup refused: {e})");
             Ok((Box::new(Pread::new(file)?), Some(note)))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// How a ring reads, for notes.
+#[cfg(target_os = "linux")]
+fn uring_mode(u: &Uring) -> &'static str {
+    match (u.is_direct(), u.is_registered()) {
+        (true, true) => " (O_DIRECT, registered buffers)",
+        (true, false) => " (O_DIRECT)",
+        _ => " through the page cache (the file system refused O_DIRECT)",
     }
 }
 
