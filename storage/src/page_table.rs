@@ -300,6 +300,11 @@ impl PageTable {
         pages
     }
 
+    /// The pages woken so far (each once, in waking order), without taking them.
+    pub fn woken(&self) -> &[usize] {
+        &self.woken
+    }
+
     /// Number of awake pages.
     pub fn awake_count(&self) -> usize {
         self.woken.len()

@@ -4,8 +4,10 @@
 //!
 //! - [`materials`]: the material table every system reads.
 //! - [`ca`]: falling-sand cellular automata with reactions and heat.
+//! - [`phase`]: phase transitions from phase diagrams (Metropolis).
 
 pub mod ca;
 pub mod materials;
+pub mod phase;
 
 pub use materials::{Kind, Material, MaterialId, MaterialTable};

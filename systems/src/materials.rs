@@ -7,7 +7,12 @@
 //! Units: density in kg/m³; temperatures in kelvin; `conductivity` is the
 //! fraction of a temperature difference that two cells of this material
 //! even out per frame (the pair uses the smaller of its two values, and the
-//! values are capped so the explicit update stays stable).
+//! values are capped so the explicit update stays stable);
+//! `heat_capacity` is volumetric, J/(m³·K): heat flowing between two cells
+//! changes each one's temperature by the heat over its capacity, so
+//! conduction conserves energy. Materials with a phase diagram (water,
+//! basalt, CO2) take theirs from [`crate::phase`], where a voxel holds the
+//! same moles in every phase (a test checks the two agree).
 
 /// A material id, the value of the `material` channel.
 pub type MaterialId = u8;
@@ -47,6 +52,8 @@ pub struct Material {
     pub density: f32,
     /// Per-frame fraction of a temperature difference evened out (≤ 0.5).
     pub conductivity: f32,
+    /// Volumetric heat capacity, J/(m³·K).
+    pub heat_capacity: f32,
     /// Temperature a new cell of this material starts at, K.
     pub spawn_temperature: f32,
     /// Ignites (becomes fire) at or above this temperature, K.
@@ -84,6 +91,12 @@ pub mod id {
     pub const ICE: MaterialId = 11;
     /// Solidified lava.
     pub const BASALT: MaterialId = 12;
+    /// Solid carbon dioxide.
+    pub const DRY_ICE: MaterialId = 13;
+    /// Liquid carbon dioxide (only above 5.18 bar).
+    pub const LIQUID_CO2: MaterialId = 14;
+    /// Carbon dioxide gas.
+    pub const CO2: MaterialId = 15;
 }
 
 /// Room temperature, K.
@@ -96,12 +109,13 @@ pub fn builtin() -> Vec<Material> {
         kind,
         density,
         conductivity,
+        heat_capacity: 0.0,
         spawn_temperature,
         ignition,
         color,
     };
     use Kind::*;
-    vec![
+    let materials = vec![
         m("air", Empty, 1.2, 0.02, AMBIENT, None, [0, 0, 0]),
         m("stone", Solid, 2600.0, 0.3, AMBIENT, None, [128, 128, 132]),
         m("sand", Powder, 1600.0, 0.15, AMBIENT, None, [222, 196, 120]),
@@ -139,7 +153,43 @@ pub fn builtin() -> Vec<Material> {
         m("steam", Gas, 0.6, 0.05, 400.0, None, [220, 230, 240]),
         m("ice", Solid, 917.0, 0.4, 260.0, None, [180, 220, 255]),
         m("basalt", Solid, 3000.0, 0.3, 900.0, None, [60, 55, 60]),
-    ]
+        m("dry_ice", Solid, 1562.0, 0.2, 190.0, None, [235, 240, 250]),
+        m(
+            "liquid_co2",
+            Liquid,
+            1178.0,
+            0.1,
+            230.0,
+            None,
+            [200, 215, 235],
+        ),
+        m("co2", Gas, 1.98, 0.02, AMBIENT, None, [170, 175, 185]),
+    ];
+    // Volumetric heat capacities, J/(m³·K): density × specific heat for the
+    // rest (engineering tables), the phase model's for water, basalt, CO2.
+    let capacities = [
+        1.206e3, // air: 1.2 kg/m³ × 1005 J/(kg·K)
+        2.05e6,  // stone: 2600 × 790
+        1.33e6,  // sand: 1600 × 830
+        1.51e6,  // gravel: 1800 × 840
+        4.180e6, // water: 1000/0.018015 mol/m³ × 75.3 J/(mol·K)
+        1.8e6,   // oil: 900 × 2000
+        3.240e6, // lava: 2700/0.1 × 120
+        1.19e6,  // wood: 700 × 1700
+        330.0,   // fire: hot gas, 0.3 × 1100
+        990.0,   // smoke: 0.9 × 1100
+        1.887e6, // steam: 1000/0.018015 × 34.0 (a voxel holds a liquid's worth)
+        2.115e6, // ice: 1000/0.018015 × 38.1
+        3.240e6, // basalt: 2700/0.1 × 120
+        1.258e6, // dry ice: 1178/0.04401 × 47
+        2.275e6, // liquid CO2: 1178/0.04401 × 85
+        0.990e6, // CO2 gas: 1178/0.04401 × 37
+    ];
+    let mut materials = materials;
+    for (m, c) in materials.iter_mut().zip(capacities) {
+        m.heat_capacity = c;
+    }
+    materials
 }
 
 /// Temperatures at which the built-in reactions happen, K.
@@ -167,6 +217,8 @@ pub struct MaterialTable {
     pub density: [f32; 256],
     /// Conductivity per id, capped at 0.5.
     pub conductivity: [f32; 256],
+    /// Volumetric heat capacity per id, J/(m³·K) (1 for unknown ids).
+    pub heat_capacity: [f32; 256],
     /// Ignition temperature per id (infinity when it does not burn).
     pub ignition: [f32; 256],
     /// `sinks[m][t]`: a cell of `m` may move down or sideways into a cell of
@@ -199,6 +251,7 @@ impl MaterialTable {
             kind: [Kind::Solid; 256],
             density: [f32::INFINITY; 256],
             conductivity: [0.0; 256],
+            heat_capacity: [1.0; 256],
             ignition: [f32::INFINITY; 256],
             sinks: Box::new([[false; 256]; 256]),
             rises: Box::new([[false; 256]; 256]),
@@ -208,6 +261,11 @@ impl MaterialTable {
             t.kind[i] = m.kind;
             t.density[i] = m.density;
             t.conductivity[i] = m.conductivity.clamp(0.0, 0.5);
+            t.heat_capacity[i] = if m.heat_capacity > 0.0 {
+                m.heat_capacity
+            } else {
+                1.0
+            };
             t.ignition[i] = m.ignition.unwrap_or(f32::INFINITY);
             t.reactive[i] = m.ignition.is_some()
                 || [id::LAVA, id::WATER, id::STEAM, id::ICE, id::FIRE, id::SMOKE]
@@ -269,6 +327,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn heat_capacities_of_phase_materials_match_the_phase_model() {
+        let t = MaterialTable::default();
+        let phases = crate::phase::PhaseTable::default();
+        for (m, mat) in t.iter() {
+            if let Some(c) = phases.heat_capacity(m) {
+                let rel = (f64::from(mat.heat_capacity) - c).abs() / c;
+                assert!(rel < 1e-3, "{}: {} vs {c}", mat.name, mat.heat_capacity);
+            }
+        }
+    }
+
+    #[test]
     fn builtin_ids_match_names() {
         let t = MaterialTable::default();
         for (id, name) in [
@@ -285,6 +355,9 @@ mod tests {
             (id::STEAM, "steam"),
             (id::ICE, "ice"),
             (id::BASALT, "basalt"),
+            (id::DRY_ICE, "dry_ice"),
+            (id::LIQUID_CO2, "liquid_co2"),
+            (id::CO2, "co2"),
         ] {
             assert_eq!(t.id(name), Some(id));
         }

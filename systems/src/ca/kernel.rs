@@ -559,22 +559,34 @@ impl PageUpdate<'_> {
                     self.transmute(j, id::STEAM, self.temp(j).max(thresholds::BOIL + 30.0));
                     out.changed(x);
                     true
-                } else if t < thresholds::SOLIDIFY {
+                } else if self.config.thermal_transitions && t < thresholds::SOLIDIFY {
                     self.transmute(i, id::BASALT, t);
                     true
                 } else {
                     false
                 }
             }
-            id::WATER if t > thresholds::BOIL && chance(rates::BOIL) => {
+            id::WATER
+                if self.config.thermal_transitions
+                    && t > thresholds::BOIL
+                    && chance(rates::BOIL) =>
+            {
                 self.transmute(i, id::STEAM, t);
                 true
             }
-            id::STEAM if t < thresholds::CONDENSE && chance(rates::CONDENSE) => {
+            id::STEAM
+                if self.config.thermal_transitions
+                    && t < thresholds::CONDENSE
+                    && chance(rates::CONDENSE) =>
+            {
                 self.transmute(i, id::WATER, t);
                 true
             }
-            id::ICE if t > thresholds::MELT && chance(rates::MELT) => {
+            id::ICE
+                if self.config.thermal_transitions
+                    && t > thresholds::MELT
+                    && chance(rates::MELT) =>
+            {
                 self.transmute(i, id::WATER, t);
                 true
             }
@@ -775,13 +787,16 @@ impl PageUpdate<'_> {
                 f32::from_bits(hi_bits as u32),
             )
         };
+        let thermal = self.config.thermal_transitions;
         for (m, r) in reacts.iter_mut().enumerate() {
             *r = self.table.reactive[m]
                 && match m as u8 {
                     // `react` falls through to ignition for these too.
-                    id::WATER => hi > thresholds::BOIL || hi >= self.table.ignition[m],
-                    id::STEAM => lo < thresholds::CONDENSE || hi >= self.table.ignition[m],
-                    id::ICE => hi > thresholds::MELT || hi >= self.table.ignition[m],
+                    id::WATER => thermal && hi > thresholds::BOIL || hi >= self.table.ignition[m],
+                    id::STEAM => {
+                        thermal && lo < thresholds::CONDENSE || hi >= self.table.ignition[m]
+                    }
+                    id::ICE => thermal && hi > thresholds::MELT || hi >= self.table.ignition[m],
                     id::LAVA | id::FIRE | id::SMOKE => true,
                     _ => hi >= self.table.ignition[m],
                 };
@@ -815,6 +830,7 @@ impl PageUpdate<'_> {
             return false;
         }
         let k = &self.table.conductivity;
+        let cap = &self.table.heat_capacity;
         let mut largest = 0.0f32;
         for z in 0..p {
             for y in 0..p {
@@ -823,7 +839,8 @@ impl PageUpdate<'_> {
                     // SAFETY: i is inside the page; each neighbour address is
                     // checked against NONE.
                     unsafe {
-                        let ki = k[self.mat(i) as usize];
+                        let mi = self.mat(i) as usize;
+                        let (ki, ci) = (k[mi], cap[mi]);
                         let mut ti = self.temp(i);
                         for j in [
                             self.addr(x + 1, y, z),
@@ -833,12 +850,18 @@ impl PageUpdate<'_> {
                             if j == NONE {
                                 continue;
                             }
-                            let c = ki.min(k[self.mat(j) as usize]) * (1.0 / 3.0);
+                            let mj = self.mat(j) as usize;
+                            let cj = cap[mj];
+                            // Heat q = c·ΔT·min(Ci, Cj) leaves one cell and
+                            // enters the other: each temperature moves by q
+                            // over its own capacity, at most c·ΔT.
+                            let c = ki.min(k[mj]) * (1.0 / 3.0);
                             let tj = self.temp(j);
-                            let d = c * (tj - ti);
-                            ti += d;
-                            self.set_temp(j, tj - d);
-                            largest = largest.max(d.abs());
+                            let q = c * (tj - ti) * ci.min(cj);
+                            let (di, dj) = (q / ci, q / cj);
+                            ti += di;
+                            self.set_temp(j, tj - dj);
+                            largest = largest.max(di.abs()).max(dj.abs());
                         }
                         self.set_temp(i, ti);
                     }

@@ -22,8 +22,9 @@
 //! A mover swaps with a fluid target lighter than itself (heavier, for gas
 //! rising), so sand sinks through water and oil floats on it; swaps conserve
 //! every material exactly. Then each page evens out temperature with its
-//! +x, +y and +z neighbours pairwise, which conserves the sum of
-//! temperatures (all cells have the same heat capacity).
+//! +x, +y and +z neighbours pairwise: the heat leaving one cell enters the
+//! other, each temperature changing by the heat over the cell's heat
+//! capacity, so conduction conserves energy (Σ capacity × temperature).
 
 pub mod flags;
 mod kernel;
@@ -44,6 +45,11 @@ pub struct CaConfig {
     pub reactions: bool,
     /// Heat conduction between neighbouring cells.
     pub heat: bool,
+    /// Phase changes at fixed temperatures (water boils above 373 K, steam
+    /// condenses below 363 K, ice melts above 273 K, lava solidifies below
+    /// 1000 K). Off when the phase system ([`crate::phase`]) decides them
+    /// from phase diagrams instead.
+    pub thermal_transitions: bool,
     /// Skip rows of one material that provably cannot change. Exact: the
     /// result is the same bit for bit either way (a test checks it); turn it
     /// off only to check that.
@@ -55,6 +61,7 @@ impl Default for CaConfig {
         Self {
             reactions: true,
             heat: true,
+            thermal_transitions: true,
             skip_stuck_rows: true,
         }
     }

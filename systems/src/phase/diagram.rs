@@ -1,0 +1,427 @@
+//! Phase diagrams as data: substances, their phases, and each phase's molar
+//! enthalpy, entropy, heat capacity and volume.
+//!
+//! Each phase φ of a substance has, per mole,
+//!
+//! - enthalpy `H_φ(T) = a_φ + c_φ·T` (+ `V_φ·(P − P°)` for condensed phases),
+//! - entropy `S_φ(T) = b_φ + c_φ·ln T` (− `R·ln(P/P°)` for the gas),
+//! - Gibbs energy `G_φ = H_φ − T·S_φ`, so that a condensed phase depends
+//!   on pressure through `V·(P − P°)` and the gas, as an ideal gas, through
+//!   `R·T·ln(P/P°)`.
+//!
+//! The constants `a_φ`, `b_φ` come from measured latent heats: at each
+//! transition's temperature at `P°` the two phases' enthalpies differ by
+//! the latent heat and their Gibbs energies are equal. With the heat
+//! capacities included (Kirchhoff's law) the boiling curve of water follows
+//! the steam tables within 1.5 K from 20 kPa to 500 kPa.
+//!
+//! A voxel holds `n = ρ_ref · V_voxel / M` moles in every phase of its
+//! substance (`ρ_ref` the density of the substance's liquid). A voxel of
+//! water that boils stays the same mass of water, as vapour: mass and
+//! energy are conserved, and the phase's own density only decides where the
+//! cell moves.
+
+use crate::materials::{id, MaterialId};
+
+/// Gas constant, J/(mol·K).
+pub const R: f64 = 8.314_462_618;
+/// Reference pressure of the data, Pa (1 atm).
+pub const P0: f64 = 101_325.0;
+
+/// State of matter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Solid.
+    Solid,
+    /// Liquid.
+    Liquid,
+    /// Gas (ideal).
+    Gas,
+}
+
+/// One phase of a substance, with its molar properties.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Phase {
+    /// Name in reports (`ice`, `water`, `steam`, ...).
+    pub name: &'static str,
+    /// The material a voxel in this phase is.
+    pub material: MaterialId,
+    /// Solid, liquid or gas.
+    pub state: State,
+    /// Density, kg/m³ (for condensed phases: the molar volume is `M / ρ`).
+    pub density: f64,
+    /// Molar heat capacity at constant pressure, J/(mol·K).
+    pub cp: f64,
+    /// Enthalpy offset `a`, J/mol (`H = a + cp·T`).
+    pub a: f64,
+    /// Entropy offset `b`, J/(mol·K) (`S = b + cp·ln T`).
+    pub b: f64,
+}
+
+/// A transition as measured at `P°`: the data the offsets are built from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transition {
+    /// From this phase (index into the substance's phases)...
+    pub from: usize,
+    /// ...to this one, on heating.
+    pub to: usize,
+    /// At this temperature at `P°`, K.
+    pub temperature: f64,
+    /// Latent heat, J/mol (positive: absorbed on heating).
+    pub latent_heat: f64,
+}
+
+/// A point of a phase diagram: temperature (K) and pressure (Pa).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DiagramPoint {
+    /// K.
+    pub temperature: f64,
+    /// Pa.
+    pub pressure: f64,
+}
+
+/// A substance and its phase diagram.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Substance {
+    /// Name in reports.
+    pub name: &'static str,
+    /// Molar mass, kg/mol.
+    pub molar_mass: f64,
+    /// Density of the reference (liquid) phase, kg/m³: the moles a voxel holds.
+    pub reference_density: f64,
+    /// Interface energy between unlike neighbours, J/m² (surface tension).
+    pub interface_energy: f64,
+    /// Phases; the transitions name them by index.
+    pub phases: Vec<Phase>,
+    /// The measured transitions the offsets are built from.
+    pub transitions: Vec<Transition>,
+    /// Triple point, measured.
+    pub triple: Option<DiagramPoint>,
+    /// Critical point, measured (the model does not reproduce supercritical
+    /// behaviour; it is here for reference and for checks).
+    pub critical: Option<DiagramPoint>,
+}
+
+impl Substance {
+    /// Builds a substance whose phase 0 is the reference (`a = b = 0`) and
+    /// whose other phases get offsets from `transitions`, which must reach
+    /// every phase from phase 0.
+    fn new(
+        name: &'static str,
+        molar_mass: f64,
+        reference_density: f64,
+        interface_energy: f64,
+        mut phases: Vec<Phase>,
+        transitions: Vec<Transition>,
+    ) -> Self {
+        let mut known = vec![false; phases.len()];
+        known[0] = true;
+        while known.iter().any(|k| !k) {
+            let before = known.iter().filter(|k| **k).count();
+            for t in &transitions {
+                let (k, u, sign) = match (known[t.from], known[t.to]) {
+                    (true, false) => (t.from, t.to, 1.0),
+                    (false, true) => (t.to, t.from, -1.0),
+                    _ => continue,
+                };
+                // H_u(T) − H_k(T) = ±L and G equal at T: S_u − S_k = ±L / T.
+                let (tt, l) = (t.temperature, sign * t.latent_heat);
+                let (pk, pu) = (phases[k], phases[u]);
+                phases[u].a = pk.a + pk.cp * tt + l - pu.cp * tt;
+                phases[u].b = pk.b + pk.cp * tt.ln() + l / tt - pu.cp * tt.ln();
+                known[u] = true;
+            }
+            assert!(
+                known.iter().filter(|k| **k).count() > before,
+                "the transitions of {name} must connect every phase"
+            );
+        }
+        Self {
+            name,
+            molar_mass,
+            reference_density,
+            interface_energy,
+            phases,
+            transitions,
+            triple: None,
+            critical: None,
+        }
+    }
+
+    /// Molar volume of phase `k`, m³/mol.
+    pub fn molar_volume(&self, k: usize) -> f64 {
+        self.molar_mass / self.phases[k].density
+    }
+
+    /// Molar enthalpy of phase `k` at `t` K and `p` Pa.
+    pub fn enthalpy(&self, k: usize, t: f64, p: f64) -> f64 {
+        let ph = &self.phases[k];
+        let pv = match ph.state {
+            State::Gas => 0.0,
+            _ => self.molar_volume(k) * (p - P0),
+        };
+        ph.a + ph.cp * t + pv
+    }
+
+    /// Molar entropy of phase `k` at `t` K and `p` Pa.
+    pub fn entropy(&self, k: usize, t: f64, p: f64) -> f64 {
+        let ph = &self.phases[k];
+        let s = ph.b + ph.cp * t.ln();
+        match ph.state {
+            State::Gas => s - R * (p / P0).ln(),
+            _ => s,
+        }
+    }
+
+    /// Molar Gibbs energy of phase `k` at `t` K and `p` Pa.
+    pub fn gibbs(&self, k: usize, t: f64, p: f64) -> f64 {
+        self.enthalpy(k, t, p) - t * self.entropy(k, t, p)
+    }
+
+    /// The phase of lowest Gibbs energy at `t` K and `p` Pa.
+    pub fn stable_phase(&self, t: f64, p: f64) -> usize {
+        (0..self.phases.len())
+            .min_by(|&a, &b| self.gibbs(a, t, p).total_cmp(&self.gibbs(b, t, p)))
+            .unwrap_or(0)
+    }
+
+    /// The temperature between `lo` and `hi` K where phases `a` and `b` have
+    /// equal Gibbs energy at `p` Pa (bisection), if they cross there.
+    pub fn coexistence(&self, a: usize, b: usize, p: f64, lo: f64, hi: f64) -> Option<f64> {
+        let d = |t: f64| self.gibbs(a, t, p) - self.gibbs(b, t, p);
+        let (mut lo, mut hi) = (lo, hi);
+        if d(lo).signum() == d(hi).signum() {
+            return None;
+        }
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if d(mid).signum() == d(lo).signum() {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(0.5 * (lo + hi))
+    }
+}
+
+fn phase(name: &'static str, material: MaterialId, state: State, density: f64, cp: f64) -> Phase {
+    Phase {
+        name,
+        material,
+        state,
+        density,
+        cp,
+        a: 0.0,
+        b: 0.0,
+    }
+}
+
+/// Water: ice Ih, liquid, vapour.
+///
+/// Sources (NIST Chemistry WebBook, water; CRC Handbook): M = 18.015 g/mol;
+/// ΔH_fus = 6.01 kJ/mol at 273.15 K; ΔH_vap = 40.65 kJ/mol at 373.15 K;
+/// cp: ice 38.1, liquid 75.3, vapour 34.0 J/(mol·K) near the transitions;
+/// densities: ice 917, liquid 1000 kg/m³; surface tension 0.072 J/m²;
+/// triple point 273.16 K, 611.657 Pa; critical point 647.096 K, 22.064 MPa.
+pub fn water() -> Substance {
+    let mut s = Substance::new(
+        "water",
+        0.018_015,
+        1000.0,
+        0.072,
+        vec![
+            phase("water", id::WATER, State::Liquid, 1000.0, 75.3),
+            phase("ice", id::ICE, State::Solid, 917.0, 38.1),
+            phase("steam", id::STEAM, State::Gas, 0.6, 34.0),
+        ],
+        vec![
+            Transition {
+                from: 1,
+                to: 0,
+                temperature: 273.15,
+                latent_heat: 6_010.0,
+            },
+            Transition {
+                from: 0,
+                to: 2,
+                temperature: 373.15,
+                latent_heat: 40_650.0,
+            },
+        ],
+    );
+    s.triple = Some(DiagramPoint {
+        temperature: 273.16,
+        pressure: 611.657,
+    });
+    s.critical = Some(DiagramPoint {
+        temperature: 647.096,
+        pressure: 22.064e6,
+    });
+    s
+}
+
+/// Basalt: lava (melt) and solid basalt, one melting temperature.
+///
+/// Basalt melts over a range (solidus ≈ 1270 K, liquidus ≈ 1470 K for
+/// Hawaiian tholeiite); the model uses one temperature in between, 1373 K.
+/// Latent heat of crystallisation ≈ 400 kJ/kg and cp ≈ 1.2 kJ/(kg·K)
+/// (values used in lava-flow models, e.g. Harris & Rowland, FLOWGO, 2001),
+/// per "mole" of 100 g of oxides: ΔH = 40 kJ/mol, cp = 120 J/(mol·K).
+/// Densities: melt 2700, rock 3000 kg/m³.
+pub fn basalt() -> Substance {
+    Substance::new(
+        "basalt",
+        0.1,
+        2700.0,
+        0.35,
+        vec![
+            phase("lava", id::LAVA, State::Liquid, 2700.0, 120.0),
+            phase("basalt", id::BASALT, State::Solid, 3000.0, 120.0),
+        ],
+        vec![Transition {
+            from: 1,
+            to: 0,
+            temperature: 1373.0,
+            latent_heat: 40_000.0,
+        }],
+    )
+}
+
+/// Carbon dioxide: dry ice, liquid (only above 5.18 bar), gas.
+///
+/// Sources (NIST Chemistry WebBook, carbon dioxide): M = 44.01 g/mol;
+/// sublimation at 1 atm: 194.7 K, ΔH_sub = 25.2 kJ/mol; fusion at the triple
+/// point (216.58 K, 518 kPa): ΔH_fus = 9.02 kJ/mol; cp: solid 47, liquid 85,
+/// gas 37 J/(mol·K); densities: solid 1562, liquid 1178 kg/m³; critical
+/// point 304.13 K, 7.377 MPa. The melting line is placed at the triple
+/// point's temperature; the liquid's offset follows from the solid and the
+/// gas (ΔH_vap = ΔH_sub − ΔH_fus), so that the model's triple point lands
+/// near the measured one and there is no liquid at 1 atm.
+pub fn carbon_dioxide() -> Substance {
+    let mut s = Substance::new(
+        "co2",
+        0.044_01,
+        1178.0,
+        0.016,
+        vec![
+            phase("liquid_co2", id::LIQUID_CO2, State::Liquid, 1178.0, 85.0),
+            phase("dry_ice", id::DRY_ICE, State::Solid, 1562.0, 47.0),
+            phase("co2", id::CO2, State::Gas, 1.98, 37.0),
+        ],
+        vec![
+            Transition {
+                from: 1,
+                to: 0,
+                temperature: 216.58,
+                latent_heat: 9_020.0,
+            },
+            Transition {
+                from: 1,
+                to: 2,
+                temperature: 194.7,
+                latent_heat: 25_200.0,
+            },
+        ],
+    );
+    s.triple = Some(DiagramPoint {
+        temperature: 216.58,
+        pressure: 518_000.0,
+    });
+    s.critical = Some(DiagramPoint {
+        temperature: 304.13,
+        pressure: 7.377e6,
+    });
+    s
+}
+
+/// Where each material id sits in the phase diagrams.
+#[derive(Clone, Debug)]
+pub struct PhaseTable {
+    /// The substances.
+    pub substances: Vec<Substance>,
+    /// Per material id: (substance, phase) or `None` for materials without a
+    /// phase diagram.
+    pub of_material: [Option<(u8, u8)>; 256],
+}
+
+impl Default for PhaseTable {
+    fn default() -> Self {
+        Self::new(vec![water(), basalt(), carbon_dioxide()])
+    }
+}
+
+impl PhaseTable {
+    /// A table of `substances`.
+    pub fn new(substances: Vec<Substance>) -> Self {
+        let mut of_material = [None; 256];
+        for (s, sub) in substances.iter().enumerate() {
+            for (k, ph) in sub.phases.iter().enumerate() {
+                of_material[ph.material as usize] = Some((s as u8, k as u8));
+            }
+        }
+        Self {
+            substances,
+            of_material,
+        }
+    }
+
+    /// Moles a voxel of substance `s` holds, for voxels of `voxel_size` m.
+    pub fn moles(&self, s: usize, voxel_size: f64) -> f64 {
+        let sub = &self.substances[s];
+        sub.reference_density * voxel_size.powi(3) / sub.molar_mass
+    }
+
+    /// Volumetric heat capacity of material `m` in the phase model, J/(m³·K):
+    /// the moles per cubic metre of its substance times the phase's cp.
+    pub fn heat_capacity(&self, m: MaterialId) -> Option<f64> {
+        let (s, k) = self.of_material[m as usize]?;
+        let sub = &self.substances[s as usize];
+        Some(sub.reference_density / sub.molar_mass * sub.phases[k as usize].cp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn water_boils_and_melts_where_measured() {
+        let w = water();
+        let tb = w.coexistence(0, 2, P0, 300.0, 450.0).unwrap();
+        assert!((tb - 373.15).abs() < 0.01, "{tb}");
+        let tm = w.coexistence(1, 0, P0, 200.0, 300.0).unwrap();
+        assert!((tm - 273.15).abs() < 0.05, "{tm}");
+        // Steam tables: saturation temperature at these pressures.
+        for (p, t) in [
+            (20_000.0, 333.21),
+            (47_390.0, 353.15),
+            (198_530.0, 393.15),
+            (500_000.0, 424.98),
+        ] {
+            let tb = w.coexistence(0, 2, p, 280.0, 500.0).unwrap();
+            assert!((tb - t).abs() < 2.0, "{p} Pa: {tb} vs {t}");
+        }
+    }
+
+    #[test]
+    fn co2_has_no_liquid_at_one_atmosphere_but_has_one_above_its_triple_point() {
+        let c = carbon_dioxide();
+        for t in (150..320).map(f64::from) {
+            assert_ne!(c.stable_phase(t, P0), 0, "liquid at {t} K and 1 atm");
+        }
+        let ts = c.coexistence(1, 2, P0, 150.0, 250.0).unwrap();
+        assert!((ts - 194.7).abs() < 0.1, "{ts}");
+        assert_eq!(c.stable_phase(230.0, 1.0e6), 0, "liquid at 230 K, 10 bar");
+    }
+
+    #[test]
+    fn the_table_finds_each_phase_by_material() {
+        let t = PhaseTable::default();
+        assert_eq!(t.of_material[id::STEAM as usize], Some((0, 2)));
+        assert_eq!(t.of_material[id::BASALT as usize], Some((1, 1)));
+        assert_eq!(t.of_material[id::SAND as usize], None);
+        let n = t.moles(0, 0.25);
+        assert!((n - 867.3).abs() < 0.5, "{n}");
+    }
+}

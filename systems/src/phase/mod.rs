@@ -1,0 +1,81 @@
+//! Phase transitions from phase diagrams: a Metropolis–Hastings pass that
+//! lets water boil and freeze, lava solidify and dry ice sublimate where
+//! their Gibbs energies say, with the latent heat paid from (or into) the
+//! voxel's temperature.
+//!
+//! Per visited voxel of a material with a phase diagram ([`diagram`]), the
+//! pass proposes one of the substance's other phases and accepts it with
+//! probability `min(1, exp(−ΔG / RT))`, where `ΔG = n·(G_new − G_old)` is
+//! the Gibbs energy change of the whole voxel (`n` moles) plus the
+//! interface energy with its 6 neighbours. On acceptance the material
+//! changes and the latent heat moves into the voxel's temperature:
+//!
+//! - in a **heat bath** (a `heat` command's region, which holds its
+//!   temperature) the bath supplies or takes it, and the temperature stays;
+//! - **elsewhere** the voxel's enthalpy is conserved, so the new phase's
+//!   temperature pays it. A voxel that does not hold the heat (its
+//!   temperature would fall below 1 K) cannot change: water at 374 K does
+//!   not boil on its own, it has to be heated until it holds 40.65 kJ/mol
+//!   more, or stand in a bath (a pot on a stove). A voxel that changes
+//!   phase with the heat of a partly boiled one flips between the two
+//!   phases while conduction carries its heat away: a mixed voxel, with
+//!   energy conserved at every flip.
+//!
+//! Pressure is the ambient pressure plus the weight of the contiguous
+//! column of liquid and solid cells above the voxel (`ρ·g·h`, with
+//! `voxel_size` cells). Because `n` is the whole voxel's moles
+//! (≈ 867 mol for a 0.25 m voxel of water), transitions are sharp: 0.1 K
+//! past the boiling point the acceptance is already `e^-3`.
+//!
+//! Voxels are visited in red/black order (by the parity of `x + y + z`):
+//! a voxel's neighbours are of the other colour and do not change while it
+//! is decided, pages run in parallel, every random number is a hash of
+//! (seed, frame, colour, cell), and results are the same on any number of
+//! threads. Only pages the automaton or a command woke this frame, and
+//! pages that held a voxel within a few kelvin of a transition last time,
+//! are visited; `stagger = N` spreads the latter over N frames.
+
+pub mod diagram;
+mod metropolis;
+
+pub use diagram::{PhaseTable, State, Substance};
+pub use metropolis::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseStats};
+
+use loam_runtime::{Job, Seed};
+use loam_storage::VoxelWorld;
+
+/// Heat baths active this frame (written by the command jobs, read here).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeatBaths(pub Vec<HeatBath>);
+
+/// The `phase.metropolis` job: one Metropolis pass over the [`VoxelWorld`].
+pub fn job() -> Job {
+    Job::new("phase.metropolis")
+        .writes::<VoxelWorld>()
+        .writes::<PhaseState>()
+        .reads::<PhaseTable>()
+        .reads::<PhaseConfig>()
+        .reads::<HeatBaths>()
+        .reads::<crate::MaterialTable>()
+        .reads::<Seed>()
+        .run(|ctx| {
+            let seed = ctx.read::<Seed>()?.0;
+            let config = *ctx.read::<PhaseConfig>()?;
+            let phases = ctx.read::<PhaseTable>()?;
+            let baths = ctx.read::<HeatBaths>()?;
+            let materials = ctx.read::<crate::MaterialTable>()?;
+            let mut world = ctx.write::<VoxelWorld>()?;
+            let mut state = ctx.write::<PhaseState>()?;
+            metropolis_pass(
+                &mut world,
+                &mut state,
+                &phases,
+                &materials,
+                &config,
+                &baths.0,
+                seed,
+                ctx.clock().frame,
+            );
+            Ok(())
+        })
+}

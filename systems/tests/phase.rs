@@ -1,0 +1,396 @@
+//! Physics of the phase transitions: boiling points that follow the steam
+//! tables with pressure, melting, CO2's sublimation, lava quenched by water,
+//! energy conserved through boiling and condensing, and determinism.
+
+use loam_storage::{VoxelWorld, WorldLayout};
+use loam_systems::ca::{self, CaConfig};
+use loam_systems::materials::{id, MaterialTable, AMBIENT};
+use loam_systems::phase::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseTable};
+
+fn world() -> VoxelWorld {
+    VoxelWorld::new(WorldLayout::new([16, 16, 16], 8).unwrap(), id::AIR, AMBIENT)
+}
+
+/// Holds a one-cell-thick 4 × 4 block of `material` at `t` K in a heat bath
+/// for 20 passes and returns the fraction that ended as `target`.
+fn fraction_in_bath(material: u8, target: u8, t: f32, pressure: f64) -> f64 {
+    let mut w = world();
+    let bath = HeatBath {
+        min: [6, 8, 6],
+        max: [10, 9, 10],
+        temperature: t,
+    };
+    let phases = PhaseTable::default();
+    let materials = MaterialTable::default();
+    let config = PhaseConfig {
+        ambient_pressure: pressure,
+        ..PhaseConfig::default()
+    };
+    let mut state = PhaseState::default();
+    for x in 6..10 {
+        for z in 6..10 {
+            w.set_cell([x, 8, z], material, t);
+        }
+    }
+    for frame in 0..20 {
+        metropolis_pass(
+            &mut w,
+            &mut state,
+            &phases,
+            &materials,
+            &config,
+            &[bath],
+            3,
+            frame,
+        );
+        w.table.take_woken();
+    }
+    f64::from(w.material_counts()[target as usize] as u32) / 16.0
+}
+
+/// The lowest temperature on a 0.25 K grid in `[lo, hi]` at which most of
+/// the block turned into `target`.
+fn transition_temperature(material: u8, target: u8, lo: f32, hi: f32, pressure: f64) -> f32 {
+    let mut t = lo;
+    while t <= hi {
+        if fraction_in_bath(material, target, t, pressure) > 0.5 {
+            return t;
+        }
+        t += 0.25;
+    }
+    panic!("no transition between {lo} and {hi} K at {pressure} Pa");
+}
+
+#[test]
+fn water_boils_at_373_k_at_one_atmosphere_and_stays_liquid_below() {
+    assert_eq!(
+        fraction_in_bath(id::WATER, id::STEAM, 370.0, 101_325.0),
+        0.0
+    );
+    assert_eq!(
+        fraction_in_bath(id::WATER, id::STEAM, 376.0, 101_325.0),
+        1.0
+    );
+    let tb = transition_temperature(id::WATER, id::STEAM, 365.0, 381.0, 101_325.0);
+    assert!((tb - 373.15).abs() <= 3.0, "{tb}");
+}
+
+#[test]
+fn the_boiling_point_follows_the_steam_tables_with_pressure() {
+    // Saturation temperatures from the IAPWS-IF97 steam tables.
+    for (pressure, expected) in [
+        (20_000.0, 333.21f32),
+        (47_390.0, 353.15),
+        (198_530.0, 393.15),
+        (500_000.0, 424.98),
+    ] {
+        let tb = transition_temperature(
+            id::WATER,
+            id::STEAM,
+            expected - 8.0,
+            expected + 8.0,
+            pressure,
+        );
+        assert!(
+            (tb - expected).abs() <= 4.0,
+            "{pressure} Pa: boils at {tb} K, steam tables say {expected} K"
+        );
+    }
+}
+
+#[test]
+fn the_weight_above_raises_the_boiling_point() {
+    // Ten cells of stone weigh 10 × 2600 kg/m³ × 9.81 m/s² × 0.25 m = 64 kPa:
+    // water under them boils near 387 K, water in the open at 373 K.
+    let mut w = world();
+    w.set_cell([3, 2, 3], id::WATER, 380.0);
+    w.set_cell([9, 2, 9], id::WATER, 380.0);
+    for y in 3..13 {
+        w.set_cell([3, y, 3], id::STONE, 380.0);
+    }
+    let baths = [HeatBath {
+        min: [0, 2, 0],
+        max: [16, 3, 16],
+        temperature: 380.0,
+    }];
+    let mut state = PhaseState::default();
+    for frame in 0..20 {
+        metropolis_pass(
+            &mut w,
+            &mut state,
+            &PhaseTable::default(),
+            &MaterialTable::default(),
+            &PhaseConfig::default(),
+            &baths,
+            2,
+            frame,
+        );
+    }
+    assert_eq!(
+        w.material([3, 2, 3]),
+        Some(id::WATER),
+        "pressed by the stone"
+    );
+    assert_eq!(w.material([9, 2, 9]), Some(id::STEAM), "in the open");
+}
+
+#[test]
+fn ice_melts_at_273_k() {
+    let tm = transition_temperature(id::ICE, id::WATER, 266.0, 280.0, 101_325.0);
+    assert!((tm - 273.15).abs() <= 2.0, "{tm}");
+    assert_eq!(
+        fraction_in_bath(id::WATER, id::ICE, 268.0, 101_325.0),
+        1.0,
+        "and freezes below"
+    );
+}
+
+#[test]
+fn dry_ice_sublimates_at_one_atmosphere_without_a_liquid() {
+    for t in [185.0f32, 190.0, 194.0, 196.0, 200.0, 220.0, 250.0] {
+        assert_eq!(
+            fraction_in_bath(id::DRY_ICE, id::LIQUID_CO2, t, 101_325.0),
+            0.0,
+            "liquid CO2 at {t} K and 1 atm"
+        );
+    }
+    let ts = transition_temperature(id::DRY_ICE, id::CO2, 188.0, 202.0, 101_325.0);
+    assert!((ts - 194.7).abs() <= 2.0, "{ts}");
+    assert_eq!(
+        fraction_in_bath(id::DRY_ICE, id::LIQUID_CO2, 230.0, 1.0e6),
+        1.0,
+        "but melts at 10 bar"
+    );
+}
+
+#[test]
+fn water_does_not_boil_on_its_own_heat_unless_it_holds_the_latent_heat() {
+    // No bath: a voxel at 380 K cannot pay 40.65 kJ/mol; one at 1000 K can.
+    for (t, boils) in [(380.0f32, false), (1000.0, true)] {
+        let mut w = world();
+        w.set_cell([5, 5, 5], id::WATER, t);
+        let mut state = PhaseState::default();
+        // Each pass proposes ice or steam at random: give it a few.
+        for frame in 0..10 {
+            metropolis_pass(
+                &mut w,
+                &mut state,
+                &PhaseTable::default(),
+                &MaterialTable::default(),
+                &PhaseConfig::default(),
+                &[],
+                1,
+                frame,
+            );
+        }
+        assert_eq!(w.material([5, 5, 5]) == Some(id::STEAM), boils, "{t} K");
+        if boils {
+            let after = w.temperature([5, 5, 5]).unwrap();
+            // Enthalpy: 75.3·1000 = a_steam + 34.0·T' → T' ≈ 566 K.
+            assert!((after - 566.0).abs() < 5.0, "{after}");
+        }
+    }
+}
+
+/// Σ over cells of energy: n·(a + cp·T) for phase materials (sensible and
+/// latent), capacity × volume × T for the rest.
+fn energy(w: &VoxelWorld, phases: &PhaseTable, materials: &MaterialTable, voxel: f64) -> f64 {
+    let m = w.material.as_slice();
+    let t = w.temperature.as_slice();
+    m.iter()
+        .zip(t)
+        .map(|(&m, &t)| {
+            let t = f64::from(t);
+            match phases.of_material[m as usize] {
+                Some((s, k)) => {
+                    let ph = &phases.substances[s as usize].phases[k as usize];
+                    phases.moles(s as usize, voxel) * (ph.a + ph.cp * t)
+                }
+                None => f64::from(materials.heat_capacity[m as usize]) * voxel.powi(3) * t,
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn an_isolated_box_conserves_energy_through_boiling_and_condensing() {
+    let mut w = world();
+    let phases = PhaseTable::default();
+    let materials = MaterialTable::default();
+    let config = PhaseConfig::default();
+    // A stone box, cold water at the bottom and superheated water above it.
+    for z in 0..16 {
+        for y in 0..16 {
+            for x in 0..16 {
+                let wall = x == 0 || x == 15 || y == 0 || y == 15 || z == 0 || z == 15;
+                let (m, t) = match y {
+                    _ if wall => (id::STONE, AMBIENT),
+                    1..=3 => (id::WATER, 300.0),
+                    4..=6 => (id::WATER, 900.0),
+                    _ => (id::AIR, AMBIENT),
+                };
+                w.set_cell([x, y, z], m, t);
+            }
+        }
+    }
+    let before = energy(&w, &phases, &materials, config.voxel_size);
+    let ca = CaConfig {
+        reactions: false,
+        thermal_transitions: false,
+        ..CaConfig::default()
+    };
+    let mut state = PhaseState::default();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        for frame in 0..1000 {
+            ca::step(&mut w, &materials, &ca, 9, frame);
+            metropolis_pass(
+                &mut w,
+                &mut state,
+                &phases,
+                &materials,
+                &config,
+                &[],
+                9,
+                frame,
+            );
+        }
+    });
+    let after = energy(&w, &phases, &materials, config.voxel_size);
+    let boiled = state
+        .transitions
+        .get(&(id::WATER, id::STEAM))
+        .copied()
+        .unwrap_or(0);
+    let condensed = state
+        .transitions
+        .get(&(id::STEAM, id::WATER))
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        boiled > 100 && condensed > 100,
+        "boiled {boiled}, condensed {condensed}"
+    );
+    let rel = (after - before).abs() / before.abs();
+    assert!(rel < 0.01, "energy changed by {:.4} %", rel * 100.0);
+}
+
+#[test]
+fn lava_touching_water_becomes_basalt() {
+    let mut w = world();
+    let phases = PhaseTable::default();
+    let materials = MaterialTable::default();
+    for x in 0..16 {
+        for z in 0..16 {
+            for y in 0..4 {
+                w.set_cell([x, y, z], id::WATER, AMBIENT);
+            }
+        }
+    }
+    for x in 6..10 {
+        for z in 6..10 {
+            w.set_cell([x, 10, z], id::LAVA, 1400.0);
+        }
+    }
+    let ca = CaConfig {
+        thermal_transitions: false,
+        ..CaConfig::default()
+    };
+    let mut state = PhaseState::default();
+    for frame in 0..200 {
+        ca::step(&mut w, &materials, &ca, 4, frame);
+        metropolis_pass(
+            &mut w,
+            &mut state,
+            &phases,
+            &materials,
+            &PhaseConfig::default(),
+            &[],
+            4,
+            frame,
+        );
+    }
+    let counts = w.material_counts();
+    assert_eq!(counts[id::LAVA as usize], 0, "all the lava quenched");
+    assert!(
+        counts[id::BASALT as usize] >= 16,
+        "basalt: {}",
+        counts[id::BASALT as usize]
+    );
+    assert!(
+        counts[id::STEAM as usize] > 0,
+        "and the water it touched boiled"
+    );
+}
+
+#[test]
+fn the_pass_gives_the_same_world_on_one_thread_and_two() {
+    let run = |threads: usize| {
+        let mut w = world();
+        for x in 2..14 {
+            for z in 2..14 {
+                for y in 1..8 {
+                    w.set_cell(
+                        [x, y, z],
+                        id::WATER,
+                        350.0 + (x * 7 + z * 3 + y) as f32 * 5.0,
+                    );
+                }
+            }
+        }
+        let baths = [HeatBath {
+            min: [2, 1, 2],
+            max: [8, 4, 14],
+            temperature: 373.5,
+        }];
+        let mut state = PhaseState::default();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for frame in 0..30 {
+                metropolis_pass(
+                    &mut w,
+                    &mut state,
+                    &PhaseTable::default(),
+                    &MaterialTable::default(),
+                    &PhaseConfig::default(),
+                    &baths,
+                    7,
+                    frame,
+                );
+            }
+        });
+        assert!(state.last.visits > 0);
+        (w.hash(), state.transitions)
+    };
+    assert_eq!(run(1), run(2));
+}
+
+#[test]
+fn a_world_far_from_any_transition_is_not_visited() {
+    let mut w = world();
+    for x in 0..16 {
+        for z in 0..16 {
+            w.set_cell([x, 0, z], id::WATER, 300.0);
+        }
+    }
+    let mut state = PhaseState::default();
+    let args = (
+        PhaseTable::default(),
+        MaterialTable::default(),
+        PhaseConfig::default(),
+    );
+    metropolis_pass(&mut w, &mut state, &args.0, &args.1, &args.2, &[], 1, 0);
+    assert_eq!(
+        state.last.proposals, 0,
+        "water at 300 K is nowhere near a transition"
+    );
+    w.table.take_woken();
+    metropolis_pass(&mut w, &mut state, &args.0, &args.1, &args.2, &[], 1, 1);
+    assert_eq!(state.last.pages, 0, "and its pages are not visited again");
+}
