@@ -2,7 +2,7 @@
 
 use loam_runtime::Mailbox;
 
-use crate::scenario::{Emitter, Fill};
+use crate::scenario::{Emitter, Fill, HeatBathSpec};
 
 /// Something to do to the world at the start of a frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,6 +11,8 @@ pub enum Command {
     Place(Fill),
     /// Start an emitter.
     SpawnEmitter(Emitter),
+    /// Hold a region at a temperature for a frame range.
+    Heat(HeatBathSpec),
 }
 
 /// A handle for sending [`Command`]s from any thread. Commands sent before a

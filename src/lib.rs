@@ -40,8 +40,8 @@ pub use command::{Command, CommandSender};
 pub use report::Report;
 pub use runtime::{LoamError, Runtime};
 pub use scenario::{
-    Backend, Check, Emitter, Fill, ObserverSpec, Overrides, SavePolicy, Scenario, ScenarioError,
-    ScheduledCommand, Shape, StorageSpec,
+    Backend, Check, Emitter, Fill, HeatBathSpec, ObserverSpec, Overrides, SavePolicy, Scenario,
+    ScenarioError, ScheduledCommand, Shape, StorageSpec,
 };
 
 pub use loam_runtime;

@@ -6,7 +6,9 @@
 //! `jobs` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`, `over_budget`}],
 //! `active_pages`, `materials` {name: {`count`, `center_of_mass`, `min_y`,
 //! `max_y`}} for materials present, `checks` [{`kind`, `passed`, `detail`}],
-//! `wall_s`, `notes`, and `storage` (`null` for a world held wholly in
+//! `wall_s`, `notes`, `phases` {substance: {phase: cells}} for the
+//! materials with a phase diagram, `transitions` {"from->to": count}
+//! accepted by the phase pass since the start, and `storage` (`null` for a world held wholly in
 //! memory): {`io_backend`, `resident_pages`, `capacity_pages`,
 //! `pages_loaded`, `pages_generated`, `pages_evicted`, `pages_written`,
 //! `bytes_read`, `bytes_written`, `load_ms` {`mean`, `p95`, `max`} (from a
@@ -108,6 +110,10 @@ pub struct Report {
     pub wall_s: f64,
     /// Setup notes (fallbacks and the like).
     pub notes: Vec<String>,
+    /// Cells per phase of each substance with a phase diagram.
+    pub phases: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Phase transitions accepted since the start, `"from->to"`.
+    pub transitions: BTreeMap<String, u64>,
     /// Streaming counters of a streamed world.
     pub storage: Option<StorageReport>,
 }
@@ -176,6 +182,37 @@ impl Report {
             })
             .collect();
         let checks = evaluate(&rt.scenario().checks, &world, &table);
+        let counts = world.material_counts();
+        let phase_table = rt
+            .engine()
+            .resource::<loam_systems::phase::PhaseTable>()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        let phases = phase_table
+            .substances
+            .iter()
+            .map(|s| {
+                let per_phase = s
+                    .phases
+                    .iter()
+                    .map(|p| (p.name.to_string(), counts[p.material as usize]))
+                    .collect();
+                (s.name.to_string(), per_phase)
+            })
+            .collect();
+        let transitions = rt
+            .engine()
+            .resource::<loam_systems::phase::PhaseState>()
+            .map(|state| {
+                state
+                    .transitions
+                    .iter()
+                    .map(|(&(from, to), &n)| {
+                        (format!("{}->{}", table.name(from), table.name(to)), n)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Report {
             scenario: rt.scenario().name.clone(),
             frames: rt.frame(),
@@ -194,6 +231,8 @@ impl Report {
             checks,
             wall_s: wall.as_secs_f64(),
             notes: rt.notes().to_vec(),
+            phases,
+            transitions,
             storage: rt.stream().map(|state| {
                 let st = state.stats();
                 let load = state.load_ms.summary();
@@ -259,6 +298,14 @@ impl Report {
             "\nactive pages {}   world hash {}",
             self.active_pages, self.world_hash
         );
+        if !self.transitions.is_empty() {
+            let list: Vec<String> = self
+                .transitions
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(s, "phase transitions: {}", list.join(", "));
+        }
         if let Some(st) = &self.storage {
             let _ = writeln!(
                 s,

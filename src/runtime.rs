@@ -20,12 +20,13 @@ use loam_runtime::{Engine, EngineConfig, EngineError, Inbox, Job, Res};
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::ca::{self, CaConfig, CaStats};
 use loam_systems::materials::{id, AMBIENT};
+use loam_systems::phase::{HeatBath, HeatBaths, PhaseConfig, PhaseState, PhaseTable};
 use loam_systems::MaterialTable;
 
 use crate::command::{Command, CommandSender};
 use crate::report::{self, CheckResult, Report};
 use crate::scenario::{
-    Backend, Emitter, Fill, SavePolicy, Scenario, ScenarioError, ScheduledCommand,
+    Backend, Emitter, Fill, HeatBathSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand,
 };
 use crate::streaming::{self, StreamState};
 
@@ -151,11 +152,22 @@ impl Runtime {
         engine.insert_resource(table);
         engine.insert_resource(actors);
         engine.insert_resource(ScheduledCommands(scheduled));
+        let phase = scenario.systems.phase;
         engine.insert_resource(CaConfig {
             reactions: scenario.systems.reactions,
             heat: scenario.systems.heat,
+            thermal_transitions: !phase,
             ..CaConfig::default()
         });
+        engine.insert_resource(PhaseTable::default());
+        engine.insert_resource(PhaseConfig {
+            ambient_pressure: scenario.world.pressure,
+            voxel_size: scenario.world.voxel_size,
+            stagger: scenario.systems.phase_stagger,
+            ..PhaseConfig::default()
+        });
+        engine.insert_resource(PhaseState::default());
+        engine.insert_resource(HeatBaths::default());
         engine.insert_resource(CaStats::default());
         if let Some(state) = stream {
             engine.insert_resource(state);
@@ -167,8 +179,12 @@ impl Runtime {
         };
         engine.add_job(commands_job());
         engine.add_job(emitters_job());
+        engine.add_job(heat_baths_job());
         if scenario.systems.ca {
             engine.add_job(ca::job());
+        }
+        if phase {
+            engine.add_job(loam_systems::phase::job());
         }
         engine.compile().map_err(EngineError::from)?;
         Ok(Self {
@@ -396,10 +412,82 @@ fn commands_job() -> Job {
                     Command::SpawnEmitter(e) => {
                         actors.spawn((e,));
                     }
+                    Command::Heat(h) => {
+                        actors.spawn((h,));
+                    }
                 }
             }
             Ok(())
         })
+}
+
+/// The `heat_baths` job: every active `heat` command holds its box at its
+/// temperature (and wakes it), and the phase pass learns which cells are in
+/// a bath.
+fn heat_baths_job() -> Job {
+    Job::new("heat_baths")
+        .reads::<hecs::World>()
+        .writes::<VoxelWorld>()
+        .writes::<HeatBaths>()
+        .run(|ctx| {
+            let frame = ctx.clock().frame;
+            let actors = ctx.read::<hecs::World>()?;
+            let mut query = actors.query::<&HeatBathSpec>();
+            let active: Vec<HeatBath> = query
+                .iter()
+                .filter(|h| (h.frames[0]..h.frames[1]).contains(&frame))
+                .map(|h| HeatBath {
+                    min: h.min,
+                    max: h.max,
+                    temperature: h.temperature,
+                })
+                .collect();
+            let mut baths = ctx.write::<HeatBaths>()?;
+            if active.is_empty() && baths.0.is_empty() {
+                return Ok(());
+            }
+            let mut world = ctx.write::<VoxelWorld>()?;
+            for b in &active {
+                hold(&mut world, b);
+            }
+            baths.0 = active;
+            Ok(())
+        })
+}
+
+/// Sets every resident cell of `bath`'s box to its temperature, and wakes
+/// the pages it covers and their neighbours (conduction crosses page faces).
+fn hold(world: &mut VoxelWorld, bath: &HeatBath) {
+    let layout = *world.layout();
+    let shift = layout.page.trailing_zeros();
+    let (lo, hi) = (
+        bath.min.map(|v| v >> shift),
+        bath.max.map(|v| (v - 1) >> shift),
+    );
+    for pz in lo[2]..=hi[2] {
+        for py in lo[1]..=hi[1] {
+            for px in lo[0]..=hi[0] {
+                let p = layout.page_index([px, py, pz]);
+                let origin = [px, py, pz].map(|c| c << shift);
+                let Some(view) = world.page_mut(p) else {
+                    continue;
+                };
+                for z in bath.min[2].max(origin[2])..bath.max[2].min(origin[2] + layout.page) {
+                    for y in bath.min[1].max(origin[1])..bath.max[1].min(origin[1] + layout.page) {
+                        for x in
+                            bath.min[0].max(origin[0])..bath.max[0].min(origin[0] + layout.page)
+                        {
+                            let i =
+                                layout.local_offset([x - origin[0], y - origin[1], z - origin[2]]);
+                            view.temperature[i] = bath.temperature;
+                        }
+                    }
+                }
+                world.table.touch(p);
+                world.wake_around(p);
+            }
+        }
+    }
 }
 
 /// The `emitters` job: every active emitter fills the empty cells of its sphere.

@@ -123,6 +123,11 @@ pub struct WorldSpec {
     pub seed: u64,
     /// Streaming from a world file; `None` keeps the whole world in memory.
     pub storage: Option<StorageSpec>,
+    /// Ambient pressure, Pa (default 101325).
+    pub pressure: f64,
+    /// Edge of a cell, m (default 0.25): hydrostatic pressure and the moles
+    /// a cell holds.
+    pub voxel_size: f64,
 }
 
 /// Which compute backend runs the systems.
@@ -194,6 +199,11 @@ pub struct SystemsSpec {
     pub reactions: bool,
     /// Its heat conduction.
     pub heat: bool,
+    /// Phase transitions from phase diagrams (Metropolis); when off, the
+    /// automaton's fixed-temperature rules decide boiling and freezing.
+    pub phase: bool,
+    /// Visit pages near a transition but not woken every this many frames.
+    pub phase_stagger: u32,
 }
 
 impl Default for SystemsSpec {
@@ -202,8 +212,23 @@ impl Default for SystemsSpec {
             ca: true,
             reactions: true,
             heat: true,
+            phase: true,
+            phase_stagger: 1,
         }
     }
+}
+
+/// A region held at a temperature for a frame range (a `heat` command).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeatBathSpec {
+    /// Inclusive lower corner, cells.
+    pub min: [u32; 3],
+    /// Exclusive upper corner, cells.
+    pub max: [u32; 3],
+    /// K.
+    pub temperature: f32,
+    /// Active for `frames[0] <= frame < frames[1]`.
+    pub frames: [u64; 2],
 }
 
 /// Material put into a shape.
@@ -314,6 +339,8 @@ impl Scenario {
                 page: 32,
                 seed: 0,
                 storage: None,
+                pressure: 101_325.0,
+                voxel_size: 0.25,
             },
             run: RunSpec::default(),
             systems: SystemsSpec::default(),
@@ -426,6 +453,21 @@ impl Scenario {
             ));
         }
         self.validate_streaming()?;
+        if !(self.world.pressure.is_finite() && (1.0..=1.0e9).contains(&self.world.pressure)) {
+            return Err(format!(
+                "pressure {} Pa must be in [1, 1e9]",
+                self.world.pressure
+            ));
+        }
+        if !(self.world.voxel_size.is_finite() && (1e-3..=100.0).contains(&self.world.voxel_size)) {
+            return Err(format!(
+                "voxel_size {} m must be in [0.001, 100]",
+                self.world.voxel_size
+            ));
+        }
+        if self.systems.phase_stagger == 0 {
+            return Err("phase_stagger must be at least 1".into());
+        }
         let run = &self.run;
         if !(run.dt.is_finite() && run.dt > 0.0 && run.dt <= 1.0) {
             return Err(format!("dt {} must be in (0, 1] seconds", run.dt));
@@ -478,6 +520,17 @@ impl Scenario {
             match &c.command {
                 Command::Place(f) => fill(f)?,
                 Command::SpawnEmitter(e) => emitter(e)?,
+                Command::Heat(h) => {
+                    temperature(Some(h.temperature))?;
+                    if h.frames[0] > h.frames[1] {
+                        return Err(format!("heat frames {:?} need start <= end", h.frames));
+                    }
+                    Shape::Box {
+                        min: h.min.map(i64::from),
+                        max: h.max.map(i64::from),
+                    }
+                    .check(size)?
+                }
             }
         }
         for c in &self.checks {

@@ -11,8 +11,8 @@ use loam_storage::WorldLayout;
 use loam_systems::MaterialTable;
 
 use super::{
-    limits, Backend, Check, Emitter, Fill, ObserverSpec, RunSpec, SavePolicy, Scenario,
-    ScenarioError, ScheduledCommand, Shape, StorageSpec, SystemsSpec, WorldSpec,
+    limits, Backend, Check, Emitter, Fill, HeatBathSpec, ObserverSpec, RunSpec, SavePolicy,
+    Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec, SystemsSpec, WorldSpec,
 };
 use crate::command::Command;
 
@@ -56,6 +56,8 @@ struct RawWorld {
     save_every: Option<Spanned<u64>>,
     load_per_frame: Option<Spanned<usize>>,
     lookahead: Option<Spanned<f64>>,
+    pressure: Option<Spanned<f64>>,
+    voxel_size: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +76,8 @@ struct RawSystems {
     ca: Option<bool>,
     reactions: Option<bool>,
     heat: Option<bool>,
+    phase: Option<bool>,
+    phase_stagger: Option<Spanned<u32>>,
 }
 
 /// The keys of `[[fill]]`, `[[emitter]]` and `[[command]]` together; which
@@ -197,11 +201,22 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     }
     let run = check_run(&src, raw.run.as_ref())?;
     let defaults = SystemsSpec::default();
-    let systems = raw.systems.as_ref().map_or(defaults, |s| SystemsSpec {
-        ca: s.ca.unwrap_or(defaults.ca),
-        reactions: s.reactions.unwrap_or(defaults.reactions),
-        heat: s.heat.unwrap_or(defaults.heat),
-    });
+    let systems = match raw.systems.as_ref() {
+        None => defaults,
+        Some(s) => SystemsSpec {
+            ca: s.ca.unwrap_or(defaults.ca),
+            reactions: s.reactions.unwrap_or(defaults.reactions),
+            heat: s.heat.unwrap_or(defaults.heat),
+            phase: s.phase.unwrap_or(defaults.phase),
+            phase_stagger: match &s.phase_stagger {
+                Some(n) if *n.get_ref() == 0 => {
+                    return Err(src.error(n.span(), "phase_stagger must be at least 1"))
+                }
+                Some(n) => *n.get_ref(),
+                None => defaults.phase_stagger,
+            },
+        },
+    };
 
     let mut fills = Vec::new();
     for entry in &raw.fill {
@@ -392,11 +407,27 @@ fn check_world(src: &Source<'_>, w: &Spanned<RawWorld>) -> Result<WorldSpec, Sce
         src.error(span, e.to_string())
     })?;
     let storage = check_storage(src, raw)?;
+    let pressure = match &raw.pressure {
+        Some(p) if !(p.get_ref().is_finite() && (1.0..=1.0e9).contains(p.get_ref())) => {
+            return Err(src.error(p.span(), "pressure must be in [1, 1e9] Pa"))
+        }
+        Some(p) => *p.get_ref(),
+        None => 101_325.0,
+    };
+    let voxel_size = match &raw.voxel_size {
+        Some(v) if !(v.get_ref().is_finite() && (1e-3..=100.0).contains(v.get_ref())) => {
+            return Err(src.error(v.span(), "voxel_size must be in [0.001, 100] m"))
+        }
+        Some(v) => *v.get_ref(),
+        None => 0.25,
+    };
     let spec = WorldSpec {
         size,
         page,
         seed: raw.seed.unwrap_or(0),
         storage,
+        pressure,
+        voxel_size,
     };
     let mut probe = Scenario::empty("", size);
     probe.world = spec.clone();
@@ -688,8 +719,11 @@ fn check_command(
     world: &WorldSpec,
 ) -> Result<ScheduledCommand, ScenarioError> {
     let e = entry.get_ref();
-    let frame = *required(src, &e.frame, entry.span(), "frame")?.get_ref();
     let kind = required(src, &e.kind, entry.span(), "kind")?;
+    if kind.get_ref() == "heat" {
+        return check_heat(src, entry, world);
+    }
+    let frame = *required(src, &e.frame, entry.span(), "frame")?.get_ref();
     let command = match kind.get_ref().as_str() {
         "place" => Command::Place(check_fill(
             src,
@@ -710,11 +744,59 @@ fn check_command(
         other => {
             return Err(src.error(
                 kind.span(),
-                format!("unknown command kind `{other}` (expected place or emitter)"),
+                format!("unknown command kind `{other}` (expected place, emitter or heat)"),
             ))
         }
     };
     Ok(ScheduledCommand { frame, command })
+}
+
+/// Keys of a `heat` command.
+const HEAT_KEYS: &[&str] = &["kind", "min", "max", "temperature", "frames"];
+
+fn check_heat(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<ScheduledCommand, ScenarioError> {
+    only_keys(src, entry, "a `heat` [[command]]", &[HEAT_KEYS])?;
+    let e = entry.get_ref();
+    let lo = required(src, &e.min, entry.span(), "min")?;
+    let hi = required(src, &e.max, entry.span(), "max")?;
+    let size = world.size.map(i64::from);
+    let (min, max) = (*lo.get_ref(), *hi.get_ref());
+    if (0..3).any(|a| min[a] < 0 || min[a] >= size[a]) {
+        return Err(src.error(
+            lo.span(),
+            format!("min {min:?} lies outside the world {:?}", world.size),
+        ));
+    }
+    if (0..3).any(|a| max[a] <= min[a] || max[a] > size[a]) {
+        return Err(src.error(
+            hi.span(),
+            format!(
+                "max {max:?} must be above min {min:?} and at most the world size {:?}",
+                world.size
+            ),
+        ));
+    }
+    let temperature = src
+        .temperature(&e.temperature)?
+        .ok_or_else(|| src.error(entry.span(), "a `heat` command needs `temperature`"))?;
+    let frames = match &e.frames {
+        Some(f) if f.get_ref()[0] <= f.get_ref()[1] => *f.get_ref(),
+        Some(f) => return Err(src.error(f.span(), "frames [start, end] needs start <= end")),
+        None => [0, u64::MAX],
+    };
+    Ok(ScheduledCommand {
+        frame: frames[0],
+        command: Command::Heat(HeatBathSpec {
+            min: min.map(|v| v as u32),
+            max: max.map(|v| v as u32),
+            temperature,
+            frames,
+        }),
+    })
 }
 
 fn check_check(src: &Source<'_>, c: &Spanned<RawCheck>) -> Result<Check, ScenarioError> {

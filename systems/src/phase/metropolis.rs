@@ -101,26 +101,54 @@ unsafe impl Sync for Channels {}
 struct SubstanceConsts {
     moles: f64,
     interface: f64,
+    /// Below this pressure a solid turns straight into gas and back; above
+    /// it, each goes through the liquid.
+    triple_pressure: Option<f64>,
     phases: Vec<PhaseConsts>,
+}
+
+impl SubstanceConsts {
+    /// Whether phases `a` and `b` share a boundary of the phase diagram at
+    /// pressure `p`: solid–liquid and liquid–gas above the triple point,
+    /// solid–gas below it.
+    fn adjacent(&self, a: usize, b: usize, p: f64) -> bool {
+        let (sa, sb) = (self.phases[a].state, self.phases[b].state);
+        let above = self.triple_pressure.is_none_or(|t| p >= t);
+        match (sa, sb) {
+            (State::Solid, State::Gas) | (State::Gas, State::Solid) => !above,
+            _ => above || self.triple_pressure.is_none(),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
 struct PhaseConsts {
     material: u8,
+    state: State,
     a: f64,
     b: f64,
     cp: f64,
     volume: f64,
-    gas: bool,
 }
 
 impl PhaseConsts {
     fn enthalpy(&self, t: f64, dp: f64) -> f64 {
-        self.a + self.cp * t + if self.gas { 0.0 } else { self.volume * dp }
+        self.a
+            + self.cp * t
+            + if self.state == State::Gas {
+                0.0
+            } else {
+                self.volume * dp
+            }
     }
 
     fn entropy(&self, t: f64, ln_p: f64) -> f64 {
-        self.b + self.cp * t.ln() - if self.gas { R * ln_p } else { 0.0 }
+        self.b + self.cp * t.ln()
+            - if self.state == State::Gas {
+                R * ln_p
+            } else {
+                0.0
+            }
     }
 
     fn gibbs(&self, t: f64, dp: f64, ln_p: f64) -> f64 {
@@ -203,17 +231,18 @@ pub fn metropolis_pass(
         .map(|(s, sub)| SubstanceConsts {
             moles: phases.moles(s, config.voxel_size),
             interface: sub.interface_energy * config.voxel_size * config.voxel_size,
+            triple_pressure: sub.triple.map(|t| t.pressure),
             phases: sub
                 .phases
                 .iter()
                 .enumerate()
                 .map(|(k, ph)| PhaseConsts {
                     material: ph.material,
+                    state: ph.state,
                     a: ph.a,
                     b: ph.b,
                     cp: ph.cp,
                     volume: sub.molar_volume(k),
-                    gas: ph.state == State::Gas,
                 })
                 .collect(),
         })
@@ -412,13 +441,19 @@ unsafe fn decide(
     let rt = R * t;
     let old = &sub.phases[k];
     let g_old = old.gibbs(t, dp, ln_p);
-    // The most favourable other phase at this temperature decides whether
-    // the voxel is near a transition at all.
-    let others = sub.phases.len() - 1;
+    // The proposal is the most stable of the phases that border this one
+    // in the diagram at this pressure (ice and steam only meet below the
+    // triple point): the stable phase when the voxel is not in it, else
+    // the runner-up, accepted only within a fraction of a kelvin of the
+    // boundary. It also decides whether the voxel is near a transition.
+    let mut j = k;
     let mut nearest = f64::INFINITY;
-    for (j, ph) in sub.phases.iter().enumerate() {
-        if j != k {
-            nearest = nearest.min(sub.moles * (ph.gibbs(t, dp, ln_p) - g_old) / rt);
+    for (q, ph) in sub.phases.iter().enumerate() {
+        if q != k && sub.adjacent(k, q, pressure) {
+            let x = sub.moles * (ph.gibbs(t, dp, ln_p) - g_old) / rt;
+            if x < nearest {
+                (j, nearest) = (q, x);
+            }
         }
     }
     if nearest > SKIP {
@@ -426,8 +461,6 @@ unsafe fn decide(
     }
     out.candidate = true;
     out.proposals += 1;
-    let pick = (random % others as u64) as usize;
-    let j = if pick >= k { pick + 1 } else { pick };
     let new = &sub.phases[j];
     let unlike = |m: u8| {
         [

@@ -4,8 +4,9 @@
 //! voxel's temperature.
 //!
 //! Per visited voxel of a material with a phase diagram ([`diagram`]), the
-//! pass proposes one of the substance's other phases and accepts it with
-//! probability `min(1, exp(−ΔG / RT))`, where `ΔG = n·(G_new − G_old)` is
+//! pass proposes the substance's most stable other phase at the voxel's
+//! (T, P) — the stable phase if the voxel is not in it, else the runner-up —
+//! and accepts it with probability `min(1, exp(−ΔG / RT))`, where `ΔG = n·(G_new − G_old)` is
 //! the Gibbs energy change of the whole voxel (`n` moles) plus the
 //! interface energy with its 6 neighbours. On acceptance the material
 //! changes and the latent heat moves into the voxel's temperature:
