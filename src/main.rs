@@ -218,12 +218,12 @@ fn main() -> ExitCode {
         Cmd::Materials => {
             let table = loam::loam_systems::MaterialTable::default();
             println!(
-                "{:<3} {:<8} {:<7} {:>8} {:>8}",
+                "{:<3} {:<11} {:<7} {:>8} {:>8}",
                 "id", "name", "kind", "kg/m3", "K"
             );
             for (id, m) in table.iter() {
                 println!(
-                    "{id:<3} {:<8} {:<7} {:>8} {:>8}",
+                    "{id:<3} {:<11} {:<7} {:>8} {:>8}",
                     m.name,
                     format!("{:?}", m.kind).to_lowercase(),
                     m.density,

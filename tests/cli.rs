@@ -279,7 +279,8 @@ fn graph_lists_the_jobs_in_order() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text,
-        "commands -> [emitters]\nemitters -> [ca.step]\nca.step -> []\n"
+        "commands -> [emitters]\nemitters -> [heat_baths]\nheat_baths -> [ca.step]\n\
+         ca.step -> [phase.metropolis]\nphase.metropolis -> []\n"
     );
 }
 

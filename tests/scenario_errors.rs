@@ -288,3 +288,45 @@ fn shipped_scenarios_parse() {
         }
     }
 }
+
+#[test]
+fn phase_keys_and_heat_commands_are_checked() {
+    let s = parse(&format!(
+        "{WORLD}pressure = 34000.0\nvoxel_size = 0.5\n[systems]\nphase_stagger = 4\n\
+         [[command]]\nkind = \"heat\"\nmin = [1, 1, 1]\nmax = [4, 4, 4]\ntemperature = 380.0\nframes = [10, 20]\n"
+    ))
+    .unwrap();
+    assert_eq!((s.world.pressure, s.world.voxel_size), (34000.0, 0.5));
+    assert_eq!(s.systems.phase_stagger, 4);
+    assert_eq!(
+        s.commands[0].frame, 10,
+        "a heat command starts with its frames"
+    );
+    error_at(&format!("{WORLD}pressure = -1.0\n"), 3, 12, "pressure");
+    error_at(&format!("{WORLD}voxel_size = 0.0\n"), 3, 14, "voxel_size");
+    error_at(
+        &format!("{WORLD}[systems]\nphase_stagger = 0\n"),
+        4,
+        17,
+        "at least 1",
+    );
+    let heat = "[[command]]\nkind = \"heat\"\nmin = [1, 1, 1]\n";
+    error_at(
+        &format!("{WORLD}{heat}max = [99, 4, 4]\ntemperature = 380.0\n"),
+        6,
+        7,
+        "at most the world size",
+    );
+    error_at(
+        &format!("{WORLD}{heat}max = [4, 4, 4]\n"),
+        3,
+        1,
+        "needs `temperature`",
+    );
+    error_at(
+        &format!("{WORLD}{heat}max = [4, 4, 4]\ntemperature = 380.0\nmaterial = \"sand\"\n"),
+        8,
+        12,
+        "does not belong",
+    );
+}
