@@ -4,6 +4,7 @@
 
 pub mod ca;
 pub mod jobgraph;
+pub mod phase;
 pub mod storage;
 
 use serde::Serialize;
@@ -30,6 +31,10 @@ pub const GROUPS: &[(&str, &str)] = &[
         "falling-sand cell updates per second; sleeping-world frame time",
     ),
     (
+        "phase",
+        "Metropolis phase visits per second, against a 3D Ising sweep; settled-world cost",
+    ),
+    (
         "storage",
         "world-file loads per I/O backend and against the zstd program, saves, streaming frame time",
     ),
@@ -48,6 +53,7 @@ pub fn run(filters: &[String], mut progress: impl FnMut(&str)) -> Vec<Measuremen
         match *group {
             "jobgraph" => out.extend(jobgraph_measurements()),
             "ca" => out.extend(ca::measurements()),
+            "phase" => out.extend(phase::measurements()),
             "storage" => out.extend(storage::measurements()),
             _ => {}
         }
