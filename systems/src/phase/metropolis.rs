@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use loam_runtime::random::{hash3, mix64};
 use loam_storage::{neighbourhood, VoxelWorld};
 
-use super::diagram::{PhaseTable, State, R};
+use super::diagram::{PhaseTable, State, P0, R};
 use crate::materials::{Kind, MaterialTable};
 
 /// Where the pass gets its pressure and how often it visits.
@@ -101,6 +101,9 @@ unsafe impl Sync for Channels {}
 struct SubstanceConsts {
     moles: f64,
     interface: f64,
+    /// `pairs[k][q]`: how the molar Gibbs energy of phase `q` exceeds that
+    /// of phase `k` (see [`Pair::delta_g`]).
+    pairs: [[Pair; 3]; 3],
     /// Below this pressure a solid turns straight into gas and back; above
     /// it, each goes through the liquid.
     triple_pressure: Option<f64>,
@@ -118,6 +121,36 @@ impl SubstanceConsts {
             (State::Solid, State::Gas) | (State::Gas, State::Solid) => !above,
             _ => above || self.triple_pressure.is_none(),
         }
+    }
+}
+
+/// The difference of two phases' molar Gibbs energies, as coefficients:
+/// `Δg = a + c·T − T·(b + c·ln T) + v·(P − P°) + gas·R·T·ln(P/P°)`.
+#[derive(Clone, Copy, Default)]
+struct Pair {
+    a: f64,
+    b: f64,
+    c: f64,
+    v: f64,
+    gas: f64,
+}
+
+impl Pair {
+    fn new(k: &PhaseConsts, q: &PhaseConsts) -> Self {
+        let v = |p: &PhaseConsts| if p.state == State::Gas { 0.0 } else { p.volume };
+        let g = |p: &PhaseConsts| if p.state == State::Gas { 1.0 } else { 0.0 };
+        Self {
+            a: q.a - k.a,
+            b: q.b - k.b,
+            c: q.cp - k.cp,
+            v: v(q) - v(k),
+            gas: g(q) - g(k),
+        }
+    }
+
+    #[inline(always)]
+    fn delta_g(&self, t: f64, ln_t: f64, dp: f64, rt_ln_p: f64) -> f64 {
+        self.a + self.c * t - t * (self.b + self.c * ln_t) + self.v * dp + self.gas * rt_ln_p
     }
 }
 
@@ -140,19 +173,6 @@ impl PhaseConsts {
             } else {
                 self.volume * dp
             }
-    }
-
-    fn entropy(&self, t: f64, ln_p: f64) -> f64 {
-        self.b + self.cp * t.ln()
-            - if self.state == State::Gas {
-                R * ln_p
-            } else {
-                0.0
-            }
-    }
-
-    fn gibbs(&self, t: f64, dp: f64, ln_p: f64) -> f64 {
-        self.enthalpy(t, dp) - t * self.entropy(t, ln_p)
     }
 }
 
@@ -200,6 +220,17 @@ pub fn metropolis_pass(
         .collect();
     pages.sort_unstable();
     pages.dedup();
+    // Pages without a cell of a material that has a phase diagram have
+    // nothing to do: drop them before any per-cell work.
+    let mut has_phases = [false; 256];
+    for (m, h) in has_phases.iter_mut().enumerate() {
+        *h = phases.of_material[m].is_some();
+    }
+    pages.retain(|&p| {
+        world
+            .page(p)
+            .is_some_and(|v| v.material.iter().any(|&m| has_phases[m as usize]))
+    });
     // Candidates left out by the stagger stay candidates.
     let mut candidates: Vec<usize> = state
         .candidates
@@ -228,11 +259,9 @@ pub fn metropolis_pass(
         .substances
         .iter()
         .enumerate()
-        .map(|(s, sub)| SubstanceConsts {
-            moles: phases.moles(s, config.voxel_size),
-            interface: sub.interface_energy * config.voxel_size * config.voxel_size,
-            triple_pressure: sub.triple.map(|t| t.pressure),
-            phases: sub
+        .map(|(s, sub)| {
+            assert!(sub.phases.len() <= 3, "at most 3 phases a substance");
+            let consts: Vec<PhaseConsts> = sub
                 .phases
                 .iter()
                 .enumerate()
@@ -244,7 +273,20 @@ pub fn metropolis_pass(
                     cp: ph.cp,
                     volume: sub.molar_volume(k),
                 })
-                .collect(),
+                .collect();
+            let mut pairs = [[Pair::default(); 3]; 3];
+            for (k, pk) in consts.iter().enumerate() {
+                for (q, pq) in consts.iter().enumerate() {
+                    pairs[k][q] = Pair::new(pk, pq);
+                }
+            }
+            SubstanceConsts {
+                moles: phases.moles(s, config.voxel_size),
+                interface: sub.interface_energy * config.voxel_size * config.voxel_size,
+                pairs,
+                triple_pressure: sub.triple.map(|t| t.pressure),
+                phases: consts,
+            }
         })
         .collect();
 
@@ -259,9 +301,13 @@ pub fn metropolis_pass(
         )
     };
     let world_ref = &*world;
+    let weightless = config.gravity == 0.0;
     let overburden: Vec<Vec<f64>> = pages
         .par_iter()
         .map(|&p| {
+            if weightless {
+                return vec![0.0; pe * pe];
+            }
             let origin = layout.page_coord(p).map(|c| c * layout.page);
             let mut top = vec![0.0; pe * pe];
             for z in 0..pe {
@@ -291,6 +337,7 @@ pub fn metropolis_pass(
     let table = &world.table;
     let mut changed = Vec::new();
     for colour in 0..2u32 {
+        let key = hash3(seed ^ 0x5048_4153_4521, frame * 2 + u64::from(colour), 0);
         let sweep = |(k, &p): (usize, &usize)| -> PageOutcome {
             let c = layout.page_coord(p);
             let base = |d: [i32; 3]| {
@@ -299,75 +346,78 @@ pub fn metropolis_pass(
                     .and_then(|n| table.resident_slot(n))
                     .map(|s| s * page_cells)
             };
-            let own = base([0, 0, 0]).expect("visited pages are resident");
-            let faces = [
-                base([-1, 0, 0]),
-                base([1, 0, 0]),
-                base([0, -1, 0]),
-                base([0, 1, 0]),
-                base([0, 0, -1]),
-                base([0, 0, 1]),
-            ];
-            let origin = c.map(|v| v * layout.page);
-            let pi = pe as i32;
-            // Address of local cell (x, y, z), which may be one beyond the page.
-            let addr = |x: i32, y: i32, z: i32| -> Option<usize> {
-                let (b, lx, ly, lz) = match (x, y, z) {
-                    (-1, _, _) => (faces[0]?, pi - 1, y, z),
-                    (_, _, _) if x == pi => (faces[1]?, 0, y, z),
-                    (_, -1, _) => (faces[2]?, x, pi - 1, z),
-                    (_, _, _) if y == pi => (faces[3]?, x, 0, z),
-                    (_, _, -1) => (faces[4]?, x, y, pi - 1),
-                    (_, _, _) if z == pi => (faces[5]?, x, y, 0),
-                    _ => (own, x, y, z),
-                };
-                Some(b + (lx + pi * (ly + pi * lz)) as usize)
+            let page = PageSweep {
+                ch,
+                p: pe as i32,
+                own: base([0, 0, 0]).expect("visited pages are resident"),
+                faces: [
+                    base([-1, 0, 0]),
+                    base([1, 0, 0]),
+                    base([0, -1, 0]),
+                    base([0, 1, 0]),
+                    base([0, 0, -1]),
+                    base([0, 0, 1]),
+                ],
+                origin: c.map(|v| v * layout.page),
+                size: layout.size,
             };
             let mut out = PageOutcome::default();
+            let pi = pe as i32;
+            let bathed: Vec<&HeatBath> = baths
+                .iter()
+                .filter(|b| {
+                    (0..3).all(|a| {
+                        b.min[a] < page.origin[a] + layout.page && page.origin[a] < b.max[a]
+                    })
+                })
+                .collect();
+            // Rows of x innermost, so reads are sequential; each column's
+            // weight so far is carried down from row to row.
+            let mut columns = vec![0.0f64; pe];
+            let mut ln_p = (config.ambient_pressure / P0).ln();
+            let mut ln_p_at = config.ambient_pressure;
             for z in 0..pi {
-                for x in 0..pi {
-                    let mut column = overburden[k][x as usize + pe * z as usize];
-                    for y in (0..pi).rev() {
-                        let i = own + (x + pi * (y + pi * z)) as usize;
+                columns.copy_from_slice(&overburden[k][pe * z as usize..pe * (z as usize + 1)]);
+                for y in (0..pi).rev() {
+                    let row = page.own + (pi * (y + pi * z)) as usize;
+                    for x in 0..pi {
+                        let i = row + x as usize;
+                        let column = &mut columns[x as usize];
                         // SAFETY: i is in this page's slot; this task is the
                         // only writer of this page's cells of this colour.
                         let m = unsafe { *ch.material.add(i) };
                         let g = [
-                            origin[0] + x as u32,
-                            origin[1] + y as u32,
-                            origin[2] + z as u32,
+                            page.origin[0] + x as u32,
+                            page.origin[1] + y as u32,
+                            page.origin[2] + z as u32,
                         ];
                         if (g[0] + g[1] + g[2]) % 2 == colour {
                             if let Some((s, kp)) = phases.of_material[m as usize] {
-                                let sub = &consts[s as usize];
-                                let pressure = config.ambient_pressure + column;
-                                // SAFETY: as above; neighbours are read only
+                                let pressure = config.ambient_pressure + *column;
+                                if pressure != ln_p_at {
+                                    (ln_p, ln_p_at) = ((pressure / P0).ln(), pressure);
+                                }
+                                let in_bath = bathed.iter().any(|b| b.contains(g));
+                                // Counter-based: one mix of the half-sweep's key
+                                // and the cell's index in the world.
+                                let random = mix64(
+                                    key ^ (u64::from(g[0])
+                                        + u64::from(layout.size[0])
+                                            * (u64::from(g[1])
+                                                + u64::from(layout.size[1]) * u64::from(g[2]))),
+                                );
+                                // SAFETY: as above; neighbours are only read
                                 // (they are of the other colour, which no task
                                 // writes in this half-sweep).
                                 unsafe {
-                                    decide(
-                                        sub,
+                                    page.decide(
+                                        &consts[s as usize],
                                         kp as usize,
+                                        [x, y, z],
                                         i,
-                                        g,
-                                        pressure,
-                                        baths,
-                                        ch,
-                                        |dx, dy, dz| {
-                                            addr(x + dx, y + dy, z + dz)
-                                                .map(|j| *ch.material.add(j))
-                                        },
-                                        hash3(
-                                            seed ^ 0x5048_4153_4521,
-                                            frame * 2 + u64::from(colour),
-                                            {
-                                                let s = layout.size;
-                                                u64::from(g[0])
-                                                    + u64::from(s[0])
-                                                        * (u64::from(g[1])
-                                                            + u64::from(s[1]) * u64::from(g[2]))
-                                            },
-                                        ),
+                                        Pressure { p: pressure, ln_p },
+                                        in_bath,
+                                        random,
                                         &mut out,
                                     )
                                 };
@@ -376,9 +426,9 @@ pub fn metropolis_pass(
                         // SAFETY: as above.
                         let now = unsafe { *ch.material.add(i) };
                         if condensed(now) {
-                            column += f64::from(materials.density[now as usize]) * layer;
+                            *column += f64::from(materials.density[now as usize]) * layer;
                         } else {
-                            column = 0.0;
+                            *column = 0.0;
                         }
                     }
                 }
@@ -412,89 +462,149 @@ pub fn metropolis_pass(
     state.last = stats;
 }
 
-/// Decides one voxel: proposes another phase and accepts or rejects it.
-///
-/// # Safety
-/// `i` must be the voxel's address in the pools behind `ch`, written by no
-/// one else meanwhile.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-unsafe fn decide(
-    sub: &SubstanceConsts,
-    k: usize,
-    i: usize,
-    g: [u32; 3],
-    pressure: f64,
-    baths: &[HeatBath],
+/// A voxel's pressure and `ln(P/P°)`.
+#[derive(Clone, Copy)]
+struct Pressure {
+    p: f64,
+    ln_p: f64,
+}
+
+/// One page's cells and its six face neighbours, for one half-sweep.
+struct PageSweep {
     ch: Channels,
-    neighbour: impl Fn(i32, i32, i32) -> Option<u8>,
-    random: u64,
-    out: &mut PageOutcome,
-) {
-    out.visits += 1;
-    let t = f64::from(*ch.temperature.add(i));
-    if !(t > 0.0) {
-        return;
-    }
-    let dp = pressure - super::diagram::P0;
-    let ln_p = (pressure / super::diagram::P0).ln();
-    let rt = R * t;
-    let old = &sub.phases[k];
-    let g_old = old.gibbs(t, dp, ln_p);
-    // The proposal is the most stable of the phases that border this one
-    // in the diagram at this pressure (ice and steam only meet below the
-    // triple point): the stable phase when the voxel is not in it, else
-    // the runner-up, accepted only within a fraction of a kelvin of the
-    // boundary. It also decides whether the voxel is near a transition.
-    let mut j = k;
-    let mut nearest = f64::INFINITY;
-    for (q, ph) in sub.phases.iter().enumerate() {
-        if q != k && sub.adjacent(k, q, pressure) {
-            let x = sub.moles * (ph.gibbs(t, dp, ln_p) - g_old) / rt;
-            if x < nearest {
-                (j, nearest) = (q, x);
-            }
+    p: i32,
+    own: usize,
+    /// Slot bases of the −x, +x, −y, +y, −z, +z neighbours, if resident.
+    faces: [Option<usize>; 6],
+    origin: [u32; 3],
+    size: [u32; 3],
+}
+
+impl PageSweep {
+    /// The materials of the 6 face neighbours of local cell `l` (at address
+    /// `i`), `None` outside the world or in a page that is not resident.
+    ///
+    /// # Safety
+    /// The addresses are in the pools when the bases are.
+    #[inline(always)]
+    unsafe fn neighbours(&self, l: [i32; 3], i: usize) -> [Option<u8>; 6] {
+        let p = self.p;
+        let (row, plane) = (p as usize, (p * p) as usize);
+        let m = |j: usize| Some(*self.ch.material.add(j));
+        if l.iter().all(|&v| v > 0 && v < p - 1) {
+            return [
+                m(i - 1),
+                m(i + 1),
+                m(i - row),
+                m(i + row),
+                m(i - plane),
+                m(i + plane),
+            ];
         }
-    }
-    if nearest > SKIP {
-        return;
-    }
-    out.candidate = true;
-    out.proposals += 1;
-    let new = &sub.phases[j];
-    let unlike = |m: u8| {
+        let at = |face: usize, l: [i32; 3]| -> Option<u8> {
+            let inside = l.iter().all(|&v| (0..p).contains(&v));
+            let (base, l) = if inside {
+                (Some(self.own), l)
+            } else {
+                (self.faces[face], l.map(|v| v.rem_euclid(p)))
+            };
+            base.map(|b| {
+                *self
+                    .ch
+                    .material
+                    .add(b + (l[0] + p * (l[1] + p * l[2])) as usize)
+            })
+        };
+        let [x, y, z] = l;
         [
-            (-1, 0, 0),
-            (1, 0, 0),
-            (0, -1, 0),
-            (0, 1, 0),
-            (0, 0, -1),
-            (0, 0, 1),
+            at(0, [x - 1, y, z]),
+            at(1, [x + 1, y, z]),
+            at(2, [x, y - 1, z]),
+            at(3, [x, y + 1, z]),
+            at(4, [x, y, z - 1]),
+            at(5, [x, y, z + 1]),
         ]
-        .into_iter()
-        .filter(|&(dx, dy, dz)| neighbour(dx, dy, dz).is_some_and(|n| n != m))
-        .count() as f64
-    };
-    let interface = sub.interface * (unlike(new.material) - unlike(old.material));
-    let u = ((random >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    let dg = sub.moles * (new.gibbs(t, dp, ln_p) - g_old) + interface;
-    let log_accept = -dg / rt;
-    let t_new = if baths.iter().any(|b| b.contains(g)) {
-        // The bath supplies or takes the latent heat.
-        t
-    } else {
-        // Enthalpy is conserved: the voxel's own heat pays the latent heat,
-        // and a voxel that does not hold enough cannot change.
-        let t_new = (old.enthalpy(t, dp) - new.enthalpy(0.0, dp)) / new.cp;
-        if !(t_new > MIN_TEMPERATURE) {
+    }
+
+    /// Decides one voxel: proposes the most stable bordering phase and
+    /// accepts or rejects it.
+    ///
+    /// # Safety
+    /// `i` must be local cell `l`'s address in the pools, written by no one
+    /// else meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn decide(
+        &self,
+        sub: &SubstanceConsts,
+        k: usize,
+        l: [i32; 3],
+        i: usize,
+        pressure: Pressure,
+        in_bath: bool,
+        random: u64,
+        out: &mut PageOutcome,
+    ) {
+        out.visits += 1;
+        let t = f64::from(*self.ch.temperature.add(i));
+        // NaN, zero and negative temperatures are not decided.
+        if t.is_nan() || t <= 0.0 {
             return;
         }
-        t_new
-    };
-    if log_accept >= 0.0 || u.ln() < log_accept {
-        let from = *ch.material.add(i);
-        *ch.material.add(i) = new.material;
-        *ch.temperature.add(i) = t_new as f32;
-        out.changed.push((g, from, new.material));
+        // ln in f32: its error moves a transition by about a millikelvin.
+        let ln_t = f64::from((t as f32).ln());
+        let dp = pressure.p - P0;
+        let rt = R * t;
+        let rt_ln_p = rt * pressure.ln_p;
+        // The proposal is the most stable of the phases that border this
+        // one in the diagram at this pressure (ice and steam only meet below
+        // the triple point): the stable phase when the voxel is not in it,
+        // else the runner-up, accepted only within a fraction of a kelvin of
+        // the boundary. It also decides whether the voxel is near a
+        // transition at all.
+        let mut j = k;
+        let mut dg = f64::INFINITY;
+        for q in 0..sub.phases.len() {
+            if q != k && sub.adjacent(k, q, pressure.p) {
+                let d = sub.pairs[k][q].delta_g(t, ln_t, dp, rt_ln_p);
+                if d < dg {
+                    (j, dg) = (q, d);
+                }
+            }
+        }
+        if sub.moles * dg > SKIP * rt {
+            return;
+        }
+        out.candidate = true;
+        out.proposals += 1;
+        let old = &sub.phases[k];
+        let new = &sub.phases[j];
+        let mut unlike = 0.0;
+        for n in self.neighbours(l, i).into_iter().flatten() {
+            unlike +=
+                f64::from(u8::from(n != new.material)) - f64::from(u8::from(n != old.material));
+        }
+        let log_accept = -(sub.moles * dg + sub.interface * unlike) / rt;
+        let t_new = if in_bath {
+            // The bath supplies or takes the latent heat.
+            t
+        } else {
+            // Enthalpy is conserved: the voxel's own heat pays the latent
+            // heat, and a voxel that does not hold enough cannot change.
+            let t_new = (old.enthalpy(t, dp) - new.enthalpy(0.0, dp)) / new.cp;
+            if t_new.is_nan() || t_new <= MIN_TEMPERATURE {
+                return;
+            }
+            t_new
+        };
+        let u = ((random >> 40) as f32 + 0.5) * (1.0 / (1u64 << 24) as f32);
+        if log_accept >= 0.0 || f64::from(u.ln()) < log_accept {
+            let from = *self.ch.material.add(i);
+            *self.ch.material.add(i) = new.material;
+            *self.ch.temperature.add(i) = t_new as f32;
+            let g = [0, 1, 2].map(|a| self.origin[a] + l[a] as u32);
+            debug_assert!((0..3).all(|a| g[a] < self.size[a]));
+            out.changed.push((g, from, new.material));
+        }
     }
 }
