@@ -5,8 +5,11 @@
 //! - [`materials`]: the material table every system reads.
 //! - [`ca`]: falling-sand cellular automata with reactions and heat.
 //! - [`phase`]: phase transitions from phase diagrams (Metropolis).
+//! - [`fields`]: sparse kinetic, pressure and thermal fields, and how they
+//!   move the world.
 
 pub mod ca;
+pub mod fields;
 pub mod materials;
 pub mod phase;
 

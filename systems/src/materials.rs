@@ -54,6 +54,9 @@ pub struct Material {
     pub conductivity: f32,
     /// Volumetric heat capacity, J/(m³·K).
     pub heat_capacity: f32,
+    /// Overpressure that breaks a cell loose and throws it along the
+    /// kinetic field, Pa (infinite: never).
+    pub strength: f32,
     /// Temperature a new cell of this material starts at, K.
     pub spawn_temperature: f32,
     /// Ignites (becomes fire) at or above this temperature, K.
@@ -110,6 +113,7 @@ pub fn builtin() -> Vec<Material> {
         density,
         conductivity,
         heat_capacity: 0.0,
+        strength: f32::INFINITY,
         spawn_temperature,
         ignition,
         color,
@@ -185,9 +189,30 @@ pub fn builtin() -> Vec<Material> {
         2.275e6, // liquid CO2: 1178/0.04401 × 85
         0.990e6, // CO2 gas: 1178/0.04401 × 37
     ];
+    // Overpressure that throws a cell, Pa: loose grains and liquids go
+    // first, wood and ice need a real blast, rock does not move.
+    let strengths = [
+        f32::INFINITY, // air
+        5.0e6,         // stone
+        2.0e3,         // sand
+        5.0e3,         // gravel
+        1.0e3,         // water
+        1.0e3,         // oil
+        2.0e4,         // lava
+        8.0e4,         // wood
+        0.0,           // fire
+        0.0,           // smoke
+        0.0,           // steam
+        2.0e5,         // ice
+        5.0e6,         // basalt
+        1.0e5,         // dry ice
+        1.0e3,         // liquid CO2
+        0.0,           // CO2 gas
+    ];
     let mut materials = materials;
-    for (m, c) in materials.iter_mut().zip(capacities) {
+    for ((m, c), s) in materials.iter_mut().zip(capacities).zip(strengths) {
         m.heat_capacity = c;
+        m.strength = s;
     }
     materials
 }
@@ -219,6 +244,8 @@ pub struct MaterialTable {
     pub conductivity: [f32; 256],
     /// Volumetric heat capacity per id, J/(m³·K) (1 for unknown ids).
     pub heat_capacity: [f32; 256],
+    /// Overpressure that throws a cell, Pa, per id.
+    pub strength: [f32; 256],
     /// Ignition temperature per id (infinity when it does not burn).
     pub ignition: [f32; 256],
     /// `sinks[m][t]`: a cell of `m` may move down or sideways into a cell of
@@ -252,6 +279,7 @@ impl MaterialTable {
             density: [f32::INFINITY; 256],
             conductivity: [0.0; 256],
             heat_capacity: [1.0; 256],
+            strength: [f32::INFINITY; 256],
             ignition: [f32::INFINITY; 256],
             sinks: Box::new([[false; 256]; 256]),
             rises: Box::new([[false; 256]; 256]),
@@ -261,6 +289,7 @@ impl MaterialTable {
             t.kind[i] = m.kind;
             t.density[i] = m.density;
             t.conductivity[i] = m.conductivity.clamp(0.0, 0.5);
+            t.strength[i] = m.strength;
             t.heat_capacity[i] = if m.heat_capacity > 0.0 {
                 m.heat_capacity
             } else {

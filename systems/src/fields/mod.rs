@@ -1,0 +1,475 @@
+//! Sparse force fields on a coarse grid: kinetic (a velocity, m/s), pressure
+//! (an overpressure, Pa) and thermal (a temperature excess, K).
+//!
+//! A field cell covers `cell`³ voxels (default 4³). Field cells are stored
+//! in bricks of [`BRICK`]³ that exist only where something was written, and
+//! are freed once every value in them decays below `epsilon`. Writers
+//! accumulate ([`Fields::add_force`], [`Fields::add_scalar`], and the
+//! radial and box helpers). [`Fields::decay`] shrinks every value
+//! exponentially. [`Fields::diffuse`] spreads it by Laplacian diffusion in
+//! explicit substeps, as many as the step needs to stay stable. Readers
+//! sample trilinearly ([`Fields::sample`]) or sum a volume into a net force
+//! and torque ([`Fields::net_force`]).
+//!
+//! ```
+//! use loam_systems::fields::{Fields, FieldConfig, Scalar};
+//!
+//! let mut f = Fields::new(FieldConfig::default());
+//! f.add_scalar(Scalar::Pressure, [10.0, 10.0, 10.0], 1000.0);
+//! assert!(f.sample([10.0, 10.0, 10.0]).pressure > 0.0);
+//! f.diffuse(1.0 / 60.0);
+//! f.decay(10.0); // ten seconds at the default rates
+//! assert_eq!(f.bricks(), 0, "decayed to nothing and freed");
+//! ```
+
+mod couple;
+mod diffuse;
+
+pub use couple::{couple, CoupleStats};
+
+use rustc_hash::FxHashMap;
+
+/// Field cells along a brick's edge.
+pub const BRICK: usize = 8;
+/// Field cells in a brick.
+pub const BRICK_CELLS: usize = BRICK * BRICK * BRICK;
+
+/// A scalar field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalar {
+    /// Overpressure, Pa.
+    Pressure,
+    /// Temperature excess over ambient, K.
+    Thermal,
+}
+
+/// How the fields behave.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FieldConfig {
+    /// Voxels per field cell edge.
+    pub cell: u32,
+    /// Decay rates, per second: kinetic, pressure, thermal.
+    pub decay: [f32; 3],
+    /// Diffusion coefficients, field cells² per second: kinetic, pressure, thermal.
+    pub diffusion: [f32; 3],
+    /// Values below this are nothing; bricks holding only such values are freed.
+    pub epsilon: f32,
+}
+
+impl Default for FieldConfig {
+    fn default() -> Self {
+        Self {
+            cell: 4,
+            decay: [2.0, 8.0, 0.5],
+            diffusion: [2.0, 20.0, 1.0],
+            epsilon: 1e-3,
+        }
+    }
+}
+
+/// What a field holds at a point.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sample {
+    /// m/s.
+    pub kinetic: [f32; 3],
+    /// Pa.
+    pub pressure: f32,
+    /// K above ambient.
+    pub thermal: f32,
+}
+
+/// One brick's field cells, x fastest.
+#[derive(Clone, Debug)]
+pub(crate) struct Brick {
+    pub kinetic: Box<[[f32; 3]; BRICK_CELLS]>,
+    pub pressure: Box<[f32; BRICK_CELLS]>,
+    pub thermal: Box<[f32; BRICK_CELLS]>,
+}
+
+impl Brick {
+    fn zero() -> Self {
+        Self {
+            kinetic: Box::new([[0.0; 3]; BRICK_CELLS]),
+            pressure: Box::new([0.0; BRICK_CELLS]),
+            thermal: Box::new([0.0; BRICK_CELLS]),
+        }
+    }
+
+    fn is_nothing(&self, eps: f32) -> bool {
+        self.pressure.iter().all(|v| v.abs() < eps)
+            && self.thermal.iter().all(|v| v.abs() < eps)
+            && self.kinetic.iter().flatten().all(|v| v.abs() < eps)
+    }
+}
+
+/// The three fields, sparse in bricks.
+#[derive(Clone, Debug)]
+pub struct Fields {
+    config: FieldConfig,
+    /// Brick coordinates (in bricks) to their index in `bricks`.
+    index: FxHashMap<[i32; 3], usize>,
+    /// Brick coordinates, kept sorted so every pass visits bricks in one order.
+    coords: Vec<[i32; 3]>,
+    bricks: Vec<Brick>,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Self::new(FieldConfig::default())
+    }
+}
+
+/// Field cell holding voxel-space point `p` (may be negative).
+fn field_cell(p: [f32; 3], cell: u32) -> [i32; 3] {
+    p.map(|v| (v / cell as f32).floor() as i32)
+}
+
+fn split(c: [i32; 3]) -> ([i32; 3], usize) {
+    let b = c.map(|v| v.div_euclid(BRICK as i32));
+    let l = c.map(|v| v.rem_euclid(BRICK as i32) as usize);
+    (b, l[0] + BRICK * (l[1] + BRICK * l[2]))
+}
+
+impl Fields {
+    /// Empty fields.
+    pub fn new(config: FieldConfig) -> Self {
+        Self {
+            config,
+            index: FxHashMap::default(),
+            coords: Vec::new(),
+            bricks: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FieldConfig {
+        &self.config
+    }
+
+    /// Bricks allocated.
+    pub fn bricks(&self) -> usize {
+        self.bricks.len()
+    }
+
+    /// The brick at brick coordinates `b`, allocated (zero) if absent.
+    fn brick_mut(&mut self, b: [i32; 3]) -> &mut Brick {
+        let k = match self.index.get(&b) {
+            Some(&k) => k,
+            None => {
+                // Keep `coords` sorted: insert, then renumber.
+                let at = self.coords.partition_point(|c| c < &b);
+                self.coords.insert(at, b);
+                self.bricks.insert(at, Brick::zero());
+                for (k, c) in self.coords.iter().enumerate().skip(at) {
+                    self.index.insert(*c, k);
+                }
+                at
+            }
+        };
+        &mut self.bricks[k]
+    }
+
+    fn cell_mut(&mut self, c: [i32; 3]) -> (&mut Brick, usize) {
+        let (b, l) = split(c);
+        (self.brick_mut(b), l)
+    }
+
+    /// The value of field cell `c`, zero where nothing was written.
+    pub(crate) fn cell(&self, c: [i32; 3]) -> Sample {
+        let (b, l) = split(c);
+        self.index.get(&b).map_or(Sample::default(), |&k| {
+            let br = &self.bricks[k];
+            Sample {
+                kinetic: br.kinetic[l],
+                pressure: br.pressure[l],
+                thermal: br.thermal[l],
+            }
+        })
+    }
+
+    /// Adds `force` (m/s) to the kinetic field at voxel-space point `p`.
+    pub fn add_force(&mut self, p: [f32; 3], force: [f32; 3]) {
+        let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
+        for (k, f) in br.kinetic[l].iter_mut().zip(force) {
+            *k += f;
+        }
+    }
+
+    /// Adds `value` to a scalar field at voxel-space point `p`.
+    pub fn add_scalar(&mut self, field: Scalar, p: [f32; 3], value: f32) {
+        let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
+        match field {
+            Scalar::Pressure => br.pressure[l] += value,
+            Scalar::Thermal => br.thermal[l] += value,
+        }
+    }
+
+    /// Sets a scalar field at `p` to at least `value`.
+    pub fn raise_scalar(&mut self, field: Scalar, p: [f32; 3], value: f32) {
+        let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
+        let v = match field {
+            Scalar::Pressure => &mut br.pressure[l],
+            Scalar::Thermal => &mut br.thermal[l],
+        };
+        *v = v.max(value);
+    }
+
+    /// The field cells (as voxel-space centres and cell coordinates) whose
+    /// centres lie within `radius` voxels of `center`.
+    fn cells_in_sphere(&self, center: [f32; 3], radius: f32) -> Vec<([i32; 3], [f32; 3], f32)> {
+        let cell = self.config.cell as f32;
+        let lo = field_cell(center.map(|v| v - radius), self.config.cell);
+        let hi = field_cell(center.map(|v| v + radius), self.config.cell);
+        let mut out = Vec::new();
+        for z in lo[2]..=hi[2] {
+            for y in lo[1]..=hi[1] {
+                for x in lo[0]..=hi[0] {
+                    let c = [x, y, z];
+                    let centre = c.map(|v| (v as f32 + 0.5) * cell);
+                    let r = (0..3)
+                        .map(|a| (centre[a] - center[a]).powi(2))
+                        .sum::<f32>()
+                        .sqrt();
+                    if r <= radius {
+                        out.push((c, centre, r));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A blast: overpressure `peak` (Pa) at `center` falling as (1 − r/R)²
+    /// to nothing at `radius` voxels, an outward kinetic impulse (the
+    /// acoustic particle velocity Δp / (ρ_air·c), m/s), and `heat` K of
+    /// thermal excess falling the same way.
+    pub fn add_explosion(&mut self, center: [f32; 3], radius: f32, peak: f32, heat: f32) {
+        const AIR_IMPEDANCE: f32 = 1.2 * 343.0;
+        for (c, centre, r) in self.cells_in_sphere(center, radius) {
+            let fall = 1.0 - r / radius;
+            let p = peak * fall * fall;
+            let dir = if r > 1e-3 {
+                [0, 1, 2].map(|a| (centre[a] - center[a]) / r)
+            } else {
+                [0.0, 1.0, 0.0]
+            };
+            let speed = p / AIR_IMPEDANCE;
+            let (br, l) = self.cell_mut(c);
+            br.pressure[l] += p;
+            br.thermal[l] += heat * fall * fall;
+            for (k, d) in br.kinetic[l].iter_mut().zip(dir) {
+                *k += d * speed;
+            }
+        }
+    }
+
+    /// Sets the kinetic field of every field cell whose centre lies in the
+    /// voxel box `[min, max)` to `velocity` (m/s): a wind.
+    pub fn set_wind(&mut self, min: [u32; 3], max: [u32; 3], velocity: [f32; 3]) {
+        let cell = self.config.cell;
+        let lo = min.map(|v| v / cell);
+        let hi = max.map(|v| v.div_ceil(cell));
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                for x in lo[0]..hi[0] {
+                    let (br, l) = self.cell_mut([x as i32, y as i32, z as i32]);
+                    br.kinetic[l] = velocity;
+                }
+            }
+        }
+    }
+
+    /// Sets a scalar field to `value` in the field cells covering the voxel
+    /// box `[min, max)`.
+    pub fn set_scalar_box(&mut self, field: Scalar, min: [u32; 3], max: [u32; 3], value: f32) {
+        let cell = self.config.cell;
+        let lo = min.map(|v| v / cell);
+        let hi = max.map(|v| v.div_ceil(cell));
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                for x in lo[0]..hi[0] {
+                    let (br, l) = self.cell_mut([x as i32, y as i32, z as i32]);
+                    match field {
+                        Scalar::Pressure => br.pressure[l] = value,
+                        Scalar::Thermal => br.thermal[l] = value,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fields at voxel-space point `p`, trilinear between field-cell centres.
+    pub fn sample(&self, p: [f32; 3]) -> Sample {
+        let cell = self.config.cell as f32;
+        let g = p.map(|v| v / cell - 0.5);
+        let base = g.map(|v| v.floor() as i32);
+        let f = [0, 1, 2].map(|a| g[a] - base[a] as f32);
+        let mut out = Sample::default();
+        for corner in 0..8 {
+            let d = [corner & 1, (corner >> 1) & 1, (corner >> 2) & 1];
+            let w: f32 = (0..3)
+                .map(|a| if d[a] == 1 { f[a] } else { 1.0 - f[a] })
+                .product();
+            if w == 0.0 {
+                continue;
+            }
+            let s = self.cell([0, 1, 2].map(|a| base[a] + d[a]));
+            out.pressure += w * s.pressure;
+            out.thermal += w * s.thermal;
+            for (o, k) in out.kinetic.iter_mut().zip(s.kinetic) {
+                *o += w * k;
+            }
+        }
+        out
+    }
+
+    /// Net force (the sum of kinetic values × field-cell volume in voxels)
+    /// and torque about `about` over the field cells whose centres lie in
+    /// the voxel box `[min, max)`.
+    pub fn net_force(&self, min: [f32; 3], max: [f32; 3], about: [f32; 3]) -> ([f32; 3], [f32; 3]) {
+        let cell = self.config.cell as f32;
+        let volume = cell * cell * cell;
+        let lo = field_cell(min, self.config.cell);
+        let hi = field_cell(max, self.config.cell);
+        let (mut force, mut torque) = ([0.0f32; 3], [0.0f32; 3]);
+        for z in lo[2]..=hi[2] {
+            for y in lo[1]..=hi[1] {
+                for x in lo[0]..=hi[0] {
+                    let c = [x, y, z];
+                    let centre = c.map(|v| (v as f32 + 0.5) * cell);
+                    if (0..3).any(|a| centre[a] < min[a] || centre[a] >= max[a]) {
+                        continue;
+                    }
+                    let f = self.cell(c).kinetic.map(|v| v * volume);
+                    let r = [0, 1, 2].map(|a| centre[a] - about[a]);
+                    for a in 0..3 {
+                        force[a] += f[a];
+                    }
+                    torque[0] += r[1] * f[2] - r[2] * f[1];
+                    torque[1] += r[2] * f[0] - r[0] * f[2];
+                    torque[2] += r[0] * f[1] - r[1] * f[0];
+                }
+            }
+        }
+        (force, torque)
+    }
+
+    /// Shrinks every value by `exp(−rate·dt)` and frees bricks left with
+    /// nothing in them.
+    pub fn decay(&mut self, dt: f64) {
+        let k = self
+            .config
+            .decay
+            .map(|r| (-(f64::from(r)) * dt).exp() as f32);
+        for b in &mut self.bricks {
+            b.kinetic.iter_mut().flatten().for_each(|v| *v *= k[0]);
+            b.pressure.iter_mut().for_each(|v| *v *= k[1]);
+            b.thermal.iter_mut().for_each(|v| *v *= k[2]);
+        }
+        self.free_empty();
+    }
+
+    fn free_empty(&mut self) {
+        let eps = self.config.epsilon;
+        let keep: Vec<bool> = self.bricks.iter().map(|b| !b.is_nothing(eps)).collect();
+        if keep.iter().all(|&k| k) {
+            return;
+        }
+        let mut it = keep.iter();
+        self.bricks.retain(|_| *it.next().unwrap_or(&true));
+        let mut it = keep.iter();
+        self.coords.retain(|_| *it.next().unwrap_or(&true));
+        self.index = self
+            .coords
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (*c, k))
+            .collect();
+    }
+
+    /// Sum of a scalar field over every field cell (for conservation checks).
+    pub fn total(&self, field: Scalar) -> f64 {
+        self.bricks
+            .iter()
+            .map(|b| {
+                let v: &[f32] = match field {
+                    Scalar::Pressure => &b.pressure[..],
+                    Scalar::Thermal => &b.thermal[..],
+                };
+                v.iter().map(|&x| f64::from(x)).sum::<f64>()
+            })
+            .sum()
+    }
+
+    /// Every field cell with a pressure or kinetic value above epsilon, as
+    /// (cell coordinates, sample), in brick order.
+    pub(crate) fn active_cells(&self) -> Vec<([i32; 3], Sample)> {
+        let eps = self.config.epsilon;
+        let mut out = Vec::new();
+        for (b, br) in self.coords.iter().zip(&self.bricks) {
+            for l in 0..BRICK_CELLS {
+                let s = Sample {
+                    kinetic: br.kinetic[l],
+                    pressure: br.pressure[l],
+                    thermal: br.thermal[l],
+                };
+                if s.pressure.abs() > eps
+                    || s.thermal.abs() > eps
+                    || s.kinetic.iter().any(|v| v.abs() > eps)
+                {
+                    let lc = [l % BRICK, (l / BRICK) % BRICK, l / (BRICK * BRICK)];
+                    out.push(([0, 1, 2].map(|a| b[a] * BRICK as i32 + lc[a] as i32), s));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_is_exact_for_a_linear_field() {
+        let mut f = Fields::new(FieldConfig::default());
+        for x in 0..8 {
+            for y in 0..4 {
+                // Field-cell centres sit at 4x + 2 voxels.
+                f.add_scalar(
+                    Scalar::Pressure,
+                    [4.0 * x as f32 + 2.0, 4.0 * y as f32 + 2.0, 2.0],
+                    10.0 * x as f32,
+                );
+            }
+        }
+        for px in [3.0f32, 9.5, 17.25] {
+            let expected = 10.0 * (px - 2.0) / 4.0;
+            let got = f.sample([px, 6.0, 2.0]).pressure;
+            assert!((got - expected).abs() < 1e-4, "{px}: {got} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn decay_is_exponential_and_frees_bricks() {
+        let mut f = Fields::new(FieldConfig::default());
+        f.add_scalar(Scalar::Thermal, [0.0; 3], 100.0);
+        f.add_scalar(Scalar::Thermal, [-100.0, 0.0, 0.0], 100.0);
+        assert_eq!(f.bricks(), 2, "negative coordinates have bricks too");
+        f.decay(1.0);
+        let v = f.sample([2.0, 2.0, 2.0]).thermal;
+        assert!((v - 100.0 * (-0.5f32).exp()).abs() < 1e-3, "{v}");
+        f.decay(100.0);
+        assert_eq!(f.bricks(), 0);
+    }
+
+    #[test]
+    fn net_force_and_torque_of_a_uniform_push() {
+        let mut f = Fields::new(FieldConfig::default());
+        f.set_wind([0, 0, 0], [8, 8, 8], [1.0, 0.0, 0.0]);
+        let (force, torque) = f.net_force([0.0; 3], [8.0; 3], [4.0, 0.0, 4.0]);
+        assert_eq!(force, [8.0 * 64.0, 0.0, 0.0]);
+        // Pushing +x above the pivot (y > 0) turns about −z.
+        assert!(torque[2] < 0.0 && torque[0] == 0.0, "{torque:?}");
+    }
+}
