@@ -19,6 +19,7 @@ use loam_runtime::profiling::Plot;
 use loam_runtime::{Engine, EngineConfig, EngineError, Inbox, Job, Res};
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::ca::{self, CaConfig, CaStats};
+use loam_systems::fields::{couple, Fields, Scalar};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::phase::{HeatBath, HeatBaths, PhaseConfig, PhaseState, PhaseTable};
 use loam_systems::MaterialTable;
@@ -26,7 +27,8 @@ use loam_systems::MaterialTable;
 use crate::command::{Command, CommandSender};
 use crate::report::{self, CheckResult, Report};
 use crate::scenario::{
-    Backend, Emitter, Fill, HeatBathSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand,
+    Backend, Emitter, Fill, HeatBathSpec, PressureSpec, SavePolicy, Scenario, ScenarioError,
+    ScheduledCommand, WindSpec,
 };
 use crate::streaming::{self, StreamState};
 
@@ -168,6 +170,7 @@ impl Runtime {
         });
         engine.insert_resource(PhaseState::default());
         engine.insert_resource(HeatBaths::default());
+        engine.insert_resource(Fields::default());
         engine.insert_resource(CaStats::default());
         if let Some(state) = stream {
             engine.insert_resource(state);
@@ -180,12 +183,16 @@ impl Runtime {
         engine.add_job(commands_job());
         engine.add_job(emitters_job());
         engine.add_job(heat_baths_job());
+        engine.add_job(field_commands_job());
+        engine.add_job(field_couple_job());
         if scenario.systems.ca {
             engine.add_job(ca::job());
         }
         if phase {
             engine.add_job(loam_systems::phase::job());
         }
+        engine.add_job(field_diffuse_job());
+        engine.add_job(field_decay_job());
         engine.compile().map_err(EngineError::from)?;
         Ok(Self {
             engine,
@@ -387,6 +394,7 @@ fn commands_job() -> Job {
         .writes::<ScheduledCommands>()
         .writes::<VoxelWorld>()
         .writes::<hecs::World>()
+        .writes::<Fields>()
         .reads::<MaterialTable>()
         .reads::<loam_runtime::Seed>()
         .run(|ctx| {
@@ -406,6 +414,7 @@ fn commands_job() -> Job {
             let table = ctx.read::<MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut actors = ctx.write::<hecs::World>()?;
+            let mut fields = ctx.write::<Fields>()?;
             for command in due {
                 match command {
                     Command::Place(fill) => apply_fill(&mut world, &table, &fill, seed),
@@ -415,10 +424,101 @@ fn commands_job() -> Job {
                     Command::Heat(h) => {
                         actors.spawn((h,));
                     }
+                    Command::Wind(w) => {
+                        actors.spawn((w,));
+                    }
+                    Command::Pressure(p) => {
+                        actors.spawn((p,));
+                    }
+                    Command::Explode(e) => {
+                        fields.add_explosion(
+                            e.center.map(|v| v as f32),
+                            e.radius as f32,
+                            e.strength as f32,
+                            e.heat as f32,
+                        );
+                    }
                 }
             }
             Ok(())
         })
+}
+
+/// The `fields.commands` job: active winds set the kinetic field over their
+/// box (with gusts, a deterministic function of the frame), and active
+/// pressure holds set the pressure field over theirs.
+fn field_commands_job() -> Job {
+    Job::new("fields.commands")
+        .reads::<hecs::World>()
+        .writes::<Fields>()
+        .run(|ctx| {
+            let frame = ctx.clock().frame;
+            let actors = ctx.read::<hecs::World>()?;
+            let mut fields = ctx.write::<Fields>()?;
+            let active = |frames: [u64; 2]| (frames[0]..frames[1]).contains(&frame);
+            for (k, w) in actors.query::<&WindSpec>().iter().enumerate() {
+                if active(w.frames) {
+                    // Gusts: two incommensurate waves, phase-shifted per wind.
+                    let t = frame as f64 / 60.0 + k as f64 * 1.7;
+                    let gust = 1.0 + w.gust * (0.6 * (2.1 * t).sin() + 0.4 * (5.3 * t).sin());
+                    let v = w.direction.map(|d| (d * w.strength * gust) as f32);
+                    fields.set_wind(w.min, w.max, v);
+                }
+            }
+            for p in actors.query::<&PressureSpec>().iter() {
+                if active(p.frames) {
+                    fields.set_scalar_box(Scalar::Pressure, p.min, p.max, p.pressure as f32);
+                }
+            }
+            Ok(())
+        })
+}
+
+/// The `fields.couple` job: fields move the world (see
+/// [`loam_systems::fields::couple`]).
+fn field_couple_job() -> Job {
+    Job::new("fields.couple")
+        .writes::<VoxelWorld>()
+        .writes::<Fields>()
+        .reads::<MaterialTable>()
+        .reads::<PhaseConfig>()
+        .reads::<loam_runtime::Seed>()
+        .run(|ctx| {
+            let seed = ctx.read::<loam_runtime::Seed>()?.0;
+            let voxel = ctx.read::<PhaseConfig>()?.voxel_size;
+            let mut fields = ctx.write::<Fields>()?;
+            if fields.bricks() == 0 {
+                return Ok(());
+            }
+            let table = ctx.read::<MaterialTable>()?;
+            let mut world = ctx.write::<VoxelWorld>()?;
+            couple(
+                &mut world,
+                &mut fields,
+                &table,
+                ctx.dt(),
+                voxel,
+                seed,
+                ctx.clock().frame,
+            );
+            Ok(())
+        })
+}
+
+/// The `fields.diffuse` job.
+fn field_diffuse_job() -> Job {
+    Job::new("fields.diffuse").writes::<Fields>().run(|ctx| {
+        ctx.write::<Fields>()?.diffuse(ctx.dt());
+        Ok(())
+    })
+}
+
+/// The `fields.decay` job.
+fn field_decay_job() -> Job {
+    Job::new("fields.decay").writes::<Fields>().run(|ctx| {
+        ctx.write::<Fields>()?.decay(ctx.dt());
+        Ok(())
+    })
 }
 
 /// The `heat_baths` job: every active `heat` command holds its box at its

@@ -279,8 +279,15 @@ fn graph_lists_the_jobs_in_order() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text,
-        "commands -> [emitters]\nemitters -> [heat_baths]\nheat_baths -> [ca.step]\n\
-         ca.step -> [phase.metropolis]\nphase.metropolis -> []\n"
+        "commands -> [emitters, fields.commands]\n\
+         emitters -> [heat_baths]\n\
+         heat_baths -> [fields.couple]\n\
+         fields.commands -> [fields.couple]\n\
+         fields.couple -> [ca.step]\n\
+         ca.step -> [phase.metropolis]\n\
+         phase.metropolis -> [fields.diffuse]\n\
+         fields.diffuse -> [fields.decay]\n\
+         fields.decay -> []\n"
     );
 }
 

@@ -59,6 +59,7 @@ pub fn dense_pass(
         &tables.1,
         &dense_config(),
         &[],
+        None,
         11,
         frame,
     );

@@ -218,6 +218,50 @@ impl Default for SystemsSpec {
     }
 }
 
+/// A blast (an `explode` command).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExplosionSpec {
+    /// Centre, cells.
+    pub center: [f64; 3],
+    /// Radius, cells.
+    pub radius: f64,
+    /// Peak overpressure, Pa.
+    pub strength: f64,
+    /// Thermal excess at the centre, K (0: none).
+    pub heat: f64,
+}
+
+/// A wind over a box for a frame range (a `wind` command).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindSpec {
+    /// Inclusive lower corner, cells.
+    pub min: [u32; 3],
+    /// Exclusive upper corner, cells.
+    pub max: [u32; 3],
+    /// Unit direction.
+    pub direction: [f64; 3],
+    /// Speed, m/s.
+    pub strength: f64,
+    /// Relative amplitude of gusts (0: steady).
+    pub gust: f64,
+    /// Active for `frames[0] <= frame < frames[1]`.
+    pub frames: [u64; 2],
+}
+
+/// A region whose pressure field is held at an overpressure (negative for
+/// thinner air) for a frame range (a `pressure` command).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PressureSpec {
+    /// Inclusive lower corner, cells.
+    pub min: [u32; 3],
+    /// Exclusive upper corner, cells.
+    pub max: [u32; 3],
+    /// Overpressure, Pa (ambient + this is the pressure there).
+    pub pressure: f64,
+    /// Active for `frames[0] <= frame < frames[1]`.
+    pub frames: [u64; 2],
+}
+
 /// A region held at a temperature for a frame range (a `heat` command).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HeatBathSpec {
@@ -520,6 +564,48 @@ impl Scenario {
             match &c.command {
                 Command::Place(f) => fill(f)?,
                 Command::SpawnEmitter(e) => emitter(e)?,
+                Command::Explode(e) => {
+                    if !(e.strength.is_finite() && e.strength > 0.0 && e.strength <= 1.0e9)
+                        || !(e.heat.is_finite()
+                            && (0.0..=limits::MAX_TEMPERATURE).contains(&e.heat))
+                    {
+                        return Err(format!(
+                            "explosion strength {} Pa or heat {} K out of range",
+                            e.strength, e.heat
+                        ));
+                    }
+                    Shape::Sphere {
+                        center: e.center,
+                        radius: e.radius,
+                    }
+                    .check(size)?
+                }
+                Command::Wind(w) => {
+                    let norm = w.direction.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    if !((norm - 1.0).abs() < 1e-6
+                        && w.strength.is_finite()
+                        && (0.0..=1000.0).contains(&w.strength)
+                        && w.gust.is_finite()
+                        && (0.0..=1.0).contains(&w.gust))
+                    {
+                        return Err("wind needs a unit direction, a speed in [0, 1000] m/s and a gust in [0, 1]".into());
+                    }
+                    Shape::Box {
+                        min: w.min.map(i64::from),
+                        max: w.max.map(i64::from),
+                    }
+                    .check(size)?
+                }
+                Command::Pressure(p) => {
+                    if !(p.pressure.is_finite() && p.pressure.abs() <= 1.0e9) {
+                        return Err(format!("pressure {} Pa out of range", p.pressure));
+                    }
+                    Shape::Box {
+                        min: p.min.map(i64::from),
+                        max: p.max.map(i64::from),
+                    }
+                    .check(size)?
+                }
                 Command::Heat(h) => {
                     temperature(Some(h.temperature))?;
                     if h.frames[0] > h.frames[1] {

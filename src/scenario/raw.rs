@@ -11,8 +11,9 @@ use loam_storage::WorldLayout;
 use loam_systems::MaterialTable;
 
 use super::{
-    limits, Backend, Check, Emitter, Fill, HeatBathSpec, ObserverSpec, RunSpec, SavePolicy,
-    Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec, SystemsSpec, WorldSpec,
+    limits, Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, PressureSpec,
+    RunSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,
+    SystemsSpec, WindSpec, WorldSpec,
 };
 use crate::command::Command;
 
@@ -99,6 +100,11 @@ struct RawEntry {
     material: Option<Spanned<String>>,
     temperature: Option<Spanned<f64>>,
     frames: Option<Spanned<[u64; 2]>>,
+    strength: Option<Spanned<f64>>,
+    heat: Option<Spanned<f64>>,
+    direction: Option<Spanned<[f64; 3]>>,
+    gust: Option<Spanned<f64>>,
+    pressure: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -516,7 +522,12 @@ fn only_keys(
 ) -> Result<(), ScenarioError> {
     let allowed: Vec<&str> = allowed.concat();
     let e = entry.get_ref();
-    let present: [(&str, Option<Range<usize>>); 14] = [
+    let present: [(&str, Option<Range<usize>>); 19] = [
+        ("strength", e.strength.as_ref().map(Spanned::span)),
+        ("heat", e.heat.as_ref().map(Spanned::span)),
+        ("direction", e.direction.as_ref().map(Spanned::span)),
+        ("gust", e.gust.as_ref().map(Spanned::span)),
+        ("pressure", e.pressure.as_ref().map(Spanned::span)),
         ("frame", e.frame.as_ref().map(Spanned::span)),
         ("kind", e.kind.as_ref().map(Spanned::span)),
         ("shape", e.shape.as_ref().map(Spanned::span)),
@@ -720,8 +731,11 @@ fn check_command(
 ) -> Result<ScheduledCommand, ScenarioError> {
     let e = entry.get_ref();
     let kind = required(src, &e.kind, entry.span(), "kind")?;
-    if kind.get_ref() == "heat" {
-        return check_heat(src, entry, world);
+    match kind.get_ref().as_str() {
+        "heat" => return check_heat(src, entry, world),
+        "wind" => return check_wind(src, entry, world),
+        "pressure" => return check_pressure(src, entry, world),
+        _ => {}
     }
     let frame = *required(src, &e.frame, entry.span(), "frame")?.get_ref();
     let command = match kind.get_ref().as_str() {
@@ -741,14 +755,174 @@ fn check_command(
             )?;
             Command::SpawnEmitter(check_emitter(src, entry, world)?)
         }
+        "explode" => {
+            only_keys(
+                src,
+                entry,
+                "an `explode` [[command]]",
+                &[COMMAND_KEYS, &["center", "radius", "strength", "heat"]],
+            )?;
+            let (center, radius) = check_sphere(src, entry, world)?;
+            let strength = required(src, &e.strength, entry.span(), "strength")?;
+            if !(strength.get_ref().is_finite() && *strength.get_ref() > 0.0 && *strength.get_ref() <= 1.0e9) {
+                return Err(src.error(strength.span(), "strength must be a peak overpressure in (0, 1e9] Pa"));
+            }
+            let heat = match &e.heat {
+                Some(h) if !(h.get_ref().is_finite() && (0.0..=limits::MAX_TEMPERATURE).contains(h.get_ref())) => {
+                    return Err(src.error(h.span(), "heat must be a temperature in [0, 100000] K"))
+                }
+                Some(h) => *h.get_ref(),
+                None => 0.0,
+            };
+            Command::Explode(ExplosionSpec {
+                center,
+                radius,
+                strength: *strength.get_ref(),
+                heat,
+            })
+        }
         other => {
             return Err(src.error(
                 kind.span(),
-                format!("unknown command kind `{other}` (expected place, emitter or heat)"),
+                format!("unknown command kind `{other}` (expected place, emitter, explode, wind, pressure or heat)"),
             ))
         }
     };
     Ok(ScheduledCommand { frame, command })
+}
+
+/// A box given by `min` and `max`, checked against the world.
+fn check_box(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<([u32; 3], [u32; 3]), ScenarioError> {
+    let e = entry.get_ref();
+    let lo = required(src, &e.min, entry.span(), "min")?;
+    let hi = required(src, &e.max, entry.span(), "max")?;
+    let size = world.size.map(i64::from);
+    let (min, max) = (*lo.get_ref(), *hi.get_ref());
+    if (0..3).any(|a| min[a] < 0 || min[a] >= size[a]) {
+        return Err(src.error(
+            lo.span(),
+            format!("min {min:?} lies outside the world {:?}", world.size),
+        ));
+    }
+    if (0..3).any(|a| max[a] <= min[a] || max[a] > size[a]) {
+        return Err(src.error(
+            hi.span(),
+            format!(
+                "max {max:?} must be above min {min:?} and at most the world size {:?}",
+                world.size
+            ),
+        ));
+    }
+    Ok((min.map(|v| v as u32), max.map(|v| v as u32)))
+}
+
+/// `frames = [start, end]`, all frames when absent.
+fn check_frames(src: &Source<'_>, e: &RawEntry) -> Result<[u64; 2], ScenarioError> {
+    match &e.frames {
+        Some(f) if f.get_ref()[0] <= f.get_ref()[1] => Ok(*f.get_ref()),
+        Some(f) => Err(src.error(f.span(), "frames [start, end] needs start <= end")),
+        None => Ok([0, u64::MAX]),
+    }
+}
+
+fn check_wind(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<ScheduledCommand, ScenarioError> {
+    only_keys(
+        src,
+        entry,
+        "a `wind` [[command]]",
+        &[&[
+            "kind",
+            "min",
+            "max",
+            "direction",
+            "strength",
+            "gust",
+            "frames",
+        ]],
+    )?;
+    let e = entry.get_ref();
+    let (min, max) = check_box(src, entry, world)?;
+    let dir = required(src, &e.direction, entry.span(), "direction")?;
+    let d = *dir.get_ref();
+    let norm = d.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if !(norm.is_finite() && norm > 0.0) {
+        return Err(src.error(dir.span(), "direction must be a non-zero vector"));
+    }
+    let strength = required(src, &e.strength, entry.span(), "strength")?;
+    if !(strength.get_ref().is_finite() && (0.0..=1000.0).contains(strength.get_ref())) {
+        return Err(src.error(
+            strength.span(),
+            "strength must be a wind speed in [0, 1000] m/s",
+        ));
+    }
+    let gust = match &e.gust {
+        Some(g) if !(g.get_ref().is_finite() && (0.0..=1.0).contains(g.get_ref())) => {
+            return Err(src.error(g.span(), "gust must be a relative amplitude in [0, 1]"))
+        }
+        Some(g) => *g.get_ref(),
+        None => 0.0,
+    };
+    let frames = check_frames(src, e)?;
+    Ok(ScheduledCommand {
+        frame: frames[0],
+        command: Command::Wind(WindSpec {
+            min,
+            max,
+            direction: d.map(|v| v / norm),
+            strength: *strength.get_ref(),
+            gust,
+            frames,
+        }),
+    })
+}
+
+fn check_pressure(
+    src: &Source<'_>,
+    entry: &Spanned<RawEntry>,
+    world: &WorldSpec,
+) -> Result<ScheduledCommand, ScenarioError> {
+    only_keys(
+        src,
+        entry,
+        "a `pressure` [[command]]",
+        &[&["kind", "min", "max", "pressure", "frames"]],
+    )?;
+    let e = entry.get_ref();
+    let (min, max) = check_box(src, entry, world)?;
+    let p = required(src, &e.pressure, entry.span(), "pressure")?;
+    if !(p.get_ref().is_finite() && p.get_ref().abs() <= 1.0e9) {
+        return Err(src.error(
+            p.span(),
+            "pressure must be an overpressure in [-1e9, 1e9] Pa",
+        ));
+    }
+    if world.pressure + p.get_ref() < 1.0 {
+        return Err(src.error(
+            p.span(),
+            format!(
+                "ambient {} Pa plus this overpressure leaves no pressure at all",
+                world.pressure
+            ),
+        ));
+    }
+    let frames = check_frames(src, e)?;
+    Ok(ScheduledCommand {
+        frame: frames[0],
+        command: Command::Pressure(PressureSpec {
+            min,
+            max,
+            pressure: *p.get_ref(),
+            frames,
+        }),
+    })
 }
 
 /// Keys of a `heat` command.

@@ -40,6 +40,7 @@ fn fraction_in_bath(material: u8, target: u8, t: f32, pressure: f64) -> f64 {
             &materials,
             &config,
             &[bath],
+            None,
             3,
             frame,
         );
@@ -122,6 +123,7 @@ fn the_weight_above_raises_the_boiling_point() {
             &MaterialTable::default(),
             &PhaseConfig::default(),
             &baths,
+            None,
             2,
             frame,
         );
@@ -179,6 +181,7 @@ fn water_does_not_boil_on_its_own_heat_unless_it_holds_the_latent_heat() {
                 &MaterialTable::default(),
                 &PhaseConfig::default(),
                 &[],
+                None,
                 1,
                 frame,
             );
@@ -254,6 +257,7 @@ fn an_isolated_box_conserves_energy_through_boiling_and_condensing() {
                 &materials,
                 &config,
                 &[],
+                None,
                 9,
                 frame,
             );
@@ -309,6 +313,7 @@ fn lava_touching_water_becomes_basalt() {
             &materials,
             &PhaseConfig::default(),
             &[],
+            None,
             4,
             frame,
         );
@@ -360,6 +365,7 @@ fn the_pass_gives_the_same_world_on_one_thread_and_two() {
                     &MaterialTable::default(),
                     &PhaseConfig::default(),
                     &baths,
+                    None,
                     7,
                     frame,
                 );
@@ -385,12 +391,32 @@ fn a_world_far_from_any_transition_is_not_visited() {
         MaterialTable::default(),
         PhaseConfig::default(),
     );
-    metropolis_pass(&mut w, &mut state, &args.0, &args.1, &args.2, &[], 1, 0);
+    metropolis_pass(
+        &mut w,
+        &mut state,
+        &args.0,
+        &args.1,
+        &args.2,
+        &[],
+        None,
+        1,
+        0,
+    );
     assert_eq!(
         state.last.proposals, 0,
         "water at 300 K is nowhere near a transition"
     );
     w.table.take_woken();
-    metropolis_pass(&mut w, &mut state, &args.0, &args.1, &args.2, &[], 1, 1);
+    metropolis_pass(
+        &mut w,
+        &mut state,
+        &args.0,
+        &args.1,
+        &args.2,
+        &[],
+        None,
+        1,
+        1,
+    );
     assert_eq!(state.last.pages, 0, "and its pages are not visited again");
 }

@@ -175,7 +175,7 @@ impl Fields {
     }
 
     /// The value of field cell `c`, zero where nothing was written.
-    pub(crate) fn cell(&self, c: [i32; 3]) -> Sample {
+    pub fn cell(&self, c: [i32; 3]) -> Sample {
         let (b, l) = split(c);
         self.index.get(&b).map_or(Sample::default(), |&k| {
             let br = &self.bricks[k];

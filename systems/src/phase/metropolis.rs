@@ -8,6 +8,7 @@ use loam_runtime::random::{hash3, mix64};
 use loam_storage::{neighbourhood, VoxelWorld};
 
 use super::diagram::{PhaseTable, State, P0, R};
+use crate::fields::Fields;
 use crate::materials::{Kind, MaterialTable};
 
 /// Where the pass gets its pressure and how often it visits.
@@ -200,6 +201,7 @@ pub fn metropolis_pass(
     materials: &MaterialTable,
     config: &PhaseConfig,
     baths: &[HeatBath],
+    fields: Option<&Fields>,
     seed: u64,
     frame: u64,
 ) {
@@ -363,6 +365,22 @@ pub fn metropolis_pass(
             };
             let mut out = PageOutcome::default();
             let pi = pe as i32;
+            // The pressure field over this page, per field cell.
+            let field = fields.filter(|f| f.bricks() > 0).map(|f| {
+                let cell = f.config().cell;
+                let lo = page.origin.map(|v| v / cell);
+                let n = (layout.page - 1) / cell + 1;
+                let mut v = Vec::with_capacity((n * n * n) as usize);
+                for z in 0..n {
+                    for y in 0..n {
+                        for x in 0..n {
+                            let c = [lo[0] + x, lo[1] + y, lo[2] + z].map(|v| v as i32);
+                            v.push(f64::from(f.cell(c).pressure));
+                        }
+                    }
+                }
+                (cell, n, v)
+            });
             let bathed: Vec<&HeatBath> = baths
                 .iter()
                 .filter(|b| {
@@ -393,7 +411,11 @@ pub fn metropolis_pass(
                         ];
                         if (g[0] + g[1] + g[2]) % 2 == colour {
                             if let Some((s, kp)) = phases.of_material[m as usize] {
-                                let pressure = config.ambient_pressure + *column;
+                                let blast = field.as_ref().map_or(0.0, |(cell, n, v)| {
+                                    let f = [x, y, z].map(|l| l as u32 / cell);
+                                    v[(f[0] + n * (f[1] + n * f[2])) as usize]
+                                });
+                                let pressure = (config.ambient_pressure + *column + blast).max(1.0);
                                 if pressure != ln_p_at {
                                     (ln_p, ln_p_at) = ((pressure / P0).ln(), pressure);
                                 }

@@ -22,7 +22,8 @@
 //!   phases while conduction carries its heat away: a mixed voxel, with
 //!   energy conserved at every flip.
 //!
-//! Pressure is the ambient pressure plus the weight of the contiguous
+//! Pressure is the ambient pressure, plus the pressure field
+//! ([`crate::fields`]) of the cell's field cell, plus the weight of the contiguous
 //! column of liquid and solid cells above the voxel (`ρ·g·h`, with
 //! `voxel_size` cells). Because `n` is the whole voxel's moles
 //! (≈ 867 mol for a 0.25 m voxel of water), transitions are sharp: 0.1 K
@@ -57,6 +58,7 @@ pub fn job() -> Job {
         .reads::<PhaseTable>()
         .reads::<PhaseConfig>()
         .reads::<HeatBaths>()
+        .reads::<crate::fields::Fields>()
         .reads::<crate::MaterialTable>()
         .reads::<Seed>()
         .run(|ctx| {
@@ -64,6 +66,7 @@ pub fn job() -> Job {
             let config = *ctx.read::<PhaseConfig>()?;
             let phases = ctx.read::<PhaseTable>()?;
             let baths = ctx.read::<HeatBaths>()?;
+            let fields = ctx.read::<crate::fields::Fields>()?;
             let materials = ctx.read::<crate::MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut state = ctx.write::<PhaseState>()?;
@@ -74,6 +77,7 @@ pub fn job() -> Job {
                 &materials,
                 &config,
                 &baths.0,
+                Some(&fields),
                 seed,
                 ctx.clock().frame,
             );
