@@ -330,3 +330,45 @@ fn phase_keys_and_heat_commands_are_checked() {
         "does not belong",
     );
 }
+
+#[test]
+fn explode_wind_and_pressure_commands_are_checked() {
+    let s = parse(&format!(
+        "{WORLD}[[command]]\nframe = 5\nkind = \"explode\"\ncenter = [32, 10, 32]\nradius = 8.0\nstrength = 2.0e6\n\
+         [[command]]\nkind = \"wind\"\nmin = [0, 0, 0]\nmax = [64, 64, 64]\ndirection = [2, 0, 0]\nstrength = 12.0\ngust = 0.3\nframes = [0, 60]\n\
+         [[command]]\nkind = \"pressure\"\nmin = [0, 0, 0]\nmax = [8, 8, 8]\npressure = -50000.0\n"
+    ))
+    .unwrap();
+    assert_eq!(s.commands.len(), 3);
+    match &s.commands[1].command {
+        loam::Command::Wind(w) => assert_eq!(w.direction, [1.0, 0.0, 0.0], "normalised"),
+        other => panic!("{other:?}"),
+    }
+    let boom = "[[command]]\nframe = 5\nkind = \"explode\"\ncenter = [32, 10, 32]\nradius = 8.0\n";
+    error_at(
+        &format!("{WORLD}{boom}strength = -1.0\n"),
+        8,
+        12,
+        "overpressure",
+    );
+    error_at(&format!("{WORLD}{boom}"), 3, 1, "strength");
+    let wind = "[[command]]\nkind = \"wind\"\nmin = [0, 0, 0]\nmax = [8, 8, 8]\nstrength = 5.0\n";
+    error_at(
+        &format!("{WORLD}{wind}direction = [0, 0, 0]\n"),
+        8,
+        13,
+        "non-zero",
+    );
+    error_at(
+        &format!("{WORLD}{wind}direction = [1, 0, 0]\ngust = 2.0\n"),
+        9,
+        8,
+        "gust",
+    );
+    error_at(
+        &format!("{WORLD}[[command]]\nkind = \"pressure\"\nmin = [0, 0, 0]\nmax = [8, 8, 8]\npressure = -2.0e5\n"),
+        7,
+        12,
+        "no pressure at all",
+    );
+}

@@ -3,6 +3,7 @@
 //! user's machine, printing a table or JSON).
 
 pub mod ca;
+pub mod fields;
 pub mod jobgraph;
 pub mod phase;
 pub mod storage;
@@ -31,6 +32,10 @@ pub const GROUPS: &[(&str, &str)] = &[
         "falling-sand cell updates per second; sleeping-world frame time",
     ),
     (
+        "fields",
+        "diffusion and decay of a dense 64³ field-cell region, ms per step",
+    ),
+    (
         "phase",
         "Metropolis phase visits per second, against a 3D Ising sweep; settled-world cost",
     ),
@@ -53,6 +58,7 @@ pub fn run(filters: &[String], mut progress: impl FnMut(&str)) -> Vec<Measuremen
         match *group {
             "jobgraph" => out.extend(jobgraph_measurements()),
             "ca" => out.extend(ca::measurements()),
+            "fields" => out.extend(fields::measurements()),
             "phase" => out.extend(phase::measurements()),
             "storage" => out.extend(storage::measurements()),
             _ => {}

@@ -565,10 +565,11 @@ impl Scenario {
                 Command::Place(f) => fill(f)?,
                 Command::SpawnEmitter(e) => emitter(e)?,
                 Command::Explode(e) => {
-                    if !(e.strength.is_finite() && e.strength > 0.0 && e.strength <= 1.0e9)
-                        || !(e.heat.is_finite()
-                            && (0.0..=limits::MAX_TEMPERATURE).contains(&e.heat))
-                    {
+                    let strength_ok =
+                        e.strength.is_finite() && e.strength > 0.0 && e.strength <= 1.0e9;
+                    let heat_ok =
+                        e.heat.is_finite() && (0.0..=limits::MAX_TEMPERATURE).contains(&e.heat);
+                    if !(strength_ok && heat_ok) {
                         return Err(format!(
                             "explosion strength {} Pa or heat {} K out of range",
                             e.strength, e.heat

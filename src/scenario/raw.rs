@@ -935,38 +935,16 @@ fn check_heat(
 ) -> Result<ScheduledCommand, ScenarioError> {
     only_keys(src, entry, "a `heat` [[command]]", &[HEAT_KEYS])?;
     let e = entry.get_ref();
-    let lo = required(src, &e.min, entry.span(), "min")?;
-    let hi = required(src, &e.max, entry.span(), "max")?;
-    let size = world.size.map(i64::from);
-    let (min, max) = (*lo.get_ref(), *hi.get_ref());
-    if (0..3).any(|a| min[a] < 0 || min[a] >= size[a]) {
-        return Err(src.error(
-            lo.span(),
-            format!("min {min:?} lies outside the world {:?}", world.size),
-        ));
-    }
-    if (0..3).any(|a| max[a] <= min[a] || max[a] > size[a]) {
-        return Err(src.error(
-            hi.span(),
-            format!(
-                "max {max:?} must be above min {min:?} and at most the world size {:?}",
-                world.size
-            ),
-        ));
-    }
+    let (min, max) = check_box(src, entry, world)?;
     let temperature = src
         .temperature(&e.temperature)?
         .ok_or_else(|| src.error(entry.span(), "a `heat` command needs `temperature`"))?;
-    let frames = match &e.frames {
-        Some(f) if f.get_ref()[0] <= f.get_ref()[1] => *f.get_ref(),
-        Some(f) => return Err(src.error(f.span(), "frames [start, end] needs start <= end")),
-        None => [0, u64::MAX],
-    };
+    let frames = check_frames(src, e)?;
     Ok(ScheduledCommand {
         frame: frames[0],
         command: Command::Heat(HeatBathSpec {
-            min: min.map(|v| v as u32),
-            max: max.map(|v| v as u32),
+            min,
+            max,
             temperature,
             frames,
         }),

@@ -1,5 +1,7 @@
-//! How the fields move the world: blasts throw loose cells, winds carry
-//! gases, fire and lava heat the air, and hot air heats what it touches.
+//! How the fields move the world: blasts throw cells whose strength the
+//! overpressure beats, winds carry gases (smoke and steam, so a fire's
+//! smoke goes downwind), fire and lava heat the air, and hot air heats what
+//! it touches.
 //!
 //! The pass is serial: it walks field cells from the weakest pressure to
 //! the strongest (so the rim of a blast clears the way for its core), and
@@ -96,17 +98,16 @@ pub fn couple(
                     );
                     let roll = (r >> 40) as f32 / (1u64 << 24) as f32;
                     let kind = materials.kind[m as usize];
-                    let distance = if s.pressure >= materials.strength[m as usize] {
-                        // A blast: thrown along the kinetic field.
-                        (speed * dt as f32 * cells_per_s).clamp(1.0, MAX_THROW)
-                    } else if matches!(kind, Kind::Gas | Kind::Fire)
-                        && roll < speed * dt as f32 * cells_per_s
-                    {
-                        // Wind carries gases and flames a cell at a time.
-                        1.0
-                    } else {
-                        continue;
-                    };
+                    let distance =
+                        if s.pressure > 0.0 && s.pressure >= materials.strength[m as usize] {
+                            // A blast: thrown along the kinetic field.
+                            (speed * dt as f32 * cells_per_s).clamp(1.0, MAX_THROW)
+                        } else if kind == Kind::Gas && roll < speed * dt as f32 * cells_per_s {
+                            // Wind carries gases a cell at a time.
+                            1.0
+                        } else {
+                            continue;
+                        };
                     let dir = s.kinetic.map(|v| v / speed);
                     // Walk along the direction; stop before anything not empty.
                     let mut to = p;

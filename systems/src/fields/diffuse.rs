@@ -68,9 +68,7 @@ impl Fields {
         }
         wanted.sort_unstable();
         wanted.dedup();
-        for n in wanted {
-            self.brick_mut(n);
-        }
+        self.insert_bricks(wanted);
     }
 
     fn substep(&mut self, alpha: [f32; 3]) {
@@ -92,6 +90,22 @@ impl Fields {
                     for y in 0..n {
                         for x in 0..n {
                             let l = x + n * (y + n * z);
+                            if (1..n - 1).contains(&x)
+                                && (1..n - 1).contains(&y)
+                                && (1..n - 1).contains(&z)
+                            {
+                                // Interior: all six neighbours are in this brick.
+                                let js = [l - 1, l + 1, l - n, l + n, l - n * n, l + n * n];
+                                let lap =
+                                    |v: &[f32]| js.iter().map(|&j| v[j]).sum::<f32>() - 6.0 * v[l];
+                                out.pressure[l] += alpha[1] * lap(&br.pressure[..]);
+                                out.thermal[l] += alpha[2] * lap(&br.thermal[..]);
+                                for a in 0..3 {
+                                    let sum: f32 = js.iter().map(|&j| br.kinetic[j][a]).sum();
+                                    out.kinetic[l][a] += alpha[0] * (sum - 6.0 * br.kinetic[l][a]);
+                                }
+                                continue;
+                            }
                             // The six face neighbours: (brick, index) pairs,
                             // from this brick or the next one over.
                             let at = |face: usize, inside: bool, j: usize, wrapped: usize| {

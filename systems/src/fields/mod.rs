@@ -169,6 +169,27 @@ impl Fields {
         &mut self.bricks[k]
     }
 
+    /// Adds zero bricks at the brick coordinates `new` (none of them
+    /// present yet), keeping bricks sorted: one sort, not one shift each.
+    pub(crate) fn insert_bricks(&mut self, new: Vec<[i32; 3]>) {
+        if new.is_empty() {
+            return;
+        }
+        let mut all: Vec<([i32; 3], Brick)> = std::mem::take(&mut self.coords)
+            .into_iter()
+            .zip(std::mem::take(&mut self.bricks))
+            .chain(new.into_iter().map(|c| (c, Brick::zero())))
+            .collect();
+        all.sort_unstable_by_key(|(c, _)| *c);
+        (self.coords, self.bricks) = all.into_iter().unzip();
+        self.index = self
+            .coords
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (*c, k))
+            .collect();
+    }
+
     fn cell_mut(&mut self, c: [i32; 3]) -> (&mut Brick, usize) {
         let (b, l) = split(c);
         (self.brick_mut(b), l)
