@@ -115,13 +115,17 @@ impl Fields {
                                     nb[face].map(|k| (&old.bricks[k], wrapped))
                                 }
                             };
+                            // Each address is used only on its side of the
+                            // test (inside, or wrapped into the neighbour),
+                            // where it is in range; wrapping keeps the other
+                            // from overflowing.
                             let cells = [
                                 at(0, x > 0, l.wrapping_sub(1), l + n - 1),
-                                at(1, x + 1 < n, l + 1, l + 1 - n),
+                                at(1, x + 1 < n, l + 1, (l + 1).wrapping_sub(n)),
                                 at(2, y > 0, l.wrapping_sub(n), l + n * (n - 1)),
-                                at(3, y + 1 < n, l + n, l - n * (n - 1)),
+                                at(3, y + 1 < n, l + n, l.wrapping_sub(n * (n - 1))),
                                 at(4, z > 0, l.wrapping_sub(n * n), l + n * n * (n - 1)),
-                                at(5, z + 1 < n, l + n * n, l - n * n * (n - 1)),
+                                at(5, z + 1 < n, l + n * n, l.wrapping_sub(n * n * (n - 1))),
                             ];
                             let mut lap_k = [0.0f32; 3];
                             let (mut lap_p, mut lap_t) = (0.0f32, 0.0f32);
