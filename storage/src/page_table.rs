@@ -202,6 +202,8 @@ impl PageTable {
                 self.rows.slot[r] = NO_SLOT;
                 self.rows.awake[r] = false;
                 self.rows.priority[r] = 0.0;
+                // As a sparse table forgets it with the row.
+                self.rows.last_use[r] = 0;
             }
             Index::Sparse(map) => {
                 map.remove(&p);

@@ -130,6 +130,32 @@ impl Uring {
     }
 }
 
+impl Uring {
+    /// Submits what is queued and waits for `n` completions, retrying when
+    /// interrupted. Returning early would leave the kernel writing into
+    /// buffers the caller is about to free, so an error that cannot be
+    /// retried ends the process instead.
+    fn wait(&mut self, n: usize) {
+        loop {
+            match self.ring.submit_and_wait(n) {
+                Ok(_) => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) || e.raw_os_error() == Some(libc::EBUSY) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    eprintln!("io_uring failed with reads in flight: {e}; stopping");
+                    std::process::abort();
+                }
+            }
+        }
+    }
+}
+
 impl PageIo for Uring {
     fn name(&self) -> &'static str {
         if self.direct.is_some() {
@@ -143,6 +169,12 @@ impl PageIo for Uring {
         let buffered = types::Fd(self.file.as_raw_fd());
         let direct = self.direct.as_ref().map(|f| types::Fd(f.as_raw_fd()));
         for chunk in requests.chunks_mut(DEPTH) {
+            // Everything that can fail is checked before the first entry is
+            // pushed: once the kernel may write into a buffer, this function
+            // does not return until every entry of the chunk has completed.
+            if chunk.iter().any(|r| u32::try_from(r.buf.len()).is_err()) {
+                return Err(std::io::Error::other("a read longer than 4 GiB"));
+            }
             // Per request: the bytes read into staging buffer `k`, if staged.
             let mut staged = [0usize; DEPTH];
             for (k, r) in chunk.iter_mut().enumerate() {
@@ -163,7 +195,7 @@ impl PageIo for Uring {
                         }
                     }
                     _ => {
-                        let len = u32::try_from(len).map_err(std::io::Error::other)?;
+                        let len = len as u32; // checked above
                         opcode::Read::new(buffered, r.buf.as_mut_ptr(), len)
                             .offset(r.offset)
                             .build()
@@ -171,16 +203,18 @@ impl PageIo for Uring {
                 };
                 // SAFETY: every buffer outlives the operation: we wait for
                 // every completion of this chunk below before the borrows end,
-                // and each staging buffer serves one request of the chunk.
-                unsafe { self.ring.submission().push(&entry.user_data(k as u64)) }
-                    .map_err(|_| std::io::Error::other("io_uring submission queue full"))?;
+                // and each staging buffer serves one request of the chunk. The
+                // queue holds DEPTH entries and was drained by the last chunk,
+                // so the push cannot fail.
+                let pushed = unsafe { self.ring.submission().push(&entry.user_data(k as u64)) };
+                assert!(pushed.is_ok(), "the drained submission queue has room");
             }
-            self.ring.submit_and_wait(chunk.len())?;
+            self.wait(chunk.len());
             let mut done = 0;
             let mut failure = None;
             while done < chunk.len() {
                 let Some(cqe) = self.ring.completion().next() else {
-                    self.ring.submit_and_wait(1)?;
+                    self.wait(1);
                     continue;
                 };
                 done += 1;

@@ -194,9 +194,12 @@ impl Streamer {
         self.stats.bytes_read += served.bytes_read;
         done.latency = Some(served.latency);
         for (p, buf, from_file) in served.pages {
-            // `plan` freed a slot for every page it asked for.
+            // `plan` freed a slot for every page it asked for; should one be
+            // missing, the page goes back to absent and is asked for again.
             let installed = world.install(p).is_some() && buf.install(world, p);
-            debug_assert!(installed, "a slot was freed for page {p}");
+            if !installed {
+                world.table.set_state(p, PageState::Absent);
+            }
             if installed {
                 world.wake_around(p);
                 done.pages += 1;
@@ -251,10 +254,14 @@ impl Streamer {
                 missing.push(*w);
             }
         }
+        // Last frame's queue is rebuilt below; its pages go back to absent
+        // (counted as cancelled when nobody wants them any more).
         for &p in &self.queued {
-            if !is_wanted(p) && world.table.state(p) == PageState::Requested {
+            if world.table.state(p) == PageState::Requested {
                 world.table.set_state(p, PageState::Absent);
-                self.stats.requests_cancelled += 1;
+                if !is_wanted(p) {
+                    self.stats.requests_cancelled += 1;
+                }
             }
         }
 

@@ -28,15 +28,27 @@ pub struct Want {
 /// time an observer reaches it; sorted by (time, page) so that requests
 /// are made in the same order on every run.
 ///
-/// The future path is sampled every half radius, so no page the path
-/// sweeps is missed.
+/// The future path is sampled every half radius (at most 256 samples), so
+/// pages the path sweeps through are wanted; the radius is capped at 4096
+/// cells, and viewpoints with a non-finite position or velocity are ignored.
 pub fn wanted_pages(layout: &WorldLayout, viewpoints: &[Viewpoint], lookahead: f64) -> Vec<Want> {
+    /// Largest radius honoured, cells; most samples along a path.
+    const MAX_RADIUS: f64 = 4096.0;
+    const MAX_STEPS: usize = 256;
     let mut wants: Vec<Want> = Vec::new();
     for v in viewpoints {
+        let finite = v.position.iter().chain(&v.velocity).all(|c| c.is_finite());
+        if !finite || v.radius.is_nan() || v.radius <= 0.0 {
+            continue;
+        }
+        let v = Viewpoint {
+            radius: v.radius.min(MAX_RADIUS),
+            ..*v
+        };
         let speed = v.velocity.iter().map(|c| c * c).sum::<f64>().sqrt();
         let travel = speed * lookahead.max(0.0);
-        let steps = if travel > 0.0 && v.radius > 0.0 {
-            (travel / (0.5 * v.radius)).ceil() as usize
+        let steps = if travel > 0.0 {
+            ((travel / (0.5 * v.radius)).ceil() as usize).min(MAX_STEPS)
         } else {
             0
         };

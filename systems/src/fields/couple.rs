@@ -65,11 +65,16 @@ pub fn couple(
     // the core has somewhere to go.
     let mut active = fields.active_cells();
     active.sort_by(|a, b| a.1.pressure.total_cmp(&b.1.pressure).then(a.0.cmp(&b.0)));
+    // Cells that already moved this pass, so none moves twice.
+    let mut landed: rustc_hash::FxHashSet<[u32; 3]> = rustc_hash::FxHashSet::default();
     for (c, s) in active {
-        if c.iter().any(|&v| v < 0) {
+        let lo = c.map(|v| u32::try_from(v).ok().and_then(|v| v.checked_mul(cell)));
+        let Some(lo) = (0..3)
+            .all(|a| lo[a].is_some_and(|v| v < layout.size[a]))
+            .then(|| lo.map(|v| v.unwrap_or(0)))
+        else {
             continue;
-        }
-        let lo = c.map(|v| v as u32 * cell);
+        };
         let speed = s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
         let mut heated = false;
         for z in lo[2]..(lo[2] + cell).min(layout.size[2]) {
@@ -88,7 +93,7 @@ pub fn couple(
                             heated = true;
                         }
                     }
-                    if m == id::AIR || speed <= 0.0 {
+                    if m == id::AIR || speed <= 0.0 || landed.contains(&p) {
                         continue;
                     }
                     let r = hash3(
@@ -131,6 +136,7 @@ pub fn couple(
                         let t_air = world.temperature(to).unwrap_or(AMBIENT);
                         world.set_cell(to, m, t);
                         world.set_cell(p, id::AIR, t_air);
+                        landed.insert(to);
                         stats.moved += 1;
                     }
                 }

@@ -132,7 +132,15 @@ fn split(c: [i32; 3]) -> ([i32; 3], usize) {
 
 impl Fields {
     /// Empty fields.
+    ///
+    /// # Panics
+    /// If `config.cell` is not a power of two (field cells must tile pages).
     pub fn new(config: FieldConfig) -> Self {
+        assert!(
+            config.cell.is_power_of_two(),
+            "field cell edge {} must be a power of two",
+            config.cell
+        );
         Self {
             config,
             index: FxHashMap::default(),
@@ -266,6 +274,9 @@ impl Fields {
     /// thermal excess falling the same way.
     pub fn add_explosion(&mut self, center: [f32; 3], radius: f32, peak: f32, heat: f32) {
         const AIR_IMPEDANCE: f32 = 1.2 * 343.0;
+        if !(radius.is_finite() && radius > 0.0) || center.iter().any(|c| !c.is_finite()) {
+            return;
+        }
         for (c, centre, r) in self.cells_in_sphere(center, radius) {
             let fall = 1.0 - r / radius;
             let p = peak * fall * fall;

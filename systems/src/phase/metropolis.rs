@@ -112,15 +112,17 @@ struct SubstanceConsts {
 }
 
 impl SubstanceConsts {
-    /// Whether phases `a` and `b` share a boundary of the phase diagram at
-    /// pressure `p`: solid–liquid and liquid–gas above the triple point,
-    /// solid–gas below it.
+    /// Whether a voxel in phase `a` may change straight to phase `b` at
+    /// pressure `p`: a solid and a gas only below the triple point (above
+    /// it, each goes through the liquid); a liquid always may (below the
+    /// triple point it is metastable and must be able to leave).
     fn adjacent(&self, a: usize, b: usize, p: f64) -> bool {
         let (sa, sb) = (self.phases[a].state, self.phases[b].state);
-        let above = self.triple_pressure.is_none_or(|t| p >= t);
         match (sa, sb) {
-            (State::Solid, State::Gas) | (State::Gas, State::Solid) => !above,
-            _ => above || self.triple_pressure.is_none(),
+            (State::Solid, State::Gas) | (State::Gas, State::Solid) => {
+                self.triple_pressure.is_some_and(|t| p < t)
+            }
+            _ => true,
         }
     }
 }
@@ -207,18 +209,23 @@ pub fn metropolis_pass(
 ) {
     let layout = *world.layout();
     let stagger = u64::from(config.stagger.max(1));
-    let woken: Vec<usize> = world.table.woken().to_vec();
-    let mut pages: Vec<usize> = woken
+    // Candidates the stagger skips this frame stay candidates (while
+    // resident); the rest are visited with the pages woken this frame.
+    let due = |p: usize| mix64(p as u64).wrapping_add(frame) % stagger == 0;
+    let resident = |p: usize| world.table.resident_slot(p).is_some();
+    let mut candidates: Vec<usize> = state
+        .candidates
         .iter()
         .copied()
-        .chain(
-            state
-                .candidates
-                .iter()
-                .copied()
-                .filter(|&p| (mix64(p as u64) + frame) % stagger == 0),
-        )
-        .filter(|&p| world.table.resident_slot(p).is_some())
+        .filter(|&p| !due(p) && resident(p))
+        .collect();
+    let mut pages: Vec<usize> = world
+        .table
+        .woken()
+        .iter()
+        .copied()
+        .chain(state.candidates.iter().copied().filter(|&p| due(p)))
+        .filter(|&p| resident(p))
         .collect();
     pages.sort_unstable();
     pages.dedup();
@@ -233,13 +240,7 @@ pub fn metropolis_pass(
             .page(p)
             .is_some_and(|v| v.material.iter().any(|&m| has_phases[m as usize]))
     });
-    // Candidates left out by the stagger stay candidates.
-    let mut candidates: Vec<usize> = state
-        .candidates
-        .iter()
-        .copied()
-        .filter(|p| pages.binary_search(p).is_err())
-        .collect();
+    candidates.retain(|p| pages.binary_search(p).is_err());
     let mut stats = PhaseStats {
         pages: pages.len() as u64,
         ..PhaseStats::default()
@@ -369,7 +370,7 @@ pub fn metropolis_pass(
             let field = fields.filter(|f| f.bricks() > 0).map(|f| {
                 let cell = f.config().cell;
                 let lo = page.origin.map(|v| v / cell);
-                let n = (layout.page - 1) / cell + 1;
+                let n = (page.origin[0] + layout.page - 1) / cell - lo[0] + 1;
                 let mut v = Vec::with_capacity((n * n * n) as usize);
                 for z in 0..n {
                     for y in 0..n {
@@ -409,10 +410,10 @@ pub fn metropolis_pass(
                             page.origin[1] + y as u32,
                             page.origin[2] + z as u32,
                         ];
-                        if (g[0] + g[1] + g[2]) % 2 == colour {
+                        if (g[0] ^ g[1] ^ g[2]) & 1 == colour {
                             if let Some((s, kp)) = phases.of_material[m as usize] {
                                 let blast = field.as_ref().map_or(0.0, |(cell, n, v)| {
-                                    let f = [x, y, z].map(|l| l as u32 / cell);
+                                    let f = [0, 1, 2].map(|a| g[a] / cell - page.origin[a] / cell);
                                     v[(f[0] + n * (f[1] + n * f[2])) as usize]
                                 });
                                 let pressure = (config.ambient_pressure + *column + blast).max(1.0);
