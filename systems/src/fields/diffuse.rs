@@ -1,8 +1,9 @@
 //! Laplacian diffusion of the fields, in explicit substeps.
 //!
-//! One substep is `u' = u + α·Σ_faces (u_n − u)` with `α = D·h / 1` per
-//! substep length `h`; it is stable for `α ≤ 1/6`, so a step of `dt` is cut
-//! into `ceil(6·D·dt / 0.9)` substeps, however large `dt` is. Each substep
+//! One substep is `u' = u + α·Σ_faces (u_n − u)` with `α = D·h` for a
+//! substep of length `h` (field cells as the unit of length); it is stable
+//! for `α ≤ 1/6`, so each field's step of `dt` is cut into
+//! `ceil(6·D·dt / 0.9)` substeps of its own, however large `dt` is. Each substep
 //! reads the old values and writes new ones (Jacobi), bricks in parallel,
 //! so the result does not depend on the thread count. Before each substep,
 //! bricks grow into their neighbours where a face holds more than
@@ -12,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use super::{Brick, Fields, BRICK, BRICK_CELLS};
+use super::{Brick, Fields, BRICK};
 
 /// Faces of a brick: offset, and which local axis and end it lies on.
 const FACES: [([i32; 3], usize, usize); 6] = [
@@ -30,13 +31,15 @@ impl Fields {
         if self.bricks.is_empty() {
             return;
         }
-        let d = self.config.diffusion.iter().fold(0.0f32, |m, &v| m.max(v));
-        let substeps = ((6.0 * f64::from(d) * dt) / 0.9).ceil().max(1.0) as usize;
-        let h = (dt / substeps as f64) as f32;
-        let alpha = self.config.diffusion.map(|v| v * h);
-        for _ in 0..substeps {
+        // Each field takes the substeps its own coefficient needs.
+        let substeps = self
+            .config
+            .diffusion
+            .map(|d| ((6.0 * f64::from(d) * dt) / 0.9).ceil().max(1.0) as usize);
+        let alpha = [0, 1, 2].map(|c| self.config.diffusion[c] * (dt / substeps[c] as f64) as f32);
+        for s in 0..substeps.iter().copied().max().unwrap_or(1) {
             self.grow();
-            self.substep(alpha);
+            self.substep(alpha, substeps.map(|n| s < n));
         }
     }
 
@@ -52,9 +55,15 @@ impl Fields {
                 if self.index.contains_key(&n) {
                     continue;
                 }
-                let on_face = (0..BRICK_CELLS).filter(|&l| {
-                    let lc = [l % BRICK, (l / BRICK) % BRICK, l / (BRICK * BRICK)];
-                    lc[axis] == end
+                // The face's cells: `axis` fixed at `end`, the other two free.
+                let on_face = (0..BRICK * BRICK).map(|k| {
+                    let (u, v) = (k % BRICK, k / BRICK);
+                    let lc = match axis {
+                        0 => [end, u, v],
+                        1 => [u, end, v],
+                        _ => [u, v, end],
+                    };
+                    lc[0] + BRICK * (lc[1] + BRICK * lc[2])
                 });
                 let busy = on_face.into_iter().any(|l| {
                     br.pressure[l].abs() > eps
@@ -71,7 +80,9 @@ impl Fields {
         self.insert_bricks(wanted);
     }
 
-    fn substep(&mut self, alpha: [f32; 3]) {
+    /// One Jacobi substep of the fields marked `active` (kinetic, pressure,
+    /// thermal).
+    fn substep(&mut self, alpha: [f32; 3], active: [bool; 3]) {
         let old = &*self;
         // Each brick's six neighbours, looked up once per substep.
         let neighbours: Vec<[Option<usize>; 6]> = old
@@ -79,12 +90,17 @@ impl Fields {
             .iter()
             .map(|b| FACES.map(|(d, _, _)| old.index.get(&[0, 1, 2].map(|a| b[a] + d[a])).copied()))
             .collect();
-        let next: Vec<Brick> = old
-            .bricks
-            .par_iter()
+        let mut next = std::mem::take(&mut self.scratch);
+        next.truncate(self.bricks.len());
+        next.resize_with(self.bricks.len(), Brick::zero);
+        let old = &*self;
+        next.par_iter_mut()
+            .zip(&old.bricks)
             .zip(&neighbours)
-            .map(|(br, nb)| {
-                let mut out = br.clone();
+            .for_each(|((out, br), nb)| {
+                out.kinetic.copy_from_slice(&br.kinetic[..]);
+                out.pressure.copy_from_slice(&br.pressure[..]);
+                out.thermal.copy_from_slice(&br.thermal[..]);
                 let n = BRICK;
                 for z in 0..n {
                     for y in 0..n {
@@ -98,11 +114,18 @@ impl Fields {
                                 let js = [l - 1, l + 1, l - n, l + n, l - n * n, l + n * n];
                                 let lap =
                                     |v: &[f32]| js.iter().map(|&j| v[j]).sum::<f32>() - 6.0 * v[l];
-                                out.pressure[l] += alpha[1] * lap(&br.pressure[..]);
-                                out.thermal[l] += alpha[2] * lap(&br.thermal[..]);
-                                for a in 0..3 {
-                                    let sum: f32 = js.iter().map(|&j| br.kinetic[j][a]).sum();
-                                    out.kinetic[l][a] += alpha[0] * (sum - 6.0 * br.kinetic[l][a]);
+                                if active[1] {
+                                    out.pressure[l] += alpha[1] * lap(&br.pressure[..]);
+                                }
+                                if active[2] {
+                                    out.thermal[l] += alpha[2] * lap(&br.thermal[..]);
+                                }
+                                if active[0] {
+                                    for a in 0..3 {
+                                        let sum: f32 = js.iter().map(|&j| br.kinetic[j][a]).sum();
+                                        out.kinetic[l][a] +=
+                                            alpha[0] * (sum - 6.0 * br.kinetic[l][a]);
+                                    }
                                 }
                                 continue;
                             }
@@ -137,20 +160,24 @@ impl Fields {
                                 lap_t += b.thermal[j];
                             }
                             // Missing neighbours hold zero: six faces in all.
-                            for ((o, sum), v) in
-                                out.kinetic[l].iter_mut().zip(lap_k).zip(br.kinetic[l])
-                            {
-                                *o += alpha[0] * (sum - 6.0 * v);
+                            if active[0] {
+                                for ((o, sum), v) in
+                                    out.kinetic[l].iter_mut().zip(lap_k).zip(br.kinetic[l])
+                                {
+                                    *o += alpha[0] * (sum - 6.0 * v);
+                                }
                             }
-                            out.pressure[l] += alpha[1] * (lap_p - 6.0 * br.pressure[l]);
-                            out.thermal[l] += alpha[2] * (lap_t - 6.0 * br.thermal[l]);
+                            if active[1] {
+                                out.pressure[l] += alpha[1] * (lap_p - 6.0 * br.pressure[l]);
+                            }
+                            if active[2] {
+                                out.thermal[l] += alpha[2] * (lap_t - 6.0 * br.thermal[l]);
+                            }
                         }
                     }
                 }
-                out
-            })
-            .collect();
-        self.bricks = next;
+            });
+        self.scratch = std::mem::replace(&mut self.bricks, next);
     }
 }
 

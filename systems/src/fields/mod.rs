@@ -111,6 +111,9 @@ pub struct Fields {
     /// Brick coordinates, kept sorted so every pass visits bricks in one order.
     coords: Vec<[i32; 3]>,
     bricks: Vec<Brick>,
+    /// The other buffer of diffusion's substeps, kept between steps so a
+    /// substep allocates nothing.
+    scratch: Vec<Brick>,
 }
 
 impl Default for Fields {
@@ -146,6 +149,7 @@ impl Fields {
             index: FxHashMap::default(),
             coords: Vec::new(),
             bricks: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -295,9 +299,14 @@ impl Fields {
         }
     }
 
-    /// Sets the kinetic field of every field cell whose centre lies in the
-    /// voxel box `[min, max)` to `velocity` (m/s): a wind.
-    pub fn set_wind(&mut self, min: [u32; 3], max: [u32; 3], velocity: [f32; 3]) {
+    /// Calls `set(brick, index)` for every field cell covering the voxel box
+    /// `[min, max)`, allocating bricks as needed.
+    fn each_cell_in_box(
+        &mut self,
+        min: [u32; 3],
+        max: [u32; 3],
+        mut set: impl FnMut(&mut Brick, usize),
+    ) {
         let cell = self.config.cell;
         let lo = min.map(|v| v / cell);
         let hi = max.map(|v| v.div_ceil(cell));
@@ -305,29 +314,25 @@ impl Fields {
             for y in lo[1]..hi[1] {
                 for x in lo[0]..hi[0] {
                     let (br, l) = self.cell_mut([x as i32, y as i32, z as i32]);
-                    br.kinetic[l] = velocity;
+                    set(br, l);
                 }
             }
         }
     }
 
+    /// Sets the kinetic field of the field cells covering the voxel box
+    /// `[min, max)` to `velocity` (m/s): a wind.
+    pub fn set_wind(&mut self, min: [u32; 3], max: [u32; 3], velocity: [f32; 3]) {
+        self.each_cell_in_box(min, max, |br, l| br.kinetic[l] = velocity);
+    }
+
     /// Sets a scalar field to `value` in the field cells covering the voxel
     /// box `[min, max)`.
     pub fn set_scalar_box(&mut self, field: Scalar, min: [u32; 3], max: [u32; 3], value: f32) {
-        let cell = self.config.cell;
-        let lo = min.map(|v| v / cell);
-        let hi = max.map(|v| v.div_ceil(cell));
-        for z in lo[2]..hi[2] {
-            for y in lo[1]..hi[1] {
-                for x in lo[0]..hi[0] {
-                    let (br, l) = self.cell_mut([x as i32, y as i32, z as i32]);
-                    match field {
-                        Scalar::Pressure => br.pressure[l] = value,
-                        Scalar::Thermal => br.thermal[l] = value,
-                    }
-                }
-            }
-        }
+        self.each_cell_in_box(min, max, |br, l| match field {
+            Scalar::Pressure => br.pressure[l] = value,
+            Scalar::Thermal => br.thermal[l] = value,
+        });
     }
 
     /// The fields at voxel-space point `p`, trilinear between field-cell centres.
