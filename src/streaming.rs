@@ -152,7 +152,7 @@ pub fn open(
     let (io, note) = loam_storage::io::open(file.file(), spec.io).map_err(|e| {
         crate::LoamError::Unsupported(format!(
             "io `{}` is not available here: {e}",
-            io_name(spec.io)
+            spec.io.name()
         ))
     })?;
     let note = note.unwrap_or_else(|| format!("io: {}", io.name()));
@@ -181,23 +181,13 @@ pub fn open(
     Ok((world, state, note))
 }
 
-fn viewpoint(o: &ObserverSpec, frame: u64) -> Viewpoint {
+/// Where an observer following `o`'s path is at `frame`, as the streamer sees it.
+pub fn viewpoint(o: &ObserverSpec, frame: u64) -> Viewpoint {
     let (position, velocity) = o.at(frame);
     Viewpoint {
         position,
         velocity,
         radius: o.radius,
-    }
-}
-
-fn io_name(kind: loam_storage::io::IoKind) -> &'static str {
-    use loam_storage::io::IoKind;
-    match kind {
-        IoKind::Uring => "uring",
-        IoKind::UringDirect => "uring-direct",
-        IoKind::Pread => "pread",
-        IoKind::Mmap => "mmap",
-        IoKind::Auto => "auto",
     }
 }
 

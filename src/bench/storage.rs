@@ -300,14 +300,7 @@ pub fn materialize(scenario: &Scenario) {
             let viewpoints: Vec<Viewpoint> = scenario
                 .observers
                 .iter()
-                .map(|o| {
-                    let (position, velocity) = o.at(f);
-                    Viewpoint {
-                        position,
-                        velocity,
-                        radius: o.radius,
-                    }
-                })
+                .map(|o| crate::streaming::viewpoint(o, f))
                 .collect();
             wanted_pages(&layout, &viewpoints, lookahead)
                 .into_iter()

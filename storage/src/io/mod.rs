@@ -58,16 +58,29 @@ pub enum IoKind {
 }
 
 impl IoKind {
+    /// Every kind, in the order `--help` lists them.
+    pub const ALL: [IoKind; 5] = [
+        IoKind::Uring,
+        IoKind::UringDirect,
+        IoKind::Pread,
+        IoKind::Mmap,
+        IoKind::Auto,
+    ];
+
+    /// The name used in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            IoKind::Uring => "uring",
+            IoKind::UringDirect => "uring-direct",
+            IoKind::Pread => "pread",
+            IoKind::Mmap => "mmap",
+            IoKind::Auto => "auto",
+        }
+    }
+
     /// Parses `uring`, `uring-direct`, `pread`, `mmap` or `auto`.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "uring" => Some(IoKind::Uring),
-            "uring-direct" => Some(IoKind::UringDirect),
-            "pread" => Some(IoKind::Pread),
-            "mmap" => Some(IoKind::Mmap),
-            "auto" => Some(IoKind::Auto),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.name() == s)
     }
 }
 
