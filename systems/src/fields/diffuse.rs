@@ -98,9 +98,8 @@ impl Fields {
             .zip(&old.bricks)
             .zip(&neighbours)
             .for_each(|((out, br), nb)| {
-                out.kinetic.copy_from_slice(&br.kinetic[..]);
-                out.pressure.copy_from_slice(&br.pressure[..]);
-                out.thermal.copy_from_slice(&br.thermal[..]);
+                // Only the active fields are written, every cell of them;
+                // they are swapped in below, the others stay where they are.
                 let n = BRICK;
                 for z in 0..n {
                     for y in 0..n {
@@ -115,16 +114,18 @@ impl Fields {
                                 let lap =
                                     |v: &[f32]| js.iter().map(|&j| v[j]).sum::<f32>() - 6.0 * v[l];
                                 if active[1] {
-                                    out.pressure[l] += alpha[1] * lap(&br.pressure[..]);
+                                    out.pressure[l] =
+                                        br.pressure[l] + alpha[1] * lap(&br.pressure[..]);
                                 }
                                 if active[2] {
-                                    out.thermal[l] += alpha[2] * lap(&br.thermal[..]);
+                                    out.thermal[l] =
+                                        br.thermal[l] + alpha[2] * lap(&br.thermal[..]);
                                 }
                                 if active[0] {
                                     for a in 0..3 {
                                         let sum: f32 = js.iter().map(|&j| br.kinetic[j][a]).sum();
-                                        out.kinetic[l][a] +=
-                                            alpha[0] * (sum - 6.0 * br.kinetic[l][a]);
+                                        let v = br.kinetic[l][a];
+                                        out.kinetic[l][a] = v + alpha[0] * (sum - 6.0 * v);
                                     }
                                 }
                                 continue;
@@ -164,20 +165,33 @@ impl Fields {
                                 for ((o, sum), v) in
                                     out.kinetic[l].iter_mut().zip(lap_k).zip(br.kinetic[l])
                                 {
-                                    *o += alpha[0] * (sum - 6.0 * v);
+                                    *o = v + alpha[0] * (sum - 6.0 * v);
                                 }
                             }
                             if active[1] {
-                                out.pressure[l] += alpha[1] * (lap_p - 6.0 * br.pressure[l]);
+                                let v = br.pressure[l];
+                                out.pressure[l] = v + alpha[1] * (lap_p - 6.0 * v);
                             }
                             if active[2] {
-                                out.thermal[l] += alpha[2] * (lap_t - 6.0 * br.thermal[l]);
+                                let v = br.thermal[l];
+                                out.thermal[l] = v + alpha[2] * (lap_t - 6.0 * v);
                             }
                         }
                     }
                 }
             });
-        self.scratch = std::mem::replace(&mut self.bricks, next);
+        for (b, o) in self.bricks.iter_mut().zip(&mut next) {
+            if active[0] {
+                std::mem::swap(&mut b.kinetic, &mut o.kinetic);
+            }
+            if active[1] {
+                std::mem::swap(&mut b.pressure, &mut o.pressure);
+            }
+            if active[2] {
+                std::mem::swap(&mut b.thermal, &mut o.thermal);
+            }
+        }
+        self.scratch = next;
     }
 }
 
