@@ -7,6 +7,7 @@ pub mod fields;
 pub mod jobgraph;
 pub mod phase;
 pub mod storage;
+pub mod xpbd;
 
 use serde::Serialize;
 
@@ -40,6 +41,10 @@ pub const GROUPS: &[(&str, &str)] = &[
         "Metropolis phase visits per second, against a 3D Ising sweep; settled-world cost",
     ),
     (
+        "xpbd",
+        "soft bodies: a 10,000-voxel jelly, ms per frame at 4 substeps",
+    ),
+    (
         "storage",
         "world-file loads per I/O backend and against the zstd program, saves, streaming frame time",
     ),
@@ -61,6 +66,7 @@ pub fn run(filters: &[String], mut progress: impl FnMut(&str)) -> Vec<Measuremen
             "fields" => out.extend(fields::measurements()),
             "phase" => out.extend(phase::measurements()),
             "storage" => out.extend(storage::measurements()),
+            "xpbd" => out.extend(xpbd::measurements()),
             _ => {}
         }
     }

@@ -7,10 +7,13 @@
 //! - [`phase`]: phase transitions from phase diagrams (Metropolis).
 //! - [`fields`]: sparse kinetic, pressure and thermal fields, and how they
 //!   move the world.
+//! - [`xpbd`]: soft bodies (distance and volume constraints, small steps,
+//!   colouring, collision with the world).
 
 pub mod ca;
 pub mod fields;
 pub mod materials;
 pub mod phase;
+pub mod xpbd;
 
 pub use materials::{Kind, Material, MaterialId, MaterialTable};

@@ -1,0 +1,86 @@
+//! Soft-body workloads.
+//!
+//! - `jelly10k`: a 22 × 21 × 22 jelly (10,164 soft voxels, 11,132
+//!   particles, distance constraints on every edge and face diagonal and a
+//!   volume constraint per voxel) falling onto a stone floor, 4 substeps per
+//!   60 Hz frame; ms per frame, and constraint projections per second.
+
+use std::time::Instant;
+
+use loam_storage::{VoxelWorld, WorldLayout};
+use loam_systems::materials::{id, MaterialTable, AMBIENT};
+use loam_systems::xpbd::{materials, SoftBodies, SoftBox};
+
+use super::Measurement;
+
+/// The floor world and the jelly above it.
+pub fn jelly10k() -> (VoxelWorld, SoftBodies) {
+    let mut w = VoxelWorld::new(
+        WorldLayout::new([64, 64, 64], 32).expect("valid"),
+        id::AIR,
+        AMBIENT,
+    );
+    for x in 0..64 {
+        for z in 0..64 {
+            for y in 0..4 {
+                w.set_cell([x, y, z], id::STONE, AMBIENT);
+            }
+        }
+    }
+    let mut b = SoftBodies::default();
+    b.add_box(
+        &SoftBox {
+            name: "jelly".into(),
+            origin: [20.0, 8.0, 20.0],
+            voxels: [22, 21, 22],
+            voxel: 1.0,
+            material: materials()[0],
+            velocity: [0.0; 3],
+        },
+        0.25,
+    );
+    (w, b)
+}
+
+/// Mean ms per frame over `frames` frames on `threads` threads, and
+/// constraint projections per second.
+pub fn jelly10k_ms(threads: usize, frames: u32) -> (f64, f64) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a small rayon pool");
+    let (world, mut bodies) = jelly10k();
+    let table = MaterialTable::default();
+    let g = 9.81 / 0.25;
+    pool.install(|| {
+        bodies.step(&world, &table, 1.0 / 60.0, 4, g);
+        let start = Instant::now();
+        for _ in 0..frames {
+            bodies.step(&world, &table, 1.0 / 60.0, 4, g);
+        }
+        let s = start.elapsed().as_secs_f64();
+        let projections = (bodies.constraints() * 4) as f64 * f64::from(frames);
+        (s * 1000.0 / f64::from(frames), projections / s)
+    })
+}
+
+/// The `xpbd` group for `loam bench`.
+pub fn measurements() -> Vec<Measurement> {
+    let mut out = Vec::new();
+    for t in [1, 2] {
+        let (ms, rate) = jelly10k_ms(t, 30);
+        out.push(Measurement {
+            name: format!("xpbd.jelly10k.ms_per_frame.t{t}"),
+            value: ms,
+            unit: "ms",
+        });
+        if t == 2 {
+            out.push(Measurement {
+                name: "xpbd.jelly10k.projections_per_s.t2".into(),
+                value: rate,
+                unit: "1/s",
+            });
+        }
+    }
+    out
+}

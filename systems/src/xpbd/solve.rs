@@ -1,0 +1,170 @@
+//! The solver phases: predict, project constraints colour by colour,
+//! update velocities. Plain functions over the SoA arrays.
+
+use rayon::prelude::*;
+
+use super::SoftBodies;
+
+/// Positions, as a raw pointer for parallel writes to disjoint particles.
+#[derive(Clone, Copy)]
+struct Positions(*mut [f32; 3]);
+
+// SAFETY: used only within one colour, whose constraints share no particle,
+// so every particle is written by at most one task.
+unsafe impl Send for Positions {}
+unsafe impl Sync for Positions {}
+
+fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// The hexahedron's volume split into 6 tetrahedra around the diagonal
+/// from corner 0 to corner 7 (corners x fastest, then y, then z).
+const TETS: [[usize; 4]; 6] = [
+    [0, 1, 3, 7],
+    [0, 3, 2, 7],
+    [0, 2, 6, 7],
+    [0, 6, 4, 7],
+    [0, 4, 5, 7],
+    [0, 5, 1, 7],
+];
+
+/// Volume of the hexahedron with corners `c` (cells³).
+pub(crate) fn hex_volume(x: &[[f32; 3]], c: &[u32; 8]) -> f32 {
+    TETS.iter()
+        .map(|t| {
+            let p = t.map(|k| x[c[k] as usize]);
+            dot(sub(p[1], p[0]), cross(sub(p[2], p[0]), sub(p[3], p[0]))) / 6.0
+        })
+        .sum()
+}
+
+/// Explicit step: remember, accelerate, move.
+pub(crate) fn predict(b: &mut SoftBodies, h: f32, gravity: f32) {
+    for p in 0..b.x.len() {
+        b.prev[p] = b.x[p];
+        if b.w[p] == 0.0 {
+            continue;
+        }
+        b.v[p][1] -= gravity * h;
+        for a in 0..3 {
+            b.x[p][a] += b.v[p][a] * h;
+        }
+    }
+}
+
+/// One XPBD projection of every distance constraint (λ starts at zero each
+/// substep: one iteration per substep).
+pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
+    let pos = Positions(b.x.as_mut_ptr());
+    let (w, d) = (&b.w, &b.distances);
+    for colour in &b.distance_colours {
+        colour.par_iter().for_each(|&c| {
+            let c = c as usize;
+            let (i, j) = (d.a[c] as usize, d.b[c] as usize);
+            let p = pos;
+            // SAFETY: i and j are particles of this constraint only, within
+            // this colour (see `Positions`).
+            unsafe {
+                let (xi, xj) = (*p.0.add(i), *p.0.add(j));
+                let delta = sub(xi, xj);
+                let len = dot(delta, delta).sqrt();
+                let wsum = w[i] + w[j];
+                if len < 1e-9 || wsum == 0.0 {
+                    return;
+                }
+                let alpha = d.compliance[c] / (h * h);
+                let lambda = -(len - d.rest[c]) / (wsum + alpha);
+                let n = delta.map(|v| v / len);
+                for (a, na) in n.iter().enumerate() {
+                    (*p.0.add(i))[a] += w[i] * lambda * na;
+                    (*p.0.add(j))[a] -= w[j] * lambda * na;
+                }
+            }
+        });
+    }
+}
+
+/// One XPBD projection of every volume constraint.
+pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
+    let pos = Positions(b.x.as_mut_ptr());
+    let (w, v) = (&b.w, &b.volumes);
+    for colour in &b.volume_colours {
+        colour.par_iter().for_each(|&c| {
+            let c = c as usize;
+            let corners = v.corners[c];
+            let p = pos;
+            // SAFETY: the 8 corners belong to this constraint only within
+            // this colour.
+            unsafe {
+                let x: [[f32; 3]; 8] = corners.map(|k| *p.0.add(k as usize));
+                let mut grad = [[0.0f32; 3]; 8];
+                let mut volume = 0.0;
+                for t in TETS {
+                    let q = t.map(|k| x[k]);
+                    let (e1, e2, e3) = (sub(q[1], q[0]), sub(q[2], q[0]), sub(q[3], q[0]));
+                    volume += dot(e1, cross(e2, e3)) / 6.0;
+                    let g1 = cross(e2, e3).map(|v| v / 6.0);
+                    let g2 = cross(e3, e1).map(|v| v / 6.0);
+                    let g3 = cross(e1, e2).map(|v| v / 6.0);
+                    for a in 0..3 {
+                        grad[t[1]][a] += g1[a];
+                        grad[t[2]][a] += g2[a];
+                        grad[t[3]][a] += g3[a];
+                        grad[t[0]][a] -= g1[a] + g2[a] + g3[a];
+                    }
+                }
+                let denom: f32 = (0..8)
+                    .map(|k| w[corners[k] as usize] * dot(grad[k], grad[k]))
+                    .sum::<f32>()
+                    + v.compliance[c] / (h * h);
+                if denom < 1e-12 {
+                    return;
+                }
+                let lambda = -(volume - v.rest[c]) / denom;
+                for (&i, g) in corners.iter().zip(&grad) {
+                    let i = i as usize;
+                    for (a, ga) in g.iter().enumerate() {
+                        (*p.0.add(i))[a] += w[i] * lambda * ga;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Velocities from the substep's displacement, damped.
+pub(crate) fn update_velocities(b: &mut SoftBodies, h: f32) {
+    for p in 0..b.x.len() {
+        let keep = (1.0 - b.damping[p] * h).max(0.0);
+        for a in 0..3 {
+            b.v[p][a] = (b.x[p][a] - b.prev[p][a]) / h * keep;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_cube_has_unit_volume() {
+        let x: Vec<[f32; 3]> = (0..8)
+            .map(|c| [(c & 1) as f32, ((c >> 1) & 1) as f32, ((c >> 2) & 1) as f32])
+            .collect();
+        let c: [u32; 8] = std::array::from_fn(|k| k as u32);
+        assert!((hex_volume(&x, &c) - 1.0).abs() < 1e-6);
+    }
+}
