@@ -116,6 +116,31 @@ pub struct Report {
     pub transitions: BTreeMap<String, u64>,
     /// Streaming counters of a streamed world.
     pub storage: Option<StorageReport>,
+    /// Each soft body's state at the end.
+    pub soft_bodies: Vec<SoftBodyReport>,
+}
+
+/// One soft body at the end of a run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SoftBodyReport {
+    /// Its name.
+    pub name: String,
+    /// Corner particles.
+    pub particles: u64,
+    /// Distance and volume constraints.
+    pub constraints: u64,
+    /// Current over rest volume.
+    pub volume_ratio: f64,
+    /// Lowest particle, cells.
+    pub min_y: f64,
+    /// Mass-weighted centre, cells.
+    pub center_of_mass: [f64; 3],
+    /// Fastest particle, cells/s.
+    pub max_speed: f64,
+    /// Constraints torn (tearing arrives later; always 0 now).
+    pub broken_constraints: u64,
+    /// Whether it sleeps (sleeping arrives later; always false now).
+    pub sleeping: bool,
 }
 
 /// What streaming did (see the module docs for each key).
@@ -233,6 +258,28 @@ impl Report {
             notes: rt.notes().to_vec(),
             phases,
             transitions,
+            soft_bodies: rt
+                .engine()
+                .resource::<loam_systems::xpbd::SoftBodies>()
+                .map(|b| {
+                    (0..b.bodies.len())
+                        .map(|k| {
+                            let s = b.summary(k);
+                            SoftBodyReport {
+                                name: b.bodies[k].name.clone(),
+                                particles: s.particles as u64,
+                                constraints: s.constraints as u64,
+                                volume_ratio: f64::from(b.volume_ratio(k)),
+                                min_y: f64::from(s.min_y),
+                                center_of_mass: s.center_of_mass.map(f64::from),
+                                max_speed: f64::from(s.max_speed),
+                                broken_constraints: 0,
+                                sleeping: false,
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             storage: rt.stream().map(|state| {
                 let st = state.stats();
                 let load = state.load_ms.summary();

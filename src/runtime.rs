@@ -22,6 +22,7 @@ use loam_systems::ca::{self, CaConfig, CaStats};
 use loam_systems::fields::{couple, Fields, Scalar};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::phase::{HeatBath, HeatBaths, PhaseConfig, PhaseState, PhaseTable};
+use loam_systems::xpbd::{SoftBodies, SoftBox};
 use loam_systems::MaterialTable;
 
 use crate::command::{Command, CommandSender};
@@ -171,6 +172,7 @@ impl Runtime {
         engine.insert_resource(PhaseState::default());
         engine.insert_resource(HeatBaths::default());
         engine.insert_resource(Fields::default());
+        engine.insert_resource(soft_bodies(&scenario));
         engine.insert_resource(CaStats::default());
         if let Some(state) = stream {
             engine.insert_resource(state);
@@ -190,6 +192,9 @@ impl Runtime {
         }
         if phase {
             engine.add_job(loam_systems::phase::job());
+        }
+        if !scenario.soft_bodies.is_empty() {
+            engine.add_job(soft_body_job(scenario.run.substeps.max(4)));
         }
         engine.add_job(field_diffuse_job());
         engine.add_job(field_decay_job());
@@ -501,6 +506,46 @@ fn field_couple_job() -> Job {
                 seed,
                 ctx.clock().frame,
             );
+            Ok(())
+        })
+}
+
+/// The scenario's soft bodies, built.
+fn soft_bodies(scenario: &Scenario) -> SoftBodies {
+    let materials = loam_systems::xpbd::materials();
+    let mut bodies = SoftBodies::default();
+    for b in &scenario.soft_bodies {
+        bodies.add_box(
+            &SoftBox {
+                name: b.name.clone(),
+                origin: b.origin.map(|v| v as f32),
+                voxels: b.voxels,
+                voxel: b.voxel as f32,
+                material: materials[b.material],
+                velocity: b.velocity.map(|v| v as f32),
+                sphere: b.sphere,
+                volume: b.volume,
+            },
+            scenario.world.voxel_size as f32,
+        );
+    }
+    bodies
+}
+
+/// The `softbody.step` job: one frame of every soft body in `substeps`
+/// substeps, colliding with the world as it is after the automaton.
+fn soft_body_job(substeps: u32) -> Job {
+    Job::new("softbody.step")
+        .writes::<SoftBodies>()
+        .reads::<VoxelWorld>()
+        .reads::<MaterialTable>()
+        .reads::<PhaseConfig>()
+        .run(move |ctx| {
+            let voxel = ctx.read::<PhaseConfig>()?.voxel_size as f32;
+            let world = ctx.read::<VoxelWorld>()?;
+            let table = ctx.read::<MaterialTable>()?;
+            let mut bodies = ctx.write::<SoftBodies>()?;
+            bodies.step(&world, &table, ctx.dt() as f32, substeps, 9.81 / voxel);
             Ok(())
         })
 }

@@ -64,6 +64,9 @@ fn run_writes_a_report_with_the_documented_schema() {
         "wall_s",
         "notes",
         "storage",
+        "phases",
+        "transitions",
+        "soft_bodies",
     ] {
         assert!(r.get(key).is_some(), "report lacks `{key}`: {r}");
     }

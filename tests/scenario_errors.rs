@@ -372,3 +372,35 @@ fn explode_wind_and_pressure_commands_are_checked() {
         "no pressure at all",
     );
 }
+
+#[test]
+fn soft_bodies_are_checked() {
+    let body = "[[softbody]]\nname = \"j\"\nshape = \"box\"\nmin = [1, 1, 1]\nmax = [5, 5, 5]\n";
+    let s = parse(&format!("{WORLD}{body}material = \"jelly\"\n")).unwrap();
+    assert_eq!(s.soft_bodies[0].voxels, [4, 4, 4]);
+    assert!(s.soft_bodies[0].volume, "volume constraints by default");
+    error_at(
+        &format!("{WORLD}{body}material = \"custard\"\n"),
+        8,
+        12,
+        "unknown soft material",
+    );
+    error_at(
+        &format!("{WORLD}{body}material = \"jelly\"\nsolver = \"gram_schmidt\"\n"),
+        9,
+        10,
+        "not in this build yet",
+    );
+    error_at(
+        &format!("{WORLD}[[softbody]]\nname = \"b\"\nshape = \"sphere\"\ncenter = [2, 2, 2]\nradius = 5.0\nmaterial = \"rubber\"\n"),
+        6,
+        10,
+        "inside the world",
+    );
+    error_at(
+        &format!("{WORLD}{body}material = \"jelly\"\nvoxel = 0.0\n"),
+        9,
+        9,
+        "voxel",
+    );
+}

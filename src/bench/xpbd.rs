@@ -36,6 +36,8 @@ pub fn jelly10k() -> (VoxelWorld, SoftBodies) {
             voxel: 1.0,
             material: materials()[0],
             velocity: [0.0; 3],
+            sphere: false,
+            volume: true,
         },
         0.25,
     );

@@ -12,8 +12,8 @@ use loam_systems::MaterialTable;
 
 use super::{
     limits, Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, PressureSpec,
-    RunSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,
-    SystemsSpec, WindSpec, WorldSpec,
+    RunSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, SoftBodySpec,
+    StorageSpec, SystemsSpec, WindSpec, WorldSpec,
 };
 use crate::command::Command;
 
@@ -35,6 +35,23 @@ struct RawScenario {
     check: Vec<Spanned<RawCheck>>,
     #[serde(default)]
     observer: Vec<Spanned<RawObserver>>,
+    #[serde(default)]
+    softbody: Vec<Spanned<RawSoftBody>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSoftBody {
+    name: Spanned<String>,
+    shape: Spanned<String>,
+    min: Option<Spanned<[f64; 3]>>,
+    max: Option<Spanned<[f64; 3]>>,
+    center: Option<Spanned<[f64; 3]>>,
+    radius: Option<Spanned<f64>>,
+    material: Spanned<String>,
+    voxel: Option<Spanned<f64>>,
+    velocity: Option<Spanned<[f64; 3]>>,
+    solver: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +254,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     for entry in &raw.command {
         commands.push(check_command(&src, entry, &world)?);
     }
+    let mut soft_bodies = Vec::new();
+    for b in &raw.softbody {
+        soft_bodies.push(check_soft_body(&src, b, &world)?);
+    }
     let mut checks = Vec::new();
     for c in &raw.check {
         checks.push(check_check(&src, c)?);
@@ -255,6 +276,131 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
         commands,
         checks,
         observers,
+        soft_bodies,
+    })
+}
+
+fn check_soft_body(
+    src: &Source<'_>,
+    b: &Spanned<RawSoftBody>,
+    world: &WorldSpec,
+) -> Result<SoftBodySpec, ScenarioError> {
+    let raw = b.get_ref();
+    let names: Vec<&str> = loam_systems::xpbd::materials()
+        .iter()
+        .map(|m| m.name)
+        .collect();
+    let material = names
+        .iter()
+        .position(|&n| n == raw.material.get_ref())
+        .ok_or_else(|| {
+            src.error(
+                raw.material.span(),
+                format!(
+                    "unknown soft material `{}` (known: {})",
+                    raw.material.get_ref(),
+                    names.join(", ")
+                ),
+            )
+        })?;
+    let voxel = match &raw.voxel {
+        Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0 && *v.get_ref() <= 64.0) => {
+            return Err(src.error(v.span(), "voxel must be in (0, 64] cells"))
+        }
+        Some(v) => *v.get_ref(),
+        None => 1.0,
+    };
+    let inside = |p: [f64; 3]| {
+        (0..3).all(|a| p[a].is_finite() && p[a] >= 0.0 && p[a] <= f64::from(world.size[a]))
+    };
+    let (origin, extent, sphere) = match raw.shape.get_ref().as_str() {
+        "box" => {
+            let lo = required(src, &raw.min, b.span(), "min")?;
+            let hi = required(src, &raw.max, b.span(), "max")?;
+            let (min, max) = (*lo.get_ref(), *hi.get_ref());
+            if !inside(min) {
+                return Err(src.error(
+                    lo.span(),
+                    format!("min {min:?} lies outside the world {:?}", world.size),
+                ));
+            }
+            if !inside(max) || (0..3).any(|a| max[a] - min[a] < voxel) {
+                return Err(src.error(
+                    hi.span(),
+                    format!("max {max:?} must be inside the world and at least one voxel above min {min:?}"),
+                ));
+            }
+            (min, [0, 1, 2].map(|a| max[a] - min[a]), false)
+        }
+        "sphere" => {
+            let c = required(src, &raw.center, b.span(), "center")?;
+            let r = required(src, &raw.radius, b.span(), "radius")?;
+            let (center, radius) = (*c.get_ref(), *r.get_ref());
+            if !(radius.is_finite() && radius >= voxel / 2.0 && radius <= 256.0) {
+                return Err(src.error(
+                    r.span(),
+                    "radius must be at least half a voxel and at most 256 cells",
+                ));
+            }
+            let min = center.map(|v| v - radius);
+            if !inside(min) || !inside(center.map(|v| v + radius)) {
+                return Err(src.error(c.span(), "the sphere must lie inside the world"));
+            }
+            (min, [2.0 * radius; 3], true)
+        }
+        other => {
+            return Err(src.error(
+                raw.shape.span(),
+                format!("unknown soft-body shape `{other}` (expected box or sphere)"),
+            ))
+        }
+    };
+    let voxels = extent.map(|e| ((e / voxel).round() as u32).max(1));
+    if voxels.iter().map(|&v| u64::from(v)).product::<u64>() > 1 << 20 {
+        return Err(src.error(
+            b.span(),
+            "a soft body of more than 2^20 voxels is too large",
+        ));
+    }
+    let volume = match raw.solver.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("volume", _)) => true,
+        Some(("distance", _)) => false,
+        Some(("gram_schmidt", span)) => {
+            return Err(src.error(
+                span,
+                "solver `gram_schmidt` is not in this build yet; use `volume` (a volume constraint per voxel) or `distance`",
+            ))
+        }
+        Some((other, span)) => {
+            return Err(src.error(span, format!("unknown solver `{other}` (expected volume or distance)")))
+        }
+    };
+    let velocity = match &raw.velocity {
+        Some(v)
+            if v.get_ref()
+                .iter()
+                .any(|c| !c.is_finite() || c.abs() > 1.0e4) =>
+        {
+            return Err(src.error(
+                v.span(),
+                "velocity must be finite, at most 10000 cells/s per axis",
+            ))
+        }
+        Some(v) => *v.get_ref(),
+        None => [0.0; 3],
+    };
+    if raw.name.get_ref().trim().is_empty() {
+        return Err(src.error(raw.name.span(), "a soft body needs a name"));
+    }
+    Ok(SoftBodySpec {
+        name: raw.name.get_ref().clone(),
+        origin,
+        voxels,
+        voxel,
+        material,
+        velocity,
+        sphere,
+        volume,
     })
 }
 

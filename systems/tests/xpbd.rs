@@ -35,6 +35,8 @@ fn jelly() -> SoftBodies {
             voxel: 1.0,
             material: materials()[0],
             velocity: [0.0; 3],
+            sphere: false,
+            volume: true,
         },
         0.25,
     );

@@ -80,6 +80,25 @@ pub struct SoftBox {
     pub material: SoftMaterial,
     /// Initial velocity, cells/s.
     pub velocity: [f32; 3],
+    /// Keep only the voxels inside the sphere inscribed in the box.
+    pub sphere: bool,
+    /// A volume constraint per voxel (else distance constraints only).
+    pub volume: bool,
+}
+
+/// What [`SoftBodies::summary`] tells about a body.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BodySummary {
+    /// Corner particles.
+    pub particles: usize,
+    /// Distance and volume constraints.
+    pub constraints: usize,
+    /// Lowest particle, cells.
+    pub min_y: f32,
+    /// Mass-weighted centre, cells.
+    pub center_of_mass: [f32; 3],
+    /// Fastest particle, cells/s.
+    pub max_speed: f32,
 }
 
 /// One body: a range of particles and of each constraint type.
@@ -89,8 +108,10 @@ pub struct Body {
     pub name: String,
     /// Its particles, `particles.0..particles.1`.
     pub particles: (usize, usize),
-    /// Its volume constraints (one per voxel), `volumes.0..volumes.1`.
+    /// Its volume constraints (one per voxel, if it has them), `volumes.0..volumes.1`.
     pub volumes: (usize, usize),
+    /// Soft voxels.
+    pub voxels: usize,
     /// The material.
     pub material: SoftMaterial,
 }
@@ -137,8 +158,8 @@ pub struct SoftBodies {
 }
 
 impl SoftBodies {
-    /// Adds a box-shaped body, in a world of `voxel_size_m`-metre cells
-    /// (for its mass). Returns the body's index.
+    /// Adds a body, in a world of `voxel_size_m`-metre cells (for its
+    /// mass). Returns the body's index.
     pub fn add_box(&mut self, body: &SoftBox, voxel_size_m: f32) -> usize {
         let SoftBox {
             ref name,
@@ -147,95 +168,126 @@ impl SoftBodies {
             voxel,
             material,
             velocity,
+            sphere,
+            volume,
         } = *body;
         let [nx, ny, nz] = voxels.map(|v| v as usize);
+        // Which soft voxels exist: all of the box, or those whose centre
+        // lies in the sphere inscribed in it.
+        let r = voxels.iter().copied().min().unwrap_or(0) as f32 / 2.0;
+        let kept = |i: usize, j: usize, k: usize| {
+            !sphere
+                || [i, j, k]
+                    .iter()
+                    .zip(voxels)
+                    .map(|(&v, n)| (v as f32 + 0.5 - n as f32 / 2.0).powi(2))
+                    .sum::<f32>()
+                    <= r * r
+        };
+        let cells: Vec<[usize; 3]> = (0..nz)
+            .flat_map(|k| (0..ny).flat_map(move |j| (0..nx).map(move |i| [i, j, k])))
+            .filter(|&[i, j, k]| kept(i, j, k))
+            .collect();
+        // Corner particles of the kept voxels, numbered in grid order.
         let (px, py) = (nx + 1, ny + 1);
-        let first = self.x.len();
-        let index = |i: usize, j: usize, k: usize| (first + i + px * (j + py * k)) as u32;
-        let particles = (nx + 1) * (ny + 1) * (nz + 1);
-        let mut mass = vec![0.0f32; particles];
-        // Each voxel's mass goes in eighths to its corners.
-        let voxel_mass = material.density * (voxel * voxel_size_m).powi(3);
-        for k in 0..nz {
-            for j in 0..ny {
-                for i in 0..nx {
-                    for c in 0..8 {
-                        let p = index(i + (c & 1), j + ((c >> 1) & 1), k + ((c >> 2) & 1)) as usize;
-                        mass[p - first] += voxel_mass / 8.0;
-                    }
-                }
+        let grid = |c: [usize; 3]| c[0] + px * (c[1] + py * c[2]);
+        let corner = |v: [usize; 3], c: usize| {
+            [v[0] + (c & 1), v[1] + ((c >> 1) & 1), v[2] + ((c >> 2) & 1)]
+        };
+        let mut used = vec![false; px * py * (nz + 1)];
+        for &v in &cells {
+            for c in 0..8 {
+                used[grid(corner(v, c))] = true;
             }
         }
-        for k in 0..=nz {
-            for j in 0..=ny {
-                for i in 0..=nx {
-                    let p = [i, j, k].map(|v| v as f32 * voxel);
-                    let x = [0, 1, 2].map(|a| origin[a] + p[a]);
-                    self.x.push(x);
-                    self.prev.push(x);
-                    self.v.push(velocity);
-                    self.damping.push(material.damping);
-                    self.friction.push(material.friction);
-                }
+        let first = self.x.len();
+        let mut id = vec![u32::MAX; used.len()];
+        let mut next = first as u32;
+        for (g, &u) in used.iter().enumerate() {
+            if u {
+                id[g] = next;
+                next += 1;
+                let c = [g % px, (g / px) % py, g / (px * py)];
+                let x = [0, 1, 2].map(|a| origin[a] + c[a] as f32 * voxel);
+                self.x.push(x);
+                self.prev.push(x);
+                self.v.push(velocity);
+                self.damping.push(material.damping);
+                self.friction.push(material.friction);
+            }
+        }
+        let particles = next as usize - first;
+        // Each voxel's mass goes in eighths to its corners.
+        let voxel_mass = material.density * (voxel * voxel_size_m).powi(3);
+        let mut mass = vec![0.0f32; particles];
+        for &v in &cells {
+            for c in 0..8 {
+                mass[id[grid(corner(v, c))] as usize - first] += voxel_mass / 8.0;
             }
         }
         self.w
             .extend(mass.iter().map(|&m| if m > 0.0 { 1.0 / m } else { 0.0 }));
-        // Edges along each axis, and both diagonals of every face.
-        let mut link = |a: u32, b: u32| {
+        // Each voxel's 12 edges and 12 face diagonals, each pair once.
+        const PAIRS: [(usize, usize); 24] = [
+            (0, 1),
+            (2, 3),
+            (4, 5),
+            (6, 7),
+            (0, 2),
+            (1, 3),
+            (4, 6),
+            (5, 7),
+            (0, 4),
+            (1, 5),
+            (2, 6),
+            (3, 7),
+            (0, 3),
+            (1, 2),
+            (4, 7),
+            (5, 6),
+            (0, 5),
+            (1, 4),
+            (2, 7),
+            (3, 6),
+            (0, 6),
+            (2, 4),
+            (1, 7),
+            (3, 5),
+        ];
+        let mut links: Vec<(u32, u32)> = cells
+            .iter()
+            .flat_map(|&v| {
+                PAIRS.map(|(a, b)| {
+                    let (pa, pb) = (id[grid(corner(v, a))], id[grid(corner(v, b))]);
+                    (pa.min(pb), pa.max(pb))
+                })
+            })
+            .collect();
+        links.sort_unstable();
+        links.dedup();
+        for (a, b) in links {
             let (pa, pb) = (self.x[a as usize], self.x[b as usize]);
             let d = (0..3).map(|k| (pa[k] - pb[k]).powi(2)).sum::<f32>().sqrt();
             self.distances.a.push(a);
             self.distances.b.push(b);
             self.distances.rest.push(d);
             self.distances.compliance.push(material.compliance);
-        };
-        for k in 0..=nz {
-            for j in 0..=ny {
-                for i in 0..=nx {
-                    let p = index(i, j, k);
-                    if i < nx {
-                        link(p, index(i + 1, j, k));
-                    }
-                    if j < ny {
-                        link(p, index(i, j + 1, k));
-                    }
-                    if k < nz {
-                        link(p, index(i, j, k + 1));
-                    }
-                    if i < nx && j < ny {
-                        link(p, index(i + 1, j + 1, k));
-                        link(index(i + 1, j, k), index(i, j + 1, k));
-                    }
-                    if i < nx && k < nz {
-                        link(p, index(i + 1, j, k + 1));
-                        link(index(i + 1, j, k), index(i, j, k + 1));
-                    }
-                    if j < ny && k < nz {
-                        link(p, index(i, j + 1, k + 1));
-                        link(index(i, j + 1, k), index(i, j, k + 1));
-                    }
-                }
-            }
         }
         let volumes_from = self.volumes.corners.len();
-        for k in 0..nz {
-            for j in 0..ny {
-                for i in 0..nx {
-                    let corners: [u32; 8] = std::array::from_fn(|c| {
-                        index(i + (c & 1), j + ((c >> 1) & 1), k + ((c >> 2) & 1))
-                    });
-                    let rest = solve::hex_volume(&self.x, &corners);
-                    self.volumes.corners.push(corners);
-                    self.volumes.rest.push(rest);
-                    self.volumes.compliance.push(material.volume_compliance);
-                }
+        if volume {
+            for &v in &cells {
+                let corners: [u32; 8] = std::array::from_fn(|c| id[grid(corner(v, c))]);
+                let rest = solve::hex_volume(&self.x, &corners);
+                self.volumes.corners.push(corners);
+                self.volumes.rest.push(rest);
+                self.volumes.compliance.push(material.volume_compliance);
             }
         }
         self.bodies.push(Body {
             name: name.clone(),
             particles: (first, first + particles),
             volumes: (volumes_from, self.volumes.corners.len()),
+            voxels: cells.len(),
             material,
         });
         self.colour();
@@ -277,14 +329,53 @@ impl SoftBodies {
         self.distances.a.len() + self.volumes.corners.len()
     }
 
-    /// Current over rest volume of body `b`.
+    /// Current over rest volume of body `b` (1 for a body without volume
+    /// constraints).
     pub fn volume_ratio(&self, b: usize) -> f32 {
         let (lo, hi) = self.bodies[b].volumes;
+        if lo == hi {
+            return 1.0;
+        }
         let now: f32 = (lo..hi)
             .map(|k| solve::hex_volume(&self.x, &self.volumes.corners[k]))
             .sum();
         let rest: f32 = self.volumes.rest[lo..hi].iter().sum();
         now / rest
+    }
+
+    /// Particles, constraints, lowest point, centre of mass and top speed
+    /// of body `b`.
+    pub fn summary(&self, b: usize) -> BodySummary {
+        let body = &self.bodies[b];
+        let (lo, hi) = body.particles;
+        let in_body = |p: u32| (lo..hi).contains(&(p as usize));
+        let distances = self.distances.a.iter().filter(|&&a| in_body(a)).count();
+        let mut out = BodySummary {
+            particles: hi - lo,
+            constraints: distances + body.volumes.1 - body.volumes.0,
+            min_y: f32::INFINITY,
+            ..BodySummary::default()
+        };
+        let mut mass = 0.0;
+        for p in lo..hi {
+            let m = if self.w[p] > 0.0 {
+                1.0 / self.w[p]
+            } else {
+                0.0
+            };
+            mass += m;
+            for a in 0..3 {
+                out.center_of_mass[a] += m * self.x[p][a];
+            }
+            out.min_y = out.min_y.min(self.x[p][1]);
+            out.max_speed = out
+                .max_speed
+                .max(self.v[p].iter().map(|v| v * v).sum::<f32>().sqrt());
+        }
+        if mass > 0.0 {
+            out.center_of_mass = out.center_of_mass.map(|c| c / mass);
+        }
+        out
     }
 
     /// Kinetic energy of body `b`, in kg·cells²/s².
