@@ -139,7 +139,7 @@ pub struct SoftBodyReport {
     pub max_speed: f64,
     /// Constraints torn (tearing arrives later; always 0 now).
     pub broken_constraints: u64,
-    /// Whether it sleeps (sleeping arrives later; always false now).
+    /// Whether it sleeps.
     pub sleeping: bool,
 }
 
@@ -274,7 +274,7 @@ impl Report {
                                 center_of_mass: s.center_of_mass.map(f64::from),
                                 max_speed: f64::from(s.max_speed),
                                 broken_constraints: 0,
-                                sleeping: false,
+                                sleeping: b.bodies[k].sleeping,
                             }
                         })
                         .collect()

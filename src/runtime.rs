@@ -22,7 +22,7 @@ use loam_systems::ca::{self, CaConfig, CaStats};
 use loam_systems::fields::{couple, Fields, Scalar};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::phase::{HeatBath, HeatBaths, PhaseConfig, PhaseState, PhaseTable};
-use loam_systems::xpbd::{SoftBodies, SoftBox};
+use loam_systems::xpbd::{Environment, SoftBodies, SoftBox};
 use loam_systems::MaterialTable;
 
 use crate::command::{Command, CommandSender};
@@ -540,12 +540,21 @@ fn soft_body_job(substeps: u32) -> Job {
         .reads::<VoxelWorld>()
         .reads::<MaterialTable>()
         .reads::<PhaseConfig>()
+        .reads::<Fields>()
         .run(move |ctx| {
             let voxel = ctx.read::<PhaseConfig>()?.voxel_size as f32;
             let world = ctx.read::<VoxelWorld>()?;
             let table = ctx.read::<MaterialTable>()?;
+            let fields = ctx.read::<Fields>()?;
             let mut bodies = ctx.write::<SoftBodies>()?;
-            bodies.step(&world, &table, ctx.dt() as f32, substeps, 9.81 / voxel);
+            let env = Environment {
+                dt: ctx.dt() as f32,
+                substeps,
+                gravity: 9.81 / voxel,
+                voxel_size: voxel,
+                fields: Some(&fields),
+            };
+            bodies.step(&world, &table, &env);
             Ok(())
         })
 }

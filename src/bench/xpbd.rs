@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, MaterialTable, AMBIENT};
-use loam_systems::xpbd::{materials, SoftBodies, SoftBox};
+use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox};
 
 use super::Measurement;
 
@@ -53,12 +53,18 @@ pub fn jelly10k_ms(threads: usize, frames: u32) -> (f64, f64) {
         .expect("a small rayon pool");
     let (world, mut bodies) = jelly10k();
     let table = MaterialTable::default();
-    let g = 9.81 / 0.25;
+    let env = Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: 9.81 / 0.25,
+        voxel_size: 0.25,
+        fields: None,
+    };
     pool.install(|| {
-        bodies.step(&world, &table, 1.0 / 60.0, 4, g);
+        bodies.step(&world, &table, &env);
         let start = Instant::now();
         for _ in 0..frames {
-            bodies.step(&world, &table, 1.0 / 60.0, 4, g);
+            bodies.step(&world, &table, &env);
         }
         let s = start.elapsed().as_secs_f64();
         let projections = (bodies.constraints() * 4) as f64 * f64::from(frames);

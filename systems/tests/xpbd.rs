@@ -3,8 +3,9 @@
 //! same on 1 thread and 2.
 
 use loam_storage::{VoxelWorld, WorldLayout};
+use loam_systems::fields::{FieldConfig, Fields};
 use loam_systems::materials::{id, MaterialTable, AMBIENT};
-use loam_systems::xpbd::{materials, SoftBodies, SoftBox};
+use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox};
 
 /// Gravity in cells/s² for 0.25 m cells.
 const G: f32 = 9.81 / 0.25;
@@ -52,8 +53,15 @@ fn run(b: &mut SoftBodies, frames: u32, substeps: u32, threads: usize) -> Vec<f3
         .unwrap();
     let mut energy = Vec::new();
     pool.install(|| {
+        let env = Environment {
+            dt: 1.0 / 60.0,
+            substeps,
+            gravity: G,
+            voxel_size: 0.25,
+            fields: None,
+        };
         for _ in 0..frames {
-            b.step(&w, &table, 1.0 / 60.0, substeps, G);
+            b.step(&w, &table, &env);
             energy.push(b.kinetic_energy(0));
         }
     });
@@ -105,4 +113,50 @@ fn the_same_motion_on_one_thread_and_two() {
     run(&mut a, 120, 4, 1);
     run(&mut b, 120, 4, 2);
     assert_eq!(a.x, b.x);
+}
+
+#[test]
+fn a_resting_body_sleeps_until_a_blast_wakes_and_throws_it() {
+    let mut b = jelly();
+    let w = world();
+    let table = MaterialTable::default();
+    let mut fields = Fields::new(FieldConfig::default());
+    let frame = |b: &mut SoftBodies, fields: &Fields| {
+        let env = Environment {
+            dt: 1.0 / 60.0,
+            substeps: 4,
+            gravity: G,
+            voxel_size: 0.25,
+            fields: Some(fields),
+        };
+        b.step(&w, &table, &env);
+    };
+    for _ in 0..400 {
+        frame(&mut b, &fields);
+    }
+    assert!(b.bodies[0].sleeping, "at rest on the floor, it sleeps");
+    let resting = b.x.clone();
+    for _ in 0..100 {
+        frame(&mut b, &fields);
+    }
+    assert_eq!(
+        b.x, resting,
+        "asleep, nothing moves and nothing is computed"
+    );
+    fields.add_explosion([8.0, 6.0, 15.0], 12.0, 2.0e5, 0.0);
+    frame(&mut b, &fields);
+    assert!(!b.bodies[0].sleeping, "the blast woke it");
+    for _ in 0..5 {
+        frame(&mut b, &fields);
+        fields.decay(1.0 / 60.0);
+    }
+    let moved =
+        b.x.iter()
+            .zip(&resting)
+            .map(|(p, q)| (p[0] - q[0]).abs())
+            .fold(0.0f32, f32::max);
+    assert!(
+        moved > 0.2,
+        "and pushed it away from the blast: {moved} cells"
+    );
 }

@@ -25,6 +25,9 @@ fn solid(world: &VoxelWorld, table: &MaterialTable, p: [f32; 3]) -> bool {
 /// Moves every particle that ended inside a solid cell back out.
 pub(crate) fn collide(b: &mut SoftBodies, world: &VoxelWorld, table: &MaterialTable) {
     for p in 0..b.x.len() {
+        if b.asleep[p] {
+            continue;
+        }
         let mut x = b.x[p];
         let prev = b.prev[p];
         for _ in 0..3 {

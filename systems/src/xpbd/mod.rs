@@ -18,6 +18,30 @@ use loam_storage::VoxelWorld;
 
 use crate::materials::MaterialTable;
 
+/// Below this speed (cells/s) every particle of a body is still.
+pub const SLEEP_SPEED: f32 = 0.05;
+/// Frames a body must stay still before it sleeps.
+pub const SLEEP_FRAMES: u32 = 30;
+/// A kinetic field faster than this (m/s) wakes a body.
+pub const WAKE_WIND: f32 = 0.5;
+/// An overpressure above this (Pa) wakes a body.
+pub const WAKE_PRESSURE: f32 = 100.0;
+
+/// What a frame of soft bodies needs from the rest of the world.
+#[derive(Clone, Copy, Debug)]
+pub struct Environment<'a> {
+    /// Frame length, s.
+    pub dt: f32,
+    /// Substeps per frame.
+    pub substeps: u32,
+    /// Gravity, cells/s².
+    pub gravity: f32,
+    /// Cell edge, m (field speeds are in m/s).
+    pub voxel_size: f32,
+    /// The force fields, if any.
+    pub fields: Option<&'a crate::fields::Fields>,
+}
+
 /// A soft material.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SoftMaterial {
@@ -33,6 +57,8 @@ pub struct SoftMaterial {
     pub damping: f32,
     /// Coulomb friction against the world.
     pub friction: f32,
+    /// How fast the body takes on the kinetic field's velocity (air drag), per second.
+    pub drag: f32,
 }
 
 /// The built-in soft materials.
@@ -45,6 +71,7 @@ pub fn materials() -> [SoftMaterial; 3] {
             volume_compliance: 1e-6,
             damping: 0.5,
             friction: 0.4,
+            drag: 3.0,
         },
         SoftMaterial {
             name: "rubber",
@@ -53,6 +80,7 @@ pub fn materials() -> [SoftMaterial; 3] {
             volume_compliance: 1e-7,
             damping: 1.0,
             friction: 0.9,
+            drag: 1.0,
         },
         SoftMaterial {
             name: "flesh",
@@ -61,6 +89,7 @@ pub fn materials() -> [SoftMaterial; 3] {
             volume_compliance: 3e-7,
             damping: 2.0,
             friction: 0.6,
+            drag: 2.0,
         },
     ]
 }
@@ -112,6 +141,10 @@ pub struct Body {
     pub volumes: (usize, usize),
     /// Soft voxels.
     pub voxels: usize,
+    /// Whether it sleeps: no solver work until a field or [`SoftBodies::wake`] wakes it.
+    pub sleeping: bool,
+    /// Frames it has been still for.
+    still_frames: u32,
     /// The material.
     pub material: SoftMaterial,
 }
@@ -148,6 +181,11 @@ pub struct SoftBodies {
     /// Per particle: damping and friction of its body's material.
     pub(crate) damping: Vec<f32>,
     pub(crate) friction: Vec<f32>,
+    pub(crate) drag: Vec<f32>,
+    /// Per particle: its body sleeps.
+    pub(crate) asleep: Vec<bool>,
+    /// Per particle: the kinetic field's velocity there this frame, cells/s.
+    pub(crate) wind: Vec<[f32; 3]>,
     /// The bodies.
     pub bodies: Vec<Body>,
     pub(crate) distances: Distances,
@@ -214,6 +252,9 @@ impl SoftBodies {
                 self.v.push(velocity);
                 self.damping.push(material.damping);
                 self.friction.push(material.friction);
+                self.drag.push(material.drag);
+                self.asleep.push(false);
+                self.wind.push([0.0; 3]);
             }
         }
         let particles = next as usize - first;
@@ -288,6 +329,8 @@ impl SoftBodies {
             particles: (first, first + particles),
             volumes: (volumes_from, self.volumes.corners.len()),
             voxels: cells.len(),
+            sleeping: false,
+            still_frames: 0,
             material,
         });
         self.colour();
@@ -393,24 +436,73 @@ impl SoftBodies {
             .sum()
     }
 
-    /// One frame of `dt` seconds in `substeps` substeps: predict under
-    /// `gravity` (cells/s²), solve each constraint colour once, collide with
-    /// the world's solid cells, update velocities.
-    pub fn step(
-        &mut self,
-        world: &VoxelWorld,
-        table: &MaterialTable,
-        dt: f32,
-        substeps: u32,
-        gravity: f32,
-    ) {
-        let h = dt / substeps.max(1) as f32;
-        for _ in 0..substeps.max(1) {
-            solve::predict(self, h, gravity);
+    /// Wakes body `b`.
+    pub fn wake(&mut self, b: usize) {
+        let body = &mut self.bodies[b];
+        body.sleeping = false;
+        body.still_frames = 0;
+        let (lo, hi) = body.particles;
+        self.asleep[lo..hi].fill(false);
+    }
+
+    /// One frame of `dt` seconds in `substeps` substeps: wake bodies a
+    /// field reaches, predict under `gravity` (cells/s²) and the kinetic
+    /// field's drag, solve each constraint colour once, collide with the
+    /// world's solid cells, update velocities; then put bodies that stayed
+    /// still for [`SLEEP_FRAMES`] frames to sleep.
+    pub fn step(&mut self, world: &VoxelWorld, table: &MaterialTable, env: &Environment<'_>) {
+        self.feel(env);
+        let h = env.dt / env.substeps.max(1) as f32;
+        for _ in 0..env.substeps.max(1) {
+            solve::predict(self, h, env.gravity);
             solve::distances(self, h);
             solve::volumes(self, h);
             collide::collide(self, world, table);
             solve::update_velocities(self, h);
+        }
+        self.settle();
+    }
+
+    /// Samples the kinetic field at every particle (into `wind`, cells/s)
+    /// and wakes sleeping bodies that a field reaches.
+    fn feel(&mut self, env: &Environment<'_>) {
+        let Some(fields) = env.fields.filter(|f| f.bricks() > 0) else {
+            self.wind.fill([0.0; 3]);
+            return;
+        };
+        let to_cells = 1.0 / env.voxel_size;
+        for b in 0..self.bodies.len() {
+            let (lo, hi) = self.bodies[b].particles;
+            let mut felt = false;
+            for p in lo..hi {
+                let s = fields.sample(self.x[p]);
+                self.wind[p] = s.kinetic.map(|v| v * to_cells);
+                let speed = s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
+                felt |= speed > WAKE_WIND || s.pressure > WAKE_PRESSURE;
+            }
+            if felt && self.bodies[b].sleeping {
+                self.wake(b);
+            }
+        }
+    }
+
+    /// Puts bodies to sleep that have been still long enough.
+    fn settle(&mut self) {
+        for b in 0..self.bodies.len() {
+            if self.bodies[b].sleeping {
+                continue;
+            }
+            let (lo, hi) = self.bodies[b].particles;
+            let still = self.v[lo..hi]
+                .iter()
+                .all(|v| v.iter().map(|c| c * c).sum::<f32>() < SLEEP_SPEED * SLEEP_SPEED);
+            let body = &mut self.bodies[b];
+            body.still_frames = if still { body.still_frames + 1 } else { 0 };
+            if body.still_frames >= SLEEP_FRAMES {
+                body.sleeping = true;
+                self.asleep[lo..hi].fill(true);
+                self.v[lo..hi].fill([0.0; 3]);
+            }
         }
     }
 }

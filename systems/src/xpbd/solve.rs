@@ -55,10 +55,18 @@ pub(crate) fn hex_volume(x: &[[f32; 3]], c: &[u32; 8]) -> f32 {
 pub(crate) fn predict(b: &mut SoftBodies, h: f32, gravity: f32) {
     for p in 0..b.x.len() {
         b.prev[p] = b.x[p];
-        if b.w[p] == 0.0 {
+        if b.w[p] == 0.0 || b.asleep[p] {
             continue;
         }
         b.v[p][1] -= gravity * h;
+        // Drag toward the kinetic field's velocity where there is one:
+        // wind sways, blasts throw.
+        if b.wind[p] != [0.0; 3] {
+            let k = (b.drag[p] * h).min(1.0);
+            for a in 0..3 {
+                b.v[p][a] += (b.wind[p][a] - b.v[p][a]) * k;
+            }
+        }
         for a in 0..3 {
             b.x[p][a] += b.v[p][a] * h;
         }
@@ -69,11 +77,14 @@ pub(crate) fn predict(b: &mut SoftBodies, h: f32, gravity: f32) {
 /// substep: one iteration per substep).
 pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
     let pos = Positions(b.x.as_mut_ptr());
-    let (w, d) = (&b.w, &b.distances);
+    let (w, d, asleep) = (&b.w, &b.distances, &b.asleep);
     for colour in &b.distance_colours {
         colour.par_iter().for_each(|&c| {
             let c = c as usize;
             let (i, j) = (d.a[c] as usize, d.b[c] as usize);
+            if asleep[i] {
+                return; // both ends are in one body, asleep together
+            }
             let p = pos;
             // SAFETY: i and j are particles of this constraint only, within
             // this colour (see `Positions`).
@@ -100,11 +111,14 @@ pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
 /// One XPBD projection of every volume constraint.
 pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
     let pos = Positions(b.x.as_mut_ptr());
-    let (w, v) = (&b.w, &b.volumes);
+    let (w, v, asleep) = (&b.w, &b.volumes, &b.asleep);
     for colour in &b.volume_colours {
         colour.par_iter().for_each(|&c| {
             let c = c as usize;
             let corners = v.corners[c];
+            if asleep[corners[0] as usize] {
+                return;
+            }
             let p = pos;
             // SAFETY: the 8 corners belong to this constraint only within
             // this colour.
@@ -148,6 +162,10 @@ pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
 /// Velocities from the substep's displacement, damped.
 pub(crate) fn update_velocities(b: &mut SoftBodies, h: f32) {
     for p in 0..b.x.len() {
+        if b.asleep[p] {
+            b.v[p] = [0.0; 3];
+            continue;
+        }
         let keep = (1.0 - b.damping[p] * h).max(0.0);
         for a in 0..3 {
             b.v[p][a] = (b.x[p][a] - b.prev[p][a]) / h * keep;
