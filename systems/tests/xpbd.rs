@@ -160,3 +160,64 @@ fn a_resting_body_sleeps_until_a_blast_wakes_and_throws_it() {
         "and pushed it away from the blast: {moved} cells"
     );
 }
+
+#[test]
+fn a_stack_of_two_bodies_rests_without_sinking_into_each_other_or_jitter() {
+    let w = world();
+    let table = MaterialTable::default();
+    let mut b = SoftBodies::default();
+    for (name, y) in [("bottom", 4.0), ("top", 12.0)] {
+        b.add_box(
+            &SoftBox {
+                name: name.into(),
+                origin: [12.0, y, 12.0],
+                voxels: [4, 4, 4],
+                voxel: 1.0,
+                material: materials()[1],
+                velocity: [0.0; 3],
+                sphere: false,
+                volume: true,
+            },
+            0.25,
+        );
+    }
+    let env = Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: G,
+        voxel_size: 0.25,
+        fields: None,
+    };
+    let mut fastest_late = 0.0f32;
+    for f in 0..600 {
+        b.step(&w, &table, &env);
+        if f >= 540 {
+            fastest_late = fastest_late.max(b.summary(1).max_speed);
+        }
+    }
+    let (bottom, top) = (b.bodies[0].particles, b.bodies[1].particles);
+    let bottom_top = b.x[bottom.0..bottom.1]
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::MIN, f32::max);
+    let top_bottom = b.x[top.0..top.1]
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::MAX, f32::min);
+    assert!(
+        top_bottom > bottom_top,
+        "the top body rests on the bottom one: its lowest point {top_bottom}, the other's highest {bottom_top}"
+    );
+    assert!(
+        top_bottom < bottom_top + 1.0,
+        "touching, not floating: {top_bottom} vs {bottom_top}"
+    );
+    for k in 0..2 {
+        let r = b.volume_ratio(k);
+        assert!((r - 1.0).abs() < 0.05, "body {k}: volume ratio {r}");
+    }
+    assert!(
+        fastest_late < 0.2,
+        "no jitter: top speed {fastest_late} cells/s over the last second"
+    );
+}

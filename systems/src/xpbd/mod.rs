@@ -12,7 +12,10 @@
 //! Units: positions in cells, time in seconds.
 
 mod collide;
+mod contact;
 mod solve;
+
+pub use contact::RADIUS as CONTACT_RADIUS;
 
 use loam_storage::VoxelWorld;
 
@@ -457,6 +460,9 @@ impl SoftBodies {
             solve::predict(self, h, env.gravity);
             solve::distances(self, h);
             solve::volumes(self, h);
+            for b in contact::contacts(self) {
+                self.wake(b);
+            }
             collide::collide(self, world, table);
             solve::update_velocities(self, h);
         }
