@@ -525,6 +525,7 @@ fn soft_bodies(scenario: &Scenario) -> SoftBodies {
                 velocity: b.velocity.map(|v| v as f32),
                 sphere: b.sphere,
                 volume: b.volume,
+                rooted: false,
             },
             scenario.world.voxel_size as f32,
         );

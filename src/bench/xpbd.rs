@@ -1,5 +1,9 @@
 //! Soft-body workloads.
 //!
+//! - `grass5k`: 5,000 blades of grass, each a rooted 1 × 10 × 1 column of
+//!   soft voxels (220,000 particles), standing still on a stone floor; ms
+//!   per frame once they have settled, with sleeping on (they are all
+//!   asleep) and off.
 //! - `jelly10k`: a 22 × 21 × 22 jelly (10,164 soft voxels, 11,132
 //!   particles, distance constraints on every edge and face diagonal and a
 //!   volume constraint per voxel) falling onto a stone floor, 4 substeps per
@@ -38,6 +42,7 @@ pub fn jelly10k() -> (VoxelWorld, SoftBodies) {
             velocity: [0.0; 3],
             sphere: false,
             volume: true,
+            rooted: false,
         },
         0.25,
     );
@@ -72,6 +77,71 @@ pub fn jelly10k_ms(threads: usize, frames: u32) -> (f64, f64) {
     })
 }
 
+/// The floor and the 5,000 rooted blades.
+pub fn grass5k() -> (VoxelWorld, SoftBodies) {
+    let mut w = VoxelWorld::new(
+        WorldLayout::new([224, 32, 128], 32).expect("valid"),
+        id::AIR,
+        AMBIENT,
+    );
+    for x in 0..224 {
+        for z in 0..128 {
+            for y in 0..4 {
+                w.set_cell([x, y, z], id::STONE, AMBIENT);
+            }
+        }
+    }
+    let mut b = SoftBodies::default();
+    for i in 0..100 {
+        for k in 0..50 {
+            b.add_box(
+                &SoftBox {
+                    name: format!("blade{i}.{k}"),
+                    origin: [10.0 + 2.0 * i as f32, 4.0, 10.0 + 2.0 * k as f32],
+                    voxels: [1, 10, 1],
+                    voxel: 1.0,
+                    material: materials()[2],
+                    velocity: [0.0; 3],
+                    sphere: false,
+                    volume: true,
+                    rooted: true,
+                },
+                0.25,
+            );
+        }
+    }
+    (w, b)
+}
+
+/// Mean ms per frame of the grass after 90 frames to settle, over `frames`
+/// frames on 2 threads, with sleeping on or off.
+pub fn grass5k_ms(sleeping: bool, frames: u32) -> f64 {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a small rayon pool");
+    let (world, mut bodies) = grass5k();
+    bodies.no_sleep = !sleeping;
+    let table = MaterialTable::default();
+    let env = Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: 9.81 / 0.25,
+        voxel_size: 0.25,
+        fields: None,
+    };
+    pool.install(|| {
+        for _ in 0..90 {
+            bodies.step(&world, &table, &env);
+        }
+        let start = Instant::now();
+        for _ in 0..frames {
+            bodies.step(&world, &table, &env);
+        }
+        start.elapsed().as_secs_f64() * 1000.0 / f64::from(frames)
+    })
+}
+
 /// The `xpbd` group for `loam bench`.
 pub fn measurements() -> Vec<Measurement> {
     let mut out = Vec::new();
@@ -89,6 +159,13 @@ pub fn measurements() -> Vec<Measurement> {
                 unit: "1/s",
             });
         }
+    }
+    for (sleeping, name) in [(true, "sleeping_on"), (false, "sleeping_off")] {
+        out.push(Measurement {
+            name: format!("xpbd.grass5k.ms_per_frame.{name}"),
+            value: grass5k_ms(sleeping, 10),
+            unit: "ms",
+        });
     }
     out
 }

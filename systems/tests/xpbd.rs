@@ -38,6 +38,7 @@ fn jelly() -> SoftBodies {
             velocity: [0.0; 3],
             sphere: false,
             volume: true,
+            rooted: false,
         },
         0.25,
     );
@@ -177,6 +178,7 @@ fn a_stack_of_two_bodies_rests_without_sinking_into_each_other_or_jitter() {
                 velocity: [0.0; 3],
                 sphere: false,
                 volume: true,
+                rooted: false,
             },
             0.25,
         );

@@ -1,7 +1,9 @@
 //! Contact between soft bodies: particles of different bodies closer than
 //! two contact radii are pushed apart, weighted by inverse mass.
 //!
-//! A hash grid of cells one contact diameter wide finds the pairs. The
+//! Bodies whose bounding boxes (grown by a radius) overlap are found by a
+//! sweep along x; a hash grid of cells one contact diameter wide then finds
+//! the particle pairs among them. The
 //! pass walks particles in index order and applies each push at once
 //! (Gauss–Seidel), so it is deterministic. A contact with a sleeping body
 //! wakes it.
@@ -18,18 +20,62 @@ pub const RADIUS: f32 = 0.4;
 /// Separates particles of different bodies; returns the bodies a contact
 /// woke.
 pub(crate) fn contacts(b: &mut SoftBodies) -> Vec<usize> {
-    if b.bodies.len() < 2 {
+    if b.bodies.len() < 2 || b.bodies.iter().all(|body| body.sleeping) {
         return Vec::new();
     }
     let size = 2.0 * RADIUS;
+    // Broad phase: only bodies whose boxes, grown by a radius, overlap
+    // another's can touch. Bodies sorted by their low x, swept.
+    let boxes: Vec<([f32; 3], [f32; 3])> = b
+        .bodies
+        .iter()
+        .map(|body| {
+            let (lo, hi) = body.particles;
+            b.x[lo..hi].iter().fold(
+                ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]),
+                |(mn, mx), p| {
+                    (
+                        [0, 1, 2].map(|a| mn[a].min(p[a] - RADIUS)),
+                        [0, 1, 2].map(|a| mx[a].max(p[a] + RADIUS)),
+                    )
+                },
+            )
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    order.sort_by(|&i, &j| boxes[i].0[0].total_cmp(&boxes[j].0[0]).then(i.cmp(&j)));
+    let mut touching = vec![false; boxes.len()];
+    for (n, &i) in order.iter().enumerate() {
+        for &j in &order[n + 1..] {
+            if boxes[j].0[0] > boxes[i].1[0] {
+                break;
+            }
+            if (0..3).all(|a| boxes[i].0[a] <= boxes[j].1[a] && boxes[j].0[a] <= boxes[i].1[a]) {
+                touching[i] = true;
+                touching[j] = true;
+            }
+        }
+    }
+    if !touching.iter().any(|&t| t) {
+        return Vec::new();
+    }
     let key = |x: [f32; 3]| x.map(|v| (v / size).floor() as i32);
     let mut grid: FxHashMap<[i32; 3], Vec<u32>> = FxHashMap::default();
-    for (p, x) in b.x.iter().enumerate() {
-        grid.entry(key(*x)).or_default().push(p as u32);
+    for (_, body) in b.bodies.iter().enumerate().filter(|(k, _)| touching[*k]) {
+        for p in body.particles.0..body.particles.1 {
+            grid.entry(key(b.x[p])).or_default().push(p as u32);
+        }
     }
     let body_of = |p: usize| b.bodies.partition_point(|body| body.particles.1 <= p);
     let mut woken = Vec::new();
-    for i in 0..b.x.len() {
+    let candidates: Vec<usize> = b
+        .bodies
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| touching[*k])
+        .flat_map(|(_, body)| body.particles.0..body.particles.1)
+        .collect();
+    for i in candidates {
         let bi = body_of(i);
         let k = key(b.x[i]);
         for dz in -1..=1 {

@@ -116,6 +116,9 @@ pub struct SoftBox {
     pub sphere: bool,
     /// A volume constraint per voxel (else distance constraints only).
     pub volume: bool,
+    /// Pin the particles of the bottom face in place (a blade of grass
+    /// rooted in the ground).
+    pub rooted: bool,
 }
 
 /// What [`SoftBodies::summary`] tells about a body.
@@ -191,6 +194,10 @@ pub struct SoftBodies {
     pub(crate) wind: Vec<[f32; 3]>,
     /// The bodies.
     pub bodies: Vec<Body>,
+    /// Keeps every body awake (to measure what sleeping saves); off by default.
+    pub no_sleep: bool,
+    /// Whether bodies were added since the constraints were last coloured.
+    uncoloured: bool,
     pub(crate) distances: Distances,
     pub(crate) volumes: Volumes,
     /// Constraint indices by colour (no two in a colour share a particle).
@@ -211,6 +218,7 @@ impl SoftBodies {
             velocity,
             sphere,
             volume,
+            rooted,
         } = *body;
         let [nx, ny, nz] = voxels.map(|v| v as usize);
         // Which soft voxels exist: all of the box, or those whose centre
@@ -269,8 +277,15 @@ impl SoftBodies {
                 mass[id[grid(corner(v, c))] as usize - first] += voxel_mass / 8.0;
             }
         }
-        self.w
-            .extend(mass.iter().map(|&m| if m > 0.0 { 1.0 / m } else { 0.0 }));
+        let rooted_y = origin[1];
+        self.w.extend(mass.iter().enumerate().map(|(k, &m)| {
+            let pinned = rooted && self.x[first + k][1] == rooted_y;
+            if m > 0.0 && !pinned {
+                1.0 / m
+            } else {
+                0.0
+            }
+        }));
         // Each voxel's 12 edges and 12 face diagonals, each pair once.
         const PAIRS: [(usize, usize); 24] = [
             (0, 1),
@@ -336,7 +351,8 @@ impl SoftBodies {
             still_frames: 0,
             material,
         });
-        self.colour();
+        // Colour once before the next step, not once per body added.
+        self.uncoloured = true;
         self.bodies.len() - 1
     }
 
@@ -454,6 +470,10 @@ impl SoftBodies {
     /// world's solid cells, update velocities; then put bodies that stayed
     /// still for [`SLEEP_FRAMES`] frames to sleep.
     pub fn step(&mut self, world: &VoxelWorld, table: &MaterialTable, env: &Environment<'_>) {
+        if self.uncoloured {
+            self.colour();
+            self.uncoloured = false;
+        }
         self.feel(env);
         let h = env.dt / env.substeps.max(1) as f32;
         for _ in 0..env.substeps.max(1) {
@@ -494,6 +514,9 @@ impl SoftBodies {
 
     /// Puts bodies to sleep that have been still long enough.
     fn settle(&mut self) {
+        if self.no_sleep {
+            return;
+        }
         for b in 0..self.bodies.len() {
             if self.bodies[b].sleeping {
                 continue;
