@@ -22,7 +22,7 @@ use loam_systems::ca::{self, CaConfig, CaStats};
 use loam_systems::fields::{couple, Fields, Scalar};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::phase::{HeatBath, HeatBaths, PhaseConfig, PhaseState, PhaseTable};
-use loam_systems::xpbd::{Environment, SoftBodies, SoftBox};
+use loam_systems::xpbd::{Environment, SoftBodies};
 use loam_systems::MaterialTable;
 
 use crate::command::{Command, CommandSender};
@@ -512,23 +512,9 @@ fn field_couple_job() -> Job {
 
 /// The scenario's soft bodies, built.
 fn soft_bodies(scenario: &Scenario) -> SoftBodies {
-    let materials = loam_systems::xpbd::materials();
     let mut bodies = SoftBodies::default();
     for b in &scenario.soft_bodies {
-        bodies.add_box(
-            &SoftBox {
-                name: b.name.clone(),
-                origin: b.origin.map(|v| v as f32),
-                voxels: b.voxels,
-                voxel: b.voxel as f32,
-                material: materials[b.material],
-                velocity: b.velocity.map(|v| v as f32),
-                sphere: b.sphere,
-                volume: b.volume,
-                rooted: false,
-            },
-            scenario.world.voxel_size as f32,
-        );
+        bodies.add_box(b, scenario.world.voxel_size as f32);
     }
     bodies
 }

@@ -17,20 +17,31 @@ use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox};
 
 use super::Measurement;
 
-/// The floor world and the jelly above it.
-pub fn jelly10k() -> (VoxelWorld, SoftBodies) {
-    let mut w = VoxelWorld::new(
-        WorldLayout::new([64, 64, 64], 32).expect("valid"),
-        id::AIR,
-        AMBIENT,
-    );
-    for x in 0..64 {
-        for z in 0..64 {
+/// A 60 Hz frame in 4 substeps, 0.25 m cells, no fields.
+const ENV: Environment<'static> = Environment {
+    dt: 1.0 / 60.0,
+    substeps: 4,
+    gravity: 9.81 / 0.25,
+    voxel_size: 0.25,
+    fields: None,
+};
+
+/// An empty world of `size` cells on a 4-cell stone floor.
+fn floor(size: [u32; 3]) -> VoxelWorld {
+    let mut w = VoxelWorld::new(WorldLayout::new(size, 32).expect("valid"), id::AIR, AMBIENT);
+    for x in 0..size[0] {
+        for z in 0..size[2] {
             for y in 0..4 {
                 w.set_cell([x, y, z], id::STONE, AMBIENT);
             }
         }
     }
+    w
+}
+
+/// The floor world and the jelly above it.
+pub fn jelly10k() -> (VoxelWorld, SoftBodies) {
+    let w = floor([64, 64, 64]);
     let mut b = SoftBodies::default();
     b.add_box(
         &SoftBox {
@@ -58,18 +69,11 @@ pub fn jelly10k_ms(threads: usize, frames: u32) -> (f64, f64) {
         .expect("a small rayon pool");
     let (world, mut bodies) = jelly10k();
     let table = MaterialTable::default();
-    let env = Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
-        gravity: 9.81 / 0.25,
-        voxel_size: 0.25,
-        fields: None,
-    };
     pool.install(|| {
-        bodies.step(&world, &table, &env);
+        bodies.step(&world, &table, &ENV);
         let start = Instant::now();
         for _ in 0..frames {
-            bodies.step(&world, &table, &env);
+            bodies.step(&world, &table, &ENV);
         }
         let s = start.elapsed().as_secs_f64();
         let projections = (bodies.constraints() * 4) as f64 * f64::from(frames);
@@ -79,18 +83,7 @@ pub fn jelly10k_ms(threads: usize, frames: u32) -> (f64, f64) {
 
 /// The floor and the 5,000 rooted blades.
 pub fn grass5k() -> (VoxelWorld, SoftBodies) {
-    let mut w = VoxelWorld::new(
-        WorldLayout::new([224, 32, 128], 32).expect("valid"),
-        id::AIR,
-        AMBIENT,
-    );
-    for x in 0..224 {
-        for z in 0..128 {
-            for y in 0..4 {
-                w.set_cell([x, y, z], id::STONE, AMBIENT);
-            }
-        }
-    }
+    let w = floor([224, 32, 128]);
     let mut b = SoftBodies::default();
     for i in 0..100 {
         for k in 0..50 {
@@ -123,20 +116,13 @@ pub fn grass5k_ms(sleeping: bool, frames: u32) -> f64 {
     let (world, mut bodies) = grass5k();
     bodies.no_sleep = !sleeping;
     let table = MaterialTable::default();
-    let env = Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
-        gravity: 9.81 / 0.25,
-        voxel_size: 0.25,
-        fields: None,
-    };
     pool.install(|| {
         for _ in 0..90 {
-            bodies.step(&world, &table, &env);
+            bodies.step(&world, &table, &ENV);
         }
         let start = Instant::now();
         for _ in 0..frames {
-            bodies.step(&world, &table, &env);
+            bodies.step(&world, &table, &ENV);
         }
         start.elapsed().as_secs_f64() * 1000.0 / f64::from(frames)
     })

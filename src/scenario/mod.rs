@@ -47,30 +47,8 @@ pub struct Scenario {
     pub checks: Vec<Check>,
     /// Observers whose surroundings a streamed world keeps resident.
     pub observers: Vec<ObserverSpec>,
-    /// Soft bodies.
-    pub soft_bodies: Vec<SoftBodySpec>,
-}
-
-/// `[[softbody]]`: a voxelised soft body.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SoftBodySpec {
-    /// Name in reports.
-    pub name: String,
-    /// Low corner, cells.
-    pub origin: [f64; 3],
-    /// Soft voxels along x, y, z.
-    pub voxels: [u32; 3],
-    /// Cells per soft voxel edge.
-    pub voxel: f64,
-    /// Index into [`loam_systems::xpbd::materials`].
-    pub material: usize,
-    /// Initial velocity, cells/s.
-    pub velocity: [f64; 3],
-    /// Only the voxels inside the sphere inscribed in the box.
-    pub sphere: bool,
-    /// A volume constraint per voxel (`solver = "volume"`), or distance
-    /// constraints only (`"distance"`).
-    pub volume: bool,
+    /// Soft bodies (`[[softbody]]`), as the soft-body system builds them.
+    pub soft_bodies: Vec<loam_systems::xpbd::SoftBox>,
 }
 
 /// `[world] file` and the keys that go with it: a world streamed from (and

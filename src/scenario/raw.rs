@@ -12,10 +12,11 @@ use loam_systems::MaterialTable;
 
 use super::{
     limits, Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, PressureSpec,
-    RunSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, SoftBodySpec,
-    StorageSpec, SystemsSpec, WindSpec, WorldSpec,
+    RunSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,
+    SystemsSpec, WindSpec, WorldSpec,
 };
 use crate::command::Command;
+use loam_systems::xpbd::SoftBox;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -284,7 +285,7 @@ fn check_soft_body(
     src: &Source<'_>,
     b: &Spanned<RawSoftBody>,
     world: &WorldSpec,
-) -> Result<SoftBodySpec, ScenarioError> {
+) -> Result<SoftBox, ScenarioError> {
     let raw = b.get_ref();
     let names: Vec<&str> = loam_systems::xpbd::materials()
         .iter()
@@ -392,15 +393,16 @@ fn check_soft_body(
     if raw.name.get_ref().trim().is_empty() {
         return Err(src.error(raw.name.span(), "a soft body needs a name"));
     }
-    Ok(SoftBodySpec {
+    Ok(SoftBox {
         name: raw.name.get_ref().clone(),
-        origin,
+        origin: origin.map(|v| v as f32),
         voxels,
-        voxel,
-        material,
-        velocity,
+        voxel: voxel as f32,
+        material: loam_systems::xpbd::materials()[material],
+        velocity: velocity.map(|v| v as f32),
         sphere,
         volume,
+        rooted: false,
     })
 }
 
@@ -856,11 +858,7 @@ fn check_emitter(
     let e = entry.get_ref();
     let material = src.material(required(src, &e.material, entry.span(), "material")?)?;
     let (center, radius) = check_sphere(src, entry, world)?;
-    let frames = match &e.frames {
-        Some(f) if f.get_ref()[0] <= f.get_ref()[1] => *f.get_ref(),
-        Some(f) => return Err(src.error(f.span(), "frames [start, end] needs start <= end")),
-        None => [0, u64::MAX],
-    };
+    let frames = check_frames(src, e)?;
     Ok(Emitter {
         material,
         center,

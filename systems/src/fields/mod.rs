@@ -194,6 +194,11 @@ impl Fields {
             .collect();
         all.sort_unstable_by_key(|(c, _)| *c);
         (self.coords, self.bricks) = all.into_iter().unzip();
+        self.reindex();
+    }
+
+    /// Rebuilds the index after `coords` changed wholesale.
+    fn reindex(&mut self) {
         self.index = self
             .coords
             .iter()
@@ -416,12 +421,7 @@ impl Fields {
         self.bricks.retain(|_| *it.next().unwrap_or(&true));
         let mut it = keep.iter();
         self.coords.retain(|_| *it.next().unwrap_or(&true));
-        self.index = self
-            .coords
-            .iter()
-            .enumerate()
-            .map(|(k, c)| (*c, k))
-            .collect();
+        self.reindex();
     }
 
     /// Sum of a scalar field over every field cell (for conservation checks).
