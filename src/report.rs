@@ -127,7 +127,7 @@ pub struct SoftBodyReport {
     pub name: String,
     /// Corner particles.
     pub particles: u64,
-    /// Distance and volume constraints.
+    /// Constraints of every type (a face constraint counts once).
     pub constraints: u64,
     /// Current over rest volume.
     pub volume_ratio: f64,
@@ -137,7 +137,7 @@ pub struct SoftBodyReport {
     pub center_of_mass: [f64; 3],
     /// Fastest particle, cells/s.
     pub max_speed: f64,
-    /// Constraints torn (tearing arrives later; always 0 now).
+    /// Face constraints torn (`gram_schmidt` bodies).
     pub broken_constraints: u64,
     /// Whether it sleeps.
     pub sleeping: bool,
@@ -273,7 +273,7 @@ impl Report {
                                 min_y: f64::from(s.min_y),
                                 center_of_mass: s.center_of_mass.map(f64::from),
                                 max_speed: f64::from(s.max_speed),
-                                broken_constraints: 0,
+                                broken_constraints: s.broken_constraints as u64,
                                 sleeping: b.bodies[k].sleeping,
                             }
                         })

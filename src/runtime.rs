@@ -520,28 +520,37 @@ fn soft_bodies(scenario: &Scenario) -> SoftBodies {
 }
 
 /// The `softbody.step` job: one frame of every soft body in `substeps`
-/// substeps, colliding with the world as it is after the automaton.
+/// substeps, colliding with the world as it is after the automaton, then
+/// its push on water and sand written into the fields.
 fn soft_body_job(substeps: u32) -> Job {
     Job::new("softbody.step")
         .writes::<SoftBodies>()
         .reads::<VoxelWorld>()
         .reads::<MaterialTable>()
         .reads::<PhaseConfig>()
-        .reads::<Fields>()
+        .writes::<Fields>()
         .run(move |ctx| {
             let voxel = ctx.read::<PhaseConfig>()?.voxel_size as f32;
             let world = ctx.read::<VoxelWorld>()?;
             let table = ctx.read::<MaterialTable>()?;
-            let fields = ctx.read::<Fields>()?;
+            let mut fields = ctx.write::<Fields>()?;
             let mut bodies = ctx.write::<SoftBodies>()?;
             let env = Environment {
                 dt: ctx.dt() as f32,
                 substeps,
                 gravity: 9.81 / voxel,
                 voxel_size: voxel,
-                fields: Some(&fields),
+                fields: None,
             };
-            bodies.step(&world, &table, &env);
+            bodies.step(
+                &world,
+                &table,
+                &Environment {
+                    fields: Some(&fields),
+                    ..env
+                },
+            );
+            bodies.push_fields(&mut fields, &world, &table, &env);
             Ok(())
         })
 }

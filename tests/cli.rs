@@ -436,3 +436,22 @@ fn a_streamed_world_saves_reopens_and_refuses_a_mismatched_file() {
     assert!(stderr(&out).contains("world.loam"), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_tear_scenario_holds_until_the_blast_and_then_tears() {
+    let dir = temp_dir("tear");
+    let torn = |frames: &str| {
+        let (out, json) = report(&dir, &["run", "scenarios/tear.toml", "--frames", frames]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let bar = &json["soft_bodies"][0];
+        (
+            bar["broken_constraints"].as_u64().unwrap(),
+            bar["volume_ratio"].as_f64().unwrap(),
+        )
+    };
+    let (before, ratio) = torn("89");
+    assert_eq!(before, 0, "resting on its blocks, the bar is whole");
+    assert!((ratio - 1.0).abs() < 0.05, "and keeps its volume: {ratio}");
+    let (after, _) = torn("150");
+    assert!(after > 20, "the blast tore {after} faces");
+}

@@ -378,7 +378,16 @@ fn soft_bodies_are_checked() {
     let body = "[[softbody]]\nname = \"j\"\nshape = \"box\"\nmin = [1, 1, 1]\nmax = [5, 5, 5]\n";
     let s = parse(&format!("{WORLD}{body}material = \"jelly\"\n")).unwrap();
     assert_eq!(s.soft_bodies[0].voxels, [4, 4, 4]);
-    assert!(s.soft_bodies[0].volume, "volume constraints by default");
+    assert_eq!(
+        s.soft_bodies[0].solver,
+        loam::loam_systems::xpbd::Solver::GramSchmidt,
+        "Gram-Schmidt by default"
+    );
+    let s = parse(&format!(
+        "{WORLD}{body}material = \"jelly\"\nsolver = \"distance\"\n"
+    ))
+    .unwrap();
+    assert_eq!(s.soft_bodies[0].solver, loam::loam_systems::xpbd::Solver::Distance);
     error_at(
         &format!("{WORLD}{body}material = \"custard\"\n"),
         8,
@@ -386,10 +395,10 @@ fn soft_bodies_are_checked() {
         "unknown soft material",
     );
     error_at(
-        &format!("{WORLD}{body}material = \"jelly\"\nsolver = \"gram_schmidt\"\n"),
+        &format!("{WORLD}{body}material = \"jelly\"\nsolver = \"springs\"\n"),
         9,
         10,
-        "not in this build yet",
+        "unknown solver `springs`",
     );
     error_at(
         &format!("{WORLD}[[softbody]]\nname = \"b\"\nshape = \"sphere\"\ncenter = [2, 2, 2]\nradius = 5.0\nmaterial = \"rubber\"\n"),

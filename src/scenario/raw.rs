@@ -16,7 +16,7 @@ use super::{
     SystemsSpec, WindSpec, WorldSpec,
 };
 use crate::command::Command;
-use loam_systems::xpbd::SoftBox;
+use loam_systems::xpbd::{SoftBox, Solver};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +53,9 @@ struct RawSoftBody {
     voxel: Option<Spanned<f64>>,
     velocity: Option<Spanned<[f64; 3]>>,
     solver: Option<Spanned<String>>,
+    rooted: Option<bool>,
+    repeat: Option<Spanned<[u32; 2]>>,
+    spacing: Option<Spanned<[f64; 2]>>,
 }
 
 #[derive(Deserialize)]
@@ -257,7 +260,11 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     }
     let mut soft_bodies = Vec::new();
     for b in &raw.softbody {
-        soft_bodies.push(check_soft_body(&src, b, &world)?);
+        let body = check_soft_body(&src, b, &world)?;
+        soft_bodies.extend(repeat_soft_body(&src, b, body, &world)?);
+        if soft_bodies.len() > 1 << 16 {
+            return Err(src.error(b.span(), "more than 65536 soft bodies"));
+        }
     }
     let mut checks = Vec::new();
     for c in &raw.check {
@@ -363,18 +370,17 @@ fn check_soft_body(
             "a soft body of more than 2^20 voxels is too large",
         ));
     }
-    let volume = match raw.solver.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
-        None | Some(("volume", _)) => true,
-        Some(("distance", _)) => false,
-        Some(("gram_schmidt", span)) => {
-            return Err(src.error(
-                span,
-                "solver `gram_schmidt` is not in this build yet; use `volume` (a volume constraint per voxel) or `distance`",
-            ))
-        }
-        Some((other, span)) => {
-            return Err(src.error(span, format!("unknown solver `{other}` (expected volume or distance)")))
-        }
+    let solver = match &raw.solver {
+        None => Solver::default(),
+        Some(s) => Solver::parse(s.get_ref()).ok_or_else(|| {
+            src.error(
+                s.span(),
+                format!(
+                    "unknown solver `{}` (expected gram_schmidt, volume or distance)",
+                    s.get_ref()
+                ),
+            )
+        })?,
     };
     let velocity = match &raw.velocity {
         Some(v)
@@ -401,9 +407,53 @@ fn check_soft_body(
         material: loam_systems::xpbd::materials()[material],
         velocity: velocity.map(|v| v as f32),
         sphere,
-        volume,
-        rooted: false,
+        solver,
+        rooted: raw.rooted.unwrap_or(false),
     })
+}
+
+/// The copies `repeat = [nx, nz]` asks for, `spacing = [dx, dz]` cells
+/// apart along x and z (a field of grass blades), each named
+/// `name.i.k`; the body itself without `repeat`.
+fn repeat_soft_body(
+    src: &Source<'_>,
+    b: &Spanned<RawSoftBody>,
+    body: SoftBox,
+    world: &WorldSpec,
+) -> Result<Vec<SoftBox>, ScenarioError> {
+    let raw = b.get_ref();
+    let Some(repeat) = &raw.repeat else {
+        return Ok(vec![body]);
+    };
+    let [nx, nz] = *repeat.get_ref();
+    if nx == 0 || nz == 0 || u64::from(nx) * u64::from(nz) > 1 << 16 {
+        return Err(src.error(repeat.span(), "repeat must be between [1, 1] and 65536 bodies"));
+    }
+    let spacing = required(src, &raw.spacing, repeat.span(), "spacing")?;
+    let [dx, dz] = *spacing.get_ref();
+    let extent = body.voxels.map(|v| v as f32 * body.voxel);
+    let fits = |a: usize, n: u32, d: f64| {
+        d.is_finite()
+            && d >= f64::from(extent[a])
+            && f64::from(body.origin[a]) + d * f64::from(n - 1) + f64::from(extent[a])
+                <= f64::from(world.size[a])
+    };
+    if !(fits(0, nx, dx) && fits(2, nz, dz)) {
+        return Err(src.error(
+            spacing.span(),
+            "spacing must be at least a body's width and keep every copy inside the world",
+        ));
+    }
+    Ok((0..nx)
+        .flat_map(|i| (0..nz).map(move |k| (i, k)))
+        .map(|(i, k)| {
+            let mut copy = body.clone();
+            copy.name = format!("{}.{i}.{k}", body.name);
+            copy.origin[0] += (dx * f64::from(i)) as f32;
+            copy.origin[2] += (dz * f64::from(k)) as f32;
+            copy
+        })
+        .collect())
 }
 
 fn check_observer(

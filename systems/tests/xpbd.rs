@@ -5,7 +5,7 @@
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::fields::{FieldConfig, Fields};
 use loam_systems::materials::{id, MaterialTable, AMBIENT};
-use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox};
+use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox, Solver};
 
 /// Gravity in cells/s² for 0.25 m cells.
 const G: f32 = 9.81 / 0.25;
@@ -26,23 +26,20 @@ fn world() -> VoxelWorld {
     w
 }
 
-fn jelly() -> SoftBodies {
+fn jelly_with(solver: Solver) -> SoftBodies {
     let mut b = SoftBodies::default();
     b.add_box(
         &SoftBox {
-            name: "jelly".into(),
-            origin: [12.0, 12.0, 12.0],
-            voxels: [6, 6, 6],
-            voxel: 1.0,
-            material: materials()[0],
-            velocity: [0.0; 3],
-            sphere: false,
-            volume: true,
-            rooted: false,
+            solver,
+            ..SoftBox::new("jelly", [12.0, 12.0, 12.0], [6, 6, 6], materials()[0])
         },
         0.25,
     );
     b
+}
+
+fn jelly() -> SoftBodies {
+    jelly_with(Solver::GramSchmidt)
 }
 
 fn run(b: &mut SoftBodies, frames: u32, substeps: u32, threads: usize) -> Vec<f32> {
@@ -71,9 +68,25 @@ fn run(b: &mut SoftBodies, frames: u32, substeps: u32, threads: usize) -> Vec<f3
 
 #[test]
 fn a_jelly_cube_comes_to_rest_on_the_floor_with_its_volume() {
-    let mut b = jelly();
-    assert_eq!(b.x.len(), 7 * 7 * 7);
-    let energy = run(&mut b, 300, 4, 2);
+    for solver in [Solver::GramSchmidt, Solver::Volume] {
+        let mut b = jelly_with(solver);
+        let particles = if solver == Solver::Volume {
+            7 * 7 * 7
+        } else {
+            8 * 216
+        };
+        assert_eq!(b.x.len(), particles);
+        comes_to_rest(&mut b, solver);
+    }
+}
+
+fn comes_to_rest(b: &mut SoftBodies, solver: Solver) {
+    let energy = run(b, 300, 4, 2);
+    assert_eq!(
+        b.summary(0).broken_constraints,
+        0,
+        "{solver:?}: a drop tears nothing"
+    );
     let lowest = b.x.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min);
     assert!(lowest >= 4.0 - 0.05, "a particle sank to y = {lowest}");
     assert!(lowest < 4.2, "it rests on the floor (lowest y = {lowest})");
@@ -86,34 +99,113 @@ fn a_jelly_cube_comes_to_rest_on_the_floor_with_its_volume() {
 
 #[test]
 fn no_nan_or_runaway_at_any_substep_count() {
-    for substeps in [1, 4, 16] {
-        let mut b = jelly();
-        run(&mut b, 1000, substeps, 2);
+    for (substeps, solver) in [1, 4, 16]
+        .into_iter()
+        .flat_map(|n| [(n, Solver::GramSchmidt), (n, Solver::Volume)])
+    {
+        let mut b = jelly_with(solver);
+        run(&mut b, 5000, substeps, 2);
         assert!(
             b.x.iter().flatten().all(|v| v.is_finite()),
-            "{substeps} substeps"
+            "{substeps} substeps, {solver:?}"
         );
         let top = b.x.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
-        assert!(top < 20.0, "{substeps} substeps: flew to {top}");
+        assert!(top < 20.0, "{substeps} substeps, {solver:?}: flew to {top}");
+        // One iteration per substep: with a single substep a frame, the
+        // column's support converges slowly and the body sags more.
         let ratio = b.volume_ratio(0);
+        let sag = if substeps == 1 { 0.15 } else { 0.05 };
         assert!(
-            (ratio - 1.0).abs() < 0.1,
-            "{substeps} substeps: volume ratio {ratio}"
+            (ratio - 1.0).abs() < sag,
+            "{substeps} substeps, {solver:?}: volume ratio {ratio}"
         );
     }
 }
 
 #[test]
 fn the_same_motion_on_one_thread_and_two() {
-    let (mut a, mut b) = (jelly(), jelly());
-    for s in [&mut a, &mut b] {
-        for v in &mut s.v {
-            *v = [3.0, 5.0, -2.0];
+    for solver in [Solver::GramSchmidt, Solver::Volume] {
+        let (mut a, mut b) = (jelly_with(solver), jelly_with(solver));
+        for s in [&mut a, &mut b] {
+            for v in &mut s.v {
+                *v = [3.0, 5.0, -2.0];
+            }
+        }
+        run(&mut a, 120, 4, 1);
+        run(&mut b, 120, 4, 2);
+        assert_eq!(a.x, b.x, "{solver:?}");
+    }
+}
+
+/// Whether particle `k` of the bar belongs to a voxel of its left half
+/// (voxels have 8 corners each, numbered x fastest).
+fn left_half(k: usize) -> bool {
+    (k / 8) % 12 < 6
+}
+
+/// A bar of `material` 12 voxels long in mid-air whose two halves fly
+/// apart at `speed` cells/s each; frames until it is still, or 120.
+fn pull_apart(material: usize, speed: f32) -> SoftBodies {
+    let mut b = SoftBodies::default();
+    b.add_box(
+        &SoftBox::new("bar", [10.0, 20.0, 14.0], [12, 2, 2], materials()[material]),
+        0.25,
+    );
+    for (k, v) in b.v.iter_mut().enumerate() {
+        *v = [if left_half(k) { -speed } else { speed }, 0.0, 0.0];
+    }
+    let w = world();
+    let table = MaterialTable::default();
+    let env = Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: 0.0,
+        voxel_size: 0.25,
+        fields: None,
+    };
+    for _ in 0..30 {
+        b.step(&w, &table, &env);
+    }
+    b
+}
+
+#[test]
+fn a_flesh_bar_pulled_apart_tears_in_two() {
+    let b = pull_apart(2, 80.0);
+    let torn = b.summary(0).broken_constraints;
+    assert!(torn >= 4, "the middle faces tore: {torn}");
+    // Two pieces flying apart: a wide gap between the particles left and
+    // right of the middle.
+    let (mut left, mut right) = (f32::MIN, f32::MAX);
+    for (k, x) in b.x.iter().enumerate() {
+        if left_half(k) {
+            left = left.max(x[0]);
+        } else {
+            right = right.min(x[0]);
         }
     }
-    run(&mut a, 120, 4, 1);
-    run(&mut b, 120, 4, 2);
-    assert_eq!(a.x, b.x);
+    assert!(
+        right - left > 3.0,
+        "the halves separated: gap {}",
+        right - left
+    );
+}
+
+#[test]
+fn a_gentle_pull_stretches_flesh_without_tearing_and_rubber_holds_where_flesh_tears() {
+    let gentle = pull_apart(2, 5.0);
+    assert_eq!(gentle.summary(0).broken_constraints, 0);
+    let rubber = pull_apart(1, 80.0);
+    assert_eq!(rubber.summary(0).broken_constraints, 0);
+    let span = |b: &SoftBodies| {
+        let xs = b.x.iter().map(|p| p[0]);
+        xs.clone().fold(f32::MIN, f32::max) - xs.fold(f32::MAX, f32::min)
+    };
+    assert!(
+        span(&rubber) < 16.0,
+        "rubber snapped back together: {}",
+        span(&rubber)
+    );
 }
 
 #[test]
@@ -132,7 +224,7 @@ fn a_resting_body_sleeps_until_a_blast_wakes_and_throws_it() {
         };
         b.step(&w, &table, &env);
     };
-    for _ in 0..400 {
+    for _ in 0..600 {
         frame(&mut b, &fields);
     }
     assert!(b.bodies[0].sleeping, "at rest on the floor, it sleeps");
@@ -169,17 +261,7 @@ fn a_stack_of_two_bodies_rests_without_sinking_into_each_other_or_jitter() {
     let mut b = SoftBodies::default();
     for (name, y) in [("bottom", 4.0), ("top", 12.0)] {
         b.add_box(
-            &SoftBox {
-                name: name.into(),
-                origin: [12.0, y, 12.0],
-                voxels: [4, 4, 4],
-                voxel: 1.0,
-                material: materials()[1],
-                velocity: [0.0; 3],
-                sphere: false,
-                volume: true,
-                rooted: false,
-            },
+            &SoftBox::new(name, [12.0, y, 12.0], [4, 4, 4], materials()[1]),
             0.25,
         );
     }
@@ -219,7 +301,120 @@ fn a_stack_of_two_bodies_rests_without_sinking_into_each_other_or_jitter() {
         assert!((r - 1.0).abs() < 0.05, "body {k}: volume ratio {r}");
     }
     assert!(
+        b.bodies.iter().all(|body| body.sleeping),
+        "both came to rest and sleep"
+    );
+    assert!(
         fastest_late < 0.2,
         "no jitter: top speed {fastest_late} cells/s over the last second"
     );
+}
+
+/// The floor world with a pool of `liquid` (or a bed of powder) 12 cells
+/// deep over all of it.
+fn pool(material: u8) -> VoxelWorld {
+    let mut w = world();
+    for x in 0..32 {
+        for z in 0..32 {
+            for y in 4..16 {
+                w.set_cell([x, y, z], material, AMBIENT);
+            }
+        }
+    }
+    w
+}
+
+#[test]
+fn water_holds_a_jelly_up_and_slows_it_down() {
+    let table = MaterialTable::default();
+    let env = Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: G,
+        voxel_size: 0.25,
+        fields: None,
+    };
+    let fall = |w: &VoxelWorld| {
+        let mut b = SoftBodies::default();
+        b.add_box(
+            &SoftBox::new("jelly", [12.0, 10.0, 12.0], [3, 3, 3], materials()[0]),
+            0.25,
+        );
+        for _ in 0..30 {
+            b.step(w, &table, &env);
+        }
+        10.0 - b.summary(0).min_y
+    };
+    let (in_air, in_water) = (fall(&world()), fall(&pool(id::WATER)));
+    // Jelly is 5% denser than water: it sinks, slowly.
+    assert!(in_water > 0.0, "it sinks: {in_water}");
+    assert!(
+        in_water < in_air / 10.0,
+        "in water it fell {in_water} cells, in air {in_air}"
+    );
+}
+
+#[test]
+fn a_body_splashes_water_and_presses_on_sand() {
+    use loam_systems::fields::couple;
+    // A pool of water, and a pillar of sand as wide as the body: the sand
+    // it presses can go out sideways over the pillar's edge.
+    let mut pillar = world();
+    for x in 11..18 {
+        for z in 11..18 {
+            for y in 4..16 {
+                pillar.set_cell([x, y, z], id::SAND, AMBIENT);
+            }
+        }
+    }
+    for (material, name, mut w) in [
+        (id::WATER, "water", pool(id::WATER)),
+        (id::SAND, "sand", pillar),
+    ] {
+        let table = MaterialTable::default();
+        let mut fields = Fields::new(FieldConfig::default());
+        let mut b = SoftBodies::default();
+        b.add_box(
+            &SoftBox {
+                velocity: [0.0, -60.0, 0.0],
+                ..SoftBox::new("jelly", [12.0, 17.0, 12.0], [4, 4, 4], materials()[0])
+            },
+            0.25,
+        );
+        let count = |w: &VoxelWorld| {
+            w.material
+                .as_slice()
+                .iter()
+                .filter(|&&m| m == material)
+                .count()
+        };
+        let before = count(&w);
+        let mut moved = 0;
+        let env = Environment {
+            dt: 1.0 / 60.0,
+            substeps: 4,
+            gravity: G,
+            voxel_size: 0.25,
+            fields: None,
+        };
+        for frame in 0..20 {
+            let felt = Environment {
+                fields: Some(&fields),
+                ..env
+            };
+            b.step(&w, &table, &felt);
+            b.push_fields(&mut fields, &w, &table, &env);
+            moved += couple(&mut w, &mut fields, &table, 1.0 / 60.0, 0.25, 7, frame).moved;
+            fields.decay(1.0 / 60.0);
+        }
+        if material == id::WATER {
+            assert!(moved > 10, "water: the body threw {moved} cells");
+        } else {
+            // Sand bears the body: it feels its weight as pressure but is
+            // not thrown (see `xpbd::react`).
+            let under = fields.sample([14.0, 15.5, 14.0]).pressure;
+            assert!(under > 100.0, "sand: pressure under the body {under} Pa");
+        }
+        assert_eq!(count(&w), before, "{name}: every cell is still there");
+    }
 }

@@ -76,6 +76,9 @@ pub fn couple(
             continue;
         };
         let speed = s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if speed <= 0.0 && s.thermal <= 0.0 {
+            continue; // pressure alone moves nothing
+        }
         let mut heated = false;
         for z in lo[2]..(lo[2] + cell).min(layout.size[2]) {
             for y in lo[1]..(lo[1] + cell).min(layout.size[1]) {

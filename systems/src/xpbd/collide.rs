@@ -1,7 +1,8 @@
 //! Collision with the voxel world: no particle ends a substep inside a
 //! solid cell (solids and powders, cells outside the world and pages that
 //! are not resident); it is put back out through the face it came in by,
-//! and friction takes away part of its sliding along that face.
+//! and friction takes away part of its sliding along that face. Pushes out
+//! of powders are summed per particle, for the grains to feel (`react`).
 
 use loam_storage::VoxelWorld;
 
@@ -11,14 +12,22 @@ use crate::materials::{Kind, MaterialTable};
 /// Distance kept from a face, cells.
 const SKIN: f32 = 1e-3;
 
-fn solid(world: &VoxelWorld, table: &MaterialTable, p: [f32; 3]) -> bool {
+/// The material of the cell holding `p`; `None` outside the world or in a
+/// page that is not resident.
+pub(crate) fn material_at(world: &VoxelWorld, p: [f32; 3]) -> Option<u8> {
     if p.iter().any(|&v| v < 0.0 || !v.is_finite()) {
-        return true;
+        return None;
     }
-    let c = p.map(|v| v as u32);
-    match world.material(c) {
-        Some(m) => matches!(table.kind[m as usize], Kind::Solid | Kind::Powder),
-        None => true,
+    world.material(p.map(|v| v as u32))
+}
+
+/// What a particle at `p` meets: `None` if it may be there, else whether
+/// the cell is loose (a powder, which feels the push).
+fn blocked(world: &VoxelWorld, table: &MaterialTable, p: [f32; 3]) -> Option<bool> {
+    match material_at(world, p).map(|m| table.kind[m as usize]) {
+        Some(Kind::Powder) => Some(true),
+        Some(Kind::Solid) | None => Some(false),
+        Some(_) => None,
     }
 }
 
@@ -29,14 +38,15 @@ pub(crate) fn collide(b: &mut SoftBodies, world: &VoxelWorld, table: &MaterialTa
             continue;
         }
         let mut x = b.x[p];
-        let prev = b.prev[p];
+        let mut prev = b.prev[p];
         for _ in 0..3 {
-            if !solid(world, table, x) {
+            let Some(loose) = blocked(world, table, x) else {
                 break;
-            }
+            };
+            let before = x;
             let lo = x.map(|v| v.floor());
             // The axis along which the particle entered this cell with the
-            // shortest way back; straight up when it was already inside.
+            // shortest way back.
             let mut best: Option<(usize, f32, f32)> = None;
             for a in 0..3 {
                 let target = if prev[a] < lo[a] {
@@ -51,14 +61,28 @@ pub(crate) fn collide(b: &mut SoftBodies, world: &VoxelWorld, table: &MaterialTa
                     best = Some((a, target, dist));
                 }
             }
-            let (axis, target, _) = best.unwrap_or((1, lo[1] + 1.0 + SKIN, 0.0));
+            let Some((axis, target, _)) = best else {
+                // It was in this cell before the substep: the world moved
+                // into it (sand fell on it, a cell was thrown into it). Out
+                // the top, and `prev` with it, so it gains no speed.
+                let up = lo[1] + 1.0 + SKIN - x[1];
+                x[1] += up;
+                prev[1] += up;
+                continue;
+            };
             x[axis] = target;
             // Friction: keep only part of the slide along the face.
             let keep = 1.0 - b.friction[p];
             for a in (0..3).filter(|&a| a != axis) {
                 x[a] = prev[a] + (x[a] - prev[a]) * keep;
             }
+            if loose {
+                for a in 0..3 {
+                    b.pressed[p][a] += x[a] - before[a];
+                }
+            }
         }
         b.x[p] = x;
+        b.prev[p] = prev;
     }
 }

@@ -1,18 +1,50 @@
-//! XPBD soft bodies (first part of issue #5): voxelised bodies whose voxels
-//! share their 8 corner particles, held together by distance constraints
-//! (edges and face diagonals) and a volume constraint per voxel, solved in
-//! small steps (many substeps, one iteration each) colour by colour, and
-//! kept out of the world's solid cells.
+//! XPBD soft bodies: voxelised bodies solved in small steps (many
+//! substeps, one iteration each), colour by colour, kept out of the
+//! world's solid cells, pushed by the force fields and pushing back.
+//!
+//! Three solvers (see [`Solver`]): the default `gram_schmidt` gives every
+//! voxel 8 corners of its own, held in shape by a Gram-Schmidt constraint
+//! and joined to its neighbours by face constraints that tear
+//! ([`gram_schmidt`](self) module docs); `volume` and `distance` share
+//! corners between neighbouring voxels and join them by distance
+//! constraints on every edge and face diagonal (`volume` adds a volume
+//! constraint per voxel).
 //!
 //! Data is SoA: positions, previous positions, velocities and inverse
 //! masses per particle; per constraint type its own arrays. Constraints of
 //! one colour share no particle, so a colour is solved in parallel without
 //! races and the result does not depend on the thread count.
 //!
-//! Units: positions in cells, time in seconds.
+//! Units: positions in cells, time in seconds, masses in kg.
+//!
+//! ```
+//! use loam_storage::{VoxelWorld, WorldLayout};
+//! use loam_systems::materials::{id, MaterialTable, AMBIENT};
+//! use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox, Solver};
+//!
+//! let layout = WorldLayout::new([32, 32, 32], 16).unwrap();
+//! let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+//! for x in 0..32 {
+//!     for z in 0..32 {
+//!         world.set_cell([x, 0, z], id::STONE, AMBIENT);
+//!     }
+//! }
+//! let mut bodies = SoftBodies::default();
+//! let jelly = bodies.add_box(&SoftBox::new("jelly", [12.0, 4.0, 12.0], [4, 4, 4], materials()[0]), 0.25);
+//! let env = Environment { dt: 1.0 / 60.0, substeps: 4, gravity: 9.81 / 0.25, voxel_size: 0.25, fields: None };
+//! for _ in 0..120 {
+//!     bodies.step(&world, &MaterialTable::default(), &env);
+//! }
+//! let body = bodies.summary(jelly);
+//! assert!(body.min_y > 0.95 && body.min_y < 1.1, "it rests on the stone: {}", body.min_y);
+//! assert!((bodies.volume_ratio(jelly) - 1.0).abs() < 0.05);
+//! ```
 
+mod build;
 mod collide;
 mod contact;
+mod gram_schmidt;
+mod react;
 mod solve;
 
 pub use contact::RADIUS as CONTACT_RADIUS;
@@ -21,7 +53,8 @@ use loam_storage::VoxelWorld;
 
 use crate::materials::MaterialTable;
 
-/// Below this speed (cells/s) every particle of a body is still.
+/// A body whose root-mean-square particle speed (its kinetic energy per
+/// mass) stays below this (cells/s) is still.
 pub const SLEEP_SPEED: f32 = 0.05;
 /// Frames a body must stay still before it sleeps.
 pub const SLEEP_FRAMES: u32 = 30;
@@ -29,6 +62,9 @@ pub const SLEEP_FRAMES: u32 = 30;
 pub const WAKE_WIND: f32 = 0.5;
 /// An overpressure above this (Pa) wakes a body.
 pub const WAKE_PRESSURE: f32 = 100.0;
+/// How fast a particle in a liquid takes on the liquid's (zero) velocity,
+/// per second: water drag.
+pub const LIQUID_DRAG: f32 = 4.0;
 
 /// What a frame of soft bodies needs from the rest of the world.
 #[derive(Clone, Copy, Debug)]
@@ -45,18 +81,27 @@ pub struct Environment<'a> {
     pub fields: Option<&'a crate::fields::Fields>,
 }
 
-/// A soft material.
+/// A soft material. Compliances are XPBD's (inverse stiffness, s²/kg with
+/// positions in cells); smaller is stiffer, and the stiffness does not
+/// depend on the substep count.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SoftMaterial {
     /// Name in scenarios and reports.
     pub name: &'static str,
     /// kg/m³.
     pub density: f32,
-    /// XPBD compliance of the distance constraints (inverse stiffness).
+    /// Distance constraints (`distance` and `volume` solvers).
     pub compliance: f32,
-    /// XPBD compliance of the volume constraints.
+    /// Volume constraints (`volume` solver).
     pub volume_compliance: f32,
-    /// Velocity damping, per second.
+    /// Gram-Schmidt shape constraints (`gram_schmidt` solver).
+    pub shape_compliance: f32,
+    /// Face constraints between voxels (`gram_schmidt` solver).
+    pub face_compliance: f32,
+    /// A face tears when its corner pairs are on average this many voxel
+    /// edges apart (`gram_schmidt` solver).
+    pub tear_strain: f32,
+    /// Damping of a body's motion relative to its mean velocity, per second.
     pub damping: f32,
     /// Coulomb friction against the world.
     pub friction: f32,
@@ -64,7 +109,8 @@ pub struct SoftMaterial {
     pub drag: f32,
 }
 
-/// The built-in soft materials.
+/// The built-in soft materials: a wobbly jelly, a stiff rubber that does
+/// not tear, and a flesh between them that tears first.
 pub fn materials() -> [SoftMaterial; 3] {
     [
         SoftMaterial {
@@ -72,7 +118,10 @@ pub fn materials() -> [SoftMaterial; 3] {
             density: 1050.0,
             compliance: 1e-5,
             volume_compliance: 1e-6,
-            damping: 0.5,
+            shape_compliance: 2e-5,
+            face_compliance: 1e-7,
+            tear_strain: 0.6,
+            damping: 5.0,
             friction: 0.4,
             drag: 3.0,
         },
@@ -81,6 +130,9 @@ pub fn materials() -> [SoftMaterial; 3] {
             density: 1100.0,
             compliance: 1e-6,
             volume_compliance: 1e-7,
+            shape_compliance: 2e-6,
+            face_compliance: 1e-8,
+            tear_strain: 2.0,
             damping: 1.0,
             friction: 0.9,
             drag: 1.0,
@@ -90,11 +142,46 @@ pub fn materials() -> [SoftMaterial; 3] {
             density: 1060.0,
             compliance: 3e-6,
             volume_compliance: 3e-7,
+            shape_compliance: 5e-6,
+            face_compliance: 1e-7,
+            tear_strain: 0.3,
             damping: 2.0,
             friction: 0.6,
             drag: 2.0,
         },
     ]
+}
+
+/// How a body's voxels are held together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Solver {
+    /// Own corners per voxel, a Gram-Schmidt shape constraint per voxel,
+    /// breakable face constraints between voxels (McGraw, MIG 2024).
+    #[default]
+    GramSchmidt,
+    /// Shared corners, distance constraints on edges and face diagonals,
+    /// and a volume constraint per voxel.
+    Volume,
+    /// Shared corners, distance constraints only.
+    Distance,
+}
+
+impl Solver {
+    /// Its name in scenarios.
+    pub fn name(self) -> &'static str {
+        match self {
+            Solver::GramSchmidt => "gram_schmidt",
+            Solver::Volume => "volume",
+            Solver::Distance => "distance",
+        }
+    }
+
+    /// The solver named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Solver::GramSchmidt, Solver::Volume, Solver::Distance]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
 }
 
 /// A box-shaped soft body to add.
@@ -114,11 +201,28 @@ pub struct SoftBox {
     pub velocity: [f32; 3],
     /// Keep only the voxels inside the sphere inscribed in the box.
     pub sphere: bool,
-    /// A volume constraint per voxel (else distance constraints only).
-    pub volume: bool,
+    /// How its voxels are held together.
+    pub solver: Solver,
     /// Pin the particles of the bottom face in place (a blade of grass
     /// rooted in the ground).
     pub rooted: bool,
+}
+
+impl SoftBox {
+    /// A resting box of unit voxels with the default solver.
+    pub fn new(name: &str, origin: [f32; 3], voxels: [u32; 3], material: SoftMaterial) -> Self {
+        SoftBox {
+            name: name.into(),
+            origin,
+            voxels,
+            voxel: 1.0,
+            material,
+            velocity: [0.0; 3],
+            sphere: false,
+            solver: Solver::default(),
+            rooted: false,
+        }
+    }
 }
 
 /// What [`SoftBodies::summary`] tells about a body.
@@ -126,8 +230,10 @@ pub struct SoftBox {
 pub struct BodySummary {
     /// Corner particles.
     pub particles: usize,
-    /// Distance and volume constraints.
+    /// Constraints of every type (a face constraint counts once).
     pub constraints: usize,
+    /// Face constraints torn.
+    pub broken_constraints: usize,
     /// Lowest particle, cells.
     pub min_y: f32,
     /// Mass-weighted centre, cells.
@@ -136,15 +242,24 @@ pub struct BodySummary {
     pub max_speed: f32,
 }
 
+/// A half-open range of indices into one of the SoA arrays.
+pub type Span = (usize, usize);
+
 /// One body: a range of particles and of each constraint type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Body {
     /// Name in reports.
     pub name: String,
-    /// Its particles, `particles.0..particles.1`.
-    pub particles: (usize, usize),
-    /// Its volume constraints (one per voxel, if it has them), `volumes.0..volumes.1`.
-    pub volumes: (usize, usize),
+    /// Its particles.
+    pub particles: Span,
+    /// Its distance constraints.
+    pub distances: Span,
+    /// Its volume constraints.
+    pub volumes: Span,
+    /// Its Gram-Schmidt shape constraints.
+    pub shapes: Span,
+    /// Its face constraints.
+    pub faces: Span,
     /// Soft voxels.
     pub voxels: usize,
     /// Whether it sleeps: no solver work until a field or [`SoftBodies::wake`] wakes it.
@@ -173,6 +288,27 @@ pub(crate) struct Volumes {
     pub compliance: Vec<f32>,
 }
 
+/// Gram-Schmidt shape constraints, one per voxel with corners of its own, SoA.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Shapes {
+    /// Corners in x-fastest order.
+    pub corners: Vec<[u32; 8]>,
+    /// Rest edge, cells.
+    pub edge: Vec<f32>,
+    pub compliance: Vec<f32>,
+}
+
+/// Face constraints: 4 corner pairs `(a[k], b[k])` pulled together, SoA.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Faces {
+    pub a: Vec<[u32; 4]>,
+    pub b: Vec<[u32; 4]>,
+    pub compliance: Vec<f32>,
+    /// Mean pair distance at which the face tears, cells.
+    pub tear: Vec<f32>,
+    pub broken: Vec<bool>,
+}
+
 /// All soft bodies of a world.
 #[derive(Clone, Debug, Default)]
 pub struct SoftBodies {
@@ -184,14 +320,19 @@ pub struct SoftBodies {
     pub v: Vec<[f32; 3]>,
     /// Inverse masses, 1/kg.
     pub w: Vec<f32>,
-    /// Per particle: damping and friction of its body's material.
-    pub(crate) damping: Vec<f32>,
+    /// Per particle: friction and air drag of its body's material.
     pub(crate) friction: Vec<f32>,
     pub(crate) drag: Vec<f32>,
     /// Per particle: its body sleeps.
     pub(crate) asleep: Vec<bool>,
     /// Per particle: the kinetic field's velocity there this frame, cells/s.
     pub(crate) wind: Vec<[f32; 3]>,
+    /// Per particle: density of the liquid it is in over its own (0 out of
+    /// liquids), this frame.
+    pub(crate) buoyancy: Vec<f32>,
+    /// Per particle: how far collisions with loose cells (powders) pushed
+    /// it this frame, cells; what the grains felt.
+    pub(crate) pressed: Vec<[f32; 3]>,
     /// The bodies.
     pub bodies: Vec<Body>,
     /// Keeps every body awake (to measure what sleeping saves); off by default.
@@ -200,156 +341,42 @@ pub struct SoftBodies {
     uncoloured: bool,
     pub(crate) distances: Distances,
     pub(crate) volumes: Volumes,
+    pub(crate) shapes: Shapes,
+    pub(crate) faces: Faces,
     /// Constraint indices by colour (no two in a colour share a particle).
     pub(crate) distance_colours: Vec<Vec<u32>>,
     pub(crate) volume_colours: Vec<Vec<u32>>,
+    pub(crate) face_colours: Vec<Vec<u32>>,
 }
 
 impl SoftBodies {
     /// Adds a body, in a world of `voxel_size_m`-metre cells (for its
     /// mass). Returns the body's index.
     pub fn add_box(&mut self, body: &SoftBox, voxel_size_m: f32) -> usize {
-        let SoftBox {
-            ref name,
-            origin,
-            voxels,
-            voxel,
-            material,
-            velocity,
-            sphere,
-            volume,
-            rooted,
-        } = *body;
-        let [nx, ny, nz] = voxels.map(|v| v as usize);
-        // Which soft voxels exist: all of the box, or those whose centre
-        // lies in the sphere inscribed in it.
-        let r = voxels.iter().copied().min().unwrap_or(0) as f32 / 2.0;
-        let kept = |i: usize, j: usize, k: usize| {
-            !sphere
-                || [i, j, k]
-                    .iter()
-                    .zip(voxels)
-                    .map(|(&v, n)| (v as f32 + 0.5 - n as f32 / 2.0).powi(2))
-                    .sum::<f32>()
-                    <= r * r
-        };
-        let cells: Vec<[usize; 3]> = (0..nz)
-            .flat_map(|k| (0..ny).flat_map(move |j| (0..nx).map(move |i| [i, j, k])))
-            .filter(|&[i, j, k]| kept(i, j, k))
-            .collect();
-        // Corner particles of the kept voxels, numbered in grid order.
-        let (px, py) = (nx + 1, ny + 1);
-        let grid = |c: [usize; 3]| c[0] + px * (c[1] + py * c[2]);
-        let corner = |v: [usize; 3], c: usize| {
-            [v[0] + (c & 1), v[1] + ((c >> 1) & 1), v[2] + ((c >> 2) & 1)]
-        };
-        let mut used = vec![false; px * py * (nz + 1)];
-        for &v in &cells {
-            for c in 0..8 {
-                used[grid(corner(v, c))] = true;
-            }
-        }
-        let first = self.x.len();
-        let mut id = vec![u32::MAX; used.len()];
-        let mut next = first as u32;
-        for (g, &u) in used.iter().enumerate() {
-            if u {
-                id[g] = next;
-                next += 1;
-                let c = [g % px, (g / px) % py, g / (px * py)];
-                let x = [0, 1, 2].map(|a| origin[a] + c[a] as f32 * voxel);
-                self.x.push(x);
-                self.prev.push(x);
-                self.v.push(velocity);
-                self.damping.push(material.damping);
-                self.friction.push(material.friction);
-                self.drag.push(material.drag);
-                self.asleep.push(false);
-                self.wind.push([0.0; 3]);
-            }
-        }
-        let particles = next as usize - first;
-        // Each voxel's mass goes in eighths to its corners.
-        let voxel_mass = material.density * (voxel * voxel_size_m).powi(3);
-        let mut mass = vec![0.0f32; particles];
-        for &v in &cells {
-            for c in 0..8 {
-                mass[id[grid(corner(v, c))] as usize - first] += voxel_mass / 8.0;
-            }
-        }
-        let rooted_y = origin[1];
-        self.w.extend(mass.iter().enumerate().map(|(k, &m)| {
-            let pinned = rooted && self.x[first + k][1] == rooted_y;
-            if m > 0.0 && !pinned {
-                1.0 / m
-            } else {
-                0.0
-            }
-        }));
-        // Each voxel's 12 edges and 12 face diagonals, each pair once.
-        const PAIRS: [(usize, usize); 24] = [
-            (0, 1),
-            (2, 3),
-            (4, 5),
-            (6, 7),
-            (0, 2),
-            (1, 3),
-            (4, 6),
-            (5, 7),
-            (0, 4),
-            (1, 5),
-            (2, 6),
-            (3, 7),
-            (0, 3),
-            (1, 2),
-            (4, 7),
-            (5, 6),
-            (0, 5),
-            (1, 4),
-            (2, 7),
-            (3, 6),
-            (0, 6),
-            (2, 4),
-            (1, 7),
-            (3, 5),
-        ];
-        let mut links: Vec<(u32, u32)> = cells
-            .iter()
-            .flat_map(|&v| {
-                PAIRS.map(|(a, b)| {
-                    let (pa, pb) = (id[grid(corner(v, a))], id[grid(corner(v, b))]);
-                    (pa.min(pb), pa.max(pb))
-                })
-            })
-            .collect();
-        links.sort_unstable();
-        links.dedup();
-        for (a, b) in links {
-            let (pa, pb) = (self.x[a as usize], self.x[b as usize]);
-            let d = (0..3).map(|k| (pa[k] - pb[k]).powi(2)).sum::<f32>().sqrt();
-            self.distances.a.push(a);
-            self.distances.b.push(b);
-            self.distances.rest.push(d);
-            self.distances.compliance.push(material.compliance);
-        }
-        let volumes_from = self.volumes.corners.len();
-        if volume {
-            for &v in &cells {
-                let corners: [u32; 8] = std::array::from_fn(|c| id[grid(corner(v, c))]);
-                let rest = solve::hex_volume(&self.x, &corners);
-                self.volumes.corners.push(corners);
-                self.volumes.rest.push(rest);
-                self.volumes.compliance.push(material.volume_compliance);
-            }
+        let cells = body.cells();
+        let voxel_mass = body.material.density * (body.voxel * voxel_size_m).powi(3);
+        let before = (
+            self.x.len(),
+            self.distances.a.len(),
+            self.volumes.corners.len(),
+            self.shapes.corners.len(),
+            self.faces.a.len(),
+        );
+        match body.solver {
+            Solver::GramSchmidt => self.build_own(body, &cells, voxel_mass),
+            Solver::Volume | Solver::Distance => self.build_shared(body, &cells, voxel_mass),
         }
         self.bodies.push(Body {
-            name: name.clone(),
-            particles: (first, first + particles),
-            volumes: (volumes_from, self.volumes.corners.len()),
+            name: body.name.clone(),
+            particles: (before.0, self.x.len()),
+            distances: (before.1, self.distances.a.len()),
+            volumes: (before.2, self.volumes.corners.len()),
+            shapes: (before.3, self.shapes.corners.len()),
+            faces: (before.4, self.faces.a.len()),
             voxels: cells.len(),
             sleeping: false,
             still_frames: 0,
-            material,
+            material: body.material,
         });
         // Colour once before the next step, not once per body added.
         self.uncoloured = true;
@@ -384,24 +411,43 @@ impl SoftBodies {
         self.distance_colours = greedy(d.a.len(), &|c, ps| ps.extend([d.a[c], d.b[c]]));
         let v = &self.volumes;
         self.volume_colours = greedy(v.corners.len(), &|c, ps| ps.extend(v.corners[c]));
+        // Shape constraints need none: a voxel's corners are its own.
+        let f = &self.faces;
+        self.face_colours = greedy(f.a.len(), &|c, ps| ps.extend(f.a[c].iter().chain(&f.b[c])));
     }
 
-    /// Number of distance and volume constraints.
+    /// Number of constraints of every type (a face constraint counts once).
     pub fn constraints(&self) -> usize {
-        self.distances.a.len() + self.volumes.corners.len()
+        self.distances.a.len()
+            + self.volumes.corners.len()
+            + self.shapes.corners.len()
+            + self.faces.a.len()
     }
 
-    /// Current over rest volume of body `b` (1 for a body without volume
-    /// constraints).
+    /// Current over rest volume of body `b`: of its voxels' hexahedra for
+    /// the `volume` and `gram_schmidt` solvers; 1 for `distance`, which
+    /// keeps no volume.
     pub fn volume_ratio(&self, b: usize) -> f32 {
-        let (lo, hi) = self.bodies[b].volumes;
-        if lo == hi {
+        let body = &self.bodies[b];
+        let (now, rest): (f32, f32) = if body.volumes.0 < body.volumes.1 {
+            let k = body.volumes.0..body.volumes.1;
+            (
+                k.clone()
+                    .map(|k| solve::hex_volume(&self.x, &self.volumes.corners[k]))
+                    .sum(),
+                self.volumes.rest[k].iter().sum(),
+            )
+        } else if body.shapes.0 < body.shapes.1 {
+            let k = body.shapes.0..body.shapes.1;
+            (
+                k.clone()
+                    .map(|k| solve::hex_volume(&self.x, &self.shapes.corners[k]))
+                    .sum(),
+                self.shapes.edge[k].iter().map(|e| e * e * e).sum(),
+            )
+        } else {
             return 1.0;
-        }
-        let now: f32 = (lo..hi)
-            .map(|k| solve::hex_volume(&self.x, &self.volumes.corners[k]))
-            .sum();
-        let rest: f32 = self.volumes.rest[lo..hi].iter().sum();
+        };
         now / rest
     }
 
@@ -410,11 +456,17 @@ impl SoftBodies {
     pub fn summary(&self, b: usize) -> BodySummary {
         let body = &self.bodies[b];
         let (lo, hi) = body.particles;
-        let in_body = |p: u32| (lo..hi).contains(&(p as usize));
-        let distances = self.distances.a.iter().filter(|&&a| in_body(a)).count();
+        let len = |s: Span| s.1 - s.0;
         let mut out = BodySummary {
             particles: hi - lo,
-            constraints: distances + body.volumes.1 - body.volumes.0,
+            constraints: len(body.distances)
+                + len(body.volumes)
+                + len(body.shapes)
+                + len(body.faces),
+            broken_constraints: self.faces.broken[body.faces.0..body.faces.1]
+                .iter()
+                .filter(|&&b| b)
+                .count(),
             min_y: f32::INFINITY,
             ..BodySummary::default()
         };
@@ -465,21 +517,25 @@ impl SoftBodies {
     }
 
     /// One frame of `dt` seconds in `substeps` substeps: wake bodies a
-    /// field reaches, predict under `gravity` (cells/s²) and the kinetic
-    /// field's drag, solve each constraint colour once, collide with the
-    /// world's solid cells, update velocities; then put bodies that stayed
-    /// still for [`SLEEP_FRAMES`] frames to sleep.
+    /// field reaches, predict under `gravity` (cells/s²), buoyancy and the
+    /// kinetic field's drag, solve each constraint colour once (faces may
+    /// tear), push bodies apart, collide with the world's solid cells,
+    /// update velocities; then put bodies that stayed still for
+    /// [`SLEEP_FRAMES`] frames to sleep.
     pub fn step(&mut self, world: &VoxelWorld, table: &MaterialTable, env: &Environment<'_>) {
         if self.uncoloured {
             self.colour();
             self.uncoloured = false;
         }
-        self.feel(env);
+        self.feel(world, table, env);
+        self.pressed.fill([0.0; 3]);
         let h = env.dt / env.substeps.max(1) as f32;
         for _ in 0..env.substeps.max(1) {
             solve::predict(self, h, env.gravity);
             solve::distances(self, h);
             solve::volumes(self, h);
+            gram_schmidt::shapes(self, h);
+            gram_schmidt::faces(self, h);
             for b in contact::contacts(self) {
                 self.wake(b);
             }
@@ -489,24 +545,39 @@ impl SoftBodies {
         self.settle();
     }
 
-    /// Samples the kinetic field at every particle (into `wind`, cells/s)
-    /// and wakes sleeping bodies that a field reaches.
-    fn feel(&mut self, env: &Environment<'_>) {
-        let Some(fields) = env.fields.filter(|f| f.bricks() > 0) else {
-            self.wind.fill([0.0; 3]);
-            return;
-        };
+    /// Once a frame: samples the kinetic field at every particle (into
+    /// `wind`, cells/s), wakes sleeping bodies that a field reaches, and
+    /// finds which awake particles are in a liquid (into `buoyancy`).
+    fn feel(&mut self, world: &VoxelWorld, table: &MaterialTable, env: &Environment<'_>) {
+        let fields = env.fields.filter(|f| f.bricks() > 0);
         let to_cells = 1.0 / env.voxel_size;
         for b in 0..self.bodies.len() {
-            let (lo, hi) = self.bodies[b].particles;
+            let body = &self.bodies[b];
+            let (lo, hi) = body.particles;
+            let (sleeping, density) = (body.sleeping, body.material.density);
             let mut felt = false;
             for p in lo..hi {
+                if !sleeping {
+                    self.buoyancy[p] = match collide::material_at(world, self.x[p]) {
+                        Some(m) if table.kind[m as usize] == crate::materials::Kind::Liquid => {
+                            table.density[m as usize] / density
+                        }
+                        _ => 0.0,
+                    };
+                }
+                self.wind[p] = [0.0; 3];
+                let Some(fields) = fields else { continue };
                 let s = fields.sample(self.x[p]);
-                self.wind[p] = s.kinetic.map(|v| v * to_cells);
                 let speed = s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
                 felt |= speed > WAKE_WIND || s.pressure > WAKE_PRESSURE;
+                // Air drag only in the air: not under water, and not where
+                // the particle pressed into sand last frame (the kinetic
+                // field there is the body's own push, see `react`).
+                if self.buoyancy[p] == 0.0 && self.pressed[p] == [0.0; 3] {
+                    self.wind[p] = s.kinetic.map(|v| v * to_cells);
+                }
             }
-            if felt && self.bodies[b].sleeping {
+            if felt && sleeping {
                 self.wake(b);
             }
         }
@@ -522,9 +593,18 @@ impl SoftBodies {
                 continue;
             }
             let (lo, hi) = self.bodies[b].particles;
-            let still = self.v[lo..hi]
-                .iter()
-                .all(|v| v.iter().map(|c| c * c).sum::<f32>() < SLEEP_SPEED * SLEEP_SPEED);
+            // Kinetic energy per mass, as a mean square speed: a body is
+            // still when its particles, weighted by mass, hardly move,
+            // even if one of them trembles in a resting contact.
+            let (mut energy, mut mass) = (0.0f32, 0.0f32);
+            for p in lo..hi {
+                if self.w[p] > 0.0 {
+                    let m = 1.0 / self.w[p];
+                    energy += m * self.v[p].iter().map(|c| c * c).sum::<f32>();
+                    mass += m;
+                }
+            }
+            let still = energy <= SLEEP_SPEED * SLEEP_SPEED * mass;
             let body = &mut self.bodies[b];
             body.still_frames = if still { body.still_frames + 1 } else { 0 };
             if body.still_frames >= SLEEP_FRAMES {

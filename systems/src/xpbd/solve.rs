@@ -5,20 +5,27 @@ use rayon::prelude::*;
 
 use super::SoftBodies;
 
-/// Positions, as a raw pointer for parallel writes to disjoint particles.
-#[derive(Clone, Copy)]
-struct Positions(*mut [f32; 3]);
+/// A slice's start, for parallel writes to disjoint elements (particles,
+/// or per-constraint flags).
+pub(crate) struct Disjoint<T>(pub *mut T);
+
+impl<T> Clone for Disjoint<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Disjoint<T> {}
 
 // SAFETY: used only within one colour, whose constraints share no particle,
-// so every particle is written by at most one task.
-unsafe impl Send for Positions {}
-unsafe impl Sync for Positions {}
+// so every element is written by at most one task.
+unsafe impl<T> Send for Disjoint<T> {}
+unsafe impl<T> Sync for Disjoint<T> {}
 
-fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+pub(crate) fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 
-fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+pub(crate) fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
@@ -26,7 +33,7 @@ fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     ]
 }
 
-fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
+pub(crate) fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
@@ -58,7 +65,13 @@ pub(crate) fn predict(b: &mut SoftBodies, h: f32, gravity: f32) {
         if b.w[p] == 0.0 || b.asleep[p] {
             continue;
         }
-        b.v[p][1] -= gravity * h;
+        // Gravity less buoyancy; a liquid also slows the particle down.
+        let lift = b.buoyancy[p];
+        b.v[p][1] -= gravity * h * (1.0 - lift);
+        if lift > 0.0 {
+            let keep = (1.0 - super::LIQUID_DRAG * h).max(0.0);
+            b.v[p] = b.v[p].map(|v| v * keep);
+        }
         // Drag toward the kinetic field's velocity where there is one:
         // wind sways, blasts throw.
         if b.wind[p] != [0.0; 3] {
@@ -76,7 +89,7 @@ pub(crate) fn predict(b: &mut SoftBodies, h: f32, gravity: f32) {
 /// One XPBD projection of every distance constraint (λ starts at zero each
 /// substep: one iteration per substep).
 pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
-    let pos = Positions(b.x.as_mut_ptr());
+    let pos = Disjoint(b.x.as_mut_ptr());
     let (w, d, asleep) = (&b.w, &b.distances, &b.asleep);
     for colour in &b.distance_colours {
         colour.par_iter().for_each(|&c| {
@@ -87,7 +100,7 @@ pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
             }
             let p = pos;
             // SAFETY: i and j are particles of this constraint only, within
-            // this colour (see `Positions`).
+            // this colour (see `Disjoint`).
             unsafe {
                 let (xi, xj) = (*p.0.add(i), *p.0.add(j));
                 let delta = sub(xi, xj);
@@ -110,7 +123,7 @@ pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
 
 /// One XPBD projection of every volume constraint.
 pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
-    let pos = Positions(b.x.as_mut_ptr());
+    let pos = Disjoint(b.x.as_mut_ptr());
     let (w, v, asleep) = (&b.w, &b.volumes, &b.asleep);
     for colour in &b.volume_colours {
         colour.par_iter().for_each(|&c| {
@@ -159,16 +172,38 @@ pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
     }
 }
 
-/// Velocities from the substep's displacement, damped.
+/// Velocities from the substep's displacement; each body's motion
+/// relative to its mean velocity is damped (damping the whole velocity
+/// would be an air drag: a damped jelly would fall slowly), a rooted
+/// body's relative to the ground.
 pub(crate) fn update_velocities(b: &mut SoftBodies, h: f32) {
-    for p in 0..b.x.len() {
-        if b.asleep[p] {
-            b.v[p] = [0.0; 3];
+    for body in &b.bodies {
+        let (lo, hi) = body.particles;
+        if body.sleeping {
+            b.v[lo..hi].fill([0.0; 3]);
             continue;
         }
-        let keep = (1.0 - b.damping[p] * h).max(0.0);
-        for a in 0..3 {
-            b.v[p][a] = (b.x[p][a] - b.prev[p][a]) / h * keep;
+        let (mut momentum, mut mass) = ([0.0f32; 3], 0.0f32);
+        for p in lo..hi {
+            b.v[p] = [0, 1, 2].map(|a| (b.x[p][a] - b.prev[p][a]) / h);
+            if b.w[p] > 0.0 {
+                let m = 1.0 / b.w[p];
+                for (q, v) in momentum.iter_mut().zip(b.v[p]) {
+                    *q += m * v;
+                }
+                mass += m;
+            }
+        }
+        // A rooted body (a pinned particle) is damped against the ground.
+        let rooted = b.w[lo..hi].contains(&0.0);
+        let mean = if rooted {
+            [0.0; 3]
+        } else {
+            momentum.map(|c| c / mass.max(f32::MIN_POSITIVE))
+        };
+        let keep = (1.0 - body.material.damping * h).max(0.0);
+        for v in &mut b.v[lo..hi] {
+            *v = [0, 1, 2].map(|a| mean[a] + (v[a] - mean[a]) * keep);
         }
     }
 }

@@ -1,0 +1,196 @@
+//! Turning a [`SoftBox`] into particles and constraints.
+//!
+//! Two ways to give a voxel its corners:
+//! - **shared** (the `distance` and `volume` solvers): neighbouring voxels
+//!   share corner particles, so the body cannot come apart; edges and face
+//!   diagonals are distance constraints, and with `volume` each voxel also
+//!   keeps its volume;
+//! - **own** (the `gram_schmidt` solver): every voxel has 8 corner
+//!   particles of its own, kept in the shape of a cube by a Gram-Schmidt
+//!   shape constraint, and joined to each face neighbour by a face
+//!   constraint that pulls the 4 coincident corner pairs together and tears
+//!   when they are pulled too far apart.
+
+use super::{solve, Faces, SoftBodies, SoftBox, Solver};
+
+/// Corner `c` (0..8, x fastest, then y, then z) of the voxel at `v`.
+pub(crate) fn corner(v: [usize; 3], c: usize) -> [usize; 3] {
+    [v[0] + (c & 1), v[1] + ((c >> 1) & 1), v[2] + ((c >> 2) & 1)]
+}
+
+/// A voxel's 12 edges and 12 face diagonals, as corner pairs.
+const PAIRS: [(usize, usize); 24] = [
+    (0, 1),
+    (2, 3),
+    (4, 5),
+    (6, 7),
+    (0, 2),
+    (1, 3),
+    (4, 6),
+    (5, 7),
+    (0, 4),
+    (1, 5),
+    (2, 6),
+    (3, 7),
+    (0, 3),
+    (1, 2),
+    (4, 7),
+    (5, 6),
+    (0, 5),
+    (1, 4),
+    (2, 7),
+    (3, 6),
+    (0, 6),
+    (2, 4),
+    (1, 7),
+    (3, 5),
+];
+
+impl SoftBox {
+    /// The soft voxels it keeps (grid coordinates, x fastest): all of the
+    /// box, or those whose centre lies in the sphere inscribed in it.
+    pub(crate) fn cells(&self) -> Vec<[usize; 3]> {
+        let [nx, ny, nz] = self.voxels.map(|v| v as usize);
+        let r = self.voxels.iter().copied().min().unwrap_or(0) as f32 / 2.0;
+        let kept = |c: [usize; 3]| {
+            !self.sphere
+                || c.iter()
+                    .zip(self.voxels)
+                    .map(|(&v, n)| (v as f32 + 0.5 - n as f32 / 2.0).powi(2))
+                    .sum::<f32>()
+                    <= r * r
+        };
+        (0..nz)
+            .flat_map(|k| (0..ny).flat_map(move |j| (0..nx).map(move |i| [i, j, k])))
+            .filter(|&c| kept(c))
+            .collect()
+    }
+
+    /// Position of grid corner `c`, cells.
+    fn position(&self, c: [usize; 3]) -> [f32; 3] {
+        [0, 1, 2].map(|a| self.origin[a] + c[a] as f32 * self.voxel)
+    }
+}
+
+impl SoftBodies {
+    /// Appends a particle of mass `mass` kg at `x`; pinned particles (or
+    /// massless ones) do not move.
+    fn push_particle(&mut self, body: &SoftBox, x: [f32; 3], mass: f32, pinned: bool) {
+        let m = body.material;
+        self.x.push(x);
+        self.prev.push(x);
+        self.v.push(body.velocity);
+        self.w.push(if mass > 0.0 && !pinned {
+            1.0 / mass
+        } else {
+            0.0
+        });
+        self.friction.push(m.friction);
+        self.drag.push(m.drag);
+        self.asleep.push(false);
+        self.wind.push([0.0; 3]);
+        self.buoyancy.push(0.0);
+        self.pressed.push([0.0; 3]);
+    }
+
+    /// Particles and constraints of `body` with corners shared between
+    /// neighbouring voxels.
+    pub(crate) fn build_shared(&mut self, body: &SoftBox, cells: &[[usize; 3]], voxel_mass: f32) {
+        let [nx, ny, nz] = body.voxels.map(|v| v as usize);
+        let (px, py) = (nx + 1, ny + 1);
+        let grid = |c: [usize; 3]| c[0] + px * (c[1] + py * c[2]);
+        // Each voxel's mass goes in eighths to its corners.
+        let mut mass = vec![0.0f32; px * py * (nz + 1)];
+        for &v in cells {
+            for c in 0..8 {
+                mass[grid(corner(v, c))] += voxel_mass / 8.0;
+            }
+        }
+        let mut id = vec![u32::MAX; mass.len()];
+        for (g, &m) in mass.iter().enumerate() {
+            if m > 0.0 {
+                id[g] = self.x.len() as u32;
+                let c = [g % px, (g / px) % py, g / (px * py)];
+                self.push_particle(body, body.position(c), m, body.rooted && c[1] == 0);
+            }
+        }
+        let mut links: Vec<(u32, u32)> = cells
+            .iter()
+            .flat_map(|&v| {
+                PAIRS.map(|(a, b)| {
+                    let (pa, pb) = (id[grid(corner(v, a))], id[grid(corner(v, b))]);
+                    (pa.min(pb), pa.max(pb))
+                })
+            })
+            .collect();
+        links.sort_unstable();
+        links.dedup();
+        for (a, b) in links {
+            let (pa, pb) = (self.x[a as usize], self.x[b as usize]);
+            let d = (0..3).map(|k| (pa[k] - pb[k]).powi(2)).sum::<f32>().sqrt();
+            self.distances.a.push(a);
+            self.distances.b.push(b);
+            self.distances.rest.push(d);
+            self.distances.compliance.push(body.material.compliance);
+        }
+        if body.solver == Solver::Volume {
+            for &v in cells {
+                let corners: [u32; 8] = std::array::from_fn(|c| id[grid(corner(v, c))]);
+                let rest = solve::hex_volume(&self.x, &corners);
+                self.volumes.corners.push(corners);
+                self.volumes.rest.push(rest);
+                self.volumes
+                    .compliance
+                    .push(body.material.volume_compliance);
+            }
+        }
+    }
+
+    /// Particles and constraints of `body` with 8 corners of its own per
+    /// voxel: a shape constraint per voxel, a face constraint per pair of
+    /// face neighbours.
+    pub(crate) fn build_own(&mut self, body: &SoftBox, cells: &[[usize; 3]], voxel_mass: f32) {
+        let [nx, ny, _] = body.voxels.map(|v| v as usize);
+        let m = body.material;
+        // Index of each kept voxel's shape constraint, by grid position.
+        let mut shape_of = rustc_hash::FxHashMap::default();
+        for &v in cells {
+            let first = self.x.len() as u32;
+            for c in 0..8 {
+                let g = corner(v, c);
+                let pinned = body.rooted && g[1] == 0;
+                self.push_particle(body, body.position(g), voxel_mass / 8.0, pinned);
+            }
+            shape_of.insert(v[0] + nx * (v[1] + ny * v[2]), self.shapes.corners.len());
+            self.shapes
+                .corners
+                .push(std::array::from_fn(|c| first + c as u32));
+            self.shapes.edge.push(body.voxel);
+            self.shapes.compliance.push(m.shape_compliance);
+        }
+        let faces: &mut Faces = &mut self.faces;
+        for &v in cells {
+            let low = shape_of[&(v[0] + nx * (v[1] + ny * v[2]))];
+            for axis in 0..3 {
+                let mut n = v;
+                n[axis] += 1;
+                if n[axis] == body.voxels[axis] as usize {
+                    continue;
+                }
+                let Some(&high) = shape_of.get(&(n[0] + nx * (n[1] + ny * n[2]))) else {
+                    continue;
+                };
+                // The low voxel's corners on its +axis face meet the high
+                // voxel's corners on its −axis face.
+                let bit = 1 << axis;
+                let on_face: Vec<usize> = (0..8).filter(|c| c & bit == 0).collect();
+                let (a, b) = (self.shapes.corners[low], self.shapes.corners[high]);
+                faces.a.push(std::array::from_fn(|k| a[on_face[k] | bit]));
+                faces.b.push(std::array::from_fn(|k| b[on_face[k]]));
+                faces.compliance.push(m.face_compliance);
+                faces.tear.push(m.tear_strain * body.voxel);
+                faces.broken.push(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The Gram-Schmidt voxel constraint (after McGraw, MIG 2024) and the
+//! breakable face constraint, for voxels with 8 corners of their own.
+//!
+//! **Shape.** A voxel's three edge directions u, v, w are the means of its
+//! four parallel edges along x, y and z. Gram-Schmidt turns them into an
+//! orthonormal frame; the target is the cube of the rest edge in that
+//! frame, centred on the corners' mean. Each corner moves toward its target
+//! by the XPBD fraction w / (w + α/h²), so the compliance α sets how soft
+//! the voxel is, independent of the substep count. The target cube has the
+//! rest volume exactly, so volume needs no constraint of its own.
+//!
+//! Plain Gram-Schmidt keeps its first vector's direction and favours it;
+//! here the frame is the mean of the three cyclic orders, orthonormalised
+//! again (see [`frame`]). The third vector of each is the cross product of
+//! the first two, so the frame is always right-handed and a voxel crushed
+//! inside out is turned back rather than kept mirrored.
+//!
+//! **Faces.** Two face neighbours have 4 coincident corner pairs. A face
+//! constraint pulls each pair together (a zero-length XPBD constraint, no
+//! square root). When the solver reaches a face whose pairs are on average
+//! farther apart than its tear distance, the face breaks for good: the
+//! steady force that holds a face that far open is tear distance /
+//! compliance, so tearing takes a violent pull, not a body's own weight.
+
+use rayon::prelude::*;
+
+use super::solve::{cross, dot, sub, Disjoint};
+use super::SoftBodies;
+
+/// For each axis, the mean of a voxel's 4 edges along it.
+fn axes(x: &[[f32; 3]; 8]) -> [[f32; 3]; 3] {
+    std::array::from_fn(|axis| {
+        let bit = 1 << axis;
+        let mut e = [0.0f32; 3];
+        for c in (0..8).filter(|c| c & bit == 0) {
+            let d = sub(x[c | bit], x[c]);
+            for a in 0..3 {
+                e[a] += 0.25 * d[a];
+            }
+        }
+        e
+    })
+}
+
+/// Gram-Schmidt of `axes` taken in the order `k`, `k + 1`, `k + 2`
+/// (cyclic), as a right-handed frame in axis order; `None` when the first
+/// two are (nearly) parallel or vanish.
+fn gram_schmidt(axes: &[[f32; 3]; 3], k: usize) -> Option<[[f32; 3]; 3]> {
+    let (a, b) = (axes[k], axes[(k + 1) % 3]);
+    let la = dot(a, a).sqrt();
+    if la < 1e-6 {
+        return None;
+    }
+    let ea = a.map(|v| v / la);
+    let along = dot(b, ea);
+    let b = [0, 1, 2].map(|i| b[i] - along * ea[i]);
+    let lb = dot(b, b).sqrt();
+    if lb < 1e-6 {
+        return None;
+    }
+    let eb = b.map(|v| v / lb);
+    let mut out = [[0.0; 3]; 3];
+    out[k] = ea;
+    out[(k + 1) % 3] = eb;
+    out[(k + 2) % 3] = cross(ea, eb);
+    Some(out)
+}
+
+/// The right-handed orthonormal frame of `axes`: the mean of Gram-Schmidt
+/// started from each of the three axes, orthonormalised once more. Any one
+/// order favours its first axis; choosing the order by the voxel's shape
+/// (the longest axis first) would jump from one frame to another as the
+/// shape passes through a tie, and those jumps pump energy into a sheared
+/// body. The mean favours no axis and moves continuously. `None` when the
+/// voxel is flattened to a line.
+pub(crate) fn frame(axes: [[f32; 3]; 3]) -> Option<[[f32; 3]; 3]> {
+    let mut mean = [[0.0f32; 3]; 3];
+    for k in 0..3 {
+        let f = gram_schmidt(&axes, k)?;
+        for (m, e) in mean.iter_mut().zip(f) {
+            for a in 0..3 {
+                m[a] += e[a];
+            }
+        }
+    }
+    gram_schmidt(&mean, 0)
+}
+
+/// The 8 corners of the cube of edge `edge` centred on `center` in `frame`.
+fn cube(center: [f32; 3], frame: &[[f32; 3]; 3], edge: f32) -> [[f32; 3]; 8] {
+    std::array::from_fn(|c| {
+        let mut p = center;
+        for (axis, e) in frame.iter().enumerate() {
+            let s = if c & (1 << axis) != 0 { 0.5 } else { -0.5 } * edge;
+            for a in 0..3 {
+                p[a] += s * e[a];
+            }
+        }
+        p
+    })
+}
+
+/// One projection of every awake voxel's shape constraint. Voxels share no
+/// particle, so all run in parallel.
+pub(crate) fn shapes(b: &mut SoftBodies, h: f32) {
+    let pos = Disjoint(b.x.as_mut_ptr());
+    let (w, s, asleep) = (&b.w, &b.shapes, &b.asleep);
+    (0..s.corners.len()).into_par_iter().for_each(|v| {
+        let corners = s.corners[v];
+        if asleep[corners[0] as usize] {
+            return;
+        }
+        let p = pos;
+        // SAFETY: a voxel's 8 corners are its own; no other task touches them.
+        unsafe {
+            let x: [[f32; 3]; 8] = corners.map(|k| *p.0.add(k as usize));
+            let Some(frame) = frame(axes(&x)) else { return };
+            let mut center = [0.0f32; 3];
+            for q in &x {
+                for a in 0..3 {
+                    center[a] += 0.125 * q[a];
+                }
+            }
+            let target = cube(center, &frame, s.edge[v]);
+            let alpha = s.compliance[v] / (h * h);
+            for (k, &i) in corners.iter().enumerate() {
+                let wi = w[i as usize];
+                if wi == 0.0 {
+                    continue;
+                }
+                let f = wi / (wi + alpha);
+                let xi = &mut *p.0.add(i as usize);
+                for a in 0..3 {
+                    xi[a] += f * (target[k][a] - x[k][a]);
+                }
+            }
+        }
+    });
+}
+
+/// One projection of every intact, awake face constraint, colour by
+/// colour; returns how many faces tore.
+pub(crate) fn faces(b: &mut SoftBodies, h: f32) -> usize {
+    let pos = Disjoint(b.x.as_mut_ptr());
+    let broken = Disjoint(b.faces.broken.as_mut_ptr());
+    let (w, f, asleep) = (&b.w, &b.faces, &b.asleep);
+    let mut torn = 0;
+    for colour in &b.face_colours {
+        torn += colour
+            .par_iter()
+            .map(|&c| {
+                let c = c as usize;
+                let (pa, pb) = (f.a[c], f.b[c]);
+                let (p, broken) = (pos, broken);
+                // SAFETY: the 8 particles and the flag belong to this face
+                // alone within its colour.
+                unsafe {
+                    if *broken.0.add(c) || asleep[pa[0] as usize] {
+                        return 0;
+                    }
+                    let gaps: [[f32; 3]; 4] = std::array::from_fn(|k| {
+                        sub(*p.0.add(pa[k] as usize), *p.0.add(pb[k] as usize))
+                    });
+                    let mean = gaps.iter().map(|g| dot(*g, *g).sqrt()).sum::<f32>() / 4.0;
+                    if mean > f.tear[c] {
+                        *broken.0.add(c) = true;
+                        return 1;
+                    }
+                    let alpha = f.compliance[c] / (h * h);
+                    for k in 0..4 {
+                        let (i, j) = (pa[k] as usize, pb[k] as usize);
+                        let wsum = w[i] + w[j];
+                        if wsum == 0.0 {
+                            continue;
+                        }
+                        let l = gaps[k].map(|g| g / (wsum + alpha));
+                        let (xi, xj) = (&mut *p.0.add(i), &mut *p.0.add(j));
+                        for a in 0..3 {
+                            xi[a] -= w[i] * l[a];
+                            xj[a] += w[j] * l[a];
+                        }
+                    }
+                    0
+                }
+            })
+            .sum::<usize>();
+    }
+    torn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit_cube() -> [[f32; 3]; 8] {
+        std::array::from_fn(|c| [(c & 1) as f32, ((c >> 1) & 1) as f32, ((c >> 2) & 1) as f32])
+    }
+
+    #[test]
+    fn a_cube_is_its_own_target() {
+        let x = unit_cube();
+        let f = frame(axes(&x)).unwrap();
+        let t = cube([0.5; 3], &f, 1.0);
+        for (p, q) in x.iter().zip(&t) {
+            assert!(dot(sub(*p, *q), sub(*p, *q)) < 1e-10, "{p:?} vs {q:?}");
+        }
+    }
+
+    #[test]
+    fn the_frame_is_orthonormal_and_right_handed_even_for_an_inverted_voxel() {
+        // Sheared, stretched and mirrored along z.
+        let mut x = unit_cube();
+        for p in &mut x {
+            p[0] += 0.4 * p[1];
+            p[1] *= 1.7;
+            p[2] = -p[2];
+        }
+        let f = frame(axes(&x)).unwrap();
+        for i in 0..3 {
+            for j in 0..3 {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((dot(f[i], f[j]) - want).abs() < 1e-5);
+            }
+        }
+        let det = dot(f[0], cross(f[1], f[2]));
+        assert!((det - 1.0).abs() < 1e-5, "right-handed: det {det}");
+    }
+
+    #[test]
+    fn a_flattened_voxel_has_no_frame() {
+        let x: [[f32; 3]; 8] = std::array::from_fn(|c| [(c & 1) as f32, 0.0, 0.0]);
+        assert!(frame(axes(&x)).is_none());
+    }
+}
