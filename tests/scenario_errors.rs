@@ -387,7 +387,10 @@ fn soft_bodies_are_checked() {
         "{WORLD}{body}material = \"jelly\"\nsolver = \"distance\"\n"
     ))
     .unwrap();
-    assert_eq!(s.soft_bodies[0].solver, loam::loam_systems::xpbd::Solver::Distance);
+    assert_eq!(
+        s.soft_bodies[0].solver,
+        loam::loam_systems::xpbd::Solver::Distance
+    );
     error_at(
         &format!("{WORLD}{body}material = \"custard\"\n"),
         8,

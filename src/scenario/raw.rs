@@ -427,7 +427,10 @@ fn repeat_soft_body(
     };
     let [nx, nz] = *repeat.get_ref();
     if nx == 0 || nz == 0 || u64::from(nx) * u64::from(nz) > 1 << 16 {
-        return Err(src.error(repeat.span(), "repeat must be between [1, 1] and 65536 bodies"));
+        return Err(src.error(
+            repeat.span(),
+            "repeat must be between [1, 1] and 65536 bodies",
+        ));
     }
     let spacing = required(src, &raw.spacing, repeat.span(), "spacing")?;
     let [dx, dz] = *spacing.get_ref();

@@ -91,6 +91,8 @@ impl SoftBodies {
         self.wind.push([0.0; 3]);
         self.buoyancy.push(0.0);
         self.pressed.push([0.0; 3]);
+        self.free.push(super::collide::NO_CELL);
+        self.owner.push(self.bodies.len() as u32);
     }
 
     /// Particles and constraints of `body` with corners shared between
@@ -161,10 +163,8 @@ impl SoftBodies {
                 let pinned = body.rooted && g[1] == 0;
                 self.push_particle(body, body.position(g), voxel_mass / 8.0, pinned);
             }
-            shape_of.insert(v[0] + nx * (v[1] + ny * v[2]), self.shapes.corners.len());
-            self.shapes
-                .corners
-                .push(std::array::from_fn(|c| first + c as u32));
+            shape_of.insert(v[0] + nx * (v[1] + ny * v[2]), self.shapes.first.len());
+            self.shapes.first.push(first);
             self.shapes.edge.push(body.voxel);
             self.shapes.compliance.push(m.shape_compliance);
         }
@@ -184,7 +184,7 @@ impl SoftBodies {
                 // voxel's corners on its −axis face.
                 let bit = 1 << axis;
                 let on_face: Vec<usize> = (0..8).filter(|c| c & bit == 0).collect();
-                let (a, b) = (self.shapes.corners[low], self.shapes.corners[high]);
+                let (a, b) = (self.shapes.corners(low), self.shapes.corners(high));
                 faces.a.push(std::array::from_fn(|k| a[on_face[k] | bit]));
                 faces.b.push(std::array::from_fn(|k| b[on_face[k]]));
                 faces.compliance.push(m.face_compliance);

@@ -17,8 +17,9 @@
 //!
 //! **Faces.** Two face neighbours have 4 coincident corner pairs. A face
 //! constraint pulls each pair together (a zero-length XPBD constraint, no
-//! square root). When the solver reaches a face whose pairs are on average
-//! farther apart than its tear distance, the face breaks for good: the
+//! square root). When the solver reaches a face whose pairs are farther
+//! apart than its tear distance (root mean square over the 4 pairs), the
+//! face breaks for good: the
 //! steady force that holds a face that far open is tear distance /
 //! compliance, so tearing takes a violent pull, not a body's own weight.
 
@@ -51,14 +52,14 @@ fn gram_schmidt(axes: &[[f32; 3]; 3], k: usize) -> Option<[[f32; 3]; 3]> {
     if la < 1e-6 {
         return None;
     }
-    let ea = a.map(|v| v / la);
+    let ea = a.map(|v| v * la.recip());
     let along = dot(b, ea);
     let b = [0, 1, 2].map(|i| b[i] - along * ea[i]);
     let lb = dot(b, b).sqrt();
     if lb < 1e-6 {
         return None;
     }
-    let eb = b.map(|v| v / lb);
+    let eb = b.map(|v| v * lb.recip());
     let mut out = [[0.0; 3]; 3];
     out[k] = ea;
     out[(k + 1) % 3] = eb;
@@ -105,37 +106,43 @@ fn cube(center: [f32; 3], frame: &[[f32; 3]; 3], edge: f32) -> [[f32; 3]; 8] {
 pub(crate) fn shapes(b: &mut SoftBodies, h: f32) {
     let pos = Disjoint(b.x.as_mut_ptr());
     let (w, s, asleep) = (&b.w, &b.shapes, &b.asleep);
-    (0..s.corners.len()).into_par_iter().for_each(|v| {
-        let corners = s.corners[v];
-        if asleep[corners[0] as usize] {
-            return;
-        }
-        let p = pos;
-        // SAFETY: a voxel's 8 corners are its own; no other task touches them.
-        unsafe {
-            let x: [[f32; 3]; 8] = corners.map(|k| *p.0.add(k as usize));
-            let Some(frame) = frame(axes(&x)) else { return };
+    let inv_h2 = 1.0 / (h * h);
+    (0..s.first.len())
+        .into_par_iter()
+        .with_min_len(256)
+        .for_each(|v| {
+            let first = s.first[v] as usize;
+            if asleep[first] {
+                return;
+            }
+            let p = pos;
+            // SAFETY: a voxel's 8 consecutive corners are its own; no other
+            // task touches them.
+            let x = unsafe { &mut *(p.0.add(first) as *mut [[f32; 3]; 8]) };
+            let Some(frame) = frame(axes(x)) else { return };
             let mut center = [0.0f32; 3];
-            for q in &x {
+            for q in x.iter() {
                 for a in 0..3 {
                     center[a] += 0.125 * q[a];
                 }
             }
             let target = cube(center, &frame, s.edge[v]);
-            let alpha = s.compliance[v] / (h * h);
-            for (k, &i) in corners.iter().enumerate() {
-                let wi = w[i as usize];
-                if wi == 0.0 {
+            let alpha = s.compliance[v] * inv_h2;
+            // Corners of a voxel share one mass unless pinned: one division.
+            let (mut last_w, mut f) = (f32::NAN, 0.0);
+            for (k, xk) in x.iter_mut().enumerate() {
+                let wk = w[first + k];
+                if wk == 0.0 {
                     continue;
                 }
-                let f = wi / (wi + alpha);
-                let xi = &mut *p.0.add(i as usize);
+                if wk != last_w {
+                    (last_w, f) = (wk, wk / (wk + alpha));
+                }
                 for a in 0..3 {
-                    xi[a] += f * (target[k][a] - x[k][a]);
+                    xk[a] += f * (target[k][a] - xk[a]);
                 }
             }
-        }
-    });
+        });
 }
 
 /// One projection of every intact, awake face constraint, colour by
@@ -144,10 +151,12 @@ pub(crate) fn faces(b: &mut SoftBodies, h: f32) -> usize {
     let pos = Disjoint(b.x.as_mut_ptr());
     let broken = Disjoint(b.faces.broken.as_mut_ptr());
     let (w, f, asleep) = (&b.w, &b.faces, &b.asleep);
+    let inv_h2 = 1.0 / (h * h);
     let mut torn = 0;
     for colour in &b.face_colours {
         torn += colour
             .par_iter()
+            .with_min_len(256)
             .map(|&c| {
                 let c = c as usize;
                 let (pa, pb) = (f.a[c], f.b[c]);
@@ -161,19 +170,20 @@ pub(crate) fn faces(b: &mut SoftBodies, h: f32) -> usize {
                     let gaps: [[f32; 3]; 4] = std::array::from_fn(|k| {
                         sub(*p.0.add(pa[k] as usize), *p.0.add(pb[k] as usize))
                     });
-                    let mean = gaps.iter().map(|g| dot(*g, *g).sqrt()).sum::<f32>() / 4.0;
-                    if mean > f.tear[c] {
+                    let mean_square = gaps.iter().map(|g| dot(*g, *g)).sum::<f32>() / 4.0;
+                    if mean_square > f.tear[c] * f.tear[c] {
                         *broken.0.add(c) = true;
                         return 1;
                     }
-                    let alpha = f.compliance[c] / (h * h);
+                    let alpha = f.compliance[c] * inv_h2;
                     for k in 0..4 {
                         let (i, j) = (pa[k] as usize, pb[k] as usize);
                         let wsum = w[i] + w[j];
                         if wsum == 0.0 {
                             continue;
                         }
-                        let l = gaps[k].map(|g| g / (wsum + alpha));
+                        let inv = 1.0 / (wsum + alpha);
+                        let l = gaps[k].map(|g| g * inv);
                         let (xi, xj) = (&mut *p.0.add(i), &mut *p.0.add(j));
                         for a in 0..3 {
                             xi[a] -= w[i] * l[a];

@@ -98,8 +98,8 @@ pub struct SoftMaterial {
     pub shape_compliance: f32,
     /// Face constraints between voxels (`gram_schmidt` solver).
     pub face_compliance: f32,
-    /// A face tears when its corner pairs are on average this many voxel
-    /// edges apart (`gram_schmidt` solver).
+    /// A face tears when its corner pairs are this many voxel edges apart
+    /// (root mean square; `gram_schmidt` solver).
     pub tear_strain: f32,
     /// Damping of a body's motion relative to its mean velocity, per second.
     pub damping: f32,
@@ -291,11 +291,19 @@ pub(crate) struct Volumes {
 /// Gram-Schmidt shape constraints, one per voxel with corners of its own, SoA.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Shapes {
-    /// Corners in x-fastest order.
-    pub corners: Vec<[u32; 8]>,
+    /// The first of the voxel's 8 consecutive corner particles (x-fastest
+    /// order, as for [`Volumes`]).
+    pub first: Vec<u32>,
     /// Rest edge, cells.
     pub edge: Vec<f32>,
     pub compliance: Vec<f32>,
+}
+
+impl Shapes {
+    /// The corners of voxel `k`.
+    pub fn corners(&self, k: usize) -> [u32; 8] {
+        std::array::from_fn(|c| self.first[k] + c as u32)
+    }
 }
 
 /// Face constraints: 4 corner pairs `(a[k], b[k])` pulled together, SoA.
@@ -304,7 +312,7 @@ pub(crate) struct Faces {
     pub a: Vec<[u32; 4]>,
     pub b: Vec<[u32; 4]>,
     pub compliance: Vec<f32>,
-    /// Mean pair distance at which the face tears, cells.
+    /// Root-mean-square pair distance at which the face tears, cells.
     pub tear: Vec<f32>,
     pub broken: Vec<bool>,
 }
@@ -333,6 +341,10 @@ pub struct SoftBodies {
     /// Per particle: how far collisions with loose cells (powders) pushed
     /// it this frame, cells; what the grains felt.
     pub(crate) pressed: Vec<[f32; 3]>,
+    /// Per particle: the index of its body.
+    pub(crate) owner: Vec<u32>,
+    /// Per particle: the cell it was last found free in this frame.
+    pub(crate) free: Vec<[i32; 3]>,
     /// The bodies.
     pub bodies: Vec<Body>,
     /// Keeps every body awake (to measure what sleeping saves); off by default.
@@ -359,7 +371,7 @@ impl SoftBodies {
             self.x.len(),
             self.distances.a.len(),
             self.volumes.corners.len(),
-            self.shapes.corners.len(),
+            self.shapes.first.len(),
             self.faces.a.len(),
         );
         match body.solver {
@@ -371,7 +383,7 @@ impl SoftBodies {
             particles: (before.0, self.x.len()),
             distances: (before.1, self.distances.a.len()),
             volumes: (before.2, self.volumes.corners.len()),
-            shapes: (before.3, self.shapes.corners.len()),
+            shapes: (before.3, self.shapes.first.len()),
             faces: (before.4, self.faces.a.len()),
             voxels: cells.len(),
             sleeping: false,
@@ -420,7 +432,7 @@ impl SoftBodies {
     pub fn constraints(&self) -> usize {
         self.distances.a.len()
             + self.volumes.corners.len()
-            + self.shapes.corners.len()
+            + self.shapes.first.len()
             + self.faces.a.len()
     }
 
@@ -441,7 +453,7 @@ impl SoftBodies {
             let k = body.shapes.0..body.shapes.1;
             (
                 k.clone()
-                    .map(|k| solve::hex_volume(&self.x, &self.shapes.corners[k]))
+                    .map(|k| solve::hex_volume(&self.x, &self.shapes.corners(k)))
                     .sum(),
                 self.shapes.edge[k].iter().map(|e| e * e * e).sum(),
             )
@@ -529,6 +541,7 @@ impl SoftBodies {
         }
         self.feel(world, table, env);
         self.pressed.fill([0.0; 3]);
+        self.free.fill(collide::NO_CELL);
         let h = env.dt / env.substeps.max(1) as f32;
         for _ in 0..env.substeps.max(1) {
             solve::predict(self, h, env.gravity);
@@ -549,35 +562,48 @@ impl SoftBodies {
     /// `wind`, cells/s), wakes sleeping bodies that a field reaches, and
     /// finds which awake particles are in a liquid (into `buoyancy`).
     fn feel(&mut self, world: &VoxelWorld, table: &MaterialTable, env: &Environment<'_>) {
+        use rayon::prelude::*;
         let fields = env.fields.filter(|f| f.bricks() > 0);
         let to_cells = 1.0 / env.voxel_size;
-        for b in 0..self.bodies.len() {
-            let body = &self.bodies[b];
-            let (lo, hi) = body.particles;
-            let (sleeping, density) = (body.sleeping, body.material.density);
-            let mut felt = false;
-            for p in lo..hi {
-                if !sleeping {
-                    self.buoyancy[p] = match collide::material_at(world, self.x[p]) {
+        let (x, pressed, owner, bodies) = (&self.x, &self.pressed, &self.owner, &self.bodies);
+        // Per particle, in parallel: buoyancy, air drag, and whether a
+        // field is strong enough to wake its body.
+        let felt: Vec<bool> = self
+            .buoyancy
+            .par_iter_mut()
+            .zip(self.wind.par_iter_mut())
+            .enumerate()
+            .with_min_len(1024)
+            .map(|(p, (lift, wind))| {
+                let body = &bodies[owner[p] as usize];
+                if !body.sleeping {
+                    *lift = match collide::material_at(world, x[p]) {
                         Some(m) if table.kind[m as usize] == crate::materials::Kind::Liquid => {
-                            table.density[m as usize] / density
+                            table.density[m as usize] / body.material.density
                         }
                         _ => 0.0,
                     };
                 }
-                self.wind[p] = [0.0; 3];
-                let Some(fields) = fields else { continue };
-                let s = fields.sample(self.x[p]);
-                let speed = s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
-                felt |= speed > WAKE_WIND || s.pressure > WAKE_PRESSURE;
+                *wind = [0.0; 3];
+                let Some(fields) = fields else {
+                    return false;
+                };
+                let s = fields.sample(x[p]);
                 // Air drag only in the air: not under water, and not where
-                // the particle pressed into sand last frame (the kinetic
-                // field there is the body's own push, see `react`).
-                if self.buoyancy[p] == 0.0 && self.pressed[p] == [0.0; 3] {
-                    self.wind[p] = s.kinetic.map(|v| v * to_cells);
+                // the particle pressed into sand last frame.
+                if *lift == 0.0 && pressed[p] == [0.0; 3] {
+                    *wind = s.kinetic.map(|v| v * to_cells);
                 }
-            }
-            if felt && sleeping {
+                let speed = s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
+                speed > WAKE_WIND || s.pressure > WAKE_PRESSURE
+            })
+            .collect();
+        if fields.is_none() {
+            return;
+        }
+        for b in 0..self.bodies.len() {
+            let (lo, hi) = self.bodies[b].particles;
+            if self.bodies[b].sleeping && felt[lo..hi].contains(&true) {
                 self.wake(b);
             }
         }

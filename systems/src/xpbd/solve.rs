@@ -58,32 +58,38 @@ pub(crate) fn hex_volume(x: &[[f32; 3]], c: &[u32; 8]) -> f32 {
         .sum()
 }
 
-/// Explicit step: remember, accelerate, move.
+/// Explicit step: remember, accelerate, move. Particles are independent:
+/// all run in parallel.
 pub(crate) fn predict(b: &mut SoftBodies, h: f32, gravity: f32) {
-    for p in 0..b.x.len() {
-        b.prev[p] = b.x[p];
-        if b.w[p] == 0.0 || b.asleep[p] {
-            continue;
-        }
-        // Gravity less buoyancy; a liquid also slows the particle down.
-        let lift = b.buoyancy[p];
-        b.v[p][1] -= gravity * h * (1.0 - lift);
-        if lift > 0.0 {
-            let keep = (1.0 - super::LIQUID_DRAG * h).max(0.0);
-            b.v[p] = b.v[p].map(|v| v * keep);
-        }
-        // Drag toward the kinetic field's velocity where there is one:
-        // wind sways, blasts throw.
-        if b.wind[p] != [0.0; 3] {
-            let k = (b.drag[p] * h).min(1.0);
-            for a in 0..3 {
-                b.v[p][a] += (b.wind[p][a] - b.v[p][a]) * k;
+    let (w, asleep, lift, wind, drag) = (&b.w, &b.asleep, &b.buoyancy, &b.wind, &b.drag);
+    b.x.par_iter_mut()
+        .zip(b.prev.par_iter_mut())
+        .zip(b.v.par_iter_mut())
+        .enumerate()
+        .with_min_len(1024)
+        .for_each(|(p, ((x, prev), v))| {
+            *prev = *x;
+            if w[p] == 0.0 || asleep[p] {
+                return;
             }
-        }
-        for a in 0..3 {
-            b.x[p][a] += b.v[p][a] * h;
-        }
-    }
+            // Gravity less buoyancy; a liquid also slows the particle down.
+            v[1] -= gravity * h * (1.0 - lift[p]);
+            if lift[p] > 0.0 {
+                let keep = (1.0 - super::LIQUID_DRAG * h).max(0.0);
+                *v = v.map(|c| c * keep);
+            }
+            // Drag toward the kinetic field's velocity where there is one:
+            // wind sways, blasts throw.
+            if wind[p] != [0.0; 3] {
+                let k = (drag[p] * h).min(1.0);
+                for a in 0..3 {
+                    v[a] += (wind[p][a] - v[a]) * k;
+                }
+            }
+            for a in 0..3 {
+                x[a] += v[a] * h;
+            }
+        });
 }
 
 /// One XPBD projection of every distance constraint (λ starts at zero each
@@ -92,7 +98,7 @@ pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
     let pos = Disjoint(b.x.as_mut_ptr());
     let (w, d, asleep) = (&b.w, &b.distances, &b.asleep);
     for colour in &b.distance_colours {
-        colour.par_iter().for_each(|&c| {
+        colour.par_iter().with_min_len(256).for_each(|&c| {
             let c = c as usize;
             let (i, j) = (d.a[c] as usize, d.b[c] as usize);
             if asleep[i] {
@@ -126,7 +132,7 @@ pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
     let pos = Disjoint(b.x.as_mut_ptr());
     let (w, v, asleep) = (&b.w, &b.volumes, &b.asleep);
     for colour in &b.volume_colours {
-        colour.par_iter().for_each(|&c| {
+        colour.par_iter().with_min_len(256).for_each(|&c| {
             let c = c as usize;
             let corners = v.corners[c];
             if asleep[corners[0] as usize] {
@@ -177,35 +183,43 @@ pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
 /// would be an air drag: a damped jelly would fall slowly), a rooted
 /// body's relative to the ground.
 pub(crate) fn update_velocities(b: &mut SoftBodies, h: f32) {
-    for body in &b.bodies {
-        let (lo, hi) = body.particles;
-        if body.sleeping {
-            b.v[lo..hi].fill([0.0; 3]);
-            continue;
-        }
-        let (mut momentum, mut mass) = ([0.0f32; 3], 0.0f32);
-        for p in lo..hi {
-            b.v[p] = [0, 1, 2].map(|a| (b.x[p][a] - b.prev[p][a]) / h);
-            if b.w[p] > 0.0 {
-                let m = 1.0 / b.w[p];
-                for (q, v) in momentum.iter_mut().zip(b.v[p]) {
-                    *q += m * v;
+    b.v.par_iter_mut()
+        .zip(b.x.par_iter())
+        .zip(b.prev.par_iter())
+        .with_min_len(1024)
+        .for_each(|((v, x), prev)| *v = [0, 1, 2].map(|a| (x[a] - prev[a]) / h));
+    // Per body, its mean velocity (each body summed in particle order, so
+    // the same on any thread count) and how much of the rest it keeps.
+    let (v, w) = (&b.v, &b.w);
+    let means: Vec<([f32; 3], f32)> = b
+        .bodies
+        .par_iter()
+        .map(|body| {
+            let (lo, hi) = body.particles;
+            let keep = (1.0 - body.material.damping * h).max(0.0);
+            if body.sleeping || w[lo..hi].contains(&0.0) {
+                // Asleep: no motion; rooted: damped against the ground.
+                return ([0.0; 3], if body.sleeping { 0.0 } else { keep });
+            }
+            let (mut momentum, mut mass) = ([0.0f32; 3], 0.0f32);
+            for p in lo..hi {
+                let m = 1.0 / w[p];
+                for (q, c) in momentum.iter_mut().zip(v[p]) {
+                    *q += m * c;
                 }
                 mass += m;
             }
-        }
-        // A rooted body (a pinned particle) is damped against the ground.
-        let rooted = b.w[lo..hi].contains(&0.0);
-        let mean = if rooted {
-            [0.0; 3]
-        } else {
-            momentum.map(|c| c / mass.max(f32::MIN_POSITIVE))
-        };
-        let keep = (1.0 - body.material.damping * h).max(0.0);
-        for v in &mut b.v[lo..hi] {
+            (momentum.map(|c| c / mass.max(f32::MIN_POSITIVE)), keep)
+        })
+        .collect();
+    let owner = &b.owner;
+    b.v.par_iter_mut()
+        .enumerate()
+        .with_min_len(1024)
+        .for_each(|(p, v)| {
+            let (mean, keep) = means[owner[p] as usize];
             *v = [0, 1, 2].map(|a| mean[a] + (v[a] - mean[a]) * keep);
-        }
-    }
+        });
 }
 
 #[cfg(test)]
