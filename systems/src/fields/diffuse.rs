@@ -47,7 +47,7 @@ impl Fields {
     fn grow(&mut self) {
         // Grow well before values reach `epsilon`, so what spreads past the
         // last brick is a small fraction of what the bricks free.
-        let eps = self.config.epsilon * 0.01;
+        let eps = self.config.epsilon.map(|e| e * 0.01);
         let mut wanted = Vec::new();
         for (b, br) in self.coords.iter().zip(&self.bricks) {
             for (d, axis, end) in FACES {
@@ -65,11 +65,7 @@ impl Fields {
                     };
                     lc[0] + BRICK * (lc[1] + BRICK * lc[2])
                 });
-                let busy = on_face.into_iter().any(|l| {
-                    br.pressure[l].abs() > eps
-                        || br.thermal[l].abs() > eps
-                        || br.kinetic[l].iter().any(|v| v.abs() > eps)
-                });
+                let busy = on_face.into_iter().any(|l| br.holds(l, eps));
                 if busy {
                     wanted.push(n);
                 }

@@ -52,8 +52,9 @@ pub struct FieldConfig {
     pub decay: [f32; 3],
     /// Diffusion coefficients, field cells² per second: kinetic, pressure, thermal.
     pub diffusion: [f32; 3],
-    /// Values below this are nothing; bricks holding only such values are freed.
-    pub epsilon: f32,
+    /// Values below these are nothing (kinetic m/s, pressure Pa, thermal
+    /// K); bricks holding only such values are freed.
+    pub epsilon: [f32; 3],
 }
 
 impl Default for FieldConfig {
@@ -62,7 +63,10 @@ impl Default for FieldConfig {
             cell: 4,
             decay: [2.0, 8.0, 0.5],
             diffusion: [2.0, 20.0, 1.0],
-            epsilon: 1e-3,
+            // A millipascal is nothing, but neither is a pascal: no cell's
+            // strength is near it, and the pressure of a blast or an impact
+            // reaches it in a fraction of the time.
+            epsilon: [1e-3, 1.0, 1e-3],
         }
     }
 }
@@ -95,10 +99,17 @@ impl Brick {
         }
     }
 
-    fn is_nothing(&self, eps: f32) -> bool {
-        self.pressure.iter().all(|v| v.abs() < eps)
-            && self.thermal.iter().all(|v| v.abs() < eps)
-            && self.kinetic.iter().flatten().all(|v| v.abs() < eps)
+    fn is_nothing(&self, eps: [f32; 3]) -> bool {
+        self.pressure.iter().all(|v| v.abs() < eps[1])
+            && self.thermal.iter().all(|v| v.abs() < eps[2])
+            && self.kinetic.iter().flatten().all(|v| v.abs() < eps[0])
+    }
+
+    /// Whether field cell `l` holds something above `eps`.
+    fn holds(&self, l: usize, eps: [f32; 3]) -> bool {
+        self.pressure[l].abs() > eps[1]
+            || self.thermal[l].abs() > eps[2]
+            || self.kinetic[l].iter().any(|v| v.abs() > eps[0])
     }
 }
 
@@ -438,7 +449,7 @@ impl Fields {
             .sum()
     }
 
-    /// Every field cell with a pressure or kinetic value above epsilon, as
+    /// Every field cell with a value above epsilon, as
     /// (cell coordinates, sample), in brick order.
     pub(crate) fn active_cells(&self) -> Vec<([i32; 3], Sample)> {
         let eps = self.config.epsilon;
@@ -450,10 +461,7 @@ impl Fields {
                     pressure: br.pressure[l],
                     thermal: br.thermal[l],
                 };
-                if s.pressure.abs() > eps
-                    || s.thermal.abs() > eps
-                    || s.kinetic.iter().any(|v| v.abs() > eps)
-                {
+                if br.holds(l, eps) {
                     let lc = [l % BRICK, (l / BRICK) % BRICK, l / (BRICK * BRICK)];
                     out.push(([0, 1, 2].map(|a| b[a] * BRICK as i32 + lc[a] as i32), s));
                 }

@@ -6,11 +6,12 @@
 //!   motion — into the kinetic field. The coupling pass
 //!   (`fields::couple`) then throws the water in its way, as it does for
 //!   a blast.
-//! - A particle pressing into a powder writes the pressure of its push
-//!   over the frame, m·|push| / (h·dt) over a cell face, into the pressure
-//!   field: a body resting on sand presses with its weight, a landing one
-//!   much harder. The grains are not thrown: moved from under a body they
-//!   would land in it and feed back into its collisions.
+//! - A particle pressing into a powder finds the pressure of its push over
+//!   the frame, m·|push| / (h·dt) over a cell face: a body resting on sand
+//!   presses with its weight, a landing one much harder. Pressures above
+//!   the grains' strength (an impact) go into the pressure field. The
+//!   grains are not thrown: moved from under a body they would land in it
+//!   and feed back into its collisions.
 //!
 //! Field cells take the largest pressure of the particles in them.
 
@@ -51,7 +52,14 @@ impl SoftBodies {
                     let push = pressed.iter().map(|c| c * c).sum::<f32>().sqrt();
                     let pressure = mass * push * vs / (h * env.dt) / (vs * vs);
                     let at = [0, 1, 2].map(|a| self.x[p][a] - 0.5 * pressed[a] / push);
-                    fields.raise_scalar(Scalar::Pressure, at, pressure);
+                    // Only an impact the grains' strength does not bear is
+                    // written: a body resting on sand costs the fields
+                    // nothing.
+                    if collide::material_at(world, at)
+                        .is_some_and(|m| pressure >= table.strength[m as usize])
+                    {
+                        fields.raise_scalar(Scalar::Pressure, at, pressure);
+                    }
                     continue;
                 }
                 let Some(m) = collide::material_at(world, self.x[p])
