@@ -27,6 +27,7 @@ mod diffuse;
 
 pub use couple::{couple, CoupleStats};
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// Field cells along a brick's edge.
@@ -42,6 +43,22 @@ pub enum Scalar {
     /// Temperature excess over ambient, K.
     Thermal,
 }
+
+impl Scalar {
+    /// Its channel in a brick.
+    fn channel(self) -> usize {
+        match self {
+            Scalar::Pressure => PRESSURE,
+            Scalar::Thermal => THERMAL,
+        }
+    }
+}
+
+/// Channels of a brick: the kinetic field's x, y and z (m/s), then
+/// pressure (Pa) and thermal (K), each a flat array of the brick's cells.
+pub(crate) const CHANNELS: usize = 5;
+const PRESSURE: usize = 3;
+const THERMAL: usize = 4;
 
 /// How the fields behave.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,34 +99,51 @@ pub struct Sample {
     pub thermal: f32,
 }
 
-/// One brick's field cells, x fastest.
+/// One brick's field cells, x fastest, channel by channel (SoA: each
+/// channel is a flat array the diffusion stencil runs over).
 #[derive(Clone, Debug)]
 pub(crate) struct Brick {
-    pub kinetic: Box<[[f32; 3]; BRICK_CELLS]>,
-    pub pressure: Box<[f32; BRICK_CELLS]>,
-    pub thermal: Box<[f32; BRICK_CELLS]>,
+    /// A box per channel, so diffusion swaps a channel's buffers by
+    /// pointer.
+    pub channels: [Box<[f32; BRICK_CELLS]>; CHANNELS],
+}
+
+/// Per-field epsilons (kinetic, pressure, thermal) spread over the channels.
+pub(crate) fn channel_eps(eps: [f32; 3]) -> [f32; CHANNELS] {
+    [eps[0], eps[0], eps[0], eps[1], eps[2]]
 }
 
 impl Brick {
     fn zero() -> Self {
         Self {
-            kinetic: Box::new([[0.0; 3]; BRICK_CELLS]),
-            pressure: Box::new([0.0; BRICK_CELLS]),
-            thermal: Box::new([0.0; BRICK_CELLS]),
+            channels: std::array::from_fn(|_| Box::new([0.0; BRICK_CELLS])),
+        }
+    }
+
+    /// The kinetic field at cell `l`, m/s.
+    pub fn kinetic(&self, l: usize) -> [f32; 3] {
+        [0, 1, 2].map(|a| self.channels[a][l])
+    }
+
+    /// All fields at cell `l`.
+    fn sample(&self, l: usize) -> Sample {
+        Sample {
+            kinetic: self.kinetic(l),
+            pressure: self.channels[PRESSURE][l],
+            thermal: self.channels[THERMAL][l],
         }
     }
 
     fn is_nothing(&self, eps: [f32; 3]) -> bool {
-        self.pressure.iter().all(|v| v.abs() < eps[1])
-            && self.thermal.iter().all(|v| v.abs() < eps[2])
-            && self.kinetic.iter().flatten().all(|v| v.abs() < eps[0])
+        self.channels
+            .iter()
+            .zip(channel_eps(eps))
+            .all(|(c, e)| c.iter().all(|v| v.abs() < e))
     }
 
-    /// Whether field cell `l` holds something above `eps`.
-    fn holds(&self, l: usize, eps: [f32; 3]) -> bool {
-        self.pressure[l].abs() > eps[1]
-            || self.thermal[l].abs() > eps[2]
-            || self.kinetic[l].iter().any(|v| v.abs() > eps[0])
+    /// Whether field cell `l` holds something above the channels' `eps`.
+    pub fn holds(&self, l: usize, eps: [f32; CHANNELS]) -> bool {
+        self.channels.iter().zip(eps).any(|(c, e)| c[l].abs() > e)
     }
 }
 
@@ -226,40 +260,29 @@ impl Fields {
     /// The value of field cell `c`, zero where nothing was written.
     pub fn cell(&self, c: [i32; 3]) -> Sample {
         let (b, l) = split(c);
-        self.index.get(&b).map_or(Sample::default(), |&k| {
-            let br = &self.bricks[k];
-            Sample {
-                kinetic: br.kinetic[l],
-                pressure: br.pressure[l],
-                thermal: br.thermal[l],
-            }
-        })
+        self.index
+            .get(&b)
+            .map_or(Sample::default(), |&k| self.bricks[k].sample(l))
     }
 
     /// Adds `force` (m/s) to the kinetic field at voxel-space point `p`.
     pub fn add_force(&mut self, p: [f32; 3], force: [f32; 3]) {
         let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
-        for (k, f) in br.kinetic[l].iter_mut().zip(force) {
-            *k += f;
+        for (a, f) in force.into_iter().enumerate() {
+            br.channels[a][l] += f;
         }
     }
 
     /// Adds `value` to a scalar field at voxel-space point `p`.
     pub fn add_scalar(&mut self, field: Scalar, p: [f32; 3], value: f32) {
         let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
-        match field {
-            Scalar::Pressure => br.pressure[l] += value,
-            Scalar::Thermal => br.thermal[l] += value,
-        }
+        br.channels[field.channel()][l] += value;
     }
 
     /// Sets a scalar field at `p` to at least `value`.
     pub fn raise_scalar(&mut self, field: Scalar, p: [f32; 3], value: f32) {
         let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
-        let v = match field {
-            Scalar::Pressure => &mut br.pressure[l],
-            Scalar::Thermal => &mut br.thermal[l],
-        };
+        let v = &mut br.channels[field.channel()][l];
         *v = v.max(value);
     }
 
@@ -307,10 +330,10 @@ impl Fields {
             };
             let speed = p / AIR_IMPEDANCE;
             let (br, l) = self.cell_mut(c);
-            br.pressure[l] += p;
-            br.thermal[l] += heat * fall * fall;
-            for (k, d) in br.kinetic[l].iter_mut().zip(dir) {
-                *k += d * speed;
+            br.channels[PRESSURE][l] += p;
+            br.channels[THERMAL][l] += heat * fall * fall;
+            for (a, d) in dir.into_iter().enumerate() {
+                br.channels[a][l] += d * speed;
             }
         }
     }
@@ -339,16 +362,17 @@ impl Fields {
     /// Sets the kinetic field of the field cells covering the voxel box
     /// `[min, max)` to `velocity` (m/s): a wind.
     pub fn set_wind(&mut self, min: [u32; 3], max: [u32; 3], velocity: [f32; 3]) {
-        self.each_cell_in_box(min, max, |br, l| br.kinetic[l] = velocity);
+        self.each_cell_in_box(min, max, |br, l| {
+            for (a, v) in velocity.into_iter().enumerate() {
+                br.channels[a][l] = v;
+            }
+        });
     }
 
     /// Sets a scalar field to `value` in the field cells covering the voxel
     /// box `[min, max)`.
     pub fn set_scalar_box(&mut self, field: Scalar, min: [u32; 3], max: [u32; 3], value: f32) {
-        self.each_cell_in_box(min, max, |br, l| match field {
-            Scalar::Pressure => br.pressure[l] = value,
-            Scalar::Thermal => br.thermal[l] = value,
-        });
+        self.each_cell_in_box(min, max, |br, l| br.channels[field.channel()][l] = value);
     }
 
     /// The fields at voxel-space point `p`, trilinear between field-cell centres.
@@ -414,17 +438,18 @@ impl Fields {
             .config
             .decay
             .map(|r| (-(f64::from(r)) * dt).exp() as f32);
-        for b in &mut self.bricks {
-            b.kinetic.iter_mut().flatten().for_each(|v| *v *= k[0]);
-            b.pressure.iter_mut().for_each(|v| *v *= k[1]);
-            b.thermal.iter_mut().for_each(|v| *v *= k[2]);
-        }
+        let k = [k[0], k[0], k[0], k[1], k[2]];
+        self.bricks.par_iter_mut().for_each(|b| {
+            for (c, k) in b.channels.iter_mut().zip(k) {
+                c.iter_mut().for_each(|v| *v *= k);
+            }
+        });
         self.free_empty();
     }
 
     fn free_empty(&mut self) {
         let eps = self.config.epsilon;
-        let keep: Vec<bool> = self.bricks.iter().map(|b| !b.is_nothing(eps)).collect();
+        let keep: Vec<bool> = self.bricks.par_iter().map(|b| !b.is_nothing(eps)).collect();
         if keep.iter().all(|&k| k) {
             return;
         }
@@ -440,11 +465,10 @@ impl Fields {
         self.bricks
             .iter()
             .map(|b| {
-                let v: &[f32] = match field {
-                    Scalar::Pressure => &b.pressure[..],
-                    Scalar::Thermal => &b.thermal[..],
-                };
-                v.iter().map(|&x| f64::from(x)).sum::<f64>()
+                b.channels[field.channel()]
+                    .iter()
+                    .map(|&x| f64::from(x))
+                    .sum::<f64>()
             })
             .sum()
     }
@@ -452,18 +476,14 @@ impl Fields {
     /// Every field cell with a value above epsilon, as
     /// (cell coordinates, sample), in brick order.
     pub(crate) fn active_cells(&self) -> Vec<([i32; 3], Sample)> {
-        let eps = self.config.epsilon;
+        let eps = channel_eps(self.config.epsilon);
         let mut out = Vec::new();
         for (b, br) in self.coords.iter().zip(&self.bricks) {
             for l in 0..BRICK_CELLS {
-                let s = Sample {
-                    kinetic: br.kinetic[l],
-                    pressure: br.pressure[l],
-                    thermal: br.thermal[l],
-                };
                 if br.holds(l, eps) {
                     let lc = [l % BRICK, (l / BRICK) % BRICK, l / (BRICK * BRICK)];
-                    out.push(([0, 1, 2].map(|a| b[a] * BRICK as i32 + lc[a] as i32), s));
+                    let c = [0, 1, 2].map(|a| b[a] * BRICK as i32 + lc[a] as i32);
+                    out.push((c, br.sample(l)));
                 }
             }
         }
