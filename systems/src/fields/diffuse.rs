@@ -56,14 +56,16 @@ fn plane(axis: usize, at: usize) -> impl Iterator<Item = [usize; 3]> {
     })
 }
 
-/// Fills `pad` with channel `c` of `br` and the halo from its neighbours
-/// `nb` (indices into `bricks`, in `FACES` order), zero where a neighbour
-/// is missing. Rows of 8 are copied whole; only the x faces go cell by
-/// cell.
-fn fill(pad: &mut [f32], br: &Brick, nb: &[Option<usize>; 6], bricks: &[Brick], c: usize) {
+/// Fills `pad` with a brick's channel `src` and the halo from its
+/// neighbours' same channel (`neighbour(face)`, faces in `FACES` order),
+/// zero where a neighbour is missing. Rows of 8 are copied whole; only the
+/// x faces go cell by cell.
+fn fill<'a>(
+    pad: &mut [f32],
+    src: &[f32; BRICK_CELLS],
+    neighbour: impl Fn(usize) -> Option<&'a [f32; BRICK_CELLS]>,
+) {
     const B: usize = BRICK;
-    let src = &br.channels[c];
-    let neighbour = |face: usize| nb[face].map(|k| &bricks[k].channels[c]);
     let (x_lo, x_hi) = (neighbour(0), neighbour(1));
     let (y_lo, y_hi) = (neighbour(2), neighbour(3));
     let (z_lo, z_hi) = (neighbour(4), neighbour(5));
@@ -101,6 +103,37 @@ fn fill(pad: &mut [f32], br: &Brick, nb: &[Option<usize>; 6], bricks: &[Brick], 
             }
         }
     }
+}
+
+/// One explicit diffusion substep of one channel over a set of bricks, as
+/// the CPU backend does it: `channels[k]` holds brick `k`'s cells (x
+/// fastest), `neighbours[k]` its face neighbours in (−x, +x, −y, +y, −z,
+/// +z) order, and `alpha` is `D·h` in field cells. The reference other
+/// backends (the GPU's) are checked against.
+///
+/// # Panics
+/// If a neighbour index is out of range or the two slices differ in length.
+pub fn diffuse_bricks(
+    channels: &[[f32; BRICK_CELLS]],
+    neighbours: &[[Option<usize>; 6]],
+    alpha: f32,
+) -> Vec<[f32; BRICK_CELLS]> {
+    assert_eq!(
+        channels.len(),
+        neighbours.len(),
+        "a neighbour row per brick"
+    );
+    channels
+        .par_iter()
+        .zip(neighbours)
+        .map(|(src, nb)| {
+            let mut pad = [0.0f32; PAD * PAD * PAD];
+            let mut out = [0.0f32; BRICK_CELLS];
+            fill(&mut pad, src, |face| nb[face].map(|k| &channels[k]));
+            stencil(&pad, &mut out, alpha);
+            out
+        })
+        .collect()
 }
 
 /// One explicit step of the 7-point stencil over the padded block, a row
@@ -146,7 +179,9 @@ impl Fields {
     fn neighbours(&self) -> Vec<[Option<usize>; 6]> {
         self.coords
             .iter()
-            .map(|b| FACES.map(|(d, _, _)| self.index.get(&[0, 1, 2].map(|a| b[a] + d[a])).copied()))
+            .map(|b| {
+                FACES.map(|(d, _, _)| self.index.get(&[0, 1, 2].map(|a| b[a] + d[a])).copied())
+            })
             .collect()
     }
 
@@ -195,7 +230,9 @@ impl Fields {
             .for_each(|((out, br), nb)| {
                 let mut pad = [0.0f32; PAD * PAD * PAD];
                 for c in (0..CHANNELS).filter(|&c| active[c]) {
-                    fill(&mut pad, br, nb, &old.bricks, c);
+                    fill(&mut pad, &br.channels[c], |face| {
+                        nb[face].map(|k| &*old.bricks[k].channels[c])
+                    });
                     stencil(&pad, &mut out.channels[c], alpha[c]);
                 }
             });

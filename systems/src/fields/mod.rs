@@ -26,6 +26,7 @@ mod couple;
 mod diffuse;
 
 pub use couple::{couple, CoupleStats};
+pub use diffuse::diffuse_bricks;
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;

@@ -1,0 +1,74 @@
+//! The device: one instance, adapter, device and queue, set up once and
+//! handed to every kernel (no hidden global state).
+
+use thiserror::Error;
+
+/// What can go wrong on the GPU side.
+#[derive(Debug, Error)]
+pub enum GpuError {
+    /// No adapter: no GPU and no software driver (on Debian, lavapipe is in
+    /// `mesa-vulkan-drivers`).
+    #[error("no GPU adapter found ({0}); install a Vulkan driver, e.g. Mesa's lavapipe (mesa-vulkan-drivers)")]
+    NoAdapter(String),
+    /// The adapter refused a device.
+    #[error("the GPU adapter refused a device: {0}")]
+    NoDevice(String),
+    /// Reading results back failed.
+    #[error("reading back from the GPU failed: {0}")]
+    Readback(String),
+}
+
+/// A headless wgpu device and its queue.
+pub struct GpuContext {
+    /// The device kernels are built on.
+    pub device: wgpu::Device,
+    /// The queue work is submitted to.
+    pub queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+}
+
+impl GpuContext {
+    /// The first adapter wgpu offers (a software one, such as llvmpipe,
+    /// when there is no GPU), with default limits.
+    pub fn new() -> Result<Self, GpuError> {
+        // Headless: no display handle; WGPU_BACKEND and friends may pick
+        // the backend.
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("loam"),
+            required_limits: wgpu::Limits::downlevel_defaults(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::NoDevice(e.to_string()))?;
+        Ok(Self {
+            device,
+            queue,
+            info,
+        })
+    }
+
+    /// The adapter's name (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)").
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The adapter's kind: discrete, integrated, virtual, CPU or other.
+    pub fn device_type(&self) -> wgpu::DeviceType {
+        self.info.device_type
+    }
+
+    /// Blocks until every submitted command has run.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Readback(e.to_string()))
+    }
+}

@@ -1,0 +1,169 @@
+//! The field diffusion kernel: explicit substeps of one channel over a set
+//! of 8³ bricks, ping-ponging between two storage buffers on the GPU and
+//! read back once at the end.
+
+use bytemuck::{Pod, Zeroable};
+use loam_systems::fields::BRICK_CELLS;
+use wgpu::util::DeviceExt;
+
+use crate::{shaders, GpuContext, GpuError};
+
+/// Invocations per workgroup (the shader's `@workgroup_size`).
+const WORKGROUP: u32 = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    alpha: f32,
+    bricks: u32,
+}
+
+/// The compiled diffusion pipeline.
+pub struct FieldDiffusion {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+impl FieldDiffusion {
+    /// Compiles the kernel on `gpu`.
+    pub fn new(gpu: &GpuContext) -> Self {
+        let module = gpu
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("fields_diffuse.wgsl"),
+                source: wgpu::ShaderSource::Wgsl(shaders::FIELDS_DIFFUSE.into()),
+            });
+        let pipeline = gpu
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("fields.diffuse"),
+                layout: None,
+                module: &module,
+                entry_point: Some("diffuse"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        let layout = pipeline.get_bind_group_layout(0);
+        Self { pipeline, layout }
+    }
+
+    /// Runs `substeps` substeps with `alpha` over `bricks` (cells x
+    /// fastest) whose face neighbours (−x, +x, −y, +y, −z, +z) are
+    /// `neighbours`, and returns the bricks' new cells.
+    ///
+    /// # Panics
+    /// If the slices differ in length or a neighbour index is out of range.
+    pub fn run(
+        &self,
+        gpu: &GpuContext,
+        bricks: &[[f32; BRICK_CELLS]],
+        neighbours: &[[Option<usize>; 6]],
+        alpha: f32,
+        substeps: u32,
+    ) -> Result<Vec<[f32; BRICK_CELLS]>, GpuError> {
+        assert_eq!(bricks.len(), neighbours.len(), "a neighbour row per brick");
+        let n = bricks.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let device = &gpu.device;
+        let links: Vec<i32> = neighbours
+            .iter()
+            .flatten()
+            .map(|k| match k {
+                Some(k) => {
+                    assert!(*k < n, "neighbour {k} of {n} bricks");
+                    *k as i32
+                }
+                None => -1,
+            })
+            .collect();
+        let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(&Params {
+                alpha,
+                bricks: n as u32,
+            }),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let cells = |label| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(bricks),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
+        };
+        let ping = [cells("cells.a"), cells("cells.b")];
+        let links = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("neighbours"),
+            contents: bytemuck::cast_slice(&links),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let bind = |from: usize| {
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("fields.diffuse"),
+                layout: &self.layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: params.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: ping[from].as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: links.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: ping[1 - from].as_entire_binding(),
+                    },
+                ],
+            })
+        };
+        let groups = [bind(0), bind(1)];
+        let size = ping[0].size();
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("fields.diffuse"),
+        });
+        let threads = (n * BRICK_CELLS) as u32;
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("fields.diffuse"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            for s in 0..substeps as usize {
+                pass.set_bind_group(0, &groups[s % 2], &[]);
+                pass.dispatch_workgroups(threads.div_ceil(WORKGROUP), 1, 1);
+            }
+        }
+        let last = substeps as usize % 2;
+        encoder.copy_buffer_to_buffer(&ping[last], 0, &readback, 0, size);
+        gpu.queue.submit([encoder.finish()]);
+        let slice = readback.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        gpu.wait()?;
+        rx.recv()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let out: Vec<[f32; BRICK_CELLS]> = bytemuck::cast_slice(&view).to_vec();
+        Ok(out)
+    }
+}

@@ -1,0 +1,8 @@
+//! The WGSL kernels, one file per kernel in the repository's `shaders/`
+//! folder, compiled into the crate.
+
+/// One explicit diffusion substep of one field channel over sparse bricks.
+pub const FIELDS_DIFFUSE: &str = include_str!("../../shaders/fields_diffuse.wgsl");
+
+/// Every kernel, by file name (for validation).
+pub const ALL: &[(&str, &str)] = &[("fields_diffuse.wgsl", FIELDS_DIFFUSE)];
