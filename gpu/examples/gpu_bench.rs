@@ -1,6 +1,7 @@
-//! The GPU benchmark set (so far: field diffusion), GPU against the CPU on
-//! the same input, printed as cell updates per second. On a machine with a
-//! real GPU:
+//! The GPU benchmark set (so far: field diffusion, GPU against the CPU on
+//! the same input, as cell updates per second; and the jelly10k soft body,
+//! as ms per frame and constraint projections per second). On a machine
+//! with a real GPU:
 //!
 //! ```text
 //! cargo run --release -p loam-gpu --example gpu_bench
@@ -64,14 +65,39 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     }
     let cpu_s = start.elapsed().as_secs_f64();
 
-    println!("name                                   value unit");
+    // The jelly10k workload of `loam bench xpbd`: 10,164 Gram-Schmidt
+    // voxels, 4 substeps a frame, 30 frames.
+    let (world, mut bodies) = loam::bench::xpbd::jelly10k();
+    let table = loam_systems::materials::MaterialTable::default();
+    let soft = loam_gpu::GpuSoftBodies::new(&gpu, &bodies.mirror(), &world, &table);
+    let env = loam::bench::xpbd::ENV;
+    let frames = 30;
+    soft.step(&gpu, env.dt, env.substeps, env.gravity);
+    soft.positions(&gpu)?;
+    let start = Instant::now();
+    for _ in 0..frames {
+        soft.step(&gpu, env.dt, env.substeps, env.gravity);
+    }
+    soft.positions(&gpu)?;
+    let soft_s = start.elapsed().as_secs_f64() / f64::from(frames);
+    let projections = (bodies.constraints() * env.substeps as usize) as f64 / soft_s;
+
+    println!("name                                    value unit");
     println!(
-        "gpu.fields_diffuse.cell_updates_per_s {:>12.3e} 1/s",
+        "gpu.fields_diffuse.cell_updates_per_s  {:>12.3e} 1/s",
         updates / gpu_s
     );
     println!(
-        "cpu.fields_diffuse.cell_updates_per_s {:>12.3e} 1/s",
+        "cpu.fields_diffuse.cell_updates_per_s  {:>12.3e} 1/s",
         updates / cpu_s
+    );
+    println!(
+        "gpu.xpbd.jelly10k.ms_per_frame         {:>12.3} ms",
+        soft_s * 1000.0
+    );
+    println!(
+        "gpu.xpbd.jelly10k.projections_per_s    {:>12.3e} 1/s",
+        projections
     );
     Ok(())
 }

@@ -43,7 +43,7 @@ impl GpuContext {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("loam"),
-            required_limits: wgpu::Limits::downlevel_defaults(),
+            required_limits: adapter.limits(),
             ..Default::default()
         }))
         .map_err(|e| GpuError::NoDevice(e.to_string()))?;

@@ -25,9 +25,11 @@
 mod context;
 mod diffuse;
 pub mod shaders;
+mod xpbd;
 
 pub use context::{GpuContext, GpuError};
 pub use diffuse::FieldDiffusion;
+pub use xpbd::GpuSoftBodies;
 
 /// Set (to anything) to make a missing GPU adapter a test failure instead
 /// of a skip: CI sets it, so GPU tests can never be skipped silently there.

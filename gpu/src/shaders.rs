@@ -4,5 +4,11 @@
 /// One explicit diffusion substep of one field channel over sparse bricks.
 pub const FIELDS_DIFFUSE: &str = include_str!("../../shaders/fields_diffuse.wgsl");
 
+/// One XPBD substep of `gram_schmidt` soft bodies, an entry point per phase.
+pub const XPBD_SUBSTEP: &str = include_str!("../../shaders/xpbd_substep.wgsl");
+
 /// Every kernel, by file name (for validation).
-pub const ALL: &[(&str, &str)] = &[("fields_diffuse.wgsl", FIELDS_DIFFUSE)];
+pub const ALL: &[(&str, &str)] = &[
+    ("fields_diffuse.wgsl", FIELDS_DIFFUSE),
+    ("xpbd_substep.wgsl", XPBD_SUBSTEP),
+];

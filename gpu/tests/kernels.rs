@@ -118,3 +118,75 @@ fn field_diffusion_matches_the_cpu_within_1e_5() {
         "{moved} cells changed"
     );
 }
+
+/// A 32³ world with a 4-cell stone floor, and a 4³ jelly of `gram_schmidt`
+/// voxels above it, moving sideways.
+fn jelly() -> (loam_storage::VoxelWorld, loam_systems::xpbd::SoftBodies) {
+    use loam_systems::materials::{id, AMBIENT};
+    use loam_systems::xpbd::{materials, SoftBodies, SoftBox};
+    let layout = loam_storage::WorldLayout::new([32, 32, 32], 16).expect("a valid layout");
+    let mut world = loam_storage::VoxelWorld::new(layout, id::AIR, AMBIENT);
+    for x in 0..32 {
+        for z in 0..32 {
+            for y in 0..4 {
+                world.set_cell([x, y, z], id::STONE, AMBIENT);
+            }
+        }
+    }
+    let mut bodies = SoftBodies::default();
+    bodies.add_box(
+        &SoftBox {
+            velocity: [6.0, 0.0, -3.0],
+            ..SoftBox::new("jelly", [12.0, 6.0, 12.0], [4, 4, 4], materials()[0])
+        },
+        0.25,
+    );
+    (world, bodies)
+}
+
+#[test]
+fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
+    use loam_systems::materials::MaterialTable;
+    use loam_systems::xpbd::Environment;
+    let Some(gpu) = gpu() else { return };
+    let (world, mut cpu) = jelly();
+    let table = MaterialTable::default();
+    let env = Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: 9.81 / 0.25,
+        voxel_size: 0.25,
+        fields: None,
+    };
+    let gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &cpu.mirror(), &world, &table);
+    let start = cpu.x.clone();
+    // 25 frames of 4 substeps: the fall, the landing on the stone and the
+    // slide along it.
+    for _ in 0..25 {
+        cpu.step(&world, &table, &env);
+        gpu_bodies.step(&gpu, env.dt, env.substeps, env.gravity);
+    }
+    let out = gpu_bodies.positions(&gpu).expect("positions read back");
+    let worst = cpu
+        .x
+        .iter()
+        .zip(&out)
+        .flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 1e-4,
+        "largest difference {worst} cells after 100 substeps"
+    );
+    let lowest = out.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min);
+    assert!(
+        (4.0..4.1).contains(&lowest),
+        "it landed on the floor (lowest particle y = {lowest})"
+    );
+    let moved = start
+        .iter()
+        .zip(&out)
+        .map(|(a, b)| (a[0] - b[0]).abs())
+        .fold(0.0f32, f32::max);
+    assert!(moved > 1.0, "and slid along it: {moved} cells");
+    assert_eq!(gpu_bodies.broken(&gpu).expect("flags read back"), 0);
+}

@@ -44,10 +44,12 @@ mod build;
 mod collide;
 mod contact;
 mod gram_schmidt;
+mod mirror;
 mod react;
 mod solve;
 
 pub use contact::RADIUS as CONTACT_RADIUS;
+pub use mirror::Mirror;
 
 use loam_storage::VoxelWorld;
 
@@ -395,6 +397,14 @@ impl SoftBodies {
         self.bodies.len() - 1
     }
 
+    /// Colours the constraints of bodies added since the last call.
+    fn prepare(&mut self) {
+        if self.uncoloured {
+            self.colour();
+            self.uncoloured = false;
+        }
+    }
+
     /// Greedy colouring of every constraint type: a constraint takes the
     /// first colour none of its particles has yet.
     fn colour(&mut self) {
@@ -535,10 +545,7 @@ impl SoftBodies {
     /// update velocities; then put bodies that stayed still for
     /// [`SLEEP_FRAMES`] frames to sleep.
     pub fn step(&mut self, world: &VoxelWorld, table: &MaterialTable, env: &Environment<'_>) {
-        if self.uncoloured {
-            self.colour();
-            self.uncoloured = false;
-        }
+        self.prepare();
         self.feel(world, table, env);
         self.pressed.fill([0.0; 3]);
         self.free.fill(collide::NO_CELL);

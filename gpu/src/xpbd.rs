@@ -1,0 +1,369 @@
+//! Soft bodies on the GPU: a mirror of a `gram_schmidt` solver's arrays in
+//! storage buffers, stepped with the kernels of `xpbd_substep.wgsl` (one
+//! dispatch per phase, one per face colour), and read back on demand.
+//!
+//! The world is mirrored as a dense grid of blocked cells (solid, powder,
+//! or not resident), built once: fine for the small worlds of the parity
+//! tests; paging it is the next step.
+
+use bytemuck::{Pod, Zeroable};
+use loam_storage::VoxelWorld;
+use loam_systems::materials::{Kind, MaterialTable};
+use loam_systems::xpbd::Mirror;
+use wgpu::util::DeviceExt;
+
+use crate::{shaders, GpuContext, GpuError};
+
+/// Invocations per workgroup (the shader's `@workgroup_size`).
+const WORKGROUP: u32 = 64;
+
+/// The kernels' uniform parameters (the shader's `Params`).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    h: f32,
+    gravity: f32,
+    inv_h2: f32,
+    particles: u32,
+    shapes: u32,
+    bodies: u32,
+    pad: [u32; 2],
+    world: [u32; 4],
+}
+
+/// The entry points, in the order a substep runs them (faces once per
+/// colour).
+const ENTRIES: [&str; 7] = [
+    "predict", "shape", "face", "collide", "velocity", "mean", "damp",
+];
+
+/// Soft bodies mirrored on the GPU.
+pub struct GpuSoftBodies {
+    pipelines: Vec<wgpu::ComputePipeline>,
+    params: wgpu::Buffer,
+    x: wgpu::Buffer,
+    broken: wgpu::Buffer,
+    common: wgpu::BindGroup,
+    /// Per face colour: its bind group and size.
+    colours: Vec<(wgpu::BindGroup, u32)>,
+    counts: Params,
+}
+
+impl GpuSoftBodies {
+    /// Uploads `bodies` and the blocked cells of `world` to `gpu`.
+    pub fn new(
+        gpu: &GpuContext,
+        bodies: &Mirror<'_>,
+        world: &VoxelWorld,
+        table: &MaterialTable,
+    ) -> Self {
+        let device = &gpu.device;
+        let storage = |label: &str, bytes: &[u8], write: bool| {
+            let usage = if write {
+                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
+            } else {
+                wgpu::BufferUsages::STORAGE
+            };
+            // wgpu refuses empty bindings: pad to one word.
+            let bytes = if bytes.is_empty() {
+                &[0u8; 4][..]
+            } else {
+                bytes
+            };
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage,
+            })
+        };
+        let flat = |v: &[[f32; 3]]| bytemuck::cast_slice::<[f32; 3], u8>(v).to_vec();
+        let pconst: Vec<f32> = bodies
+            .w
+            .iter()
+            .zip(bodies.friction)
+            .flat_map(|(&w, &f)| [w, f])
+            .collect();
+        let shapes: Vec<u32> = (0..bodies.shape_first.len())
+            .flat_map(|s| {
+                [
+                    bodies.shape_first[s],
+                    bodies.shape_edge[s].to_bits(),
+                    bodies.shape_compliance[s].to_bits(),
+                ]
+            })
+            .collect();
+        let faces: Vec<u32> = bodies
+            .face_a
+            .iter()
+            .zip(bodies.face_b)
+            .flat_map(|(a, b)| a.iter().chain(b).copied())
+            .collect();
+        let fconst: Vec<f32> = bodies
+            .face_compliance
+            .iter()
+            .zip(bodies.face_tear)
+            .flat_map(|(&c, &t)| [c, t])
+            .collect();
+        let broken: Vec<u32> = bodies.face_broken.iter().map(|&b| u32::from(b)).collect();
+        let colour_index: Vec<u32> = bodies.face_colours.iter().flatten().copied().collect();
+        let spans: Vec<u32> = bodies
+            .bodies
+            .iter()
+            .flat_map(|&(lo, hi)| [lo as u32, hi as u32])
+            .collect();
+        let size = world.layout().size;
+        let mut grid = vec![0u32; size.iter().map(|&s| s as usize).product()];
+        for z in 0..size[2] {
+            for y in 0..size[1] {
+                for x in 0..size[0] {
+                    let stops = world.material([x, y, z]).is_none_or(|m| {
+                        matches!(table.kind[m as usize], Kind::Solid | Kind::Powder)
+                    });
+                    let i = x as usize
+                        + size[0] as usize * (y as usize + size[1] as usize * z as usize);
+                    grid[i] = u32::from(stops);
+                }
+            }
+        }
+        let counts = Params {
+            h: 0.0,
+            gravity: 0.0,
+            inv_h2: 0.0,
+            particles: bodies.x.len() as u32,
+            shapes: bodies.shape_first.len() as u32,
+            bodies: bodies.bodies.len() as u32,
+            pad: [0; 2],
+            world: [size[0], size[1], size[2], 0],
+        };
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("xpbd.params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let x = storage("xpbd.x", &flat(bodies.x), true);
+        let prev = storage("xpbd.prev", &flat(bodies.x), true);
+        let v = storage("xpbd.v", &flat(bodies.v), true);
+        let broken = storage("xpbd.broken", bytemuck::cast_slice(&broken), true);
+        let means = storage(
+            "xpbd.means",
+            &vec![0u8; 16 * bodies.bodies.len().max(1)],
+            true,
+        );
+        let buffers = [
+            &params,
+            &x,
+            &prev,
+            &v,
+            &storage("xpbd.pconst", bytemuck::cast_slice(&pconst), false),
+            &storage("xpbd.shapes", bytemuck::cast_slice(&shapes), false),
+            &storage("xpbd.faces", bytemuck::cast_slice(&faces), false),
+            &storage("xpbd.fconst", bytemuck::cast_slice(&fconst), false),
+            &broken,
+            &storage("xpbd.colours", bytemuck::cast_slice(&colour_index), false),
+            &storage("xpbd.bodies", bytemuck::cast_slice(&spans), false),
+            &storage("xpbd.damping", bytemuck::cast_slice(&bodies.damping), false),
+            &means,
+            &storage("xpbd.grid", bytemuck::cast_slice(&grid), false),
+        ];
+        let writable = [1, 2, 3, 8, 12];
+        let entry = |binding: u32, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let common_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("xpbd.common"),
+            entries: &(0..buffers.len() as u32)
+                .map(|b| {
+                    entry(
+                        b,
+                        if b == 0 {
+                            wgpu::BufferBindingType::Uniform
+                        } else {
+                            wgpu::BufferBindingType::Storage {
+                                read_only: !writable.contains(&b),
+                            }
+                        },
+                    )
+                })
+                .collect::<Vec<_>>(),
+        });
+        let colour_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("xpbd.colour"),
+            entries: &[entry(0, wgpu::BufferBindingType::Uniform)],
+        });
+        let common = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("xpbd.common"),
+            layout: &common_layout,
+            entries: &buffers
+                .iter()
+                .enumerate()
+                .map(|(b, buf)| wgpu::BindGroupEntry {
+                    binding: b as u32,
+                    resource: buf.as_entire_binding(),
+                })
+                .collect::<Vec<_>>(),
+        });
+        let mut start = 0u32;
+        // At least one colour group, empty if there are no faces: every
+        // pipeline's layout has group 1.
+        let none = [Vec::new()];
+        let face_colours = if bodies.face_colours.is_empty() {
+            &none[..]
+        } else {
+            bodies.face_colours
+        };
+        let colours = face_colours
+            .iter()
+            .map(|c| {
+                let range = [start, c.len() as u32];
+                start += c.len() as u32;
+                let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("xpbd.colour"),
+                    contents: bytemuck::cast_slice(&range),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("xpbd.colour"),
+                    layout: &colour_layout,
+                    entries: &[wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: buf.as_entire_binding(),
+                    }],
+                });
+                (group, c.len() as u32)
+            })
+            .collect();
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("xpbd"),
+            bind_group_layouts: &[Some(&common_layout), Some(&colour_layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("xpbd_substep.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(shaders::XPBD_SUBSTEP.into()),
+        });
+        let pipelines = ENTRIES
+            .iter()
+            .map(|&entry| {
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&layout),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .collect();
+        Self {
+            pipelines,
+            params,
+            x,
+            broken,
+            common,
+            colours,
+            counts,
+        }
+    }
+
+    /// One frame of `dt` seconds in `substeps` substeps under `gravity`
+    /// (cells/s²), recorded and submitted at once (not waited for).
+    pub fn step(&self, gpu: &GpuContext, dt: f32, substeps: u32, gravity: f32) {
+        let h = dt / substeps.max(1) as f32;
+        let params = Params {
+            h,
+            gravity,
+            inv_h2: 1.0 / (h * h),
+            ..self.counts
+        };
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("xpbd"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("xpbd"),
+                timestamp_writes: None,
+            });
+            pass.set_bind_group(0, &self.common, &[]);
+            // Any colour's group will do for the kernels that ignore it.
+            let empty = Some(&self.colours[0].0);
+            let groups = |n: u32| n.div_ceil(WORKGROUP).max(1);
+            let c = &self.counts;
+            for _ in 0..substeps.max(1) {
+                let mut run = |entry: usize, group: Option<&wgpu::BindGroup>, n: u32| {
+                    if n == 0 {
+                        return;
+                    }
+                    pass.set_pipeline(&self.pipelines[entry]);
+                    pass.set_bind_group(1, group, &[]);
+                    pass.dispatch_workgroups(groups(n), 1, 1);
+                };
+                run(0, empty, c.particles);
+                run(1, empty, c.shapes);
+                for (group, n) in &self.colours {
+                    run(2, Some(group), *n);
+                }
+                run(3, empty, c.particles);
+                run(4, empty, c.particles);
+                run(5, empty, c.bodies);
+                run(6, empty, c.particles);
+            }
+        }
+        gpu.queue.submit([encoder.finish()]);
+    }
+
+    /// The particles' positions, read back (waits for the GPU).
+    pub fn positions(&self, gpu: &GpuContext) -> Result<Vec<[f32; 3]>, GpuError> {
+        Ok(bytemuck::cast_slice(&read(gpu, &self.x)?).to_vec())
+    }
+
+    /// How many face constraints have torn, read back (waits for the GPU).
+    pub fn broken(&self, gpu: &GpuContext) -> Result<usize, GpuError> {
+        let flags = read(gpu, &self.broken)?;
+        Ok(bytemuck::cast_slice::<u8, u32>(&flags)
+            .iter()
+            .filter(|&&b| b != 0)
+            .count())
+    }
+}
+
+/// Copies `buffer` back to the CPU and waits for it.
+fn read(gpu: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: buffer.size(),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("readback"),
+        });
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+    gpu.queue.submit([encoder.finish()]);
+    let slice = staging.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    gpu.wait()?;
+    rx.recv()
+        .map_err(|e| GpuError::Readback(e.to_string()))?
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    let view = slice
+        .get_mapped_range()
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    Ok(view.to_vec())
+}
