@@ -29,6 +29,7 @@
 
 pub mod bench;
 pub mod command;
+mod gpu;
 pub mod report;
 pub mod runtime;
 pub mod scenario;

@@ -92,8 +92,12 @@ pub struct Report {
     pub seed: u64,
     /// Worker threads.
     pub threads: usize,
-    /// Backend that ran the systems.
+    /// Backend that ran the systems: `cpu`, or `gpu` (field diffusion on
+    /// the GPU so far).
     pub backend: String,
+    /// The GPU adapter's name with the `gpu` backend (e.g. "llvmpipe (LLVM
+    /// 15.0.6, 256 bits)"), else null.
+    pub adapter: Option<String>,
     /// Hash of every cell channel, hex.
     pub world_hash: String,
     /// Frame wall times.
@@ -244,6 +248,7 @@ impl Report {
             seed: rt.scenario().world.seed,
             threads: engine.threads(),
             backend: backend.to_string(),
+            adapter: rt.adapter().map(str::to_string),
             world_hash: format!("{:016x}", world.hash()),
             frame_ms: Timing {
                 mean: frame.mean_ms,

@@ -76,6 +76,8 @@ pub struct Runtime {
     commands: CommandSender,
     notes: Vec<String>,
     backend: &'static str,
+    /// The GPU adapter's name, when running on one.
+    adapter: Option<String>,
     started: Instant,
     active_pages_plot: Plot,
     resident_pages_plot: Plot,
@@ -97,19 +99,20 @@ impl Runtime {
     pub fn new(scenario: Scenario) -> Result<Self, LoamError> {
         scenario.validate().map_err(LoamError::Invalid)?;
         let mut notes = Vec::new();
-        let backend = match scenario.run.backend {
-            Backend::Cpu => "cpu",
-            Backend::Gpu => {
-                return Err(LoamError::Unsupported(
-                    "backend `gpu` is not available in this build yet: the GPU kernels arrive \
-                     with loam-gpu; use `cpu`, or `auto` to fall back to the CPU"
-                        .into(),
+        let gpu = match scenario.run.backend {
+            Backend::Cpu => None,
+            Backend::Gpu => Some(crate::gpu::open().map_err(|e| {
+                LoamError::Unsupported(format!(
+                    "backend `gpu`: {e}; use `cpu`, or `auto` to fall back to the CPU"
                 ))
-            }
-            Backend::Auto => {
-                notes.push("backend auto: no GPU backend in this build, running on the CPU".into());
-                "cpu"
-            }
+            })?),
+            Backend::Auto => crate::gpu::open()
+                .inspect_err(|e| notes.push(format!("backend auto: {e}; running on the CPU")))
+                .ok(),
+        };
+        let (backend, adapter) = match &gpu {
+            Some(g) => ("gpu", Some(g.adapter())),
+            None => ("cpu", None),
         };
         let layout = WorldLayout::new(scenario.world.size, scenario.world.page)
             .map_err(|e| LoamError::Invalid(e.to_string()))?;
@@ -196,7 +199,13 @@ impl Runtime {
         if !scenario.soft_bodies.is_empty() {
             engine.add_job(soft_body_job(scenario.run.substeps.max(4)));
         }
-        engine.add_job(field_diffuse_job());
+        match gpu {
+            Some(gpu) => {
+                engine.add_job(gpu.diffuse_job());
+                engine.insert_resource(gpu);
+            }
+            None => engine.add_job(field_diffuse_job()),
+        }
         engine.add_job(field_decay_job());
         engine.compile().map_err(EngineError::from)?;
         Ok(Self {
@@ -205,6 +214,7 @@ impl Runtime {
             commands,
             notes,
             backend,
+            adapter,
             started: Instant::now(),
             active_pages_plot: Plot::new("active pages"),
             resident_pages_plot: Plot::new("resident pages"),
@@ -322,6 +332,11 @@ impl Runtime {
     /// The run's report: timings, world hash, materials and checks.
     pub fn report(&self) -> Report {
         Report::build(self, self.backend, self.started.elapsed())
+    }
+
+    /// The GPU adapter's name, when the `gpu` backend runs.
+    pub fn adapter(&self) -> Option<&str> {
+        self.adapter.as_deref()
     }
 }
 

@@ -157,8 +157,54 @@ fn stencil(pad: &[f32], out: &mut [f32; BRICK_CELLS], alpha: f32) {
 impl Fields {
     /// Diffuses every field over `dt` seconds.
     pub fn diffuse(&mut self, dt: f64) {
+        let done: Result<(), std::convert::Infallible> =
+            self.diffuse_by(dt, |fields, alpha, active, neighbours| {
+                fields.substep(alpha, active, neighbours);
+                Ok(())
+            });
+        let Ok(()) = done;
+    }
+
+    /// Diffuses as [`Fields::diffuse`] does, with the stencil of every
+    /// substep of every field channel computed by `step` — another backend,
+    /// such as the GPU's. `step(cells, neighbours, alpha)` gets one channel
+    /// of every brick and each brick's face neighbours, and returns the
+    /// channel's new cells, as [`diffuse_bricks`] does; its first error
+    /// stops the step.
+    pub fn diffuse_with<E>(
+        &mut self,
+        dt: f64,
+        mut step: impl FnMut(
+            &[[f32; BRICK_CELLS]],
+            &[[Option<usize>; 6]],
+            f32,
+        ) -> Result<Vec<[f32; BRICK_CELLS]>, E>,
+    ) -> Result<(), E> {
+        self.diffuse_by(dt, |fields, alpha, active, neighbours| {
+            let alpha = [alpha[0], alpha[0], alpha[0], alpha[1], alpha[2]];
+            let active = [active[0], active[0], active[0], active[1], active[2]];
+            for c in (0..CHANNELS).filter(|&c| active[c]) {
+                let cells: Vec<[f32; BRICK_CELLS]> =
+                    fields.bricks.iter().map(|b| *b.channels[c]).collect();
+                let out = step(&cells, neighbours, alpha[c])?;
+                for (b, o) in fields.bricks.iter_mut().zip(out) {
+                    *b.channels[c] = o;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The substep loop of [`Fields::diffuse`]: growth, then `substep` with
+    /// the fields' `alpha`, which of them take this substep, and each
+    /// brick's neighbours.
+    fn diffuse_by<E>(
+        &mut self,
+        dt: f64,
+        mut substep: impl FnMut(&mut Self, [f32; 3], [bool; 3], &[[Option<usize>; 6]]) -> Result<(), E>,
+    ) -> Result<(), E> {
         if self.bricks.is_empty() {
-            return;
+            return Ok(());
         }
         // Each field takes the substeps its own coefficient needs.
         let substeps = self
@@ -171,8 +217,9 @@ impl Fields {
             if self.grow(&neighbours) {
                 neighbours = self.neighbours();
             }
-            self.substep(alpha, substeps.map(|n| s < n), &neighbours);
+            substep(self, alpha, substeps.map(|n| s < n), &neighbours)?;
         }
+        Ok(())
     }
 
     /// Each brick's six neighbours (in `FACES` order), if allocated.
@@ -283,6 +330,25 @@ mod tests {
             );
             assert!(f.bricks() > 1, "grew past the first brick");
         }
+    }
+
+    #[test]
+    fn diffusing_with_the_reference_stencil_gives_the_same_fields() {
+        let mut a = Fields::new(config(1.0));
+        a.add_explosion([50.0, 20.0, 50.0], 30.0, 2.0e6, 800.0);
+        let mut b = a.clone();
+        for _ in 0..5 {
+            a.diffuse(1.0 / 60.0);
+            b.diffuse_with(1.0 / 60.0, |cells, nb, alpha| {
+                Ok::<_, ()>(super::diffuse_bricks(cells, nb, alpha))
+            })
+            .unwrap();
+        }
+        assert_eq!(a.bricks(), b.bricks());
+        for field in [Scalar::Pressure, Scalar::Thermal] {
+            assert_eq!(a.total(field), b.total(field));
+        }
+        assert_eq!(a.sample([60.0, 25.0, 44.0]), b.sample([60.0, 25.0, 44.0]));
     }
 
     #[test]
