@@ -16,6 +16,9 @@ fn jelly(c: &mut Criterion) {
             .build()
             .unwrap();
         let (world, mut bodies) = jelly10k();
+        // Frame after frame the jelly lands and would fall asleep; keep it
+        // awake so every sample times the solver.
+        bodies.no_sleep = true;
         group.bench_function(format!("frame.t{threads}"), |b| {
             b.iter(|| pool.install(|| bodies.step(&world, &table, &ENV)))
         });
