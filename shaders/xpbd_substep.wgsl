@@ -228,10 +228,17 @@ fn face(@builtin(global_invocation_id) id: vec3<u32>) {
     }
 }
 
+// Whether every component is finite. By the bits: WGSL lets compilers
+// assume floats are never NaN, so `q != q` may be folded to false.
+fn finite(q: vec3<f32>) -> bool {
+    let exponent = bitcast<vec3<u32>>(q) & vec3<u32>(0x7f800000u);
+    return all(exponent != vec3<u32>(0x7f800000u));
+}
+
 // Whether the cell holding `q` stops particles: solid or powder, outside
 // the world, or not a finite position.
 fn blocked(q: vec3<f32>) -> bool {
-    if (any(q < vec3<f32>(0.0)) || any(q != q)) {
+    if (any(q < vec3<f32>(0.0)) || !finite(q)) {
         return true;
     }
     let c = vec3<u32>(q);

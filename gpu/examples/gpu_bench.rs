@@ -1,7 +1,8 @@
 //! The GPU benchmark set (so far: field diffusion, GPU against the CPU on
 //! the same input, as cell updates per second; and the jelly10k soft body,
-//! as ms per frame and constraint projections per second). On a machine
-//! with a real GPU:
+//! as ms per frame and constraint projections per second; and how many
+//! frames a page-use readback takes to arrive). On a machine with a real
+//! GPU:
 //!
 //! ```text
 //! cargo run --release -p loam-gpu --example gpu_bench
@@ -82,7 +83,46 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     let soft_s = start.elapsed().as_secs_f64() / f64::from(frames);
     let projections = (bodies.constraints() * env.substeps as usize) as f64 / soft_s;
 
+    // Page-use readback latency: frames (of about 1 ms of other work
+    // each) between starting a readback and taking its result without
+    // waiting.
+    let layout = loam_storage::WorldLayout::new([1024, 256, 1024], 32).expect("a valid layout");
+    let mut feedback = loam_gpu::PageUse::new(&gpu, &layout, 4096);
+    let points: Vec<[f32; 3]> = (0..65_536u32)
+        .map(|k| {
+            [
+                (k % 1024) as f32,
+                ((k / 1024) % 256) as f32,
+                (k * 7 % 1024) as f32,
+            ]
+        })
+        .collect();
+    let points = wgpu::util::DeviceExt::create_buffer_init(
+        &gpu.device,
+        &wgpu::util::BufferInitDescriptor {
+            label: Some("points"),
+            contents: bytemuck::cast_slice(&points),
+            usage: wgpu::BufferUsages::STORAGE,
+        },
+    );
+    let mut latencies = Vec::new();
+    for _ in 0..10 {
+        feedback.record(&gpu, &points, 65_536);
+        feedback.start_readback(&gpu);
+        let mut frames = 1u32;
+        while feedback.take(&gpu, false)?.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            frames += 1;
+        }
+        latencies.push(frames);
+    }
+    let latency = f64::from(latencies.iter().sum::<u32>()) / latencies.len() as f64;
+
     println!("name                                    value unit");
+    println!(
+        "gpu.page_use.readback_latency_frames   {:>12.1} frames",
+        latency
+    );
     println!(
         "gpu.fields_diffuse.cell_updates_per_s  {:>12.3e} 1/s",
         updates / gpu_s

@@ -190,3 +190,90 @@ fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
     assert!(moved > 1.0, "and slid along it: {moved} cells");
     assert_eq!(gpu_bodies.broken(&gpu).expect("flags read back"), 0);
 }
+
+/// Uploads `points` as a storage buffer, as a kernel's own buffer would be.
+fn point_buffer(gpu: &GpuContext, points: &[[f32; 3]]) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    gpu.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("points"),
+            contents: bytemuck::cast_slice(points),
+            usage: wgpu::BufferUsages::STORAGE,
+        })
+}
+
+#[test]
+fn page_use_counts_resident_pages_asks_for_absent_ones_once_and_reads_back_later() {
+    use loam_gpu::PageUse;
+    use loam_storage::{PageState, PageTable, WorldLayout};
+    let Some(gpu) = gpu() else { return };
+    // 4 × 2 × 4 pages of 16³ cells; the pages with x = 0 are resident.
+    let world = WorldLayout::new([64, 32, 64], 16).expect("a valid layout");
+    let resident: Vec<usize> = (0..world.page_count())
+        .filter(|&p| world.page_coord(p)[0] == 0)
+        .collect();
+    let mut feedback = PageUse::new(&gpu, &world, 64);
+    feedback.set_resident(
+        &gpu,
+        &resident.iter().map(|&p| (p, true)).collect::<Vec<_>>(),
+    );
+    // 3 touches of page (0,0,0), 5 of page (0,1,2), 40 of the absent page
+    // (3,1,3), 2 of the absent page (1,0,0), and points outside the world.
+    let mut points = vec![[1.0, 1.0, 1.0]; 3];
+    points.extend(vec![[5.5, 20.0, 40.0]; 5]);
+    points.extend((0..40).map(|k| [60.0, 17.0 + (k % 10) as f32, 50.0]));
+    points.extend(vec![[20.0, 3.0, 3.0]; 2]);
+    points.extend([[-1.0, 0.0, 0.0], [64.0, 0.0, 0.0], [f32::NAN, 1.0, 1.0]]);
+    let buffer = point_buffer(&gpu, &points);
+    feedback.record(&gpu, &buffer, points.len() as u32);
+    assert!(feedback.start_readback(&gpu));
+    assert!(feedback.pending(), "the readback is asynchronous");
+    let got = feedback
+        .take(&gpu, true)
+        .expect("read back")
+        .expect("a result");
+    let page = |c: [u32; 3]| world.page_index(c);
+    assert_eq!(got.uses, vec![(page([0, 0, 0]), 3), (page([0, 1, 2]), 5)]);
+    let mut asked = vec![page([1, 0, 0]), page([3, 1, 3])];
+    asked.sort_unstable();
+    assert_eq!(got.requests, asked, "each absent page asked for once");
+    assert_eq!(got.dropped, 0);
+    assert!(!feedback.pending());
+
+    // The next readback covers only what was recorded after the first.
+    let again = point_buffer(&gpu, &[[1.0, 1.0, 1.0]]);
+    feedback.record(&gpu, &again, 1);
+    feedback.start_readback(&gpu);
+    let got = feedback
+        .take(&gpu, true)
+        .expect("read back")
+        .expect("a result");
+    assert_eq!(got.uses, vec![(page([0, 0, 0]), 1)]);
+    assert!(got.requests.is_empty());
+
+    // Applied to a page table, uses refresh the LRU and requests come out.
+    let mut table = PageTable::all_absent(world.page_count());
+    table.set_state(page([0, 0, 0]), PageState::Resident);
+    assert_eq!(got.apply(&mut table, 42), &[] as &[usize]);
+    assert_eq!(table.last_use(page([0, 0, 0])), 42);
+}
+
+#[test]
+fn page_use_requests_beyond_capacity_are_dropped_and_counted() {
+    use loam_gpu::PageUse;
+    use loam_storage::WorldLayout;
+    let Some(gpu) = gpu() else { return };
+    let world = WorldLayout::new([128, 16, 16], 16).expect("a valid layout");
+    let mut feedback = PageUse::new(&gpu, &world, 3);
+    // Eight absent pages touched, room for three requests.
+    let points: Vec<[f32; 3]> = (0..8).map(|k| [16.0 * k as f32 + 1.0, 1.0, 1.0]).collect();
+    feedback.record(&gpu, &point_buffer(&gpu, &points), 8);
+    feedback.start_readback(&gpu);
+    let got = feedback
+        .take(&gpu, true)
+        .expect("read back")
+        .expect("a result");
+    assert_eq!(got.requests.len(), 3);
+    assert_eq!(got.dropped, 5);
+    assert!(got.requests.iter().all(|&p| p < 8));
+}
