@@ -7,7 +7,8 @@
 // to float rounding.
 //
 // Not mirrored yet: fields (wind, buoyancy), contacts between bodies,
-// sleeping, and the shared-corner solvers.
+// sleeping, and the shared-corner solvers. Collision also records which
+// pages the particles touch, for the page-use feedback.
 
 struct Params {
     h: f32,
@@ -16,10 +17,14 @@ struct Params {
     particles: u32,
     shapes: u32,
     bodies: u32,
-    _pad0: u32,
-    _pad1: u32,
-    // World size in cells (xyz).
+    // Cells along a page edge.
+    page: u32,
+    // Room for page requests after the count in `requests[0]`.
+    capacity: u32,
+    // World size in cells (xyz); w: words of blocked bits per page.
     world: vec4<u32>,
+    // Pages along x, y, z.
+    pages: vec4<u32>,
 }
 
 struct Colour {
@@ -51,8 +56,16 @@ const SKIN: f32 = 1e-3;
 @group(0) @binding(11) var<storage, read> damping: array<f32>;
 // Per body: mean velocity (xyz) and the part of the rest kept (w).
 @group(0) @binding(12) var<storage, read_write> means: array<vec4<f32>>;
-// Per world cell, x fastest: 0 free, 1 solid or powder.
-@group(0) @binding(13) var<storage, read> grid: array<u32>;
+// The world mirror (loam_gpu::WorldMirror): per page, its slot + 1 (0: not
+// resident, a wall); per slot, a bit per cell, set where the cell is solid
+// or powder.
+@group(0) @binding(13) var<storage, read> table: array<u32>;
+@group(0) @binding(14) var<storage, read> solid: array<u32>;
+// Page-use feedback (loam_gpu::PageUse): uses of resident pages, and
+// absent pages asked for once.
+@group(0) @binding(15) var<storage, read_write> uses: array<atomic<u32>>;
+@group(0) @binding(16) var<storage, read_write> asked: array<atomic<u32>>;
+@group(0) @binding(17) var<storage, read_write> requests: array<atomic<u32>>;
 @group(1) @binding(0) var<uniform> colour: Colour;
 
 fn load(buf: u32, p: u32) -> vec3<f32> {
@@ -235,18 +248,49 @@ fn finite(q: vec3<f32>) -> bool {
     return all(exponent != vec3<u32>(0x7f800000u));
 }
 
+// The dense index of the page holding in-world cell `c`.
+fn page_of(c: vec3<u32>) -> u32 {
+    let p = c / params.page;
+    return p.x + params.pages.x * (p.y + params.pages.y * p.z);
+}
+
+// Whether `q` is a finite point inside the world.
+fn inside(q: vec3<f32>) -> bool {
+    return all(q >= vec3<f32>(0.0)) && finite(q) && all(vec3<u32>(q) < params.world.xyz);
+}
+
 // Whether the cell holding `q` stops particles: solid or powder, outside
-// the world, or not a finite position.
+// the world, in a page that is not resident, or not a finite position.
 fn blocked(q: vec3<f32>) -> bool {
-    if (any(q < vec3<f32>(0.0)) || !finite(q)) {
+    if (!inside(q)) {
         return true;
     }
     let c = vec3<u32>(q);
-    let size = params.world.xyz;
-    if (any(c >= size)) {
+    let slot = table[page_of(c)];
+    if (slot == 0u) {
         return true;
     }
-    return grid[c.x + size.x * (c.y + size.y * c.z)] != 0u;
+    let l = c % params.page;
+    let i = l.x + params.page * (l.y + params.page * l.z);
+    let word = solid[(slot - 1u) * params.world.w + i / 32u];
+    return ((word >> (i % 32u)) & 1u) != 0u;
+}
+
+// Records that a particle at `q` touched its page: a use if resident, a
+// request (once) if not.
+fn touch(q: vec3<f32>) {
+    if (!inside(q)) {
+        return;
+    }
+    let k = page_of(vec3<u32>(q));
+    if (table[k] != 0u) {
+        atomicAdd(&uses[k], 1u);
+    } else if (atomicExchange(&asked[k], 1u) == 0u) {
+        let n = atomicAdd(&requests[0], 1u);
+        if (n < params.capacity) {
+            atomicStore(&requests[1u + n], k);
+        }
+    }
 }
 
 @compute @workgroup_size(64)
@@ -257,6 +301,7 @@ fn collide(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     var q = load(0u, p);
     var before = load(1u, p);
+    touch(q);
     let friction = pconst[2u * p + 1u];
     for (var step = 0u; step < 3u; step++) {
         if (!blocked(q)) {

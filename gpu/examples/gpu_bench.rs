@@ -70,7 +70,10 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     // voxels, 4 substeps a frame, 30 frames.
     let (world, mut bodies) = loam::bench::xpbd::jelly10k();
     let table = loam_systems::materials::MaterialTable::default();
-    let soft = loam_gpu::GpuSoftBodies::new(&gpu, &bodies.mirror(), &world, &table);
+    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world)?;
+    mirror.sync(&gpu, &world, &table, &[]);
+    let touched = loam_gpu::PageUse::new(&gpu, world.layout(), 1024);
+    let soft = loam_gpu::GpuSoftBodies::new(&gpu, &bodies.mirror(), &mirror, &touched);
     let env = loam::bench::xpbd::ENV;
     let frames = 30;
     soft.step(&gpu, env.dt, env.substeps, env.gravity);

@@ -16,6 +16,9 @@ pub enum GpuError {
     /// Reading results back failed.
     #[error("reading back from the GPU failed: {0}")]
     Readback(String),
+    /// The world is too large for a GPU mirror.
+    #[error("the world is too large for the GPU: {0}")]
+    TooLarge(String),
 }
 
 /// A headless wgpu device and its queue.

@@ -26,11 +26,13 @@ mod context;
 mod diffuse;
 mod page_use;
 pub mod shaders;
+mod world;
 mod xpbd;
 
 pub use context::{GpuContext, GpuError};
 pub use diffuse::FieldDiffusion;
 pub use page_use::{PageFeedback, PageUse};
+pub use world::WorldMirror;
 pub use xpbd::GpuSoftBodies;
 
 /// Set (to anything) to make a missing GPU adapter a test failure instead

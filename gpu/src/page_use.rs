@@ -70,9 +70,9 @@ pub struct PageUse {
     layout: wgpu::BindGroupLayout,
     params: Params,
     resident: wgpu::Buffer,
-    uses: wgpu::Buffer,
-    asked: wgpu::Buffer,
-    requests: wgpu::Buffer,
+    pub(crate) uses: wgpu::Buffer,
+    pub(crate) asked: wgpu::Buffer,
+    pub(crate) requests: wgpu::Buffer,
     staging: [Staging; 2],
     /// The staging buffer the next readback copies into.
     next: usize,
@@ -246,6 +246,11 @@ impl PageUse {
         slot.pending = true;
         self.next = 1 - self.next;
         true
+    }
+
+    /// Room for requests per readback.
+    pub fn capacity(&self) -> u32 {
+        self.params.capacity
     }
 
     /// Whether a readback has been started and not yet taken.

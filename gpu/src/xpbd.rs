@@ -2,17 +2,15 @@
 //! storage buffers, stepped with the kernels of `xpbd_substep.wgsl` (one
 //! dispatch per phase, one per face colour), and read back on demand.
 //!
-//! The world is mirrored as a dense grid of blocked cells (solid, powder,
-//! or not resident), built once: fine for the small worlds of the parity
-//! tests; paging it is the next step.
+//! The world comes from a [`WorldMirror`] (blocked bits per resident page,
+//! and the page table); collision records the pages the particles touch
+//! into a [`PageUse`].
 
 use bytemuck::{Pod, Zeroable};
-use loam_storage::VoxelWorld;
-use loam_systems::materials::{Kind, MaterialTable};
 use loam_systems::xpbd::Mirror;
 use wgpu::util::DeviceExt;
 
-use crate::{shaders, GpuContext, GpuError};
+use crate::{shaders, GpuContext, GpuError, PageUse, WorldMirror};
 
 /// Invocations per workgroup (the shader's `@workgroup_size`).
 const WORKGROUP: u32 = 64;
@@ -27,8 +25,10 @@ struct Params {
     particles: u32,
     shapes: u32,
     bodies: u32,
-    pad: [u32; 2],
+    page: u32,
+    capacity: u32,
     world: [u32; 4],
+    pages: [u32; 4],
 }
 
 /// The entry points, in the order a substep runs them (faces once per
@@ -50,12 +50,13 @@ pub struct GpuSoftBodies {
 }
 
 impl GpuSoftBodies {
-    /// Uploads `bodies` and the blocked cells of `world` to `gpu`.
+    /// Uploads `bodies` to `gpu`; they collide with `world` and record the
+    /// pages they touch into `feedback`.
     pub fn new(
         gpu: &GpuContext,
         bodies: &Mirror<'_>,
-        world: &VoxelWorld,
-        table: &MaterialTable,
+        world: &WorldMirror,
+        feedback: &PageUse,
     ) -> Self {
         let device = &gpu.device;
         let storage = |label: &str, bytes: &[u8], write: bool| {
@@ -111,20 +112,7 @@ impl GpuSoftBodies {
             .iter()
             .flat_map(|&(lo, hi)| [lo as u32, hi as u32])
             .collect();
-        let size = world.layout().size;
-        let mut grid = vec![0u32; size.iter().map(|&s| s as usize).product()];
-        for z in 0..size[2] {
-            for y in 0..size[1] {
-                for x in 0..size[0] {
-                    let stops = world.material([x, y, z]).is_none_or(|m| {
-                        matches!(table.kind[m as usize], Kind::Solid | Kind::Powder)
-                    });
-                    let i = x as usize
-                        + size[0] as usize * (y as usize + size[1] as usize * z as usize);
-                    grid[i] = u32::from(stops);
-                }
-            }
-        }
+        let layout = world.layout();
         let counts = Params {
             h: 0.0,
             gravity: 0.0,
@@ -132,8 +120,15 @@ impl GpuSoftBodies {
             particles: bodies.x.len() as u32,
             shapes: bodies.shape_first.len() as u32,
             bodies: bodies.bodies.len() as u32,
-            pad: [0; 2],
-            world: [size[0], size[1], size[2], 0],
+            page: layout.page,
+            capacity: feedback.capacity(),
+            world: [
+                layout.size[0],
+                layout.size[1],
+                layout.size[2],
+                layout.page_cells().div_ceil(32) as u32,
+            ],
+            pages: [layout.pages[0], layout.pages[1], layout.pages[2], 0],
         };
         let params = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("xpbd.params"),
@@ -164,9 +159,13 @@ impl GpuSoftBodies {
             &storage("xpbd.bodies", bytemuck::cast_slice(&spans), false),
             &storage("xpbd.damping", bytemuck::cast_slice(&bodies.damping), false),
             &means,
-            &storage("xpbd.grid", bytemuck::cast_slice(&grid), false),
+            &world.table,
+            &world.solid,
+            &feedback.uses,
+            &feedback.asked,
+            &feedback.requests,
         ];
-        let writable = [1, 2, 3, 8, 12];
+        let writable = [1, 2, 3, 8, 12, 15, 16, 17];
         let entry = |binding: u32, ty| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,

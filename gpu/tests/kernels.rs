@@ -158,7 +158,15 @@ fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
         voxel_size: 0.25,
         fields: None,
     };
-    let gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &cpu.mirror(), &world, &table);
+    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
+    assert_eq!(
+        mirror.sync(&gpu, &world, &table, &[]),
+        8,
+        "every page, once"
+    );
+    assert_eq!(mirror.sync(&gpu, &world, &table, &[]), 0, "nothing changed");
+    let feedback = loam_gpu::PageUse::new(&gpu, world.layout(), 64);
+    let gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &cpu.mirror(), &mirror, &feedback);
     let start = cpu.x.clone();
     // 25 frames of 4 substeps: the fall, the landing on the stone and the
     // slide along it.
@@ -276,4 +284,73 @@ fn page_use_requests_beyond_capacity_are_dropped_and_counted() {
     assert_eq!(got.requests.len(), 3);
     assert_eq!(got.dropped, 5);
     assert!(got.requests.iter().all(|&p| p < 8));
+}
+
+#[test]
+fn a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them() {
+    use loam_gpu::{GpuSoftBodies, PageUse, WorldMirror};
+    use loam_storage::{VoxelWorld, WorldLayout};
+    use loam_systems::materials::{id, MaterialTable};
+    use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox};
+    let Some(gpu) = gpu() else { return };
+    // 2 × 2 × 2 pages of 16³; only the top four are resident, so the body
+    // falls onto the absent bottom pages, a wall on the CPU and the GPU.
+    let layout = WorldLayout::new([32, 32, 32], 16).expect("a valid layout");
+    let mut world = VoxelWorld::with_capacity(layout, 4);
+    let top: Vec<usize> = (0..8).filter(|&p| layout.page_coord(p)[1] == 1).collect();
+    for &p in &top {
+        world.install(p).expect("a free slot");
+        for v in world.page_mut(p).expect("installed").material.iter_mut() {
+            *v = id::AIR;
+        }
+    }
+    let table = MaterialTable::default();
+    let mut cpu = SoftBodies::default();
+    cpu.add_box(
+        &SoftBox::new("jelly", [10.0, 20.0, 10.0], [3, 3, 3], materials()[0]),
+        0.25,
+    );
+    let mut mirror = WorldMirror::new(&gpu, &world).expect("a small world");
+    mirror.sync(&gpu, &world, &table, &[]);
+    let mut feedback = PageUse::new(&gpu, &layout, 64);
+    let gpu_bodies = GpuSoftBodies::new(&gpu, &cpu.mirror(), &mirror, &feedback);
+    let env = Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: 9.81 / 0.25,
+        voxel_size: 0.25,
+        fields: None,
+    };
+    // The lowest any particle got over the run.
+    let mut lowest = f32::INFINITY;
+    for _ in 0..40 {
+        cpu.step(&world, &table, &env);
+        gpu_bodies.step(&gpu, env.dt, env.substeps, env.gravity);
+        let out = gpu_bodies.positions(&gpu).expect("positions read back");
+        lowest = out.iter().map(|p| p[1]).fold(lowest, f32::min);
+    }
+    assert!(
+        (16.0 - 0.05..16.1).contains(&lowest),
+        "it lands on the absent pages' top at y = 16 and never enters them: {lowest}"
+    );
+    let out = gpu_bodies.positions(&gpu).expect("positions read back");
+    assert_eq!(
+        cpu.x, out,
+        "the same as the CPU, which freezes pages that are not resident"
+    );
+    feedback.start_readback(&gpu);
+    let got = feedback
+        .take(&gpu, true)
+        .expect("read back")
+        .expect("a result");
+    let below = layout.page_index([0, 0, 0]);
+    assert!(
+        got.requests.contains(&below),
+        "it asked for the page under it: {:?}",
+        got.requests
+    );
+    assert!(got
+        .uses
+        .iter()
+        .any(|&(p, _)| p == layout.page_index([0, 1, 0])));
 }
