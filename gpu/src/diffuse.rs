@@ -126,13 +126,6 @@ impl FieldDiffusion {
             })
         };
         let groups = [bind(0), bind(1)];
-        let size = ping[0].size();
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("fields.diffuse"),
         });
@@ -148,22 +141,9 @@ impl FieldDiffusion {
                 pass.dispatch_workgroups(threads.div_ceil(WORKGROUP), 1, 1);
             }
         }
-        let last = substeps as usize % 2;
-        encoder.copy_buffer_to_buffer(&ping[last], 0, &readback, 0, size);
         gpu.queue.submit([encoder.finish()]);
-        let slice = readback.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        gpu.wait()?;
-        rx.recv()
-            .map_err(|e| GpuError::Readback(e.to_string()))?
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let view = slice
-            .get_mapped_range()
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let out: Vec<[f32; BRICK_CELLS]> = bytemuck::cast_slice(&view).to_vec();
+        let last = substeps as usize % 2;
+        let out: Vec<[f32; BRICK_CELLS]> = bytemuck::cast_slice(&gpu.read(&ping[last])?).to_vec();
         Ok(out)
     }
 }

@@ -324,45 +324,15 @@ impl GpuSoftBodies {
 
     /// The particles' positions, read back (waits for the GPU).
     pub fn positions(&self, gpu: &GpuContext) -> Result<Vec<[f32; 3]>, GpuError> {
-        Ok(bytemuck::cast_slice(&read(gpu, &self.x)?).to_vec())
+        Ok(bytemuck::cast_slice(&gpu.read(&self.x)?).to_vec())
     }
 
     /// How many face constraints have torn, read back (waits for the GPU).
     pub fn broken(&self, gpu: &GpuContext) -> Result<usize, GpuError> {
-        let flags = read(gpu, &self.broken)?;
+        let flags = gpu.read(&self.broken)?;
         Ok(bytemuck::cast_slice::<u8, u32>(&flags)
             .iter()
             .filter(|&&b| b != 0)
             .count())
     }
-}
-
-/// Copies `buffer` back to the CPU and waits for it.
-fn read(gpu: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
-    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: buffer.size(),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = gpu
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("readback"),
-        });
-    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
-    gpu.queue.submit([encoder.finish()]);
-    let slice = staging.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.wait()?;
-    rx.recv()
-        .map_err(|e| GpuError::Readback(e.to_string()))?
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
-    let view = slice
-        .get_mapped_range()
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
-    Ok(view.to_vec())
 }

@@ -10,6 +10,17 @@ use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox, Solver};
 /// Gravity in cells/s² for 0.25 m cells.
 const G: f32 = 9.81 / 0.25;
 
+/// A 60 Hz frame of `substeps` substeps under gravity, 0.25 m cells.
+fn env(substeps: u32, fields: Option<&Fields>) -> Environment<'_> {
+    Environment {
+        dt: 1.0 / 60.0,
+        substeps,
+        gravity: G,
+        voxel_size: 0.25,
+        fields,
+    }
+}
+
 fn world() -> VoxelWorld {
     let mut w = VoxelWorld::new(
         WorldLayout::new([32, 32, 32], 16).unwrap(),
@@ -51,13 +62,7 @@ fn run(b: &mut SoftBodies, frames: u32, substeps: u32, threads: usize) -> Vec<f3
         .unwrap();
     let mut energy = Vec::new();
     pool.install(|| {
-        let env = Environment {
-            dt: 1.0 / 60.0,
-            substeps,
-            gravity: G,
-            voxel_size: 0.25,
-            fields: None,
-        };
+        let env = env(substeps, None);
         for _ in 0..frames {
             b.step(&w, &table, &env);
             energy.push(b.kinetic_energy(0));
@@ -157,11 +162,8 @@ fn pull_apart(material: usize, speed: f32) -> SoftBodies {
     let w = world();
     let table = MaterialTable::default();
     let env = Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
         gravity: 0.0,
-        voxel_size: 0.25,
-        fields: None,
+        ..env(4, None)
     };
     for _ in 0..30 {
         b.step(&w, &table, &env);
@@ -215,13 +217,7 @@ fn a_resting_body_sleeps_until_a_blast_wakes_and_throws_it() {
     let table = MaterialTable::default();
     let mut fields = Fields::new(FieldConfig::default());
     let frame = |b: &mut SoftBodies, fields: &Fields| {
-        let env = Environment {
-            dt: 1.0 / 60.0,
-            substeps: 4,
-            gravity: G,
-            voxel_size: 0.25,
-            fields: Some(fields),
-        };
+        let env = env(4, Some(fields));
         b.step(&w, &table, &env);
     };
     for _ in 0..600 {
@@ -265,13 +261,7 @@ fn a_stack_of_two_bodies_rests_without_sinking_into_each_other_or_jitter() {
             0.25,
         );
     }
-    let env = Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
-        gravity: G,
-        voxel_size: 0.25,
-        fields: None,
-    };
+    let env = env(4, None);
     let mut fastest_late = 0.0f32;
     for f in 0..600 {
         b.step(&w, &table, &env);
@@ -327,13 +317,7 @@ fn pool(material: u8) -> VoxelWorld {
 #[test]
 fn water_holds_a_jelly_up_and_slows_it_down() {
     let table = MaterialTable::default();
-    let env = Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
-        gravity: G,
-        voxel_size: 0.25,
-        fields: None,
-    };
+    let env = env(4, None);
     let fall = |w: &VoxelWorld| {
         let mut b = SoftBodies::default();
         b.add_box(
@@ -390,13 +374,7 @@ fn a_body_splashes_water_and_presses_on_sand() {
         };
         let before = count(&w);
         let (mut moved, mut impact) = (0, 0.0f32);
-        let env = Environment {
-            dt: 1.0 / 60.0,
-            substeps: 4,
-            gravity: G,
-            voxel_size: 0.25,
-            fields: None,
-        };
+        let env = env(4, None);
         for frame in 0..20 {
             let felt = Environment {
                 fields: Some(&fields),
