@@ -1,12 +1,18 @@
 //! Loam's GPU backend (issue #6, first part): a headless wgpu device and
-//! compute kernels written in WGSL (`shaders/`, one file per kernel), each
-//! checked against the CPU code it mirrors.
+//! compute kernels written in WGSL (`shaders/`, one file per kernel, each
+//! validated by naga in a test), each checked against the CPU code it
+//! mirrors.
 //!
-//! Built so far: the device bootstrap ([`GpuContext`]) and the field
-//! diffusion kernel ([`FieldDiffusion`]), which gives the CPU's
-//! `loam_systems::fields::diffuse_bricks` within float rounding. The
-//! runtime does not use the GPU yet; `--backend gpu` still reports it
-//! unavailable.
+//! - [`GpuContext`]: the device, set up once.
+//! - [`FieldDiffusion`]: field diffusion, within float rounding of
+//!   `loam_systems::fields::diffuse_bricks` (the runtime runs it with
+//!   `--backend gpu`, built with loam's `gpu` feature).
+//! - [`WorldMirror`]: the world's blocked cells per resident page and the
+//!   page table, uploaded per changed page.
+//! - [`GpuSoftBodies`]: the Gram-Schmidt soft-body substep, colliding with
+//!   the mirror, bit-identical to the CPU on lavapipe.
+//! - [`PageUse`]: GPU cache feedback after GigaVoxels: page uses and
+//!   requests for absent pages, read back asynchronously.
 //!
 //! ```no_run
 //! use loam_gpu::{FieldDiffusion, GpuContext};

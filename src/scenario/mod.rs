@@ -137,7 +137,8 @@ pub struct WorldSpec {
 pub enum Backend {
     /// The CPU kernels.
     Cpu,
-    /// The GPU kernels (not in this build yet).
+    /// The GPU kernels where they exist (field diffusion so far; builds
+    /// with the `gpu` feature), the CPU for the rest.
     Gpu,
     /// The GPU when there is one, else the CPU.
     Auto,
