@@ -28,6 +28,10 @@ pub struct GpuContext {
     /// The queue work is submitted to.
     pub queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
+    /// Tracy's GPU context, with the `tracy` feature when a Tracy client
+    /// runs and the device has timestamps.
+    #[cfg(feature = "tracy")]
+    tracy: Option<tracy_client::GpuContext>,
 }
 
 impl GpuContext {
@@ -44,17 +48,108 @@ impl GpuContext {
         }))
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
+        // Timestamps where the adapter has them (GPU times, Tracy zones).
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("loam"),
+            required_features: adapter.features() & timestamps,
             required_limits: adapter.limits(),
             ..Default::default()
         }))
         .map_err(|e| GpuError::NoDevice(e.to_string()))?;
-        Ok(Self {
+        #[allow(unused_mut)]
+        let mut gpu = Self {
             device,
             queue,
             info,
-        })
+            #[cfg(feature = "tracy")]
+            tracy: None,
+        };
+        #[cfg(feature = "tracy")]
+        {
+            gpu.tracy = gpu.tracy_context();
+        }
+        Ok(gpu)
+    }
+
+    /// Whether passes can be timed on the GPU.
+    pub fn timestamps(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Whether GPU zones go to Tracy (the `tracy` feature, a running Tracy
+    /// client, and timestamps inside encoders).
+    pub fn traces_to_tracy(&self) -> bool {
+        #[cfg(feature = "tracy")]
+        return self.tracy.is_some();
+        #[cfg(not(feature = "tracy"))]
+        false
+    }
+
+    /// Nanoseconds per GPU tick.
+    pub fn timestamp_period(&self) -> f32 {
+        self.queue.get_timestamp_period()
+    }
+
+    /// A Tracy GPU context calibrated with a timestamp written now, if a
+    /// Tracy client runs and the device can write timestamps in encoders.
+    #[cfg(feature = "tracy")]
+    fn tracy_context(&self) -> Option<tracy_client::GpuContext> {
+        let client = tracy_client::Client::running()?;
+        if !self
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+        {
+            return None;
+        }
+        let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("tracy.calibration"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 1,
+        });
+        let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tracy.calibration"),
+            size: 8,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("tracy"),
+            });
+        encoder.write_timestamp(&queries, 0);
+        encoder.resolve_query_set(&queries, 0..1, &resolved, 0);
+        self.queue.submit([encoder.finish()]);
+        let now: u64 = bytemuck::pod_read_unaligned(&self.read(&resolved).ok()?);
+        client
+            .new_gpu_context(
+                Some(&self.info.name),
+                tracy_client::GpuContextType::Vulkan,
+                now as i64,
+                self.timestamp_period(),
+            )
+            .ok()
+    }
+
+    /// Sends a GPU zone `name` spanning `ticks` to Tracy, when it runs.
+    pub(crate) fn trace(&self, name: &str, ticks: [u64; 2]) {
+        #[cfg(feature = "tracy")]
+        if let Some(Ok(mut span)) = self
+            .tracy
+            .as_ref()
+            .map(|t| t.span_alloc(name, "loam_gpu", file!(), line!()))
+        {
+            span.end_zone();
+            span.upload_timestamp_start(ticks[0] as i64);
+            span.upload_timestamp_end(ticks[1] as i64);
+        }
+        #[cfg(not(feature = "tracy"))]
+        let _ = (name, ticks);
     }
 
     /// The adapter's name (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)").

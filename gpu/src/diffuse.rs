@@ -2,10 +2,13 @@
 //! of 8³ bricks, ping-ponging between two storage buffers on the GPU and
 //! read back once at the end.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytemuck::{Pod, Zeroable};
 use loam_systems::fields::BRICK_CELLS;
 use wgpu::util::DeviceExt;
 
+use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError};
 
 /// Invocations per workgroup (the shader's `@workgroup_size`).
@@ -22,6 +25,9 @@ struct Params {
 pub struct FieldDiffusion {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
+    timer: Option<PassTimer>,
+    /// GPU time of the last run, ns (0 where the device has no timestamps).
+    last_ns: AtomicU64,
 }
 
 impl FieldDiffusion {
@@ -44,7 +50,20 @@ impl FieldDiffusion {
                 cache: None,
             });
         let layout = pipeline.get_bind_group_layout(0);
-        Self { pipeline, layout }
+        Self {
+            pipeline,
+            layout,
+            timer: PassTimer::new(gpu),
+            last_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// GPU time of the last [`FieldDiffusion::run`], ns; `None` where the
+    /// device cannot time passes.
+    pub fn last_gpu_ns(&self) -> Option<u64> {
+        self.timer
+            .as_ref()
+            .map(|_| self.last_ns.load(Ordering::Relaxed))
     }
 
     /// Runs `substeps` substeps with `alpha` over `bricks` (cells x
@@ -133,7 +152,7 @@ impl FieldDiffusion {
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("fields.diffuse"),
-                timestamp_writes: None,
+                timestamp_writes: self.timer.as_ref().map(PassTimer::writes),
             });
             pass.set_pipeline(&self.pipeline);
             for s in 0..substeps as usize {
@@ -141,7 +160,15 @@ impl FieldDiffusion {
                 pass.dispatch_workgroups(threads.div_ceil(WORKGROUP), 1, 1);
             }
         }
+        if let Some(timer) = &self.timer {
+            timer.resolve(&mut encoder);
+        }
         gpu.queue.submit([encoder.finish()]);
+        if let Some(timer) = &self.timer {
+            let [begin, end] = timer.read(gpu, "fields.diffuse")?;
+            let ns = end.saturating_sub(begin) as f64 * f64::from(gpu.timestamp_period());
+            self.last_ns.store(ns as u64, Ordering::Relaxed);
+        }
         let last = substeps as usize % 2;
         let out: Vec<[f32; BRICK_CELLS]> = bytemuck::cast_slice(&gpu.read(&ping[last])?).to_vec();
         Ok(out)

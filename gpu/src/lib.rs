@@ -32,6 +32,7 @@ mod context;
 mod diffuse;
 mod page_use;
 pub mod shaders;
+mod timing;
 mod world;
 mod xpbd;
 

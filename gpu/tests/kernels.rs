@@ -105,6 +105,10 @@ fn field_diffusion_matches_the_cpu_within_1e_5() {
         worst < 1e-5,
         "largest difference {worst} of the largest value"
     );
+    if gpu.timestamps() {
+        let ns = kernel.last_gpu_ns().expect("timed");
+        assert!(ns > 0, "the pass took {ns} ns on the GPU");
+    }
     // And it diffused: the field changed, and (with zero outside) lost
     // only what flowed out of the missing brick's faces and the edges.
     let moved = cells
@@ -353,4 +357,26 @@ fn a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them() {
         .uses
         .iter()
         .any(|&(p, _)| p == layout.page_index([0, 1, 0])));
+}
+
+#[cfg(feature = "tracy")]
+#[test]
+fn with_tracy_running_kernels_send_gpu_zones() {
+    let _client = tracy_client::Client::start();
+    let Some(gpu) = gpu() else { return };
+    if !gpu
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+    {
+        eprintln!("notice: the adapter cannot write timestamps in encoders; no Tracy GPU zones");
+        return;
+    }
+    assert!(gpu.traces_to_tracy(), "a Tracy GPU context was made");
+    let (cells, neighbours) = bricks();
+    let kernel = FieldDiffusion::new(&gpu);
+    kernel
+        .run(&gpu, &cells, &neighbours, 0.1, 3)
+        .expect("the kernel runs and its zone is sent");
+    assert!(kernel.last_gpu_ns().expect("timed") > 0);
 }
