@@ -1,7 +1,8 @@
 //! Run reports: a table for people, JSON for scripts.
 //!
 //! The JSON schema (all keys always present):
-//! `scenario`, `frames`, `seed`, `threads`, `backend`, `world_hash` (16 hex
+//! `scenario`, `frames`, `seed`, `threads`, `backend`, `adapter` (the GPU's
+//! name, or null), `world_hash` (16 hex
 //! digits over every cell channel), `frame_ms` {`mean`, `p95`, `max`},
 //! `jobs` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`, `over_budget`}],
 //! `active_pages`, `materials` {name: {`count`, `center_of_mass`, `min_y`,

@@ -55,6 +55,7 @@ fn run_writes_a_report_with_the_documented_schema() {
         "seed",
         "threads",
         "backend",
+        "adapter",
         "world_hash",
         "frame_ms",
         "jobs",
@@ -78,6 +79,7 @@ fn run_writes_a_report_with_the_documented_schema() {
     assert_eq!(r["frames"], 20);
     assert_eq!(r["threads"], 2);
     assert_eq!(r["backend"], "cpu");
+    assert!(r["adapter"].is_null(), "no GPU adapter on the CPU backend");
     let hash = r["world_hash"].as_str().unwrap();
     assert_eq!(hash.len(), 16);
     assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
