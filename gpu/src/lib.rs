@@ -13,6 +13,9 @@
 //!   the mirror, bit-identical to the CPU on lavapipe.
 //! - [`PageUse`]: GPU cache feedback after GigaVoxels: page uses and
 //!   requests for absent pages, read back asynchronously.
+//! - [`random`]: the CPU's counter-based randomness in WGSL (64-bit
+//!   arithmetic from 32-bit words), bit for bit, for the kernels to come
+//!   (the automaton, Metropolis).
 //!
 //! ```no_run
 //! use loam_gpu::{FieldDiffusion, GpuContext};
@@ -31,6 +34,7 @@
 mod context;
 mod diffuse;
 mod page_use;
+pub mod random;
 pub mod shaders;
 mod timing;
 mod world;
