@@ -1,4 +1,5 @@
-//! The GPU benchmark set (so far: field diffusion, GPU against the CPU on
+//! The GPU benchmark set (so far: the automaton's movement and field
+//! diffusion, GPU against the CPU on
 //! the same input, as cell updates per second; and the jelly10k soft body,
 //! as ms per frame and constraint projections per second; and how many
 //! frames a page-use readback takes to arrive). On a machine with a real
@@ -121,7 +122,44 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     }
     let latency = f64::from(latencies.iter().sum::<u32>()) / latencies.len() as f64;
 
+    // The automaton's movement on `loam bench ca`'s dense world (64³ here),
+    // every page every frame; the CPU with the same configuration.
+    let mut dense = loam::bench::ca::dense_world(64);
+    let config = loam_systems::ca::CaConfig {
+        reactions: false,
+        heat: false,
+        thermal_transitions: false,
+        skip_stuck_rows: true,
+    };
+    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &dense, &table, 9);
+    let ca_frames = 10u64;
+    automaton.step(&gpu, 1);
+    gpu.wait()?;
+    let start = Instant::now();
+    for frame in 2..2 + ca_frames {
+        automaton.step(&gpu, frame);
+    }
+    gpu.wait()?;
+    let ca_cells = (64u64 * 64 * 64 * ca_frames) as f64;
+    let gpu_ca = ca_cells / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for frame in 2..2 + ca_frames {
+        for p in 0..dense.layout().page_count() {
+            dense.table.wake(p);
+        }
+        loam_systems::ca::step(&mut dense, &table, &config, 9, frame);
+    }
+    let cpu_ca = ca_cells / start.elapsed().as_secs_f64();
+
     println!("name                                    value unit");
+    println!(
+        "gpu.ca_move.cells_per_s                {:>12.3e} 1/s",
+        gpu_ca
+    );
+    println!(
+        "cpu.ca_move.cells_per_s                {:>12.3e} 1/s",
+        cpu_ca
+    );
     println!(
         "gpu.page_use.readback_latency_frames   {:>12.1} frames",
         latency

@@ -4,6 +4,8 @@
 //! mirrors.
 //!
 //! - [`GpuContext`]: the device, set up once.
+//! - [`GpuAutomaton`]: the automaton's movement, bit for bit the CPU's
+//!   when every page is awake.
 //! - [`FieldDiffusion`]: field diffusion, within float rounding of
 //!   `loam_systems::fields::diffuse_bricks` (the runtime runs it with
 //!   `--backend gpu`, built with loam's `gpu` feature).
@@ -31,6 +33,7 @@
 //! # Ok::<(), loam_gpu::GpuError>(())
 //! ```
 
+mod ca;
 mod context;
 mod diffuse;
 mod page_use;
@@ -40,6 +43,7 @@ mod timing;
 mod world;
 mod xpbd;
 
+pub use ca::GpuAutomaton;
 pub use context::{GpuContext, GpuError};
 pub use diffuse::FieldDiffusion;
 pub use page_use::{PageFeedback, PageUse};

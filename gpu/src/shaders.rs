@@ -17,6 +17,9 @@ pub const RANDOM: &str = include_str!("../../shaders/random.wgsl");
 /// Checks the GPU's randomness against the CPU's (needs [`RANDOM`]).
 pub const RANDOM_CHECK: &str = include_str!("../../shaders/random_check.wgsl");
 
+/// The automaton's movement (needs [`RANDOM`]).
+pub const CA_MOVE: &str = include_str!("../../shaders/ca_move.wgsl");
+
 /// `kernel` with the randomness functions in front of it.
 pub fn with_random(kernel: &str) -> String {
     format!("{RANDOM}\n{kernel}")
@@ -27,6 +30,7 @@ pub fn with_random(kernel: &str) -> String {
 pub fn all() -> Vec<(&'static str, String)> {
     let mut all: Vec<(&str, String)> = ALL.iter().map(|&(n, s)| (n, s.to_string())).collect();
     all.push(("random_check.wgsl", with_random(RANDOM_CHECK)));
+    all.push(("ca_move.wgsl", with_random(CA_MOVE)));
     all
 }
 

@@ -1,0 +1,236 @@
+// The falling-sand automaton's movement, one invocation per page of one
+// checkerboard phase, as the CPU does it (loam_systems::ca): cells in the
+// page's order (y, then z, then x), powders fall and slide, liquids fall,
+// slide and spread, gases rise and spread; a random choice only where there
+// is one, from the same counter-based hash. Reactions and heat are not in
+// this kernel (CaConfig { reactions: false, heat: false }).
+//
+// Materials and flags are bytes packed 4 to a word. A page writes its own
+// cells and a one-cell border of its neighbours; pages of one phase are two
+// pages apart, so they never write the same cell, but they can write
+// different bytes of one word (pages of 4 cells): bytes are written with
+// atomic and/or. Needs random.wgsl.
+
+struct Params {
+    // Cells along a page edge.
+    p: i32,
+    // How far a liquid looks sideways for a drop.
+    reach: i32,
+    // This phase's pages: pages[start .. start + count].
+    start: u32,
+    count: u32,
+    seed: vec2<u32>,
+    frame: vec2<u32>,
+}
+
+const NONE: u32 = 0xFFFFFFFFu;
+const MOVED: u32 = 1u;
+// Kinds, as loam_systems::materials::Kind.
+const EMPTY: u32 = 0u;
+const POWDER: u32 = 2u;
+const LIQUID: u32 = 3u;
+const GAS: u32 = 4u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> material: array<atomic<u32>>;
+@group(0) @binding(2) var<storage, read_write> temperature: array<f32>;
+@group(0) @binding(3) var<storage, read_write> flags: array<atomic<u32>>;
+// Per page: the pool offsets of its 27 neighbourhood pages (NONE where
+// absent), index (ox+1) + 3(oy+1) + 9(oz+1); then its origin (3 words).
+@group(0) @binding(4) var<storage, read> pages: array<u32>;
+// Phase lists: page numbers (indices into `pages` rows), phase after phase.
+@group(0) @binding(5) var<storage, read> phase_pages: array<u32>;
+// Per material: its kind.
+@group(0) @binding(6) var<storage, read> kinds: array<u32>;
+// Bit sets, 256 bits per material: what it may sink into, rise into.
+@group(0) @binding(7) var<storage, read> sinks: array<u32>;
+@group(0) @binding(8) var<storage, read> rises: array<u32>;
+
+fn byte(buf: u32, i: u32) -> u32 {
+    var w: u32;
+    if (buf == 0u) {
+        w = atomicLoad(&material[i / 4u]);
+    } else {
+        w = atomicLoad(&flags[i / 4u]);
+    }
+    return (w >> (8u * (i % 4u))) & 0xFFu;
+}
+
+fn set_material(i: u32, m: u32) {
+    let shift = 8u * (i % 4u);
+    atomicAnd(&material[i / 4u], ~(0xFFu << shift));
+    atomicOr(&material[i / 4u], m << shift);
+}
+
+fn set_moved(i: u32) {
+    atomicOr(&flags[i / 4u], MOVED << (8u * (i % 4u)));
+}
+
+fn in_set(table_id: u32, m: u32, t: u32) -> bool {
+    let word = m * 8u + t / 32u;
+    var bits: u32;
+    if (table_id == 0u) {
+        bits = sinks[word];
+    } else {
+        bits = rises[word];
+    }
+    return ((bits >> (t % 32u)) & 1u) != 0u;
+}
+
+// The pool index of local cell (x, y, z) of page row `row`, or NONE.
+fn addr(row: u32, x: i32, y: i32, z: i32) -> u32 {
+    let p = params.p;
+    let nx = i32(x >= 0) + i32(x >= p);
+    let ny = i32(y >= 0) + i32(y >= p);
+    let nz = i32(z >= 0) + i32(z >= p);
+    let base = pages[30u * row + u32(nx + 3 * ny + 9 * nz)];
+    if (base == NONE) {
+        return NONE;
+    }
+    let l = vec3<i32>(x - (nx - 1) * p, y - (ny - 1) * p, z - (nz - 1) * p);
+    return base + u32(l.x + p * (l.y + p * l.z));
+}
+
+fn enters(table_id: u32, m: u32, cell: u32) -> bool {
+    if (cell == NONE) {
+        return false;
+    }
+    let t = byte(0u, cell);
+    return in_set(table_id, m, t) && (kinds[t] == EMPTY || (byte(1u, cell) & MOVED) == 0u);
+}
+
+fn random(row: u32, x: i32, y: i32, z: i32) -> vec2<u32> {
+    let gx = pages[30u * row + 27u] + u32(x);
+    let gy = pages[30u * row + 28u] + u32(y);
+    let gz = pages[30u * row + 29u] + u32(z);
+    // (gx | gz << 32) ^ gy * GOLDEN, as on the CPU.
+    let id = vec2<u32>(gx, gz) ^ mul64(vec2<u32>(gy, 0u), GOLDEN);
+    return hash3(params.seed, params.frame, id);
+}
+
+fn choose(open: u32, row: u32, x: i32, y: i32, z: i32, salt: u32) -> u32 {
+    if ((open & (open - 1u)) == 0u) {
+        return firstTrailingBit(open);
+    }
+    let h = random(row, x, y, z);
+    // (hash >> 8 * salt) as u32, for salt 0 or 1.
+    var r = h.x;
+    if (salt == 1u) {
+        r = (h.x >> 8u) | (h.y << 24u);
+    }
+    // The nth set bit, counting from the lowest.
+    var nth = (r & 0xFFu) % countOneBits(open);
+    for (var k = 0u; k < 4u; k++) {
+        if (((open >> k) & 1u) != 0u) {
+            if (nth == 0u) {
+                return k;
+            }
+            nth -= 1u;
+        }
+    }
+    return 0u;
+}
+
+fn drop_ahead(row: u32, x: i32, y: i32, z: i32, dx: i32, dz: i32, dy: i32, table_id: u32, m: u32) -> bool {
+    for (var k = 1; k <= params.reach; k++) {
+        let cx = x + k * dx;
+        let cz = z + k * dz;
+        if (k > 1 && !enters(table_id, m, addr(row, cx, y, cz))) {
+            return false;
+        }
+        if (enters(table_id, m, addr(row, cx, y + dy, cz))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const SIDES: array<vec2<i32>, 4> = array<vec2<i32>, 4>(
+    vec2<i32>(1, 0), vec2<i32>(-1, 0), vec2<i32>(0, 1), vec2<i32>(0, -1)
+);
+
+// Where the cell at (x, y, z) of material m moves to, or NONE.
+fn flow(row: u32, x: i32, y: i32, z: i32, m: u32, dy: i32, table_id: u32, spreads: bool) -> u32 {
+    let ahead = addr(row, x, y + dy, z);
+    if (enters(table_id, m, ahead)) {
+        return ahead;
+    }
+    var targets: array<u32, 4>;
+    var open = 0u;
+    for (var k = 0u; k < 4u; k++) {
+        let s = SIDES[k];
+        targets[k] = addr(row, x + s.x, y + dy, z + s.y);
+        open |= u32(enters(table_id, m, targets[k])) << k;
+    }
+    if (open != 0u) {
+        return targets[choose(open, row, x, y, z, 0u)];
+    }
+    if (!spreads) {
+        return NONE;
+    }
+    let behind = addr(row, x, y - dy, z);
+    let pressed = behind != NONE && byte(0u, behind) == m;
+    for (var k = 0u; k < 4u; k++) {
+        let s = SIDES[k];
+        targets[k] = addr(row, x + s.x, y, z + s.y);
+        let flows = enters(table_id, m, targets[k])
+            && (pressed || drop_ahead(row, x, y, z, s.x, s.y, dy, table_id, m));
+        open |= u32(flows) << k;
+    }
+    if (open != 0u) {
+        return targets[choose(open, row, x, y, z, 1u)];
+    }
+    return NONE;
+}
+
+fn update_cell(row: u32, x: i32, y: i32, z: i32) {
+    let i = addr(row, x, y, z);
+    let m = byte(0u, i);
+    let kind = kinds[m];
+    if (kind == EMPTY || (byte(1u, i) & MOVED) != 0u) {
+        return;
+    }
+    var j = NONE;
+    if (kind == POWDER) {
+        j = flow(row, x, y, z, m, -1, 0u, false);
+    } else if (kind == LIQUID) {
+        j = flow(row, x, y, z, m, -1, 0u, true);
+    } else if (kind == GAS) {
+        j = flow(row, x, y, z, m, 1, 1u, true);
+    }
+    if (j == NONE) {
+        return;
+    }
+    let mj = byte(0u, j);
+    set_material(i, mj);
+    set_material(j, m);
+    let t = temperature[i];
+    temperature[i] = temperature[j];
+    temperature[j] = t;
+    set_moved(i);
+    set_moved(j);
+}
+
+@compute @workgroup_size(1)
+fn step(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= params.count) {
+        return;
+    }
+    let row = phase_pages[params.start + id.x];
+    let p = params.p;
+    for (var y = 0; y < p; y++) {
+        for (var z = 0; z < p; z++) {
+            for (var x = 0; x < p; x++) {
+                update_cell(row, x, y, z);
+            }
+        }
+    }
+}
+
+// Clears the MOVED bits of every cell (one invocation per word).
+@compute @workgroup_size(64)
+fn clear(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x < arrayLength(&flags)) {
+        atomicAnd(&flags[id.x], ~0x01010101u);
+    }
+}
