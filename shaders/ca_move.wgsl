@@ -45,6 +45,10 @@ const GAS: u32 = 4u;
 // Bit sets, 256 bits per material: what it may sink into, rise into.
 @group(0) @binding(7) var<storage, read> sinks: array<u32>;
 @group(0) @binding(8) var<storage, read> rises: array<u32>;
+// Per page row, what its update changed: the box around every change
+// (local coordinates, inclusive; lo > hi when none), then the swaps made.
+// 8 words a row: lo xyz, hi xyz, swaps, unused.
+@group(0) @binding(9) var<storage, read_write> changes: array<i32>;
 
 fn byte(buf: u32, i: u32) -> u32 {
     var w: u32;
@@ -183,12 +187,13 @@ fn flow(row: u32, x: i32, y: i32, z: i32, m: u32, dy: i32, table_id: u32, spread
     return NONE;
 }
 
-fn update_cell(row: u32, x: i32, y: i32, z: i32) {
+// Updates one cell; whether it moved.
+fn update_cell(row: u32, x: i32, y: i32, z: i32) -> bool {
     let i = addr(row, x, y, z);
     let m = byte(0u, i);
     let kind = kinds[m];
     if (kind == EMPTY || (byte(1u, i) & MOVED) != 0u) {
-        return;
+        return false;
     }
     var j = NONE;
     if (kind == POWDER) {
@@ -199,7 +204,7 @@ fn update_cell(row: u32, x: i32, y: i32, z: i32) {
         j = flow(row, x, y, z, m, 1, 1u, true);
     }
     if (j == NONE) {
-        return;
+        return false;
     }
     let mj = byte(0u, j);
     set_material(i, mj);
@@ -209,6 +214,7 @@ fn update_cell(row: u32, x: i32, y: i32, z: i32) {
     temperature[j] = t;
     set_moved(i);
     set_moved(j);
+    return true;
 }
 
 @compute @workgroup_size(1)
@@ -218,13 +224,35 @@ fn step(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let row = phase_pages[params.start + id.x];
     let p = params.p;
+    // The box around the changes, as the CPU keeps it: each row's x range
+    // of cells that moved, widened by a cell all round when the row ends.
+    var lo = vec3<i32>(2147483647);
+    var hi = vec3<i32>(-2147483647 - 1);
+    var swaps = 0;
     for (var y = 0; y < p; y++) {
         for (var z = 0; z < p; z++) {
+            var row_lo = 2147483647;
+            var row_hi = -2147483647 - 1;
             for (var x = 0; x < p; x++) {
-                update_cell(row, x, y, z);
+                if (update_cell(row, x, y, z)) {
+                    row_lo = min(row_lo, x);
+                    row_hi = max(row_hi, x);
+                    swaps += 1;
+                }
+            }
+            if (row_lo <= row_hi) {
+                lo = min(lo, vec3<i32>(row_lo - 1, y - 1, z - 1));
+                hi = max(hi, vec3<i32>(row_hi + 1, y + 1, z + 1));
             }
         }
     }
+    changes[8u * row] = lo.x;
+    changes[8u * row + 1u] = lo.y;
+    changes[8u * row + 2u] = lo.z;
+    changes[8u * row + 3u] = hi.x;
+    changes[8u * row + 4u] = hi.y;
+    changes[8u * row + 5u] = hi.z;
+    changes[8u * row + 6u] = swaps;
 }
 
 // Clears the MOVED bits of every cell (one invocation per word).

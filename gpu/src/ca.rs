@@ -3,14 +3,14 @@
 //! each resident page's 27-page neighbourhood, and the 8 checkerboard
 //! phases dispatched in order, one invocation per page.
 //!
-//! It updates every resident page each frame; the CPU updates only the
-//! pages woken since the last frame. The two agree bit for bit when every
-//! page is awake (the parity test wakes them all); carrying the wake
-//! boxes back to run only woken pages is the next step, and so are
-//! reactions and heat.
+//! [`GpuAutomaton::step_woken`] follows the CPU's schedule: it updates
+//! the pages woken since the last frame, reads back each page's change box
+//! and wakes the pages that can see it, as `loam_systems::ca::step` does,
+//! so the two agree bit for bit. [`GpuAutomaton::step`] updates every
+//! resident page (a benchmark). Reactions and heat are not on the GPU yet.
 
 use bytemuck::{Pod, Zeroable};
-use loam_storage::{neighbourhood, VoxelWorld};
+use loam_storage::{neighbourhood, PageTable, VoxelWorld, WorldLayout};
 use loam_systems::materials::MaterialTable;
 use wgpu::util::DeviceExt;
 
@@ -35,10 +35,16 @@ pub struct GpuAutomaton {
     material: wgpu::Buffer,
     temperature: wgpu::Buffer,
     flags: wgpu::Buffer,
-    /// Per phase: its parameters buffer, bind group and page count.
-    phases: Vec<(wgpu::Buffer, wgpu::BindGroup, Params)>,
+    phase_pages: wgpu::Buffer,
+    changes: wgpu::Buffer,
+    /// Per phase: its parameters buffer and bind group.
+    phases: Vec<(wgpu::Buffer, wgpu::BindGroup)>,
     clear_group: wgpu::BindGroup,
     words: u32,
+    layout: WorldLayout,
+    seed: u64,
+    /// The resident pages, by row (the order of the `pages` buffer).
+    pages: Vec<usize>,
 }
 
 /// A byte pool as words of 4 (zero padded).
@@ -94,23 +100,19 @@ impl GpuAutomaton {
             bytemuck::cast_slice(&rows),
             wgpu::BufferUsages::empty(),
         );
-        // Phase lists, phase after phase, by the parity of page coordinates.
-        let mut lists = Vec::with_capacity(resident.len());
-        let mut spans = Vec::new();
-        for phase in 0..8u32 {
-            let start = lists.len() as u32;
-            lists.extend((0..resident.len() as u32).filter(|&r| {
-                let c = layout.page_coord(resident[r as usize]);
-                (c[0] & 1) | (c[1] & 1) << 1 | (c[2] & 1) << 2 == phase
-            }));
-            spans.push((start, lists.len() as u32 - start));
-        }
-        lists.push(0); // never empty
-        let phase_pages = buffer(
-            "ca.phase_pages",
-            bytemuck::cast_slice(&lists),
-            wgpu::BufferUsages::empty(),
-        );
+        // Room for every row in the phase lists, written each frame.
+        let phase_pages = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ca.phase_pages"),
+            size: 4 * (resident.len() as u64 + 1),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let changes = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ca.changes"),
+            size: 32 * (resident.len() as u64).max(1),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
         let kinds: Vec<u32> = table.kind.iter().map(|&k| k as u32).collect();
         let bits = |set: &[[bool; 256]; 256]| -> Vec<u32> {
             let mut words = vec![0u32; 256 * 8];
@@ -154,22 +156,13 @@ impl GpuAutomaton {
             })
         };
         let (step, clear) = (pipeline("step"), pipeline("clear"));
-        let words = |v: u64| [v as u32, (v >> 32) as u32];
-        let phases = spans
-            .into_iter()
-            .map(|(start, count)| {
-                let params = Params {
-                    p: layout.page as i32,
-                    reach: neighbourhood::sideways_reach(layout.page as i32),
-                    start,
-                    count,
-                    seed: words(seed),
-                    frame: [0; 2],
-                };
-                let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let phases = (0..8)
+            .map(|_| {
+                let uniform = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("ca.params"),
-                    contents: bytemuck::bytes_of(&params),
+                    size: std::mem::size_of::<Params>() as u64,
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
                 });
                 let bound = [
                     &uniform,
@@ -181,6 +174,7 @@ impl GpuAutomaton {
                     &kinds,
                     &sinks,
                     &rises,
+                    &changes,
                 ];
                 let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("ca.phase"),
@@ -194,7 +188,7 @@ impl GpuAutomaton {
                         })
                         .collect::<Vec<_>>(),
                 });
-                (uniform, group, params)
+                (uniform, group)
             })
             .collect();
         let clear_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -211,22 +205,104 @@ impl GpuAutomaton {
             material,
             temperature,
             flags,
+            phase_pages,
+            changes,
             phases,
             clear_group,
             words: flag_words.len() as u32,
+            layout,
+            seed,
+            pages: resident,
         }
     }
 
-    /// One frame of movement: MOVED bits cleared, then the 8 phases in
-    /// order (submitted, not waited for).
+    /// One frame of movement over every resident page: MOVED bits cleared,
+    /// then the 8 phases in order (submitted, not waited for).
     pub fn step(&self, gpu: &GpuContext, frame: u64) {
-        for (uniform, _, params) in &self.phases {
+        let rows: Vec<u32> = (0..self.pages.len() as u32).collect();
+        self.dispatch(gpu, frame, &rows);
+    }
+
+    /// One frame over the pages `table` has woken, as the CPU's
+    /// `loam_systems::ca::step` does: it takes the woken pages, updates
+    /// those that are resident, and wakes (or, where cells changed, touches)
+    /// the pages that can see each page's changes for the next frame.
+    /// Waits for the GPU (the wake boxes are read back). Returns the swaps
+    /// made.
+    pub fn step_woken(
+        &self,
+        gpu: &GpuContext,
+        frame: u64,
+        table: &mut PageTable,
+    ) -> Result<u64, GpuError> {
+        let active: Vec<usize> = table.take_woken();
+        let rows: Vec<u32> = self
+            .pages
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| active.binary_search(p).is_ok())
+            .map(|(r, _)| r as u32)
+            .collect();
+        self.dispatch(gpu, frame, &rows);
+        let words = gpu.read(&self.changes)?;
+        let changes: &[i32] = bytemuck::cast_slice(&words);
+        let p = self.layout.page as i32;
+        let mut swaps = 0;
+        for &r in &rows {
+            let c = &changes[8 * r as usize..8 * r as usize + 8];
+            swaps += c[6] as u64;
+            let (lo, hi) = ([c[0], c[1], c[2]], [c[3], c[4], c[5]]);
+            if lo[0] > hi[0] {
+                continue;
+            }
+            let (wake, dirty) = (
+                neighbourhood::seen_by_box(lo, hi, p),
+                neighbourhood::holding_box(lo, hi, p),
+            );
+            let at = self.layout.page_coord(self.pages[r as usize]);
+            for k in (0..27).filter(|k| wake >> k & 1 == 1) {
+                if let Some(n) = self.layout.neighbour_page(at, neighbourhood::offset(k)) {
+                    if dirty >> k & 1 == 1 {
+                        table.touch(n);
+                    } else {
+                        table.wake(n);
+                    }
+                }
+            }
+        }
+        Ok(swaps)
+    }
+
+    /// Clears MOVED bits and updates page `rows` phase by phase.
+    fn dispatch(&self, gpu: &GpuContext, frame: u64, rows: &[u32]) {
+        let phase = |r: u32| {
+            let c = self.layout.page_coord(self.pages[r as usize]);
+            (c[0] & 1) | (c[1] & 1) << 1 | (c[2] & 1) << 2
+        };
+        let mut lists: Vec<u32> = rows.to_vec();
+        lists.sort_by_key(|&r| (phase(r), r));
+        let mut counts = [0u32; 8];
+        for &r in &lists {
+            counts[phase(r) as usize] += 1;
+        }
+        if !lists.is_empty() {
+            gpu.queue
+                .write_buffer(&self.phase_pages, 0, bytemuck::cast_slice(&lists));
+        }
+        let words = |v: u64| [v as u32, (v >> 32) as u32];
+        let mut start = 0;
+        for ((uniform, _), &count) in self.phases.iter().zip(&counts) {
             let params = Params {
-                frame: [frame as u32, (frame >> 32) as u32],
-                ..*params
+                p: self.layout.page as i32,
+                reach: neighbourhood::sideways_reach(self.layout.page as i32),
+                start,
+                count,
+                seed: words(self.seed),
+                frame: words(frame),
             };
             gpu.queue
                 .write_buffer(uniform, 0, bytemuck::bytes_of(&params));
+            start += count;
         }
         let mut encoder = gpu
             .device
@@ -240,10 +316,10 @@ impl GpuAutomaton {
             pass.set_bind_group(0, &self.clear_group, &[]);
             pass.dispatch_workgroups(self.words.div_ceil(64), 1, 1);
             pass.set_pipeline(&self.step);
-            for (_, group, params) in &self.phases {
-                if params.count > 0 {
+            for ((_, group), &count) in self.phases.iter().zip(&counts) {
+                if count > 0 {
                     pass.set_bind_group(0, group, &[]);
-                    pass.dispatch_workgroups(params.count, 1, 1);
+                    pass.dispatch_workgroups(count, 1, 1);
                 }
             }
         }

@@ -413,16 +413,17 @@ fn random_numbers_on_the_gpu_are_the_cpus_bit_for_bit() {
     }
 }
 
-#[test]
-fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
-    use loam_gpu::GpuAutomaton;
+/// 32³ cells in pages of 8: a sand pile, a block of water and a puff of
+/// smoke over a stone floor, every cell at its own temperature (so swaps
+/// that lose one show), and a wall to pile against; with the automaton's
+/// movement alone.
+fn sandbox() -> (
+    loam_storage::VoxelWorld,
+    loam_systems::materials::MaterialTable,
+    loam_systems::ca::CaConfig,
+) {
     use loam_storage::{VoxelWorld, WorldLayout};
-    use loam_systems::ca::{self, CaConfig};
     use loam_systems::materials::{id, MaterialTable, AMBIENT};
-    let Some(gpu) = gpu() else { return };
-    // 32³ cells in pages of 8: a sand pile, a block of water and a puff of
-    // smoke over a stone floor, every cell at its own temperature (so
-    // swaps that lose one show), and a wall to pile against.
     let layout = WorldLayout::new([32, 32, 32], 8).expect("a valid layout");
     let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
     for z in 0..32u32 {
@@ -447,20 +448,35 @@ fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
             }
         }
     }
-    let table = MaterialTable::default();
-    let config = CaConfig {
+    let config = loam_systems::ca::CaConfig {
         reactions: false,
         heat: false,
         thermal_transitions: false,
         skip_stuck_rows: true,
     };
+    (world, MaterialTable::default(), config)
+}
+
+/// The first cell where two worlds' materials or temperatures differ.
+fn first_difference(a: &loam_storage::VoxelWorld, b: &loam_storage::VoxelWorld) -> Option<usize> {
+    (0..a.material.as_slice().len()).find(|&i| {
+        a.material.as_slice()[i] != b.material.as_slice()[i]
+            || a.temperature.as_slice()[i].to_bits() != b.temperature.as_slice()[i].to_bits()
+    })
+}
+
+#[test]
+fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
+    use loam_systems::ca;
+    let Some(gpu) = gpu() else { return };
+    let (world, table, config) = sandbox();
     let seed = 0x5EED_u64;
-    let automaton = GpuAutomaton::new(&gpu, &world, &table, seed);
+    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, seed);
     let mut cpu = world.clone();
     let mut moves = 0;
     for frame in 1..=200 {
-        // The GPU updates every page every frame; so does the CPU here.
-        for p in 0..layout.page_count() {
+        // `step` updates every page every frame; so does the CPU here.
+        for p in 0..world.layout().page_count() {
             cpu.table.wake(p);
         }
         moves += ca::step(&mut cpu, &table, &config, seed, frame).moves;
@@ -469,12 +485,9 @@ fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
     assert!(moves > 5_000, "things moved: {moves} swaps");
     let mut out = world.clone();
     automaton.download(&gpu, &mut out).expect("read back");
-    let first_difference = (0..cpu.material.as_slice().len()).find(|&i| {
-        cpu.material.as_slice()[i] != out.material.as_slice()[i]
-            || cpu.temperature.as_slice()[i].to_bits() != out.temperature.as_slice()[i].to_bits()
-    });
     assert_eq!(
-        first_difference, None,
+        first_difference(&cpu, &out),
+        None,
         "the GPU's world is the CPU's, cell for cell"
     );
     assert_eq!(cpu.flags.as_slice(), out.flags.as_slice());
@@ -482,5 +495,43 @@ fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
         world.material.as_slice(),
         out.material.as_slice(),
         "and it is not the start"
+    );
+}
+
+#[test]
+fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_the_same_world() {
+    use loam_systems::ca;
+    let Some(gpu) = gpu() else { return };
+    let (world, table, config) = sandbox();
+    let seed = 77;
+    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, seed);
+    let (mut cpu, mut pages) = (world.clone(), world.table.clone());
+    let (mut cpu_moves, mut gpu_moves) = (0, 0);
+    let mut slept = false;
+    for frame in 1..=200 {
+        cpu_moves += ca::step(&mut cpu, &table, &config, seed, frame).moves;
+        gpu_moves += automaton
+            .step_woken(&gpu, frame, &mut pages)
+            .expect("read back");
+        let (mut a, mut b) = (cpu.table.woken().to_vec(), pages.woken().to_vec());
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(
+            a, b,
+            "frame {frame}: the same pages woken for the next frame"
+        );
+        slept |= a.len() < world.layout().page_count() / 2;
+    }
+    assert_eq!(cpu_moves, gpu_moves);
+    assert!(
+        slept,
+        "some pages slept, so the schedule was really followed"
+    );
+    let mut out = world.clone();
+    automaton.download(&gpu, &mut out).expect("read back");
+    assert_eq!(
+        first_difference(&cpu, &out),
+        None,
+        "the same world, cell for cell"
     );
 }
