@@ -176,18 +176,7 @@ impl GpuAutomaton {
                     &rises,
                     &changes,
                 ];
-                let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("ca.phase"),
-                    layout: &step.get_bind_group_layout(0),
-                    entries: &bound
-                        .iter()
-                        .enumerate()
-                        .map(|(b, buf)| wgpu::BindGroupEntry {
-                            binding: b as u32,
-                            resource: buf.as_entire_binding(),
-                        })
-                        .collect::<Vec<_>>(),
-                });
+                let group = gpu.bind("ca.phase", &step.get_bind_group_layout(0), &bound);
                 (uniform, group)
             })
             .collect();

@@ -170,6 +170,28 @@ impl GpuContext {
             .map_err(|e| GpuError::Readback(e.to_string()))
     }
 
+    /// A bind group of `buffers` at bindings 0, 1, 2, ... of `layout`.
+    pub(crate) fn bind(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(b, buf)| wgpu::BindGroupEntry {
+                binding: b as u32,
+                resource: buf.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout,
+            entries: &entries,
+        })
+    }
+
     /// Copies `buffer` (which needs `COPY_SRC`) back to the CPU, waiting
     /// for the GPU.
     pub fn read(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {

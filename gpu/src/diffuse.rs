@@ -121,28 +121,11 @@ impl FieldDiffusion {
             usage: wgpu::BufferUsages::STORAGE,
         });
         let bind = |from: usize| {
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("fields.diffuse"),
-                layout: &self.layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: params.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: ping[from].as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: links.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: ping[1 - from].as_entire_binding(),
-                    },
-                ],
-            })
+            gpu.bind(
+                "fields.diffuse",
+                &self.layout,
+                &[&params, &ping[from], &links, &ping[1 - from]],
+            )
         };
         let groups = [bind(0), bind(1)];
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {

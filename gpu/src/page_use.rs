@@ -179,25 +179,18 @@ impl PageUse {
                 contents: bytemuck::bytes_of(&params),
                 usage: wgpu::BufferUsages::UNIFORM,
             });
-        let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("page_use"),
-            layout: &self.layout,
-            entries: &[
+        let group = gpu.bind(
+            "page_use",
+            &self.layout,
+            &[
                 &params,
                 points,
                 &self.resident,
                 &self.uses,
                 &self.asked,
                 &self.requests,
-            ]
-            .iter()
-            .enumerate()
-            .map(|(b, buf)| wgpu::BindGroupEntry {
-                binding: b as u32,
-                resource: buf.as_entire_binding(),
-            })
-            .collect::<Vec<_>>(),
-        });
+            ],
+        );
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {

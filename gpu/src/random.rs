@@ -42,20 +42,11 @@ pub fn hash3_on_gpu(gpu: &GpuContext, triples: &[[u64; 3]]) -> Result<Vec<(u64, 
         compilation_options: Default::default(),
         cache: None,
     });
-    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("random.check"),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: inputs.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: outputs.as_entire_binding(),
-            },
-        ],
-    });
+    let group = gpu.bind(
+        "random.check",
+        &pipeline.get_bind_group_layout(0),
+        &[&inputs, &outputs],
+    );
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("random"),
     });

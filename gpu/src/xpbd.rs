@@ -197,18 +197,7 @@ impl GpuSoftBodies {
             label: Some("xpbd.colour"),
             entries: &[entry(0, wgpu::BufferBindingType::Uniform)],
         });
-        let common = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("xpbd.common"),
-            layout: &common_layout,
-            entries: &buffers
-                .iter()
-                .enumerate()
-                .map(|(b, buf)| wgpu::BindGroupEntry {
-                    binding: b as u32,
-                    resource: buf.as_entire_binding(),
-                })
-                .collect::<Vec<_>>(),
-        });
+        let common = gpu.bind("xpbd.common", &common_layout, &buffers);
         let mut start = 0u32;
         // At least one colour group, empty if there are no faces: every
         // pipeline's layout has group 1.
@@ -228,15 +217,10 @@ impl GpuSoftBodies {
                     contents: bytemuck::cast_slice(&range),
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
-                let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("xpbd.colour"),
-                    layout: &colour_layout,
-                    entries: &[wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: buf.as_entire_binding(),
-                    }],
-                });
-                (group, c.len() as u32)
+                (
+                    gpu.bind("xpbd.colour", &colour_layout, &[&buf]),
+                    c.len() as u32,
+                )
             })
             .collect();
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
