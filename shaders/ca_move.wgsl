@@ -2,8 +2,9 @@
 // checkerboard phase, as the CPU does it (loam_systems::ca): cells in the
 // page's order (y, then z, then x), powders fall and slide, liquids fall,
 // slide and spread, gases rise and spread; a random choice only where there
-// is one, from the same counter-based hash. Reactions and heat are not in
-// this kernel (CaConfig { reactions: false, heat: false }).
+// is one, from the same counter-based hash; then, with `heat`, heat
+// conduction. Reactions are not in this kernel (CaConfig { reactions:
+// false, .. }).
 //
 // Materials and flags are bytes packed 4 to a word. A page writes its own
 // cells and a one-cell border of its neighbours; pages of one phase are two
@@ -21,7 +22,13 @@ struct Params {
     count: u32,
     seed: vec2<u32>,
     frame: vec2<u32>,
+    // 1: conduct heat after moving (CaConfig::heat).
+    heat: u32,
+    _pad: u32,
 }
+
+// Temperature changes smaller than this (K a frame) let a page sleep.
+const HEAT_EPSILON: f32 = 1e-3;
 
 const NONE: u32 = 0xFFFFFFFFu;
 const MOVED: u32 = 1u;
@@ -47,8 +54,10 @@ const GAS: u32 = 4u;
 @group(0) @binding(8) var<storage, read> rises: array<u32>;
 // Per page row, what its update changed: the box around every change
 // (local coordinates, inclusive; lo > hi when none), then the swaps made.
-// 8 words a row: lo xyz, hi xyz, swaps, unused.
+// 8 words a row: lo xyz, hi xyz, swaps, and 1 if heat moved.
 @group(0) @binding(9) var<storage, read_write> changes: array<i32>;
+// Per material: conductivity, then volumetric heat capacity.
+@group(0) @binding(10) var<storage, read> heat: array<f32>;
 
 fn byte(buf: u32, i: u32) -> u32 {
     var w: u32;
@@ -253,6 +262,49 @@ fn step(@builtin(global_invocation_id) id: vec3<u32>) {
     changes[8u * row + 4u] = hi.y;
     changes[8u * row + 5u] = hi.z;
     changes[8u * row + 6u] = swaps;
+    changes[8u * row + 7u] = i32(params.heat != 0u && conduct(row));
+}
+
+// Heat conduction over the page, as the CPU's heat pass: each cell
+// exchanges with its +x, +y, +z neighbours, q = c·ΔT·min(Ci, Cj) leaving
+// one and entering the other. Whether any temperature moved by more than
+// HEAT_EPSILON.
+fn conduct(row: u32) -> bool {
+    let p = params.p;
+    var largest = 0.0;
+    for (var z = 0; z < p; z++) {
+        for (var y = 0; y < p; y++) {
+            for (var x = 0; x < p; x++) {
+                let i = addr(row, x, y, z);
+                let mi = byte(0u, i);
+                let ki = heat[mi];
+                let ci = heat[256u + mi];
+                var ti = temperature[i];
+                var next: array<u32, 3>;
+                next[0] = addr(row, x + 1, y, z);
+                next[1] = addr(row, x, y + 1, z);
+                next[2] = addr(row, x, y, z + 1);
+                for (var n = 0u; n < 3u; n++) {
+                    let j = next[n];
+                    if (j == NONE) {
+                        continue;
+                    }
+                    let mj = byte(0u, j);
+                    let cj = heat[256u + mj];
+                    let c = min(ki, heat[mj]) * (1.0 / 3.0);
+                    let tj = temperature[j];
+                    let q = c * (tj - ti) * min(ci, cj);
+                    let di = q / ci;
+                    let dj = q / cj;
+                    ti += di;
+                    temperature[j] = tj - dj;
+                    largest = max(max(largest, abs(di)), abs(dj));
+                }
+                temperature[i] = ti;
+            }
+        }
+    }
+    return largest > HEAT_EPSILON;
 }
 
 // Clears the MOVED bits of every cell (one invocation per word).

@@ -131,7 +131,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
         thermal_transitions: false,
         skip_stuck_rows: true,
     };
-    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &dense, &table, 9);
+    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &dense, &table, &config, 9);
     let ca_frames = 10u64;
     automaton.step(&gpu, 1);
     gpu.wait()?;

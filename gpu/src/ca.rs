@@ -7,10 +7,12 @@
 //! the pages woken since the last frame, reads back each page's change box
 //! and wakes the pages that can see it, as `loam_systems::ca::step` does,
 //! so the two agree bit for bit. [`GpuAutomaton::step`] updates every
-//! resident page (a benchmark). Reactions and heat are not on the GPU yet.
+//! resident page (a benchmark). Heat conduction runs too; reactions are
+//! not on the GPU yet.
 
 use bytemuck::{Pod, Zeroable};
 use loam_storage::{neighbourhood, PageTable, VoxelWorld, WorldLayout};
+use loam_systems::ca::CaConfig;
 use loam_systems::materials::MaterialTable;
 use wgpu::util::DeviceExt;
 
@@ -26,6 +28,8 @@ struct Params {
     count: u32,
     seed: [u32; 2],
     frame: [u32; 2],
+    heat: u32,
+    pad: u32,
 }
 
 /// The automaton's movement, mirrored on the GPU.
@@ -43,6 +47,7 @@ pub struct GpuAutomaton {
     words: u32,
     layout: WorldLayout,
     seed: u64,
+    heat: bool,
     /// The resident pages, by row (the order of the `pages` buffer).
     pages: Vec<usize>,
 }
@@ -56,8 +61,19 @@ fn packed(bytes: &[u8]) -> Vec<u32> {
 }
 
 impl GpuAutomaton {
-    /// Uploads `world`'s pools and resident pages, for frames with `seed`.
-    pub fn new(gpu: &GpuContext, world: &VoxelWorld, table: &MaterialTable, seed: u64) -> Self {
+    /// Uploads `world`'s pools and resident pages, for frames with `seed`;
+    /// with `heat`, heat conducts after the cells move.
+    ///
+    /// # Panics
+    /// If `config` asks for reactions, which the GPU does not run yet.
+    pub fn new(
+        gpu: &GpuContext,
+        world: &VoxelWorld,
+        table: &MaterialTable,
+        config: &CaConfig,
+        seed: u64,
+    ) -> Self {
+        assert!(!config.reactions, "reactions do not run on the GPU yet");
         let device = &gpu.device;
         let layout = *world.layout();
         let cells = layout.page_cells();
@@ -135,6 +151,17 @@ impl GpuAutomaton {
             bytemuck::cast_slice(&bits(&table.sinks)),
             wgpu::BufferUsages::empty(),
         );
+        let conduction: Vec<f32> = table
+            .conductivity
+            .iter()
+            .chain(&table.heat_capacity)
+            .copied()
+            .collect();
+        let heat = buffer(
+            "ca.heat",
+            bytemuck::cast_slice(&conduction),
+            wgpu::BufferUsages::empty(),
+        );
         let rises = buffer(
             "ca.rises",
             bytemuck::cast_slice(&bits(&table.rises)),
@@ -175,6 +202,7 @@ impl GpuAutomaton {
                     &sinks,
                     &rises,
                     &changes,
+                    &heat,
                 ];
                 let group = gpu.bind("ca.phase", &step.get_bind_group_layout(0), &bound);
                 (uniform, group)
@@ -201,6 +229,7 @@ impl GpuAutomaton {
             words: flag_words.len() as u32,
             layout,
             seed,
+            heat: config.heat,
             pages: resident,
         }
     }
@@ -241,13 +270,17 @@ impl GpuAutomaton {
             let c = &changes[8 * r as usize..8 * r as usize + 8];
             swaps += c[6] as u64;
             let (lo, hi) = ([c[0], c[1], c[2]], [c[3], c[4], c[5]]);
-            if lo[0] > hi[0] {
+            let (wake, dirty) = if c[7] != 0 {
+                // Heat moved: every neighbour can see it, as on the CPU.
+                (neighbourhood::ALL, neighbourhood::ALL)
+            } else if lo[0] <= hi[0] {
+                (
+                    neighbourhood::seen_by_box(lo, hi, p),
+                    neighbourhood::holding_box(lo, hi, p),
+                )
+            } else {
                 continue;
-            }
-            let (wake, dirty) = (
-                neighbourhood::seen_by_box(lo, hi, p),
-                neighbourhood::holding_box(lo, hi, p),
-            );
+            };
             let at = self.layout.page_coord(self.pages[r as usize]);
             for k in (0..27).filter(|k| wake >> k & 1 == 1) {
                 if let Some(n) = self.layout.neighbour_page(at, neighbourhood::offset(k)) {
@@ -288,6 +321,8 @@ impl GpuAutomaton {
                 count,
                 seed: words(self.seed),
                 frame: words(frame),
+                heat: u32::from(self.heat),
+                pad: 0,
             };
             gpu.queue
                 .write_buffer(uniform, 0, bytemuck::bytes_of(&params));

@@ -4,8 +4,8 @@
 //! mirrors.
 //!
 //! - [`GpuContext`]: the device, set up once.
-//! - [`GpuAutomaton`]: the automaton's movement on the CPU's schedule of
-//!   woken pages, bit for bit the CPU's.
+//! - [`GpuAutomaton`]: the automaton's movement and heat conduction on the
+//!   CPU's schedule of woken pages, bit for bit the CPU's.
 //! - [`FieldDiffusion`]: field diffusion, within float rounding of
 //!   `loam_systems::fields::diffuse_bricks` (the runtime runs it with
 //!   `--backend gpu`, built with loam's `gpu` feature).

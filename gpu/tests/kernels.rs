@@ -471,7 +471,7 @@ fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
     let Some(gpu) = gpu() else { return };
     let (world, table, config) = sandbox();
     let seed = 0x5EED_u64;
-    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, seed);
+    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, &config, seed);
     let mut cpu = world.clone();
     let mut moves = 0;
     for frame in 1..=200 {
@@ -502,36 +502,48 @@ fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
 fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_the_same_world() {
     use loam_systems::ca;
     let Some(gpu) = gpu() else { return };
-    let (world, table, config) = sandbox();
-    let seed = 77;
-    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, seed);
-    let (mut cpu, mut pages) = (world.clone(), world.table.clone());
-    let (mut cpu_moves, mut gpu_moves) = (0, 0);
-    let mut slept = false;
-    for frame in 1..=200 {
-        cpu_moves += ca::step(&mut cpu, &table, &config, seed, frame).moves;
-        gpu_moves += automaton
-            .step_woken(&gpu, frame, &mut pages)
-            .expect("read back");
-        let (mut a, mut b) = (cpu.table.woken().to_vec(), pages.woken().to_vec());
-        a.sort_unstable();
-        b.sort_unstable();
-        assert_eq!(
-            a, b,
-            "frame {frame}: the same pages woken for the next frame"
+    // Movement alone, then movement and heat conduction.
+    for heat in [false, true] {
+        let (world, table, config) = sandbox();
+        let config = ca::CaConfig { heat, ..config };
+        let seed = 77;
+        let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, &config, seed);
+        let (mut cpu, mut pages) = (world.clone(), world.table.clone());
+        let (mut cpu_moves, mut gpu_moves) = (0, 0);
+        let mut slept = false;
+        for frame in 1..=200 {
+            cpu_moves += ca::step(&mut cpu, &table, &config, seed, frame).moves;
+            gpu_moves += automaton
+                .step_woken(&gpu, frame, &mut pages)
+                .expect("read back");
+            let (mut a, mut b) = (cpu.table.woken().to_vec(), pages.woken().to_vec());
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(
+                a, b,
+                "heat {heat}, frame {frame}: the same pages woken next"
+            );
+            slept |= a.len() < world.layout().page_count() / 2;
+        }
+        assert_eq!(cpu_moves, gpu_moves, "heat {heat}");
+        assert!(
+            slept || heat,
+            "some pages slept, so the schedule was really followed"
         );
-        slept |= a.len() < world.layout().page_count() / 2;
+        let mut out = world.clone();
+        automaton.download(&gpu, &mut out).expect("read back");
+        assert_eq!(
+            first_difference(&cpu, &out),
+            None,
+            "heat {heat}: the same world, cell for cell"
+        );
+        if heat {
+            let spread = |w: &loam_storage::VoxelWorld| {
+                let t = w.temperature.as_slice();
+                t.iter().fold(f32::MIN, |a, &b| a.max(b))
+                    - t.iter().fold(f32::MAX, |a, &b| a.min(b))
+            };
+            assert!(spread(&out) < spread(&world), "and heat evened out");
+        }
     }
-    assert_eq!(cpu_moves, gpu_moves);
-    assert!(
-        slept,
-        "some pages slept, so the schedule was really followed"
-    );
-    let mut out = world.clone();
-    automaton.download(&gpu, &mut out).expect("read back");
-    assert_eq!(
-        first_difference(&cpu, &out),
-        None,
-        "the same world, cell for cell"
-    );
 }
