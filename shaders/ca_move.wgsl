@@ -2,9 +2,10 @@
 // checkerboard phase, as the CPU does it (loam_systems::ca): cells in the
 // page's order (y, then z, then x), powders fall and slide, liquids fall,
 // slide and spread, gases rise and spread; a random choice only where there
-// is one, from the same counter-based hash; then, with `heat`, heat
-// conduction. Reactions are not in this kernel (CaConfig { reactions:
-// false, .. }).
+// is one, from the same counter-based hash; reactions first where the
+// page's temperatures allow them; then, with `heat`, heat conduction.
+// Material ids, thresholds and rates come from the CPU's tables, in a
+// prelude of constants (loam_gpu::shaders::ca_constants).
 //
 // Materials and flags are bytes packed 4 to a word. A page writes its own
 // cells and a one-cell border of its neighbours; pages of one phase are two
@@ -24,7 +25,8 @@ struct Params {
     frame: vec2<u32>,
     // 1: conduct heat after moving (CaConfig::heat).
     heat: u32,
-    _pad: u32,
+    // Bit 0: reactions (CaConfig::reactions); bit 1: thermal transitions.
+    reactions: u32,
 }
 
 // Temperature changes smaller than this (K a frame) let a page sleep.
@@ -58,6 +60,15 @@ const GAS: u32 = 4u;
 @group(0) @binding(9) var<storage, read_write> changes: array<i32>;
 // Per material: conductivity, then volumetric heat capacity.
 @group(0) @binding(10) var<storage, read> heat: array<f32>;
+// Per material: ignition temperature (infinite: never), then 1 where it
+// can react at all.
+@group(0) @binding(11) var<storage, read> ignition: array<f32>;
+
+// A reaction whose condition held but whose dice said "not yet", this
+// page update: the page stays awake.
+var<private> pending: bool;
+// Swaps made, this page update.
+var<private> swaps: i32;
 
 fn byte(buf: u32, i: u32) -> u32 {
     var w: u32;
@@ -112,13 +123,20 @@ fn enters(table_id: u32, m: u32, cell: u32) -> bool {
     return in_set(table_id, m, t) && (kinds[t] == EMPTY || (byte(1u, cell) & MOVED) == 0u);
 }
 
-fn random(row: u32, x: i32, y: i32, z: i32) -> vec2<u32> {
+// 64 random bits for the cell (x, y, z) this frame from `stream` (0: moves
+// and slow reactions, 1: which neighbours a flame spreads to).
+fn random_stream(row: u32, x: i32, y: i32, z: i32, stream: u32) -> vec2<u32> {
     let gx = pages[30u * row + 27u] + u32(x);
     let gy = pages[30u * row + 28u] + u32(y);
     let gz = pages[30u * row + 29u] + u32(z);
     // (gx | gz << 32) ^ gy * GOLDEN, as on the CPU.
     let id = vec2<u32>(gx, gz) ^ mul64(vec2<u32>(gy, 0u), GOLDEN);
-    return hash3(params.seed, params.frame, id);
+    let frame = vec2<u32>(params.frame.x, params.frame.y ^ (stream << 24u));
+    return hash3(params.seed, frame, id);
+}
+
+fn random(row: u32, x: i32, y: i32, z: i32) -> vec2<u32> {
+    return random_stream(row, x, y, z, 0u);
 }
 
 fn choose(open: u32, row: u32, x: i32, y: i32, z: i32, salt: u32) -> u32 {
@@ -196,14 +214,145 @@ fn flow(row: u32, x: i32, y: i32, z: i32, m: u32, dy: i32, table_id: u32, spread
     return NONE;
 }
 
-// Updates one cell; whether it moved.
-fn update_cell(row: u32, x: i32, y: i32, z: i32) -> bool {
+fn finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7F800000u) != 0x7F800000u;
+}
+
+// Whether material m can react in a page whose temperatures span [lo, hi].
+fn can_react(m: u32, lo: f32, hi: f32) -> bool {
+    if ((params.reactions & 1u) == 0u || ignition[256u + m] == 0.0) {
+        return false;
+    }
+    let thermal = (params.reactions & 2u) != 0u;
+    let ign = ignition[m];
+    if (m == ID_WATER) {
+        return (thermal && hi > BOIL_T) || hi >= ign;
+    } else if (m == ID_STEAM) {
+        return (thermal && lo < CONDENSE_T) || hi >= ign;
+    } else if (m == ID_ICE) {
+        return (thermal && hi > MELT_T) || hi >= ign;
+    } else if (m == ID_LAVA || m == ID_FIRE || m == ID_SMOKE) {
+        return true;
+    }
+    return hi >= ign;
+}
+
+fn transmute(i: u32, m: u32, t: f32) {
+    set_material(i, m);
+    temperature[i] = t;
+    set_moved(i);
+}
+
+// Whether this cell's dice say the slow reaction of `rate` happens now.
+fn chance(row: u32, x: i32, y: i32, z: i32, rate: f32) -> bool {
+    let r = random(row, x, y, z).y >> 8u;
+    let hit = f32(r) * (1.0 / 16777216.0) < rate;
+    pending = pending || !hit;
+    return hit;
+}
+
+const REACTED: u32 = 1u;
+const CHANGED: u32 = 2u;
+
+// The reactions of cell i (material m, at (x, y, z)), as the CPU's:
+// REACTED if it changed, CHANGED if it or a neighbour changed.
+fn react(row: u32, x: i32, y: i32, z: i32, i: u32, m: u32) -> u32 {
+    let t = temperature[i];
+    let thermal = (params.reactions & 2u) != 0u;
+    var out = 0u;
+    var reacted = false;
+    if (m == ID_LAVA) {
+        var water = NONE;
+        for (var n = 0u; n < 6u; n++) {
+            let d = NEIGHBOURS[n];
+            let j = addr(row, x + d.x, y + d.y, z + d.z);
+            if (j != NONE && byte(0u, j) == ID_WATER) {
+                water = j;
+                break;
+            }
+        }
+        if (water != NONE) {
+            transmute(i, ID_BASALT, t);
+            transmute(water, ID_STEAM, max(temperature[water], BOIL_T + 30.0));
+            out |= CHANGED;
+            reacted = true;
+        } else if (thermal && t < SOLIDIFY_T) {
+            transmute(i, ID_BASALT, t);
+            reacted = true;
+        }
+    } else if (m == ID_WATER && thermal && t > BOIL_T && chance(row, x, y, z, RATE_BOIL)) {
+        transmute(i, ID_STEAM, t);
+        reacted = true;
+    } else if (m == ID_STEAM && thermal && t < CONDENSE_T && chance(row, x, y, z, RATE_CONDENSE)) {
+        transmute(i, ID_WATER, t);
+        reacted = true;
+    } else if (m == ID_ICE && thermal && t > MELT_T && chance(row, x, y, z, RATE_MELT)) {
+        transmute(i, ID_WATER, t);
+        reacted = true;
+    } else if (m == ID_FIRE) {
+        // Flames spread to flammable neighbours they touch.
+        let r = random_stream(row, x, y, z, 1u);
+        for (var k = 0u; k < 6u; k++) {
+            let d = NEIGHBOURS[k];
+            let j = addr(row, x + d.x, y + d.y, z + d.z);
+            var byte_k = (r.x >> (8u * k)) & 0xFFu;
+            if (k >= 4u) {
+                byte_k = (r.y >> (8u * (k - 4u))) & 0xFFu;
+            }
+            let roll = f32(byte_k) * (1.0 / 256.0);
+            if (j != NONE && finite(ignition[byte(0u, j)]) && roll < RATE_SPREAD) {
+                transmute(j, ID_FIRE, FLAME_T);
+                out |= CHANGED;
+            }
+        }
+        if (chance(row, x, y, z, RATE_BURN_OUT)) {
+            transmute(i, ID_SMOKE, t);
+            reacted = true;
+        } else {
+            temperature[i] = FLAME_T;
+        }
+    } else if (m == ID_SMOKE && chance(row, x, y, z, RATE_DISSIPATE)) {
+        transmute(i, ID_AIR, t);
+        reacted = true;
+    } else if (t >= ignition[m] && chance(row, x, y, z, RATE_IGNITE)) {
+        transmute(i, ID_FIRE, FLAME_T);
+        reacted = true;
+    }
+    if (reacted) {
+        out |= REACTED | CHANGED;
+    }
+    return out;
+}
+
+const NEIGHBOURS: array<vec3<i32>, 6> = array<vec3<i32>, 6>(
+    vec3<i32>(0, -1, 0), vec3<i32>(0, 1, 0), vec3<i32>(1, 0, 0),
+    vec3<i32>(-1, 0, 0), vec3<i32>(0, 0, 1), vec3<i32>(0, 0, -1)
+);
+
+// Updates one cell; whether it, or a neighbour, changed.
+fn update_cell(row: u32, x: i32, y: i32, z: i32, lo: f32, hi: f32) -> bool {
     let i = addr(row, x, y, z);
     let m = byte(0u, i);
     let kind = kinds[m];
     if (kind == EMPTY || (byte(1u, i) & MOVED) != 0u) {
         return false;
     }
+    if (can_react(m, lo, hi)) {
+        let r = react(row, x, y, z, i, m);
+        if ((r & REACTED) != 0u) {
+            return true;
+        }
+        if ((r & CHANGED) != 0u) {
+            // A flame spread but the fire stayed: the cell goes on.
+            _ = move_cell(row, x, y, z, i, m, kind);
+            return true;
+        }
+    }
+    return move_cell(row, x, y, z, i, m, kind);
+}
+
+// Moves the cell i (material m of `kind`) if it can; whether it did.
+fn move_cell(row: u32, x: i32, y: i32, z: i32, i: u32, m: u32, kind: u32) -> bool {
     var j = NONE;
     if (kind == POWDER) {
         j = flow(row, x, y, z, m, -1, 0u, false);
@@ -223,6 +372,7 @@ fn update_cell(row: u32, x: i32, y: i32, z: i32) -> bool {
     temperature[j] = t;
     set_moved(i);
     set_moved(j);
+    swaps += 1;
     return true;
 }
 
@@ -233,20 +383,36 @@ fn step(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let row = phase_pages[params.start + id.x];
     let p = params.p;
+    pending = false;
+    swaps = 0;
+    // The page's temperature range, from the bit patterns as the CPU takes
+    // it (anything negative or beyond infinity: all of them).
+    var lo_bits = 2147483647;
+    var hi_bits = -2147483647 - 1;
+    let own = pages[30u * row + 13u];
+    for (var c = 0u; c < u32(p * p * p); c++) {
+        let b = bitcast<i32>(temperature[own + c]);
+        lo_bits = min(lo_bits, b);
+        hi_bits = max(hi_bits, b);
+    }
+    var lo_t = bitcast<f32>(0xFF800000u);
+    var hi_t = bitcast<f32>(0x7F800000u);
+    if (!(lo_bits < 0 || hi_bits > 0x7F800000)) {
+        lo_t = bitcast<f32>(lo_bits);
+        hi_t = bitcast<f32>(hi_bits);
+    }
     // The box around the changes, as the CPU keeps it: each row's x range
     // of cells that moved, widened by a cell all round when the row ends.
     var lo = vec3<i32>(2147483647);
     var hi = vec3<i32>(-2147483647 - 1);
-    var swaps = 0;
     for (var y = 0; y < p; y++) {
         for (var z = 0; z < p; z++) {
             var row_lo = 2147483647;
             var row_hi = -2147483647 - 1;
             for (var x = 0; x < p; x++) {
-                if (update_cell(row, x, y, z)) {
+                if (update_cell(row, x, y, z, lo_t, hi_t)) {
                     row_lo = min(row_lo, x);
                     row_hi = max(row_hi, x);
-                    swaps += 1;
                 }
             }
             if (row_lo <= row_hi) {
@@ -262,7 +428,8 @@ fn step(@builtin(global_invocation_id) id: vec3<u32>) {
     changes[8u * row + 4u] = hi.y;
     changes[8u * row + 5u] = hi.z;
     changes[8u * row + 6u] = swaps;
-    changes[8u * row + 7u] = i32(params.heat != 0u && conduct(row));
+    let warmed = params.heat != 0u && conduct(row);
+    changes[8u * row + 7u] = i32(warmed) | (i32(pending) << 1u);
 }
 
 // Heat conduction over the page, as the CPU's heat pass: each cell

@@ -7,8 +7,8 @@
 //! the pages woken since the last frame, reads back each page's change box
 //! and wakes the pages that can see it, as `loam_systems::ca::step` does,
 //! so the two agree bit for bit. [`GpuAutomaton::step`] updates every
-//! resident page (a benchmark). Heat conduction runs too; reactions are
-//! not on the GPU yet.
+//! resident page (a benchmark). Reactions and heat conduction run as on
+//! the CPU.
 
 use bytemuck::{Pod, Zeroable};
 use loam_storage::{neighbourhood, PageTable, VoxelWorld, WorldLayout};
@@ -29,7 +29,7 @@ struct Params {
     seed: [u32; 2],
     frame: [u32; 2],
     heat: u32,
-    pad: u32,
+    reactions: u32,
 }
 
 /// The automaton's movement, mirrored on the GPU.
@@ -47,7 +47,7 @@ pub struct GpuAutomaton {
     words: u32,
     layout: WorldLayout,
     seed: u64,
-    heat: bool,
+    config: CaConfig,
     /// The resident pages, by row (the order of the `pages` buffer).
     pages: Vec<usize>,
 }
@@ -61,11 +61,9 @@ fn packed(bytes: &[u8]) -> Vec<u32> {
 }
 
 impl GpuAutomaton {
-    /// Uploads `world`'s pools and resident pages, for frames with `seed`;
-    /// with `heat`, heat conducts after the cells move.
+    /// Uploads `world`'s pools and resident pages, for frames with `seed`
+    /// and the parts of the automaton `config` turns on.
     ///
-    /// # Panics
-    /// If `config` asks for reactions, which the GPU does not run yet.
     pub fn new(
         gpu: &GpuContext,
         world: &VoxelWorld,
@@ -73,7 +71,6 @@ impl GpuAutomaton {
         config: &CaConfig,
         seed: u64,
     ) -> Self {
-        assert!(!config.reactions, "reactions do not run on the GPU yet");
         let device = &gpu.device;
         let layout = *world.layout();
         let cells = layout.page_cells();
@@ -162,6 +159,17 @@ impl GpuAutomaton {
             bytemuck::cast_slice(&conduction),
             wgpu::BufferUsages::empty(),
         );
+        let ignition: Vec<f32> = table
+            .ignition
+            .iter()
+            .copied()
+            .chain(table.reactive.iter().map(|&r| f32::from(u8::from(r))))
+            .collect();
+        let ignition = buffer(
+            "ca.ignition",
+            bytemuck::cast_slice(&ignition),
+            wgpu::BufferUsages::empty(),
+        );
         let rises = buffer(
             "ca.rises",
             bytemuck::cast_slice(&bits(&table.rises)),
@@ -170,7 +178,7 @@ impl GpuAutomaton {
 
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("ca_move.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(shaders::with_random(shaders::CA_MOVE).into()),
+            source: wgpu::ShaderSource::Wgsl(shaders::ca_move().into()),
         });
         let pipeline = |entry| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -203,6 +211,7 @@ impl GpuAutomaton {
                     &rises,
                     &changes,
                     &heat,
+                    &ignition,
                 ];
                 let group = gpu.bind("ca.phase", &step.get_bind_group_layout(0), &bound);
                 (uniform, group)
@@ -229,7 +238,7 @@ impl GpuAutomaton {
             words: flag_words.len() as u32,
             layout,
             seed,
-            heat: config.heat,
+            config: *config,
             pages: resident,
         }
     }
@@ -270,17 +279,19 @@ impl GpuAutomaton {
             let c = &changes[8 * r as usize..8 * r as usize + 8];
             swaps += c[6] as u64;
             let (lo, hi) = ([c[0], c[1], c[2]], [c[3], c[4], c[5]]);
-            let (wake, dirty) = if c[7] != 0 {
-                // Heat moved: every neighbour can see it, as on the CPU.
-                (neighbourhood::ALL, neighbourhood::ALL)
-            } else if lo[0] <= hi[0] {
-                (
-                    neighbourhood::seen_by_box(lo, hi, p),
-                    neighbourhood::holding_box(lo, hi, p),
-                )
-            } else {
-                continue;
-            };
+            // As the CPU's page result: a reaction still pending keeps the
+            // page awake; the change box wakes what can see it; heat that
+            // moved wakes (and dirties) every neighbour.
+            let (warmed, pending) = (c[7] & 1 != 0, c[7] & 2 != 0);
+            let mut wake = if pending { neighbourhood::SELF } else { 0 };
+            let mut dirty = 0;
+            if lo[0] <= hi[0] {
+                wake |= neighbourhood::seen_by_box(lo, hi, p);
+                dirty = neighbourhood::holding_box(lo, hi, p);
+            }
+            if warmed {
+                (wake, dirty) = (neighbourhood::ALL, neighbourhood::ALL);
+            }
             let at = self.layout.page_coord(self.pages[r as usize]);
             for k in (0..27).filter(|k| wake >> k & 1 == 1) {
                 if let Some(n) = self.layout.neighbour_page(at, neighbourhood::offset(k)) {
@@ -321,8 +332,9 @@ impl GpuAutomaton {
                 count,
                 seed: words(self.seed),
                 frame: words(frame),
-                heat: u32::from(self.heat),
-                pad: 0,
+                heat: u32::from(self.config.heat),
+                reactions: u32::from(self.config.reactions)
+                    | u32::from(self.config.thermal_transitions) << 1,
             };
             gpu.queue
                 .write_buffer(uniform, 0, bytemuck::bytes_of(&params));

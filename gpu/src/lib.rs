@@ -4,7 +4,7 @@
 //! mirrors.
 //!
 //! - [`GpuContext`]: the device, set up once.
-//! - [`GpuAutomaton`]: the automaton's movement and heat conduction on the
+//! - [`GpuAutomaton`]: the automaton (movement, reactions, heat) on the
 //!   CPU's schedule of woken pages, bit for bit the CPU's.
 //! - [`FieldDiffusion`]: field diffusion, within float rounding of
 //!   `loam_systems::fields::diffuse_bricks` (the runtime runs it with

@@ -20,6 +20,53 @@ pub const RANDOM_CHECK: &str = include_str!("../../shaders/random_check.wgsl");
 /// The automaton's movement (needs [`RANDOM`]).
 pub const CA_MOVE: &str = include_str!("../../shaders/ca_move.wgsl");
 
+/// The CPU automaton's material ids, temperature thresholds and reaction
+/// rates as WGSL constants, for `ca_move.wgsl`. Floats are written as
+/// Rust prints them, the shortest decimal that reads back to the same
+/// `f32`, so the GPU compares against exactly the CPU's numbers.
+pub fn ca_constants() -> String {
+    use loam_systems::ca::rates;
+    use loam_systems::materials::{id, thresholds};
+    let ids = [
+        ("AIR", id::AIR),
+        ("WATER", id::WATER),
+        ("STEAM", id::STEAM),
+        ("ICE", id::ICE),
+        ("LAVA", id::LAVA),
+        ("BASALT", id::BASALT),
+        ("FIRE", id::FIRE),
+        ("SMOKE", id::SMOKE),
+    ];
+    let floats = [
+        ("BOIL_T", thresholds::BOIL),
+        ("CONDENSE_T", thresholds::CONDENSE),
+        ("MELT_T", thresholds::MELT),
+        ("SOLIDIFY_T", thresholds::SOLIDIFY),
+        ("FLAME_T", thresholds::FLAME),
+        ("RATE_BOIL", rates::BOIL),
+        ("RATE_CONDENSE", rates::CONDENSE),
+        ("RATE_MELT", rates::MELT),
+        ("RATE_IGNITE", rates::IGNITE),
+        ("RATE_BURN_OUT", rates::BURN_OUT),
+        ("RATE_DISSIPATE", rates::DISSIPATE),
+        ("RATE_SPREAD", rates::SPREAD),
+    ];
+    let mut out = String::new();
+    for (name, v) in ids {
+        out += &format!("const ID_{name}: u32 = {v}u;\n");
+    }
+    for (name, v) in floats {
+        out += &format!("const {name}: f32 = {v:?};\n");
+    }
+    out
+}
+
+/// `ca_move.wgsl` ready to compile: the constants, the randomness, the
+/// kernel.
+pub fn ca_move() -> String {
+    format!("{}\n{}", ca_constants(), with_random(CA_MOVE))
+}
+
 /// `kernel` with the randomness functions in front of it.
 pub fn with_random(kernel: &str) -> String {
     format!("{RANDOM}\n{kernel}")
@@ -30,7 +77,7 @@ pub fn with_random(kernel: &str) -> String {
 pub fn all() -> Vec<(&'static str, String)> {
     let mut all: Vec<(&str, String)> = ALL.iter().map(|&(n, s)| (n, s.to_string())).collect();
     all.push(("random_check.wgsl", with_random(RANDOM_CHECK)));
-    all.push(("ca_move.wgsl", with_random(CA_MOVE)));
+    all.push(("ca_move.wgsl", ca_move()));
     all
 }
 

@@ -547,3 +547,65 @@ fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_the_same_worl
         }
     }
 }
+
+#[test]
+fn automaton_with_reactions_and_heat_matches_the_cpu_bit_for_bit_on_its_schedule() {
+    use loam_storage::{VoxelWorld, WorldLayout};
+    use loam_systems::ca::{self, CaConfig};
+    use loam_systems::materials::{id, MaterialTable, AMBIENT};
+    let Some(gpu) = gpu() else { return };
+    // Lava flowing into water (basalt and steam), a burning wooden block
+    // (flames spread, fire burns out to smoke, smoke dissipates), ice in
+    // warm air (it melts), steam cooling (it condenses), with heat.
+    let layout = WorldLayout::new([32, 32, 32], 8).expect("a valid layout");
+    let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+    let boxes = [
+        ([0, 0, 0], [32, 2, 32], id::STONE, AMBIENT),
+        ([2, 2, 2], [12, 6, 12], id::WATER, 290.0),
+        ([4, 10, 4], [9, 14, 9], id::LAVA, 1400.0),
+        ([18, 2, 4], [26, 8, 10], id::WOOD, AMBIENT),
+        ([20, 8, 6], [22, 9, 8], id::FIRE, 1200.0),
+        ([4, 2, 20], [10, 6, 26], id::ICE, 265.0),
+        ([18, 14, 18], [26, 18, 26], id::STEAM, 380.0),
+    ];
+    for (lo, hi, m, t) in boxes {
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                for x in lo[0]..hi[0] {
+                    world.set_cell([x, y, z], m, t);
+                }
+            }
+        }
+    }
+    let table = MaterialTable::default();
+    let config = CaConfig::default();
+    let seed = 2026;
+    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, &config, seed);
+    let (mut cpu, mut pages) = (world.clone(), world.table.clone());
+    let mut reactions = 0;
+    for frame in 1..=200 {
+        let stats = ca::step(&mut cpu, &table, &config, seed, frame);
+        reactions += stats.reactions;
+        let swaps = automaton
+            .step_woken(&gpu, frame, &mut pages)
+            .expect("read back");
+        assert_eq!(stats.moves, swaps, "frame {frame}: the same swaps");
+        let (mut a, mut b) = (cpu.table.woken().to_vec(), pages.woken().to_vec());
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "frame {frame}: the same pages woken next");
+    }
+    assert!(reactions > 100, "things reacted: {reactions}");
+    let mut out = world.clone();
+    automaton.download(&gpu, &mut out).expect("read back");
+    assert_eq!(
+        first_difference(&cpu, &out),
+        None,
+        "the same world, cell for cell"
+    );
+    let count = |w: &VoxelWorld, m| w.material.as_slice().iter().filter(|&&c| c == m).count();
+    for m in [id::BASALT, id::SMOKE, id::WATER] {
+        assert_eq!(count(&cpu, m), count(&out, m));
+    }
+    assert!(count(&out, id::BASALT) > 0, "lava met water");
+}

@@ -37,14 +37,22 @@ unsafe impl Sync for Channels {}
 /// Temperature changes smaller than this (K per frame) let a page sleep.
 pub(crate) const HEAT_EPSILON: f32 = 1e-3;
 
-/// Probabilities per frame of the slow reactions.
-mod rates {
+/// Probabilities per frame of the slow reactions (public for the GPU's
+/// copy of the automaton).
+pub mod rates {
+    /// Water above its boiling point turns to steam.
     pub const BOIL: f32 = 0.05;
+    /// Steam below its condensing point turns to water.
     pub const CONDENSE: f32 = 0.02;
+    /// Ice above its melting point turns to water.
     pub const MELT: f32 = 0.02;
+    /// A material at its ignition temperature catches fire.
     pub const IGNITE: f32 = 0.05;
+    /// Fire turns to smoke.
     pub const BURN_OUT: f32 = 1.0 / 90.0;
+    /// Smoke turns to air.
     pub const DISSIPATE: f32 = 1.0 / 250.0;
+    /// Fire spreads to a flammable face neighbour.
     pub const SPREAD: f32 = 0.04;
 }
 

@@ -30,6 +30,7 @@ pub mod flags;
 mod kernel;
 mod schedule;
 
+pub use kernel::rates;
 pub use schedule::step;
 
 use loam_runtime::{Job, Seed};
