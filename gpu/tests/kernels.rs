@@ -498,6 +498,55 @@ fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
     );
 }
 
+/// What 200 frames of the automaton did on the CPU and, on the CPU's
+/// schedule, on the GPU.
+struct ScheduleRun {
+    cpu: loam_storage::VoxelWorld,
+    gpu: loam_storage::VoxelWorld,
+    reactions: u64,
+    /// Whether at some frame fewer than half the pages were woken.
+    slept: bool,
+}
+
+/// Runs `world` for 200 frames on the CPU and with `step_woken` on the
+/// GPU, checking every frame that both made the same swaps and woke the
+/// same pages for the next.
+fn on_the_cpus_schedule(
+    gpu: &GpuContext,
+    world: &loam_storage::VoxelWorld,
+    table: &loam_systems::materials::MaterialTable,
+    config: &loam_systems::ca::CaConfig,
+    seed: u64,
+) -> ScheduleRun {
+    let automaton = loam_gpu::GpuAutomaton::new(gpu, world, table, config, seed);
+    let (mut cpu, mut pages) = (world.clone(), world.table.clone());
+    let (mut reactions, mut slept) = (0, false);
+    for frame in 1..=200 {
+        let stats = loam_systems::ca::step(&mut cpu, table, config, seed, frame);
+        reactions += stats.reactions;
+        let swaps = automaton
+            .step_woken(gpu, frame, &mut pages)
+            .expect("read back");
+        assert_eq!(
+            stats.moves, swaps,
+            "{config:?}, frame {frame}: the same swaps"
+        );
+        let (mut a, mut b) = (cpu.table.woken().to_vec(), pages.woken().to_vec());
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "{config:?}, frame {frame}: the same pages woken next");
+        slept |= a.len() < world.layout().page_count() / 2;
+    }
+    let mut out = world.clone();
+    automaton.download(gpu, &mut out).expect("read back");
+    ScheduleRun {
+        cpu,
+        gpu: out,
+        reactions,
+        slept,
+    }
+}
+
 #[test]
 fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_the_same_world() {
     use loam_systems::ca;
@@ -506,34 +555,13 @@ fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_the_same_worl
     for heat in [false, true] {
         let (world, table, config) = sandbox();
         let config = ca::CaConfig { heat, ..config };
-        let seed = 77;
-        let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, &config, seed);
-        let (mut cpu, mut pages) = (world.clone(), world.table.clone());
-        let (mut cpu_moves, mut gpu_moves) = (0, 0);
-        let mut slept = false;
-        for frame in 1..=200 {
-            cpu_moves += ca::step(&mut cpu, &table, &config, seed, frame).moves;
-            gpu_moves += automaton
-                .step_woken(&gpu, frame, &mut pages)
-                .expect("read back");
-            let (mut a, mut b) = (cpu.table.woken().to_vec(), pages.woken().to_vec());
-            a.sort_unstable();
-            b.sort_unstable();
-            assert_eq!(
-                a, b,
-                "heat {heat}, frame {frame}: the same pages woken next"
-            );
-            slept |= a.len() < world.layout().page_count() / 2;
-        }
-        assert_eq!(cpu_moves, gpu_moves, "heat {heat}");
+        let run = on_the_cpus_schedule(&gpu, &world, &table, &config, 77);
         assert!(
-            slept || heat,
+            run.slept || heat,
             "some pages slept, so the schedule was really followed"
         );
-        let mut out = world.clone();
-        automaton.download(&gpu, &mut out).expect("read back");
         assert_eq!(
-            first_difference(&cpu, &out),
+            first_difference(&run.cpu, &run.gpu),
             None,
             "heat {heat}: the same world, cell for cell"
         );
@@ -543,7 +571,7 @@ fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_the_same_worl
                 t.iter().fold(f32::MIN, |a, &b| a.max(b))
                     - t.iter().fold(f32::MAX, |a, &b| a.min(b))
             };
-            assert!(spread(&out) < spread(&world), "and heat evened out");
+            assert!(spread(&run.gpu) < spread(&world), "and heat evened out");
         }
     }
 }
@@ -551,7 +579,7 @@ fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_the_same_worl
 #[test]
 fn automaton_with_reactions_and_heat_matches_the_cpu_bit_for_bit_on_its_schedule() {
     use loam_storage::{VoxelWorld, WorldLayout};
-    use loam_systems::ca::{self, CaConfig};
+    use loam_systems::ca::CaConfig;
     use loam_systems::materials::{id, MaterialTable, AMBIENT};
     let Some(gpu) = gpu() else { return };
     // Lava flowing into water (basalt and steam), a burning wooden block
@@ -577,35 +605,22 @@ fn automaton_with_reactions_and_heat_matches_the_cpu_bit_for_bit_on_its_schedule
             }
         }
     }
-    let table = MaterialTable::default();
-    let config = CaConfig::default();
-    let seed = 2026;
-    let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, &config, seed);
-    let (mut cpu, mut pages) = (world.clone(), world.table.clone());
-    let mut reactions = 0;
-    for frame in 1..=200 {
-        let stats = ca::step(&mut cpu, &table, &config, seed, frame);
-        reactions += stats.reactions;
-        let swaps = automaton
-            .step_woken(&gpu, frame, &mut pages)
-            .expect("read back");
-        assert_eq!(stats.moves, swaps, "frame {frame}: the same swaps");
-        let (mut a, mut b) = (cpu.table.woken().to_vec(), pages.woken().to_vec());
-        a.sort_unstable();
-        b.sort_unstable();
-        assert_eq!(a, b, "frame {frame}: the same pages woken next");
-    }
-    assert!(reactions > 100, "things reacted: {reactions}");
-    let mut out = world.clone();
-    automaton.download(&gpu, &mut out).expect("read back");
+    let run = on_the_cpus_schedule(
+        &gpu,
+        &world,
+        &MaterialTable::default(),
+        &CaConfig::default(),
+        2026,
+    );
+    assert!(run.reactions > 100, "things reacted: {}", run.reactions);
     assert_eq!(
-        first_difference(&cpu, &out),
+        first_difference(&run.cpu, &run.gpu),
         None,
         "the same world, cell for cell"
     );
     let count = |w: &VoxelWorld, m| w.material.as_slice().iter().filter(|&&c| c == m).count();
     for m in [id::BASALT, id::SMOKE, id::WATER] {
-        assert_eq!(count(&cpu, m), count(&out, m));
+        assert_eq!(count(&run.cpu, m), count(&run.gpu, m));
     }
-    assert!(count(&out, id::BASALT) > 0, "lava met water");
+    assert!(count(&run.gpu, id::BASALT) > 0, "lava met water");
 }
