@@ -246,11 +246,18 @@ impl VoxelWorld {
     /// can read it (see [`crate::neighbourhood`]).
     pub fn wake_cell(&mut self, p: [u32; 3]) {
         let (page, _) = self.layout.locate(p);
-        self.table.touch(page);
         let mask = self.layout.page - 1;
-        let e = self.layout.page as i32;
         let l = p.map(|v| (v & mask) as i32);
-        let seen = neighbourhood::seen_by(l[0], l[1], l[2], e) & !neighbourhood::SELF;
+        self.wake_box(page, l, l);
+    }
+
+    /// Marks page `page` changed in the box `lo..=hi` of its local cells,
+    /// and wakes every page whose update can read the box (see
+    /// [`neighbourhood::seen_by_box`]).
+    pub fn wake_box(&mut self, page: usize, lo: [i32; 3], hi: [i32; 3]) {
+        self.table.touch(page);
+        let e = self.layout.page as i32;
+        let seen = neighbourhood::seen_by_box(lo, hi, e) & !neighbourhood::SELF;
         let c = self.layout.page_coord(page);
         for k in (0..27).filter(|k| seen >> k & 1 == 1) {
             if let Some(n) = self.layout.neighbour_page(c, neighbourhood::offset(k)) {
