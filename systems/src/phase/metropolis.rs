@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use loam_runtime::random::{hash3, mix64};
-use loam_storage::{neighbourhood, VoxelWorld};
+use loam_runtime::random::mix64;
+use loam_storage::VoxelWorld;
 
-use super::diagram::{PhaseTable, State, P0, R};
+use super::diagram::{PhaseTable, P0, R};
+use super::plan::{finish_pass, plan_pass, sweep_key, FieldPatch, PageOutcome};
+use super::terms::{substance_terms, SubstanceTerms, MIN_TEMPERATURE, SKIP};
 use crate::fields::Fields;
 use crate::materials::{Kind, MaterialTable};
 
@@ -74,15 +76,8 @@ pub struct PhaseState {
     /// Accepted transitions since the start, by (from, to) material.
     pub transitions: BTreeMap<(u8, u8), u64>,
     /// Pages that held a voxel near a transition at the last visit.
-    candidates: Vec<usize>,
+    pub(super) candidates: Vec<usize>,
 }
-
-/// Above this `n·ΔG/RT` no transition can be accepted with a probability
-/// worth a random number (`e^-40`); the voxel is skipped.
-const SKIP: f64 = 40.0;
-
-/// Lowest temperature a voxel may be left at by paying a latent heat, K.
-const MIN_TEMPERATURE: f64 = 1.0;
 
 /// Channels of the world as raw pointers, for parallel work on disjoint
 /// cells (see `metropolis_pass`).
@@ -97,112 +92,6 @@ struct Channels {
 // that half-sweep.
 unsafe impl Send for Channels {}
 unsafe impl Sync for Channels {}
-
-/// Per-substance numbers the inner loop needs.
-struct SubstanceConsts {
-    moles: f64,
-    interface: f64,
-    /// `pairs[k][q]`: how the molar Gibbs energy of phase `q` exceeds that
-    /// of phase `k` (see [`Pair::delta_g`]).
-    pairs: [[Pair; 3]; 3],
-    /// Below this pressure a solid turns straight into gas and back; above
-    /// it, each goes through the liquid.
-    triple_pressure: Option<f64>,
-    phases: Vec<PhaseConsts>,
-}
-
-impl SubstanceConsts {
-    /// Whether a voxel in phase `a` may change straight to phase `b` at
-    /// pressure `p`: a solid and a gas only below the triple point (above
-    /// it, each goes through the liquid); a liquid always may (below the
-    /// triple point it is metastable and must be able to leave).
-    fn adjacent(&self, a: usize, b: usize, p: f64) -> bool {
-        let (sa, sb) = (self.phases[a].state, self.phases[b].state);
-        match (sa, sb) {
-            (State::Solid, State::Gas) | (State::Gas, State::Solid) => {
-                self.triple_pressure.is_some_and(|t| p < t)
-            }
-            _ => true,
-        }
-    }
-}
-
-/// The difference of two phases' molar Gibbs energies, as coefficients:
-/// `Δg = a + c·T − T·(b + c·ln T) + v·(P − P°) + gas·R·T·ln(P/P°)`.
-#[derive(Clone, Copy, Default)]
-struct Pair {
-    a: f64,
-    b: f64,
-    c: f64,
-    v: f64,
-    gas: f64,
-}
-
-impl Pair {
-    fn new(k: &PhaseConsts, q: &PhaseConsts) -> Self {
-        let v = |p: &PhaseConsts| if p.state == State::Gas { 0.0 } else { p.volume };
-        let g = |p: &PhaseConsts| if p.state == State::Gas { 1.0 } else { 0.0 };
-        Self {
-            a: q.a - k.a,
-            b: q.b - k.b,
-            c: q.cp - k.cp,
-            v: v(q) - v(k),
-            gas: g(q) - g(k),
-        }
-    }
-
-    #[inline(always)]
-    fn delta_g(&self, t: f64, ln_t: f64, dp: f64, rt_ln_p: f64) -> f64 {
-        self.a + self.c * t - t * (self.b + self.c * ln_t) + self.v * dp + self.gas * rt_ln_p
-    }
-}
-
-#[derive(Clone, Copy)]
-struct PhaseConsts {
-    material: u8,
-    state: State,
-    a: f64,
-    b: f64,
-    cp: f64,
-    volume: f64,
-}
-
-impl PhaseConsts {
-    fn enthalpy(&self, t: f64, dp: f64) -> f64 {
-        self.a
-            + self.cp * t
-            + if self.state == State::Gas {
-                0.0
-            } else {
-                self.volume * dp
-            }
-    }
-}
-
-/// What one page's half-sweep did.
-struct PageOutcome {
-    /// Accepted transitions by substance and (from, to) phase.
-    accepted: Vec<[[u32; 3]; 3]>,
-    /// The box of changed cells, local; empty when `lo > hi`.
-    lo: [i32; 3],
-    hi: [i32; 3],
-    visits: u64,
-    proposals: u64,
-    candidate: bool,
-}
-
-impl PageOutcome {
-    fn new(substances: usize) -> Self {
-        Self {
-            accepted: vec![[[0; 3]; 3]; substances],
-            lo: [i32::MAX; 3],
-            hi: [i32::MIN; 3],
-            visits: 0,
-            proposals: 0,
-            candidate: false,
-        }
-    }
-}
 
 /// One Metropolis pass: the pages woken this frame and the candidate pages
 /// (see the module docs), red cells then black cells, pages in parallel on
@@ -224,90 +113,13 @@ pub fn metropolis_pass(
     frame: u64,
 ) {
     let layout = *world.layout();
-    let stagger = u64::from(config.stagger.max(1));
-    // Candidates the stagger skips this frame stay candidates (while
-    // resident); the rest are visited with the pages woken this frame.
-    let due = |p: usize| mix64(p as u64).wrapping_add(frame) % stagger == 0;
-    let resident = |p: usize| world.table.resident_slot(p).is_some();
-    let mut candidates: Vec<usize> = state
-        .candidates
-        .iter()
-        .copied()
-        .filter(|&p| !due(p) && resident(p))
-        .collect();
-    let mut pages: Vec<usize> = world
-        .table
-        .woken()
-        .iter()
-        .copied()
-        .chain(state.candidates.iter().copied().filter(|&p| due(p)))
-        .filter(|&p| resident(p))
-        .collect();
-    pages.sort_unstable();
-    pages.dedup();
-    // Pages without a cell of a material that has a phase diagram have
-    // nothing to do: drop them before any per-cell work.
-    let mut has_phases = [false; 256];
-    for (m, h) in has_phases.iter_mut().enumerate() {
-        *h = phases.of_material[m].is_some();
-    }
-    pages.retain(|&p| {
-        world
-            .page(p)
-            .is_some_and(|v| v.material.iter().any(|&m| has_phases[m as usize]))
-    });
-    candidates.retain(|p| pages.binary_search(p).is_err());
-    let mut stats = PhaseStats {
-        pages: pages.len() as u64,
-        ..PhaseStats::default()
-    };
+    let plan = plan_pass(world, state, phases, config, frame);
+    let pages = &plan.pages;
     if pages.is_empty() {
-        state.last = stats;
-        state.candidates = candidates;
+        finish_pass(world, state, phases, plan, &[]);
         return;
     }
-    let touched = pages.iter().flat_map(|&p| {
-        let c = layout.page_coord(p);
-        (0..27).filter_map(move |k| layout.neighbour_page(c, neighbourhood::offset(k)))
-    });
-    if let Err(e) = world.check_slots(touched) {
-        panic!("metropolis_pass on an inconsistent world: {e}");
-    }
-
-    let consts: Vec<SubstanceConsts> = phases
-        .substances
-        .iter()
-        .enumerate()
-        .map(|(s, sub)| {
-            assert!(sub.phases.len() <= 3, "at most 3 phases a substance");
-            let consts: Vec<PhaseConsts> = sub
-                .phases
-                .iter()
-                .enumerate()
-                .map(|(k, ph)| PhaseConsts {
-                    material: ph.material,
-                    state: ph.state,
-                    a: ph.a,
-                    b: ph.b,
-                    cp: ph.cp,
-                    volume: sub.molar_volume(k),
-                })
-                .collect();
-            let mut pairs = [[Pair::default(); 3]; 3];
-            for (k, pk) in consts.iter().enumerate() {
-                for (q, pq) in consts.iter().enumerate() {
-                    pairs[k][q] = Pair::new(pk, pq);
-                }
-            }
-            SubstanceConsts {
-                moles: phases.moles(s, config.voxel_size),
-                interface: sub.interface_energy * config.voxel_size * config.voxel_size,
-                pairs,
-                triple_pressure: sub.triple.map(|t| t.pressure),
-                phases: consts,
-            }
-        })
-        .collect();
+    let terms = substance_terms(phases, config.voxel_size);
 
     // The weight of the column above each page's top, per (x, z), read
     // before any cell changes so that every page sees the same world.
@@ -354,10 +166,9 @@ pub fn metropolis_pass(
     };
     let page_cells = layout.page_cells();
     let table = &world.table;
-    let mut accepted = vec![[[0u64; 3]; 3]; consts.len()];
-    let mut changes: Vec<(usize, [i32; 3], [i32; 3])> = Vec::new();
+    let mut outcomes: Vec<PageOutcome> = vec![PageOutcome::new(terms.len()); pages.len()];
     for colour in 0..2u32 {
-        let key = hash3(seed ^ 0x5048_4153_4521, frame * 2 + u64::from(colour), 0);
+        let key = sweep_key(seed, frame, colour);
         let sweep = |(k, &p): (usize, &usize)| -> PageOutcome {
             let c = layout.page_coord(p);
             let base = |d: [i32; 3]| {
@@ -381,24 +192,9 @@ pub fn metropolis_pass(
                 origin: c.map(|v| v * layout.page),
                 size: layout.size,
             };
-            let mut out = PageOutcome::new(consts.len());
+            let mut out = PageOutcome::new(terms.len());
             let pi = pe as i32;
-            // The pressure field over this page, per field cell.
-            let field = fields.filter(|f| f.bricks() > 0).map(|f| {
-                let cell = f.config().cell;
-                let lo = page.origin.map(|v| v / cell);
-                let n = (page.origin[0] + layout.page - 1) / cell - lo[0] + 1;
-                let mut v = Vec::with_capacity((n * n * n) as usize);
-                for z in 0..n {
-                    for y in 0..n {
-                        for x in 0..n {
-                            let c = [lo[0] + x, lo[1] + y, lo[2] + z].map(|v| v as i32);
-                            v.push(f64::from(f.cell(c).pressure));
-                        }
-                    }
-                }
-                (cell, n, v)
-            });
+            let field = fields.and_then(|f| FieldPatch::over_page(f, page.origin, layout.page));
             let bathed: Vec<&HeatBath> = baths
                 .iter()
                 .filter(|b| {
@@ -452,10 +248,9 @@ pub fn metropolis_pass(
                             page.origin[1] + y as u32,
                             page.origin[2] + z as u32,
                         ];
-                        let blast = field.as_ref().map_or(0.0, |(cell, n, v)| {
-                            let f = [0, 1, 2].map(|a| g[a] / cell - page.origin[a] / cell);
-                            v[(f[0] + n * (f[1] + n * f[2])) as usize]
-                        });
+                        let blast = field
+                            .as_ref()
+                            .map_or(0.0, |f| f.at(page.origin, [x, y, z].map(|v| v as u32)));
                         let column = if weightless {
                             0.0
                         } else {
@@ -479,7 +274,7 @@ pub fn metropolis_pass(
                         // this half-sweep).
                         unsafe {
                             page.decide(
-                                &consts[s as usize],
+                                &terms[s as usize],
                                 s as usize,
                                 kp as usize,
                                 [x, y, z],
@@ -497,43 +292,16 @@ pub fn metropolis_pass(
         };
         // The pools are not otherwise borrowed while `ch` is in use: `world`
         // is held mutably by this function and only the page table is read.
-        let outcomes: Vec<PageOutcome> = if rayon::current_num_threads() > 1 {
+        let swept: Vec<PageOutcome> = if rayon::current_num_threads() > 1 {
             pages.par_iter().enumerate().map(sweep).collect()
         } else {
             pages.iter().enumerate().map(sweep).collect()
         };
-        for (o, &p) in outcomes.into_iter().zip(&pages) {
-            stats.visits += o.visits;
-            stats.proposals += o.proposals;
-            if o.candidate {
-                candidates.push(p);
-            }
-            for (total, page) in accepted.iter_mut().zip(&o.accepted) {
-                for (a, b) in total.iter_mut().flatten().zip(page.iter().flatten()) {
-                    *a += u64::from(*b);
-                }
-            }
-            if o.lo[0] <= o.hi[0] {
-                changes.push((p, o.lo, o.hi));
-            }
+        for (total, o) in outcomes.iter_mut().zip(&swept) {
+            total.merge(o);
         }
     }
-    for (sub, counts) in consts.iter().zip(&accepted) {
-        for (k, row) in counts.iter().enumerate() {
-            for (q, &n) in row.iter().enumerate().filter(|(_, &n)| n > 0) {
-                let kinds = (sub.phases[k].material, sub.phases[q].material);
-                *state.transitions.entry(kinds).or_insert(0) += n;
-                stats.accepted += n;
-            }
-        }
-    }
-    for (page, lo, hi) in changes {
-        world.wake_box(page, lo, hi);
-    }
-    candidates.sort_unstable();
-    candidates.dedup();
-    state.candidates = candidates;
-    state.last = stats;
+    finish_pass(world, state, phases, plan, &outcomes);
 }
 
 /// A voxel's pressure and `ln(P/P°)`.
@@ -610,7 +378,7 @@ impl PageSweep {
     #[inline(always)]
     unsafe fn decide(
         &self,
-        sub: &SubstanceConsts,
+        sub: &SubstanceTerms,
         s: usize,
         k: usize,
         l: [i32; 3],
@@ -676,11 +444,7 @@ impl PageSweep {
             *self.ch.material.add(i) = new.material;
             *self.ch.temperature.add(i) = t_new as f32;
             debug_assert!((0..3).all(|a| self.origin[a] + (l[a] as u32) < self.size[a]));
-            out.accepted[s][k][j] += 1;
-            for a in 0..3 {
-                out.lo[a] = out.lo[a].min(l[a]);
-                out.hi[a] = out.hi[a].max(l[a]);
-            }
+            out.accept(s, k, j, l);
         }
     }
 }

@@ -25,7 +25,7 @@
 //! Pressure is the ambient pressure, plus the pressure field
 //! ([`crate::fields`]) of the cell's field cell, plus the weight of the contiguous
 //! column of liquid and solid cells above the voxel (`ρ·g·h`, with
-//! `voxel_size` cells). Because `n` is the whole voxel's moles
+//! `voxel_size` cells) as the half-sweep found it. Because `n` is the whole voxel's moles
 //! (≈ 867 mol for a 0.25 m voxel of water), transitions are sharp: 0.1 K
 //! past the boiling point the acceptance is already `e^-3`.
 //!
@@ -36,12 +36,21 @@
 //! threads. Only pages the automaton or a command woke this frame, and
 //! pages that held a voxel within a few kelvin of a transition last time,
 //! are visited; `stagger = N` spreads the latter over N frames.
+//!
+//! Within a half-sweep every decision reads only cells it does not write,
+//! so the decisions are independent of each other: the CPU sweeps pages in
+//! parallel, and `loam-gpu` runs one invocation per cell. Both choose their
+//! pages with [`plan_pass`], take their numbers from [`terms`] and end with
+//! [`finish_pass`].
 
 pub mod diagram;
 mod metropolis;
+pub mod plan;
+pub mod terms;
 
 pub use diagram::{PhaseTable, State, Substance};
 pub use metropolis::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseStats};
+pub use plan::{finish_pass, plan_pass, PageOutcome, PassPlan};
 
 use loam_runtime::{Job, Seed};
 use loam_storage::VoxelWorld;
