@@ -1,9 +1,9 @@
-//! The GPU benchmark set (so far: the automaton's movement and field
-//! diffusion, GPU against the CPU on
-//! the same input, as cell updates per second; and the jelly10k soft body,
-//! as ms per frame and constraint projections per second; and how many
-//! frames a page-use readback takes to arrive). On a machine with a real
-//! GPU:
+//! The GPU benchmark set: the automaton's movement and field diffusion,
+//! GPU against the CPU on the same input, as cell updates per second; the
+//! Metropolis phase pass on `loam bench phase`'s dense block, as visits per
+//! second; the jelly10k soft body, as ms per frame and constraint
+//! projections per second; and how many frames a page-use readback takes
+//! to arrive. On a machine with a real GPU:
 //!
 //! ```text
 //! cargo run --release -p loam-gpu --example gpu_bench
@@ -151,7 +151,53 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     }
     let cpu_ca = ca_cells / start.elapsed().as_secs_f64();
 
+    // The Metropolis pass on the dense 128³ block of `loam bench phase`,
+    // every page woken before each pass; a pass includes planning on the
+    // CPU and copying the changed pages back.
+    let tables = (
+        loam_systems::phase::PhaseTable::default(),
+        loam_systems::materials::MaterialTable::default(),
+    );
+    let mut block = loam::bench::phase::dense_world();
+    let config = loam::bench::phase::dense_config();
+    let phase = loam_gpu::GpuPhase::new(&gpu, &block, &tables.0, &tables.1, &config)?;
+    let mut state = loam_systems::phase::PhaseState::default();
+    let passes = 5u64;
+    let mut visits = 0;
+    let mut phase_s = 0.0;
+    for frame in 0..=passes {
+        for p in 0..block.layout().page_count() {
+            block.table.wake(p);
+        }
+        let start = Instant::now();
+        phase.pass(
+            &gpu,
+            &mut block,
+            &mut state,
+            &tables.0,
+            &[],
+            None,
+            11,
+            frame,
+        )?;
+        block.table.take_woken();
+        if frame > 0 {
+            phase_s += start.elapsed().as_secs_f64();
+            visits += state.last.visits;
+        }
+    }
+    let gpu_phase = visits as f64 / phase_s;
+    let cpu_phase = loam::bench::phase::dense_visits_per_s(2, passes);
+
     println!("name                                    value unit");
+    println!(
+        "gpu.phase.dense128.visits_per_s        {:>12.3e} 1/s",
+        gpu_phase
+    );
+    println!(
+        "cpu.phase.dense128.visits_per_s.t2     {:>12.3e} 1/s",
+        cpu_phase
+    );
     println!(
         "gpu.ca_move.cells_per_s                {:>12.3e} 1/s",
         gpu_ca

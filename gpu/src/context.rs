@@ -195,9 +195,24 @@ impl GpuContext {
     /// Copies `buffer` (which needs `COPY_SRC`) back to the CPU, waiting
     /// for the GPU.
     pub fn read(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
+        self.read_ranges(buffer, &[(0, buffer.size())])
+    }
+
+    /// Copies the byte ranges `(offset, length)` of `buffer` (which needs
+    /// `COPY_SRC`; both multiples of 4) back to the CPU, one after the
+    /// other, waiting for the GPU.
+    pub fn read_ranges(
+        &self,
+        buffer: &wgpu::Buffer,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<u8>, GpuError> {
+        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        if total == 0 {
+            return Ok(Vec::new());
+        }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: buffer.size(),
+            size: total,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -206,7 +221,11 @@ impl GpuContext {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("readback"),
             });
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+        let mut at = 0;
+        for &(offset, length) in ranges {
+            encoder.copy_buffer_to_buffer(buffer, offset, &staging, at, length);
+            at += length;
+        }
         self.queue.submit([encoder.finish()]);
         let slice = staging.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();

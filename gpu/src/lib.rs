@@ -15,9 +15,10 @@
 //!   the mirror, bit-identical to the CPU on lavapipe.
 //! - [`PageUse`]: GPU cache feedback after GigaVoxels: page uses and
 //!   requests for absent pages, read back asynchronously.
+//! - [`GpuPhase`]: the Metropolis phase pass, one invocation per cell, on
+//!   the CPU's pages with the CPU's random draws; Gibbs energies in `f32`.
 //! - [`random`]: the CPU's counter-based randomness in WGSL (64-bit
-//!   arithmetic from 32-bit words), bit for bit, for the kernels to come
-//!   (the automaton, Metropolis).
+//!   arithmetic from 32-bit words), bit for bit.
 //!
 //! ```no_run
 //! use loam_gpu::{FieldDiffusion, GpuContext};
@@ -37,6 +38,7 @@ mod ca;
 mod context;
 mod diffuse;
 mod page_use;
+mod phase;
 pub mod random;
 pub mod shaders;
 mod timing;
@@ -47,6 +49,7 @@ pub use ca::GpuAutomaton;
 pub use context::{GpuContext, GpuError};
 pub use diffuse::FieldDiffusion;
 pub use page_use::{PageFeedback, PageUse};
+pub use phase::GpuPhase;
 pub use world::WorldMirror;
 pub use xpbd::GpuSoftBodies;
 

@@ -20,6 +20,14 @@ pub const RANDOM_CHECK: &str = include_str!("../../shaders/random_check.wgsl");
 /// The automaton's movement (needs [`RANDOM`]).
 pub const CA_MOVE: &str = include_str!("../../shaders/ca_move.wgsl");
 
+/// The Metropolis phase pass (needs [`RANDOM`]).
+pub const PHASE_METROPOLIS: &str = include_str!("../../shaders/phase_metropolis.wgsl");
+
+/// `phase_metropolis.wgsl` ready to compile: the randomness, the kernel.
+pub fn phase_metropolis() -> String {
+    with_random(PHASE_METROPOLIS)
+}
+
 /// The CPU automaton's material ids, temperature thresholds and reaction
 /// rates as WGSL constants, for `ca_move.wgsl`. Floats are written as
 /// Rust prints them, the shortest decimal that reads back to the same
@@ -78,6 +86,7 @@ pub fn all() -> Vec<(&'static str, String)> {
     let mut all: Vec<(&str, String)> = ALL.iter().map(|&(n, s)| (n, s.to_string())).collect();
     all.push(("random_check.wgsl", with_random(RANDOM_CHECK)));
     all.push(("ca_move.wgsl", ca_move()));
+    all.push(("phase_metropolis.wgsl", phase_metropolis()));
     all
 }
 

@@ -624,3 +624,196 @@ fn automaton_with_reactions_and_heat_matches_the_cpu_bit_for_bit_on_its_schedule
     }
     assert!(count(&run.gpu, id::BASALT) > 0, "lava met water");
 }
+
+/// A 48 × 48 × 48 world in pages of 16 for the phase pass: a floor of
+/// stone, a pool of water whose top half stands in a bath at `bath_t` K,
+/// a block of ice and a slab of cold lava on the floor, with temperatures
+/// per cell from `t` (x, y, z).
+fn phase_world(
+    bath_t: f32,
+    t: impl Fn(u32, u32, u32) -> f32,
+) -> (loam_storage::VoxelWorld, Vec<loam_systems::phase::HeatBath>) {
+    use loam_storage::{VoxelWorld, WorldLayout};
+    use loam_systems::materials::{id, AMBIENT};
+    let layout = WorldLayout::new([48, 48, 48], 16).expect("a valid layout");
+    let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+    for z in 0..48u32 {
+        for y in 0..48u32 {
+            for x in 0..48u32 {
+                let m = if y < 2 {
+                    id::STONE
+                } else if (4..28).contains(&x) && (2..30).contains(&y) && (4..40).contains(&z) {
+                    id::WATER
+                } else if (32..44).contains(&x) && (2..10).contains(&y) && (4..16).contains(&z) {
+                    id::ICE
+                } else if (32..44).contains(&x) && (2..4).contains(&y) && (24..40).contains(&z) {
+                    id::LAVA
+                } else {
+                    continue;
+                };
+                world.set_cell([x, y, z], m, t(x, y, z));
+            }
+        }
+    }
+    let baths = vec![loam_systems::phase::HeatBath {
+        min: [4, 16, 4],
+        max: [28, 30, 40],
+        temperature: bath_t,
+    }];
+    (world, baths)
+}
+
+/// Runs `passes` phase passes on the CPU and on the GPU from the same
+/// world, waking every page before the first; returns both worlds and
+/// states, and the number of passes after which the two woke different
+/// pages.
+fn phase_on_both(
+    gpu: &GpuContext,
+    world: loam_storage::VoxelWorld,
+    baths: &[loam_systems::phase::HeatBath],
+    config: loam_systems::phase::PhaseConfig,
+    fields: Option<&loam_systems::fields::Fields>,
+    passes: u64,
+) -> (
+    [(loam_storage::VoxelWorld, loam_systems::phase::PhaseState); 2],
+    usize,
+) {
+    use loam_systems::materials::MaterialTable;
+    use loam_systems::phase::{metropolis_pass, PhaseState, PhaseTable};
+    let (phases, materials) = (PhaseTable::default(), MaterialTable::default());
+    let mut cpu = (world.clone(), PhaseState::default());
+    let mut on_gpu = (world, PhaseState::default());
+    for (w, _) in [&mut cpu, &mut on_gpu] {
+        for p in 0..w.layout().page_count() {
+            w.table.wake(p);
+        }
+    }
+    let kernel = loam_gpu::GpuPhase::new(gpu, &on_gpu.0, &phases, &materials, &config)
+        .expect("the world fits");
+    let mut other_wakes = 0;
+    for frame in 0..passes {
+        let (w, s) = &mut cpu;
+        metropolis_pass(w, s, &phases, &materials, &config, baths, fields, 7, frame);
+        let (w, s) = &mut on_gpu;
+        kernel
+            .pass(gpu, w, s, &phases, baths, fields, 7, frame)
+            .expect("the GPU pass runs");
+        if cpu.0.table.take_woken() != on_gpu.0.table.take_woken() {
+            other_wakes += 1;
+        }
+    }
+    ([cpu, on_gpu], other_wakes)
+}
+
+#[test]
+fn phase_pass_matches_the_cpu_where_every_draw_is_clear() {
+    use loam_systems::materials::{id, AMBIENT};
+    let Some(gpu) = gpu() else { return };
+    // Water boils in a bath at 383 K (above its boiling point under the
+    // 3.5 m of water above the deepest bathed cell), and stays water below
+    // it at 300 K, and where the pressure field adds 2 bar; ice at 200 K
+    // and lava at 500 K are far from melting, so the lava solidifies and
+    // the ice stays.
+    let (world, baths) = phase_world(383.0, |x, y, _| {
+        if x >= 32 && y < 4 {
+            500.0
+        } else if x >= 32 {
+            200.0
+        } else if y >= 16 {
+            383.0
+        } else {
+            AMBIENT
+        }
+    });
+    let config = loam_systems::phase::PhaseConfig::default();
+    let mut fields = loam_systems::fields::Fields::new(Default::default());
+    let squeezed = ([4, 16, 4], [28, 30, 20]);
+    fields.set_scalar_box(
+        loam_systems::fields::Scalar::Pressure,
+        squeezed.0,
+        squeezed.1,
+        2.0e5,
+    );
+    let ([cpu, on_gpu], other_wakes) =
+        phase_on_both(&gpu, world, &baths, config, Some(&fields), 12);
+    assert_eq!(cpu.0.material([10, 28, 10]), Some(id::WATER), "squeezed");
+    assert_eq!(
+        cpu.0.material([10, 28, 30]),
+        Some(id::STEAM),
+        "not squeezed"
+    );
+    assert_eq!(other_wakes, 0, "the same pages woken after every pass");
+    let counts = cpu.0.material_counts();
+    assert!(
+        counts[id::STEAM as usize] > 1000,
+        "the bath boils: {} steam",
+        counts[id::STEAM as usize]
+    );
+    assert!(counts[id::BASALT as usize] > 100, "the lava solidifies");
+    assert_eq!(cpu.1.last, on_gpu.1.last, "the last pass's counts");
+    assert_eq!(cpu.1.transitions, on_gpu.1.transitions);
+    assert_eq!(
+        cpu.0.material.as_slice(),
+        on_gpu.0.material.as_slice(),
+        "the same materials"
+    );
+    // Temperatures paid out of a voxel's own enthalpy are computed in f32
+    // on the GPU.
+    for (i, (a, b)) in cpu
+        .0
+        .temperature
+        .as_slice()
+        .iter()
+        .zip(on_gpu.0.temperature.as_slice())
+        .enumerate()
+    {
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs(),
+            "cell {i}: {a} K on the CPU, {b} K on the GPU"
+        );
+    }
+}
+
+#[test]
+fn phase_pass_near_the_boiling_point_agrees_with_the_cpu_statistically() {
+    use loam_runtime::random::hash3;
+    use loam_systems::materials::id;
+    let Some(gpu) = gpu() else { return };
+    // Each bathed cell holds its own temperature within ±0.15 K of boiling
+    // at 1 atm, where the acceptance is anything from e^-5 to 1: decisions
+    // that the f32 arithmetic can tip. The weight of water above keeps
+    // cells from boiling until the cells above them have.
+    let (world, baths) = phase_world(373.15, |x, y, z| {
+        let h = hash3(9, 0, u64::from(x + 48 * (y + 48 * z)));
+        373.0 + 0.3 * (h >> 40) as f32 / (1u64 << 24) as f32
+    });
+    let config = loam_systems::phase::PhaseConfig::default();
+    let ([cpu, on_gpu], other_wakes) = phase_on_both(&gpu, world, &baths, config, None, 20);
+    assert!(
+        other_wakes <= 5,
+        "other pages woken after {other_wakes} of 20 passes"
+    );
+    let steam = |w: &loam_storage::VoxelWorld| w.material_counts()[id::STEAM as usize] as f64;
+    let (a, b) = (steam(&cpu.0), steam(&on_gpu.0));
+    assert!(a > 500.0 && a < 9000.0, "a mixture: {a} steam of 12096");
+    let accepted = |s: &loam_systems::phase::PhaseState| s.transitions.values().sum::<u64>() as f64;
+    let (ta, tb) = (accepted(&cpu.1), accepted(&on_gpu.1));
+    eprintln!("steam {a} / {b}, transitions {ta} / {tb}");
+    // Binomial noise on ~5000 cells is about 1 %.
+    assert!(
+        (a - b).abs() <= 0.03 * a,
+        "steam: {a} on the CPU, {b} on the GPU"
+    );
+    assert!((ta - tb).abs() <= 0.03 * ta, "transitions: {ta} / {tb}");
+    // The same draws: almost every cell ends the same.
+    let same = cpu
+        .0
+        .material
+        .as_slice()
+        .iter()
+        .zip(on_gpu.0.material.as_slice())
+        .filter(|(a, b)| a == b)
+        .count() as f64;
+    let all = cpu.0.material.as_slice().len() as f64;
+    assert!(same / all > 0.99, "{} of the cells differ", all - same);
+}

@@ -1,0 +1,479 @@
+//! The Metropolis phase pass on the GPU (`shaders/phase_metropolis.wgsl`).
+//!
+//! A pass is planned, and ended, by the CPU's own
+//! [`plan_pass`] and [`finish_pass`], so the GPU visits the pages the CPU
+//! would and leaves the same wakes, candidates and transition counts. In
+//! between, one invocation decides each cell of a half-sweep's colour,
+//! with the CPU's random draw for that cell; the Gibbs energies are in
+//! `f32` where the CPU uses `f64`, so a draw within rounding of its
+//! acceptance may go the other way (the tests compare counts
+//! statistically, and exactly where every draw is clear).
+//!
+//! The mirror holds the world's material and temperature pools slot for
+//! slot. [`GpuPhase::upload`] sends the pages the CPU changed; a pass
+//! sends back only the pages it changed.
+
+use bytemuck::{Pod, Zeroable};
+use loam_storage::{VoxelWorld, WorldLayout};
+use loam_systems::fields::Fields;
+use loam_systems::materials::{Kind, MaterialTable};
+use loam_systems::phase::plan::{sweep_key, FieldPatch};
+use loam_systems::phase::terms::substance_terms;
+use loam_systems::phase::{
+    finish_pass, plan_pass, HeatBath, PageOutcome, PhaseConfig, PhaseState, PhaseTable, State,
+};
+use wgpu::util::DeviceExt;
+
+use crate::{shaders, GpuContext, GpuError};
+
+/// The kernel's uniform parameters (the shader's `Params`).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    p: u32,
+    colour: u32,
+    stride: u32,
+    substances: u32,
+    size: [u32; 3],
+    pages: [u32; 3],
+    baths: u32,
+    field_cell: u32,
+    field_n: u32,
+    ambient: f32,
+    layer: f32,
+    _pad: u32,
+    key: [u32; 2],
+    _tail: [u32; 2],
+}
+
+/// Words a substance takes in the terms buffer (the shader's
+/// `SUBSTANCE_WORDS`).
+const SUBSTANCE_WORDS: usize = 64;
+
+/// Largest number of pages one pass may visit (a dispatch dimension).
+const MAX_VISITED: usize = 65_535;
+
+/// The Metropolis pass, mirrored on the GPU.
+pub struct GpuPhase {
+    overburden: wgpu::ComputePipeline,
+    columns: wgpu::ComputePipeline,
+    decide: wgpu::ComputePipeline,
+    /// One layout for the three entry points, so one bind group serves all.
+    bindings: wgpu::BindGroupLayout,
+    material: wgpu::Buffer,
+    temperature: wgpu::Buffer,
+    table: wgpu::Buffer,
+    terms: wgpu::Buffer,
+    layout: WorldLayout,
+    config: PhaseConfig,
+    substances: usize,
+}
+
+impl GpuPhase {
+    /// Uploads `world`'s pools and page table and the phase terms, for
+    /// passes with `config`.
+    pub fn new(
+        gpu: &GpuContext,
+        world: &VoxelWorld,
+        phases: &PhaseTable,
+        materials: &MaterialTable,
+        config: &PhaseConfig,
+    ) -> Result<Self, GpuError> {
+        let device = &gpu.device;
+        let layout = *world.layout();
+        let buffer = |label, bytes: &[u8], usage| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE | usage,
+            })
+        };
+        let rw = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let material = buffer("phase.material", world.material.as_slice(), rw);
+        let temperature = buffer(
+            "phase.temperature",
+            bytemuck::cast_slice(world.temperature.as_slice()),
+            rw,
+        );
+        let table = buffer(
+            "phase.table",
+            bytemuck::cast_slice(&page_table(world)),
+            wgpu::BufferUsages::COPY_DST,
+        );
+        let terms = buffer(
+            "phase.terms",
+            bytemuck::cast_slice(&terms_words(phases, materials, config)),
+            wgpu::BufferUsages::empty(),
+        );
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("phase_metropolis.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(shaders::phase_metropolis().into()),
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        };
+        let storage = |binding, read_only| {
+            entry(
+                binding,
+                wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+            )
+        };
+        let uniform = entry(
+            0,
+            wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+        );
+        let bindings = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("phase"),
+            entries: &[
+                uniform,
+                storage(1, false),
+                storage(2, false),
+                storage(3, true),
+                storage(4, true),
+                storage(5, true),
+                storage(6, false),
+                storage(7, true),
+                storage(8, false),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("phase"),
+            bind_group_layouts: &[Some(&bindings)],
+            immediate_size: 0,
+        });
+        let pipeline = |entry| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        Ok(Self {
+            overburden: pipeline("overburden"),
+            columns: pipeline("columns"),
+            decide: pipeline("decide"),
+            bindings,
+            material,
+            temperature,
+            table,
+            terms,
+            layout,
+            config: *config,
+            substances: phases.substances.len(),
+        })
+    }
+
+    /// Sends pages `pages` of `world` (changed on the CPU) and its page
+    /// table. The world's pools must have the capacity they had at
+    /// [`GpuPhase::new`].
+    pub fn upload(&self, gpu: &GpuContext, world: &VoxelWorld, pages: &[usize]) {
+        let cells = self.layout.page_cells();
+        for &p in pages {
+            if let Some(s) = world.table.resident_slot(p) {
+                let at = s * cells;
+                gpu.queue.write_buffer(
+                    &self.material,
+                    at as u64,
+                    &world.material.as_slice()[at..at + cells],
+                );
+                gpu.queue.write_buffer(
+                    &self.temperature,
+                    4 * at as u64,
+                    bytemuck::cast_slice(&world.temperature.as_slice()[at..at + cells]),
+                );
+            }
+        }
+        gpu.queue
+            .write_buffer(&self.table, 0, bytemuck::cast_slice(&page_table(world)));
+    }
+
+    /// One pass, as `loam_systems::phase::metropolis_pass` does it: the
+    /// pages it visits, the wakes, candidates and counts it leaves in
+    /// `world` and `state`. The pages the GPU changed are copied back into
+    /// `world`. Waits for the GPU.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pass(
+        &self,
+        gpu: &GpuContext,
+        world: &mut VoxelWorld,
+        state: &mut PhaseState,
+        phases: &PhaseTable,
+        baths: &[HeatBath],
+        fields: Option<&Fields>,
+        seed: u64,
+        frame: u64,
+    ) -> Result<(), GpuError> {
+        let plan = plan_pass(world, state, phases, &self.config, frame);
+        let n = plan.pages.len();
+        if n == 0 {
+            finish_pass(world, state, phases, plan, &[]);
+            return Ok(());
+        }
+        let layout = self.layout;
+        let p = layout.page;
+        let above_bytes = 4 * n as u64 * (layout.page_cells() as u64 + u64::from(p * p));
+        let limit = gpu.device.limits().max_storage_buffer_binding_size;
+        if n > MAX_VISITED || above_bytes > limit {
+            return Err(GpuError::TooLarge(format!(
+                "{n} pages in one phase pass; at most {MAX_VISITED} and {} MiB of column weights",
+                limit >> 20
+            )));
+        }
+        let device = &gpu.device;
+        let above = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("phase.above"),
+            size: above_bytes,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let init = |label, bytes: &[u8], usage| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE | usage,
+            })
+        };
+        let mut visited: Vec<u32> = baths
+            .iter()
+            .flat_map(|b| b.min.into_iter().chain(b.max))
+            .collect();
+        visited.extend(plan.pages.iter().map(|&p| p as u32));
+        let visited = init(
+            "phase.visited",
+            bytemuck::cast_slice(&visited),
+            wgpu::BufferUsages::empty(),
+        );
+        let patches: Option<Vec<FieldPatch>> = fields.and_then(|f| {
+            plan.pages
+                .iter()
+                .map(|&q| FieldPatch::over_page(f, layout.page_coord(q).map(|c| c * p), p))
+                .collect()
+        });
+        let (field_cell, field_n, field_values) = match &patches {
+            Some(patches) => (
+                patches[0].cell,
+                patches[0].n,
+                patches
+                    .iter()
+                    .flat_map(|f| f.pressure.iter().map(|&v| v as f32))
+                    .collect(),
+            ),
+            None => (0, 0, vec![0.0f32]),
+        };
+        let field = init(
+            "phase.field",
+            bytemuck::cast_slice(&field_values),
+            wgpu::BufferUsages::empty(),
+        );
+        let stride = 9 + 9 * self.substances;
+        let mut start = vec![0u32; stride * n];
+        for o in start.chunks_mut(stride) {
+            o[3..6].fill(u32::MAX);
+        }
+        let outcome = init(
+            "phase.outcome",
+            bytemuck::cast_slice(&start),
+            wgpu::BufferUsages::COPY_SRC,
+        );
+        let weightless = self.config.gravity == 0.0;
+        let groups: Vec<wgpu::BindGroup> = (0..2u32)
+            .map(|colour| {
+                let key = sweep_key(seed, frame, colour);
+                let params = Params {
+                    p,
+                    colour,
+                    stride: stride as u32,
+                    substances: self.substances as u32,
+                    size: layout.size,
+                    pages: layout.pages,
+                    baths: baths.len() as u32,
+                    field_cell,
+                    field_n,
+                    ambient: self.config.ambient_pressure as f32,
+                    layer: if weightless {
+                        0.0
+                    } else {
+                        (self.config.gravity * self.config.voxel_size) as f32
+                    },
+                    _pad: 0,
+                    key: [key as u32, (key >> 32) as u32],
+                    _tail: [0; 2],
+                };
+                let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("phase.params"),
+                    contents: bytemuck::bytes_of(&params),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                gpu.bind(
+                    "phase",
+                    &self.bindings,
+                    &[
+                        &uniform,
+                        &self.material,
+                        &self.temperature,
+                        &self.table,
+                        &visited,
+                        &self.terms,
+                        &above,
+                        &field,
+                        &outcome,
+                    ],
+                )
+            })
+            .collect();
+        let faces = (p * p).div_ceil(64);
+        let half = (layout.page_cells() as u32 / 2).div_ceil(64);
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("phase"),
+        });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("phase.metropolis"),
+                timestamp_writes: None,
+            });
+            let n = n as u32;
+            pass.set_pipeline(&self.overburden);
+            pass.set_bind_group(0, &groups[0], &[]);
+            pass.dispatch_workgroups(faces, n, 1);
+            for group in &groups {
+                pass.set_pipeline(&self.columns);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(faces, n, 1);
+                pass.set_pipeline(&self.decide);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(half, n, 1);
+            }
+        }
+        gpu.queue.submit([encoder.finish()]);
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&outcome)?);
+        let outcomes: Vec<PageOutcome> = words.chunks(stride).map(page_outcome).collect();
+        self.download_changed(gpu, world, &plan.pages, &outcomes)?;
+        finish_pass(world, state, phases, plan, &outcomes);
+        Ok(())
+    }
+
+    /// Copies the pools of the pages with changes back into `world`.
+    fn download_changed(
+        &self,
+        gpu: &GpuContext,
+        world: &mut VoxelWorld,
+        pages: &[usize],
+        outcomes: &[PageOutcome],
+    ) -> Result<(), GpuError> {
+        let cells = self.layout.page_cells();
+        let slots: Vec<usize> = pages
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| o.lo[0] <= o.hi[0])
+            .filter_map(|(&p, _)| world.table.resident_slot(p))
+            .collect();
+        let ranges = |bytes: usize| -> Vec<(u64, u64)> {
+            slots
+                .iter()
+                .map(|&s| ((s * cells * bytes) as u64, (cells * bytes) as u64))
+                .collect()
+        };
+        let material = gpu.read_ranges(&self.material, &ranges(1))?;
+        let temperature: Vec<f32> =
+            bytemuck::pod_collect_to_vec(&gpu.read_ranges(&self.temperature, &ranges(4))?);
+        for (k, &s) in slots.iter().enumerate() {
+            let at = s * cells;
+            world.material.as_mut_slice()[at..at + cells]
+                .copy_from_slice(&material[k * cells..(k + 1) * cells]);
+            world.temperature.as_mut_slice()[at..at + cells]
+                .copy_from_slice(&temperature[k * cells..(k + 1) * cells]);
+        }
+        Ok(())
+    }
+}
+
+/// A page's outcome from its words (see the shader's `outcome`).
+fn page_outcome(w: &[u32]) -> PageOutcome {
+    let substances = (w.len() - 9) / 9;
+    let changed = w[3] != u32::MAX;
+    let corner = |at: usize, empty: i32| -> [i32; 3] {
+        std::array::from_fn(|a| if changed { w[at + a] as i32 } else { empty })
+    };
+    PageOutcome {
+        accepted: (0..substances)
+            .map(|s| std::array::from_fn(|k| std::array::from_fn(|q| w[9 + 9 * s + 3 * k + q])))
+            .collect(),
+        lo: corner(3, i32::MAX),
+        hi: corner(6, i32::MIN),
+        visits: u64::from(w[0]),
+        proposals: u64::from(w[1]),
+        candidate: w[2] != 0,
+    }
+}
+
+/// Page → slot + 1, 0 where the page is not resident.
+fn page_table(world: &VoxelWorld) -> Vec<u32> {
+    (0..world.layout().page_count())
+        .map(|p| world.table.resident_slot(p).map_or(0, |s| s as u32 + 1))
+        .collect()
+}
+
+/// The shader's `terms` buffer: per material its substance and phase and
+/// its density if condensed, then each substance's terms.
+fn terms_words(phases: &PhaseTable, materials: &MaterialTable, config: &PhaseConfig) -> Vec<u32> {
+    let bits = |v: f64| (v as f32).to_bits();
+    let mut words = vec![0u32; 512 + SUBSTANCE_WORDS * phases.substances.len()];
+    for m in 0..256 {
+        words[m] = phases.of_material[m].map_or(0xFFFF, |(s, k)| u32::from(s) << 8 | u32::from(k));
+        let condensed = matches!(materials.kind[m], Kind::Solid | Kind::Powder | Kind::Liquid);
+        words[256 + m] = if condensed {
+            materials.density[m].to_bits()
+        } else {
+            (-1.0f32).to_bits()
+        };
+    }
+    for (s, sub) in substance_terms(phases, config.voxel_size)
+        .iter()
+        .enumerate()
+    {
+        let w = &mut words[512 + SUBSTANCE_WORDS * s..512 + SUBSTANCE_WORDS * (s + 1)];
+        w[0] = bits(sub.moles);
+        w[1] = bits(sub.interface);
+        w[2] = bits(sub.triple_pressure.unwrap_or(-1.0));
+        w[3] = sub.phases.len() as u32;
+        for (k, ph) in sub.phases.iter().enumerate() {
+            let state = match ph.state {
+                State::Solid => 0,
+                State::Liquid => 1,
+                State::Gas => 2,
+            };
+            w[4 + 5 * k..9 + 5 * k].copy_from_slice(&[
+                u32::from(ph.material),
+                state,
+                bits(ph.a),
+                bits(ph.cp),
+                bits(ph.volume),
+            ]);
+            for (q, pair) in sub.pairs[k].iter().enumerate() {
+                let at = 19 + 5 * (3 * k + q);
+                w[at..at + 5].copy_from_slice(&[
+                    bits(pair.a),
+                    bits(pair.b),
+                    bits(pair.c),
+                    bits(pair.v),
+                    bits(pair.gas),
+                ]);
+            }
+        }
+    }
+    words
+}
