@@ -154,11 +154,25 @@ impl Runtime {
         scheduled.sort_by_key(|c| c.frame);
         scheduled.reverse();
 
+        let phase = scenario.systems.phase;
+        let phase_config = PhaseConfig {
+            ambient_pressure: scenario.world.pressure,
+            voxel_size: scenario.world.voxel_size,
+            stagger: scenario.systems.phase_stagger,
+            ..PhaseConfig::default()
+        };
+        let mut gpu = gpu;
+        let gpu_phase = match &mut gpu {
+            Some(g) if phase => Some(
+                g.phase_job(&world, &PhaseTable::default(), &table, &phase_config)
+                    .map_err(|e| LoamError::Unsupported(format!("backend `gpu`: {e}")))?,
+            ),
+            _ => None,
+        };
         engine.insert_resource(world);
         engine.insert_resource(table);
         engine.insert_resource(actors);
         engine.insert_resource(ScheduledCommands(scheduled));
-        let phase = scenario.systems.phase;
         engine.insert_resource(CaConfig {
             reactions: scenario.systems.reactions,
             heat: scenario.systems.heat,
@@ -166,12 +180,7 @@ impl Runtime {
             ..CaConfig::default()
         });
         engine.insert_resource(PhaseTable::default());
-        engine.insert_resource(PhaseConfig {
-            ambient_pressure: scenario.world.pressure,
-            voxel_size: scenario.world.voxel_size,
-            stagger: scenario.systems.phase_stagger,
-            ..PhaseConfig::default()
-        });
+        engine.insert_resource(phase_config);
         engine.insert_resource(PhaseState::default());
         engine.insert_resource(HeatBaths::default());
         engine.insert_resource(Fields::default());
@@ -194,7 +203,7 @@ impl Runtime {
             engine.add_job(ca::job());
         }
         if phase {
-            engine.add_job(loam_systems::phase::job());
+            engine.add_job(gpu_phase.unwrap_or_else(loam_systems::phase::job));
         }
         if !scenario.soft_bodies.is_empty() {
             engine.add_job(soft_body_job(scenario.run.substeps.max(4)));

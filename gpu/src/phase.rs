@@ -10,8 +10,10 @@
 //! statistically, and exactly where every draw is clear).
 //!
 //! The mirror holds the world's material and temperature pools slot for
-//! slot. [`GpuPhase::upload`] sends the pages the CPU changed; a pass
-//! sends back only the pages it changed.
+//! slot. The CPU's world stays the authority: a pass first sends the pages
+//! it will read (the visited pages, their face neighbours and the pages
+//! above them, whose columns weigh on them) and sends back only the pages
+//! it changed. [`GpuPhase::upload`] sends others.
 
 use bytemuck::{Pod, Zeroable};
 use loam_storage::{VoxelWorld, WorldLayout};
@@ -224,6 +226,7 @@ impl GpuPhase {
             return Ok(());
         }
         let layout = self.layout;
+        self.upload(gpu, world, &pages_read(&layout, &plan.pages));
         let p = layout.page;
         let above_bytes = 4 * n as u64 * (layout.page_cells() as u64 + u64::from(p * p));
         let limit = gpu.device.limits().max_storage_buffer_binding_size;
@@ -418,6 +421,21 @@ fn page_outcome(w: &[u32]) -> PageOutcome {
         proposals: u64::from(w[1]),
         candidate: w[2] != 0,
     }
+}
+
+/// The pages a pass over `pages` reads: each, its face neighbours and the
+/// pages above it.
+fn pages_read(layout: &WorldLayout, pages: &[usize]) -> Vec<usize> {
+    let mut read = Vec::new();
+    for &p in pages {
+        let c = layout.page_coord(p);
+        let faces = [[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 0, -1], [0, 0, 1]];
+        read.extend(faces.iter().filter_map(|&d| layout.neighbour_page(c, d)));
+        read.extend((c[1]..layout.pages[1]).map(|y| layout.page_index([c[0], y, c[2]])));
+    }
+    read.sort_unstable();
+    read.dedup();
+    read
 }
 
 /// Page → slot + 1, 0 where the page is not resident.
