@@ -10,10 +10,16 @@
 //! statistically, and exactly where every draw is clear).
 //!
 //! The mirror holds the world's material and temperature pools slot for
-//! slot. The CPU's world stays the authority: a pass first sends the pages
-//! it will read (the visited pages, their face neighbours and the pages
-//! above them, whose columns weigh on them) and sends back only the pages
-//! it changed. [`GpuPhase::upload`] sends others.
+//! slot. The CPU's world stays the authority: of the pages a pass reads
+//! (the visited pages, their face neighbours and the pages above them,
+//! whose columns weigh on them) it first sends those whose
+//! [change stamp](loam_storage::PageTable::change_stamp) or slot moved
+//! since the mirror last had them, and it copies back only the pages it
+//! changed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use bytemuck::{Pod, Zeroable};
 use loam_storage::{VoxelWorld, WorldLayout};
@@ -69,6 +75,11 @@ pub struct GpuPhase {
     layout: WorldLayout,
     config: PhaseConfig,
     substances: usize,
+    /// Page → (slot, change stamp) of what the GPU holds; a page missing
+    /// here is absent on the GPU too.
+    mirrored: Mutex<HashMap<usize, (usize, u64)>>,
+    /// Pages sent since the mirror was made.
+    uploaded: AtomicU64,
 }
 
 impl GpuPhase {
@@ -176,31 +187,56 @@ impl GpuPhase {
             layout,
             config: *config,
             substances: phases.substances.len(),
+            mirrored: Mutex::new(
+                world
+                    .resident_pages()
+                    .into_iter()
+                    .filter_map(|p| Some((p, mirror_key(world, p)?)))
+                    .collect(),
+            ),
+            uploaded: AtomicU64::new(0),
         })
     }
 
-    /// Sends pages `pages` of `world` (changed on the CPU) and its page
-    /// table. The world's pools must have the capacity they had at
-    /// [`GpuPhase::new`].
-    pub fn upload(&self, gpu: &GpuContext, world: &VoxelWorld, pages: &[usize]) {
+    /// Makes the GPU's copy of pages `pages` (and of their rows in the
+    /// page table) what `world` holds, sending those whose change stamp or
+    /// slot moved since the mirror last had them. The world's pools must
+    /// have the capacity they had at [`GpuPhase::new`].
+    pub fn sync(&self, gpu: &GpuContext, world: &VoxelWorld, pages: &[usize]) {
         let cells = self.layout.page_cells();
+        let mut mirrored = self.mirrored.lock().unwrap_or_else(|e| e.into_inner());
         for &p in pages {
-            if let Some(s) = world.table.resident_slot(p) {
-                let at = s * cells;
-                gpu.queue.write_buffer(
-                    &self.material,
-                    at as u64,
-                    &world.material.as_slice()[at..at + cells],
-                );
-                gpu.queue.write_buffer(
-                    &self.temperature,
-                    4 * at as u64,
-                    bytemuck::cast_slice(&world.temperature.as_slice()[at..at + cells]),
-                );
+            let now = mirror_key(world, p);
+            if mirrored.get(&p).copied() == now {
+                continue;
             }
+            let row = now.map_or(0, |(s, _)| s as u32 + 1);
+            gpu.queue
+                .write_buffer(&self.table, 4 * p as u64, bytemuck::bytes_of(&row));
+            let Some((s, _)) = now else {
+                mirrored.remove(&p);
+                continue;
+            };
+            let at = s * cells;
+            gpu.queue.write_buffer(
+                &self.material,
+                at as u64,
+                &world.material.as_slice()[at..at + cells],
+            );
+            gpu.queue.write_buffer(
+                &self.temperature,
+                4 * at as u64,
+                bytemuck::cast_slice(&world.temperature.as_slice()[at..at + cells]),
+            );
+            mirrored.extend(now.map(|k| (p, k)));
+            self.uploaded.fetch_add(1, Ordering::Relaxed);
         }
-        gpu.queue
-            .write_buffer(&self.table, 0, bytemuck::cast_slice(&page_table(world)));
+    }
+
+    /// Pages sent to the GPU since the mirror was made (not counting the
+    /// first copy of the world).
+    pub fn pages_uploaded(&self) -> u64 {
+        self.uploaded.load(Ordering::Relaxed)
     }
 
     /// One pass, as `loam_systems::phase::metropolis_pass` does it: the
@@ -226,7 +262,7 @@ impl GpuPhase {
             return Ok(());
         }
         let layout = self.layout;
-        self.upload(gpu, world, &pages_read(&layout, &plan.pages));
+        self.sync(gpu, world, &pages_read(&layout, &plan.pages));
         let p = layout.page;
         let above_bytes = 4 * n as u64 * (layout.page_cells() as u64 + u64::from(p * p));
         let limit = gpu.device.limits().max_storage_buffer_binding_size;
@@ -365,7 +401,20 @@ impl GpuPhase {
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&outcome)?);
         let outcomes: Vec<PageOutcome> = words.chunks(stride).map(page_outcome).collect();
         self.download_changed(gpu, world, &plan.pages, &outcomes)?;
+        let changed: Vec<usize> = plan
+            .pages
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| o.lo[0] <= o.hi[0])
+            .map(|(&p, _)| p)
+            .collect();
         finish_pass(world, state, phases, plan, &outcomes);
+        // The pages copied back are touched by `finish_pass`, and the GPU
+        // already holds what they now hold.
+        let mut mirrored = self.mirrored.lock().unwrap_or_else(|e| e.into_inner());
+        for p in changed {
+            mirrored.extend(mirror_key(world, p).map(|k| (p, k)));
+        }
         Ok(())
     }
 
@@ -436,6 +485,12 @@ fn pages_read(layout: &WorldLayout, pages: &[usize]) -> Vec<usize> {
     read.sort_unstable();
     read.dedup();
     read
+}
+
+/// What the mirror records of page `p`: its slot and change stamp, `None`
+/// when it is not resident.
+fn mirror_key(world: &VoxelWorld, p: usize) -> Option<(usize, u64)> {
+    Some((world.table.resident_slot(p)?, world.table.change_stamp(p)?))
 }
 
 /// Page → slot + 1, 0 where the page is not resident.

@@ -664,9 +664,10 @@ fn phase_world(
 }
 
 /// Runs `passes` phase passes on the CPU and on the GPU from the same
-/// world, waking every page before the first; returns both worlds and
-/// states, and the number of passes after which the two woke different
-/// pages.
+/// world, waking every page before the first; halfway, the CPU pours a
+/// little water at 383 K into both worlds. Returns both worlds and states,
+/// the number of passes after which the two woke different pages, and the
+/// pages the GPU mirror was sent.
 fn phase_on_both(
     gpu: &GpuContext,
     world: loam_storage::VoxelWorld,
@@ -677,6 +678,7 @@ fn phase_on_both(
 ) -> (
     [(loam_storage::VoxelWorld, loam_systems::phase::PhaseState); 2],
     usize,
+    u64,
 ) {
     use loam_systems::materials::MaterialTable;
     use loam_systems::phase::{metropolis_pass, PhaseState, PhaseTable};
@@ -692,6 +694,13 @@ fn phase_on_both(
         .expect("the world fits");
     let mut other_wakes = 0;
     for frame in 0..passes {
+        if frame == passes / 2 {
+            for (w, _) in [&mut cpu, &mut on_gpu] {
+                for (x, z) in (8..12).flat_map(|x| (8..12).map(move |z| (x, z))) {
+                    w.set_cell([x, 20, z], loam_systems::materials::id::WATER, 383.0);
+                }
+            }
+        }
         let (w, s) = &mut cpu;
         metropolis_pass(w, s, &phases, &materials, &config, baths, fields, 7, frame);
         let (w, s) = &mut on_gpu;
@@ -702,7 +711,7 @@ fn phase_on_both(
             other_wakes += 1;
         }
     }
-    ([cpu, on_gpu], other_wakes)
+    ([cpu, on_gpu], other_wakes, kernel.pages_uploaded())
 }
 
 #[test]
@@ -734,8 +743,11 @@ fn phase_pass_matches_the_cpu_where_every_draw_is_clear() {
         squeezed.1,
         2.0e5,
     );
-    let ([cpu, on_gpu], other_wakes) =
+    let ([cpu, on_gpu], other_wakes, uploaded) =
         phase_on_both(&gpu, world, &baths, config, Some(&fields), 12);
+    // The pages the CPU poured into, and no others: the GPU's own changes
+    // are already on the GPU.
+    assert_eq!(uploaded, 1, "pages sent to the GPU");
     assert_eq!(cpu.0.material([10, 28, 10]), Some(id::WATER), "squeezed");
     assert_eq!(
         cpu.0.material([10, 28, 30]),
@@ -788,7 +800,7 @@ fn phase_pass_near_the_boiling_point_agrees_with_the_cpu_statistically() {
         373.0 + 0.3 * (h >> 40) as f32 / (1u64 << 24) as f32
     });
     let config = loam_systems::phase::PhaseConfig::default();
-    let ([cpu, on_gpu], other_wakes) = phase_on_both(&gpu, world, &baths, config, None, 20);
+    let ([cpu, on_gpu], other_wakes, _) = phase_on_both(&gpu, world, &baths, config, None, 20);
     assert!(
         other_wakes <= 5,
         "other pages woken after {other_wakes} of 20 passes"

@@ -53,6 +53,7 @@ struct Rows {
     last_use: Vec<u64>,
     priority: Vec<f32>,
     awake: Vec<bool>,
+    changed: Vec<u64>,
 }
 
 impl Rows {
@@ -63,6 +64,7 @@ impl Rows {
         self.last_use.push(0);
         self.priority.push(0.0);
         self.awake.push(false);
+        self.changed.push(0);
         self.page.len() - 1
     }
 
@@ -73,6 +75,7 @@ impl Rows {
         self.last_use.swap_remove(row);
         self.priority.swap_remove(row);
         self.awake.swap_remove(row);
+        self.changed.swap_remove(row);
     }
 }
 
@@ -93,6 +96,8 @@ pub struct PageTable {
     rows: Rows,
     /// Pages woken since the simulation last took the list, each once.
     woken: Vec<usize>,
+    /// Counts changes to page contents (see [`PageTable::change_stamp`]).
+    clock: u64,
 }
 
 impl PageTable {
@@ -118,6 +123,7 @@ impl PageTable {
                 index: Index::Sparse(FxHashMap::default()),
                 rows: Rows::default(),
                 woken: Vec::new(),
+                clock: 0,
             }
         }
     }
@@ -132,6 +138,7 @@ impl PageTable {
             index: Index::Dense,
             rows,
             woken: Vec::new(),
+            clock: 0,
         }
     }
 
@@ -229,6 +236,19 @@ impl PageTable {
         let r = self.row_or_insert(p);
         self.rows.slot[r] = slot as u32;
         self.rows.state[r] = PageState::Resident;
+        self.clock += 1;
+        self.rows.changed[r] = self.clock;
+    }
+
+    /// A stamp that changes whenever page `p`'s contents may have: when it
+    /// is given a slot and whenever it is touched. Mirrors of the world
+    /// (the GPU's) compare it with the stamp they copied to know what to
+    /// send again. `None` while the page is not resident.
+    pub fn change_stamp(&self, p: usize) -> Option<u64> {
+        let r = self.row(p)?;
+        self.rows.state[r]
+            .is_resident()
+            .then_some(self.rows.changed[r])
     }
 
     /// Frame of page `p`'s last use (0 if never used).
@@ -269,6 +289,8 @@ impl PageTable {
         if self.rows.state[r] == PageState::Resident {
             self.rows.state[r] = PageState::Dirty;
         }
+        self.clock += 1;
+        self.rows.changed[r] = self.clock;
         self.wake_row(r);
     }
 
@@ -349,6 +371,23 @@ impl PageTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_change_stamp_moves_when_a_page_is_touched_or_given_a_slot() {
+        let mut t = PageTable::all_absent(8);
+        assert_eq!(t.change_stamp(3), None, "absent");
+        t.assign(3, 0);
+        let loaded = t.change_stamp(3).expect("resident");
+        t.wake(3);
+        t.set_last_use(3, 5);
+        assert_eq!(t.change_stamp(3), Some(loaded), "waking changes nothing");
+        t.touch(3);
+        let touched = t.change_stamp(3).expect("resident");
+        assert!(touched > loaded);
+        t.set_state(3, PageState::Absent);
+        t.assign(3, 1);
+        assert!(t.change_stamp(3).expect("resident") > touched, "a new slot");
+    }
 
     #[test]
     fn sparse_table_keeps_rows_only_for_known_pages() {
