@@ -1,13 +1,13 @@
 //! The GPU backend in the runtime (`backend = "gpu"`, built with the `gpu`
 //! feature): the device, opened once, and the jobs that run on it. Field
 //! diffusion (`fields.diffuse.gpu`, the CPU's stencil) and the Metropolis
-//! phase pass (`phase.metropolis.gpu`, the CPU's pages and random draws,
-//! Gibbs energies in `f32`) run on the GPU, each checked against the CPU in
+//! phase pass (`phase.gpu.dispatch` and `phase.gpu.readback`, the CPU's
+//! pages and random draws, Gibbs energies in `f32`) run on the GPU, each checked against the CPU in
 //! `loam-gpu`'s tests; every other system stays on the CPU.
 
 #[cfg(feature = "gpu")]
 mod enabled {
-    use loam_runtime::{Job, JobError, Seed};
+    use loam_runtime::{Engine, Job, JobError, Seed};
     use loam_storage::VoxelWorld;
     use loam_systems::fields::Fields;
     use loam_systems::materials::MaterialTable;
@@ -41,55 +41,94 @@ mod enabled {
             })
         }
 
-        /// Mirrors `world` for the phase pass; then the
-        /// `phase.metropolis.gpu` job, with the access of the CPU's
-        /// `phase.metropolis`.
-        pub fn phase_job(
+        /// Mirrors `world` for the phase pass and inserts the resource of
+        /// a pass in flight into `engine`; returns the pass's two jobs:
+        ///
+        /// - `phase.gpu.dispatch` plans the pass (the CPU's
+        ///   `phase.metropolis` plan), sends the pages it reads and submits
+        ///   it, reading the world;
+        /// - `phase.gpu.readback`, added after the CPU's other systems,
+        ///   waits for it and writes its changes into the world.
+        ///
+        /// Jobs between the two that do not write the world (soft bodies,
+        /// field diffusion and decay) run on the CPU while the GPU works;
+        /// they see the world before this frame's transitions.
+        pub fn phase_jobs(
             &mut self,
+            engine: &mut Engine,
             world: &VoxelWorld,
             phases: &PhaseTable,
             materials: &MaterialTable,
             config: &PhaseConfig,
-        ) -> Result<Job, String> {
-            const NAME: &str = "phase.metropolis.gpu";
+        ) -> Result<(Job, Job), String> {
             let kernel = loam_gpu::GpuPhase::new(&self.context, world, phases, materials, config)
                 .map_err(|e| e.to_string())?;
             self.phase = Some(kernel);
-            Ok(Job::new(NAME)
-                .writes::<VoxelWorld>()
-                .writes::<PhaseState>()
+            engine.insert_resource(PhaseInFlight(None));
+            const DISPATCH: &str = "phase.gpu.dispatch";
+            let dispatch = Job::new(DISPATCH)
+                .reads::<VoxelWorld>()
+                .reads::<PhaseState>()
                 .reads::<PhaseTable>()
                 .reads::<HeatBaths>()
                 .reads::<Fields>()
                 .reads::<Seed>()
                 .reads::<Gpu>()
+                .writes::<PhaseInFlight>()
                 .run(|ctx| {
                     let gpu = ctx.read::<Gpu>()?;
-                    let seed = ctx.read::<Seed>()?.0;
-                    let phases = ctx.read::<PhaseTable>()?;
-                    let baths = ctx.read::<HeatBaths>()?;
-                    let fields = ctx.read::<Fields>()?;
-                    let mut world = ctx.write::<VoxelWorld>()?;
-                    let mut state = ctx.write::<PhaseState>()?;
-                    let kernel = gpu
-                        .phase
-                        .as_ref()
-                        .ok_or_else(|| JobError::failed(NAME, "no phase kernel"))?;
-                    kernel
-                        .pass(
+                    let kernel = gpu.phase_kernel(DISPATCH)?;
+                    let pass = kernel
+                        .begin(
                             &gpu.context,
-                            &mut world,
-                            &mut state,
-                            &phases,
-                            &baths.0,
-                            Some(&fields),
-                            seed,
+                            &*ctx.read::<VoxelWorld>()?,
+                            &*ctx.read::<PhaseState>()?,
+                            &*ctx.read::<PhaseTable>()?,
+                            &ctx.read::<HeatBaths>()?.0,
+                            Some(&*ctx.read::<Fields>()?),
+                            ctx.read::<Seed>()?.0,
                             ctx.clock().frame,
                         )
-                        .map_err(|e| JobError::failed(NAME, e))
-                }))
+                        .map_err(|e| JobError::failed(DISPATCH, e))?;
+                    ctx.write::<PhaseInFlight>()?.0 = Some(pass);
+                    Ok(())
+                });
+            const READBACK: &str = "phase.gpu.readback";
+            let readback = Job::new(READBACK)
+                .writes::<VoxelWorld>()
+                .writes::<PhaseState>()
+                .writes::<PhaseInFlight>()
+                .reads::<PhaseTable>()
+                .reads::<Gpu>()
+                .run(|ctx| {
+                    let gpu = ctx.read::<Gpu>()?;
+                    let kernel = gpu.phase_kernel(READBACK)?;
+                    let Some(pass) = ctx.write::<PhaseInFlight>()?.0.take() else {
+                        return Err(JobError::failed(READBACK, "no pass was dispatched"));
+                    };
+                    kernel
+                        .end(
+                            &gpu.context,
+                            pass,
+                            &mut *ctx.write::<VoxelWorld>()?,
+                            &mut *ctx.write::<PhaseState>()?,
+                            &*ctx.read::<PhaseTable>()?,
+                        )
+                        .map_err(|e| JobError::failed(READBACK, e))
+                });
+            Ok((dispatch, readback))
+        }
+
+        fn phase_kernel(&self, job: &str) -> Result<&loam_gpu::GpuPhase, JobError> {
+            self.phase
+                .as_ref()
+                .ok_or_else(|| JobError::failed(job, "the phase kernel was not set up"))
         }
     }
+
+    /// A phase pass submitted by `phase.gpu.dispatch`, for
+    /// `phase.gpu.readback` to end.
+    pub struct PhaseInFlight(Option<loam_gpu::PhasePass>);
 
     /// Opens the first adapter and compiles the kernels.
     pub fn open() -> Result<Gpu, String> {
@@ -122,14 +161,15 @@ mod disabled {
             match *self {}
         }
 
-        /// The GPU phase job.
-        pub fn phase_job(
+        /// The GPU phase jobs.
+        pub fn phase_jobs(
             &mut self,
+            _: &mut loam_runtime::Engine,
             _: &loam_storage::VoxelWorld,
             _: &loam_systems::phase::PhaseTable,
             _: &loam_systems::materials::MaterialTable,
             _: &loam_systems::phase::PhaseConfig,
-        ) -> Result<loam_runtime::Job, String> {
+        ) -> Result<(loam_runtime::Job, loam_runtime::Job), String> {
             match *self {}
         }
     }

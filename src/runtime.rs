@@ -162,12 +162,20 @@ impl Runtime {
             ..PhaseConfig::default()
         };
         let mut gpu = gpu;
-        let gpu_phase = match &mut gpu {
-            Some(g) if phase => Some(
-                g.phase_job(&world, &PhaseTable::default(), &table, &phase_config)
-                    .map_err(|e| LoamError::Unsupported(format!("backend `gpu`: {e}")))?,
-            ),
-            _ => None,
+        let (gpu_phase, gpu_phase_readback) = match &mut gpu {
+            Some(g) if phase => {
+                let (dispatch, readback) = g
+                    .phase_jobs(
+                        &mut engine,
+                        &world,
+                        &PhaseTable::default(),
+                        &table,
+                        &phase_config,
+                    )
+                    .map_err(|e| LoamError::Unsupported(format!("backend `gpu`: {e}")))?;
+                (Some(dispatch), Some(readback))
+            }
+            _ => (None, None),
         };
         engine.insert_resource(world);
         engine.insert_resource(table);
@@ -216,6 +224,9 @@ impl Runtime {
             None => engine.add_job(field_diffuse_job()),
         }
         engine.add_job(field_decay_job());
+        if let Some(readback) = gpu_phase_readback {
+            engine.add_job(readback);
+        }
         engine.compile().map_err(EngineError::from)?;
         Ok(Self {
             engine,

@@ -49,7 +49,7 @@ pub use ca::GpuAutomaton;
 pub use context::{GpuContext, GpuError};
 pub use diffuse::FieldDiffusion;
 pub use page_use::{PageFeedback, PageUse};
-pub use phase::GpuPhase;
+pub use phase::{GpuPhase, PhasePass};
 pub use world::WorldMirror;
 pub use xpbd::GpuSoftBodies;
 

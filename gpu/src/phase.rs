@@ -28,7 +28,8 @@ use loam_systems::materials::{Kind, MaterialTable};
 use loam_systems::phase::plan::{sweep_key, FieldPatch};
 use loam_systems::phase::terms::substance_terms;
 use loam_systems::phase::{
-    finish_pass, plan_pass, HeatBath, PageOutcome, PhaseConfig, PhaseState, PhaseTable, State,
+    finish_pass, plan_pass, HeatBath, PageOutcome, PassPlan, PhaseConfig, PhaseState, PhaseTable,
+    State,
 };
 use wgpu::util::DeviceExt;
 
@@ -242,7 +243,8 @@ impl GpuPhase {
     /// One pass, as `loam_systems::phase::metropolis_pass` does it: the
     /// pages it visits, the wakes, candidates and counts it leaves in
     /// `world` and `state`. The pages the GPU changed are copied back into
-    /// `world`. Waits for the GPU.
+    /// `world`. Waits for the GPU: [`GpuPhase::begin`] and
+    /// [`GpuPhase::end`] split it, to do other work in between.
     #[allow(clippy::too_many_arguments)]
     pub fn pass(
         &self,
@@ -255,11 +257,31 @@ impl GpuPhase {
         seed: u64,
         frame: u64,
     ) -> Result<(), GpuError> {
+        let pass = self.begin(gpu, world, state, phases, baths, fields, seed, frame)?;
+        self.end(gpu, pass, world, state, phases)
+    }
+
+    /// Plans a pass, sends what it reads and submits it, without waiting:
+    /// `world` must not change until [`GpuPhase::end`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin(
+        &self,
+        gpu: &GpuContext,
+        world: &VoxelWorld,
+        state: &PhaseState,
+        phases: &PhaseTable,
+        baths: &[HeatBath],
+        fields: Option<&Fields>,
+        seed: u64,
+        frame: u64,
+    ) -> Result<PhasePass, GpuError> {
         let plan = plan_pass(world, state, phases, &self.config, frame);
         let n = plan.pages.len();
         if n == 0 {
-            finish_pass(world, state, phases, plan, &[]);
-            return Ok(());
+            return Ok(PhasePass {
+                plan,
+                outcome: None,
+            });
         }
         let layout = self.layout;
         self.sync(gpu, world, &pages_read(&layout, &plan.pages));
@@ -398,6 +420,27 @@ impl GpuPhase {
             }
         }
         gpu.queue.submit([encoder.finish()]);
+        Ok(PhasePass {
+            plan,
+            outcome: Some((outcome, stride)),
+        })
+    }
+
+    /// Waits for a pass [`GpuPhase::begin`] submitted, copies the pages it
+    /// changed back into `world`, and ends it as the CPU's pass does.
+    pub fn end(
+        &self,
+        gpu: &GpuContext,
+        pass: PhasePass,
+        world: &mut VoxelWorld,
+        state: &mut PhaseState,
+        phases: &PhaseTable,
+    ) -> Result<(), GpuError> {
+        let PhasePass { plan, outcome } = pass;
+        let Some((outcome, stride)) = outcome else {
+            finish_pass(world, state, phases, plan, &[]);
+            return Ok(());
+        };
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&outcome)?);
         let outcomes: Vec<PageOutcome> = words.chunks(stride).map(page_outcome).collect();
         self.download_changed(gpu, world, &plan.pages, &outcomes)?;
@@ -451,6 +494,15 @@ impl GpuPhase {
         }
         Ok(())
     }
+}
+
+/// A phase pass submitted to the GPU ([`GpuPhase::begin`]), to be ended
+/// with [`GpuPhase::end`].
+pub struct PhasePass {
+    plan: PassPlan,
+    /// The per-page outcome buffer and its words per page; `None` when the
+    /// pass visits nothing.
+    outcome: Option<(wgpu::Buffer, usize)>,
 }
 
 /// A page's outcome from its words (see the shader's `outcome`).
