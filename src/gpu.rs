@@ -1,6 +1,7 @@
 //! The GPU backend in the runtime (`backend = "gpu"`, built with the `gpu`
 //! feature): the device, opened once, and the jobs that run on it. Field
-//! diffusion (`fields.diffuse.gpu`, the CPU's stencil) and the Metropolis
+//! diffusion (`fields.diffuse.gpu`, the CPU's stencil), decay
+//! (`fields.decay.gpu`, bit for bit) and the Metropolis
 //! phase pass (`phase.gpu.dispatch` and `phase.gpu.readback`, the CPU's
 //! pages and random draws, Gibbs energies in `f32`) run on the GPU, each checked against the CPU in
 //! `loam-gpu`'s tests; every other system stays on the CPU.
@@ -17,6 +18,7 @@ mod enabled {
     pub struct Gpu {
         context: loam_gpu::GpuContext,
         diffusion: loam_gpu::FieldDiffusion,
+        decay: loam_gpu::FieldDecay,
         phase: Option<loam_gpu::GpuPhase>,
     }
 
@@ -36,6 +38,20 @@ mod enabled {
                 fields
                     .diffuse_with(ctx.dt(), |cells, neighbours, alpha| {
                         gpu.diffusion.run(&gpu.context, cells, neighbours, alpha, 1)
+                    })
+                    .map_err(|e| JobError::failed(NAME, e))
+            })
+        }
+
+        /// The `fields.decay.gpu` job: each field channel's decay on this
+        /// device, then the CPU frees the bricks left with nothing.
+        pub fn decay_job(&self) -> Job {
+            const NAME: &str = "fields.decay.gpu";
+            Job::new(NAME).writes::<Fields>().reads::<Gpu>().run(|ctx| {
+                let gpu = ctx.read::<Gpu>()?;
+                ctx.write::<Fields>()?
+                    .decay_with(ctx.dt(), |cells, factor| {
+                        gpu.decay.run(&gpu.context, cells, factor)
                     })
                     .map_err(|e| JobError::failed(NAME, e))
             })
@@ -134,9 +150,11 @@ mod enabled {
     pub fn open() -> Result<Gpu, String> {
         let context = loam_gpu::GpuContext::new().map_err(|e| e.to_string())?;
         let diffusion = loam_gpu::FieldDiffusion::new(&context);
+        let decay = loam_gpu::FieldDecay::new(&context);
         Ok(Gpu {
             context,
             diffusion,
+            decay,
             phase: None,
         })
     }
@@ -158,6 +176,11 @@ mod disabled {
 
         /// The GPU diffusion job.
         pub fn diffuse_job(&self) -> loam_runtime::Job {
+            match *self {}
+        }
+
+        /// The GPU decay job.
+        pub fn decay_job(&self) -> loam_runtime::Job {
             match *self {}
         }
 

@@ -219,11 +219,14 @@ impl Runtime {
         match gpu {
             Some(gpu) => {
                 engine.add_job(gpu.diffuse_job());
+                engine.add_job(gpu.decay_job());
                 engine.insert_resource(gpu);
             }
-            None => engine.add_job(field_diffuse_job()),
+            None => {
+                engine.add_job(field_diffuse_job());
+                engine.add_job(field_decay_job());
+            }
         }
-        engine.add_job(field_decay_job());
         if let Some(readback) = gpu_phase_readback {
             engine.add_job(readback);
         }

@@ -271,8 +271,7 @@ impl GpuAutomaton {
             .map(|(r, _)| r as u32)
             .collect();
         self.dispatch(gpu, frame, &rows);
-        let words = gpu.read(&self.changes)?;
-        let changes: &[i32] = bytemuck::cast_slice(&words);
+        let changes: Vec<i32> = gpu.read(&self.changes)?;
         let p = self.layout.page as i32;
         let mut swaps = 0;
         for &r in &rows {
@@ -370,11 +369,8 @@ impl GpuAutomaton {
         };
         unpack(gpu.read(&self.material)?, world.material.as_mut_slice());
         unpack(gpu.read(&self.flags)?, world.flags.as_mut_slice());
-        let t = gpu.read(&self.temperature)?;
-        world
-            .temperature
-            .as_mut_slice()
-            .copy_from_slice(bytemuck::cast_slice(&t));
+        let t: Vec<f32> = gpu.read(&self.temperature)?;
+        world.temperature.as_mut_slice().copy_from_slice(&t);
         Ok(())
     }
 }

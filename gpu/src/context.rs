@@ -125,7 +125,7 @@ impl GpuContext {
         encoder.write_timestamp(&queries, 0);
         encoder.resolve_query_set(&queries, 0..1, &resolved, 0);
         self.queue.submit([encoder.finish()]);
-        let now: u64 = bytemuck::pod_read_unaligned(&self.read(&resolved).ok()?);
+        let now: u64 = bytemuck::pod_read_unaligned(&self.read::<u8>(&resolved).ok()?);
         client
             .new_gpu_context(
                 Some(&self.info.name),
@@ -194,18 +194,18 @@ impl GpuContext {
 
     /// Copies `buffer` (which needs `COPY_SRC`) back to the CPU, waiting
     /// for the GPU.
-    pub fn read(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
+    pub fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>, GpuError> {
         self.read_ranges(buffer, &[(0, buffer.size())])
     }
 
     /// Copies the byte ranges `(offset, length)` of `buffer` (which needs
     /// `COPY_SRC`; both multiples of 4) back to the CPU, one after the
     /// other, waiting for the GPU.
-    pub fn read_ranges(
+    pub fn read_ranges<T: bytemuck::Pod>(
         &self,
         buffer: &wgpu::Buffer,
         ranges: &[(u64, u64)],
-    ) -> Result<Vec<u8>, GpuError> {
+    ) -> Result<Vec<T>, GpuError> {
         let total: u64 = ranges.iter().map(|r| r.1).sum();
         if total == 0 {
             return Ok(Vec::new());
@@ -239,6 +239,7 @@ impl GpuContext {
         let view = slice
             .get_mapped_range()
             .map_err(|e| GpuError::Readback(e.to_string()))?;
-        Ok(view.to_vec())
+        // Copied out as `T`: the mapping's bytes need not be aligned for it.
+        Ok(bytemuck::pod_collect_to_vec(&view))
     }
 }

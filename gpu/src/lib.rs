@@ -6,9 +6,10 @@
 //! - [`GpuContext`]: the device, set up once.
 //! - [`GpuAutomaton`]: the automaton (movement, reactions, heat) on the
 //!   CPU's schedule of woken pages, bit for bit the CPU's.
-//! - [`FieldDiffusion`]: field diffusion, within float rounding of
-//!   `loam_systems::fields::diffuse_bricks` (the runtime runs it with
-//!   `--backend gpu`, built with loam's `gpu` feature).
+//! - [`FieldDiffusion`] and [`FieldDecay`]: field diffusion, within float
+//!   rounding of `loam_systems::fields::diffuse_bricks`, and decay, bit for
+//!   bit the CPU's (the runtime runs both with `--backend gpu`, built with
+//!   loam's `gpu` feature).
 //! - [`WorldMirror`]: the world's blocked cells per resident page and the
 //!   page table, uploaded per changed page.
 //! - [`GpuSoftBodies`]: the Gram-Schmidt soft-body substep, colliding with
@@ -36,6 +37,7 @@
 
 mod ca;
 mod context;
+mod decay;
 mod diffuse;
 mod page_use;
 mod phase;
@@ -47,6 +49,7 @@ mod xpbd;
 
 pub use ca::GpuAutomaton;
 pub use context::{GpuContext, GpuError};
+pub use decay::FieldDecay;
 pub use diffuse::FieldDiffusion;
 pub use page_use::{PageFeedback, PageUse};
 pub use phase::{GpuPhase, PhasePass};

@@ -441,7 +441,7 @@ impl GpuPhase {
             finish_pass(world, state, phases, plan, &[]);
             return Ok(());
         };
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&outcome)?);
+        let words: Vec<u32> = gpu.read(&outcome)?;
         let outcomes: Vec<PageOutcome> = words.chunks(stride).map(page_outcome).collect();
         self.download_changed(gpu, world, &plan.pages, &outcomes)?;
         let changed: Vec<usize> = plan
@@ -482,9 +482,8 @@ impl GpuPhase {
                 .map(|&s| ((s * cells * bytes) as u64, (cells * bytes) as u64))
                 .collect()
         };
-        let material = gpu.read_ranges(&self.material, &ranges(1))?;
-        let temperature: Vec<f32> =
-            bytemuck::pod_collect_to_vec(&gpu.read_ranges(&self.temperature, &ranges(4))?);
+        let material: Vec<u8> = gpu.read_ranges(&self.material, &ranges(1))?;
+        let temperature: Vec<f32> = gpu.read_ranges(&self.temperature, &ranges(4))?;
         for (k, &s) in slots.iter().enumerate() {
             let at = s * cells;
             world.material.as_mut_slice()[at..at + cells]

@@ -60,7 +60,7 @@ pub fn hash3_on_gpu(gpu: &GpuContext, triples: &[[u64; 3]]) -> Result<Vec<(u64, 
         pass.dispatch_workgroups((triples.len() as u32).div_ceil(64), 1, 1);
     }
     gpu.queue.submit([encoder.finish()]);
-    let out: Vec<[u32; 4]> = bytemuck::cast_slice(&gpu.read(&outputs)?).to_vec();
+    let out: Vec<[u32; 4]> = gpu.read(&outputs)?;
     Ok(out
         .iter()
         .map(|o| {

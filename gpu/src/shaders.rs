@@ -4,6 +4,9 @@
 /// One explicit diffusion substep of one field channel over sparse bricks.
 pub const FIELDS_DIFFUSE: &str = include_str!("../../shaders/fields_diffuse.wgsl");
 
+/// Exponential decay of one field channel.
+pub const FIELDS_DECAY: &str = include_str!("../../shaders/fields_decay.wgsl");
+
 /// One XPBD substep of `gram_schmidt` soft bodies, an entry point per phase.
 pub const XPBD_SUBSTEP: &str = include_str!("../../shaders/xpbd_substep.wgsl");
 
@@ -93,6 +96,7 @@ pub fn all() -> Vec<(&'static str, String)> {
 /// The kernels that stand alone, by file name.
 pub const ALL: &[(&str, &str)] = &[
     ("fields_diffuse.wgsl", FIELDS_DIFFUSE),
+    ("fields_decay.wgsl", FIELDS_DECAY),
     ("xpbd_substep.wgsl", XPBD_SUBSTEP),
     ("page_use.wgsl", PAGE_USE),
 ];

@@ -48,7 +48,7 @@ impl PassTimer {
     /// The pass's begin and end, in GPU ticks (waits for the GPU); the
     /// `name`d GPU zone goes to Tracy when it runs.
     pub fn read(&self, gpu: &GpuContext, name: &str) -> Result<[u64; 2], GpuError> {
-        let ticks: [u64; 2] = bytemuck::pod_read_unaligned(&gpu.read(&self.resolved)?);
+        let ticks: [u64; 2] = bytemuck::pod_read_unaligned(&gpu.read::<u8>(&self.resolved)?);
         gpu.trace(name, ticks);
         Ok(ticks)
     }

@@ -308,7 +308,7 @@ impl GpuSoftBodies {
 
     /// The particles' positions, read back (waits for the GPU).
     pub fn positions(&self, gpu: &GpuContext) -> Result<Vec<[f32; 3]>, GpuError> {
-        Ok(bytemuck::cast_slice(&gpu.read(&self.x)?).to_vec())
+        gpu.read(&self.x)
     }
 
     /// How many face constraints have torn, read back (waits for the GPU).

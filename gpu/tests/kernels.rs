@@ -123,6 +123,33 @@ fn field_diffusion_matches_the_cpu_within_1e_5() {
     );
 }
 
+#[test]
+fn field_decay_matches_the_cpu_bit_for_bit_and_frees_the_same_bricks() {
+    use loam_systems::fields::{Fields, Scalar};
+    let Some(gpu) = gpu() else { return };
+    let kernel = loam_gpu::FieldDecay::new(&gpu);
+    let mut cpu = Fields::new(Default::default());
+    cpu.add_explosion([50.0, 20.0, 50.0], 30.0, 2.0e6, 800.0);
+    cpu.add_force([10.0, 10.0, 10.0], [3.0, 0.0, -1.0]);
+    let mut on_gpu = cpu.clone();
+    let before = cpu.bricks();
+    for _ in 0..40 {
+        cpu.decay(0.25);
+        on_gpu
+            .decay_with(0.25, |cells, factor| kernel.run(&gpu, cells, factor))
+            .expect("the GPU decays");
+    }
+    assert!(cpu.bricks() < before, "some bricks decayed to nothing");
+    assert_eq!(cpu.bricks(), on_gpu.bricks());
+    for field in [Scalar::Pressure, Scalar::Thermal] {
+        assert!(cpu.total(field) > 0.0);
+        assert_eq!(cpu.total(field).to_bits(), on_gpu.total(field).to_bits());
+    }
+    for p in [[50.0, 20.0, 50.0], [60.0, 25.0, 44.0], [10.0, 10.0, 10.0]] {
+        assert_eq!(cpu.sample(p), on_gpu.sample(p), "at {p:?}");
+    }
+}
+
 /// A 32³ world with a 4-cell stone floor, and a 4³ jelly of `gram_schmidt`
 /// voxels above it, moving sideways.
 fn jelly() -> (loam_storage::VoxelWorld, loam_systems::xpbd::SoftBodies) {

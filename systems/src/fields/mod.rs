@@ -435,17 +435,42 @@ impl Fields {
     /// Shrinks every value by `exp(−rate·dt)` and frees bricks left with
     /// nothing in them.
     pub fn decay(&mut self, dt: f64) {
-        let k = self
-            .config
-            .decay
-            .map(|r| (-(f64::from(r)) * dt).exp() as f32);
-        let k = [k[0], k[0], k[0], k[1], k[2]];
+        let k = self.decay_factors(dt);
         self.bricks.par_iter_mut().for_each(|b| {
             for (c, k) in b.channels.iter_mut().zip(k) {
                 c.iter_mut().for_each(|v| *v *= k);
             }
         });
         self.free_empty();
+    }
+
+    /// Decays as [`Fields::decay`] does, with each channel's product
+    /// computed by `step` — another backend, such as the GPU's.
+    /// `step(cells, factor)` gets one channel of every brick and returns
+    /// its cells times `factor`; its first error stops the decay.
+    pub fn decay_with<E>(
+        &mut self,
+        dt: f64,
+        mut step: impl FnMut(&[[f32; BRICK_CELLS]], f32) -> Result<Vec<[f32; BRICK_CELLS]>, E>,
+    ) -> Result<(), E> {
+        for (c, k) in self.decay_factors(dt).into_iter().enumerate() {
+            let cells: Vec<[f32; BRICK_CELLS]> =
+                self.bricks.iter().map(|b| *b.channels[c]).collect();
+            for (b, o) in self.bricks.iter_mut().zip(step(&cells, k)?) {
+                *b.channels[c] = o;
+            }
+        }
+        self.free_empty();
+        Ok(())
+    }
+
+    /// Each channel's factor over `dt`: `exp(−rate·dt)`.
+    fn decay_factors(&self, dt: f64) -> [f32; CHANNELS] {
+        let k = self
+            .config
+            .decay
+            .map(|r| (-(f64::from(r)) * dt).exp() as f32);
+        [k[0], k[0], k[0], k[1], k[2]]
     }
 
     fn free_empty(&mut self) {
