@@ -1,7 +1,7 @@
 //! The GPU benchmark set: the automaton's movement and field diffusion,
 //! GPU against the CPU on the same input, as cell updates per second; the
 //! Metropolis phase pass on `loam bench phase`'s dense block, as visits per
-//! second; the jelly10k soft body, as ms per frame and constraint
+//! second (and the kernel's own time from GPU timestamps); field decay; the jelly10k soft body, as ms per frame and constraint
 //! projections per second; and how many frames a page-use readback takes
 //! to arrive. On a machine with a real GPU:
 //!
@@ -66,6 +66,13 @@ fn main() -> Result<(), loam_gpu::GpuError> {
         cpu = diffuse_bricks(&cpu, &neighbours, alpha);
     }
     let cpu_s = start.elapsed().as_secs_f64();
+
+    // Decay of the same block, one channel, including upload and readback.
+    let decay = loam_gpu::FieldDecay::new(&gpu);
+    decay.run(&gpu, &cells, 0.9)?;
+    let start = Instant::now();
+    decay.run(&gpu, &cells, 0.9)?;
+    let decay_s = start.elapsed().as_secs_f64();
 
     // The jelly10k workload of `loam bench xpbd`: 10,164 Gram-Schmidt
     // voxels, 4 substeps a frame, 30 frames.
@@ -187,6 +194,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
         }
     }
     let gpu_phase = visits as f64 / phase_s;
+    let phase_kernel_ms = phase.last_gpu_ns().map(|ns| ns as f64 / 1e6);
     let cpu_phase = loam::bench::phase::dense_visits_per_s(2, passes);
 
     println!("name                                    value unit");
@@ -198,6 +206,9 @@ fn main() -> Result<(), loam_gpu::GpuError> {
         "cpu.phase.dense128.visits_per_s.t2     {:>12.3e} 1/s",
         cpu_phase
     );
+    if let Some(ms) = phase_kernel_ms {
+        println!("gpu.phase.dense128.kernel_ms           {ms:>12.3} ms");
+    }
     println!(
         "gpu.ca_move.cells_per_s                {:>12.3e} 1/s",
         gpu_ca
@@ -217,6 +228,10 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     println!(
         "cpu.fields_diffuse.cell_updates_per_s  {:>12.3e} 1/s",
         updates / cpu_s
+    );
+    println!(
+        "gpu.fields_decay.ms_1000_bricks        {:>12.3} ms",
+        decay_s * 1000.0
     );
     println!(
         "gpu.xpbd.jelly10k.ms_per_frame         {:>12.3} ms",

@@ -33,6 +33,7 @@ use loam_systems::phase::{
 };
 use wgpu::util::DeviceExt;
 
+use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError};
 
 /// The kernel's uniform parameters (the shader's `Params`).
@@ -81,6 +82,9 @@ pub struct GpuPhase {
     mirrored: Mutex<HashMap<usize, (usize, u64)>>,
     /// Pages sent since the mirror was made.
     uploaded: AtomicU64,
+    timer: Option<PassTimer>,
+    /// GPU time of the last pass, ns.
+    last_ns: AtomicU64,
 }
 
 impl GpuPhase {
@@ -196,6 +200,8 @@ impl GpuPhase {
                     .collect(),
             ),
             uploaded: AtomicU64::new(0),
+            timer: PassTimer::new(gpu),
+            last_ns: AtomicU64::new(0),
         })
     }
 
@@ -232,6 +238,15 @@ impl GpuPhase {
             mirrored.extend(now.map(|k| (p, k)));
             self.uploaded.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// GPU time of the last pass that visited anything, ns; `None` where
+    /// the device cannot time passes. With the `tracy` feature and a Tracy
+    /// client running, each pass is also a GPU zone in Tracy.
+    pub fn last_gpu_ns(&self) -> Option<u64> {
+        self.timer
+            .as_ref()
+            .map(|_| self.last_ns.load(Ordering::Relaxed))
     }
 
     /// Pages sent to the GPU since the mirror was made (not counting the
@@ -404,7 +419,7 @@ impl GpuPhase {
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("phase.metropolis"),
-                timestamp_writes: None,
+                timestamp_writes: self.timer.as_ref().map(PassTimer::writes),
             });
             let n = n as u32;
             pass.set_pipeline(&self.overburden);
@@ -418,6 +433,9 @@ impl GpuPhase {
                 pass.set_bind_group(0, group, &[]);
                 pass.dispatch_workgroups(half, n, 1);
             }
+        }
+        if let Some(timer) = &self.timer {
+            timer.resolve(&mut encoder);
         }
         gpu.queue.submit([encoder.finish()]);
         Ok(PhasePass {
@@ -442,6 +460,11 @@ impl GpuPhase {
             return Ok(());
         };
         let words: Vec<u32> = gpu.read(&outcome)?;
+        if let Some(timer) = &self.timer {
+            let [begin, end] = timer.read(gpu, "phase.metropolis")?;
+            let ns = end.saturating_sub(begin) as f64 * f64::from(gpu.timestamp_period());
+            self.last_ns.store(ns as u64, Ordering::Relaxed);
+        }
         let outcomes: Vec<PageOutcome> = words.chunks(stride).map(page_outcome).collect();
         self.download_changed(gpu, world, &plan.pages, &outcomes)?;
         let changed: Vec<usize> = plan
