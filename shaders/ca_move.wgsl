@@ -54,10 +54,12 @@ const GAS: u32 = 4u;
 // Bit sets, 256 bits per material: what it may sink into, rise into.
 @group(0) @binding(7) var<storage, read> sinks: array<u32>;
 @group(0) @binding(8) var<storage, read> rises: array<u32>;
-// Per page row, what its update changed: the box around every change
-// (local coordinates, inclusive; lo > hi when none), then the swaps made.
-// 8 words a row: lo xyz, hi xyz, swaps, and 1 if heat moved.
+// Per page row, what its update changed, CHANGE_WORDS words: the box
+// around every change (lo xyz, hi xyz; local coordinates, inclusive; lo >
+// hi when none), the swaps made, flags (1: heat moved, 2: a reaction is
+// pending) and the reactions.
 @group(0) @binding(9) var<storage, read_write> changes: array<i32>;
+const CHANGE_WORDS: u32 = 9u;
 // Per material: conductivity, then volumetric heat capacity.
 @group(0) @binding(10) var<storage, read> heat: array<f32>;
 // Per material: ignition temperature (infinite: never), then 1 where it
@@ -69,6 +71,8 @@ const GAS: u32 = 4u;
 var<private> pending: bool;
 // Swaps made, this page update.
 var<private> swaps: i32;
+// Reactions that changed a material, counted as the CPU counts them.
+var<private> reactions: i32;
 
 fn byte(buf: u32, i: u32) -> u32 {
     var w: u32;
@@ -302,6 +306,7 @@ fn react(row: u32, x: i32, y: i32, z: i32, i: u32, m: u32) -> u32 {
             let roll = f32(byte_k) * (1.0 / 256.0);
             if (j != NONE && finite(ignition[byte(0u, j)]) && roll < RATE_SPREAD) {
                 transmute(j, ID_FIRE, FLAME_T);
+                reactions += 1;
                 out |= CHANGED;
             }
         }
@@ -319,6 +324,7 @@ fn react(row: u32, x: i32, y: i32, z: i32, i: u32, m: u32) -> u32 {
         reacted = true;
     }
     if (reacted) {
+        reactions += 1;
         out |= REACTED | CHANGED;
     }
     return out;
@@ -385,6 +391,7 @@ fn step(@builtin(global_invocation_id) id: vec3<u32>) {
     let p = params.p;
     pending = false;
     swaps = 0;
+    reactions = 0;
     // The page's temperature range, from the bit patterns as the CPU takes
     // it (anything negative or beyond infinity: all of them).
     var lo_bits = 2147483647;
@@ -421,15 +428,17 @@ fn step(@builtin(global_invocation_id) id: vec3<u32>) {
             }
         }
     }
-    changes[8u * row] = lo.x;
-    changes[8u * row + 1u] = lo.y;
-    changes[8u * row + 2u] = lo.z;
-    changes[8u * row + 3u] = hi.x;
-    changes[8u * row + 4u] = hi.y;
-    changes[8u * row + 5u] = hi.z;
-    changes[8u * row + 6u] = swaps;
+    let out = CHANGE_WORDS * row;
+    changes[out] = lo.x;
+    changes[out + 1u] = lo.y;
+    changes[out + 2u] = lo.z;
+    changes[out + 3u] = hi.x;
+    changes[out + 4u] = hi.y;
+    changes[out + 5u] = hi.z;
+    changes[out + 6u] = swaps;
     let warmed = params.heat != 0u && conduct(row);
-    changes[8u * row + 7u] = i32(warmed) | (i32(pending) << 1u);
+    changes[out + 7u] = i32(warmed) | (i32(pending) << 1u);
+    changes[out + 8u] = reactions;
 }
 
 // Heat conduction over the page, as the CPU's heat pass: each cell

@@ -3,16 +3,22 @@
 //! each resident page's 27-page neighbourhood, and the 8 checkerboard
 //! phases dispatched in order, one invocation per page.
 //!
-//! [`GpuAutomaton::step_woken`] follows the CPU's schedule: it updates
+//! [`GpuAutomaton::step_world`] follows the CPU's schedule: it updates
 //! the pages woken since the last frame, reads back each page's change box
 //! and wakes the pages that can see it, as `loam_systems::ca::step` does,
-//! so the two agree bit for bit. [`GpuAutomaton::step`] updates every
-//! resident page (a benchmark). Reactions and heat conduction run as on
-//! the CPU.
+//! so the two agree bit for bit. The CPU's world stays the authority: a
+//! step sends the pages it reads whose change stamp moved and copies back
+//! the pages it changed. [`GpuAutomaton::step`] updates every resident
+//! page (a benchmark). Reactions and heat conduction run as on the CPU.
 
 use bytemuck::{Pod, Zeroable};
-use loam_storage::{neighbourhood, PageTable, VoxelWorld, WorldLayout};
-use loam_systems::ca::CaConfig;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use loam_storage::{neighbourhood, VoxelWorld, WorldLayout};
+use loam_systems::ca::flags::MOVED;
+use loam_systems::ca::{CaConfig, CaStats};
 use loam_systems::materials::MaterialTable;
 use wgpu::util::DeviceExt;
 
@@ -32,6 +38,10 @@ struct Params {
     reactions: u32,
 }
 
+/// Words per page of the kernel's change record (the shader's
+/// `CHANGE_WORDS`).
+const CHANGE_WORDS: usize = 9;
+
 /// The automaton's movement, mirrored on the GPU.
 pub struct GpuAutomaton {
     step: wgpu::ComputePipeline,
@@ -50,6 +60,12 @@ pub struct GpuAutomaton {
     config: CaConfig,
     /// The resident pages, by row (the order of the `pages` buffer).
     pages: Vec<usize>,
+    /// Their slots.
+    slots: Vec<usize>,
+    /// Page → the change stamp of what the GPU holds of it.
+    mirrored: Mutex<HashMap<usize, u64>>,
+    /// Pages sent since the automaton was made.
+    uploaded: AtomicU64,
 }
 
 /// A byte pool as words of 4 (zero padded).
@@ -81,7 +97,7 @@ impl GpuAutomaton {
                 usage: wgpu::BufferUsages::STORAGE | extra,
             })
         };
-        let rw = wgpu::BufferUsages::COPY_SRC;
+        let rw = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
         let material = buffer(
             "ca.material",
             bytemuck::cast_slice(&packed(world.material.as_slice())),
@@ -122,7 +138,7 @@ impl GpuAutomaton {
         });
         let changes = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ca.changes"),
-            size: 32 * (resident.len() as u64).max(1),
+            size: 4 * CHANGE_WORDS as u64 * (resident.len() as u64).max(1),
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
@@ -239,6 +255,17 @@ impl GpuAutomaton {
             layout,
             seed,
             config: *config,
+            slots: resident
+                .iter()
+                .filter_map(|&p| world.table.resident_slot(p))
+                .collect(),
+            mirrored: Mutex::new(
+                resident
+                    .iter()
+                    .filter_map(|&p| Some((p, world.table.change_stamp(p)?)))
+                    .collect(),
+            ),
+            uploaded: AtomicU64::new(0),
             pages: resident,
         }
     }
@@ -250,19 +277,31 @@ impl GpuAutomaton {
         self.dispatch(gpu, frame, &rows);
     }
 
-    /// One frame over the pages `table` has woken, as the CPU's
+    /// One frame over the pages `world`'s table has woken, as the CPU's
     /// `loam_systems::ca::step` does: it takes the woken pages, updates
-    /// those that are resident, and wakes (or, where cells changed, touches)
-    /// the pages that can see each page's changes for the next frame.
-    /// Waits for the GPU (the wake boxes are read back). Returns the swaps
-    /// made.
-    pub fn step_woken(
+    /// those that are resident, and wakes (or, where cells changed,
+    /// touches) the pages that can see each page's changes for the next
+    /// frame. The CPU's world stays the authority: pages the update reads
+    /// are sent first if their change stamp or slot moved since the GPU had
+    /// them, and the pages the update changed are copied back, so `world`
+    /// ends as the CPU's step would leave it. Waits for the GPU.
+    ///
+    /// # Errors
+    /// [`GpuError::Stale`] when the world's resident pages are no longer
+    /// those the automaton was made with (make a new one); a failed
+    /// readback.
+    pub fn step_world(
         &self,
         gpu: &GpuContext,
+        world: &mut VoxelWorld,
         frame: u64,
-        table: &mut PageTable,
-    ) -> Result<u64, GpuError> {
-        let active: Vec<usize> = table.take_woken();
+    ) -> Result<CaStats, GpuError> {
+        if !self.mirrors_residency_of(world) {
+            return Err(GpuError::Stale(
+                "the world's resident pages changed since the automaton was made".into(),
+            ));
+        }
+        let active: Vec<usize> = world.table.take_woken();
         let rows: Vec<u32> = self
             .pages
             .iter()
@@ -270,13 +309,31 @@ impl GpuAutomaton {
             .filter(|(_, p)| active.binary_search(p).is_ok())
             .map(|(r, _)| r as u32)
             .collect();
+        let layout = self.layout;
+        let mut read: Vec<usize> = rows
+            .iter()
+            .flat_map(|&r| {
+                let c = layout.page_coord(self.pages[r as usize]);
+                (0..27).filter_map(move |k| layout.neighbour_page(c, neighbourhood::offset(k)))
+            })
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        self.sync(gpu, world, &read);
         self.dispatch(gpu, frame, &rows);
         let changes: Vec<i32> = gpu.read(&self.changes)?;
-        let p = self.layout.page as i32;
-        let mut swaps = 0;
+        let p = layout.page as i32;
+        let mut stats = CaStats {
+            pages_updated: rows.len() as u64,
+            cells_updated: (rows.len() * layout.page_cells()) as u64,
+            ..CaStats::default()
+        };
+        let mut written = Vec::new();
         for &r in &rows {
-            let c = &changes[8 * r as usize..8 * r as usize + 8];
-            swaps += c[6] as u64;
+            let at = CHANGE_WORDS * r as usize;
+            let c = &changes[at..at + CHANGE_WORDS];
+            stats.moves += c[6] as u64;
+            stats.reactions += c[8] as u64;
             let (lo, hi) = ([c[0], c[1], c[2]], [c[3], c[4], c[5]]);
             // As the CPU's page result: a reaction still pending keeps the
             // page awake; the change box wakes what can see it; heat that
@@ -291,18 +348,124 @@ impl GpuAutomaton {
             if warmed {
                 (wake, dirty) = (neighbourhood::ALL, neighbourhood::ALL);
             }
-            let at = self.layout.page_coord(self.pages[r as usize]);
+            let at = layout.page_coord(self.pages[r as usize]);
             for k in (0..27).filter(|k| wake >> k & 1 == 1) {
-                if let Some(n) = self.layout.neighbour_page(at, neighbourhood::offset(k)) {
+                if let Some(n) = layout.neighbour_page(at, neighbourhood::offset(k)) {
                     if dirty >> k & 1 == 1 {
-                        table.touch(n);
+                        world.table.touch(n);
+                        written.push(n);
                     } else {
-                        table.wake(n);
+                        world.table.wake(n);
                     }
                 }
             }
         }
-        Ok(swaps)
+        written.sort_unstable();
+        written.dedup();
+        // The kernel cleared the MOVED bits of the updated pages; so does
+        // the CPU's copy of those it does not get back.
+        let mut cleared: Vec<usize> = active
+            .iter()
+            .filter(|p| written.binary_search(p).is_err())
+            .filter_map(|&p| world.table.resident_slot(p))
+            .collect();
+        cleared.sort_unstable();
+        for flags in world.flags.slots_mut(&cleared) {
+            flags.iter_mut().for_each(|f| *f &= !MOVED);
+        }
+        self.download_pages(gpu, world, &written)?;
+        stats.active_pages = world.table.awake_count() as u64;
+        Ok(stats)
+    }
+
+    /// Whether `world`'s resident pages are those, in the same slots, the
+    /// automaton was made with.
+    fn mirrors_residency_of(&self, world: &VoxelWorld) -> bool {
+        world.resident_count() == self.pages.len()
+            && self
+                .pages
+                .iter()
+                .zip(&self.slots)
+                .all(|(&p, &s)| world.table.resident_slot(p) == Some(s))
+    }
+
+    /// Sends those of `pages` whose change stamp moved since the GPU last
+    /// had them.
+    fn sync(&self, gpu: &GpuContext, world: &VoxelWorld, pages: &[usize]) {
+        let cells = self.layout.page_cells();
+        let mut mirrored = self.mirrored.lock().unwrap_or_else(|e| e.into_inner());
+        for &p in pages {
+            let (Some(stamp), Some(slot)) =
+                (world.table.change_stamp(p), world.table.resident_slot(p))
+            else {
+                continue;
+            };
+            if mirrored.get(&p) == Some(&stamp) {
+                continue;
+            }
+            let at = slot * cells;
+            let bytes = at..at + cells;
+            gpu.queue.write_buffer(
+                &self.material,
+                at as u64,
+                &world.material.as_slice()[bytes.clone()],
+            );
+            gpu.queue.write_buffer(
+                &self.flags,
+                at as u64,
+                &world.flags.as_slice()[bytes.clone()],
+            );
+            gpu.queue.write_buffer(
+                &self.temperature,
+                4 * at as u64,
+                bytemuck::cast_slice(&world.temperature.as_slice()[bytes]),
+            );
+            mirrored.insert(p, stamp);
+            self.uploaded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Copies `pages` back into `world` (their pools); the GPU then holds
+    /// what `world` holds for them.
+    fn download_pages(
+        &self,
+        gpu: &GpuContext,
+        world: &mut VoxelWorld,
+        pages: &[usize],
+    ) -> Result<(), GpuError> {
+        let cells = self.layout.page_cells();
+        let slots: Vec<(usize, usize)> = pages
+            .iter()
+            .filter_map(|&p| Some((p, world.table.resident_slot(p)?)))
+            .collect();
+        let ranges = |bytes: usize| -> Vec<(u64, u64)> {
+            slots
+                .iter()
+                .map(|&(_, s)| ((s * cells * bytes) as u64, (cells * bytes) as u64))
+                .collect()
+        };
+        let material: Vec<u8> = gpu.read_ranges(&self.material, &ranges(1))?;
+        let flags: Vec<u8> = gpu.read_ranges(&self.flags, &ranges(1))?;
+        let temperature: Vec<f32> = gpu.read_ranges(&self.temperature, &ranges(4))?;
+        let mut mirrored = self.mirrored.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, &(p, s)) in slots.iter().enumerate() {
+            let (at, from) = (s * cells, k * cells);
+            world.material.as_mut_slice()[at..at + cells]
+                .copy_from_slice(&material[from..from + cells]);
+            world.flags.as_mut_slice()[at..at + cells].copy_from_slice(&flags[from..from + cells]);
+            world.temperature.as_mut_slice()[at..at + cells]
+                .copy_from_slice(&temperature[from..from + cells]);
+            if let Some(stamp) = world.table.change_stamp(p) {
+                mirrored.insert(p, stamp);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pages sent to the GPU since the automaton was made (not counting the
+    /// first copy of the world).
+    pub fn pages_uploaded(&self) -> u64 {
+        self.uploaded.load(Ordering::Relaxed)
     }
 
     /// Clears MOVED bits and updates page `rows` phase by phase.

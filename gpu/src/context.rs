@@ -19,6 +19,9 @@ pub enum GpuError {
     /// The world is too large for a GPU mirror.
     #[error("the world is too large for the GPU: {0}")]
     TooLarge(String),
+    /// A mirror no longer matches the world it was made for.
+    #[error("the GPU mirror is stale: {0}")]
+    Stale(String),
 }
 
 /// A headless wgpu device and its queue.

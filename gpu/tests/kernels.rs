@@ -535,9 +535,11 @@ struct ScheduleRun {
     slept: bool,
 }
 
-/// Runs `world` for 200 frames on the CPU and with `step_woken` on the
-/// GPU, checking every frame that both made the same swaps and woke the
-/// same pages for the next.
+/// Runs `world` for 200 frames on the CPU and with `step_world` on the
+/// GPU (each with its own copy of the world; the CPU pours sand into both
+/// at frame 100), checking every frame that both report the same stats and
+/// woke the same pages for the next, and at the end that the GPU holds
+/// what it handed back and was sent only the pages the sand fell into.
 fn on_the_cpus_schedule(
     gpu: &GpuContext,
     world: &loam_storage::VoxelWorld,
@@ -545,33 +547,53 @@ fn on_the_cpus_schedule(
     config: &loam_systems::ca::CaConfig,
     seed: u64,
 ) -> ScheduleRun {
+    use loam_systems::materials::id;
     let automaton = loam_gpu::GpuAutomaton::new(gpu, world, table, config, seed);
-    let (mut cpu, mut pages) = (world.clone(), world.table.clone());
+    let (mut cpu, mut on_gpu) = (world.clone(), world.clone());
     let (mut reactions, mut slept) = (0, false);
     for frame in 1..=200 {
+        if frame == 100 {
+            // The CPU pours sand into both worlds: the GPU must be sent it.
+            for w in [&mut cpu, &mut on_gpu] {
+                for (x, z) in (12..15).flat_map(|x| (24..27).map(move |z| (x, z))) {
+                    w.set_cell([x, 28, z], id::SAND, 300.0);
+                }
+            }
+        }
         let stats = loam_systems::ca::step(&mut cpu, table, config, seed, frame);
         reactions += stats.reactions;
-        let swaps = automaton
-            .step_woken(gpu, frame, &mut pages)
-            .expect("read back");
+        let on = automaton
+            .step_world(gpu, &mut on_gpu, frame)
+            .expect("the GPU steps");
+        assert_eq!(stats, on, "{config:?}, frame {frame}: the same stats");
+        let (a, b) = (cpu.table.woken().to_vec(), on_gpu.table.woken().to_vec());
         assert_eq!(
-            stats.moves, swaps,
-            "{config:?}, frame {frame}: the same swaps"
+            sorted(a.clone()),
+            sorted(b),
+            "{config:?}, frame {frame}: the same pages woken next"
         );
-        let (mut a, mut b) = (cpu.table.woken().to_vec(), pages.woken().to_vec());
-        a.sort_unstable();
-        b.sort_unstable();
-        assert_eq!(a, b, "{config:?}, frame {frame}: the same pages woken next");
         slept |= a.len() < world.layout().page_count() / 2;
     }
-    let mut out = world.clone();
-    automaton.download(gpu, &mut out).expect("read back");
+    // What the GPU holds is what it handed back.
+    let mut pools = on_gpu.clone();
+    automaton.download(gpu, &mut pools).expect("read back");
+    assert_eq!(first_difference(&pools, &on_gpu), None, "the GPU's pools");
+    let uploaded = automaton.pages_uploaded();
+    assert!(
+        (1..=8).contains(&uploaded),
+        "{uploaded} pages sent: those the sand was poured into"
+    );
     ScheduleRun {
         cpu,
-        gpu: out,
+        gpu: on_gpu,
         reactions,
         slept,
     }
+}
+
+fn sorted(mut v: Vec<usize>) -> Vec<usize> {
+    v.sort_unstable();
+    v
 }
 
 #[test]
