@@ -7,6 +7,14 @@
 // Material ids, thresholds and rates come from the CPU's tables, in a
 // prelude of constants (loam_gpu::shaders::ca_constants).
 //
+// A page's update is sequential, so it is cut into dispatches of one slab
+// each, in the CPU's order: per phase, `range` (the page's temperature
+// range), `move_slab` for y = 0, 1, ... (one invocation per page of the
+// phase), then `heat_slab` for z = 0, 1, ... and `finish`. Short
+// invocations keep within drivers' limits: llvmpipe ends every loop of an
+// invocation after 65,535 iterations in all, which a whole page of 32³
+// cells in one invocation passed.
+//
 // Materials and flags are bytes packed 4 to a word. A page writes its own
 // cells and a one-cell border of its neighbours; pages of one phase are two
 // pages apart, so they never write the same cell, but they can write
@@ -27,6 +35,9 @@ struct Params {
     heat: u32,
     // Bit 0: reactions (CaConfig::reactions); bit 1: thermal transitions.
     reactions: u32,
+    // The slab of this dispatch: y for `move_slab`, z for `heat_slab`.
+    slab: i32,
+    _pad: u32,
 }
 
 // Temperature changes smaller than this (K a frame) let a page sleep.
@@ -40,7 +51,10 @@ const POWDER: u32 = 2u;
 const LIQUID: u32 = 3u;
 const GAS: u32 = 4u;
 
-@group(0) @binding(0) var<uniform> params: Params;
+// A storage buffer, not a uniform one: lavapipe compiles a variant of a
+// shader for the values of uniforms its loops depend on, at every
+// dispatch, and keeps each one (gigabytes over a test).
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read_write> material: array<atomic<u32>>;
 @group(0) @binding(2) var<storage, read_write> temperature: array<f32>;
 @group(0) @binding(3) var<storage, read_write> flags: array<atomic<u32>>;
@@ -57,9 +71,11 @@ const GAS: u32 = 4u;
 // Per page row, what its update changed, CHANGE_WORDS words: the box
 // around every change (lo xyz, hi xyz; local coordinates, inclusive; lo >
 // hi when none), the swaps made, flags (1: heat moved, 2: a reaction is
-// pending) and the reactions.
-@group(0) @binding(9) var<storage, read_write> changes: array<i32>;
-const CHANGE_WORDS: u32 = 9u;
+// pending), the reactions; then the page's temperature range as bit
+// patterns (min, max) and the largest temperature change of its heat pass
+// (f32 bits). The CPU sets each row to "nothing yet" before a frame.
+@group(0) @binding(9) var<storage, read_write> changes: array<atomic<i32>>;
+const CHANGE_WORDS: u32 = 12u;
 // Per material: conductivity, then volumetric heat capacity.
 @group(0) @binding(10) var<storage, read> heat: array<f32>;
 // Per material: ignition temperature (infinite: never), then 1 where it
@@ -382,26 +398,47 @@ fn move_cell(row: u32, x: i32, y: i32, z: i32, i: u32, m: u32, kind: u32) -> boo
     return true;
 }
 
+// The temperature range of one slab (y) of a page of the phase, merged
+// into the page's record: one invocation per (page, slab).
+@compute @workgroup_size(64)
+fn range(@builtin(global_invocation_id) id: vec3<u32>) {
+    let p = u32(params.p);
+    if (id.x >= params.count * p) {
+        return;
+    }
+    let row = phase_pages[params.start + id.x / p];
+    let y = id.x % p;
+    let own = pages[30u * row + 13u];
+    var lo_bits = 2147483647;
+    var hi_bits = -2147483647 - 1;
+    for (var c = 0u; c < p * p; c++) {
+        let b = bitcast<i32>(temperature[own + c % p + p * (y + p * (c / p))]);
+        lo_bits = min(lo_bits, b);
+        hi_bits = max(hi_bits, b);
+    }
+    let at = CHANGE_WORDS * row;
+    atomicMin(&changes[at + 9u], lo_bits);
+    atomicMax(&changes[at + 10u], hi_bits);
+}
+
+// Reactions and movement of the cells of slab y = params.slab of each page
+// of the phase, row by row.
 @compute @workgroup_size(1)
-fn step(@builtin(global_invocation_id) id: vec3<u32>) {
+fn move_slab(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= params.count) {
         return;
     }
     let row = phase_pages[params.start + id.x];
     let p = params.p;
+    let y = params.slab;
+    let at = CHANGE_WORDS * row;
     pending = false;
     swaps = 0;
     reactions = 0;
     // The page's temperature range, from the bit patterns as the CPU takes
     // it (anything negative or beyond infinity: all of them).
-    var lo_bits = 2147483647;
-    var hi_bits = -2147483647 - 1;
-    let own = pages[30u * row + 13u];
-    for (var c = 0u; c < u32(p * p * p); c++) {
-        let b = bitcast<i32>(temperature[own + c]);
-        lo_bits = min(lo_bits, b);
-        hi_bits = max(hi_bits, b);
-    }
+    let lo_bits = atomicLoad(&changes[at + 9u]);
+    let hi_bits = atomicLoad(&changes[at + 10u]);
     var lo_t = bitcast<f32>(0xFF800000u);
     var hi_t = bitcast<f32>(0x7F800000u);
     if (!(lo_bits < 0 || hi_bits > 0x7F800000)) {
@@ -412,75 +449,88 @@ fn step(@builtin(global_invocation_id) id: vec3<u32>) {
     // of cells that moved, widened by a cell all round when the row ends.
     var lo = vec3<i32>(2147483647);
     var hi = vec3<i32>(-2147483647 - 1);
-    for (var y = 0; y < p; y++) {
-        for (var z = 0; z < p; z++) {
-            var row_lo = 2147483647;
-            var row_hi = -2147483647 - 1;
-            for (var x = 0; x < p; x++) {
-                if (update_cell(row, x, y, z, lo_t, hi_t)) {
-                    row_lo = min(row_lo, x);
-                    row_hi = max(row_hi, x);
-                }
-            }
-            if (row_lo <= row_hi) {
-                lo = min(lo, vec3<i32>(row_lo - 1, y - 1, z - 1));
-                hi = max(hi, vec3<i32>(row_hi + 1, y + 1, z + 1));
+    for (var z = 0; z < p; z++) {
+        var row_lo = 2147483647;
+        var row_hi = -2147483647 - 1;
+        for (var x = 0; x < p; x++) {
+            if (update_cell(row, x, y, z, lo_t, hi_t)) {
+                row_lo = min(row_lo, x);
+                row_hi = max(row_hi, x);
             }
         }
+        if (row_lo <= row_hi) {
+            lo = min(lo, vec3<i32>(row_lo - 1, y - 1, z - 1));
+            hi = max(hi, vec3<i32>(row_hi + 1, y + 1, z + 1));
+        }
     }
-    let out = CHANGE_WORDS * row;
-    changes[out] = lo.x;
-    changes[out + 1u] = lo.y;
-    changes[out + 2u] = lo.z;
-    changes[out + 3u] = hi.x;
-    changes[out + 4u] = hi.y;
-    changes[out + 5u] = hi.z;
-    changes[out + 6u] = swaps;
-    let warmed = params.heat != 0u && conduct(row);
-    changes[out + 7u] = i32(warmed) | (i32(pending) << 1u);
-    changes[out + 8u] = reactions;
+    atomicMin(&changes[at], lo.x);
+    atomicMin(&changes[at + 1u], lo.y);
+    atomicMin(&changes[at + 2u], lo.z);
+    atomicMax(&changes[at + 3u], hi.x);
+    atomicMax(&changes[at + 4u], hi.y);
+    atomicMax(&changes[at + 5u], hi.z);
+    atomicAdd(&changes[at + 6u], swaps);
+    atomicOr(&changes[at + 7u], i32(pending) << 1u);
+    atomicAdd(&changes[at + 8u], reactions);
 }
 
-// Heat conduction over the page, as the CPU's heat pass: each cell
-// exchanges with its +x, +y, +z neighbours, q = c·ΔT·min(Ci, Cj) leaving
-// one and entering the other. Whether any temperature moved by more than
-// HEAT_EPSILON.
-fn conduct(row: u32) -> bool {
+// Heat conduction over slab z = params.slab of each page of the phase, as
+// the CPU's heat pass: each cell exchanges with its +x, +y, +z neighbours,
+// q = c·ΔT·min(Ci, Cj) leaving one and entering the other. The largest
+// change goes into the page's record.
+@compute @workgroup_size(1)
+fn heat_slab(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= params.count) {
+        return;
+    }
+    let row = phase_pages[params.start + id.x];
     let p = params.p;
+    let z = params.slab;
     var largest = 0.0;
-    for (var z = 0; z < p; z++) {
-        for (var y = 0; y < p; y++) {
-            for (var x = 0; x < p; x++) {
-                let i = addr(row, x, y, z);
-                let mi = byte(0u, i);
-                let ki = heat[mi];
-                let ci = heat[256u + mi];
-                var ti = temperature[i];
-                var next: array<u32, 3>;
-                next[0] = addr(row, x + 1, y, z);
-                next[1] = addr(row, x, y + 1, z);
-                next[2] = addr(row, x, y, z + 1);
-                for (var n = 0u; n < 3u; n++) {
-                    let j = next[n];
-                    if (j == NONE) {
-                        continue;
-                    }
-                    let mj = byte(0u, j);
-                    let cj = heat[256u + mj];
-                    let c = min(ki, heat[mj]) * (1.0 / 3.0);
-                    let tj = temperature[j];
-                    let q = c * (tj - ti) * min(ci, cj);
-                    let di = q / ci;
-                    let dj = q / cj;
-                    ti += di;
-                    temperature[j] = tj - dj;
-                    largest = max(max(largest, abs(di)), abs(dj));
+    for (var y = 0; y < p; y++) {
+        for (var x = 0; x < p; x++) {
+            let i = addr(row, x, y, z);
+            let mi = byte(0u, i);
+            let ki = heat[mi];
+            let ci = heat[256u + mi];
+            var ti = temperature[i];
+            var next: array<u32, 3>;
+            next[0] = addr(row, x + 1, y, z);
+            next[1] = addr(row, x, y + 1, z);
+            next[2] = addr(row, x, y, z + 1);
+            for (var n = 0u; n < 3u; n++) {
+                let j = next[n];
+                if (j == NONE) {
+                    continue;
                 }
-                temperature[i] = ti;
+                let mj = byte(0u, j);
+                let cj = heat[256u + mj];
+                let c = min(ki, heat[mj]) * (1.0 / 3.0);
+                let tj = temperature[j];
+                let q = c * (tj - ti) * min(ci, cj);
+                let di = q / ci;
+                let dj = q / cj;
+                ti += di;
+                temperature[j] = tj - dj;
+                largest = max(max(largest, abs(di)), abs(dj));
             }
+            temperature[i] = ti;
         }
     }
-    return largest > HEAT_EPSILON;
+    // Non-negative floats order as their bit patterns do.
+    atomicMax(&changes[CHANGE_WORDS * row + 11u], bitcast<i32>(largest));
+}
+
+// Whether heat moved in each page of the phase: more than HEAT_EPSILON.
+@compute @workgroup_size(64)
+fn finish(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= params.count) {
+        return;
+    }
+    let at = CHANGE_WORDS * phase_pages[params.start + id.x];
+    if (bitcast<f32>(atomicLoad(&changes[at + 11u])) > HEAT_EPSILON) {
+        atomicOr(&changes[at + 7u], 1);
+    }
 }
 
 // Clears the MOVED bits of every cell (one invocation per word).

@@ -7,7 +7,10 @@ struct Params {
     cells: u32,
 };
 
-@group(0) @binding(0) var<uniform> params: Params;
+// Parameters in a storage buffer, not a uniform one: lavapipe compiles a
+// variant of a shader for the uniform values its branches depend on at
+// every dispatch and never frees it (see ca_move.wgsl).
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read_write> cells: array<f32>;
 
 @compute @workgroup_size(64)

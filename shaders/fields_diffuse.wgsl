@@ -12,7 +12,10 @@ struct Params {
 const BRICK: u32 = 8u;
 const CELLS: u32 = 512u;
 
-@group(0) @binding(0) var<uniform> params: Params;
+// Parameters in a storage buffer, not a uniform one: lavapipe compiles a
+// variant of a shader for the uniform values its branches depend on at
+// every dispatch and never frees it (see ca_move.wgsl).
+@group(0) @binding(0) var<storage, read> params: Params;
 // Brick k's cells at [k * 512, (k + 1) * 512), x fastest.
 @group(0) @binding(1) var<storage, read> cells_in: array<f32>;
 // Brick k's face neighbours at [k * 6, k * 6 + 6); -1 where missing.

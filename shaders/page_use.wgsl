@@ -14,7 +14,10 @@ struct Params {
     pages: vec4<u32>,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
+// Parameters in a storage buffer, not a uniform one: lavapipe compiles a
+// variant of a shader for the uniform values its branches depend on at
+// every dispatch and never frees it (see ca_move.wgsl).
+@group(0) @binding(0) var<storage, read> params: Params;
 // 3 floats per point, cell coordinates.
 @group(0) @binding(1) var<storage, read> points: array<f32>;
 // Per page (dense index, x fastest): 1 if resident.

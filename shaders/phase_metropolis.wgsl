@@ -30,7 +30,10 @@ struct Params {
     _tail: vec2<u32>,
 };
 
-@group(0) @binding(0) var<uniform> params: Params;
+// Parameters in a storage buffer, not a uniform one: lavapipe compiles a
+// variant of a shader for the uniform values its branches depend on at
+// every dispatch and never frees it (see ca_move.wgsl).
+@group(0) @binding(0) var<storage, read> params: Params;
 // Byte pools packed 4 to a word: bytes of same-colour cells share words.
 @group(0) @binding(1) var<storage, read_write> material: array<atomic<u32>>;
 @group(0) @binding(2) var<storage, read_write> temperature: array<f32>;

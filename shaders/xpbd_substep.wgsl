@@ -34,7 +34,10 @@ struct Colour {
 
 const SKIN: f32 = 1e-3;
 
-@group(0) @binding(0) var<uniform> params: Params;
+// Parameters in a storage buffer, not a uniform one: lavapipe compiles a
+// variant of a shader for the uniform values its branches depend on at
+// every dispatch and never frees it (see ca_move.wgsl).
+@group(0) @binding(0) var<storage, read> params: Params;
 // Per particle, 3 floats each.
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> prev: array<f32>;
@@ -66,7 +69,7 @@ const SKIN: f32 = 1e-3;
 @group(0) @binding(15) var<storage, read_write> uses: array<atomic<u32>>;
 @group(0) @binding(16) var<storage, read_write> asked: array<atomic<u32>>;
 @group(0) @binding(17) var<storage, read_write> requests: array<atomic<u32>>;
-@group(1) @binding(0) var<uniform> colour: Colour;
+@group(1) @binding(0) var<storage, read> colour: Colour;
 
 fn load(buf: u32, p: u32) -> vec3<f32> {
     if (buf == 0u) {

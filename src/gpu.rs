@@ -1,15 +1,22 @@
 //! The GPU backend in the runtime (`backend = "gpu"`, built with the `gpu`
-//! feature): the device, opened once, and the jobs that run on it. Field
+//! feature): the device, opened once, and the jobs that run on it. The
+//! automaton (`ca.step.gpu`, bit for bit the CPU's on the CPU's schedule,
+//! sending the pages it reads and copying back those it changed), field
 //! diffusion (`fields.diffuse.gpu`, the CPU's stencil), decay
 //! (`fields.decay.gpu`, bit for bit) and the Metropolis
 //! phase pass (`phase.gpu.dispatch` and `phase.gpu.readback`, the CPU's
 //! pages and random draws, Gibbs energies in `f32`) run on the GPU, each checked against the CPU in
-//! `loam-gpu`'s tests; every other system stays on the CPU.
+//! `loam-gpu`'s tests; the other systems (commands, emitters, field
+//! coupling, soft bodies) stay on the CPU, which keeps the authoritative
+//! world.
 
 #[cfg(feature = "gpu")]
 mod enabled {
+    use std::sync::Mutex;
+
     use loam_runtime::{Engine, Job, JobError, Seed};
     use loam_storage::VoxelWorld;
+    use loam_systems::ca::{CaConfig, CaStats};
     use loam_systems::fields::Fields;
     use loam_systems::materials::MaterialTable;
     use loam_systems::phase::{HeatBaths, PhaseConfig, PhaseState, PhaseTable};
@@ -20,6 +27,9 @@ mod enabled {
         diffusion: loam_gpu::FieldDiffusion,
         decay: loam_gpu::FieldDecay,
         phase: Option<loam_gpu::GpuPhase>,
+        /// The automaton, made on its first frame and again when the
+        /// world's resident pages change (streaming).
+        automaton: Mutex<Option<loam_gpu::GpuAutomaton>>,
     }
 
     impl Gpu {
@@ -41,6 +51,48 @@ mod enabled {
                     })
                     .map_err(|e| JobError::failed(NAME, e))
             })
+        }
+
+        /// The `ca.step.gpu` job: the automaton's frame on this device,
+        /// on the CPU's schedule, bit for bit the CPU's `ca.step`.
+        pub fn automaton_job(&self) -> Job {
+            const NAME: &str = "ca.step.gpu";
+            Job::new(NAME)
+                .writes::<VoxelWorld>()
+                .writes::<CaStats>()
+                .reads::<MaterialTable>()
+                .reads::<CaConfig>()
+                .reads::<Seed>()
+                .reads::<Gpu>()
+                .run(|ctx| {
+                    let gpu = ctx.read::<Gpu>()?;
+                    let mut world = ctx.write::<VoxelWorld>()?;
+                    let mut automaton = gpu.automaton.lock().unwrap_or_else(|e| e.into_inner());
+                    let frame = ctx.clock().frame;
+                    let stats = match automaton
+                        .as_ref()
+                        .map(|a| a.step_world(&gpu.context, &mut world, frame))
+                    {
+                        Some(Ok(stats)) => stats,
+                        None | Some(Err(loam_gpu::GpuError::Stale(_))) => {
+                            let made = loam_gpu::GpuAutomaton::new(
+                                &gpu.context,
+                                &world,
+                                &*ctx.read::<MaterialTable>()?,
+                                &*ctx.read::<CaConfig>()?,
+                                ctx.read::<Seed>()?.0,
+                            );
+                            let stats = made
+                                .step_world(&gpu.context, &mut world, frame)
+                                .map_err(|e| JobError::failed(NAME, e))?;
+                            *automaton = Some(made);
+                            stats
+                        }
+                        Some(Err(e)) => return Err(JobError::failed(NAME, e)),
+                    };
+                    *ctx.write::<CaStats>()? = stats;
+                    Ok(())
+                })
         }
 
         /// The `fields.decay.gpu` job: each field channel's decay on this
@@ -156,6 +208,7 @@ mod enabled {
             diffusion,
             decay,
             phase: None,
+            automaton: Mutex::new(None),
         })
     }
 }
@@ -181,6 +234,11 @@ mod disabled {
 
         /// The GPU decay job.
         pub fn decay_job(&self) -> loam_runtime::Job {
+            match *self {}
+        }
+
+        /// The GPU automaton job.
+        pub fn automaton_job(&self) -> loam_runtime::Job {
             match *self {}
         }
 

@@ -208,7 +208,10 @@ impl Runtime {
         engine.add_job(field_commands_job());
         engine.add_job(field_couple_job());
         if scenario.systems.ca {
-            engine.add_job(ca::job());
+            engine.add_job(match &gpu {
+                Some(g) => g.automaton_job(),
+                None => ca::job(),
+            });
         }
         if phase {
             engine.add_job(gpu_phase.unwrap_or_else(loam_systems::phase::job));

@@ -140,11 +140,11 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     };
     let automaton = loam_gpu::GpuAutomaton::new(&gpu, &dense, &table, &config, 9);
     let ca_frames = 10u64;
-    automaton.step(&gpu, 1);
+    automaton.step(&gpu, 1)?;
     gpu.wait()?;
     let start = Instant::now();
     for frame in 2..2 + ca_frames {
-        automaton.step(&gpu, frame);
+        automaton.step(&gpu, frame)?;
     }
     gpu.wait()?;
     let ca_cells = (64u64 * 64 * 64 * ca_frames) as f64;

@@ -24,7 +24,7 @@ use wgpu::util::DeviceExt;
 
 use crate::{shaders, GpuContext, GpuError};
 
-/// The kernel's uniform parameters (the shader's `Params`).
+/// The kernel's parameters (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -36,24 +36,30 @@ struct Params {
     frame: [u32; 2],
     heat: u32,
     reactions: u32,
+    slab: i32,
+    _pad: u32,
 }
 
 /// Words per page of the kernel's change record (the shader's
 /// `CHANGE_WORDS`).
-const CHANGE_WORDS: usize = 9;
+const CHANGE_WORDS: usize = 12;
 
 /// The automaton's movement, mirrored on the GPU.
 pub struct GpuAutomaton {
-    step: wgpu::ComputePipeline,
+    range: wgpu::ComputePipeline,
+    move_slab: wgpu::ComputePipeline,
+    heat_slab: wgpu::ComputePipeline,
+    finish: wgpu::ComputePipeline,
     clear: wgpu::ComputePipeline,
+    /// Every dispatch's parameters of a frame, `stride` bytes apart.
+    params: wgpu::Buffer,
+    stride: u64,
+    group: wgpu::BindGroup,
     material: wgpu::Buffer,
     temperature: wgpu::Buffer,
     flags: wgpu::Buffer,
     phase_pages: wgpu::Buffer,
     changes: wgpu::Buffer,
-    /// Per phase: its parameters buffer and bind group.
-    phases: Vec<(wgpu::Buffer, wgpu::BindGroup)>,
-    clear_group: wgpu::BindGroup,
     words: u32,
     layout: WorldLayout,
     seed: u64,
@@ -139,7 +145,9 @@ impl GpuAutomaton {
         let changes = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ca.changes"),
             size: 4 * CHANGE_WORDS as u64 * (resident.len() as u64).max(1),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let kinds: Vec<u32> = table.kind.iter().map(|&k| k as u32).collect();
@@ -196,61 +204,112 @@ impl GpuAutomaton {
             label: Some("ca_move.wgsl"),
             source: wgpu::ShaderSource::Wgsl(shaders::ca_move().into()),
         });
+        // One layout for every entry point, the parameters at a dynamic
+        // offset: a frame writes all its dispatches' parameters at once.
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        };
+        let storage = |binding, read_only| {
+            entry(
+                binding,
+                wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+            )
+        };
+        let mut entries = vec![entry(
+            0,
+            wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: true },
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+            },
+        )];
+        // Material, temperature, flags and changes are written.
+        entries.extend((1..12).map(|b| storage(b, ![1, 2, 3, 9].contains(&b))));
+        let bindings = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ca"),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("ca"),
+            bind_group_layouts: &[Some(&bindings)],
+            immediate_size: 0,
+        });
         let pipeline = |entry| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
-                layout: None,
+                layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
             })
         };
-        let (step, clear) = (pipeline("step"), pipeline("clear"));
-        let phases = (0..8)
-            .map(|_| {
-                let uniform = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("ca.params"),
-                    size: std::mem::size_of::<Params>() as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                let bound = [
-                    &uniform,
-                    &material,
-                    &temperature,
-                    &flags,
-                    &pages,
-                    &phase_pages,
-                    &kinds,
-                    &sinks,
-                    &rises,
-                    &changes,
-                    &heat,
-                    &ignition,
-                ];
-                let group = gpu.bind("ca.phase", &step.get_bind_group_layout(0), &bound);
-                (uniform, group)
+        let p = layout.page as u64;
+        let stride = (std::mem::size_of::<Params>() as u64).next_multiple_of(u64::from(
+            gpu.device.limits().min_storage_buffer_offset_alignment,
+        ));
+        // At most, per phase: the range, a move and a heat dispatch per
+        // slab, and the finish.
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ca.params"),
+            size: stride * 8 * (2 * p + 2),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("ca"),
+            layout: &bindings,
+            entries: &[
+                &params,
+                &material,
+                &temperature,
+                &flags,
+                &pages,
+                &phase_pages,
+                &kinds,
+                &sinks,
+                &rises,
+                &changes,
+                &heat,
+                &ignition,
+            ]
+            .iter()
+            .enumerate()
+            .map(|(b, buffer)| wgpu::BindGroupEntry {
+                binding: b as u32,
+                resource: if b == 0 {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                    })
+                } else {
+                    buffer.as_entire_binding()
+                },
             })
-            .collect();
-        let clear_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("ca.clear"),
-            layout: &clear.get_bind_group_layout(0),
-            entries: &[wgpu::BindGroupEntry {
-                binding: 3,
-                resource: flags.as_entire_binding(),
-            }],
+            .collect::<Vec<_>>(),
         });
         Self {
-            step,
-            clear,
+            range: pipeline("range"),
+            move_slab: pipeline("move_slab"),
+            heat_slab: pipeline("heat_slab"),
+            finish: pipeline("finish"),
+            clear: pipeline("clear"),
+            params,
+            stride,
+            group,
             material,
             temperature,
             flags,
             phase_pages,
             changes,
-            phases,
-            clear_group,
             words: flag_words.len() as u32,
             layout,
             seed,
@@ -271,10 +330,13 @@ impl GpuAutomaton {
     }
 
     /// One frame of movement over every resident page: MOVED bits cleared,
-    /// then the 8 phases in order (submitted, not waited for).
-    pub fn step(&self, gpu: &GpuContext, frame: u64) {
+    /// then the 8 phases in order. Waits for the GPU, so that frames
+    /// submitted one after another do not pile up (a frame is hundreds of
+    /// small dispatches).
+    pub fn step(&self, gpu: &GpuContext, frame: u64) -> Result<(), GpuError> {
         let rows: Vec<u32> = (0..self.pages.len() as u32).collect();
         self.dispatch(gpu, frame, &rows);
+        gpu.wait()
     }
 
     /// One frame over the pages `world`'s table has woken, as the CPU's
@@ -468,7 +530,8 @@ impl GpuAutomaton {
         self.uploaded.load(Ordering::Relaxed)
     }
 
-    /// Clears MOVED bits and updates page `rows` phase by phase.
+    /// Clears MOVED bits and updates page `rows` phase by phase, slab by
+    /// slab (see the shader).
     fn dispatch(&self, gpu: &GpuContext, frame: u64, rows: &[u32]) {
         let phase = |r: u32| {
             let c = self.layout.page_coord(self.pages[r as usize]);
@@ -484,24 +547,64 @@ impl GpuAutomaton {
             gpu.queue
                 .write_buffer(&self.phase_pages, 0, bytemuck::cast_slice(&lists));
         }
+        // Every record starts as "nothing yet".
+        let empty: [i32; CHANGE_WORDS] = [
+            i32::MAX,
+            i32::MAX,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN,
+            i32::MIN,
+            0,
+            0,
+            0,
+            i32::MAX,
+            i32::MIN,
+            0,
+        ];
+        let records: Vec<i32> = (0..self.pages.len()).flat_map(|_| empty).collect();
+        gpu.queue
+            .write_buffer(&self.changes, 0, bytemuck::cast_slice(&records));
+        // The dispatches, in order: (pipeline, parameters, invocations).
+        let p = self.layout.page as i32;
         let words = |v: u64| [v as u32, (v >> 32) as u32];
+        let base = Params {
+            p,
+            reach: neighbourhood::sideways_reach(p),
+            start: 0,
+            count: 0,
+            seed: words(self.seed),
+            frame: words(frame),
+            heat: u32::from(self.config.heat),
+            reactions: u32::from(self.config.reactions)
+                | u32::from(self.config.thermal_transitions) << 1,
+            slab: 0,
+            _pad: 0,
+        };
+        let mut steps: Vec<(&wgpu::ComputePipeline, Params, u32)> = Vec::new();
         let mut start = 0;
-        for ((uniform, _), &count) in self.phases.iter().zip(&counts) {
-            let params = Params {
-                p: self.layout.page as i32,
-                reach: neighbourhood::sideways_reach(self.layout.page as i32),
+        for count in counts.into_iter().filter(|&c| c > 0) {
+            let at = |slab| Params {
                 start,
                 count,
-                seed: words(self.seed),
-                frame: words(frame),
-                heat: u32::from(self.config.heat),
-                reactions: u32::from(self.config.reactions)
-                    | u32::from(self.config.thermal_transitions) << 1,
+                slab,
+                ..base
             };
-            gpu.queue
-                .write_buffer(uniform, 0, bytemuck::bytes_of(&params));
+            steps.push((&self.range, at(0), (count * p as u32).div_ceil(64)));
+            steps.extend((0..p).map(|y| (&self.move_slab, at(y), count)));
+            if self.config.heat {
+                steps.extend((0..p).map(|z| (&self.heat_slab, at(z), count)));
+                steps.push((&self.finish, at(0), count.div_ceil(64)));
+            }
             start += count;
         }
+        let mut bytes = vec![0u8; self.stride as usize * steps.len().max(1)];
+        for (k, (_, params, _)) in steps.iter().enumerate() {
+            let at = k * self.stride as usize;
+            bytes[at..at + std::mem::size_of::<Params>()]
+                .copy_from_slice(bytemuck::bytes_of(params));
+        }
+        gpu.queue.write_buffer(&self.params, 0, &bytes);
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ca") });
@@ -511,14 +614,12 @@ impl GpuAutomaton {
                 timestamp_writes: None,
             });
             pass.set_pipeline(&self.clear);
-            pass.set_bind_group(0, &self.clear_group, &[]);
+            pass.set_bind_group(0, &self.group, &[0]);
             pass.dispatch_workgroups(self.words.div_ceil(64), 1, 1);
-            pass.set_pipeline(&self.step);
-            for ((_, group), &count) in self.phases.iter().zip(&counts) {
-                if count > 0 {
-                    pass.set_bind_group(0, group, &[]);
-                    pass.dispatch_workgroups(count, 1, 1);
-                }
+            for (k, (pipeline, _, groups)) in steps.iter().enumerate() {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &self.group, &[(k as u64 * self.stride) as u32]);
+                pass.dispatch_workgroups(*groups, 1, 1);
             }
         }
         gpu.queue.submit([encoder.finish()]);

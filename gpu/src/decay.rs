@@ -61,7 +61,7 @@ impl FieldDecay {
                 factor,
                 cells: count,
             }),
-            usage: wgpu::BufferUsages::UNIFORM,
+            usage: wgpu::BufferUsages::STORAGE,
         });
         let cells = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("fields.decay.cells"),

@@ -103,7 +103,7 @@ impl FieldDiffusion {
                 alpha,
                 bricks: n as u32,
             }),
-            usage: wgpu::BufferUsages::UNIFORM,
+            usage: wgpu::BufferUsages::STORAGE,
         });
         let cells = |label| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {

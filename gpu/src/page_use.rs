@@ -177,7 +177,7 @@ impl PageUse {
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("page_use.params"),
                 contents: bytemuck::bytes_of(&params),
-                usage: wgpu::BufferUsages::UNIFORM,
+                usage: wgpu::BufferUsages::STORAGE,
             });
         let group = gpu.bind(
             "page_use",

@@ -36,7 +36,7 @@ use wgpu::util::DeviceExt;
 use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError};
 
-/// The kernel's uniform parameters (the shader's `Params`).
+/// The kernel's parameters (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -143,18 +143,10 @@ impl GpuPhase {
                 },
             )
         };
-        let uniform = entry(
-            0,
-            wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-        );
         let bindings = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("phase"),
             entries: &[
-                uniform,
+                storage(0, true),
                 storage(1, false),
                 storage(2, false),
                 storage(3, true),
@@ -389,16 +381,16 @@ impl GpuPhase {
                     key: [key as u32, (key >> 32) as u32],
                     _tail: [0; 2],
                 };
-                let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                let params_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("phase.params"),
                     contents: bytemuck::bytes_of(&params),
-                    usage: wgpu::BufferUsages::UNIFORM,
+                    usage: wgpu::BufferUsages::STORAGE,
                 });
                 gpu.bind(
                     "phase",
                     &self.bindings,
                     &[
-                        &uniform,
+                        &params_buffer,
                         &self.material,
                         &self.temperature,
                         &self.table,

@@ -15,7 +15,7 @@ use crate::{shaders, GpuContext, GpuError, PageUse, WorldMirror};
 /// Invocations per workgroup (the shader's `@workgroup_size`).
 const WORKGROUP: u32 = 64;
 
-/// The kernels' uniform parameters (the shader's `Params`).
+/// The kernels' parameters (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -133,7 +133,7 @@ impl GpuSoftBodies {
         let params = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("xpbd.params"),
             size: std::mem::size_of::<Params>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let x = storage("xpbd.x", &flat(bodies.x), true);
@@ -182,12 +182,8 @@ impl GpuSoftBodies {
                 .map(|b| {
                     entry(
                         b,
-                        if b == 0 {
-                            wgpu::BufferBindingType::Uniform
-                        } else {
-                            wgpu::BufferBindingType::Storage {
-                                read_only: !writable.contains(&b),
-                            }
+                        wgpu::BufferBindingType::Storage {
+                            read_only: !writable.contains(&b),
                         },
                     )
                 })
@@ -195,7 +191,10 @@ impl GpuSoftBodies {
         });
         let colour_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("xpbd.colour"),
-            entries: &[entry(0, wgpu::BufferBindingType::Uniform)],
+            entries: &[entry(
+                0,
+                wgpu::BufferBindingType::Storage { read_only: true },
+            )],
         });
         let common = gpu.bind("xpbd.common", &common_layout, &buffers);
         let mut start = 0u32;
@@ -215,7 +214,7 @@ impl GpuSoftBodies {
                 let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("xpbd.colour"),
                     contents: bytemuck::cast_slice(&range),
-                    usage: wgpu::BufferUsages::UNIFORM,
+                    usage: wgpu::BufferUsages::STORAGE,
                 });
                 (
                     gpu.bind("xpbd.colour", &colour_layout, &[&buf]),

@@ -507,7 +507,7 @@ fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
             cpu.table.wake(p);
         }
         moves += ca::step(&mut cpu, &table, &config, seed, frame).moves;
-        automaton.step(&gpu, frame);
+        automaton.step(&gpu, frame).expect("the GPU steps");
     }
     assert!(moves > 5_000, "things moved: {moves} swaps");
     let mut out = world.clone();
@@ -877,4 +877,43 @@ fn phase_pass_near_the_boiling_point_agrees_with_the_cpu_statistically() {
         .count() as f64;
     let all = cpu.0.material.as_slice().len() as f64;
     assert!(same / all > 0.99, "{} of the cells differ", all - same);
+}
+
+#[test]
+fn automaton_matches_the_cpu_at_every_page_size() {
+    // Pages of 4, 16 and 32 cells (the other tests use 8), with heat: a
+    // page of 32³ in one invocation once ran past llvmpipe's limit of
+    // 65,535 loop iterations an invocation, which silently ended its loops.
+    let Some(gpu) = gpu() else { return };
+    let (sandbox, table, config) = sandbox();
+    let config = loam_systems::ca::CaConfig {
+        heat: true,
+        ..config
+    };
+    for page in [4u32, 16, 32] {
+        let layout = loam_storage::WorldLayout::new([32, 32, 32], page).expect("a valid layout");
+        let mut world = loam_storage::VoxelWorld::new(layout, 0, 300.0);
+        for (x, y, z) in (0..32u32)
+            .flat_map(|z| (0..32u32).flat_map(move |y| (0..32u32).map(move |x| (x, y, z))))
+        {
+            let c = [x, y, z];
+            let (m, t) = (sandbox.material(c), sandbox.temperature(c));
+            world.set_cell(c, m.expect("resident"), t.expect("resident"));
+        }
+        let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, &config, 1);
+        let (mut cpu, mut on_gpu) = (world.clone(), world);
+        for frame in 0..4 {
+            let a = loam_systems::ca::step(&mut cpu, &table, &config, 1, frame);
+            let b = automaton
+                .step_world(&gpu, &mut on_gpu, frame)
+                .expect("the GPU steps");
+            assert!(a.moves > 1000, "pages of {page}: things move");
+            assert_eq!(a, b, "pages of {page}, frame {frame}");
+            assert_eq!(
+                first_difference(&cpu, &on_gpu),
+                None,
+                "pages of {page}, frame {frame}"
+            );
+        }
+    }
 }
