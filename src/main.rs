@@ -44,6 +44,10 @@ enum Cmd {
         /// Compute backend: cpu, gpu or auto (overrides [run] backend).
         #[arg(long, value_parser = parse_backend)]
         backend: Option<Backend>,
+        /// With the gpu backend, run the automaton on the GPU too: bit for
+        /// bit the CPU's, and much slower (sets [run] gpu_automaton).
+        #[arg(long)]
+        gpu_automaton: bool,
         /// Page reads of a streamed world: uring, uring-direct, pread, mmap or auto (overrides [world] io).
         #[arg(long, value_parser = parse_io)]
         io: Option<IoKind>,
@@ -163,6 +167,7 @@ fn main() -> ExitCode {
             threads,
             seed,
             backend,
+            gpu_automaton,
             io,
             report,
             snapshot,
@@ -177,6 +182,7 @@ fn main() -> ExitCode {
                 threads,
                 seed,
                 backend,
+                gpu_automaton,
                 io,
             },
             RunOutputs {

@@ -209,8 +209,8 @@ impl Runtime {
         engine.add_job(field_couple_job());
         if scenario.systems.ca {
             engine.add_job(match &gpu {
-                Some(g) => g.automaton_job(),
-                None => ca::job(),
+                Some(g) if scenario.run.gpu_automaton => g.automaton_job(),
+                _ => ca::job(),
             });
         }
         if phase {

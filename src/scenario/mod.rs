@@ -137,8 +137,8 @@ pub struct WorldSpec {
 pub enum Backend {
     /// The CPU kernels.
     Cpu,
-    /// The GPU kernels where they exist (field diffusion so far; builds
-    /// with the `gpu` feature), the CPU for the rest.
+    /// The GPU kernels where they pay (field diffusion and decay, the phase
+    /// pass; builds with the `gpu` feature), the CPU for the rest.
     Gpu,
     /// The GPU when there is one, else the CPU.
     Auto,
@@ -178,6 +178,10 @@ pub struct RunSpec {
     pub threads: usize,
     /// Compute backend.
     pub backend: Backend,
+    /// With the GPU backend, run the automaton on the GPU too. Its kernel
+    /// is the CPU's page-serial update, bit for bit, which makes it far
+    /// slower than the CPU: it is there to check the GPU, not to speed up.
+    pub gpu_automaton: bool,
 }
 
 impl Default for RunSpec {
@@ -189,6 +193,7 @@ impl Default for RunSpec {
             substeps: 1,
             threads: 0,
             backend: Backend::Cpu,
+            gpu_automaton: false,
         }
     }
 }
@@ -356,6 +361,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// `--backend`.
     pub backend: Option<Backend>,
+    /// `--gpu-automaton` (only ever turns it on).
+    pub gpu_automaton: bool,
     /// Replaces `[world] io` (streamed worlds only).
     pub io: Option<loam_storage::io::IoKind>,
 }
@@ -414,6 +421,7 @@ impl Scenario {
         if let Some(b) = o.backend {
             self.run.backend = b;
         }
+        self.run.gpu_automaton |= o.gpu_automaton;
         if let (Some(io), Some(storage)) = (o.io, self.world.storage.as_mut()) {
             storage.io = io;
         }

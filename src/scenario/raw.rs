@@ -90,6 +90,7 @@ struct RawRun {
     substeps: Option<Spanned<u32>>,
     threads: Option<Spanned<usize>>,
     backend: Option<Spanned<String>>,
+    gpu_automaton: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -694,6 +695,9 @@ fn check_run(src: &Source<'_>, r: Option<&Spanned<RawRun>>) -> Result<RunSpec, S
                 ),
             )
         })?;
+    }
+    if let Some(g) = r.gpu_automaton {
+        run.gpu_automaton = g;
     }
     Ok(run)
 }
