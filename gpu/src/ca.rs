@@ -22,6 +22,7 @@ use loam_systems::ca::{CaConfig, CaStats};
 use loam_systems::materials::MaterialTable;
 use wgpu::util::DeviceExt;
 
+use crate::context::Access;
 use crate::{shaders, GpuContext, GpuError};
 
 /// The kernel's parameters (the shader's `Params`).
@@ -200,57 +201,23 @@ impl GpuAutomaton {
             wgpu::BufferUsages::empty(),
         );
 
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("ca_move.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(shaders::ca_move().into()),
-        });
         // One layout for every entry point, the parameters at a dynamic
         // offset: a frame writes all its dispatches' parameters at once.
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
-        };
-        let storage = |binding, read_only| {
-            entry(
-                binding,
-                wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-            )
-        };
-        let mut entries = vec![entry(
-            0,
-            wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: true },
-                has_dynamic_offset: true,
-                min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-            },
-        )];
         // Material, temperature, flags and changes are written.
-        entries.extend((1..12).map(|b| storage(b, ![1, 2, 3, 9].contains(&b))));
-        let bindings = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ca"),
-            entries: &entries,
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("ca"),
-            bind_group_layouts: &[Some(&bindings)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
+        let access: Vec<Access> = (0..12)
+            .map(|b| match b {
+                0 => Access::ReadAt(std::mem::size_of::<Params>() as u64),
+                1 | 2 | 3 | 9 => Access::ReadWrite,
+                _ => Access::Read,
             })
-        };
+            .collect();
+        let bindings = gpu.storage_layout("ca", &access);
+        let [range, move_slab, heat_slab, finish, clear] = gpu.pipelines(
+            "ca_move.wgsl",
+            shaders::ca_move(),
+            &[&bindings],
+            ["range", "move_slab", "heat_slab", "finish", "clear"],
+        );
         let p = layout.page as u64;
         let stride = (std::mem::size_of::<Params>() as u64).next_multiple_of(u64::from(
             gpu.device.limits().min_storage_buffer_offset_alignment,
@@ -297,11 +264,11 @@ impl GpuAutomaton {
             .collect::<Vec<_>>(),
         });
         Self {
-            range: pipeline("range"),
-            move_slab: pipeline("move_slab"),
-            heat_slab: pipeline("heat_slab"),
-            finish: pipeline("finish"),
-            clear: pipeline("clear"),
+            range,
+            move_slab,
+            heat_slab,
+            finish,
+            clear,
             params,
             stride,
             group,

@@ -24,6 +24,17 @@ pub enum GpuError {
     Stale(String),
 }
 
+/// How a kernel binds a storage buffer (see `GpuContext::storage_layout`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Access {
+    /// Read only.
+    Read,
+    /// Read and written.
+    ReadWrite,
+    /// Read only, `size` bytes at an offset given when the group is bound.
+    ReadAt(u64),
+}
+
 /// A headless wgpu device and its queue.
 pub struct GpuContext {
     /// The device kernels are built on.
@@ -171,6 +182,72 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| GpuError::Readback(e.to_string()))
+    }
+
+    /// A bind group layout of storage buffers at bindings 0, 1, 2, ...,
+    /// one per entry of `access`.
+    pub(crate) fn storage_layout(&self, label: &str, access: &[Access]) -> wgpu::BindGroupLayout {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = access
+            .iter()
+            .enumerate()
+            .map(|(b, a)| wgpu::BindGroupLayoutEntry {
+                binding: b as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: !matches!(a, Access::ReadWrite),
+                    },
+                    has_dynamic_offset: matches!(a, Access::ReadAt(_)),
+                    min_binding_size: match a {
+                        Access::ReadAt(size) => wgpu::BufferSize::new(*size),
+                        _ => None,
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        self.device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries: &entries,
+            })
+    }
+
+    /// A compute pipeline for each of the `entries` of the WGSL `source`,
+    /// all with the bind group `layouts`.
+    pub(crate) fn pipelines<const N: usize>(
+        &self,
+        label: &str,
+        source: String,
+        layouts: &[&wgpu::BindGroupLayout],
+        entries: [&str; N],
+    ) -> [wgpu::ComputePipeline; N] {
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let groups: Vec<Option<&wgpu::BindGroupLayout>> =
+            layouts.iter().map(|&l| Some(l)).collect();
+        let layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &groups,
+                immediate_size: 0,
+            });
+        entries.map(|entry| {
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&layout),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+        })
     }
 
     /// A bind group of `buffers` at bindings 0, 1, 2, ... of `layout`.

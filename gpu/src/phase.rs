@@ -33,6 +33,7 @@ use loam_systems::phase::{
 };
 use wgpu::util::DeviceExt;
 
+use crate::context::Access;
 use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError};
 
@@ -123,59 +124,24 @@ impl GpuPhase {
             bytemuck::cast_slice(&terms_words(phases, materials, config)),
             wgpu::BufferUsages::empty(),
         );
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("phase_metropolis.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(shaders::phase_metropolis().into()),
-        });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
+        // One layout for the three entry points, so one bind group serves all.
+        let bindings = {
+            use Access::{Read, ReadWrite};
+            let access = [
+                Read, ReadWrite, ReadWrite, Read, Read, Read, ReadWrite, Read, ReadWrite,
+            ];
+            gpu.storage_layout("phase", &access)
         };
-        let storage = |binding, read_only| {
-            entry(
-                binding,
-                wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-            )
-        };
-        let bindings = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("phase"),
-            entries: &[
-                storage(0, true),
-                storage(1, false),
-                storage(2, false),
-                storage(3, true),
-                storage(4, true),
-                storage(5, true),
-                storage(6, false),
-                storage(7, true),
-                storage(8, false),
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("phase"),
-            bind_group_layouts: &[Some(&bindings)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
+        let [overburden, columns, decide] = gpu.pipelines(
+            "phase_metropolis.wgsl",
+            shaders::phase_metropolis(),
+            &[&bindings],
+            ["overburden", "columns", "decide"],
+        );
         Ok(Self {
-            overburden: pipeline("overburden"),
-            columns: pipeline("columns"),
-            decide: pipeline("decide"),
+            overburden,
+            columns,
+            decide,
             bindings,
             material,
             temperature,

@@ -10,6 +10,7 @@ use bytemuck::{Pod, Zeroable};
 use loam_systems::xpbd::Mirror;
 use wgpu::util::DeviceExt;
 
+use crate::context::Access;
 use crate::{shaders, GpuContext, GpuError, PageUse, WorldMirror};
 
 /// Invocations per workgroup (the shader's `@workgroup_size`).
@@ -39,7 +40,7 @@ const ENTRIES: [&str; 7] = [
 
 /// Soft bodies mirrored on the GPU.
 pub struct GpuSoftBodies {
-    pipelines: Vec<wgpu::ComputePipeline>,
+    pipelines: [wgpu::ComputePipeline; ENTRIES.len()],
     params: wgpu::Buffer,
     x: wgpu::Buffer,
     broken: wgpu::Buffer,
@@ -166,36 +167,14 @@ impl GpuSoftBodies {
             &feedback.requests,
         ];
         let writable = [1, 2, 3, 8, 12, 15, 16, 17];
-        let entry = |binding: u32, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let common_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("xpbd.common"),
-            entries: &(0..buffers.len() as u32)
-                .map(|b| {
-                    entry(
-                        b,
-                        wgpu::BufferBindingType::Storage {
-                            read_only: !writable.contains(&b),
-                        },
-                    )
-                })
-                .collect::<Vec<_>>(),
-        });
-        let colour_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("xpbd.colour"),
-            entries: &[entry(
-                0,
-                wgpu::BufferBindingType::Storage { read_only: true },
-            )],
-        });
+        let access: Vec<Access> = (0..buffers.len())
+            .map(|b| match writable.contains(&b) {
+                true => Access::ReadWrite,
+                false => Access::Read,
+            })
+            .collect();
+        let common_layout = gpu.storage_layout("xpbd.common", &access);
+        let colour_layout = gpu.storage_layout("xpbd.colour", &[Access::Read]);
         let common = gpu.bind("xpbd.common", &common_layout, &buffers);
         let mut start = 0u32;
         // At least one colour group, empty if there are no faces: every
@@ -222,28 +201,12 @@ impl GpuSoftBodies {
                 )
             })
             .collect();
-        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("xpbd"),
-            bind_group_layouts: &[Some(&common_layout), Some(&colour_layout)],
-            immediate_size: 0,
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("xpbd_substep.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(shaders::XPBD_SUBSTEP.into()),
-        });
-        let pipelines = ENTRIES
-            .iter()
-            .map(|&entry| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: Some(&layout),
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
-            .collect();
+        let pipelines = gpu.pipelines(
+            "xpbd_substep.wgsl",
+            shaders::XPBD_SUBSTEP.into(),
+            &[&common_layout, &colour_layout],
+            ENTRIES,
+        );
         Self {
             pipelines,
             params,
