@@ -223,6 +223,12 @@ fn bad_numbers() {
         11,
         "unknown backend",
     );
+    error_at(
+        &format!("{WORLD}[run]\ngpu_automaton = \"yes\"\n"),
+        4,
+        17,
+        "expected a boolean",
+    );
     let text = format!("{WORLD}[[emitter]]\nmaterial = \"water\"\ncenter = [1, 1, 1]\nradius = 1.0\nframes = [9, 3]\n");
     error_at(&text, 7, 10, "start <= end");
     let text = format!("{WORLD}[[fill]]\nshape = \"sphere\"\ncenter = [1, 1, 1]\nradius = 2.0\nmaterial = \"sand\"\ntemperature = -4.0\n");
