@@ -114,6 +114,9 @@ impl Runtime {
             Some(g) => ("gpu", Some(g.adapter())),
             None => ("cpu", None),
         };
+        if scenario.run.gpu_automaton && gpu.is_none() {
+            notes.push("gpu_automaton: no GPU backend, so the automaton runs on the CPU".into());
+        }
         let layout = WorldLayout::new(scenario.world.size, scenario.world.page)
             .map_err(|e| LoamError::Invalid(e.to_string()))?;
         check_memory(scenario.resident_cells())?;

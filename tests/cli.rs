@@ -35,6 +35,27 @@ fn report(dir: &Path, args: &[&str]) -> (Output, serde_json::Value) {
 }
 
 #[test]
+fn gpu_automaton_without_a_gpu_backend_runs_on_the_cpu_and_says_so() {
+    let dir = temp_dir("gpu-automaton");
+    let (out, r) = report(
+        &dir,
+        &[
+            "run",
+            "scenarios/hourglass.toml",
+            "--frames",
+            "2",
+            "--gpu-automaton",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(r["backend"], "cpu");
+    let jobs = r["jobs"].as_array().expect("jobs");
+    assert!(jobs.iter().any(|j| j["name"] == "ca.step"), "{jobs:?}");
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("gpu_automaton"), "{notes}");
+}
+
+#[test]
 fn run_writes_a_report_with_the_documented_schema() {
     let dir = temp_dir("schema");
     let (out, r) = report(
