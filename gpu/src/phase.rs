@@ -16,6 +16,28 @@
 //! [change stamp](loam_storage::PageTable::change_stamp) or slot moved
 //! since the mirror last had them, and it copies back only the pages it
 //! changed.
+//!
+//! ```no_run
+//! use loam_gpu::{GpuContext, GpuPhase};
+//! use loam_storage::{VoxelWorld, WorldLayout};
+//! use loam_systems::materials::{id, MaterialTable};
+//! use loam_systems::phase::{PhaseConfig, PhaseState, PhaseTable};
+//!
+//! let gpu = GpuContext::new()?;
+//! let layout = WorldLayout::new([64, 64, 64], 32).expect("a valid layout");
+//! // Water at 390 K: above its boiling point, holding heat to pay for it.
+//! let mut world = VoxelWorld::new(layout, id::WATER, 390.0);
+//! let (phases, materials) = (PhaseTable::default(), MaterialTable::default());
+//! let config = PhaseConfig::default();
+//! let kernel = GpuPhase::new(&gpu, &world, &phases, &materials, &config)?;
+//! let mut state = PhaseState::default();
+//! for p in 0..layout.page_count() {
+//!     world.table.wake(p);
+//! }
+//! kernel.pass(&gpu, &mut world, &mut state, &phases, &[], None, 7, 0)?;
+//! println!("{} cells changed phase", state.last.accepted);
+//! # Ok::<(), loam_gpu::GpuError>(())
+//! ```
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

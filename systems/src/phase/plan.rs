@@ -3,6 +3,30 @@
 //! [`plan_pass`], report a [`PageOutcome`] per visited page, and end with
 //! [`finish_pass`], so both follow the same schedule and leave the same
 //! wakes, candidates and counts.
+//!
+//! ```
+//! use loam_storage::{VoxelWorld, WorldLayout};
+//! use loam_systems::materials::id;
+//! use loam_systems::phase::{
+//!     finish_pass, plan_pass, PageOutcome, PhaseConfig, PhaseState, PhaseTable,
+//! };
+//!
+//! let layout = WorldLayout::new([32, 32, 32], 16)?;
+//! let mut world = VoxelWorld::new(layout, id::WATER, 300.0);
+//! for p in 0..layout.page_count() {
+//!     world.table.wake(p);
+//! }
+//! let (phases, mut state) = (PhaseTable::default(), PhaseState::default());
+//! let plan = plan_pass(&world, &state, &phases, &PhaseConfig::default(), 0);
+//! assert_eq!(plan.pages.len(), 8, "every page holds water");
+//! // Another backend decides the cells of `plan.pages` here, and reports
+//! // one outcome a page: nothing changed, in this example.
+//! let outcomes = vec![PageOutcome::new(phases.substances.len()); plan.pages.len()];
+//! finish_pass(&mut world, &mut state, &phases, plan, &outcomes);
+//! assert_eq!(state.last.pages, 8);
+//! assert_eq!(state.last.accepted, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use loam_runtime::random::{hash3, mix64};
 use loam_storage::{neighbourhood, VoxelWorld};
