@@ -73,6 +73,11 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     let start = Instant::now();
     decay.run(&gpu, &cells, 0.9)?;
     let decay_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut scaled = cells.clone();
+    scaled.iter_mut().flatten().for_each(|v| *v *= 0.9);
+    std::hint::black_box(&scaled);
+    let cpu_decay_s = start.elapsed().as_secs_f64();
 
     // The jelly10k workload of `loam bench xpbd`: 10,164 Gram-Schmidt
     // voxels, 4 substeps a frame, 30 frames.
@@ -232,6 +237,10 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     println!(
         "gpu.fields_decay.ms_1000_bricks        {:>12.3} ms",
         decay_s * 1000.0
+    );
+    println!(
+        "cpu.fields_decay.ms_1000_bricks        {:>12.3} ms",
+        cpu_decay_s * 1000.0
     );
     println!(
         "gpu.xpbd.jelly10k.ms_per_frame         {:>12.3} ms",
