@@ -12,10 +12,6 @@
 //! page (a benchmark). Reactions and heat conduction run as on the CPU.
 
 use bytemuck::{Pod, Zeroable};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-
 use loam_storage::{neighbourhood, VoxelWorld, WorldLayout};
 use loam_systems::ca::flags::MOVED;
 use loam_systems::ca::{CaConfig, CaStats};
@@ -23,6 +19,7 @@ use loam_systems::materials::MaterialTable;
 use wgpu::util::DeviceExt;
 
 use crate::context::Access;
+use crate::pools::PoolMirror;
 use crate::{shaders, GpuContext, GpuError};
 
 /// The kernel's parameters (the shader's `Params`).
@@ -56,11 +53,11 @@ pub struct GpuAutomaton {
     params: wgpu::Buffer,
     stride: u64,
     group: wgpu::BindGroup,
-    material: wgpu::Buffer,
-    temperature: wgpu::Buffer,
-    flags: wgpu::Buffer,
+    /// The world's pools, flags included.
+    pools: PoolMirror,
     phase_pages: wgpu::Buffer,
     changes: wgpu::Buffer,
+    /// Words of the flag pool.
     words: u32,
     layout: WorldLayout,
     seed: u64,
@@ -69,18 +66,6 @@ pub struct GpuAutomaton {
     pages: Vec<usize>,
     /// Their slots.
     slots: Vec<usize>,
-    /// Page → the change stamp of what the GPU holds of it.
-    mirrored: Mutex<HashMap<usize, u64>>,
-    /// Pages sent since the automaton was made.
-    uploaded: AtomicU64,
-}
-
-/// A byte pool as words of 4 (zero padded).
-fn packed(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .chunks(4)
-        .map(|c| c.iter().rev().fold(0u32, |w, &b| w << 8 | u32::from(b)))
-        .collect()
 }
 
 impl GpuAutomaton {
@@ -104,19 +89,8 @@ impl GpuAutomaton {
                 usage: wgpu::BufferUsages::STORAGE | extra,
             })
         };
-        let rw = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        let material = buffer(
-            "ca.material",
-            bytemuck::cast_slice(&packed(world.material.as_slice())),
-            rw,
-        );
-        let temperature = buffer(
-            "ca.temperature",
-            bytemuck::cast_slice(world.temperature.as_slice()),
-            rw,
-        );
-        let flag_words = packed(world.flags.as_slice());
-        let flags = buffer("ca.flags", bytemuck::cast_slice(&flag_words), rw);
+        let pools = PoolMirror::new(gpu, world, "ca", true);
+        let flags = pools.flags.as_ref().expect("made with flags");
         // Per resident page: 27 neighbourhood offsets, then its origin.
         let resident = world.resident_pages();
         let mut rows = Vec::with_capacity(30 * resident.len());
@@ -235,9 +209,9 @@ impl GpuAutomaton {
             layout: &bindings,
             entries: &[
                 &params,
-                &material,
-                &temperature,
-                &flags,
+                &pools.material,
+                &pools.temperature,
+                flags,
                 &pages,
                 &phase_pages,
                 &kinds,
@@ -272,12 +246,10 @@ impl GpuAutomaton {
             params,
             stride,
             group,
-            material,
-            temperature,
-            flags,
+            words: (flags.size() / 4) as u32,
+            pools,
             phase_pages,
             changes,
-            words: flag_words.len() as u32,
             layout,
             seed,
             config: *config,
@@ -285,13 +257,6 @@ impl GpuAutomaton {
                 .iter()
                 .filter_map(|&p| world.table.resident_slot(p))
                 .collect(),
-            mirrored: Mutex::new(
-                resident
-                    .iter()
-                    .filter_map(|&p| Some((p, world.table.change_stamp(p)?)))
-                    .collect(),
-            ),
-            uploaded: AtomicU64::new(0),
             pages: resident,
         }
     }
@@ -348,7 +313,7 @@ impl GpuAutomaton {
             .collect();
         read.sort_unstable();
         read.dedup();
-        self.sync(gpu, world, &read);
+        self.pools.sync(gpu, world, &read);
         self.dispatch(gpu, frame, &rows);
         let changes: Vec<i32> = gpu.read(&self.changes)?;
         let p = layout.page as i32;
@@ -402,7 +367,7 @@ impl GpuAutomaton {
         for flags in world.flags.slots_mut(&cleared) {
             flags.iter_mut().for_each(|f| *f &= !MOVED);
         }
-        self.download_pages(gpu, world, &written)?;
+        self.pools.download(gpu, world, &written)?;
         stats.active_pages = world.table.awake_count() as u64;
         Ok(stats)
     }
@@ -418,83 +383,10 @@ impl GpuAutomaton {
                 .all(|(&p, &s)| world.table.resident_slot(p) == Some(s))
     }
 
-    /// Sends those of `pages` whose change stamp moved since the GPU last
-    /// had them.
-    fn sync(&self, gpu: &GpuContext, world: &VoxelWorld, pages: &[usize]) {
-        let cells = self.layout.page_cells();
-        let mut mirrored = self.mirrored.lock().unwrap_or_else(|e| e.into_inner());
-        for &p in pages {
-            let (Some(stamp), Some(slot)) =
-                (world.table.change_stamp(p), world.table.resident_slot(p))
-            else {
-                continue;
-            };
-            if mirrored.get(&p) == Some(&stamp) {
-                continue;
-            }
-            let at = slot * cells;
-            let bytes = at..at + cells;
-            gpu.queue.write_buffer(
-                &self.material,
-                at as u64,
-                &world.material.as_slice()[bytes.clone()],
-            );
-            gpu.queue.write_buffer(
-                &self.flags,
-                at as u64,
-                &world.flags.as_slice()[bytes.clone()],
-            );
-            gpu.queue.write_buffer(
-                &self.temperature,
-                4 * at as u64,
-                bytemuck::cast_slice(&world.temperature.as_slice()[bytes]),
-            );
-            mirrored.insert(p, stamp);
-            self.uploaded.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Copies `pages` back into `world` (their pools); the GPU then holds
-    /// what `world` holds for them.
-    fn download_pages(
-        &self,
-        gpu: &GpuContext,
-        world: &mut VoxelWorld,
-        pages: &[usize],
-    ) -> Result<(), GpuError> {
-        let cells = self.layout.page_cells();
-        let slots: Vec<(usize, usize)> = pages
-            .iter()
-            .filter_map(|&p| Some((p, world.table.resident_slot(p)?)))
-            .collect();
-        let ranges = |bytes: usize| -> Vec<(u64, u64)> {
-            slots
-                .iter()
-                .map(|&(_, s)| ((s * cells * bytes) as u64, (cells * bytes) as u64))
-                .collect()
-        };
-        let material: Vec<u8> = gpu.read_ranges(&self.material, &ranges(1))?;
-        let flags: Vec<u8> = gpu.read_ranges(&self.flags, &ranges(1))?;
-        let temperature: Vec<f32> = gpu.read_ranges(&self.temperature, &ranges(4))?;
-        let mut mirrored = self.mirrored.lock().unwrap_or_else(|e| e.into_inner());
-        for (k, &(p, s)) in slots.iter().enumerate() {
-            let (at, from) = (s * cells, k * cells);
-            world.material.as_mut_slice()[at..at + cells]
-                .copy_from_slice(&material[from..from + cells]);
-            world.flags.as_mut_slice()[at..at + cells].copy_from_slice(&flags[from..from + cells]);
-            world.temperature.as_mut_slice()[at..at + cells]
-                .copy_from_slice(&temperature[from..from + cells]);
-            if let Some(stamp) = world.table.change_stamp(p) {
-                mirrored.insert(p, stamp);
-            }
-        }
-        Ok(())
-    }
-
     /// Pages sent to the GPU since the automaton was made (not counting the
     /// first copy of the world).
     pub fn pages_uploaded(&self) -> u64 {
-        self.uploaded.load(Ordering::Relaxed)
+        self.pools.uploaded()
     }
 
     /// Clears MOVED bits and updates page `rows` phase by phase, slab by
@@ -598,9 +490,14 @@ impl GpuAutomaton {
             let n = out.len();
             out.copy_from_slice(&words[..n]);
         };
-        unpack(gpu.read(&self.material)?, world.material.as_mut_slice());
-        unpack(gpu.read(&self.flags)?, world.flags.as_mut_slice());
-        let t: Vec<f32> = gpu.read(&self.temperature)?;
+        unpack(
+            gpu.read(&self.pools.material)?,
+            world.material.as_mut_slice(),
+        );
+        if let Some(flags) = &self.pools.flags {
+            unpack(gpu.read(flags)?, world.flags.as_mut_slice());
+        }
+        let t: Vec<f32> = gpu.read(&self.pools.temperature)?;
         world.temperature.as_mut_slice().copy_from_slice(&t);
         Ok(())
     }

@@ -41,6 +41,7 @@ mod decay;
 mod diffuse;
 mod page_use;
 mod phase;
+mod pools;
 pub mod random;
 pub mod shaders;
 mod timing;

@@ -39,9 +39,7 @@
 //! # Ok::<(), loam_gpu::GpuError>(())
 //! ```
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use bytemuck::{Pod, Zeroable};
 use loam_storage::{VoxelWorld, WorldLayout};
@@ -56,6 +54,7 @@ use loam_systems::phase::{
 use wgpu::util::DeviceExt;
 
 use crate::context::Access;
+use crate::pools::PoolMirror;
 use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError};
 
@@ -93,18 +92,12 @@ pub struct GpuPhase {
     decide: wgpu::ComputePipeline,
     /// One layout for the three entry points, so one bind group serves all.
     bindings: wgpu::BindGroupLayout,
-    material: wgpu::Buffer,
-    temperature: wgpu::Buffer,
+    pools: PoolMirror,
     table: wgpu::Buffer,
     terms: wgpu::Buffer,
     layout: WorldLayout,
     config: PhaseConfig,
     substances: usize,
-    /// Page → (slot, change stamp) of what the GPU holds; a page missing
-    /// here is absent on the GPU too.
-    mirrored: Mutex<HashMap<usize, (usize, u64)>>,
-    /// Pages sent since the mirror was made.
-    uploaded: AtomicU64,
     timer: Option<PassTimer>,
     /// GPU time of the last pass, ns.
     last_ns: AtomicU64,
@@ -129,13 +122,6 @@ impl GpuPhase {
                 usage: wgpu::BufferUsages::STORAGE | usage,
             })
         };
-        let rw = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        let material = buffer("phase.material", world.material.as_slice(), rw);
-        let temperature = buffer(
-            "phase.temperature",
-            bytemuck::cast_slice(world.temperature.as_slice()),
-            rw,
-        );
         let table = buffer(
             "phase.table",
             bytemuck::cast_slice(&page_table(world)),
@@ -165,21 +151,12 @@ impl GpuPhase {
             columns,
             decide,
             bindings,
-            material,
-            temperature,
+            pools: PoolMirror::new(gpu, world, "phase", false),
             table,
             terms,
             layout,
             config: *config,
             substances: phases.substances.len(),
-            mirrored: Mutex::new(
-                world
-                    .resident_pages()
-                    .into_iter()
-                    .filter_map(|p| Some((p, mirror_key(world, p)?)))
-                    .collect(),
-            ),
-            uploaded: AtomicU64::new(0),
             timer: PassTimer::new(gpu),
             last_ns: AtomicU64::new(0),
         })
@@ -190,33 +167,10 @@ impl GpuPhase {
     /// slot moved since the mirror last had them. The world's pools must
     /// have the capacity they had at [`GpuPhase::new`].
     pub fn sync(&self, gpu: &GpuContext, world: &VoxelWorld, pages: &[usize]) {
-        let cells = self.layout.page_cells();
-        let mut mirrored = self.mirrored.lock().unwrap_or_else(|e| e.into_inner());
-        for &p in pages {
-            let now = mirror_key(world, p);
-            if mirrored.get(&p).copied() == now {
-                continue;
-            }
-            let row = now.map_or(0, |(s, _)| s as u32 + 1);
+        for p in self.pools.sync(gpu, world, pages) {
+            let row = world.table.resident_slot(p).map_or(0, |s| s as u32 + 1);
             gpu.queue
                 .write_buffer(&self.table, 4 * p as u64, bytemuck::bytes_of(&row));
-            let Some((s, _)) = now else {
-                mirrored.remove(&p);
-                continue;
-            };
-            let at = s * cells;
-            gpu.queue.write_buffer(
-                &self.material,
-                at as u64,
-                &world.material.as_slice()[at..at + cells],
-            );
-            gpu.queue.write_buffer(
-                &self.temperature,
-                4 * at as u64,
-                bytemuck::cast_slice(&world.temperature.as_slice()[at..at + cells]),
-            );
-            mirrored.extend(now.map(|k| (p, k)));
-            self.uploaded.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -232,7 +186,7 @@ impl GpuPhase {
     /// Pages sent to the GPU since the mirror was made (not counting the
     /// first copy of the world).
     pub fn pages_uploaded(&self) -> u64 {
-        self.uploaded.load(Ordering::Relaxed)
+        self.pools.uploaded()
     }
 
     /// One pass, as `loam_systems::phase::metropolis_pass` does it: the
@@ -379,8 +333,8 @@ impl GpuPhase {
                     &self.bindings,
                     &[
                         &params_buffer,
-                        &self.material,
-                        &self.temperature,
+                        &self.pools.material,
+                        &self.pools.temperature,
                         &self.table,
                         &visited,
                         &self.terms,
@@ -446,7 +400,6 @@ impl GpuPhase {
             self.last_ns.store(ns as u64, Ordering::Relaxed);
         }
         let outcomes: Vec<PageOutcome> = words.chunks(stride).map(page_outcome).collect();
-        self.download_changed(gpu, world, &plan.pages, &outcomes)?;
         let changed: Vec<usize> = plan
             .pages
             .iter()
@@ -455,46 +408,9 @@ impl GpuPhase {
             .map(|(&p, _)| p)
             .collect();
         finish_pass(world, state, phases, plan, &outcomes);
-        // The pages copied back are touched by `finish_pass`, and the GPU
-        // already holds what they now hold.
-        let mut mirrored = self.mirrored.lock().unwrap_or_else(|e| e.into_inner());
-        for p in changed {
-            mirrored.extend(mirror_key(world, p).map(|k| (p, k)));
-        }
-        Ok(())
-    }
-
-    /// Copies the pools of the pages with changes back into `world`.
-    fn download_changed(
-        &self,
-        gpu: &GpuContext,
-        world: &mut VoxelWorld,
-        pages: &[usize],
-        outcomes: &[PageOutcome],
-    ) -> Result<(), GpuError> {
-        let cells = self.layout.page_cells();
-        let slots: Vec<usize> = pages
-            .iter()
-            .zip(outcomes)
-            .filter(|(_, o)| o.lo[0] <= o.hi[0])
-            .filter_map(|(&p, _)| world.table.resident_slot(p))
-            .collect();
-        let ranges = |bytes: usize| -> Vec<(u64, u64)> {
-            slots
-                .iter()
-                .map(|&s| ((s * cells * bytes) as u64, (cells * bytes) as u64))
-                .collect()
-        };
-        let material: Vec<u8> = gpu.read_ranges(&self.material, &ranges(1))?;
-        let temperature: Vec<f32> = gpu.read_ranges(&self.temperature, &ranges(4))?;
-        for (k, &s) in slots.iter().enumerate() {
-            let at = s * cells;
-            world.material.as_mut_slice()[at..at + cells]
-                .copy_from_slice(&material[k * cells..(k + 1) * cells]);
-            world.temperature.as_mut_slice()[at..at + cells]
-                .copy_from_slice(&temperature[k * cells..(k + 1) * cells]);
-        }
-        Ok(())
+        // After `finish_pass` has touched them, so that the mirror knows it
+        // holds what they now hold.
+        self.pools.download(gpu, world, &changed)
     }
 }
 
@@ -539,12 +455,6 @@ fn pages_read(layout: &WorldLayout, pages: &[usize]) -> Vec<usize> {
     read.sort_unstable();
     read.dedup();
     read
-}
-
-/// What the mirror records of page `p`: its slot and change stamp, `None`
-/// when it is not resident.
-fn mirror_key(world: &VoxelWorld, p: usize) -> Option<(usize, u64)> {
-    Some((world.table.resident_slot(p)?, world.table.change_stamp(p)?))
 }
 
 /// Page → slot + 1, 0 where the page is not resident.
