@@ -440,18 +440,20 @@ fn random_numbers_on_the_gpu_are_the_cpus_bit_for_bit() {
     }
 }
 
-/// 32³ cells in pages of 8: a sand pile, a block of water and a puff of
+/// 32³ cells in pages of `page`: a sand pile, a block of water and a puff of
 /// smoke over a stone floor, every cell at its own temperature (so swaps
 /// that lose one show), and a wall to pile against; with the automaton's
 /// movement alone.
-fn sandbox() -> (
+fn sandbox(
+    page: u32,
+) -> (
     loam_storage::VoxelWorld,
     loam_systems::materials::MaterialTable,
     loam_systems::ca::CaConfig,
 ) {
     use loam_storage::{VoxelWorld, WorldLayout};
     use loam_systems::materials::{id, MaterialTable, AMBIENT};
-    let layout = WorldLayout::new([32, 32, 32], 8).expect("a valid layout");
+    let layout = WorldLayout::new([32, 32, 32], page).expect("a valid layout");
     let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
     for z in 0..32u32 {
         for y in 0..32u32 {
@@ -496,7 +498,7 @@ fn first_difference(a: &loam_storage::VoxelWorld, b: &loam_storage::VoxelWorld) 
 fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
     use loam_systems::ca;
     let Some(gpu) = gpu() else { return };
-    let (world, table, config) = sandbox();
+    let (world, table, config) = sandbox(8);
     let seed = 0x5EED_u64;
     let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, &config, seed);
     let mut cpu = world.clone();
@@ -602,7 +604,7 @@ fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_the_same_worl
     let Some(gpu) = gpu() else { return };
     // Movement alone, then movement and heat conduction.
     for heat in [false, true] {
-        let (world, table, config) = sandbox();
+        let (world, table, config) = sandbox(8);
         let config = ca::CaConfig { heat, ..config };
         let run = on_the_cpus_schedule(&gpu, &world, &table, &config, 77);
         assert!(
@@ -885,21 +887,12 @@ fn automaton_matches_the_cpu_at_every_page_size() {
     // page of 32³ in one invocation once ran past llvmpipe's limit of
     // 65,535 loop iterations an invocation, which silently ended its loops.
     let Some(gpu) = gpu() else { return };
-    let (sandbox, table, config) = sandbox();
-    let config = loam_systems::ca::CaConfig {
-        heat: true,
-        ..config
-    };
     for page in [4u32, 16, 32] {
-        let layout = loam_storage::WorldLayout::new([32, 32, 32], page).expect("a valid layout");
-        let mut world = loam_storage::VoxelWorld::new(layout, 0, 300.0);
-        for (x, y, z) in (0..32u32)
-            .flat_map(|z| (0..32u32).flat_map(move |y| (0..32u32).map(move |x| (x, y, z))))
-        {
-            let c = [x, y, z];
-            let (m, t) = (sandbox.material(c), sandbox.temperature(c));
-            world.set_cell(c, m.expect("resident"), t.expect("resident"));
-        }
+        let (world, table, config) = sandbox(page);
+        let config = loam_systems::ca::CaConfig {
+            heat: true,
+            ..config
+        };
         let automaton = loam_gpu::GpuAutomaton::new(&gpu, &world, &table, &config, 1);
         let (mut cpu, mut on_gpu) = (world.clone(), world);
         for frame in 0..4 {
