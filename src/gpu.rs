@@ -2,8 +2,8 @@
 //! feature): the device, opened once, and the jobs that run on it. The
 //! automaton (`ca.step.gpu`, bit for bit the CPU's on the CPU's schedule,
 //! sending the pages it reads and copying back those it changed), field
-//! diffusion (`fields.diffuse.gpu`, the CPU's stencil), decay
-//! (`fields.decay.gpu`, bit for bit) and the Metropolis
+//! diffusion and decay (`fields.step.gpu`, the CPU's stencil, decay bit
+//! for bit) and the Metropolis
 //! phase pass (`phase.gpu.dispatch` and `phase.gpu.readback`, the CPU's
 //! pages and random draws, Gibbs energies in `f32`) run on the GPU, each checked against the CPU in
 //! `loam-gpu`'s tests; the other systems (commands, emitters, field
@@ -38,17 +38,22 @@ mod enabled {
             self.context.adapter_name().to_string()
         }
 
-        /// The `fields.diffuse.gpu` job: each substep of each field
-        /// channel on this device (a resource of the engine).
-        pub fn diffuse_job(&self) -> Job {
-            const NAME: &str = "fields.diffuse.gpu";
+        /// The `fields.step.gpu` job: each substep of each field channel,
+        /// and each channel's decay after its last, on this device (a
+        /// resource of the engine); the CPU grows and frees the bricks as
+        /// its `fields.step` does.
+        pub fn field_step_job(&self) -> Job {
+            const NAME: &str = "fields.step.gpu";
             Job::new(NAME).writes::<Fields>().reads::<Gpu>().run(|ctx| {
                 let gpu = ctx.read::<Gpu>()?;
-                let mut fields = ctx.write::<Fields>()?;
-                fields
-                    .diffuse_with(ctx.dt(), |cells, neighbours, alpha| {
-                        gpu.diffusion.run(&gpu.context, cells, neighbours, alpha, 1)
-                    })
+                ctx.write::<Fields>()?
+                    .step_with(
+                        ctx.dt(),
+                        |cells, neighbours, alpha| {
+                            gpu.diffusion.run(&gpu.context, cells, neighbours, alpha, 1)
+                        },
+                        |cells, factor| gpu.decay.run(&gpu.context, cells, factor),
+                    )
                     .map_err(|e| JobError::failed(NAME, e))
             })
         }
@@ -93,20 +98,6 @@ mod enabled {
                     *ctx.write::<CaStats>()? = stats;
                     Ok(())
                 })
-        }
-
-        /// The `fields.decay.gpu` job: each field channel's decay on this
-        /// device, then the CPU frees the bricks left with nothing.
-        pub fn decay_job(&self) -> Job {
-            const NAME: &str = "fields.decay.gpu";
-            Job::new(NAME).writes::<Fields>().reads::<Gpu>().run(|ctx| {
-                let gpu = ctx.read::<Gpu>()?;
-                ctx.write::<Fields>()?
-                    .decay_with(ctx.dt(), |cells, factor| {
-                        gpu.decay.run(&gpu.context, cells, factor)
-                    })
-                    .map_err(|e| JobError::failed(NAME, e))
-            })
         }
 
         /// Mirrors `world` for the phase pass and inserts the resource of
@@ -227,13 +218,8 @@ mod disabled {
             match *self {}
         }
 
-        /// The GPU diffusion job.
-        pub fn diffuse_job(&self) -> loam_runtime::Job {
-            match *self {}
-        }
-
-        /// The GPU decay job.
-        pub fn decay_job(&self) -> loam_runtime::Job {
+        /// The GPU field diffusion and decay job.
+        pub fn field_step_job(&self) -> loam_runtime::Job {
             match *self {}
         }
 

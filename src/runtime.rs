@@ -224,14 +224,10 @@ impl Runtime {
         }
         match gpu {
             Some(gpu) => {
-                engine.add_job(gpu.diffuse_job());
-                engine.add_job(gpu.decay_job());
+                engine.add_job(gpu.field_step_job());
                 engine.insert_resource(gpu);
             }
-            None => {
-                engine.add_job(field_diffuse_job());
-                engine.add_job(field_decay_job());
-            }
+            None => engine.add_job(field_step_job()),
         }
         if let Some(readback) = gpu_phase_readback {
             engine.add_job(readback);
@@ -599,18 +595,11 @@ fn soft_body_job(substeps: u32) -> Job {
         })
 }
 
-/// The `fields.diffuse` job.
-fn field_diffuse_job() -> Job {
-    Job::new("fields.diffuse").writes::<Fields>().run(|ctx| {
-        ctx.write::<Fields>()?.diffuse(ctx.dt());
-        Ok(())
-    })
-}
-
-/// The `fields.decay` job.
-fn field_decay_job() -> Job {
-    Job::new("fields.decay").writes::<Fields>().run(|ctx| {
-        ctx.write::<Fields>()?.decay(ctx.dt());
+/// The `fields.step` job: diffusion and decay in one pass
+/// ([`Fields::step`]).
+fn field_step_job() -> Job {
+    Job::new("fields.step").writes::<Fields>().run(|ctx| {
+        ctx.write::<Fields>()?.step(ctx.dt());
         Ok(())
     })
 }

@@ -311,9 +311,8 @@ fn graph_lists_the_jobs_in_order() {
          fields.commands -> [fields.couple]\n\
          fields.couple -> [ca.step]\n\
          ca.step -> [phase.metropolis]\n\
-         phase.metropolis -> [fields.diffuse]\n\
-         fields.diffuse -> [fields.decay]\n\
-         fields.decay -> []\n"
+         phase.metropolis -> [fields.step]\n\
+         fields.step -> []\n"
     );
 }
 

@@ -5,105 +5,41 @@
 //! for `α ≤ 1/6`, so each field's step of `dt` is cut into
 //! `ceil(6·D·dt / 0.9)` substeps of its own, however large `dt` is.
 //!
-//! Each substep copies a brick's channel, with a one-cell halo from its six
-//! neighbours (zero where there is none), into a padded 10³ block, and runs
-//! the 7-point stencil over the block's interior in straight rows of 8: no
-//! branch per cell, and the rows vectorise. It reads the old values and
-//! writes new ones (Jacobi), bricks in parallel, so the result does not
-//! depend on the thread count. Every exchange is pairwise and symmetric, so
-//! diffusion alone conserves each field's sum.
+//! The 7-point stencil runs over a brick in straight rows of 8, reading
+//! the rows next to each row from the brick itself or, on its faces, from
+//! the neighbour brick (zero where there is none): no copy into a padded
+//! block, no branch per cell, and the rows vectorise. It reads the old
+//! values and writes new ones (Jacobi), bricks in parallel, so the result
+//! does not depend on the thread count. Every exchange is pairwise and
+//! symmetric, so diffusion alone conserves each field's sum.
 //!
 //! Values move one cell a substep. Before each substep, a brick grows a
 //! neighbour behind every face that holds more than a hundredth of
-//! `epsilon`, so nothing leaks off the edge of the allocated region.
+//! `epsilon`, so nothing leaks off the edge of the allocated region. The
+//! stencil measures the [`Peaks`] of what it wrote while the brick is in
+//! cache, so growth (and freeing, after [`Fields::step`]) need not scan the
+//! bricks again.
 
 use rayon::prelude::*;
 
-use super::{channel_eps, Brick, Fields, BRICK, BRICK_CELLS, CHANNELS};
+use super::{offset, per_channel, Brick, Fields, Peaks, BRICK, BRICK_CELLS, CHANNELS, FACES};
 
-/// Faces of a brick: offset, and which local axis and end it lies on.
-const FACES: [([i32; 3], usize, usize); 6] = [
-    ([-1, 0, 0], 0, 0),
-    ([1, 0, 0], 0, BRICK - 1),
-    ([0, -1, 0], 1, 0),
-    ([0, 1, 0], 1, BRICK - 1),
-    ([0, 0, -1], 2, 0),
-    ([0, 0, 1], 2, BRICK - 1),
-];
+/// A brick channel's face neighbours' same channel, in [`FACES`] order;
+/// `None` where there is no brick, read as zero.
+type Around<'a> = [Option<&'a [f32; BRICK_CELLS]>; 6];
 
-/// Edge of a brick padded with its halo.
-const PAD: usize = BRICK + 2;
-
-/// Index of local cell `c` (each axis in `0..BRICK`) in a brick.
-fn local(c: [usize; 3]) -> usize {
-    c[0] + BRICK * (c[1] + BRICK * c[2])
+/// What one substep does to a channel.
+#[derive(Clone, Copy, Debug)]
+struct ChannelStep {
+    /// The stencil's `D·h`.
+    alpha: f32,
+    /// The factor the result is multiplied by: the channel's decay, on its
+    /// last substep of a [`Fields::step`].
+    decay: Option<f32>,
 }
 
-/// Index of padded cell `c` (each axis in `0..PAD`) in a padded block.
-fn padded(c: [usize; 3]) -> usize {
-    c[0] + PAD * (c[1] + PAD * c[2])
-}
-
-/// The cells of a brick's plane `at` across `axis`, as local coordinates.
-fn plane(axis: usize, at: usize) -> impl Iterator<Item = [usize; 3]> {
-    (0..BRICK * BRICK).map(move |k| {
-        let (u, v) = (k % BRICK, k / BRICK);
-        match axis {
-            0 => [at, u, v],
-            1 => [u, at, v],
-            _ => [u, v, at],
-        }
-    })
-}
-
-/// Fills `pad` with a brick's channel `src` and the halo from its
-/// neighbours' same channel (`neighbour(face)`, faces in `FACES` order),
-/// zero where a neighbour is missing. Rows of 8 are copied whole; only the
-/// x faces go cell by cell.
-fn fill<'a>(
-    pad: &mut [f32],
-    src: &[f32; BRICK_CELLS],
-    neighbour: impl Fn(usize) -> Option<&'a [f32; BRICK_CELLS]>,
-) {
-    const B: usize = BRICK;
-    let (x_lo, x_hi) = (neighbour(0), neighbour(1));
-    let (y_lo, y_hi) = (neighbour(2), neighbour(3));
-    let (z_lo, z_hi) = (neighbour(4), neighbour(5));
-    for z in 0..B {
-        for y in 0..B {
-            let from = local([0, y, z]);
-            let to = padded([1, y + 1, z + 1]);
-            pad[to..to + B].copy_from_slice(&src[from..from + B]);
-            // x halo: the neighbours' far column.
-            pad[to - 1] = x_lo.map_or(0.0, |n| n[local([B - 1, y, z])]);
-            pad[to + B] = x_hi.map_or(0.0, |n| n[local([0, y, z])]);
-        }
-        // y halo: the neighbours' far rows.
-        for (n, y_theirs, y_pad) in [(y_lo, B - 1, 0), (y_hi, 0, PAD - 1)] {
-            let to = padded([1, y_pad, z + 1]);
-            match n {
-                Some(n) => {
-                    let from = local([0, y_theirs, z]);
-                    pad[to..to + B].copy_from_slice(&n[from..from + B]);
-                }
-                None => pad[to..to + B].fill(0.0),
-            }
-        }
-    }
-    // z halo: the neighbours' far planes.
-    for (n, z_theirs, z_pad) in [(z_lo, B - 1, 0), (z_hi, 0, PAD - 1)] {
-        for y in 0..B {
-            let to = padded([1, y + 1, z_pad]);
-            match n {
-                Some(n) => {
-                    let from = local([0, y, z_theirs]);
-                    pad[to..to + B].copy_from_slice(&n[from..from + B]);
-                }
-                None => pad[to..to + B].fill(0.0),
-            }
-        }
-    }
-}
+/// What one substep does to each channel; `None` leaves it alone.
+type Plan = [Option<ChannelStep>; CHANNELS];
 
 /// One explicit diffusion substep of one channel over a set of bricks, as
 /// the CPU backend does it: `channels[k]` holds brick `k`'s cells (x
@@ -126,169 +62,301 @@ pub fn diffuse_bricks(
     channels
         .par_iter()
         .zip(neighbours)
-        .map(|(src, nb)| {
-            let mut pad = [0.0f32; PAD * PAD * PAD];
+        .map(|(own, nb)| {
             let mut out = [0.0f32; BRICK_CELLS];
-            fill(&mut pad, src, |face| nb[face].map(|k| &channels[k]));
-            stencil(&pad, &mut out, alpha);
+            stencil(
+                own,
+                &nb.map(|n| n.map(|k| &channels[k])),
+                alpha,
+                1.0,
+                &mut out,
+            );
             out
         })
         .collect()
 }
 
-/// One explicit step of the 7-point stencil over the padded block, a row
-/// of 8 at a time (fixed-length rows: no bounds checks, and they
-/// vectorise).
-fn stencil(pad: &[f32], out: &mut [f32; BRICK_CELLS], alpha: f32) {
-    const SLAB: usize = PAD * PAD;
-    let row = |at: usize| -> &[f32; BRICK] { pad[at..at + BRICK].try_into().expect("a row of 8") };
-    for (k, o) in out.chunks_exact_mut(BRICK).enumerate() {
-        let (y, z) = (k % BRICK, k / BRICK);
-        let at = padded([1, y + 1, z + 1]);
-        let (v, xm, xp) = (row(at), row(at - 1), row(at + 1));
-        let (ym, yp, zm, zp) = (row(at - PAD), row(at + PAD), row(at - SLAB), row(at + SLAB));
-        for x in 0..BRICK {
-            let sum = xm[x] + xp[x] + ym[x] + yp[x] + zm[x] + zp[x];
-            o[x] = v[x] + alpha * (sum - 6.0 * v[x]);
+/// One explicit step of the 7-point stencil over a brick channel `own`,
+/// a row of 8 at a time (fixed-length rows: no bounds checks, and they
+/// vectorise), each result times `scale`.
+fn stencil(
+    own: &[f32; BRICK_CELLS],
+    around: &Around,
+    alpha: f32,
+    scale: f32,
+    out: &mut [f32; BRICK_CELLS],
+) {
+    const B: usize = BRICK;
+    const ZERO: [f32; B] = [0.0; B];
+    let own = rows(own);
+    let around = around.map(|n| n.map(rows));
+    // The neighbours' columns next to the x faces, zero where there is no
+    // neighbour: gathered once, so the row loop does not branch on them.
+    let column = |face: usize, x: usize| -> [f32; B * B] {
+        around[face].map_or([0.0; B * B], |n| std::array::from_fn(|k| n[k][x]))
+    };
+    let (lo, hi) = (column(0, B - 1), column(1, 0));
+    // Row `k` of the neighbour behind `face`.
+    let beyond = |face: usize, k: usize| around[face].map_or(ZERO, |n| n[k]);
+    let out: &mut [[f32; B]; B * B] = bytemuck::cast_mut(out);
+    for z in 0..B {
+        for y in 0..B {
+            let k = y + B * z;
+            let v = own[k];
+            let ym = if y > 0 {
+                own[k - 1]
+            } else {
+                beyond(2, k + B - 1)
+            };
+            let yp = if y < B - 1 {
+                own[k + 1]
+            } else {
+                beyond(3, k + 1 - B)
+            };
+            let zm = if z > 0 {
+                own[k - B]
+            } else {
+                beyond(4, k + B * B - B)
+            };
+            let zp = if z < B - 1 {
+                own[k + B]
+            } else {
+                beyond(5, k + B - B * B)
+            };
+            let xm: [f32; B] = std::array::from_fn(|x| if x == 0 { lo[k] } else { v[x - 1] });
+            let xp: [f32; B] = std::array::from_fn(|x| if x == B - 1 { hi[k] } else { v[x + 1] });
+            for x in 0..B {
+                let sum = xm[x] + xp[x] + ym[x] + yp[x] + zm[x] + zp[x];
+                out[k][x] = (v[x] + alpha * (sum - 6.0 * v[x])) * scale;
+            }
         }
     }
+}
+
+/// A brick channel as its 64 rows of 8 cells.
+fn rows(c: &[f32; BRICK_CELLS]) -> &[[f32; BRICK]; BRICK * BRICK] {
+    bytemuck::cast_ref(c)
+}
+
+/// Another backend's stencil: `step(cells, neighbours, alpha)` gets one
+/// channel of every brick and each brick's face neighbours, and returns the
+/// channel's new cells, as [`diffuse_bricks`] does.
+pub trait StencilBackend<E>:
+    FnMut(&[[f32; BRICK_CELLS]], &[[Option<usize>; 6]], f32) -> Result<Vec<[f32; BRICK_CELLS]>, E>
+{
+}
+
+impl<E, F> StencilBackend<E> for F where
+    F: FnMut(
+        &[[f32; BRICK_CELLS]],
+        &[[Option<usize>; 6]],
+        f32,
+    ) -> Result<Vec<[f32; BRICK_CELLS]>, E>
+{
+}
+
+/// Another backend's decay: `decay(cells, factor)` gets one channel of
+/// every brick and returns its cells times `factor`.
+pub trait DecayBackend<E>:
+    FnMut(&[[f32; BRICK_CELLS]], f32) -> Result<Vec<[f32; BRICK_CELLS]>, E>
+{
+}
+
+impl<E, F> DecayBackend<E> for F where
+    F: FnMut(&[[f32; BRICK_CELLS]], f32) -> Result<Vec<[f32; BRICK_CELLS]>, E>
+{
 }
 
 impl Fields {
     /// Diffuses every field over `dt` seconds.
     pub fn diffuse(&mut self, dt: f64) {
         let done: Result<(), std::convert::Infallible> =
-            self.diffuse_by(dt, |fields, alpha, active, neighbours| {
-                fields.substep(alpha, active, neighbours);
+            self.diffuse_by(dt, None, |fields, plan| {
+                fields.substep(plan);
                 Ok(())
             });
         let Ok(()) = done;
     }
 
+    /// Diffuses every field over `dt` seconds, then decays it and frees the
+    /// bricks left with nothing in them, as [`Fields::diffuse`] then
+    /// [`Fields::decay`] do, in one pass over memory fewer: each channel's
+    /// decay scales the result of its last substep.
+    ///
+    /// The values are those of the two calls bit for bit, as long as both
+    /// grow the same bricks. They may not: a field whose last substep comes
+    /// before another's last is decayed already when the later substeps
+    /// look at the faces, so a brick at the edge may grow a substep later.
+    pub fn step(&mut self, dt: f64) {
+        let decay = self.decay_factors(dt);
+        let done: Result<(), std::convert::Infallible> =
+            self.diffuse_by(dt, Some(decay), |fields, plan| {
+                fields.substep(plan);
+                Ok(())
+            });
+        let Ok(()) = done;
+        self.free_empty();
+    }
+
     /// Diffuses as [`Fields::diffuse`] does, with the stencil of every
-    /// substep of every field channel computed by `step` — another backend,
-    /// such as the GPU's. `step(cells, neighbours, alpha)` gets one channel
-    /// of every brick and each brick's face neighbours, and returns the
-    /// channel's new cells, as [`diffuse_bricks`] does; its first error
-    /// stops the step.
+    /// substep of every field channel computed by `stencil` — another
+    /// backend, such as the GPU's. Its first error stops the step.
     pub fn diffuse_with<E>(
         &mut self,
         dt: f64,
-        mut step: impl FnMut(
-            &[[f32; BRICK_CELLS]],
-            &[[Option<usize>; 6]],
-            f32,
-        ) -> Result<Vec<[f32; BRICK_CELLS]>, E>,
+        mut stencil: impl StencilBackend<E>,
     ) -> Result<(), E> {
-        self.diffuse_by(dt, |fields, alpha, active, neighbours| {
-            let alpha = [alpha[0], alpha[0], alpha[0], alpha[1], alpha[2]];
-            let active = [active[0], active[0], active[0], active[1], active[2]];
-            for c in (0..CHANNELS).filter(|&c| active[c]) {
-                let cells: Vec<[f32; BRICK_CELLS]> =
-                    fields.bricks.iter().map(|b| *b.channels[c]).collect();
-                let out = step(&cells, neighbours, alpha[c])?;
-                for (b, o) in fields.bricks.iter_mut().zip(out) {
-                    *b.channels[c] = o;
-                }
-            }
-            Ok(())
+        // No decay is planned, so the CPU's stands in unused.
+        let mut decay = |cells: &[[f32; BRICK_CELLS]], k: f32| {
+            Ok(cells.iter().map(|c| c.map(|v| v * k)).collect())
+        };
+        self.diffuse_by(dt, None, |fields, plan| {
+            fields.substep_with(plan, &mut stencil, &mut decay)
         })
     }
 
-    /// The substep loop of [`Fields::diffuse`]: growth, then `substep` with
-    /// the fields' `alpha`, which of them take this substep, and each
-    /// brick's neighbours.
-    fn diffuse_by<E>(
+    /// Steps as [`Fields::step`] does, with another backend (such as the
+    /// GPU's) computing every substep of every channel (`stencil`) and each
+    /// channel's decay after its last substep (`decay`): the same growth
+    /// and the same bricks freed, and the same values where the backend
+    /// computes the CPU's. Their first error stops the step.
+    pub fn step_with<E>(
         &mut self,
         dt: f64,
-        mut substep: impl FnMut(&mut Self, [f32; 3], [bool; 3], &[[Option<usize>; 6]]) -> Result<(), E>,
+        mut stencil: impl StencilBackend<E>,
+        mut decay: impl DecayBackend<E>,
     ) -> Result<(), E> {
-        if self.bricks.is_empty() {
-            return Ok(());
-        }
-        // Each field takes the substeps its own coefficient needs.
-        let substeps = self
-            .config
-            .diffusion
-            .map(|d| ((6.0 * f64::from(d) * dt) / 0.9).ceil().max(1.0) as usize);
-        let alpha = [0, 1, 2].map(|c| self.config.diffusion[c] * (dt / substeps[c] as f64) as f32);
-        let mut neighbours = self.neighbours();
-        for s in 0..substeps.iter().copied().max().unwrap_or(1) {
-            if self.grow(&neighbours) {
-                neighbours = self.neighbours();
+        let factors = self.decay_factors(dt);
+        self.diffuse_by(dt, Some(factors), |fields, plan| {
+            fields.substep_with(plan, &mut stencil, &mut decay)
+        })?;
+        self.free_empty();
+        Ok(())
+    }
+
+    /// One substep of the channels `plan` names, by another backend.
+    fn substep_with<E>(
+        &mut self,
+        plan: &Plan,
+        stencil: &mut impl StencilBackend<E>,
+        decay: &mut impl DecayBackend<E>,
+    ) -> Result<(), E> {
+        for (c, step) in plan.iter().enumerate() {
+            let Some(step) = step else { continue };
+            let cells: Vec<[f32; BRICK_CELLS]> =
+                self.bricks.iter().map(|b| *b.channels[c]).collect();
+            let mut out = stencil(&cells, &self.neighbours, step.alpha)?;
+            if let Some(k) = step.decay {
+                out = decay(&out, k)?;
             }
-            substep(self, alpha, substeps.map(|n| s < n), &neighbours)?;
+            for (b, o) in self.bricks.iter_mut().zip(out) {
+                *b.channels[c] = o;
+                b.peaks = None;
+            }
         }
         Ok(())
     }
 
-    /// Each brick's six neighbours (in `FACES` order), if allocated.
-    fn neighbours(&self) -> Vec<[Option<usize>; 6]> {
-        self.coords
-            .iter()
-            .map(|b| {
-                FACES.map(|(d, _, _)| self.index.get(&[0, 1, 2].map(|a| b[a] + d[a])).copied())
-            })
-            .collect()
+    /// The substep loop of [`Fields::diffuse`]: growth, then `substep` with
+    /// its [`Plan`]. Each field takes the substeps its own coefficient
+    /// needs; with `decay`, each channel's last substep decays it by its
+    /// factor.
+    fn diffuse_by<E>(
+        &mut self,
+        dt: f64,
+        decay: Option<[f32; CHANNELS]>,
+        mut substep: impl FnMut(&mut Self, &Plan) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.bricks.is_empty() {
+            return Ok(());
+        }
+        let substeps = per_channel(
+            self.config
+                .diffusion
+                .map(|d| ((6.0 * f64::from(d) * dt) / 0.9).ceil().max(1.0) as usize),
+        );
+        let diffusion = per_channel(self.config.diffusion);
+        for s in 0..substeps.iter().copied().max().unwrap_or(1) {
+            self.grow();
+            let plan: Plan = std::array::from_fn(|c| {
+                (s < substeps[c]).then(|| ChannelStep {
+                    alpha: diffusion[c] * (dt / substeps[c] as f64) as f32,
+                    decay: decay.filter(|_| s + 1 == substeps[c]).map(|k| k[c]),
+                })
+            });
+            substep(self, &plan)?;
+        }
+        Ok(())
     }
 
     /// Allocates the missing neighbour bricks behind faces that hold
-    /// values; returns whether it added any.
-    fn grow(&mut self, neighbours: &[[Option<usize>; 6]]) -> bool {
+    /// values.
+    fn grow(&mut self) {
         // Grow well before values reach `epsilon`, so what spreads past the
         // last brick is a small fraction of what the bricks free.
-        let eps = channel_eps(self.config.epsilon.map(|e| e * 0.01));
+        let eps = per_channel(self.config.epsilon.map(|e| e * 0.01));
         let mut wanted: Vec<[i32; 3]> = self
             .coords
             .par_iter()
-            .zip(&self.bricks)
-            .zip(neighbours)
-            .flat_map_iter(|((b, br), nb)| {
-                FACES
-                    .into_iter()
-                    .zip(nb)
-                    .filter(move |&((_, axis, end), n)| {
-                        n.is_none() && plane(axis, end).any(|c| br.holds(local(c), eps))
+            .zip(&mut self.bricks)
+            .zip(&self.neighbours)
+            .filter(|(_, nb)| nb.contains(&None))
+            .flat_map_iter(|((&b, br), nb)| {
+                let peaks = *br.peaks();
+                (0..6)
+                    .filter(move |&f| {
+                        nb[f].is_none() && peaks.iter().zip(eps).any(|(p, e)| p.faces[f] > e)
                     })
-                    .map(move |((d, _, _), _)| [0, 1, 2].map(|a| b[a] + d[a]))
+                    .map(move |f| offset(b, FACES[f]))
             })
             .collect();
-        if wanted.is_empty() {
-            return false;
-        }
         wanted.sort_unstable();
         wanted.dedup();
         self.insert_bricks(wanted);
-        true
     }
 
-    /// One substep of the `active` fields (kinetic, pressure, thermal) with
-    /// the fields' `alpha`, each brick's `neighbours` as given.
-    fn substep(&mut self, alpha: [f32; 3], active: [bool; 3], neighbours: &[[Option<usize>; 6]]) {
-        let alpha = [alpha[0], alpha[0], alpha[0], alpha[1], alpha[2]];
-        let active = [active[0], active[0], active[0], active[1], active[2]];
+    /// One substep of the channels `plan` names.
+    fn substep(&mut self, plan: &Plan) {
         let mut next = std::mem::take(&mut self.scratch);
         next.truncate(self.bricks.len());
         next.resize_with(self.bricks.len(), Brick::zero);
         let old = &*self;
+        let every_channel = plan.iter().all(Option::is_some);
         next.par_iter_mut()
             .zip(&old.bricks)
-            .zip(neighbours)
+            .zip(&old.neighbours)
             .for_each(|((out, br), nb)| {
-                let mut pad = [0.0f32; PAD * PAD * PAD];
-                for c in (0..CHANNELS).filter(|&c| active[c]) {
-                    fill(&mut pad, &br.channels[c], |face| {
-                        nb[face].map(|k| &*old.bricks[k].channels[c])
-                    });
-                    stencil(&pad, &mut out.channels[c], alpha[c]);
+                // Peaks of channels this substep leaves alone carry over;
+                // if they are unknown, they stay so.
+                let mut peaks = if every_channel {
+                    Some([Peaks::default(); CHANNELS])
+                } else {
+                    br.peaks
+                };
+                for (c, step) in plan.iter().enumerate() {
+                    let Some(step) = step else { continue };
+                    let around = nb.map(|n| n.map(|k| &*old.bricks[k].channels[c]));
+                    let scale = step.decay.unwrap_or(1.0);
+                    stencil(
+                        &br.channels[c],
+                        &around,
+                        step.alpha,
+                        scale,
+                        &mut out.channels[c],
+                    );
+                    if let Some(p) = &mut peaks {
+                        p[c] = Peaks::of(&out.channels[c]);
+                    }
                 }
+                out.peaks = peaks;
             });
         // The new values of the active channels swap in (by pointer); the
         // old ones become the next substep's scratch.
         for (b, o) in self.bricks.iter_mut().zip(&mut next) {
-            for c in (0..CHANNELS).filter(|&c| active[c]) {
+            for c in (0..CHANNELS).filter(|&c| plan[c].is_some()) {
                 std::mem::swap(&mut b.channels[c], &mut o.channels[c]);
             }
+            b.peaks = o.peaks;
         }
         self.scratch = next;
     }
@@ -296,7 +364,7 @@ impl Fields {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{FieldConfig, Fields, Scalar};
+    use super::super::{FieldConfig, Fields, Peaks, Scalar, BRICK, BRICK_CELLS};
 
     fn config(decay: f32) -> FieldConfig {
         FieldConfig {
@@ -349,6 +417,139 @@ mod tests {
             assert_eq!(a.total(field), b.total(field));
         }
         assert_eq!(a.sample([60.0, 25.0, 44.0]), b.sample([60.0, 25.0, 44.0]));
+    }
+
+    /// Every value of every brick, by brick coordinates.
+    fn values(f: &Fields) -> Vec<([i32; 3], Vec<u32>)> {
+        let mut out: Vec<_> = f
+            .coords
+            .iter()
+            .zip(&f.bricks)
+            .map(|(c, b)| {
+                (
+                    *c,
+                    b.channels
+                        .iter()
+                        .flat_map(|c| c.map(f32::to_bits))
+                        .collect(),
+                )
+            })
+            .collect();
+        out.sort_by_key(|(c, _)| *c);
+        out
+    }
+
+    #[test]
+    fn a_step_is_diffusion_then_decay_bit_for_bit_when_every_field_takes_one_substep() {
+        // One substep each, so growth happens once, before it, in both.
+        let config = FieldConfig {
+            diffusion: [2.0, 3.0, 1.0],
+            ..FieldConfig::default()
+        };
+        let mut fused = Fields::new(config);
+        fused.add_explosion([50.0, 20.0, 50.0], 30.0, 2.0e6, 800.0);
+        let mut apart = fused.clone();
+        for frame in 0..120 {
+            fused.step(1.0 / 60.0);
+            apart.diffuse(1.0 / 60.0);
+            apart.decay(1.0 / 60.0);
+            assert_eq!(values(&fused), values(&apart), "frame {frame}");
+        }
+        assert!(fused.bricks() > 0);
+    }
+
+    #[test]
+    fn a_step_is_diffusion_then_decay_when_fields_take_different_substeps() {
+        // Pressure takes three substeps to the others' one at the defaults:
+        // the fused step may grow an edge brick a substep later, nothing more.
+        let mut fused = Fields::new(config(1.0));
+        fused.add_explosion([50.0, 20.0, 50.0], 30.0, 2.0e6, 800.0);
+        let mut apart = fused.clone();
+        for _ in 0..30 {
+            fused.step(1.0 / 60.0);
+            apart.diffuse(1.0 / 60.0);
+            apart.decay(1.0 / 60.0);
+        }
+        for field in [Scalar::Pressure, Scalar::Thermal] {
+            let (a, b) = (fused.total(field), apart.total(field));
+            assert!((a - b).abs() <= 1e-6 * b.abs(), "{field:?}: {a} vs {b}");
+        }
+        for p in [[50.0, 20.0, 50.0], [70.0, 30.0, 40.0], [20.0, 8.0, 60.0]] {
+            let (a, b) = (fused.sample(p), apart.sample(p));
+            assert!((a.pressure - b.pressure).abs() <= 1e-4 * b.pressure.abs().max(1.0));
+            assert!((a.thermal - b.thermal).abs() <= 1e-4 * b.thermal.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn stored_peaks_are_the_peaks_of_the_values() {
+        let mut f = Fields::new(config(1.0));
+        for frame in 0..40 {
+            if frame % 10 == 0 {
+                f.add_explosion([40.0 + frame as f32, 20.0, 50.0], 20.0, 1.0e6, 500.0);
+                f.set_wind([0, 0, 0], [16, 16, 16], [3.0, 0.0, -1.0]);
+            }
+            if frame % 3 == 0 {
+                f.diffuse(1.0 / 60.0);
+                f.decay(1.0 / 60.0);
+            } else {
+                f.step(1.0 / 60.0);
+            }
+            let mut measured = 0;
+            for b in &f.bricks {
+                if let Some(peaks) = b.peaks {
+                    for (c, p) in peaks.iter().enumerate() {
+                        assert_eq!(*p, Peaks::of(&b.channels[c]), "frame {frame}");
+                    }
+                    measured += 1;
+                }
+            }
+            assert!(
+                measured > 0,
+                "frame {frame}: the substeps measure what they write"
+            );
+        }
+    }
+
+    #[test]
+    fn peaks_are_the_largest_magnitudes() {
+        let mut c = [0.0f32; BRICK_CELLS];
+        for (l, v) in c.iter_mut().enumerate() {
+            *v = ((l * 37 % 101) as f32 - 50.0) * 0.5;
+        }
+        let p = Peaks::of(&c);
+        let at = |x: usize, y: usize, z: usize| c[x + BRICK * (y + BRICK * z)].abs();
+        let mut want = [0.0f32; 6];
+        for u in 0..BRICK {
+            for v in 0..BRICK {
+                for (f, value) in [
+                    at(0, u, v),
+                    at(BRICK - 1, u, v),
+                    at(u, 0, v),
+                    at(u, BRICK - 1, v),
+                    at(u, v, 0),
+                    at(u, v, BRICK - 1),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    want[f] = want[f].max(value);
+                }
+            }
+        }
+        assert_eq!(p.faces, want);
+        assert_eq!(p.all, c.iter().fold(0.0f32, |m, v| m.max(v.abs())));
+        // Distinct faces, so a face mixed up with another fails.
+        c[1 + BRICK * (2 + BRICK * 3)] = 1000.0; // inside: only the whole brick
+        c[BRICK - 1 + BRICK * (4 + BRICK * 5)] = -900.0; // on the +x face
+        let p = Peaks::of(&c);
+        assert_eq!(p.all, 1000.0);
+        assert_eq!(p.faces[1], 900.0);
+        assert!(p
+            .faces
+            .iter()
+            .enumerate()
+            .all(|(f, &v)| f == 1 || v < 900.0));
     }
 
     #[test]

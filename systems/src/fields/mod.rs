@@ -26,7 +26,7 @@ mod couple;
 mod diffuse;
 
 pub use couple::{couple, CoupleStats};
-pub use diffuse::diffuse_bricks;
+pub use diffuse::{diffuse_bricks, DecayBackend, StencilBackend};
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -107,18 +107,102 @@ pub(crate) struct Brick {
     /// A box per channel, so diffusion swaps a channel's buffers by
     /// pointer.
     pub channels: [Box<[f32; BRICK_CELLS]>; CHANNELS],
+    /// Each channel's [`Peaks`] as the last diffusion substep or decay left
+    /// them; `None` once anything else wrote the brick. Growth and freeing
+    /// read these instead of scanning every brick again.
+    peaks: Option<[Peaks; CHANNELS]>,
 }
 
-/// Per-field epsilons (kinetic, pressure, thermal) spread over the channels.
-pub(crate) fn channel_eps(eps: [f32; 3]) -> [f32; CHANNELS] {
-    [eps[0], eps[0], eps[0], eps[1], eps[2]]
+/// The largest magnitudes in one channel of a brick: on each face plane
+/// (in the order of the faces diffusion uses: −x, +x, −y, +y, −z, +z) and
+/// over the whole brick.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Peaks {
+    pub faces: [f32; 6],
+    pub all: f32,
+}
+
+impl Peaks {
+    /// Measures a channel.
+    pub fn of(c: &[f32; BRICK_CELLS]) -> Self {
+        const B: usize = BRICK;
+        // Lane-wise maxima over `count` rows `stride` rows apart from row
+        // `first`, which vectorise; the x faces are the first and last
+        // lanes of the maxima over every row.
+        let over = |first: usize, count: usize, stride: usize| {
+            let mut m = [0.0f32; B];
+            for k in 0..count {
+                let at = (first + k * stride) * B;
+                let row: &[f32; B] = c[at..at + B].try_into().expect("a row of 8");
+                for x in 0..B {
+                    // A compare, not `f32::max`, whose NaN rules cost a
+                    // blend per lane.
+                    let a = row[x].abs();
+                    m[x] = if a > m[x] { a } else { m[x] };
+                }
+            }
+            m
+        };
+        let peak = |m: [f32; B]| m.into_iter().fold(0.0f32, f32::max);
+        let every = over(0, B * B, 1);
+        Self {
+            faces: [
+                every[0],
+                every[B - 1],
+                peak(over(0, B, B)),
+                peak(over(B - 1, B, B)),
+                peak(over(0, B, 1)),
+                peak(over(B * B - B, B, 1)),
+            ],
+            all: peak(every),
+        }
+    }
+
+    /// The peaks of the channel times `k` (≥ 0): exact, as rounding a
+    /// product is monotonic in the factor.
+    fn scaled(self, k: f32) -> Self {
+        Self {
+            faces: self.faces.map(|f| f * k),
+            all: self.all * k,
+        }
+    }
+}
+
+/// Offsets of a brick's face neighbours, in the order of [`Peaks::faces`]:
+/// opposite faces in pairs.
+const FACES: [[i32; 3]; 6] = [
+    [-1, 0, 0],
+    [1, 0, 0],
+    [0, -1, 0],
+    [0, 1, 0],
+    [0, 0, -1],
+    [0, 0, 1],
+];
+
+/// Brick coordinates `b` moved by `d`.
+fn offset(b: [i32; 3], d: [i32; 3]) -> [i32; 3] {
+    [b[0] + d[0], b[1] + d[1], b[2] + d[2]]
+}
+
+/// A per-field value (kinetic, pressure, thermal) spread over the channels.
+pub(crate) fn per_channel<T: Copy>(v: [T; 3]) -> [T; CHANNELS] {
+    [v[0], v[0], v[0], v[1], v[2]]
 }
 
 impl Brick {
     fn zero() -> Self {
         Self {
             channels: std::array::from_fn(|_| Box::new([0.0; BRICK_CELLS])),
+            peaks: Some([Peaks::default(); CHANNELS]),
         }
+    }
+
+    /// Every channel's peaks, measured again if something wrote the brick
+    /// since they were.
+    fn peaks(&mut self) -> &[Peaks; CHANNELS] {
+        let channels = &self.channels;
+        self.peaks
+            .get_or_insert_with(|| std::array::from_fn(|c| Peaks::of(&channels[c])))
     }
 
     /// The kinetic field at cell `l`, m/s.
@@ -135,13 +219,6 @@ impl Brick {
         }
     }
 
-    fn is_nothing(&self, eps: [f32; 3]) -> bool {
-        self.channels
-            .iter()
-            .zip(channel_eps(eps))
-            .all(|(c, e)| c.iter().all(|v| v.abs() < e))
-    }
-
     /// Whether field cell `l` holds something above the channels' `eps`.
     pub fn holds(&self, l: usize, eps: [f32; CHANNELS]) -> bool {
         self.channels.iter().zip(eps).any(|(c, e)| c[l].abs() > e)
@@ -154,9 +231,12 @@ pub struct Fields {
     config: FieldConfig,
     /// Brick coordinates (in bricks) to their index in `bricks`.
     index: FxHashMap<[i32; 3], usize>,
-    /// Brick coordinates, kept sorted so every pass visits bricks in one order.
+    /// Brick coordinates, in the order the bricks were allocated, which is
+    /// the order every pass visits them in: as deterministic as the writes.
     coords: Vec<[i32; 3]>,
     bricks: Vec<Brick>,
+    /// Each brick's face neighbours (in [`FACES`] order), if allocated.
+    neighbours: Vec<[Option<usize>; 6]>,
     /// The other buffer of diffusion's substeps, kept between steps so a
     /// substep allocates nothing.
     scratch: Vec<Brick>,
@@ -195,6 +275,7 @@ impl Fields {
             index: FxHashMap::default(),
             coords: Vec::new(),
             bricks: Vec::new(),
+            neighbours: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -214,42 +295,47 @@ impl Fields {
         let k = match self.index.get(&b) {
             Some(&k) => k,
             None => {
-                // Keep `coords` sorted: insert, then renumber.
-                let at = self.coords.partition_point(|c| c < &b);
-                self.coords.insert(at, b);
-                self.bricks.insert(at, Brick::zero());
-                for (k, c) in self.coords.iter().enumerate().skip(at) {
-                    self.index.insert(*c, k);
-                }
-                at
+                self.insert_bricks([b]);
+                self.bricks.len() - 1
             }
         };
-        &mut self.bricks[k]
+        // Whoever asks for a brick to write will change it.
+        let brick = &mut self.bricks[k];
+        brick.peaks = None;
+        brick
     }
 
-    /// Adds zero bricks at the brick coordinates `new` (none of them
-    /// present yet), keeping bricks sorted: one sort, not one shift each.
-    pub(crate) fn insert_bricks(&mut self, new: Vec<[i32; 3]>) {
-        if new.is_empty() {
-            return;
+    /// Appends zero bricks at the brick coordinates `new` (none of them
+    /// present yet), linking them to their neighbours.
+    pub(crate) fn insert_bricks(&mut self, new: impl IntoIterator<Item = [i32; 3]>) {
+        for b in new {
+            let k = self.bricks.len();
+            let around = FACES.map(|d| self.index.get(&offset(b, d)).copied());
+            for (f, n) in around.iter().enumerate() {
+                if let Some(n) = *n {
+                    // Faces come in opposite pairs: −x, +x, −y, …
+                    self.neighbours[n][f ^ 1] = Some(k);
+                }
+            }
+            self.index.insert(b, k);
+            self.coords.push(b);
+            self.bricks.push(Brick::zero());
+            self.neighbours.push(around);
         }
-        let mut all: Vec<([i32; 3], Brick)> = std::mem::take(&mut self.coords)
-            .into_iter()
-            .zip(std::mem::take(&mut self.bricks))
-            .chain(new.into_iter().map(|c| (c, Brick::zero())))
-            .collect();
-        all.sort_unstable_by_key(|(c, _)| *c);
-        (self.coords, self.bricks) = all.into_iter().unzip();
-        self.reindex();
     }
 
-    /// Rebuilds the index after `coords` changed wholesale.
+    /// Rebuilds the index and the neighbours after bricks were removed.
     fn reindex(&mut self) {
         self.index = self
             .coords
             .iter()
             .enumerate()
             .map(|(k, c)| (*c, k))
+            .collect();
+        self.neighbours = self
+            .coords
+            .iter()
+            .map(|&b| FACES.map(|d| self.index.get(&offset(b, d)).copied()))
             .collect();
     }
 
@@ -440,24 +526,25 @@ impl Fields {
             for (c, k) in b.channels.iter_mut().zip(k) {
                 c.iter_mut().for_each(|v| *v *= k);
             }
+            if let Some(peaks) = &mut b.peaks {
+                for (p, k) in peaks.iter_mut().zip(k) {
+                    *p = p.scaled(k);
+                }
+            }
         });
         self.free_empty();
     }
 
     /// Decays as [`Fields::decay`] does, with each channel's product
-    /// computed by `step` — another backend, such as the GPU's.
-    /// `step(cells, factor)` gets one channel of every brick and returns
-    /// its cells times `factor`; its first error stops the decay.
-    pub fn decay_with<E>(
-        &mut self,
-        dt: f64,
-        mut step: impl FnMut(&[[f32; BRICK_CELLS]], f32) -> Result<Vec<[f32; BRICK_CELLS]>, E>,
-    ) -> Result<(), E> {
+    /// computed by `step` — another backend, such as the GPU's; its first
+    /// error stops the decay.
+    pub fn decay_with<E>(&mut self, dt: f64, mut step: impl DecayBackend<E>) -> Result<(), E> {
         for (c, k) in self.decay_factors(dt).into_iter().enumerate() {
             let cells: Vec<[f32; BRICK_CELLS]> =
                 self.bricks.iter().map(|b| *b.channels[c]).collect();
             for (b, o) in self.bricks.iter_mut().zip(step(&cells, k)?) {
                 *b.channels[c] = o;
+                b.peaks = None;
             }
         }
         self.free_empty();
@@ -470,12 +557,17 @@ impl Fields {
             .config
             .decay
             .map(|r| (-(f64::from(r)) * dt).exp() as f32);
-        [k[0], k[0], k[0], k[1], k[2]]
+        per_channel(k)
     }
 
+    /// Frees the bricks whose every value is below its channel's epsilon.
     fn free_empty(&mut self) {
-        let eps = self.config.epsilon;
-        let keep: Vec<bool> = self.bricks.par_iter().map(|b| !b.is_nothing(eps)).collect();
+        let eps = per_channel(self.config.epsilon);
+        let keep: Vec<bool> = self
+            .bricks
+            .par_iter_mut()
+            .map(|b| b.peaks().iter().zip(eps).any(|(p, e)| p.all >= e))
+            .collect();
         if keep.iter().all(|&k| k) {
             return;
         }
@@ -502,7 +594,7 @@ impl Fields {
     /// Every field cell with a value above epsilon, as
     /// (cell coordinates, sample), in brick order.
     pub(crate) fn active_cells(&self) -> Vec<([i32; 3], Sample)> {
-        let eps = channel_eps(self.config.epsilon);
+        let eps = per_channel(self.config.epsilon);
         let mut out = Vec::new();
         for (b, br) in self.coords.iter().zip(&self.bricks) {
             for l in 0..BRICK_CELLS {
@@ -552,6 +644,27 @@ mod tests {
         assert!((v - 100.0 * (-0.5f32).exp()).abs() < 1e-3, "{v}");
         f.decay(100.0);
         assert_eq!(f.bricks(), 0);
+    }
+
+    #[test]
+    fn bricks_stay_linked_to_their_neighbours_as_they_grow_and_free() {
+        let mut f = Fields::new(FieldConfig::default());
+        let mut most = 0;
+        for frame in 0..240 {
+            if frame % 60 == 0 {
+                f.add_explosion([frame as f32, 30.0, -20.0], 25.0, 1.0e6, 300.0);
+            }
+            f.step(1.0 / 60.0);
+            most = most.max(f.bricks());
+            let linked = f.neighbours.clone();
+            f.reindex();
+            assert_eq!(linked, f.neighbours, "frame {frame}");
+        }
+        assert!(
+            most > 100 && f.bricks() < most,
+            "grew to {most}, freed to {}",
+            f.bricks()
+        );
     }
 
     #[test]
