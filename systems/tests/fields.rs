@@ -112,3 +112,48 @@ fn fire_heats_the_air_around_it_through_the_thermal_field() {
     );
     assert!(f.total(Scalar::Thermal) > 0.0);
 }
+
+#[test]
+fn a_faint_thermal_field_heats_nothing_and_a_warm_one_heats_every_cell_under_it() {
+    let mut w = world();
+    let table = MaterialTable::default();
+    let mut f = Fields::new(FieldConfig::default());
+    f.set_scalar_box(Scalar::Thermal, [0, 0, 0], [64, 64, 64], 0.05);
+    let faint = couple(&mut w, &mut f, &table, 1.0 / 60.0, 0.25, 1, 0);
+    assert_eq!(faint.heated, 0, "a twentieth of a kelvin heats nothing");
+    assert_eq!(w.temperature([10, 10, 10]), Some(AMBIENT));
+    f.set_scalar_box(Scalar::Thermal, [8, 8, 8], [24, 24, 24], 50.0);
+    let warm = couple(&mut w, &mut f, &table, 1.0 / 60.0, 0.25, 1, 1);
+    assert_eq!(warm.heated, 16 * 16 * 16);
+    let t = w.temperature([10, 10, 10]).unwrap();
+    assert!(t > AMBIENT + 1.0 && t < AMBIENT + 50.0, "{t}");
+    assert_eq!(w.temperature([30, 30, 30]), Some(AMBIENT));
+}
+
+#[test]
+fn coupling_gives_the_same_world_on_one_thread_and_two() {
+    let run = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut w = world();
+            fill(&mut w, [16, 16, 16], [48, 40, 48], id::SAND);
+            fill(&mut w, [20, 40, 20], [30, 44, 30], id::SMOKE);
+            let table = MaterialTable::default();
+            let mut f = Fields::new(FieldConfig::default());
+            f.add_explosion([32.0, 36.0, 32.0], 16.0, 2.0e6, 900.0);
+            let mut stats = Vec::new();
+            for frame in 0..20 {
+                f.set_wind([0, 32, 0], [64, 64, 64], [6.0, 0.0, 2.0]);
+                stats.push(couple(&mut w, &mut f, &table, 1.0 / 60.0, 0.25, 7, frame));
+                f.step(1.0 / 60.0);
+            }
+            (w.hash(), stats)
+        })
+    };
+    let (one, stats) = run(1);
+    assert!(stats.iter().any(|s| s.moved > 0) && stats.iter().any(|s| s.heated > 0));
+    assert_eq!((one, stats), run(2));
+}

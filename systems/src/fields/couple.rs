@@ -3,16 +3,20 @@
 //! smoke goes downwind), fire and lava heat the air, and hot air heats what
 //! it touches.
 //!
-//! The pass is serial: it walks field cells from the weakest pressure to
-//! the strongest (so the rim of a blast clears the way for its core), and
-//! voxels in index order, and every random choice is a hash of (seed,
-//! frame, cell), so it gives the same world on any number of threads. A
-//! cell moves only into empty cells, so every cell is conserved.
+//! The pass has three parts. Fire and lava raise the thermal field. The
+//! thermal field heats the voxels under it: each voxel on its own, so pages
+//! go in parallel. Then blasts and winds move cells, serially: field cells
+//! from the weakest pressure to the strongest (so the rim of a blast clears
+//! the way for its core), voxels in index order, and every random choice a
+//! hash of (seed, frame, cell). So the pass gives the same world on any
+//! number of threads. A cell moves only into empty cells, so every cell is
+//! conserved.
 
 use loam_runtime::random::hash3;
-use loam_storage::VoxelWorld;
+use loam_storage::{VoxelWorld, WorldLayout};
+use rayon::prelude::*;
 
-use super::{Fields, Scalar};
+use super::{Fields, Sample, Scalar};
 use crate::materials::{id, Kind, MaterialTable, AMBIENT};
 
 /// What one coupling pass did.
@@ -31,6 +35,11 @@ const HEATING: f64 = 2.0;
 /// Thermal excess a burning or molten cell keeps in its field cell, per K
 /// above ambient.
 const EMISSION: f32 = 0.5;
+/// The least thermal excess that heats, K. A fading field lingers far below
+/// it (its epsilon is a thousandth of a kelvin); heating by it would change
+/// temperatures by less than a thousandth of a kelvin a frame, and wake
+/// every page it covers to do so.
+const MIN_HEATING: f32 = 0.1;
 
 /// One coupling pass over `dt` seconds.
 pub fn couple(
@@ -42,12 +51,27 @@ pub fn couple(
     seed: u64,
     frame: u64,
 ) -> CoupleStats {
-    let layout = *world.layout();
-    // Fire and lava keep the air around them hot.
+    emit_heat(world, fields);
+    let cell = fields.config().cell;
+    let active = fields.active_cells();
+    let heated = heat(world, &active, cell, (1.0 - (-HEATING * dt).exp()) as f32);
+    let throw = Throw {
+        materials,
+        cells_per_frame: (dt / voxel_size) as f32,
+        seed,
+        frame,
+    };
+    let moved = throw.run(world, active, cell);
+    CoupleStats { moved, heated }
+}
+
+/// Fire and lava keep the air around them hot.
+fn emit_heat(world: &VoxelWorld, fields: &mut Fields) {
+    let layout = world.layout();
+    let pe = layout.page as usize;
     for &p in world.table.woken() {
         let Some(view) = world.page(p) else { continue };
         let origin = layout.page_coord(p).map(|c| c * layout.page);
-        let pe = layout.page as usize;
         for (i, (&m, &t)) in view.material.iter().zip(view.temperature).enumerate() {
             if m == id::FIRE || m == id::LAVA {
                 let l = [i % pe, (i / pe) % pe, i / (pe * pe)];
@@ -56,101 +80,208 @@ pub fn couple(
             }
         }
     }
+}
 
-    let mut stats = CoupleStats::default();
-    let cell = fields.config().cell;
-    let heat_k = (1.0 - (-HEATING * dt).exp()) as f32;
-    let cells_per_s = (1.0 / voxel_size) as f32;
-    // Weakest pressure first: the rim of a blast moves before its core, so
-    // the core has somewhere to go.
-    let mut active = fields.active_cells();
-    active.sort_by(|a, b| a.1.pressure.total_cmp(&b.1.pressure).then(a.0.cmp(&b.0)));
-    // Cells that already moved this pass, so none moves twice.
-    let mut landed: rustc_hash::FxHashSet<[u32; 3]> = rustc_hash::FxHashSet::default();
-    for (c, s) in active {
-        let lo = c.map(|v| u32::try_from(v).ok().and_then(|v| v.checked_mul(cell)));
-        let Some(lo) = (0..3)
-            .all(|a| lo[a].is_some_and(|v| v < layout.size[a]))
-            .then(|| lo.map(|v| v.unwrap_or(0)))
-        else {
-            continue;
-        };
-        let speed = s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if speed <= 0.0 && s.thermal <= 0.0 {
-            continue; // pressure alone moves nothing
+/// The voxels of a field cell in one resident page: the box `[lo, hi)` of
+/// its local coordinates.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    page: usize,
+    slot: usize,
+    lo: [u32; 3],
+    hi: [u32; 3],
+}
+
+/// The voxels under field cell `c`, a [`Span`] per resident page. Field
+/// cells and pages are both powers of two, so a field cell lies in one page
+/// unless it is larger than a page.
+fn spans(world: &VoxelWorld, c: [i32; 3], cell: u32) -> Vec<Span> {
+    let layout: &WorldLayout = world.layout();
+    let lo = c.map(|v| u32::try_from(v).ok().and_then(|v| v.checked_mul(cell)));
+    let Some(lo) = (0..3)
+        .all(|a| lo[a].is_some_and(|v| v < layout.size[a]))
+        .then(|| lo.map(|v| v.unwrap_or(0)))
+    else {
+        return Vec::new();
+    };
+    let hi: [u32; 3] = std::array::from_fn(|a| (lo[a] + cell).min(layout.size[a]));
+    let pe = layout.page;
+    let mut out = Vec::new();
+    for pz in (lo[2] / pe..hi[2].div_ceil(pe)).map(|v| v * pe) {
+        for py in (lo[1] / pe..hi[1].div_ceil(pe)).map(|v| v * pe) {
+            for px in (lo[0] / pe..hi[0].div_ceil(pe)).map(|v| v * pe) {
+                let origin = [px, py, pz];
+                let (page, _) = layout.locate(origin);
+                let Some(slot) = world.table.resident_slot(page) else {
+                    continue;
+                };
+                out.push(Span {
+                    page,
+                    slot,
+                    lo: std::array::from_fn(|a| lo[a].max(origin[a]) - origin[a]),
+                    hi: std::array::from_fn(|a| hi[a].min(origin[a] + pe) - origin[a]),
+                });
+            }
         }
-        let mut heated = false;
-        for z in lo[2]..(lo[2] + cell).min(layout.size[2]) {
-            for y in lo[1]..(lo[1] + cell).min(layout.size[1]) {
-                for x in lo[0]..(lo[0] + cell).min(layout.size[0]) {
-                    let p = [x, y, z];
-                    let Some(m) = world.material(p) else { continue };
-                    if s.thermal > 0.0 {
-                        let target = AMBIENT + s.thermal;
-                        if let Some(t) = world.temperature(p).filter(|&t| t < target) {
-                            let i = world
-                                .cell_index(p)
-                                .expect("resident: its material was read");
-                            world.temperature.as_mut_slice()[i] = t + heat_k * (target - t);
-                            stats.heated += 1;
-                            heated = true;
+    }
+    out
+}
+
+/// Heats every voxel under a field cell holding at least [`MIN_HEATING`]
+/// toward ambient plus the excess, by the fraction `k`; wakes the pages it
+/// heated and returns how many voxels it heated.
+fn heat(world: &mut VoxelWorld, active: &[([i32; 3], Sample)], cell: u32, k: f32) -> u64 {
+    // Each page's spans, by slot, so the pages go in parallel.
+    let mut work: Vec<(Span, f32)> = active
+        .iter()
+        .filter(|(_, s)| s.thermal >= MIN_HEATING)
+        .flat_map(|&(c, s)| {
+            spans(world, c, cell)
+                .into_iter()
+                .map(move |span| (span, AMBIENT + s.thermal))
+        })
+        .collect();
+    work.sort_by_key(|(span, _)| span.slot);
+    let layout = *world.layout();
+    let pe = layout.page as usize;
+    let heated: Vec<(usize, u64)> = world
+        .temperature
+        .as_mut_slice()
+        .par_chunks_mut(layout.page_cells())
+        .enumerate()
+        .filter_map(|(slot, temperature)| {
+            let from = work.partition_point(|(span, _)| span.slot < slot);
+            let mine = work[from..]
+                .iter()
+                .take_while(|(span, _)| span.slot == slot);
+            let mut n = 0;
+            let mut page = None;
+            for &(
+                Span {
+                    page: p, lo, hi, ..
+                },
+                target,
+            ) in mine
+            {
+                page = Some(p);
+                for z in lo[2] as usize..hi[2] as usize {
+                    for y in lo[1] as usize..hi[1] as usize {
+                        let row = pe * (y + pe * z);
+                        for t in &mut temperature[row + lo[0] as usize..row + hi[0] as usize] {
+                            if *t < target {
+                                *t += k * (target - *t);
+                                n += 1;
+                            }
                         }
                     }
-                    if m == id::AIR || speed <= 0.0 || landed.contains(&p) {
-                        continue;
-                    }
-                    let r = hash3(
-                        seed ^ 0x4649_454c_4453,
-                        frame,
-                        u64::from(x) | u64::from(y) << 21 | u64::from(z) << 42,
-                    );
-                    let roll = (r >> 40) as f32 / (1u64 << 24) as f32;
-                    let kind = materials.kind[m as usize];
-                    let distance =
-                        if s.pressure > 0.0 && s.pressure >= materials.strength[m as usize] {
-                            // A blast: thrown along the kinetic field.
-                            (speed * dt as f32 * cells_per_s).clamp(1.0, MAX_THROW)
-                        } else if kind == Kind::Gas && roll < speed * dt as f32 * cells_per_s {
-                            // Wind carries gases a cell at a time.
-                            1.0
-                        } else {
-                            continue;
-                        };
-                    let dir = s.kinetic.map(|v| v / speed);
-                    // Walk along the direction; stop before anything not empty.
-                    let mut to = p;
-                    for step in 1..=distance.round() as i32 {
-                        let q =
-                            [0, 1, 2].map(|a| (p[a] as f32 + 0.5 + dir[a] * step as f32).floor());
-                        if (0..3).any(|a| q[a] < 0.0 || q[a] >= layout.size[a] as f32) {
-                            break;
+                }
+            }
+            page.filter(|_| n > 0).map(|p| (p, n))
+        })
+        .collect();
+    for &(page, _) in &heated {
+        world.table.touch(page);
+        world.wake_around(page);
+    }
+    heated.iter().map(|&(_, n)| n).sum()
+}
+
+/// The moving part of the pass.
+struct Throw<'a> {
+    materials: &'a MaterialTable,
+    /// Cells a speed of 1 m/s covers in a frame.
+    cells_per_frame: f32,
+    seed: u64,
+    frame: u64,
+}
+
+impl Throw<'_> {
+    /// Throws and carries the cells under the moving field cells of
+    /// `active`; returns how many moved.
+    fn run(&self, world: &mut VoxelWorld, mut active: Vec<([i32; 3], Sample)>, cell: u32) -> u64 {
+        let speed = |s: &Sample| s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
+        active.retain(|(_, s)| speed(s) > 0.0);
+        // Weakest pressure first: the rim of a blast moves before its core,
+        // so the core has somewhere to go.
+        active.sort_by(|a, b| a.1.pressure.total_cmp(&b.1.pressure).then(a.0.cmp(&b.0)));
+        let layout = *world.layout();
+        let (pe, pc) = (layout.page, layout.page_cells());
+        // Cells that already moved this pass, so none moves twice.
+        let mut landed: rustc_hash::FxHashSet<[u32; 3]> = rustc_hash::FxHashSet::default();
+        let mut moved = 0;
+        for (c, s) in active {
+            let speed = speed(&s);
+            let dir = s.kinetic.map(|v| v / speed);
+            for Span { page, slot, lo, hi } in spans(world, c, cell) {
+                let origin = layout.page_coord(page).map(|v| v * pe);
+                for z in lo[2]..hi[2] {
+                    for y in lo[1]..hi[1] {
+                        for x in lo[0]..hi[0] {
+                            let i = slot * pc + layout.local_offset([x, y, z]);
+                            let m = world.material.as_slice()[i];
+                            let p = [origin[0] + x, origin[1] + y, origin[2] + z];
+                            if m == id::AIR || landed.contains(&p) {
+                                continue;
+                            }
+                            let Some(distance) = self.distance(m, p, &s, speed) else {
+                                continue;
+                            };
+                            if let Some(to) = walk(world, p, dir, distance) {
+                                let t = world.temperature.as_slice()[i];
+                                let t_air = world.temperature(to).unwrap_or(AMBIENT);
+                                world.set_cell(to, m, t);
+                                world.set_cell(p, id::AIR, t_air);
+                                landed.insert(to);
+                                moved += 1;
+                            }
                         }
-                        let q = q.map(|v| v as u32);
-                        if q == to {
-                            continue;
-                        }
-                        if world.material(q) != Some(id::AIR) {
-                            break;
-                        }
-                        to = q;
-                    }
-                    if to != p {
-                        let t = world.temperature(p).unwrap_or(AMBIENT);
-                        let t_air = world.temperature(to).unwrap_or(AMBIENT);
-                        world.set_cell(to, m, t);
-                        world.set_cell(p, id::AIR, t_air);
-                        landed.insert(to);
-                        stats.moved += 1;
                     }
                 }
             }
         }
-        if heated {
-            // Some cell of this field cell was read, so `lo` is in the world.
-            let page = layout.locate(lo).0;
-            world.table.touch(page);
-            world.wake_around(page);
-        }
+        moved
     }
-    stats
+
+    /// How far the field `s` (of `speed` m/s) moves a cell of material `m`
+    /// at `p` this frame, if at all.
+    fn distance(&self, m: u8, p: [u32; 3], s: &Sample, speed: f32) -> Option<f32> {
+        let cells = speed * self.cells_per_frame;
+        if s.pressure > 0.0 && s.pressure >= self.materials.strength[m as usize] {
+            // A blast: thrown along the kinetic field.
+            return Some(cells.clamp(1.0, MAX_THROW));
+        }
+        if self.materials.kind[m as usize] != Kind::Gas {
+            return None;
+        }
+        // Wind carries gases a cell at a time.
+        let r = hash3(
+            self.seed ^ 0x4649_454c_4453,
+            self.frame,
+            u64::from(p[0]) | u64::from(p[1]) << 21 | u64::from(p[2]) << 42,
+        );
+        let roll = (r >> 40) as f32 / (1u64 << 24) as f32;
+        (roll < cells).then_some(1.0)
+    }
+}
+
+/// Where a cell at `p` thrown `distance` cells along `dir` lands: the last
+/// empty cell before anything that is not, if it moves at all.
+fn walk(world: &VoxelWorld, p: [u32; 3], dir: [f32; 3], distance: f32) -> Option<[u32; 3]> {
+    let size = world.layout().size;
+    let mut to = p;
+    for step in 1..=distance.round() as i32 {
+        let q = [0, 1, 2].map(|a| (p[a] as f32 + 0.5 + dir[a] * step as f32).floor());
+        if (0..3).any(|a| q[a] < 0.0 || q[a] >= size[a] as f32) {
+            break;
+        }
+        let q = q.map(|v| v as u32);
+        if q == to {
+            continue;
+        }
+        if world.material(q) != Some(id::AIR) {
+            break;
+        }
+        to = q;
+    }
+    (to != p).then_some(to)
 }
