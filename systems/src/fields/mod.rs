@@ -100,18 +100,11 @@ pub struct Sample {
     pub thermal: f32,
 }
 
-/// One brick's field cells, x fastest, channel by channel (SoA: each
-/// channel is a flat array the diffusion stencil runs over).
-#[derive(Clone, Debug)]
-pub(crate) struct Brick {
-    /// A box per channel, so diffusion swaps a channel's buffers by
-    /// pointer.
-    pub channels: [Box<[f32; BRICK_CELLS]>; CHANNELS],
-    /// Each channel's [`Peaks`] as the last diffusion substep or decay left
-    /// them; `None` once anything else wrote the brick. Growth and freeing
-    /// read these instead of scanning every brick again.
-    peaks: Option<[Peaks; CHANNELS]>,
-}
+/// Every brick's field cells, channel by channel: `channels[c][k]` is
+/// brick `k`'s channel `c`, x fastest. One flat array per channel (SoA),
+/// so a pass over a channel streams through memory instead of hopping
+/// between allocations, and diffusion swaps a channel's buffers whole.
+type Channels = [Vec<[f32; BRICK_CELLS]>; CHANNELS];
 
 /// The largest magnitudes in one channel of a brick: on each face plane
 /// (in the order of the faces diffusion uses: −x, +x, −y, +y, −z, +z) and
@@ -189,57 +182,25 @@ pub(crate) fn per_channel<T: Copy>(v: [T; 3]) -> [T; CHANNELS] {
     [v[0], v[0], v[0], v[1], v[2]]
 }
 
-impl Brick {
-    fn zero() -> Self {
-        Self {
-            channels: std::array::from_fn(|_| Box::new([0.0; BRICK_CELLS])),
-            peaks: Some([Peaks::default(); CHANNELS]),
-        }
-    }
-
-    /// Every channel's peaks, measured again if something wrote the brick
-    /// since they were.
-    fn peaks(&mut self) -> &[Peaks; CHANNELS] {
-        let channels = &self.channels;
-        self.peaks
-            .get_or_insert_with(|| std::array::from_fn(|c| Peaks::of(&channels[c])))
-    }
-
-    /// The kinetic field at cell `l`, m/s.
-    pub fn kinetic(&self, l: usize) -> [f32; 3] {
-        [0, 1, 2].map(|a| self.channels[a][l])
-    }
-
-    /// All fields at cell `l`.
-    fn sample(&self, l: usize) -> Sample {
-        Sample {
-            kinetic: self.kinetic(l),
-            pressure: self.channels[PRESSURE][l],
-            thermal: self.channels[THERMAL][l],
-        }
-    }
-
-    /// Whether field cell `l` holds something above the channels' `eps`.
-    pub fn holds(&self, l: usize, eps: [f32; CHANNELS]) -> bool {
-        self.channels.iter().zip(eps).any(|(c, e)| c[l].abs() > e)
-    }
-}
-
 /// The three fields, sparse in bricks.
 #[derive(Clone, Debug)]
 pub struct Fields {
     config: FieldConfig,
-    /// Brick coordinates (in bricks) to their index in `bricks`.
+    /// Brick coordinates (in bricks) to their index.
     index: FxHashMap<[i32; 3], usize>,
     /// Brick coordinates, in the order the bricks were allocated, which is
     /// the order every pass visits them in: as deterministic as the writes.
     coords: Vec<[i32; 3]>,
-    bricks: Vec<Brick>,
+    channels: Channels,
+    /// Each brick's channels' [`Peaks`] as the last diffusion substep or
+    /// decay left them; `None` once anything else wrote the brick. Growth
+    /// and freeing read these instead of scanning every brick again.
+    peaks: Vec<Option<[Peaks; CHANNELS]>>,
     /// Each brick's face neighbours (in [`FACES`] order), if allocated.
     neighbours: Vec<[Option<usize>; 6]>,
     /// The other buffer of diffusion's substeps, kept between steps so a
     /// substep allocates nothing.
-    scratch: Vec<Brick>,
+    scratch: Channels,
 }
 
 impl Default for Fields {
@@ -274,9 +235,10 @@ impl Fields {
             config,
             index: FxHashMap::default(),
             coords: Vec::new(),
-            bricks: Vec::new(),
+            channels: Default::default(),
+            peaks: Vec::new(),
             neighbours: Vec::new(),
-            scratch: Vec::new(),
+            scratch: Default::default(),
         }
     }
 
@@ -287,29 +249,50 @@ impl Fields {
 
     /// Bricks allocated.
     pub fn bricks(&self) -> usize {
-        self.bricks.len()
+        self.coords.len()
     }
 
-    /// The brick at brick coordinates `b`, allocated (zero) if absent.
-    fn brick_mut(&mut self, b: [i32; 3]) -> &mut Brick {
+    /// The index of the brick at brick coordinates `b`, allocated (zero)
+    /// if absent, to be written.
+    fn brick_mut(&mut self, b: [i32; 3]) -> usize {
         let k = match self.index.get(&b) {
             Some(&k) => k,
             None => {
                 self.insert_bricks([b]);
-                self.bricks.len() - 1
+                self.coords.len() - 1
             }
         };
         // Whoever asks for a brick to write will change it.
-        let brick = &mut self.bricks[k];
-        brick.peaks = None;
-        brick
+        self.peaks[k] = None;
+        k
+    }
+
+    /// Measures again the peaks of the bricks written since they were
+    /// measured, in parallel.
+    fn measure_peaks(&mut self) {
+        let channels = &self.channels;
+        self.peaks
+            .par_iter_mut()
+            .enumerate()
+            .filter(|(_, p)| p.is_none())
+            .for_each(|(k, p)| *p = Some(std::array::from_fn(|c| Peaks::of(&channels[c][k]))));
+    }
+
+    /// All fields at cell `l` of brick `k`.
+    fn sample_at(&self, k: usize, l: usize) -> Sample {
+        let c = &self.channels;
+        Sample {
+            kinetic: [c[0][k][l], c[1][k][l], c[2][k][l]],
+            pressure: c[PRESSURE][k][l],
+            thermal: c[THERMAL][k][l],
+        }
     }
 
     /// Appends zero bricks at the brick coordinates `new` (none of them
     /// present yet), linking them to their neighbours.
     pub(crate) fn insert_bricks(&mut self, new: impl IntoIterator<Item = [i32; 3]>) {
         for b in new {
-            let k = self.bricks.len();
+            let k = self.coords.len();
             let around = FACES.map(|d| self.index.get(&offset(b, d)).copied());
             for (f, n) in around.iter().enumerate() {
                 if let Some(n) = *n {
@@ -319,7 +302,10 @@ impl Fields {
             }
             self.index.insert(b, k);
             self.coords.push(b);
-            self.bricks.push(Brick::zero());
+            for c in &mut self.channels {
+                c.push([0.0; BRICK_CELLS]);
+            }
+            self.peaks.push(Some([Peaks::default(); CHANNELS]));
             self.neighbours.push(around);
         }
     }
@@ -339,7 +325,9 @@ impl Fields {
             .collect();
     }
 
-    fn cell_mut(&mut self, c: [i32; 3]) -> (&mut Brick, usize) {
+    /// The (brick, cell) indices of field cell `c`, its brick allocated
+    /// if absent, to be written.
+    fn cell_mut(&mut self, c: [i32; 3]) -> (usize, usize) {
         let (b, l) = split(c);
         (self.brick_mut(b), l)
     }
@@ -349,27 +337,27 @@ impl Fields {
         let (b, l) = split(c);
         self.index
             .get(&b)
-            .map_or(Sample::default(), |&k| self.bricks[k].sample(l))
+            .map_or(Sample::default(), |&k| self.sample_at(k, l))
     }
 
     /// Adds `force` (m/s) to the kinetic field at voxel-space point `p`.
     pub fn add_force(&mut self, p: [f32; 3], force: [f32; 3]) {
-        let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
+        let (k, l) = self.cell_mut(field_cell(p, self.config.cell));
         for (a, f) in force.into_iter().enumerate() {
-            br.channels[a][l] += f;
+            self.channels[a][k][l] += f;
         }
     }
 
     /// Adds `value` to a scalar field at voxel-space point `p`.
     pub fn add_scalar(&mut self, field: Scalar, p: [f32; 3], value: f32) {
-        let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
-        br.channels[field.channel()][l] += value;
+        let (k, l) = self.cell_mut(field_cell(p, self.config.cell));
+        self.channels[field.channel()][k][l] += value;
     }
 
     /// Sets a scalar field at `p` to at least `value`.
     pub fn raise_scalar(&mut self, field: Scalar, p: [f32; 3], value: f32) {
-        let (br, l) = self.cell_mut(field_cell(p, self.config.cell));
-        let v = &mut br.channels[field.channel()][l];
+        let (k, l) = self.cell_mut(field_cell(p, self.config.cell));
+        let v = &mut self.channels[field.channel()][k][l];
         *v = v.max(value);
     }
 
@@ -416,22 +404,23 @@ impl Fields {
                 [0.0, 1.0, 0.0]
             };
             let speed = p / AIR_IMPEDANCE;
-            let (br, l) = self.cell_mut(c);
-            br.channels[PRESSURE][l] += p;
-            br.channels[THERMAL][l] += heat * fall * fall;
+            let (k, l) = self.cell_mut(c);
+            let ch = &mut self.channels;
+            ch[PRESSURE][k][l] += p;
+            ch[THERMAL][k][l] += heat * fall * fall;
             for (a, d) in dir.into_iter().enumerate() {
-                br.channels[a][l] += d * speed;
+                ch[a][k][l] += d * speed;
             }
         }
     }
 
-    /// Calls `set(brick, index)` for every field cell covering the voxel box
-    /// `[min, max)`, allocating bricks as needed.
+    /// Calls `set(channels, brick, cell)` for every field cell covering
+    /// the voxel box `[min, max)`, allocating bricks as needed.
     fn each_cell_in_box(
         &mut self,
         min: [u32; 3],
         max: [u32; 3],
-        mut set: impl FnMut(&mut Brick, usize),
+        mut set: impl FnMut(&mut Channels, usize, usize),
     ) {
         let cell = self.config.cell;
         let lo = min.map(|v| v / cell);
@@ -439,8 +428,8 @@ impl Fields {
         for z in lo[2]..hi[2] {
             for y in lo[1]..hi[1] {
                 for x in lo[0]..hi[0] {
-                    let (br, l) = self.cell_mut([x as i32, y as i32, z as i32]);
-                    set(br, l);
+                    let (k, l) = self.cell_mut([x as i32, y as i32, z as i32]);
+                    set(&mut self.channels, k, l);
                 }
             }
         }
@@ -449,9 +438,9 @@ impl Fields {
     /// Sets the kinetic field of the field cells covering the voxel box
     /// `[min, max)` to `velocity` (m/s): a wind.
     pub fn set_wind(&mut self, min: [u32; 3], max: [u32; 3], velocity: [f32; 3]) {
-        self.each_cell_in_box(min, max, |br, l| {
+        self.each_cell_in_box(min, max, |ch, k, l| {
             for (a, v) in velocity.into_iter().enumerate() {
-                br.channels[a][l] = v;
+                ch[a][k][l] = v;
             }
         });
     }
@@ -459,7 +448,7 @@ impl Fields {
     /// Sets a scalar field to `value` in the field cells covering the voxel
     /// box `[min, max)`.
     pub fn set_scalar_box(&mut self, field: Scalar, min: [u32; 3], max: [u32; 3], value: f32) {
-        self.each_cell_in_box(min, max, |br, l| br.channels[field.channel()][l] = value);
+        self.each_cell_in_box(min, max, |ch, k, l| ch[field.channel()][k][l] = value);
     }
 
     /// The fields at voxel-space point `p`, trilinear between field-cell centres.
@@ -522,30 +511,34 @@ impl Fields {
     /// nothing in them.
     pub fn decay(&mut self, dt: f64) {
         let k = self.decay_factors(dt);
-        self.bricks.par_iter_mut().for_each(|b| {
-            for (c, k) in b.channels.iter_mut().zip(k) {
-                c.iter_mut().for_each(|v| *v *= k);
+        for (c, k) in self.channels.iter_mut().zip(k) {
+            c.par_iter_mut()
+                .for_each(|brick| brick.iter_mut().for_each(|v| *v *= k));
+        }
+        for peaks in self.peaks.iter_mut().flatten() {
+            for (p, k) in peaks.iter_mut().zip(k) {
+                *p = p.scaled(k);
             }
-            if let Some(peaks) = &mut b.peaks {
-                for (p, k) in peaks.iter_mut().zip(k) {
-                    *p = p.scaled(k);
-                }
-            }
-        });
+        }
         self.free_empty();
     }
 
     /// Decays as [`Fields::decay`] does, with each channel's product
     /// computed by `step` — another backend, such as the GPU's; its first
     /// error stops the decay.
+    ///
+    /// # Panics
+    /// If `step` returns a different number of bricks than it was given.
     pub fn decay_with<E>(&mut self, dt: f64, mut step: impl DecayBackend<E>) -> Result<(), E> {
         for (c, k) in self.decay_factors(dt).into_iter().enumerate() {
-            let cells: Vec<[f32; BRICK_CELLS]> =
-                self.bricks.iter().map(|b| *b.channels[c]).collect();
-            for (b, o) in self.bricks.iter_mut().zip(step(&cells, k)?) {
-                *b.channels[c] = o;
-                b.peaks = None;
-            }
+            let out = step(&self.channels[c], k)?;
+            assert_eq!(
+                out.len(),
+                self.bricks(),
+                "a decay backend returns every brick"
+            );
+            self.channels[c] = out;
+            self.peaks.fill(None);
         }
         self.free_empty();
         Ok(())
@@ -563,31 +556,32 @@ impl Fields {
     /// Frees the bricks whose every value is below its channel's epsilon.
     fn free_empty(&mut self) {
         let eps = per_channel(self.config.epsilon);
+        self.measure_peaks();
         let keep: Vec<bool> = self
-            .bricks
-            .par_iter_mut()
-            .map(|b| b.peaks().iter().zip(eps).any(|(p, e)| p.all >= e))
+            .peaks
+            .iter()
+            .map(|p| p.is_none_or(|p| p.iter().zip(eps).any(|(p, e)| p.all >= e)))
             .collect();
         if keep.iter().all(|&k| k) {
             return;
         }
-        let mut it = keep.iter();
-        self.bricks.retain(|_| *it.next().unwrap_or(&true));
-        let mut it = keep.iter();
-        self.coords.retain(|_| *it.next().unwrap_or(&true));
+        let kept = |k: &usize| keep[*k];
+        let mut k = 0..;
+        self.coords.retain(|_| k.next().is_some_and(|k| kept(&k)));
+        let mut k = 0..;
+        self.peaks.retain(|_| k.next().is_some_and(|k| kept(&k)));
+        for c in &mut self.channels {
+            let mut k = 0..;
+            c.retain(|_| k.next().is_some_and(|k| kept(&k)));
+        }
         self.reindex();
     }
 
     /// Sum of a scalar field over every field cell (for conservation checks).
     pub fn total(&self, field: Scalar) -> f64 {
-        self.bricks
+        self.channels[field.channel()]
             .iter()
-            .map(|b| {
-                b.channels[field.channel()]
-                    .iter()
-                    .map(|&x| f64::from(x))
-                    .sum::<f64>()
-            })
+            .map(|b| b.iter().map(|&x| f64::from(x)).sum::<f64>())
             .sum()
     }
 
@@ -596,12 +590,12 @@ impl Fields {
     pub(crate) fn active_cells(&self) -> Vec<([i32; 3], Sample)> {
         let eps = per_channel(self.config.epsilon);
         let mut out = Vec::new();
-        for (b, br) in self.coords.iter().zip(&self.bricks) {
+        for (k, b) in self.coords.iter().enumerate() {
             for l in 0..BRICK_CELLS {
-                if br.holds(l, eps) {
+                if (0..CHANNELS).any(|c| self.channels[c][k][l].abs() > eps[c]) {
                     let lc = [l % BRICK, (l / BRICK) % BRICK, l / (BRICK * BRICK)];
                     let c = [0, 1, 2].map(|a| b[a] * BRICK as i32 + lc[a] as i32);
-                    out.push((c, br.sample(l)));
+                    out.push((c, self.sample_at(k, l)));
                 }
             }
         }
