@@ -183,7 +183,7 @@ pub(crate) fn per_channel<T: Copy>(v: [T; 3]) -> [T; CHANNELS] {
 }
 
 /// The three fields, sparse in bricks.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Fields {
     config: FieldConfig,
     /// Brick coordinates (in bricks) to their index.
@@ -201,6 +201,30 @@ pub struct Fields {
     /// The other buffer of diffusion's substeps, kept between steps so a
     /// substep allocates nothing.
     scratch: Channels,
+}
+
+impl Clone for Fields {
+    /// A copy with the original's room to grow: a brick added past a
+    /// channel's capacity moves the whole channel, so a tight copy would
+    /// step slower than the fields it copies.
+    fn clone(&self) -> Self {
+        let roomy = |c: &Channels| -> Channels {
+            std::array::from_fn(|i| {
+                let mut v = Vec::with_capacity(c[i].capacity());
+                v.extend_from_slice(&c[i]);
+                v
+            })
+        };
+        Self {
+            config: self.config,
+            index: self.index.clone(),
+            coords: self.coords.clone(),
+            channels: roomy(&self.channels),
+            peaks: self.peaks.clone(),
+            neighbours: self.neighbours.clone(),
+            scratch: roomy(&self.scratch),
+        }
+    }
 }
 
 impl Default for Fields {
