@@ -16,13 +16,13 @@
 //! Values move one cell a substep. Before each substep, a brick grows a
 //! neighbour behind every face that holds more than a hundredth of
 //! `epsilon`, so nothing leaks off the edge of the allocated region. The
-//! stencil measures the [`Peaks`] of what it wrote while the brick is in
-//! cache, so growth (and freeing, after [`Fields::step`]) need not scan the
-//! bricks again.
+//! stencil measures the [`Peaks`] of the rows it writes while they are in
+//! registers, so growth (and freeing, after [`Fields::step`]) need not scan
+//! the bricks again.
 
 use rayon::prelude::*;
 
-use super::{offset, per_channel, Fields, Peaks, BRICK, BRICK_CELLS, CHANNELS, FACES};
+use super::{offset, per_channel, Fields, PeakRows, Peaks, BRICK, BRICK_CELLS, CHANNELS, FACES};
 
 /// A brick channel's face neighbours' same channel, in [`FACES`] order;
 /// `None` where there is no brick, read as zero.
@@ -86,13 +86,13 @@ fn stencil(
     alpha: f32,
     scale: f32,
     out: &mut [f32; BRICK_CELLS],
-) {
+) -> Peaks {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { stencil_avx2(own, around, alpha, scale, out) };
     }
-    stencil_rows(own, around, alpha, scale, out);
+    stencil_rows(own, around, alpha, scale, out)
 }
 
 /// [`stencil_rows`] for AVX2: a row of 8 is one register.
@@ -104,8 +104,8 @@ fn stencil_avx2(
     alpha: f32,
     scale: f32,
     out: &mut [f32; BRICK_CELLS],
-) {
-    stencil_rows(own, around, alpha, scale, out);
+) -> Peaks {
+    stencil_rows(own, around, alpha, scale, out)
 }
 
 /// The stencil a row of 8 at a time (fixed-length rows: no bounds checks,
@@ -117,7 +117,7 @@ fn stencil_rows(
     alpha: f32,
     scale: f32,
     out: &mut [f32; BRICK_CELLS],
-) {
+) -> Peaks {
     const B: usize = BRICK;
     const ZERO: [f32; B] = [0.0; B];
     let own = rows(own);
@@ -131,6 +131,8 @@ fn stencil_rows(
     // Row `k` of the neighbour behind `face`.
     let beyond = |face: usize, k: usize| around[face].map_or(ZERO, |n| n[k]);
     let out: &mut [[f32; B]; B * B] = bytemuck::cast_mut(out);
+    // Measured as the rows are written, while they are in registers.
+    let mut peaks = PeakRows::default();
     for z in 0..B {
         for y in 0..B {
             let k = y + B * z;
@@ -161,8 +163,10 @@ fn stencil_rows(
                 let sum = xm[x] + xp[x] + ym[x] + yp[x] + zm[x] + zp[x];
                 out[k][x] = (v[x] + alpha * (sum - 6.0 * v[x])) * scale;
             }
+            peaks.add(k, &out[k]);
         }
     }
+    peaks.peaks()
 }
 
 /// A brick channel as its 64 rows of 8 cells.
@@ -370,8 +374,7 @@ impl Fields {
                 .enumerate()
                 .for_each(|(k, ((o, m), nb))| {
                     let around = nb.map(|n| n.map(|j| &own[j]));
-                    stencil(&own[k], &around, step.alpha, scale, o);
-                    *m = Peaks::of(o);
+                    *m = stencil(&own[k], &around, step.alpha, scale, o);
                 });
             self.scratch[c] = std::mem::replace(&mut self.channels[c], out);
             // Peaks that are unknown (the brick was written since) stay so

@@ -118,37 +118,14 @@ pub(crate) struct Peaks {
 impl Peaks {
     /// Measures a channel.
     pub fn of(c: &[f32; BRICK_CELLS]) -> Self {
-        const B: usize = BRICK;
-        // Lane-wise maxima over `count` rows `stride` rows apart from row
-        // `first`, which vectorise; the x faces are the first and last
-        // lanes of the maxima over every row.
-        let over = |first: usize, count: usize, stride: usize| {
-            let mut m = [0.0f32; B];
-            for k in 0..count {
-                let at = (first + k * stride) * B;
-                let row: &[f32; B] = c[at..at + B].try_into().expect("a row of 8");
-                for x in 0..B {
-                    // A compare, not `f32::max`, whose NaN rules cost a
-                    // blend per lane.
-                    let a = row[x].abs();
-                    m[x] = if a > m[x] { a } else { m[x] };
-                }
-            }
-            m
-        };
-        let peak = |m: [f32; B]| m.into_iter().fold(0.0f32, f32::max);
-        let every = over(0, B * B, 1);
-        Self {
-            faces: [
-                every[0],
-                every[B - 1],
-                peak(over(0, B, B)),
-                peak(over(B - 1, B, B)),
-                peak(over(0, B, 1)),
-                peak(over(B * B - B, B, 1)),
-            ],
-            all: peak(every),
+        let mut rows = PeakRows::default();
+        for (k, row) in bytemuck::cast_ref::<_, [[f32; BRICK]; BRICK * BRICK]>(c)
+            .iter()
+            .enumerate()
+        {
+            rows.add(k, row);
         }
+        rows.peaks()
     }
 
     /// The peaks of the channel times `k` (≥ 0): exact, as rounding a
@@ -157,6 +134,59 @@ impl Peaks {
         Self {
             faces: self.faces.map(|f| f * k),
             all: self.all * k,
+        }
+    }
+}
+
+/// A brick channel's [`Peaks`] gathered row by row as the rows are
+/// written (row `k` is local y = `k % 8`, z = `k / 8`): lane-wise maxima,
+/// which vectorise. The x faces are the first and last lanes of the maxima
+/// over every row.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PeakRows {
+    every: [f32; BRICK],
+    /// Over the rows of the −y, +y, −z and +z faces.
+    faces: [[f32; BRICK]; 4],
+}
+
+impl PeakRows {
+    /// Takes row `k` in.
+    #[inline(always)]
+    pub fn add(&mut self, k: usize, row: &[f32; BRICK]) {
+        #[inline(always)]
+        fn max_into(m: &mut [f32; BRICK], row: &[f32; BRICK]) {
+            for x in 0..BRICK {
+                // A compare, not `f32::max`, whose NaN rules cost a blend
+                // per lane.
+                let a = row[x].abs();
+                m[x] = if a > m[x] { a } else { m[x] };
+            }
+        }
+        let (y, z) = (k % BRICK, k / BRICK);
+        max_into(&mut self.every, row);
+        for (face, on) in [y == 0, y == BRICK - 1, z == 0, z == BRICK - 1]
+            .into_iter()
+            .enumerate()
+        {
+            if on {
+                max_into(&mut self.faces[face], row);
+            }
+        }
+    }
+
+    /// The peaks of the rows taken in.
+    pub fn peaks(&self) -> Peaks {
+        let peak = |m: &[f32; BRICK]| m.iter().fold(0.0f32, |a, &b| a.max(b));
+        Peaks {
+            faces: [
+                self.every[0],
+                self.every[BRICK - 1],
+                peak(&self.faces[0]),
+                peak(&self.faces[1]),
+                peak(&self.faces[2]),
+                peak(&self.faces[3]),
+            ],
+            all: peak(&self.every),
         }
     }
 }
