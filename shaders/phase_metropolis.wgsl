@@ -25,7 +25,7 @@ struct Params {
     field_n: u32,       // field cells along a page edge
     ambient: f32,       // Pa
     layer: f32,         // g * voxel size: a cell's weight per kg/m^3, Pa
-    _pad: u32,
+    capacity: u32,      // room for requests after requests[0]
     key: vec2<u32>,     // the half-sweep's random key (plan::sweep_key)
     _tail: vec2<u32>,
 };
@@ -53,6 +53,12 @@ struct Params {
 // Per visited page: visits, proposals, candidate, lo xyz, hi xyz, then
 // accepted transitions by substance, from phase, to phase.
 @group(0) @binding(8) var<storage, read_write> outcome: array<atomic<u32>>;
+// Page-use feedback (page_use.wgsl's buffers, GigaVoxels style): per page,
+// the uses since the last readback; per page, 1 once asked for; and
+// requests[0] the number of absent pages asked for, then their indices.
+@group(0) @binding(9) var<storage, read_write> uses: array<atomic<u32>>;
+@group(0) @binding(10) var<storage, read_write> asked: array<atomic<u32>>;
+@group(0) @binding(11) var<storage, read_write> requests: array<atomic<u32>>;
 
 const NONE: u32 = 0xFFFFu;
 const GAS: u32 = 2u;
@@ -137,15 +143,29 @@ fn cells() -> u32 {
     return params.p * params.p * params.p;
 }
 
+// Asks once for the absent page k (the CPU's streaming loads it).
+fn ask(k: u32) {
+    if (atomicExchange(&asked[k], 1u) == 0u) {
+        let n = atomicAdd(&requests[0], 1u);
+        if (n < params.capacity) {
+            atomicStore(&requests[1u + n], k);
+        }
+    }
+}
+
 // One invocation per (column of a visited page's top face, page): the
 // weight of the contiguous condensed column above the page, up to the
-// world's top or a page that is not resident.
+// world's top or a page that is not resident, which it asks for. The first
+// invocation of a page counts a use of it.
 @compute @workgroup_size(64)
 fn overburden(@builtin(global_invocation_id) id: vec3<u32>) {
     let p = params.p;
     let v = id.y;
     if (id.x >= p * p) {
         return;
+    }
+    if (id.x == 0u) {
+        atomicAdd(&uses[visited_page(v)], 1u);
     }
     let c = vec3<i32>(page_coord(visited_page(v)));
     let x = id.x % p;
@@ -157,8 +177,14 @@ fn overburden(@builtin(global_invocation_id) id: vec3<u32>) {
             if (y >= i32(params.size_y)) {
                 break;
             }
-            let m = material_near(vec3<i32>(c.x, y / i32(p), c.z), vec3<i32>(i32(x), y % i32(p), i32(z)));
-            if (m == ABSENT || density(m) < 0.0) {
+            let page = vec3<i32>(c.x, y / i32(p), c.z);
+            let m = material_near(page, vec3<i32>(i32(x), y % i32(p), i32(z)));
+            if (m == ABSENT) {
+                let u = vec3<u32>(page);
+                ask(u.x + params.pages_x * (u.y + params.pages_y * u.z));
+                break;
+            }
+            if (density(m) < 0.0) {
                 break;
             }
             weight += density(m) * params.layer;

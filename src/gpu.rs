@@ -101,17 +101,23 @@ mod enabled {
         }
 
         /// Mirrors `world` for the phase pass and inserts the resource of
-        /// a pass in flight into `engine`; returns the pass's two jobs:
+        /// a pass in flight into `engine`; returns the pass's jobs:
         ///
         /// - `phase.gpu.dispatch` plans the pass (the CPU's
         ///   `phase.metropolis` plan), sends the pages it reads and submits
         ///   it, reading the world;
         /// - `phase.gpu.readback`, added after the CPU's other systems,
-        ///   waits for it and writes its changes into the world.
+        ///   waits for it and writes its changes into the world; with
+        ///   `feedback`, it then starts reading back the pass's page use;
+        /// - with `feedback`, `phase.gpu.feedback`, to be added before
+        ///   streaming: it takes the page use the previous frame's pass
+        ///   recorded (mapped meanwhile, so it does not wait in practice),
+        ///   marks the pages used in the LRU and leaves the absent pages
+        ///   the columns reached in [`PhaseState::asked`] for streaming.
         ///
-        /// Jobs between the two that do not write the world (soft bodies,
-        /// field diffusion and decay) run on the CPU while the GPU works;
-        /// they see the world before this frame's transitions.
+        /// Jobs between dispatch and readback that do not write the world
+        /// (soft bodies, field diffusion and decay) run on the CPU while the
+        /// GPU works; they see the world before this frame's transitions.
         pub fn phase_jobs(
             &mut self,
             engine: &mut Engine,
@@ -119,7 +125,8 @@ mod enabled {
             phases: &PhaseTable,
             materials: &MaterialTable,
             config: &PhaseConfig,
-        ) -> Result<(Job, Job), String> {
+            feedback: bool,
+        ) -> Result<(Job, Job, Option<Job>), String> {
             let kernel = loam_gpu::GpuPhase::new(&self.context, world, phases, materials, config)
                 .map_err(|e| e.to_string())?;
             self.phase = Some(kernel);
@@ -152,6 +159,26 @@ mod enabled {
                     ctx.write::<PhaseInFlight>()?.0 = Some(pass);
                     Ok(())
                 });
+            const FEEDBACK: &str = "phase.gpu.feedback";
+            let feedback_job = feedback.then(|| {
+                Job::new(FEEDBACK)
+                    .writes::<VoxelWorld>()
+                    .writes::<PhaseState>()
+                    .reads::<Gpu>()
+                    .run(|ctx| {
+                        let gpu = ctx.read::<Gpu>()?;
+                        let kernel = gpu.phase_kernel(FEEDBACK)?;
+                        let taken = kernel.page_use().take(&gpu.context, true);
+                        let Some(used) = taken.map_err(|e| JobError::failed(FEEDBACK, e))? else {
+                            return Ok(());
+                        };
+                        // Recorded by the previous frame's pass.
+                        let frame = ctx.clock().frame.saturating_sub(1);
+                        let asked = used.apply(&mut ctx.write::<VoxelWorld>()?.table, frame);
+                        ctx.write::<PhaseState>()?.asked = asked.to_vec();
+                        Ok(())
+                    })
+            });
             const READBACK: &str = "phase.gpu.readback";
             let readback = Job::new(READBACK)
                 .writes::<VoxelWorld>()
@@ -159,7 +186,7 @@ mod enabled {
                 .writes::<PhaseInFlight>()
                 .reads::<PhaseTable>()
                 .reads::<Gpu>()
-                .run(|ctx| {
+                .run(move |ctx| {
                     let gpu = ctx.read::<Gpu>()?;
                     let kernel = gpu.phase_kernel(READBACK)?;
                     let Some(pass) = ctx.write::<PhaseInFlight>()?.0.take() else {
@@ -173,9 +200,13 @@ mod enabled {
                             &mut *ctx.write::<PhaseState>()?,
                             &*ctx.read::<PhaseTable>()?,
                         )
-                        .map_err(|e| JobError::failed(READBACK, e))
+                        .map_err(|e| JobError::failed(READBACK, e))?;
+                    if feedback {
+                        kernel.page_use().start_readback(&gpu.context);
+                    }
+                    Ok(())
                 });
-            Ok((dispatch, readback))
+            Ok((dispatch, readback, feedback_job))
         }
 
         fn phase_kernel(&self, job: &str) -> Result<&loam_gpu::GpuPhase, JobError> {
@@ -236,7 +267,15 @@ mod disabled {
             _: &loam_systems::phase::PhaseTable,
             _: &loam_systems::materials::MaterialTable,
             _: &loam_systems::phase::PhaseConfig,
-        ) -> Result<(loam_runtime::Job, loam_runtime::Job), String> {
+            _: bool,
+        ) -> Result<
+            (
+                loam_runtime::Job,
+                loam_runtime::Job,
+                Option<loam_runtime::Job>,
+            ),
+            String,
+        > {
             match *self {}
         }
     }

@@ -15,7 +15,8 @@
 //! `bytes_read`, `bytes_written`, `load_ms` {`mean`, `p95`, `max`} (from a
 //! frame asking for pages to the I/O actor having them), `stalls` (frames
 //! that waited for the actor), `requests_cancelled`, `over_budget_frames`,
-//! `page_table_bytes`}.
+//! `pages_asked` (absent pages the phase pass's columns reached, loaded for
+//! it), `page_table_bytes`}.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -165,6 +166,7 @@ pub struct StorageReport {
     pub stalls: u64,
     pub requests_cancelled: u64,
     pub over_budget_frames: u64,
+    pub pages_asked: u64,
     pub page_table_bytes: u64,
 }
 
@@ -307,6 +309,7 @@ impl Report {
                     stalls: st.stalls,
                     requests_cancelled: st.requests_cancelled,
                     over_budget_frames: st.over_budget_frames,
+                    pages_asked: st.pages_asked,
                     page_table_bytes: world.table.memory_bytes() as u64,
                 }
             }),

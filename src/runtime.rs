@@ -165,20 +165,19 @@ impl Runtime {
             ..PhaseConfig::default()
         };
         let mut gpu = gpu;
-        let (gpu_phase, gpu_phase_readback) = match &mut gpu {
-            Some(g) if phase => {
-                let (dispatch, readback) = g
-                    .phase_jobs(
-                        &mut engine,
-                        &world,
-                        &PhaseTable::default(),
-                        &table,
-                        &phase_config,
-                    )
-                    .map_err(|e| LoamError::Unsupported(format!("backend `gpu`: {e}")))?;
-                (Some(dispatch), Some(readback))
-            }
-            _ => (None, None),
+        let (gpu_phase, gpu_phase_readback, gpu_phase_feedback) = match &mut gpu {
+            Some(g) if phase => g
+                .phase_jobs(
+                    &mut engine,
+                    &world,
+                    &PhaseTable::default(),
+                    &table,
+                    &phase_config,
+                    stream.is_some(),
+                )
+                .map(|(dispatch, readback, feedback)| (Some(dispatch), Some(readback), feedback))
+                .map_err(|e| LoamError::Unsupported(format!("backend `gpu`: {e}")))?,
+            _ => (None, None, None),
         };
         engine.insert_resource(world);
         engine.insert_resource(table);
@@ -200,6 +199,9 @@ impl Runtime {
         if let Some(state) = stream {
             engine.insert_resource(state);
             engine.add_job(streaming::observers_job());
+            if let Some(feedback) = gpu_phase_feedback {
+                engine.add_job(feedback);
+            }
             engine.add_job(streaming::stream_job());
         }
         let commands = CommandSender {

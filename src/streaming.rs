@@ -9,6 +9,7 @@ use loam_storage::file::{FileError, PageBuf, WorldFile};
 use loam_storage::stream::{PageSource, StreamConfig, StreamStats, Streamer, Viewpoint};
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
+use loam_systems::phase::PhaseState;
 use loam_systems::MaterialTable;
 
 use crate::scenario::{Fill, ObserverSpec, SavePolicy, Scenario, StorageSpec};
@@ -220,12 +221,14 @@ pub fn observers_job() -> Job {
 }
 
 /// The `storage.stream` job: installs last frame's pages, saves when the
-/// policy says so, and asks for the pages the observers want next.
+/// policy says so, and asks for the pages the observers want next, then
+/// for the absent pages last frame's phase pass reached.
 pub fn stream_job() -> Job {
     Job::new("storage.stream")
         .writes::<VoxelWorld>()
         .writes::<StreamState>()
         .reads::<hecs::World>()
+        .reads::<PhaseState>()
         .run(|ctx| {
             let frame = ctx.clock().frame;
             let mut state = ctx.write::<StreamState>()?;
@@ -254,6 +257,7 @@ pub fn stream_job() -> Job {
                     })
                     .collect()
             };
+            state.streamer.ask(&ctx.read::<PhaseState>()?.asked);
             state
                 .streamer
                 .plan(&mut world, &viewpoints, frame, None)

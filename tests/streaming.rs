@@ -188,3 +188,102 @@ fn an_observer_spawned_by_the_game_pulls_its_pages_in() {
     drop(rt);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A lake 96 cells deep (24 m), streamed around a diver at its bottom who
+/// sees 12 cells around her, where a heater holds the water at 300 K and
+/// then, from frame 20, at 395 K. The
+/// phase pass weighs the water above each cell, and its columns reach the
+/// absent pages over what she sees: it asks for them, and streaming loads
+/// them, a layer every frame or two, up to the first page of air over the
+/// surface (the column cannot know it is air before it is loaded) and no
+/// further.
+/// With the whole column the heated water is under 3.2 atm, where water
+/// boils at about 408 K, so it stays liquid; the 6 m of water the diver sees
+/// alone would let it boil (1.6 atm: about 387 K).
+#[test]
+fn the_phase_pass_pulls_in_the_pages_above_its_columns() {
+    use loam::loam_systems::materials::id;
+    let dir = temp_dir("lake");
+    let mut s = Scenario::empty("lake", [64, 128, 64]);
+    s.world.page = 16;
+    s.world.storage = Some(StorageSpec {
+        file: dir.join("lake.loam"),
+        resident_pages: Some(64),
+        io: IoKind::Pread,
+        save: SavePolicy::OnExit,
+        load_per_frame: 64,
+        lookahead: 0.0,
+    });
+    s.fills.push(Fill {
+        shape: Shape::Box {
+            min: [0, 0, 0],
+            max: [64, 96, 64],
+        },
+        material: id::WATER,
+        temperature: None,
+    });
+    // Lukewarm first (the bath wakes its pages, so the phase pass visits
+    // them and its columns reach up), then hot.
+    for (temperature, frames) in [(300.0, [0, 20]), (395.0, [20, 40])] {
+        s.commands.push(loam::ScheduledCommand {
+            frame: frames[0],
+            command: loam::Command::Heat(loam::HeatBathSpec {
+                min: [28, 4, 28],
+                max: [36, 8, 36],
+                temperature,
+                frames,
+            }),
+        });
+    }
+    s.observers.push(ObserverSpec {
+        path: vec![[32.0, 8.0, 32.0, 0.0]],
+        radius: 12.0,
+    });
+    let mut rt = Runtime::new(s).unwrap();
+    let layout = *rt.world().layout();
+    // The diver sees pages x, z in 1..3 and y in 0..2; the water above
+    // them fills y pages 2..6, and air page 6 over it.
+    let above: Vec<usize> = (0..layout.page_count())
+        .filter(|&p| {
+            let c = layout.page_coord(p);
+            (1..3).contains(&c[0]) && (1..3).contains(&c[2]) && (2..=6).contains(&c[1])
+        })
+        .collect();
+    assert!(above
+        .iter()
+        .all(|&p| rt.world().table.resident_slot(p).is_none()));
+    for _ in 0..40 {
+        rt.step().unwrap();
+    }
+    let world = rt.world();
+    let missing: Vec<usize> = above
+        .iter()
+        .copied()
+        .filter(|&p| world.table.resident_slot(p).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "pages still absent over the diver: {missing:?}"
+    );
+    let sky = (0..layout.page_count())
+        .filter(|&p| layout.page_coord(p)[1] >= 7 && world.table.resident_slot(p).is_some())
+        .count();
+    assert_eq!(
+        sky, 0,
+        "the air over the first page of air is not asked for"
+    );
+    let steam = world.material_counts()[id::STEAM as usize];
+    assert_eq!(
+        steam, 0,
+        "the heated water is under the whole lake and does not boil"
+    );
+    drop(world);
+    let asked = rt.stream().unwrap().stats().pages_asked;
+    assert_eq!(
+        asked,
+        above.len() as u64,
+        "each page over the diver asked for once"
+    );
+    drop(rt);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

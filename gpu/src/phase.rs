@@ -40,6 +40,7 @@
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use bytemuck::{Pod, Zeroable};
 use loam_storage::{VoxelWorld, WorldLayout};
@@ -56,7 +57,7 @@ use wgpu::util::DeviceExt;
 use crate::context::Access;
 use crate::pools::PoolMirror;
 use crate::timing::PassTimer;
-use crate::{shaders, GpuContext, GpuError};
+use crate::{shaders, GpuContext, GpuError, PageUse};
 
 /// The kernel's parameters (the shader's `Params`).
 #[repr(C)]
@@ -73,7 +74,7 @@ struct Params {
     field_n: u32,
     ambient: f32,
     layer: f32,
-    _pad: u32,
+    capacity: u32,
     key: [u32; 2],
     _tail: [u32; 2],
 }
@@ -84,6 +85,9 @@ const SUBSTANCE_WORDS: usize = 64;
 
 /// Largest number of pages one pass may visit (a dispatch dimension).
 const MAX_VISITED: usize = 65_535;
+
+/// Room for requests for absent pages in one page-use readback.
+const REQUESTS: u32 = 1024;
 
 /// The Metropolis pass, mirrored on the GPU.
 pub struct GpuPhase {
@@ -101,6 +105,8 @@ pub struct GpuPhase {
     timer: Option<PassTimer>,
     /// GPU time of the last pass, ns.
     last_ns: AtomicU64,
+    /// The visited pages' uses, and the absent pages the columns reached.
+    feedback: Mutex<PageUse>,
 }
 
 impl GpuPhase {
@@ -137,6 +143,7 @@ impl GpuPhase {
             use Access::{Read, ReadWrite};
             let access = [
                 Read, ReadWrite, ReadWrite, Read, Read, Read, ReadWrite, Read, ReadWrite,
+                ReadWrite, ReadWrite, ReadWrite,
             ];
             gpu.storage_layout("phase", &access)
         };
@@ -159,7 +166,18 @@ impl GpuPhase {
             substances: phases.substances.len(),
             timer: PassTimer::new(gpu),
             last_ns: AtomicU64::new(0),
+            feedback: Mutex::new(PageUse::new(gpu, &layout, REQUESTS)),
         })
+    }
+
+    /// The passes' page-use feedback, GigaVoxels style: each pass counts a
+    /// use of every page it visits and asks once for every absent page its
+    /// columns reach (the liquid or solid above a visited page goes on into
+    /// it). [`PageUse::start_readback`] after a pass and
+    /// [`PageUse::take`] a frame later give the CPU's
+    /// [`PhaseState::asked`] and feed the page table's LRU.
+    pub fn page_use(&self) -> MutexGuard<'_, PageUse> {
+        self.feedback.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Makes the GPU's copy of pages `pages` (and of their rows in the
@@ -300,6 +318,7 @@ impl GpuPhase {
             wgpu::BufferUsages::COPY_SRC,
         );
         let weightless = self.config.gravity == 0.0;
+        let feedback = self.page_use();
         let groups: Vec<wgpu::BindGroup> = (0..2u32)
             .map(|colour| {
                 let key = sweep_key(seed, frame, colour);
@@ -319,7 +338,7 @@ impl GpuPhase {
                     } else {
                         (self.config.gravity * self.config.voxel_size) as f32
                     },
-                    _pad: 0,
+                    capacity: feedback.capacity(),
                     key: [key as u32, (key >> 32) as u32],
                     _tail: [0; 2],
                 };
@@ -341,6 +360,9 @@ impl GpuPhase {
                         &above,
                         &field,
                         &outcome,
+                        &feedback.uses,
+                        &feedback.asked,
+                        &feedback.requests,
                     ],
                 )
             })

@@ -910,3 +910,94 @@ fn automaton_matches_the_cpu_at_every_page_size() {
         }
     }
 }
+
+#[test]
+fn the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_cpu_does() {
+    use loam_storage::{VoxelWorld, WorldLayout};
+    use loam_systems::materials::{id, MaterialTable, AMBIENT};
+    use loam_systems::phase::{metropolis_pass, PhaseConfig, PhaseState, PhaseTable};
+    let Some(gpu) = gpu() else { return };
+    // 2 x 4 x 2 pages of 16. A lake fills y < 56 over x < 16 only; the
+    // pages at page-y 2 over it are not resident, so the columns of the
+    // pages below reach them and ask for them; those at page-y 3 are
+    // behind them and not reached.
+    let layout = WorldLayout::new([32, 64, 32], 16).expect("a valid layout");
+    let mut world = VoxelWorld::with_capacity(layout, 16);
+    let absent = |p: usize| {
+        let c = layout.page_coord(p);
+        c[0] == 0 && c[1] >= 2
+    };
+    for p in (0..layout.page_count()).filter(|&p| !absent(p)) {
+        world.install(p).expect("room for every other page");
+        let origin = layout.page_coord(p).map(|c| c * 16);
+        for l in 0..layout.page_cells() {
+            let q = [l % 16, (l / 16) % 16, l / 256].map(|v| v as u32);
+            let g = [0, 1, 2].map(|a| origin[a] + q[a]);
+            let m = if g[0] < 16 && g[1] < 56 {
+                id::WATER
+            } else {
+                id::AIR
+            };
+            world.set_cell(g, m, AMBIENT);
+        }
+    }
+    let (phases, materials) = (PhaseTable::default(), MaterialTable::default());
+    let config = PhaseConfig::default();
+    let kernel = loam_gpu::GpuPhase::new(&gpu, &world, &phases, &materials, &config)
+        .expect("the world fits");
+    let (mut cpu, mut on_gpu) = (world.clone(), world);
+    let (mut cpu_state, mut gpu_state) = (PhaseState::default(), PhaseState::default());
+    for w in [&mut cpu, &mut on_gpu] {
+        for p in 0..layout.page_count() {
+            w.table.wake(p);
+        }
+    }
+    metropolis_pass(
+        &mut cpu,
+        &mut cpu_state,
+        &phases,
+        &materials,
+        &config,
+        &[],
+        None,
+        3,
+        9,
+    );
+    kernel
+        .pass(&gpu, &mut on_gpu, &mut gpu_state, &phases, &[], None, 3, 9)
+        .expect("the GPU pass runs");
+    let wanted: Vec<usize> = (0..layout.page_count())
+        .filter(|&p| layout.page_coord(p)[1] == 2 && absent(p))
+        .collect();
+    assert_eq!(
+        cpu_state.asked, wanted,
+        "the CPU asks for the pages over the lake"
+    );
+
+    let mut feedback = kernel.page_use();
+    assert!(feedback.start_readback(&gpu));
+    let got = feedback
+        .take(&gpu, true)
+        .expect("the readback maps")
+        .expect("a readback was pending");
+    assert_eq!(
+        got.requests, cpu_state.asked,
+        "the GPU asks for the same pages"
+    );
+    assert_eq!(got.dropped, 0);
+    // Every visited page was used once; the pass visits the lake's pages.
+    assert!(!got.uses.is_empty());
+    assert!(
+        got.uses.iter().all(|&(p, n)| n == 1 && !absent(p)),
+        "{:?}",
+        got.uses
+    );
+    let mut table = on_gpu.table.clone();
+    let asked = got.apply(&mut table, 41).to_vec();
+    assert_eq!(asked, wanted);
+    assert!(got.uses.iter().all(|&(p, _)| table.last_use(p) == 41));
+    assert!(
+        got.uses.iter().all(|&(p, _)| cpu.table.last_use(p) == 9),
+        "the CPU marks them too"
+    );
+}

@@ -82,6 +82,9 @@ pub struct StreamStats {
     pub requests_cancelled: u64,
     /// Frames in which observers wanted more pages than fit the budget.
     pub over_budget_frames: u64,
+    /// Absent pages other jobs asked for ([`Streamer::ask`]), such as the
+    /// pages above a phase pass's columns.
+    pub pages_asked: u64,
 }
 
 /// What [`Streamer::install`] did this frame.
@@ -107,6 +110,8 @@ pub struct Streamer {
     in_flight: bool,
     /// Wanted pages not yet asked for, in the order they would be.
     queued: Vec<usize>,
+    /// Pages asked for since the last plan ([`Streamer::ask`]).
+    asked: Vec<usize>,
     spare: Vec<PageBuf>,
     stats: StreamStats,
 }
@@ -147,6 +152,7 @@ impl Streamer {
             config,
             in_flight: false,
             queued: Vec::new(),
+            asked: Vec::new(),
             spare: Vec::new(),
             stats: StreamStats::default(),
         })
@@ -214,6 +220,15 @@ impl Streamer {
         Ok(done)
     }
 
+    /// Asks for `pages` at the next [`Streamer::plan`], after the pages the
+    /// viewpoints want: a job that found it needs them (the phase pass,
+    /// whose columns reached an absent page) gets them a frame or two
+    /// later. They are wanted at that plan, so not evicted by it; after
+    /// that, their uses keep them in the page table's LRU.
+    pub fn ask(&mut self, pages: &[usize]) {
+        self.asked.extend_from_slice(pages);
+    }
+
     /// Plans frame `frame`: marks the pages `viewpoints` want as used,
     /// evicts unwanted pages if the next requests need their slots, and
     /// sends up to `load_per_frame` requests (`cap` overrides it, for a
@@ -238,7 +253,21 @@ impl Streamer {
         } else {
             wanted_pages(&layout, viewpoints, self.config.lookahead)
         };
+        let mut wants = wants;
         let mut wanted: Vec<usize> = wants.iter().map(|w| w.page).collect();
+        wanted.sort_unstable();
+        // Pages other jobs asked for come after the viewpoints' own.
+        let mut asked = std::mem::take(&mut self.asked);
+        asked.sort_unstable();
+        asked.dedup();
+        asked.retain(|&p| {
+            p < layout.page_count()
+                && wanted.binary_search(&p).is_err()
+                && world.table.resident_slot(p).is_none()
+        });
+        self.stats.pages_asked += asked.len() as u64;
+        wants.extend(asked.iter().map(|&page| Want { page, frames: 0.0 }));
+        wanted.extend(asked);
         wanted.sort_unstable();
         let is_wanted = |p: usize| wanted.binary_search(&p).is_ok();
         if wants.len() > world.capacity() {

@@ -77,6 +77,10 @@ pub struct PhaseState {
     pub transitions: BTreeMap<(u8, u8), u64>,
     /// Pages that held a voxel near a transition at the last visit.
     pub(super) candidates: Vec<usize>,
+    /// Absent pages the last pass's columns reached (the liquid or solid
+    /// above a visited page went on into a page that is not resident), in
+    /// page order: streaming loads them, so the weight above is whole.
+    pub asked: Vec<usize>,
 }
 
 /// Channels of the world as raw pointers, for parallel work on disjoint
@@ -133,14 +137,17 @@ pub fn metropolis_pass(
     };
     let world_ref = &*world;
     let weightless = config.gravity == 0.0;
-    let overburden: Vec<Vec<f64>> = pages
+    // A column that goes on into a page that is not resident stops there,
+    // and asks for the page.
+    let (overburden, asked): (Vec<Vec<f64>>, Vec<Vec<usize>>) = pages
         .par_iter()
         .map(|&p| {
             if weightless {
-                return vec![0.0; pe * pe];
+                return (vec![0.0; pe * pe], Vec::new());
             }
             let origin = layout.page_coord(p).map(|c| c * layout.page);
             let mut top = vec![0.0; pe * pe];
+            let mut asked = Vec::new();
             for z in 0..pe {
                 for x in 0..pe {
                     let mut weight = 0.0;
@@ -150,15 +157,23 @@ pub fn metropolis_pass(
                             Some(m) if condensed(m) => {
                                 weight += f64::from(materials.density[m as usize]) * layer
                             }
-                            _ => break,
+                            Some(_) => break,
+                            None => {
+                                asked.push(layout.locate([cx, y, cz]).0);
+                                break;
+                            }
                         }
                     }
                     top[x + pe * z] = weight;
                 }
             }
-            top
+            asked.dedup();
+            (top, asked)
         })
-        .collect();
+        .unzip();
+    let mut asked: Vec<usize> = asked.concat();
+    asked.sort_unstable();
+    asked.dedup();
 
     let ch = Channels {
         material: world.material.as_mut_slice().as_mut_ptr(),
@@ -301,7 +316,12 @@ pub fn metropolis_pass(
             total.merge(o);
         }
     }
+    // The pages it used stay in the page table's LRU.
+    for &p in &plan.pages {
+        world.table.set_last_use(p, frame);
+    }
     finish_pass(world, state, phases, plan, &outcomes);
+    state.asked = asked;
 }
 
 /// A voxel's pressure and `ln(P/P°)`.
