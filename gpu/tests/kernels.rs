@@ -150,6 +150,55 @@ fn field_decay_matches_the_cpu_bit_for_bit_and_frees_the_same_bricks() {
     }
 }
 
+#[test]
+fn the_fields_step_on_the_gpu_matches_the_cpus_within_1e_5() {
+    use loam_systems::fields::{Fields, Scalar};
+    let Some(gpu) = gpu() else { return };
+    let (diffusion, decay) = (FieldDiffusion::new(&gpu), loam_gpu::FieldDecay::new(&gpu));
+    let mut cpu = Fields::new(Default::default());
+    cpu.add_explosion([50.0, 20.0, 50.0], 30.0, 2.0e6, 800.0);
+    cpu.set_wind([0, 0, 0], [32, 16, 32], [4.0, 0.0, 1.0]);
+    let mut on_gpu = cpu.clone();
+    let before = cpu.bricks();
+    for _ in 0..30 {
+        // As the runtime's `fields.step` and `fields.step.gpu` take it.
+        cpu.step(1.0 / 60.0);
+        on_gpu
+            .step_with(
+                1.0 / 60.0,
+                |cells, neighbours, alpha| diffusion.run(&gpu, cells, neighbours, alpha, 1),
+                |cells, factor| decay.run(&gpu, cells, factor),
+            )
+            .expect("the GPU steps");
+    }
+    assert!(cpu.bricks() > before, "the fields spread");
+    assert_eq!(
+        cpu.bricks(),
+        on_gpu.bricks(),
+        "the same bricks grown and freed"
+    );
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-3);
+    for field in [Scalar::Pressure, Scalar::Thermal] {
+        let (a, b) = (cpu.total(field), on_gpu.total(field));
+        assert!(a > 0.0 && close(a, b), "{field:?}: {a} vs {b}");
+    }
+    for p in [[50.0, 20.0, 50.0], [60.0, 25.0, 44.0], [10.0, 10.0, 10.0]] {
+        let (a, b) = (cpu.sample(p), on_gpu.sample(p));
+        assert!(
+            close(f64::from(a.pressure), f64::from(b.pressure)),
+            "{p:?}: {a:?} vs {b:?}"
+        );
+        assert!(
+            close(f64::from(a.thermal), f64::from(b.thermal)),
+            "{p:?}: {a:?} vs {b:?}"
+        );
+        for axis in 0..3 {
+            let (u, v) = (f64::from(a.kinetic[axis]), f64::from(b.kinetic[axis]));
+            assert!(close(u, v), "{p:?}: {a:?} vs {b:?}");
+        }
+    }
+}
+
 /// A 32³ world with a 4-cell stone floor, and a 4³ jelly of `gram_schmidt`
 /// voxels above it, moving sideways.
 fn jelly() -> (loam_storage::VoxelWorld, loam_systems::xpbd::SoftBodies) {

@@ -206,12 +206,7 @@ impl<E, F> DecayBackend<E> for F where
 impl Fields {
     /// Diffuses every field over `dt` seconds.
     pub fn diffuse(&mut self, dt: f64) {
-        let done: Result<(), std::convert::Infallible> =
-            self.diffuse_by(dt, None, |fields, plan| {
-                fields.substep(plan);
-                Ok(())
-            });
-        let Ok(()) = done;
+        self.cpu_substeps(dt, None);
     }
 
     /// Diffuses every field over `dt` seconds, then decays it and frees the
@@ -224,14 +219,19 @@ impl Fields {
     /// before another's last is decayed already when the later substeps
     /// look at the faces, so a brick at the edge may grow a substep later.
     pub fn step(&mut self, dt: f64) {
-        let decay = self.decay_factors(dt);
+        self.cpu_substeps(dt, Some(self.decay_factors(dt)));
+        self.free_empty();
+    }
+
+    /// The substeps of [`Fields::diffuse`] on the CPU, each channel's last
+    /// one decayed by `decay` if given.
+    fn cpu_substeps(&mut self, dt: f64, decay: Option<[f32; CHANNELS]>) {
         let done: Result<(), std::convert::Infallible> =
-            self.diffuse_by(dt, Some(decay), |fields, plan| {
+            self.diffuse_by(dt, decay, |fields, plan| {
                 fields.substep(plan);
                 Ok(())
             });
         let Ok(()) = done;
-        self.free_empty();
     }
 
     /// Diffuses as [`Fields::diffuse`] does, with the stencil of every
