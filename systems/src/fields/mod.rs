@@ -7,7 +7,8 @@
 //! accumulate ([`Fields::add_force`], [`Fields::add_scalar`], and the
 //! radial and box helpers). [`Fields::decay`] shrinks every value
 //! exponentially. [`Fields::diffuse`] spreads it by Laplacian diffusion in
-//! explicit substeps, as many as the step needs to stay stable. Readers
+//! explicit substeps, as many as the step needs to stay stable;
+//! [`Fields::step`] does both in one pass over memory fewer. Readers
 //! sample trilinearly ([`Fields::sample`]) or sum a volume into a net force
 //! and torque ([`Fields::net_force`]).
 //!
@@ -17,7 +18,10 @@
 //! let mut f = Fields::new(FieldConfig::default());
 //! f.add_scalar(Scalar::Pressure, [10.0, 10.0, 10.0], 1000.0);
 //! assert!(f.sample([10.0, 10.0, 10.0]).pressure > 0.0);
-//! f.diffuse(1.0 / 60.0);
+//! // A frame: diffusion and decay in one pass, as the runtime's
+//! // `fields.step` job takes it.
+//! f.step(1.0 / 60.0);
+//! assert!(f.sample([14.0, 10.0, 10.0]).pressure > 0.0, "it spread");
 //! f.decay(10.0); // ten seconds at the default rates
 //! assert_eq!(f.bricks(), 0, "decayed to nothing and freed");
 //! ```
