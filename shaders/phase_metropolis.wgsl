@@ -156,7 +156,8 @@ fn ask(k: u32) {
 // One invocation per (column of a visited page's top face, page): the
 // weight of the contiguous condensed column above the page, up to the
 // world's top or a page that is not resident, which it asks for. The first
-// invocation of a page counts a use of it.
+// invocation of a page counts a use of it, and every column a use of each
+// page above that it enters.
 @compute @workgroup_size(64)
 fn overburden(@builtin(global_invocation_id) id: vec3<u32>) {
     let p = params.p;
@@ -179,10 +180,15 @@ fn overburden(@builtin(global_invocation_id) id: vec3<u32>) {
             }
             let page = vec3<i32>(c.x, y / i32(p), c.z);
             let m = material_near(page, vec3<i32>(i32(x), y % i32(p), i32(z)));
-            if (m == ABSENT) {
+            if (y % i32(p) == 0) {
+                // Into the next page up: used if resident, else asked for.
                 let u = vec3<u32>(page);
-                ask(u.x + params.pages_x * (u.y + params.pages_y * u.z));
-                break;
+                let k = u.x + params.pages_x * (u.y + params.pages_y * u.z);
+                if (m == ABSENT) {
+                    ask(k);
+                    break;
+                }
+                atomicAdd(&uses[k], 1u);
             }
             if (density(m) < 0.0) {
                 break;

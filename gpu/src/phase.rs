@@ -171,9 +171,9 @@ impl GpuPhase {
     }
 
     /// The passes' page-use feedback, GigaVoxels style: each pass counts a
-    /// use of every page it visits and asks once for every absent page its
-    /// columns reach (the liquid or solid above a visited page goes on into
-    /// it). [`PageUse::start_readback`] after a pass and
+    /// use of every page it visits and of every page its columns weigh, and
+    /// asks once for every absent page its columns reach (the liquid or
+    /// solid above a visited page goes on into it). [`PageUse::start_readback`] after a pass and
     /// [`PageUse::take`] a frame later give the CPU's
     /// [`PhaseState::asked`] and feed the page table's LRU.
     pub fn page_use(&self) -> MutexGuard<'_, PageUse> {

@@ -132,8 +132,8 @@ impl Peaks {
         rows.peaks()
     }
 
-    /// The peaks of the channel times `k` (≥ 0): exact, as rounding a
-    /// product is monotonic in the factor.
+    /// The peaks of the channel times `k` (≥ 0): exact, as rounding is
+    /// monotonic, so the largest product is the product of the largest.
     fn scaled(self, k: f32) -> Self {
         Self {
             faces: self.faces.map(|f| f * k),

@@ -137,9 +137,9 @@ pub fn metropolis_pass(
     };
     let world_ref = &*world;
     let weightless = config.gravity == 0.0;
-    // A column that goes on into a page that is not resident stops there,
-    // and asks for the page.
-    let (overburden, asked): (Vec<Vec<f64>>, Vec<Vec<usize>>) = pages
+    // The pages above that the columns reach: resident ones are used, and
+    // at one that is not, a column stops and asks for it.
+    let (overburden, reached): (Vec<Vec<f64>>, Vec<Vec<(usize, bool)>>) = pages
         .par_iter()
         .map(|&p| {
             if weightless {
@@ -147,33 +147,36 @@ pub fn metropolis_pass(
             }
             let origin = layout.page_coord(p).map(|c| c * layout.page);
             let mut top = vec![0.0; pe * pe];
-            let mut asked = Vec::new();
+            let mut reached = Vec::new();
             for z in 0..pe {
                 for x in 0..pe {
                     let mut weight = 0.0;
                     let (cx, cz) = (origin[0] + x as u32, origin[2] + z as u32);
                     for y in origin[1] + layout.page..layout.size[1] {
-                        match world_ref.material([cx, y, cz]) {
+                        let m = world_ref.material([cx, y, cz]);
+                        if y % layout.page == 0 {
+                            reached.push((layout.locate([cx, y, cz]).0, m.is_some()));
+                        }
+                        match m {
                             Some(m) if condensed(m) => {
                                 weight += f64::from(materials.density[m as usize]) * layer
                             }
-                            Some(_) => break,
-                            None => {
-                                asked.push(layout.locate([cx, y, cz]).0);
-                                break;
-                            }
+                            _ => break,
                         }
                     }
                     top[x + pe * z] = weight;
                 }
             }
-            asked.dedup();
-            (top, asked)
+            reached.sort_unstable();
+            reached.dedup();
+            (top, reached)
         })
         .unzip();
-    let mut asked: Vec<usize> = asked.concat();
-    asked.sort_unstable();
-    asked.dedup();
+    let mut reached: Vec<(usize, bool)> = reached.concat();
+    reached.sort_unstable();
+    reached.dedup();
+    let (used, asked): (Vec<(usize, bool)>, Vec<(usize, bool)>) =
+        reached.into_iter().partition(|&(_, resident)| resident);
 
     let ch = Channels {
         material: world.material.as_mut_slice().as_mut_ptr(),
@@ -316,12 +319,17 @@ pub fn metropolis_pass(
             total.merge(o);
         }
     }
-    // The pages it used stay in the page table's LRU.
-    for &p in &plan.pages {
+    // The pages it used, visited or weighed, stay in the page table's LRU.
+    for p in plan
+        .pages
+        .iter()
+        .copied()
+        .chain(used.into_iter().map(|(p, _)| p))
+    {
         world.table.set_last_use(p, frame);
     }
     finish_pass(world, state, phases, plan, &outcomes);
-    state.asked = asked;
+    state.asked = asked.into_iter().map(|(p, _)| p).collect();
 }
 
 /// A voxel's pressure and `ln(P/P°)`.
