@@ -139,7 +139,7 @@ pub fn metropolis_pass(
     let weightless = config.gravity == 0.0;
     // The pages above that the columns reach: resident ones are used, and
     // at one that is not, a column stops and asks for it.
-    let (overburden, reached): (Vec<Vec<f64>>, Vec<Vec<(usize, bool)>>) = pages
+    let (overburden, reached): (Vec<Vec<f64>>, Vec<Vec<Reached>>) = pages
         .par_iter()
         .map(|&p| {
             if weightless {
@@ -172,10 +172,10 @@ pub fn metropolis_pass(
             (top, reached)
         })
         .unzip();
-    let mut reached: Vec<(usize, bool)> = reached.concat();
+    let mut reached: Vec<Reached> = reached.concat();
     reached.sort_unstable();
     reached.dedup();
-    let (used, asked): (Vec<(usize, bool)>, Vec<(usize, bool)>) =
+    let (used, asked): (Vec<Reached>, Vec<Reached>) =
         reached.into_iter().partition(|&(_, resident)| resident);
 
     let ch = Channels {
@@ -331,6 +331,10 @@ pub fn metropolis_pass(
     finish_pass(world, state, phases, plan, &outcomes);
     state.asked = asked.into_iter().map(|(p, _)| p).collect();
 }
+
+/// A page a column reached above a visited page, and whether it is
+/// resident.
+type Reached = (usize, bool);
 
 /// A voxel's pressure and `ln(P/P°)`.
 #[derive(Clone, Copy)]
