@@ -5,7 +5,9 @@
 //! diffusion and decay (`fields.step.gpu`, the CPU's stencil, decay bit
 //! for bit) and the Metropolis
 //! phase pass (`phase.gpu.dispatch` and `phase.gpu.readback`, the CPU's
-//! pages and random draws, Gibbs energies in `f32`) run on the GPU, each checked against the CPU in
+//! pages and random draws, Gibbs energies in `f32`; with a streamed world
+//! also `phase.gpu.feedback`, the pass's page use read back a frame later
+//! for the LRU and streaming) run on the GPU, each checked against the CPU in
 //! `loam-gpu`'s tests; the other systems (commands, emitters, field
 //! coupling, soft bodies) stay on the CPU, which keeps the authoritative
 //! world.
