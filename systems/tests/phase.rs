@@ -331,6 +331,82 @@ fn lava_touching_water_becomes_basalt() {
     );
 }
 
+/// The CPU pass decides 16 cells of a row at once, taking rows of 32 whole
+/// and shorter ones cell by cell; the decisions must not depend on which,
+/// nor on how the world is cut into pages.
+#[test]
+fn the_pass_gives_the_same_world_whatever_the_page_size() {
+    let run = |page: u32| {
+        let layout = WorldLayout::new([64, 64, 64], page).unwrap();
+        let mut w = VoxelWorld::new(layout, id::AIR, AMBIENT);
+        for z in 0..64u32 {
+            for y in 0..48u32 {
+                for x in 0..64u32 {
+                    let h = (x * 73 + y * 151 + z * 23) % 97;
+                    let material = match h {
+                        0..=4 => id::STEAM,
+                        5 => id::SAND,
+                        _ => id::WATER,
+                    };
+                    w.set_cell([x, y, z], material, 372.4 + h as f32 * 0.016);
+                }
+            }
+        }
+        let baths = [HeatBath {
+            min: [5, 3, 7],
+            max: [40, 20, 33],
+            temperature: 373.6,
+        }];
+        let config = PhaseConfig {
+            gravity: 0.0,
+            ..PhaseConfig::default()
+        };
+        let mut state = PhaseState::default();
+        for frame in 0..6 {
+            for p in 0..layout.page_count() {
+                w.table.wake(p);
+            }
+            metropolis_pass(
+                &mut w,
+                &mut state,
+                &PhaseTable::default(),
+                &MaterialTable::default(),
+                &config,
+                &baths,
+                None,
+                5,
+                frame,
+            );
+            w.table.take_woken();
+        }
+        let mut cells = Vec::with_capacity(64 * 64 * 64);
+        for z in 0..64 {
+            for y in 0..64 {
+                for x in 0..64 {
+                    let t = w.temperature([x, y, z]).map(f32::to_bits);
+                    cells.push((w.material([x, y, z]), t));
+                }
+            }
+        }
+        (cells, state.transitions)
+    };
+    let (cells, transitions) = run(32);
+    let boiled = transitions
+        .get(&(id::WATER, id::STEAM))
+        .copied()
+        .unwrap_or(0);
+    let condensed = transitions
+        .get(&(id::STEAM, id::WATER))
+        .copied()
+        .unwrap_or(0);
+    assert!(boiled > 1000 && condensed > 100, "{transitions:?}");
+    for page in [8, 16, 64] {
+        let (other, other_transitions) = run(page);
+        assert_eq!(other_transitions, transitions, "pages of {page}");
+        assert!(other == cells, "pages of {page} give another world");
+    }
+}
+
 #[test]
 fn the_pass_gives_the_same_world_on_one_thread_and_two() {
     let run = |threads: usize| {

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use loam_runtime::random::mix64;
 use loam_storage::VoxelWorld;
 
-use super::diagram::{PhaseTable, P0, R};
+use super::diagram::{PhaseTable, P0};
+use super::lanes::{self, Decisions, FromPhase, Lanes, Row, LANES};
 use super::plan::{finish_pass, plan_pass, sweep_key, FieldPatch, PageOutcome};
-use super::terms::{substance_terms, SubstanceTerms, MIN_TEMPERATURE, SKIP};
+use super::terms::substance_terms;
 use crate::fields::Fields;
 use crate::materials::{Kind, MaterialTable};
 
@@ -123,7 +123,11 @@ pub fn metropolis_pass(
         finish_pass(world, state, phases, plan, &[]);
         return;
     }
-    let terms = substance_terms(phases, config.voxel_size);
+    let from_phase = FromPhase::table(&substance_terms(phases, config.voxel_size));
+    // Stands for a neighbour that is not there: no phase's material.
+    let sentinel = (0..=u8::MAX)
+        .find(|&m| phases.of_material[m as usize].is_none())
+        .unwrap_or(u8::MAX);
 
     // The weight of the column above each page's top, per (x, z), read
     // before any cell changes so that every page sees the same world.
@@ -184,10 +188,13 @@ pub fn metropolis_pass(
     };
     let page_cells = layout.page_cells();
     let table = &world.table;
-    let mut outcomes: Vec<PageOutcome> = vec![PageOutcome::new(terms.len()); pages.len()];
+    let mut outcomes: Vec<PageOutcome> = vec![PageOutcome::new(from_phase.len()); pages.len()];
     for colour in 0..2u32 {
         let key = sweep_key(seed, frame, colour);
         let sweep = |(k, &p): (usize, &usize)| -> PageOutcome {
+            // Borrows the whole of `ch` (which is `Sync`), not its pointer
+            // fields.
+            let ch = &ch;
             let c = layout.page_coord(p);
             let base = |d: [i32; 3]| {
                 layout
@@ -196,7 +203,6 @@ pub fn metropolis_pass(
                     .map(|s| s * page_cells)
             };
             let page = PageSweep {
-                ch,
                 p: pe as i32,
                 own: base([0, 0, 0]).expect("visited pages are resident"),
                 faces: [
@@ -208,9 +214,8 @@ pub fn metropolis_pass(
                     base([0, 0, 1]),
                 ],
                 origin: c.map(|v| v * layout.page),
-                size: layout.size,
             };
-            let mut out = PageOutcome::new(terms.len());
+            let mut out = PageOutcome::new(from_phase.len());
             let pi = pe as i32;
             let field = fields.and_then(|f| FieldPatch::over_page(f, page.origin, layout.page));
             let bathed: Vec<&HeatBath> = baths
@@ -230,6 +235,13 @@ pub fn metropolis_pass(
             let mut columns = vec![0.0f64; pe];
             let mut ln_p = (config.ambient_pressure / P0).ln();
             let mut ln_p_at = config.ambient_pressure;
+            let (mut lanes, mut decisions) = (Lanes::default(), Decisions::default());
+            // Without weight or a pressure field, every cell is at the
+            // ambient pressure.
+            let uniform_pressure = weightless && field.is_none();
+            let ambient = config.ambient_pressure.max(1.0);
+            lanes.pressure = [ambient; LANES];
+            lanes.ln_p = [(ambient / P0).ln(); LANES];
             for z in 0..pi {
                 if !weightless {
                     columns.copy_from_slice(&overburden[k][pe * z as usize..pe * (z as usize + 1)]);
@@ -250,59 +262,131 @@ pub fn metropolis_pass(
                 }
                 for y in 0..pi {
                     let row = page.own + (pi * (y + pi * z)) as usize;
+                    let around = page.around(y, z);
+                    let row_index = u64::from(page.origin[0])
+                        + u64::from(layout.size[0])
+                            * (u64::from(page.origin[1] + y as u32)
+                                + u64::from(layout.size[1]) * u64::from(page.origin[2] + z as u32));
                     // Page origins are even, so a cell's colour is the
                     // parity of its local x + y + z.
-                    let first = (colour as i32 + y + z) & 1;
-                    for x in (first..pi).step_by(2) {
-                        let i = row + x as usize;
-                        // SAFETY: i is in this page's slot; this task is the
-                        // only writer of this page's cells of this colour.
-                        let m = unsafe { *ch.material.add(i) };
-                        let Some((s, kp)) = phases.of_material[m as usize] else {
-                            continue;
+                    let first = ((colour as i32 + y + z) & 1) as usize;
+                    for x0 in (0..pe).step_by(2 * LANES) {
+                        // SAFETY: rows of resident pages' slots. This task
+                        // alone writes this page's cells of this colour, and
+                        // not while `cells` lives; the other cells are written
+                        // by no one in this half-sweep.
+                        let row_of = |base: usize| unsafe {
+                            std::slice::from_raw_parts(ch.material.add(base), pe)
                         };
-                        let g = [
-                            page.origin[0] + x as u32,
-                            page.origin[1] + y as u32,
-                            page.origin[2] + z as u32,
-                        ];
-                        let blast = field
-                            .as_ref()
-                            .map_or(0.0, |f| f.at(page.origin, [x, y, z].map(|v| v as u32)));
-                        let column = if weightless {
-                            0.0
-                        } else {
-                            above[(x + pi * y) as usize]
+                        let cells = Row {
+                            material: row_of(row),
+                            // SAFETY: as above.
+                            temperature: unsafe {
+                                std::slice::from_raw_parts(ch.temperature.add(row), pe)
+                            },
+                            around: around.rows.map(|b| b.map(row_of)),
+                            ends: [
+                                around.left.map_or(sentinel, |b| row_of(b)[pe - 1]),
+                                around.right.map_or(sentinel, |b| row_of(b)[0]),
+                            ],
                         };
-                        let pressure = (config.ambient_pressure + column + blast).max(1.0);
-                        if pressure != ln_p_at {
-                            (ln_p, ln_p_at) = ((pressure / P0).ln(), pressure);
+                        let chunk = x0 + first;
+                        let x_of = |l: usize| chunk + 2 * l;
+                        let n = lanes.gather_cells(&cells, x0, first, sentinel);
+                        let mut todo = [false; LANES];
+                        for (todo, &m) in todo.iter_mut().zip(&lanes.material) {
+                            *todo = phases.of_material[m as usize].is_some();
                         }
-                        let in_bath = bathed.iter().any(|b| b.contains(g));
-                        // Counter-based: one mix of the half-sweep's key and
-                        // the cell's index in the world.
-                        let random = mix64(
-                            key ^ (u64::from(g[0])
-                                + u64::from(layout.size[0])
-                                    * (u64::from(g[1])
-                                        + u64::from(layout.size[1]) * u64::from(g[2]))),
-                        );
-                        // SAFETY: as above; neighbours are only read (they
-                        // are of the other colour, which no task writes in
-                        // this half-sweep).
-                        unsafe {
-                            page.decide(
-                                &terms[s as usize],
-                                s as usize,
-                                kp as usize,
-                                [x, y, z],
-                                i,
-                                Pressure { p: pressure, ln_p },
-                                in_bath,
-                                random,
-                                &mut out,
-                            )
-                        };
+                        if !todo.contains(&true) {
+                            continue;
+                        }
+                        lanes.gather_neighbours(&cells, x0, first, sentinel);
+                        for (l, index) in lanes.index.iter_mut().enumerate() {
+                            *index = row_index + x_of(l) as u64;
+                        }
+                        if !uniform_pressure {
+                            for l in 0..n {
+                                let x = x_of(l);
+                                let blast = field.as_ref().map_or(0.0, |f| {
+                                    f.at(page.origin, [x as u32, y as u32, z as u32])
+                                });
+                                let column = if weightless {
+                                    0.0
+                                } else {
+                                    above[x + pe * y as usize]
+                                };
+                                let pressure = (config.ambient_pressure + column + blast).max(1.0);
+                                if pressure != ln_p_at {
+                                    (ln_p, ln_p_at) = ((pressure / P0).ln(), pressure);
+                                }
+                                lanes.pressure[l] = pressure;
+                                lanes.ln_p[l] = ln_p;
+                            }
+                        }
+                        if !bathed.is_empty() {
+                            for l in 0..n {
+                                let g = [
+                                    page.origin[0] + x_of(l) as u32,
+                                    page.origin[1] + y as u32,
+                                    page.origin[2] + z as u32,
+                                ];
+                                lanes.bath[l] = bathed.iter().any(|b| b.contains(g));
+                            }
+                        }
+                        // One run of the kernel per material in the chunk:
+                        // usually one.
+                        while let Some(l0) = todo.iter().position(|&t| t) {
+                            let m = lanes.material[l0];
+                            let run: [bool; LANES] =
+                                std::array::from_fn(|l| todo[l] && lanes.material[l] == m);
+                            let Some((s, k)) = phases.of_material[m as usize] else {
+                                unreachable!("only phase-diagram materials are decided");
+                            };
+                            let (s, k) = (s as usize, k as usize);
+                            let from = &from_phase[s][k];
+                            lanes::decide(from, &lanes, &run, key, &mut decisions);
+                            let run = lanes::bits(&run);
+                            todo = std::array::from_fn(|l| todo[l] && run & (1 << l) == 0);
+                            let proposed = lanes::bits(&decisions.proposed);
+                            out.visits += u64::from(run.count_ones());
+                            out.proposals += u64::from(proposed.count_ones());
+                            out.candidate |= proposed != 0;
+                            let accepted = lanes::bits(&decisions.accepted);
+                            if accepted == 0 {
+                                continue;
+                            }
+                            // Counted and written without a branch a lane:
+                            // which lanes accept is a coin toss.
+                            let second = lanes::bits(&decisions.second);
+                            let [a, b] = from.to;
+                            let (to_a, to_b) = (accepted & !second, accepted & second);
+                            let box_of = |lanes: u32| {
+                                let (lo, hi) = (lanes.trailing_zeros(), 31 - lanes.leading_zeros());
+                                (
+                                    [x_of(lo as usize) as i32, y, z],
+                                    [x_of(hi as usize) as i32, y, z],
+                                )
+                            };
+                            let (lo, hi) = box_of(accepted);
+                            out.accept(s, k, a.phase, to_a.count_ones(), lo, hi);
+                            out.accept(s, k, b.phase, to_b.count_ones(), lo, hi);
+                            let mut left = accepted;
+                            while left != 0 {
+                                let l = left.trailing_zeros() as usize;
+                                left &= left - 1;
+                                let x = x_of(l);
+                                let material = if second & (1 << l) != 0 {
+                                    b.material
+                                } else {
+                                    a.material
+                                };
+                                // SAFETY: this task's cell, as above.
+                                unsafe {
+                                    *ch.material.add(row + x) = material;
+                                    *ch.temperature.add(row + x) = decisions.temperature[l];
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -336,147 +420,56 @@ pub fn metropolis_pass(
 /// resident.
 type Reached = (usize, bool);
 
-/// A voxel's pressure and `ln(P/P°)`.
-#[derive(Clone, Copy)]
-struct Pressure {
-    p: f64,
-    ln_p: f64,
-}
-
 /// One page's cells and its six face neighbours, for one half-sweep.
 struct PageSweep {
-    ch: Channels,
     p: i32,
     own: usize,
     /// Slot bases of the −x, +x, −y, +y, −z, +z neighbours, if resident.
     faces: [Option<usize>; 6],
     origin: [u32; 3],
-    size: [u32; 3],
+}
+
+/// Where a row's neighbours are: `None` outside the world or in a page
+/// that is not resident.
+struct Around {
+    /// The row of the page before in x (its last cell is the neighbour).
+    left: Option<usize>,
+    /// The row of the page after in x (its first cell).
+    right: Option<usize>,
+    /// The rows at −y, +y, −z, +z.
+    rows: [Option<usize>; 4],
 }
 
 impl PageSweep {
-    /// The materials of the 6 face neighbours of local cell `l` (at address
-    /// `i`), `None` outside the world or in a page that is not resident.
-    ///
-    /// # Safety
-    /// The addresses are in the pools when the bases are.
-    #[inline(always)]
-    unsafe fn neighbours(&self, l: [i32; 3], i: usize) -> [Option<u8>; 6] {
+    /// The neighbours of row (`y`, `z`).
+    fn around(&self, y: i32, z: i32) -> Around {
         let p = self.p;
-        let (row, plane) = (p as usize, (p * p) as usize);
-        let m = |j: usize| Some(*self.ch.material.add(j));
-        if l.iter().all(|&v| v > 0 && v < p - 1) {
-            return [
-                m(i - 1),
-                m(i + 1),
-                m(i - row),
-                m(i + row),
-                m(i - plane),
-                m(i + plane),
-            ];
-        }
-        let at = |face: usize, l: [i32; 3]| -> Option<u8> {
-            let inside = l.iter().all(|&v| (0..p).contains(&v));
-            let (base, l) = if inside {
-                (Some(self.own), l)
-            } else {
-                (self.faces[face], l.map(|v| v.rem_euclid(p)))
-            };
-            base.map(|b| {
-                *self
-                    .ch
-                    .material
-                    .add(b + (l[0] + p * (l[1] + p * l[2])) as usize)
-            })
-        };
-        let [x, y, z] = l;
-        [
-            at(0, [x - 1, y, z]),
-            at(1, [x + 1, y, z]),
-            at(2, [x, y - 1, z]),
-            at(3, [x, y + 1, z]),
-            at(4, [x, y, z - 1]),
-            at(5, [x, y, z + 1]),
-        ]
-    }
-
-    /// Decides one voxel: proposes the most stable bordering phase and
-    /// accepts or rejects it.
-    ///
-    /// # Safety
-    /// `i` must be local cell `l`'s address in the pools, written by no one
-    /// else meanwhile.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    unsafe fn decide(
-        &self,
-        sub: &SubstanceTerms,
-        s: usize,
-        k: usize,
-        l: [i32; 3],
-        i: usize,
-        pressure: Pressure,
-        in_bath: bool,
-        random: u64,
-        out: &mut PageOutcome,
-    ) {
-        out.visits += 1;
-        let t = f64::from(*self.ch.temperature.add(i));
-        // NaN, zero and negative temperatures are not decided.
-        if t.is_nan() || t <= 0.0 {
-            return;
-        }
-        // ln in f32: its error moves a transition by about a millikelvin.
-        let ln_t = f64::from((t as f32).ln());
-        let dp = pressure.p - P0;
-        let rt = R * t;
-        let rt_ln_p = rt * pressure.ln_p;
-        // The proposal is the most stable of the phases that border this
-        // one in the diagram at this pressure (ice and steam only meet below
-        // the triple point): the stable phase when the voxel is not in it,
-        // else the runner-up, accepted only within a fraction of a kelvin of
-        // the boundary. It also decides whether the voxel is near a
-        // transition at all.
-        let mut j = k;
-        let mut dg = f64::INFINITY;
-        for q in 0..sub.phases.len() {
-            if q != k && sub.adjacent(k, q, pressure.p) {
-                let d = sub.pairs[k][q].delta_g(t, ln_t, dp, rt_ln_p);
-                if d < dg {
-                    (j, dg) = (q, d);
+        let row = (p * (y + p * z)) as usize;
+        // The row at (y + dy, z + dz), one step away: in this page, or at
+        // the far side of the page behind `face`.
+        let at = |face: usize, dy: i32, dz: i32| -> Option<usize> {
+            let (y, z) = (y + dy, z + dz);
+            let inside = (0..p).contains(&y) && (0..p).contains(&z);
+            let wrap = |v: i32| {
+                if v < 0 {
+                    v + p
+                } else if v >= p {
+                    v - p
+                } else {
+                    v
                 }
-            }
-        }
-        if sub.moles * dg > SKIP * rt {
-            return;
-        }
-        out.candidate = true;
-        out.proposals += 1;
-        let old = &sub.phases[k];
-        let new = &sub.phases[j];
-        let mut unlike = 0i32;
-        for n in self.neighbours(l, i).into_iter().flatten() {
-            unlike += i32::from(n != new.material) - i32::from(n != old.material);
-        }
-        let log_accept = -(sub.moles * dg + sub.interface * f64::from(unlike)) / rt;
-        let t_new = if in_bath {
-            // The bath supplies or takes the latent heat.
-            t
-        } else {
-            // Enthalpy is conserved: the voxel's own heat pays the latent
-            // heat, and a voxel that does not hold enough cannot change.
-            let t_new = (old.enthalpy(t, dp) - new.enthalpy(0.0, dp)) / new.cp;
-            if t_new.is_nan() || t_new <= MIN_TEMPERATURE {
-                return;
-            }
-            t_new
+            };
+            let base = if inside {
+                Some(self.own)
+            } else {
+                self.faces[face]
+            };
+            base.map(|b| b + (p * (wrap(y) + p * wrap(z))) as usize)
         };
-        let u = ((random >> 40) as f32 + 0.5) * (1.0 / (1u64 << 24) as f32);
-        if log_accept >= 0.0 || f64::from(u.ln()) < log_accept {
-            *self.ch.material.add(i) = new.material;
-            *self.ch.temperature.add(i) = t_new as f32;
-            debug_assert!((0..3).all(|a| self.origin[a] + (l[a] as u32) < self.size[a]));
-            out.accept(s, k, j, l);
+        Around {
+            left: self.faces[0].map(|b| b + row),
+            right: self.faces[1].map(|b| b + row),
+            rows: [at(2, -1, 0), at(3, 1, 0), at(4, 0, -1), at(5, 0, 1)],
         }
     }
 }

@@ -129,13 +129,16 @@ impl PageOutcome {
         }
     }
 
-    /// Counts an accepted transition of local cell `l` of substance `s`
-    /// from phase `k` to `q`.
+    /// Counts `n` accepted transitions of substance `s` from phase `k` to
+    /// `q`, of local cells within `lo..=hi`.
     #[inline]
-    pub fn accept(&mut self, s: usize, k: usize, q: usize, l: [i32; 3]) {
-        self.accepted[s][k][q] += 1;
-        self.lo = std::array::from_fn(|a| self.lo[a].min(l[a]));
-        self.hi = std::array::from_fn(|a| self.hi[a].max(l[a]));
+    pub fn accept(&mut self, s: usize, k: usize, q: usize, n: u32, lo: [i32; 3], hi: [i32; 3]) {
+        if n == 0 {
+            return;
+        }
+        self.accepted[s][k][q] += n;
+        self.lo = std::array::from_fn(|a| self.lo[a].min(lo[a]));
+        self.hi = std::array::from_fn(|a| self.hi[a].max(hi[a]));
     }
 
     /// Adds `other` (another half-sweep of the same page).
