@@ -22,7 +22,7 @@
 
 use rayon::prelude::*;
 
-use super::{offset, per_channel, Fields, PeakRows, Peaks, BRICK, BRICK_CELLS, CHANNELS, FACES};
+use super::{offset, per_channel, Fields, Peaks, BRICK, BRICK_CELLS, CHANNELS, FACES};
 
 /// A brick channel's face neighbours' same channel, in [`FACES`] order;
 /// `None` where there is no brick, read as zero.
@@ -95,7 +95,9 @@ fn stencil(
     stencil_rows(own, around, alpha, scale, out)
 }
 
-/// [`stencil_rows`] for AVX2: a row of 8 is one register.
+/// [`stencil_rows`] in AVX2 registers, a row of 8 to each: the same
+/// operations in the same order, spelled out, as the vectoriser made a
+/// poor job of the shifts across a row.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn stencil_avx2(
@@ -105,11 +107,87 @@ fn stencil_avx2(
     scale: f32,
     out: &mut [f32; BRICK_CELLS],
 ) -> Peaks {
-    stencil_rows(own, around, alpha, scale, out)
+    use std::arch::x86_64::*;
+    const B: usize = BRICK;
+    let own = planes(own);
+    let [xm, xp, ym, yp, zm, zp] = around.map(|n| planes(n.unwrap_or(&NOTHING)));
+    let out: &mut Planes = bytemuck::cast_mut(out);
+    let load = |row: &[f32; B]| {
+        // SAFETY: a row is 8 floats.
+        unsafe { _mm256_loadu_ps(row.as_ptr()) }
+    };
+    let (alpha, scale, six) = (
+        _mm256_set1_ps(alpha),
+        _mm256_set1_ps(scale),
+        _mm256_set1_ps(6.0),
+    );
+    let sign = _mm256_set1_ps(-0.0);
+    // The row moved one lane up (left neighbours) and down (right ones);
+    // the lane that comes in is the neighbour brick's.
+    let (up_one, down_one) = (
+        _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6),
+        _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7),
+    );
+    let zero = _mm256_setzero_ps();
+    let (mut every, mut y_lo, mut y_hi) = (zero, zero, zero);
+    for z in 0..B {
+        let below = if z > 0 { &own[z - 1] } else { &zm[B - 1] };
+        let above = if z < B - 1 { &own[z + 1] } else { &zp[0] };
+        let plane = &own[z];
+        for y in 0..B {
+            let v = load(&plane[y]);
+            let south = load(if y > 0 { &plane[y - 1] } else { &ym[z][B - 1] });
+            let north = load(if y < B - 1 { &plane[y + 1] } else { &yp[z][0] });
+            let left = _mm256_blend_ps::<0b0000_0001>(
+                _mm256_permutevar8x32_ps(v, up_one),
+                _mm256_set1_ps(xm[z][y][B - 1]),
+            );
+            let right = _mm256_blend_ps::<0b1000_0000>(
+                _mm256_permutevar8x32_ps(v, down_one),
+                _mm256_set1_ps(xp[z][y][0]),
+            );
+            let sum = _mm256_add_ps(_mm256_add_ps(left, right), south);
+            let sum = _mm256_add_ps(_mm256_add_ps(sum, north), load(&below[y]));
+            let sum = _mm256_add_ps(sum, load(&above[y]));
+            let change = _mm256_mul_ps(alpha, _mm256_sub_ps(sum, _mm256_mul_ps(six, v)));
+            let row = _mm256_mul_ps(_mm256_add_ps(v, change), scale);
+            // SAFETY: a row is 8 floats.
+            unsafe { _mm256_storeu_ps(out[z][y].as_mut_ptr(), row) };
+            // max(a, m) is `a > m ? a : m`, as `max_abs_into`'s compare.
+            let magnitude = _mm256_andnot_ps(sign, row);
+            every = _mm256_max_ps(magnitude, every);
+            if y == 0 {
+                y_lo = _mm256_max_ps(magnitude, y_lo);
+            }
+            if y == B - 1 {
+                y_hi = _mm256_max_ps(magnitude, y_hi);
+            }
+        }
+    }
+    let lanes = |m: __m256| {
+        let mut a = [0.0f32; B];
+        // SAFETY: 8 floats.
+        unsafe { _mm256_storeu_ps(a.as_mut_ptr(), m) };
+        a
+    };
+    peaks_of(&lanes(every), &lanes(y_lo), &lanes(y_hi), out)
 }
 
-/// The stencil a row of 8 at a time (fixed-length rows: no bounds checks,
-/// and they vectorise).
+/// A brick channel as 8 planes of z, each 8 rows of y of 8 cells.
+type Planes = [[[f32; BRICK]; BRICK]; BRICK];
+
+/// A brick channel as its planes.
+fn planes(c: &[f32; BRICK_CELLS]) -> &Planes {
+    bytemuck::cast_ref(c)
+}
+
+/// The channel of a missing neighbour: zeros.
+static NOTHING: [f32; BRICK_CELLS] = [0.0; BRICK_CELLS];
+
+/// The stencil a row of 8 at a time. Each row's neighbours are chosen by
+/// plane and by row without a branch (a missing neighbour is a brick of
+/// zeros), and the rows of a plane are unrolled, so the loop holds little
+/// but the arithmetic; the rows vectorise.
 #[inline(always)]
 fn stencil_rows(
     own: &[f32; BRICK_CELLS],
@@ -119,59 +197,81 @@ fn stencil_rows(
     out: &mut [f32; BRICK_CELLS],
 ) -> Peaks {
     const B: usize = BRICK;
-    const ZERO: [f32; B] = [0.0; B];
-    let own = rows(own);
-    let around = around.map(|n| n.map(rows));
-    // The neighbours' columns next to the x faces, zero where there is no
-    // neighbour: gathered once, so the row loop does not branch on them.
-    let column = |face: usize, x: usize| -> [f32; B * B] {
-        around[face].map_or([0.0; B * B], |n| std::array::from_fn(|k| n[k][x]))
-    };
-    let (lo, hi) = (column(0, B - 1), column(1, 0));
-    // Row `k` of the neighbour behind `face`.
-    let beyond = |face: usize, k: usize| around[face].map_or(ZERO, |n| n[k]);
-    let out: &mut [[f32; B]; B * B] = bytemuck::cast_mut(out);
-    // Measured as the rows are written, while they are in registers.
-    let mut peaks = PeakRows::default();
+    let own = planes(own);
+    let [xm, xp, ym, yp, zm, zp] = around.map(|n| planes(n.unwrap_or(&NOTHING)));
+    let out: &mut Planes = bytemuck::cast_mut(out);
+    // Lane-wise maxima of |value|, measured while the rows are in
+    // registers: over every row, and over the rows of the y faces.
+    let mut every = [0.0f32; B];
+    let (mut y_lo, mut y_hi) = ([0.0f32; B], [0.0f32; B]);
     for z in 0..B {
+        let below = if z > 0 { &own[z - 1] } else { &zm[B - 1] };
+        let above = if z < B - 1 { &own[z + 1] } else { &zp[0] };
+        let plane = &own[z];
         for y in 0..B {
-            let k = y + B * z;
-            let v = own[k];
-            let ym = if y > 0 {
-                own[k - 1]
-            } else {
-                beyond(2, k + B - 1)
-            };
-            let yp = if y < B - 1 {
-                own[k + 1]
-            } else {
-                beyond(3, k + 1 - B)
-            };
-            let zm = if z > 0 {
-                own[k - B]
-            } else {
-                beyond(4, k + B * B - B)
-            };
-            let zp = if z < B - 1 {
-                own[k + B]
-            } else {
-                beyond(5, k + B - B * B)
-            };
-            let xm: [f32; B] = std::array::from_fn(|x| if x == 0 { lo[k] } else { v[x - 1] });
-            let xp: [f32; B] = std::array::from_fn(|x| if x == B - 1 { hi[k] } else { v[x + 1] });
+            let v = plane[y];
+            let south = if y > 0 { plane[y - 1] } else { ym[z][B - 1] };
+            let north = if y < B - 1 { plane[y + 1] } else { yp[z][0] };
+            let (west, east) = (xm[z][y][B - 1], xp[z][y][0]);
+            let left: [f32; B] = std::array::from_fn(|x| if x == 0 { west } else { v[x - 1] });
+            let right: [f32; B] = std::array::from_fn(|x| if x == B - 1 { east } else { v[x + 1] });
+            let (down, up) = (below[y], above[y]);
+            let mut row = [0.0f32; B];
             for x in 0..B {
-                let sum = xm[x] + xp[x] + ym[x] + yp[x] + zm[x] + zp[x];
-                out[k][x] = (v[x] + alpha * (sum - 6.0 * v[x])) * scale;
+                let sum = left[x] + right[x] + south[x] + north[x] + down[x] + up[x];
+                row[x] = (v[x] + alpha * (sum - 6.0 * v[x])) * scale;
             }
-            peaks.add(k, &out[k]);
+            out[z][y] = row;
+            max_abs_into(&mut every, &row);
+            if y == 0 {
+                max_abs_into(&mut y_lo, &row);
+            }
+            if y == B - 1 {
+                max_abs_into(&mut y_hi, &row);
+            }
         }
     }
-    peaks.peaks()
+    peaks_of(&every, &y_lo, &y_hi, out)
 }
 
-/// A brick channel as its 64 rows of 8 cells.
-fn rows(c: &[f32; BRICK_CELLS]) -> &[[f32; BRICK]; BRICK * BRICK] {
-    bytemuck::cast_ref(c)
+/// A brick channel's peaks from the lane-wise maxima over every row and
+/// over the rows of the y faces, and its cells (for the z faces, its first
+/// and last planes).
+#[inline(always)]
+fn peaks_of(every: &[f32; BRICK], y_lo: &[f32; BRICK], y_hi: &[f32; BRICK], out: &Planes) -> Peaks {
+    let plane_peak = |plane: &[[f32; BRICK]; BRICK]| {
+        let mut m = [0.0f32; BRICK];
+        for row in plane {
+            max_abs_into(&mut m, row);
+        }
+        peak(&m)
+    };
+    Peaks {
+        faces: [
+            every[0],
+            every[BRICK - 1],
+            peak(y_lo),
+            peak(y_hi),
+            plane_peak(&out[0]),
+            plane_peak(&out[BRICK - 1]),
+        ],
+        all: peak(every),
+    }
+}
+
+/// Lane-wise `m = max(m, |row|)`.
+#[inline(always)]
+fn max_abs_into(m: &mut [f32; BRICK], row: &[f32; BRICK]) {
+    for x in 0..BRICK {
+        // A compare, not `f32::max`, whose NaN rules cost a blend a lane.
+        let a = row[x].abs();
+        m[x] = if a > m[x] { a } else { m[x] };
+    }
+}
+
+/// The largest of a row's lanes.
+fn peak(m: &[f32; BRICK]) -> f32 {
+    m.iter().fold(0.0f32, |a, &b| a.max(b))
 }
 
 /// Another backend's stencil: `step(cells, neighbours, alpha)` gets one
@@ -352,7 +452,7 @@ impl Fields {
     }
 
     /// One substep of the channels `plan` names, channel by channel, each
-    /// into its scratch buffer, which then swaps in whole.
+    /// into the scratch buffer, which then swaps in whole.
     fn substep(&mut self, plan: &Plan) {
         let n = self.bricks();
         if plan.iter().all(Option::is_some) {
@@ -364,7 +464,7 @@ impl Fields {
         let mut measured = vec![Peaks::default(); n];
         for (c, step) in plan.iter().enumerate() {
             let Some(step) = step else { continue };
-            let mut out = std::mem::take(&mut self.scratch[c]);
+            let mut out = std::mem::take(&mut self.scratch);
             out.resize(n, [0.0; BRICK_CELLS]);
             let own = &self.channels[c];
             let scale = step.decay.unwrap_or(1.0);
@@ -376,7 +476,7 @@ impl Fields {
                     let around = nb.map(|n| n.map(|j| &own[j]));
                     *m = stencil(&own[k], &around, step.alpha, scale, o);
                 });
-            self.scratch[c] = std::mem::replace(&mut self.channels[c], out);
+            self.scratch = std::mem::replace(&mut self.channels[c], out);
             // Peaks that are unknown (the brick was written since) stay so
             // until every channel is measured.
             for (p, m) in self.peaks.iter_mut().zip(&measured) {

@@ -233,8 +233,10 @@ pub struct Fields {
     /// Each brick's face neighbours (in [`FACES`] order), if allocated.
     neighbours: Vec<[Option<usize>; 6]>,
     /// The other buffer of diffusion's substeps, kept between steps so a
-    /// substep allocates nothing.
-    scratch: Channels,
+    /// substep allocates nothing. One for all channels: each channel's
+    /// substep writes into it and leaves its old buffer for the next
+    /// channel's, which is then still in cache.
+    scratch: Vec<[f32; BRICK_CELLS]>,
 }
 
 impl Clone for Fields {
@@ -256,7 +258,8 @@ impl Clone for Fields {
             channels: roomy(&self.channels),
             peaks: self.peaks.clone(),
             neighbours: self.neighbours.clone(),
-            scratch: roomy(&self.scratch),
+            // Only its room matters: every substep overwrites it.
+            scratch: Vec::with_capacity(self.scratch.capacity()),
         }
     }
 }
