@@ -472,6 +472,7 @@ impl Fields {
                 .zip(&mut measured)
                 .zip(&self.neighbours)
                 .enumerate()
+                .with_min_len(32)
                 .for_each(|(k, ((o, m), nb))| {
                     let around = nb.map(|n| n.map(|j| &own[j]));
                     *m = stencil(&own[k], &around, step.alpha, scale, o);
