@@ -1,5 +1,7 @@
 // One explicit diffusion substep of one field channel over sparse bricks
-// of 8³ field cells: u' = u + alpha * (sum of the 6 face neighbours - 6u).
+// of 8³ field cells: u' = (u + alpha * (sum of the 6 face neighbours - 6u))
+// * scale, where scale is the channel's decay on its last substep of a
+// step, else 1 (which changes no bit).
 // A cell whose neighbour lies in a missing brick sees zero there, as on the
 // CPU (`loam_systems::fields::diffuse_bricks`), and the six neighbours are
 // summed in the same order (-x, +x, -y, +y, -z, +z).
@@ -7,6 +9,7 @@
 struct Params {
     alpha: f32,
     bricks: u32,
+    scale: f32,
 }
 
 const BRICK: u32 = 8u;
@@ -53,5 +56,5 @@ fn diffuse(@builtin(global_invocation_id) id: vec3<u32>) {
         + at(k, c + vec3<i32>(0, 1, 0), 3u)
         + at(k, c - vec3<i32>(0, 0, 1), 4u)
         + at(k, c + vec3<i32>(0, 0, 1), 5u);
-    cells_out[i] = v + params.alpha * (sum - 6.0 * v);
+    cells_out[i] = (v + params.alpha * (sum - 6.0 * v)) * params.scale;
 }

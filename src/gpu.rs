@@ -2,8 +2,9 @@
 //! feature): the device, opened once, and the jobs that run on it. The
 //! automaton (`ca.step.gpu`, bit for bit the CPU's on the CPU's schedule,
 //! sending the pages it reads and copying back those it changed), field
-//! diffusion and decay (`fields.step.gpu`, the CPU's stencil, decay bit
-//! for bit) and the Metropolis
+//! diffusion and decay (`fields.step.gpu`, the CPU's stencil and decay
+//! on a mirror of the fields kept on the GPU, sent only the bricks the CPU
+//! wrote) and the Metropolis
 //! phase pass (`phase.gpu.dispatch` and `phase.gpu.readback`, the CPU's
 //! pages and random draws, Gibbs energies in `f32`; with a streamed world
 //! also `phase.gpu.feedback`, the pass's page use read back a frame later
@@ -26,8 +27,8 @@ mod enabled {
     /// The device and the kernels the runtime uses.
     pub struct Gpu {
         context: loam_gpu::GpuContext,
-        diffusion: loam_gpu::FieldDiffusion,
-        decay: loam_gpu::FieldDecay,
+        /// The fields, kept on the device between frames.
+        fields: Mutex<loam_gpu::GpuFields>,
         phase: Option<loam_gpu::GpuPhase>,
         /// The automaton, made on its first frame and again when the
         /// world's resident pages change (streaming).
@@ -41,21 +42,18 @@ mod enabled {
         }
 
         /// The `fields.step.gpu` job: each substep of each field channel,
-        /// and each channel's decay after its last, on this device (a
-        /// resource of the engine); the CPU grows and frees the bricks as
-        /// its `fields.step` does.
+        /// and each channel's decay after its last, on the fields' mirror
+        /// on this device (a resource of the engine), sent the bricks the
+        /// CPU wrote since the last frame; the CPU grows and frees the
+        /// bricks from the peaks the device measures, as its `fields.step`
+        /// does, and reads the cells back for the other systems.
         pub fn field_step_job(&self) -> Job {
             const NAME: &str = "fields.step.gpu";
             Job::new(NAME).writes::<Fields>().reads::<Gpu>().run(|ctx| {
                 let gpu = ctx.read::<Gpu>()?;
+                let mut mirror = gpu.fields.lock().unwrap_or_else(|e| e.into_inner());
                 ctx.write::<Fields>()?
-                    .step_with(
-                        ctx.dt(),
-                        |cells, neighbours, alpha| {
-                            gpu.diffusion.run(&gpu.context, cells, neighbours, alpha, 1)
-                        },
-                        |cells, factor| gpu.decay.run(&gpu.context, cells, factor),
-                    )
+                    .step_mirrored(ctx.dt(), &mut mirror.on(&gpu.context))
                     .map_err(|e| JobError::failed(NAME, e))
             })
         }
@@ -225,12 +223,10 @@ mod enabled {
     /// Opens the first adapter and compiles the kernels.
     pub fn open() -> Result<Gpu, String> {
         let context = loam_gpu::GpuContext::new().map_err(|e| e.to_string())?;
-        let diffusion = loam_gpu::FieldDiffusion::new(&context);
-        let decay = loam_gpu::FieldDecay::new(&context);
+        let fields = Mutex::new(loam_gpu::GpuFields::new(&context));
         Ok(Gpu {
             context,
-            diffusion,
-            decay,
+            fields,
             phase: None,
             automaton: Mutex::new(None),
         })

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Times include upload and readback (one of each per run), as a frame
-//! that hands the fields over would pay them.
+//! that hands the fields over would pay them; the fields' mirror
+//! (`gpu.fields.diffuse64`) is sent nothing in its steady state, and reads
+//! back the peaks after each substep and the cells at the end.
 
 use std::time::Instant;
 
@@ -78,6 +80,21 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     scaled.iter_mut().flatten().for_each(|v| *v *= 0.9);
     std::hint::black_box(&scaled);
     let cpu_decay_s = start.elapsed().as_secs_f64();
+
+    // A frame of `loam bench fields`' dense region on the fields' GPU
+    // mirror, in its steady state: the cells were sent a frame before, and
+    // the frame reads the peaks back after each substep and every cell at
+    // the end.
+    let mut region = loam::bench::fields::dense_fields();
+    let mut on_gpu = loam_gpu::GpuFields::new(&gpu);
+    let dt = 1.0 / 60.0;
+    region.step_mirrored(dt, &mut on_gpu.on(&gpu))?;
+    let steps = 10;
+    let start = Instant::now();
+    for _ in 0..steps {
+        region.step_mirrored(dt, &mut on_gpu.on(&gpu))?;
+    }
+    let mirror_ms = start.elapsed().as_secs_f64() * 1000.0 / f64::from(steps);
 
     // The jelly10k workload of `loam bench xpbd`: 10,164 Gram-Schmidt
     // voxels, 4 substeps a frame, 30 frames.
@@ -233,6 +250,11 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     println!(
         "cpu.fields_diffuse.cell_updates_per_s  {:>12.3e} 1/s",
         updates / cpu_s
+    );
+    println!("gpu.fields.diffuse64.ms_per_step       {mirror_ms:>12.3} ms");
+    println!(
+        "cpu.fields.diffuse64.ms.t2             {:>12.3} ms",
+        loam::bench::fields::diffuse64_ms(2, 10)
     );
     println!(
         "gpu.fields_decay.ms_1000_bricks        {:>12.3} ms",

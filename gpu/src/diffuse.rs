@@ -16,9 +16,11 @@ const WORKGROUP: u32 = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    alpha: f32,
-    bricks: u32,
+pub(crate) struct Params {
+    pub alpha: f32,
+    pub bricks: u32,
+    /// The result's factor (a decay), 1 for none.
+    pub scale: f32,
 }
 
 /// The compiled diffusion pipeline.
@@ -102,6 +104,7 @@ impl FieldDiffusion {
             contents: bytemuck::bytes_of(&Params {
                 alpha,
                 bricks: n as u32,
+                scale: 1.0,
             }),
             usage: wgpu::BufferUsages::STORAGE,
         });

@@ -6,10 +6,13 @@
 //! - [`GpuContext`]: the device, set up once.
 //! - [`GpuAutomaton`]: the automaton (movement, reactions, heat) on the
 //!   CPU's schedule of woken pages, bit for bit the CPU's.
-//! - [`FieldDiffusion`] and [`FieldDecay`]: field diffusion, within float
-//!   rounding of `loam_systems::fields::diffuse_bricks`, and decay, bit for
-//!   bit the CPU's (the runtime runs both with `--backend gpu`, built with
-//!   loam's `gpu` feature).
+//! - [`GpuFields`]: the fields kept on the GPU between frames, stepped
+//!   there (diffusion and decay) and sent only the bricks the CPU wrote;
+//!   the runtime's `fields.step.gpu` with `--backend gpu` (loam's `gpu`
+//!   feature).
+//! - [`FieldDiffusion`] and [`FieldDecay`]: the same kernels on host data
+//!   in and out, within float rounding of
+//!   `loam_systems::fields::diffuse_bricks`, and decay, bit for bit.
 //! - [`WorldMirror`]: the world's blocked cells per resident page and the
 //!   page table, uploaded per changed page.
 //! - [`GpuSoftBodies`]: the Gram-Schmidt soft-body substep, colliding with
@@ -39,6 +42,7 @@ mod ca;
 mod context;
 mod decay;
 mod diffuse;
+mod fields;
 mod page_use;
 mod phase;
 mod pools;
@@ -52,6 +56,7 @@ pub use ca::GpuAutomaton;
 pub use context::{GpuContext, GpuError};
 pub use decay::FieldDecay;
 pub use diffuse::FieldDiffusion;
+pub use fields::{FieldsOnGpu, GpuFields, MirrorStats};
 pub use page_use::{PageFeedback, PageUse};
 pub use phase::{GpuPhase, PhasePass};
 pub use world::WorldMirror;

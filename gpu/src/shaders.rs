@@ -4,6 +4,9 @@
 /// One explicit diffusion substep of one field channel over sparse bricks.
 pub const FIELDS_DIFFUSE: &str = include_str!("../../shaders/fields_diffuse.wgsl");
 
+/// The peaks of one field channel of each brick, for growth and freeing.
+pub const FIELDS_PEAKS: &str = include_str!("../../shaders/fields_peaks.wgsl");
+
 /// Exponential decay of one field channel.
 pub const FIELDS_DECAY: &str = include_str!("../../shaders/fields_decay.wgsl");
 
@@ -97,6 +100,7 @@ pub fn all() -> Vec<(&'static str, String)> {
 pub const ALL: &[(&str, &str)] = &[
     ("fields_diffuse.wgsl", FIELDS_DIFFUSE),
     ("fields_decay.wgsl", FIELDS_DECAY),
+    ("fields_peaks.wgsl", FIELDS_PEAKS),
     ("xpbd_substep.wgsl", XPBD_SUBSTEP),
     ("page_use.wgsl", PAGE_USE),
 ];

@@ -199,6 +199,78 @@ fn the_fields_step_on_the_gpu_matches_the_cpus_within_1e_5() {
     }
 }
 
+#[test]
+fn the_fields_mirror_steps_as_the_cpu_and_is_sent_only_what_the_cpu_wrote() {
+    use loam_gpu::GpuFields;
+    use loam_systems::fields::{Fields, Scalar};
+    let Some(gpu) = gpu() else { return };
+    let mut mirror = GpuFields::new(&gpu);
+    let (mut cpu, mut mirrored) = (
+        Fields::new(Default::default()),
+        Fields::new(Default::default()),
+    );
+    let (mut most, mut freed) = (0, false);
+    for frame in 0..60 {
+        for f in [&mut cpu, &mut mirrored] {
+            match frame {
+                0 => f.add_explosion([50.0, 20.0, 50.0], 30.0, 2.0e6, 800.0),
+                10 | 11 => {
+                    f.set_wind([0, 0, 0], [32, 16, 32], [4.0, 0.0, 1.0]);
+                    f.add_scalar(Scalar::Thermal, [90.0, 20.0, 10.0], 40.0);
+                }
+                _ => {}
+            }
+        }
+        let before = mirror.stats();
+        cpu.step(1.0 / 60.0);
+        mirrored
+            .step_mirrored(1.0 / 60.0, &mut mirror.on(&gpu))
+            .expect("the GPU steps");
+        let sent = mirror.stats().bricks_sent - before.bricks_sent;
+        if matches!(frame, 0 | 10 | 11) {
+            assert!(sent > 0, "frame {frame}: the CPU's writes were sent");
+        } else {
+            assert_eq!(sent, 0, "frame {frame}: nothing written, nothing sent");
+        }
+        assert_eq!(
+            cpu.bricks(),
+            mirrored.bricks(),
+            "frame {frame}: the same bricks"
+        );
+        assert_eq!(mirror.bricks(), cpu.bricks());
+        freed |= cpu.bricks() < most;
+        most = most.max(cpu.bricks());
+    }
+    assert!(most > 50 && freed, "bricks grew to {most} and were freed");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-3);
+    for field in [Scalar::Pressure, Scalar::Thermal] {
+        let (a, b) = (cpu.total(field), mirrored.total(field));
+        assert!(a > 0.0 && close(a, b), "{field:?}: {a} vs {b}");
+    }
+    for z in 0..32 {
+        for y in 0..16 {
+            for x in 0..32 {
+                let (a, b) = (cpu.cell([x, y, z]), mirrored.cell([x, y, z]));
+                let pairs = [
+                    (a.pressure, b.pressure),
+                    (a.thermal, b.thermal),
+                    (a.kinetic[0], b.kinetic[0]),
+                    (a.kinetic[1], b.kinetic[1]),
+                    (a.kinetic[2], b.kinetic[2]),
+                ];
+                for (u, v) in pairs {
+                    assert!(
+                        close(f64::from(u), f64::from(v)),
+                        "{:?}: {a:?} vs {b:?}",
+                        [x, y, z]
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("mirror: {:?}", mirror.stats());
+}
+
 /// A 32³ world with a 4-cell stone floor, and a 4³ jelly of `gram_schmidt`
 /// voxels above it, moving sideways.
 fn jelly() -> (loam_storage::VoxelWorld, loam_systems::xpbd::SoftBodies) {

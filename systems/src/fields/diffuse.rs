@@ -30,16 +30,16 @@ type Around<'a> = [Option<&'a [f32; BRICK_CELLS]>; 6];
 
 /// What one substep does to a channel.
 #[derive(Clone, Copy, Debug)]
-struct ChannelStep {
+pub(super) struct ChannelStep {
     /// The stencil's `D·h`.
-    alpha: f32,
+    pub alpha: f32,
     /// The factor the result is multiplied by: the channel's decay, on its
     /// last substep of a [`Fields::step`].
-    decay: Option<f32>,
+    pub decay: Option<f32>,
 }
 
 /// What one substep does to each channel; `None` leaves it alone.
-type Plan = [Option<ChannelStep>; CHANNELS];
+pub(super) type Plan = [Option<ChannelStep>; CHANNELS];
 
 /// One explicit diffusion substep of one channel over a set of bricks, as
 /// the CPU backend does it: `channels[k]` holds brick `k`'s cells (x
@@ -385,6 +385,7 @@ impl Fields {
             }
             assert_eq!(out.len(), self.bricks(), "a backend returns every brick");
             self.channels[c] = out;
+            self.written.fill(true);
             self.peaks.fill(None);
         }
         Ok(())
@@ -394,7 +395,7 @@ impl Fields {
     /// its [`Plan`]. Each field takes the substeps its own coefficient
     /// needs; with `decay`, each channel's last substep decays it by its
     /// factor.
-    fn diffuse_by<E>(
+    pub(super) fn diffuse_by<E>(
         &mut self,
         dt: f64,
         decay: Option<[f32; CHANNELS]>,
@@ -478,6 +479,7 @@ impl Fields {
                     *m = stencil(&own[k], &around, step.alpha, scale, o);
                 });
             self.scratch = std::mem::replace(&mut self.channels[c], out);
+            self.written.fill(true);
             // Peaks that are unknown (the brick was written since) stay so
             // until every channel is measured.
             for (p, m) in self.peaks.iter_mut().zip(&measured) {

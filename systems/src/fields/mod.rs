@@ -28,9 +28,11 @@
 
 mod couple;
 mod diffuse;
+pub mod mirror;
 
 pub use couple::{couple, CoupleStats};
 pub use diffuse::{diffuse_bricks, DecayBackend, StencilBackend};
+pub use mirror::{FieldMirror, MirrorStep, MirrorSync};
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -61,7 +63,7 @@ impl Scalar {
 
 /// Channels of a brick: the kinetic field's x, y and z (m/s), then
 /// pressure (Pa) and thermal (K), each a flat array of the brick's cells.
-pub(crate) const CHANNELS: usize = 5;
+pub const CHANNELS: usize = 5;
 const PRESSURE: usize = 3;
 const THERMAL: usize = 4;
 
@@ -114,13 +116,15 @@ type Channels = [Vec<[f32; BRICK_CELLS]>; CHANNELS];
 /// (in the order of the faces diffusion uses: −x, +x, −y, +y, −z, +z) and
 /// over the whole brick.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct Peaks {
+pub struct Peaks {
+    /// On the −x, +x, −y, +y, −z and +z faces.
     pub faces: [f32; 6],
+    /// Over the brick.
     pub all: f32,
 }
 
 impl Peaks {
-    /// Measures a channel.
+    /// Measures a brick channel (cells x fastest).
     pub fn of(c: &[f32; BRICK_CELLS]) -> Self {
         let mut rows = PeakRows::default();
         for (k, row) in bytemuck::cast_ref::<_, [[f32; BRICK]; BRICK * BRICK]>(c)
@@ -237,6 +241,9 @@ pub struct Fields {
     /// substep writes into it and leaves its old buffer for the next
     /// channel's, which is then still in cache.
     scratch: Vec<[f32; BRICK_CELLS]>,
+    /// Bricks whose cells changed on the CPU since a [`FieldMirror`] last
+    /// synced: the mirror is sent these, and only these.
+    written: Vec<bool>,
 }
 
 impl Clone for Fields {
@@ -258,6 +265,7 @@ impl Clone for Fields {
             channels: roomy(&self.channels),
             peaks: self.peaks.clone(),
             neighbours: self.neighbours.clone(),
+            written: self.written.clone(),
             // Only its room matters: every substep overwrites it.
             scratch: Vec::with_capacity(self.scratch.capacity()),
         }
@@ -300,6 +308,7 @@ impl Fields {
             peaks: Vec::new(),
             neighbours: Vec::new(),
             scratch: Default::default(),
+            written: Vec::new(),
         }
     }
 
@@ -325,6 +334,7 @@ impl Fields {
         };
         // Whoever asks for a brick to write will change it.
         self.peaks[k] = None;
+        self.written[k] = true;
         k
     }
 
@@ -373,6 +383,8 @@ impl Fields {
             }
             self.peaks.push(Some([Peaks::default(); CHANNELS]));
             self.neighbours.push(around);
+            // A mirror makes its new bricks zero itself.
+            self.written.push(false);
         }
     }
 
@@ -581,6 +593,7 @@ impl Fields {
             c.par_iter_mut()
                 .for_each(|brick| brick.iter_mut().for_each(|v| *v *= k));
         }
+        self.written.fill(true);
         for peaks in self.peaks.iter_mut().flatten() {
             for (p, k) in peaks.iter_mut().zip(k) {
                 *p = p.scaled(k);
@@ -606,6 +619,7 @@ impl Fields {
             self.channels[c] = out;
             self.peaks.fill(None);
         }
+        self.written.fill(true);
         self.free_empty();
         Ok(())
     }
@@ -636,6 +650,8 @@ impl Fields {
         self.coords.retain(|_| k.next().is_some_and(|k| kept(&k)));
         let mut k = 0..;
         self.peaks.retain(|_| k.next().is_some_and(|k| kept(&k)));
+        let mut k = 0..;
+        self.written.retain(|_| k.next().is_some_and(|k| kept(&k)));
         for c in &mut self.channels {
             let mut k = 0..;
             c.retain(|_| k.next().is_some_and(|k| kept(&k)));
