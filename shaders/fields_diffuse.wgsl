@@ -40,9 +40,14 @@ fn at(k: u32, c: vec3<i32>, face: u32) -> f32 {
     return cells_in[u32(n) * CELLS + u32(w.x + b * (w.y + b * w.z))];
 }
 
+// Dispatched in rows of at most 65535 workgroups (a dimension's limit):
+// the cell is the invocation's index over the whole grid.
 @compute @workgroup_size(64)
-fn diffuse(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = id.x;
+fn diffuse(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = id.x + id.y * groups.x * 64u;
     if (i >= params.bricks * CELLS) {
         return;
     }

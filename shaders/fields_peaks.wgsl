@@ -1,8 +1,9 @@
 // The peaks of one field channel of each brick: the largest magnitude on
 // each face plane (-x, +x, -y, +y, -z, +z) and over the brick, which the
-// CPU grows and frees bricks by (`loam_systems::fields::Peaks::of`, the
-// same maxima, exactly). One workgroup per brick, one invocation per row
-// of 8 cells (row = y + 8 z).
+// CPU grows and frees bricks by (`loam_systems::fields::Peaks::of`: the
+// same maxima, exact, unless a GPU flushes subnormal values to zero). One
+// workgroup per brick, in rows of at most 65535 workgroups, one invocation
+// per row of 8 cells (row = y + 8 z).
 
 struct Params {
     bricks: u32,
@@ -27,9 +28,10 @@ fn magnitude(v: f32) -> u32 {
 @compute @workgroup_size(64)
 fn peaks_of(
     @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) row: u32,
 ) {
-    let k = group.x;
+    let k = group.x + group.y * groups.x;
     if (row < 7u) {
         atomicStore(&top[row], 0u);
     }

@@ -187,15 +187,18 @@ impl GpuFields {
         if bricks <= self.capacity {
             return Ok(());
         }
-        let capacity = bricks.max(2 * self.capacity);
+        // The peaks of five channels take more room than the cells of one
+        // only below 15 floats a brick: the cells bound the capacity.
         let limit = gpu.device.limits().max_storage_buffer_binding_size;
-        if capacity as u64 * BRICK_BYTES > limit {
+        let most = (limit / BRICK_BYTES) as usize;
+        if bricks > most {
             return Err(GpuError::TooLarge(format!(
                 "{bricks} field bricks need {} MB a channel; the device binds {} MB",
                 (bricks as u64 * BRICK_BYTES) >> 20,
                 limit >> 20
             )));
         }
+        let capacity = bricks.max(2 * self.capacity).min(most);
         let grown = Buffers::new(gpu, capacity);
         let held = self.coords.len() as u64 * BRICK_BYTES;
         for (old, new) in self.buffers.channels.iter().zip(&grown.channels) {
@@ -237,10 +240,8 @@ impl GpuFields {
         for (k, b) in coords.iter().enumerate() {
             let from = old.get(b).copied();
             match runs.last_mut() {
-                Some((start, Some(j), len)) if from == Some(*j + *len) && *start + *len == k => {
-                    *len += 1
-                }
-                Some((start, None, len)) if from.is_none() && *start + *len == k => *len += 1,
+                Some((_, Some(j), len)) if from == Some(*j + *len) => *len += 1,
+                Some((_, None, len)) if from.is_none() => *len += 1,
                 _ => runs.push((k, from, 1)),
             }
         }
@@ -261,6 +262,13 @@ impl GpuFields {
             std::mem::swap(&mut self.buffers.channels[c], &mut self.buffers.scratch);
         }
     }
+}
+
+/// `groups` workgroups as rows of at most 65535 (the limit of a
+/// dimension); the kernels skip those past the end.
+fn grid(groups: usize) -> [u32; 2] {
+    const ROW: usize = 65_535;
+    [groups.min(ROW) as u32, groups.div_ceil(ROW) as u32]
 }
 
 impl FieldMirror for FieldsOnGpu<'_> {
@@ -318,12 +326,6 @@ impl FieldMirror for FieldsOnGpu<'_> {
         if n == 0 || steps.is_empty() {
             return Ok(vec![Vec::new(); steps.len()]);
         }
-        if n > 65_535 {
-            this.forget();
-            return Err(GpuError::TooLarge(format!(
-                "{n} field bricks: a dispatch takes at most 65535"
-            )));
-        }
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -371,10 +373,12 @@ impl FieldMirror for FieldsOnGpu<'_> {
                 );
                 pass.set_pipeline(&this.diffuse);
                 pass.set_bind_group(0, &diffuse, &[]);
-                pass.dispatch_workgroups(((n * BRICK_CELLS) as u32).div_ceil(64), 1, 1);
+                let [x, y] = grid(n * BRICK_CELLS / 64);
+                pass.dispatch_workgroups(x, y, 1);
                 pass.set_pipeline(&this.peaks);
                 pass.set_bind_group(0, &peaks, &[]);
-                pass.dispatch_workgroups(n as u32, 1, 1);
+                let [x, y] = grid(n);
+                pass.dispatch_workgroups(x, y, 1);
                 // The result is the channel now; its old cells are scratch.
                 let b = &mut this.buffers;
                 std::mem::swap(&mut b.channels[c], &mut b.scratch);

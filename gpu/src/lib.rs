@@ -10,9 +10,9 @@
 //!   there (diffusion and decay) and sent only the bricks the CPU wrote;
 //!   the runtime's `fields.step.gpu` with `--backend gpu` (loam's `gpu`
 //!   feature).
-//! - [`FieldDiffusion`] and [`FieldDecay`]: the same kernels on host data
-//!   in and out, within float rounding of
-//!   `loam_systems::fields::diffuse_bricks`, and decay, bit for bit.
+//! - [`FieldDiffusion`] (the kernel `GpuFields` steps with) and
+//!   [`FieldDecay`] on host data in and out: diffusion within float
+//!   rounding of `loam_systems::fields::diffuse_bricks`, decay bit for bit.
 //! - [`WorldMirror`]: the world's blocked cells per resident page and the
 //!   page table, uploaded per changed page.
 //! - [`GpuSoftBodies`]: the Gram-Schmidt soft-body substep, colliding with

@@ -4,6 +4,7 @@
 
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::ca::{self, CaConfig};
+use loam_systems::fields::{FieldConfig, Fields, Scalar};
 use loam_systems::materials::{id, MaterialTable, AMBIENT};
 use loam_systems::phase::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseTable};
 
@@ -361,6 +362,10 @@ fn the_pass_gives_the_same_world_whatever_the_page_size() {
             gravity: 0.0,
             ..PhaseConfig::default()
         };
+        // A pressure field over part of the block: cell by cell pressures,
+        // not one for the whole pass.
+        let mut fields = Fields::new(FieldConfig::default());
+        fields.set_scalar_box(Scalar::Pressure, [20, 0, 0], [52, 30, 40], 4000.0);
         let mut state = PhaseState::default();
         for frame in 0..6 {
             for p in 0..layout.page_count() {
@@ -373,7 +378,7 @@ fn the_pass_gives_the_same_world_whatever_the_page_size() {
                 &MaterialTable::default(),
                 &config,
                 &baths,
-                None,
+                Some(&fields),
                 5,
                 frame,
             );

@@ -7,8 +7,11 @@
 //!
 //! The 7-point stencil runs over a brick in straight rows of 8, reading
 //! the rows next to each row from the brick itself or, on its faces, from
-//! the neighbour brick (zero where there is none): no copy into a padded
-//! block, no branch per cell, and the rows vectorise. It reads the old
+//! the neighbour brick (a brick of zeros where there is none): no copy
+//! into a padded block, no branch per cell, and a row is one AVX2
+//! register (`stencil_avx2`, with intrinsics; `stencil_rows` elsewhere,
+//! the same bits). Every channel's substep writes into one scratch buffer
+//! and leaves its old buffer as the next one's. It reads the old
 //! values and writes new ones (Jacobi), bricks in parallel, so the result
 //! does not depend on the thread count. Every exchange is pairwise and
 //! symmetric, so diffusion alone conserves each field's sum.
@@ -16,13 +19,17 @@
 //! Values move one cell a substep. Before each substep, a brick grows a
 //! neighbour behind every face that holds more than a hundredth of
 //! `epsilon`, so nothing leaks off the edge of the allocated region. The
-//! stencil measures the [`Peaks`] of the rows it writes while they are in
-//! registers, so growth (and freeing, after [`Fields::step`]) need not scan
-//! the bricks again.
+//! stencil measures the [`Peaks`] of what it writes as it writes it (the
+//! rows in registers, the z faces from the brick just written, in cache),
+//! so growth (and freeing, after [`Fields::step`]) need not scan the
+//! bricks again.
 
 use rayon::prelude::*;
 
-use super::{offset, per_channel, Fields, Peaks, BRICK, BRICK_CELLS, CHANNELS, FACES};
+use super::{
+    max_abs_into, offset, peaks_of, per_channel, planes, Fields, Peaks, Planes, BRICK, BRICK_CELLS,
+    CHANNELS, FACES,
+};
 
 /// A brick channel's face neighbours' same channel, in [`FACES`] order;
 /// `None` where there is no brick, read as zero.
@@ -77,9 +84,9 @@ pub fn diffuse_bricks(
 }
 
 /// One explicit step of the 7-point stencil over a brick channel `own`,
-/// each result times `scale`: compiled for AVX2 too, and run so where the
-/// CPU has it. Both do the same additions and multiplications in the same
-/// order (AVX2 brings no fused multiply-add), so they give the same bits.
+/// each result times `scale`: [`stencil_avx2`] where the CPU has AVX2,
+/// else [`stencil_rows`]. Both do the same additions and multiplications
+/// in the same order (no fused multiply-add), so they give the same bits.
 fn stencil(
     own: &[f32; BRICK_CELLS],
     around: &Around,
@@ -173,14 +180,6 @@ fn stencil_avx2(
     peaks_of(&lanes(every), &lanes(y_lo), &lanes(y_hi), out)
 }
 
-/// A brick channel as 8 planes of z, each 8 rows of y of 8 cells.
-type Planes = [[[f32; BRICK]; BRICK]; BRICK];
-
-/// A brick channel as its planes.
-fn planes(c: &[f32; BRICK_CELLS]) -> &Planes {
-    bytemuck::cast_ref(c)
-}
-
 /// The channel of a missing neighbour: zeros.
 static NOTHING: [f32; BRICK_CELLS] = [0.0; BRICK_CELLS];
 
@@ -232,46 +231,6 @@ fn stencil_rows(
         }
     }
     peaks_of(&every, &y_lo, &y_hi, out)
-}
-
-/// A brick channel's peaks from the lane-wise maxima over every row and
-/// over the rows of the y faces, and its cells (for the z faces, its first
-/// and last planes).
-#[inline(always)]
-fn peaks_of(every: &[f32; BRICK], y_lo: &[f32; BRICK], y_hi: &[f32; BRICK], out: &Planes) -> Peaks {
-    let plane_peak = |plane: &[[f32; BRICK]; BRICK]| {
-        let mut m = [0.0f32; BRICK];
-        for row in plane {
-            max_abs_into(&mut m, row);
-        }
-        peak(&m)
-    };
-    Peaks {
-        faces: [
-            every[0],
-            every[BRICK - 1],
-            peak(y_lo),
-            peak(y_hi),
-            plane_peak(&out[0]),
-            plane_peak(&out[BRICK - 1]),
-        ],
-        all: peak(every),
-    }
-}
-
-/// Lane-wise `m = max(m, |row|)`.
-#[inline(always)]
-fn max_abs_into(m: &mut [f32; BRICK], row: &[f32; BRICK]) {
-    for x in 0..BRICK {
-        // A compare, not `f32::max`, whose NaN rules cost a blend a lane.
-        let a = row[x].abs();
-        m[x] = if a > m[x] { a } else { m[x] };
-    }
-}
-
-/// The largest of a row's lanes.
-fn peak(m: &[f32; BRICK]) -> f32 {
-    m.iter().fold(0.0f32, |a, &b| a.max(b))
 }
 
 /// Another backend's stencil: `step(cells, neighbours, alpha)` gets one

@@ -71,6 +71,9 @@ impl Fields {
     /// CPU's. Its first error stops the step, and the next step sends
     /// every brick again.
     ///
+    /// A `Fields` keeps track of what its mirror holds, so step it with the
+    /// same mirror each time; a clone starts afresh with any mirror.
+    ///
     /// # Panics
     /// If the mirror returns peaks for another number of bricks.
     pub fn step_mirrored<M: FieldMirror>(
@@ -79,44 +82,50 @@ impl Fields {
         mirror: &mut M,
     ) -> Result<(), M::Error> {
         let factors = self.decay_factors(dt);
-        let stepped = self.diffuse_by(dt, Some(factors), |fields, plan| {
-            fields.sync_mirror(mirror)?;
-            let steps: Vec<MirrorStep> = plan
-                .iter()
-                .enumerate()
-                .filter_map(|(channel, step)| {
-                    step.map(|s| MirrorStep {
-                        channel,
-                        alpha: s.alpha,
-                        scale: s.decay.unwrap_or(1.0),
+        // First what changed since the last step, before anything grows:
+        // bricks freed or written by other means, or other fields.
+        let stepped = self.sync_mirror(mirror).and_then(|()| {
+            self.diffuse_by(dt, Some(factors), |fields, plan| {
+                fields.sync_mirror(mirror)?;
+                let steps: Vec<MirrorStep> = plan
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(channel, step)| {
+                        step.map(|s| MirrorStep {
+                            channel,
+                            alpha: s.alpha,
+                            scale: s.decay.unwrap_or(1.0),
+                        })
                     })
-                })
-                .collect();
-            let measured = mirror.substep(&steps)?;
-            if steps.len() == CHANNELS {
-                // Every channel of every brick is measured below.
-                for p in &mut fields.peaks {
-                    p.get_or_insert([Peaks::default(); CHANNELS]);
-                }
-            }
-            for (step, peaks) in steps.iter().zip(measured) {
-                assert_eq!(
-                    peaks.len(),
-                    fields.bricks(),
-                    "a mirror measures every brick"
-                );
-                for (p, m) in fields.peaks.iter_mut().zip(peaks) {
-                    if let Some(p) = p {
-                        p[step.channel] = m;
+                    .collect();
+                let measured = mirror.substep(&steps)?;
+                if steps.len() == CHANNELS {
+                    // Every channel of every brick is measured below.
+                    for p in &mut fields.peaks {
+                        p.get_or_insert([Peaks::default(); CHANNELS]);
                     }
                 }
-            }
-            Ok(())
+                for (step, peaks) in steps.iter().zip(measured) {
+                    assert_eq!(
+                        peaks.len(),
+                        fields.bricks(),
+                        "a mirror measures every brick"
+                    );
+                    for (p, m) in fields.peaks.iter_mut().zip(peaks) {
+                        if let Some(p) = p {
+                            p[step.channel] = m;
+                        }
+                    }
+                }
+                Ok(())
+            })
         });
         let read = stepped.and_then(|()| mirror.read(&mut self.channels));
         if read.is_err() {
-            // The copies disagree now; the next sync starts over.
+            // The copies disagree now: the next sync sends every brick, and
+            // the peaks are measured again from the CPU's cells.
             self.written.fill(true);
+            self.peaks.fill(None);
             return read;
         }
         self.free_empty();

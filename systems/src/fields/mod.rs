@@ -126,14 +126,15 @@ pub struct Peaks {
 impl Peaks {
     /// Measures a brick channel (cells x fastest).
     pub fn of(c: &[f32; BRICK_CELLS]) -> Self {
-        let mut rows = PeakRows::default();
-        for (k, row) in bytemuck::cast_ref::<_, [[f32; BRICK]; BRICK * BRICK]>(c)
-            .iter()
-            .enumerate()
-        {
-            rows.add(k, row);
+        let (mut every, mut y_lo, mut y_hi) = ([0.0f32; BRICK], [0.0f32; BRICK], [0.0f32; BRICK]);
+        for plane in planes(c) {
+            for row in plane {
+                max_abs_into(&mut every, row);
+            }
+            max_abs_into(&mut y_lo, &plane[0]);
+            max_abs_into(&mut y_hi, &plane[BRICK - 1]);
         }
-        rows.peaks()
+        peaks_of(&every, &y_lo, &y_hi, planes(c))
     }
 
     /// The peaks of the channel times `k` (≥ 0): exact, as rounding is
@@ -146,57 +147,57 @@ impl Peaks {
     }
 }
 
-/// A brick channel's [`Peaks`] gathered row by row as the rows are
-/// written (row `k` is local y = `k % 8`, z = `k / 8`): lane-wise maxima,
-/// which vectorise. The x faces are the first and last lanes of the maxima
-/// over every row.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct PeakRows {
-    every: [f32; BRICK],
-    /// Over the rows of the −y, +y, −z and +z faces.
-    faces: [[f32; BRICK]; 4],
+/// A brick channel as 8 planes of z, each 8 rows of y of 8 cells.
+pub(crate) type Planes = [[[f32; BRICK]; BRICK]; BRICK];
+
+/// A brick channel as its planes.
+pub(crate) fn planes(c: &[f32; BRICK_CELLS]) -> &Planes {
+    bytemuck::cast_ref(c)
 }
 
-impl PeakRows {
-    /// Takes row `k` in.
-    #[inline(always)]
-    pub fn add(&mut self, k: usize, row: &[f32; BRICK]) {
-        #[inline(always)]
-        fn max_into(m: &mut [f32; BRICK], row: &[f32; BRICK]) {
-            for x in 0..BRICK {
-                // A compare, not `f32::max`, whose NaN rules cost a blend
-                // per lane.
-                let a = row[x].abs();
-                m[x] = if a > m[x] { a } else { m[x] };
-            }
+/// A brick channel's peaks from the lane-wise maxima over every row and
+/// over the rows of the y faces, and its cells (for the z faces, its first
+/// and last planes).
+#[inline(always)]
+pub(crate) fn peaks_of(
+    every: &[f32; BRICK],
+    y_lo: &[f32; BRICK],
+    y_hi: &[f32; BRICK],
+    out: &Planes,
+) -> Peaks {
+    let plane_peak = |plane: &[[f32; BRICK]; BRICK]| {
+        let mut m = [0.0f32; BRICK];
+        for row in plane {
+            max_abs_into(&mut m, row);
         }
-        let (y, z) = (k % BRICK, k / BRICK);
-        max_into(&mut self.every, row);
-        for (face, on) in [y == 0, y == BRICK - 1, z == 0, z == BRICK - 1]
-            .into_iter()
-            .enumerate()
-        {
-            if on {
-                max_into(&mut self.faces[face], row);
-            }
-        }
+        peak(&m)
+    };
+    Peaks {
+        faces: [
+            every[0],
+            every[BRICK - 1],
+            peak(y_lo),
+            peak(y_hi),
+            plane_peak(&out[0]),
+            plane_peak(&out[BRICK - 1]),
+        ],
+        all: peak(every),
     }
+}
 
-    /// The peaks of the rows taken in.
-    pub fn peaks(&self) -> Peaks {
-        let peak = |m: &[f32; BRICK]| m.iter().fold(0.0f32, |a, &b| a.max(b));
-        Peaks {
-            faces: [
-                self.every[0],
-                self.every[BRICK - 1],
-                peak(&self.faces[0]),
-                peak(&self.faces[1]),
-                peak(&self.faces[2]),
-                peak(&self.faces[3]),
-            ],
-            all: peak(&self.every),
-        }
+/// Lane-wise `m = max(m, |row|)`.
+#[inline(always)]
+pub(crate) fn max_abs_into(m: &mut [f32; BRICK], row: &[f32; BRICK]) {
+    for x in 0..BRICK {
+        // A compare, not `f32::max`, whose NaN rules cost a blend a lane.
+        let a = row[x].abs();
+        m[x] = if a > m[x] { a } else { m[x] };
     }
+}
+
+/// The largest of a row's lanes.
+fn peak(m: &[f32; BRICK]) -> f32 {
+    m.iter().fold(0.0f32, |a, &b| a.max(b))
 }
 
 /// Offsets of a brick's face neighbours, in the order of [`Peaks::faces`]:
@@ -265,7 +266,8 @@ impl Clone for Fields {
             channels: roomy(&self.channels),
             peaks: self.peaks.clone(),
             neighbours: self.neighbours.clone(),
-            written: self.written.clone(),
+            // A copy is new to every mirror.
+            written: vec![true; self.written.len()],
             // Only its room matters: every substep overwrites it.
             scratch: Vec::with_capacity(self.scratch.capacity()),
         }

@@ -1,8 +1,11 @@
 //! The Metropolis decision for up to [`LANES`] cells of one colour in a row
 //! at once: the CPU's inner loop, written as straight-line arithmetic over
 //! fixed-length arrays so that it vectorises (and compiled for AVX2 too,
-//! chosen at run time). Every cell of a row goes through this one function,
-//! so there is no scalar twin that could drift from it.
+//! chosen at run time). Every cell the CPU decides goes through this one
+//! function, so there is no scalar twin on the CPU that could drift from
+//! it. (`loam-gpu`'s kernel decides the same way in `f32`, with the GPU's
+//! `log` and a division where this multiplies: statistically equal, as its
+//! tests check.)
 //!
 //! The logarithms are [`ln_f32`], built from additions, multiplications and
 //! one division: the same bits on every CPU, with or without AVX2, which a
@@ -13,8 +16,13 @@ use loam_runtime::random::mix64;
 use super::diagram::{State, P0, R};
 use super::terms::{Pair, SubstanceTerms, MIN_TEMPERATURE, SKIP};
 
-/// Cells decided together: half of a 32-cell page row.
+/// Cells decided together: the cells of one colour in 32 of a row (a
+/// row of a 32-cell page; two such chunks for pages of 64, and the cells
+/// of shorter rows gathered one by one into the same lanes).
 pub(super) const LANES: usize = 16;
+
+// The SSE2 code below (`bits`, `every_other`) works on 16 lanes.
+const _: () = assert!(LANES == 16);
 
 /// The cells of one chunk of a row, as lanes.
 pub(super) struct Lanes {
@@ -58,7 +66,8 @@ pub(super) struct Row<'a> {
     /// The rows at −y, +y, −z, +z; `None` outside the world or in a page
     /// that is not resident.
     pub around: [Option<&'a [u8]>; 4],
-    /// The material before the row's first cell in x, and after its last.
+    /// The material before the row's first cell in x, and after its last:
+    /// only the one next to a cell of the colour being decided is read.
     pub ends: [u8; 2],
 }
 
@@ -431,8 +440,9 @@ fn decide_lanes(
     let (a, cp, volume) = (from.a, from.cp, from.volume);
     for l in 0..LANES {
         let t = f64::from(lanes.temperature[l]);
-        // NaN, zero and negative temperatures are not decided.
-        let live = run[l] && t > 0.0;
+        // NaN, zero, negative, subnormal and infinite temperatures are not
+        // decided (`ln_f32` means nothing for them).
+        let live = run[l] && t >= f64::from(f32::MIN_POSITIVE) && t < f64::INFINITY;
         let ln_t = f64::from(ln_t[l]);
         let p = lanes.pressure[l];
         let dp = p - P0;
@@ -452,6 +462,7 @@ fn decide_lanes(
         } else {
             f64::INFINITY
         };
+        // A NaN difference proposes nothing.
         let dg = if d_first < f64::INFINITY {
             d_first
         } else {
@@ -516,7 +527,7 @@ pub(super) fn bits(lanes: &[bool; LANES]) -> u32 {
         .fold(0, |bits, (l, &b)| bits | u32::from(b) << l)
 }
 
-/// `ln x` for normal positive `x`, to about an ulp, from additions,
+/// `ln x` for normal positive `x`, to a few ulps, from additions,
 /// multiplications and one division: `x = 2^e·m` with `m` in `[√½, √2)`,
 /// and `ln m = 2·atanh(s)`, `s = (m − 1)/(m + 1)`, by its series to `s⁹`
 /// (`|s| < 0.172`: the next term is below 1e-9 of the result). Other
@@ -539,7 +550,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ln_f32_is_within_two_ulps_of_the_true_logarithm() {
+    fn ln_f32_is_within_a_few_ulps_of_the_true_logarithm() {
+        // 2ε of the result (2 to 4 ulps), or 2ε absolute near x = 1.
         let mut x = 1.0e-7f32;
         while x < 1.0e7 {
             let exact = f64::from(x).ln();

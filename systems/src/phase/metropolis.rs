@@ -236,6 +236,8 @@ pub fn metropolis_pass(
             let mut ln_p = (config.ambient_pressure / P0).ln();
             let mut ln_p_at = config.ambient_pressure;
             let (mut lanes, mut decisions) = (Lanes::default(), Decisions::default());
+            // The rows around a row that lie in other pages (see below).
+            let mut beyond = vec![sentinel; 4 * pe];
             // Without weight or a pressure field, every cell is at the
             // ambient pressure.
             let uniform_pressure = weightless && field.is_none();
@@ -270,11 +272,33 @@ pub fn metropolis_pass(
                     // Page origins are even, so a cell's colour is the
                     // parity of its local x + y + z.
                     let first = ((colour as i32 + y + z) & 1) as usize;
+                    // Another page's cells are read one at a time, and only
+                    // those of the other colour (next to this row's cells of
+                    // this colour): its task writes the rest meanwhile.
+                    // SAFETY: a cell of a resident page's slot of the
+                    // other colour, which no task writes in this half-sweep.
+                    let other_colour = |i: usize| unsafe { ch.material.add(i).read() };
+                    for (d, row) in around.rows.iter().enumerate() {
+                        if let Some((base, true)) = *row {
+                            for x in (first..pe).step_by(2) {
+                                beyond[d * pe + x] = other_colour(base + x);
+                            }
+                        }
+                    }
+                    let ends = [
+                        match around.left {
+                            Some(b) if first == 0 => other_colour(b + pe - 1),
+                            _ => sentinel,
+                        },
+                        match around.right {
+                            Some(b) if first == 1 => other_colour(b),
+                            _ => sentinel,
+                        },
+                    ];
                     for x0 in (0..pe).step_by(2 * LANES) {
-                        // SAFETY: rows of resident pages' slots. This task
-                        // alone writes this page's cells of this colour, and
-                        // not while `cells` lives; the other cells are written
-                        // by no one in this half-sweep.
+                        // SAFETY: rows of this page's slot, which no other
+                        // task writes; this task writes its cells of this
+                        // colour only after `cells` was last used.
                         let row_of = |base: usize| unsafe {
                             std::slice::from_raw_parts(ch.material.add(base), pe)
                         };
@@ -284,18 +308,23 @@ pub fn metropolis_pass(
                             temperature: unsafe {
                                 std::slice::from_raw_parts(ch.temperature.add(row), pe)
                             },
-                            around: around.rows.map(|b| b.map(row_of)),
-                            ends: [
-                                around.left.map_or(sentinel, |b| row_of(b)[pe - 1]),
-                                around.right.map_or(sentinel, |b| row_of(b)[0]),
-                            ],
+                            around: std::array::from_fn(|d| {
+                                around.rows[d].map(|(base, other_page)| {
+                                    if other_page {
+                                        &beyond[d * pe..(d + 1) * pe]
+                                    } else {
+                                        row_of(base)
+                                    }
+                                })
+                            }),
+                            ends,
                         };
                         let chunk = x0 + first;
                         let x_of = |l: usize| chunk + 2 * l;
                         let n = lanes.gather_cells(&cells, x0, first, sentinel);
                         let mut todo = [false; LANES];
-                        for (todo, &m) in todo.iter_mut().zip(&lanes.material) {
-                            *todo = phases.of_material[m as usize].is_some();
+                        for (l, (todo, &m)) in todo.iter_mut().zip(&lanes.material).enumerate() {
+                            *todo = l < n && phases.of_material[m as usize].is_some();
                         }
                         if !todo.contains(&true) {
                             continue;
@@ -436,8 +465,9 @@ struct Around {
     left: Option<usize>,
     /// The row of the page after in x (its first cell).
     right: Option<usize>,
-    /// The rows at −y, +y, −z, +z.
-    rows: [Option<usize>; 4],
+    /// The rows at −y, +y, −z, +z, and whether each is in another page
+    /// (which another task is sweeping meanwhile).
+    rows: [Option<(usize, bool)>; 4],
 }
 
 impl PageSweep {
@@ -447,7 +477,7 @@ impl PageSweep {
         let row = (p * (y + p * z)) as usize;
         // The row at (y + dy, z + dz), one step away: in this page, or at
         // the far side of the page behind `face`.
-        let at = |face: usize, dy: i32, dz: i32| -> Option<usize> {
+        let at = |face: usize, dy: i32, dz: i32| -> Option<(usize, bool)> {
             let (y, z) = (y + dy, z + dz);
             let inside = (0..p).contains(&y) && (0..p).contains(&z);
             let wrap = |v: i32| {
@@ -464,7 +494,7 @@ impl PageSweep {
             } else {
                 self.faces[face]
             };
-            base.map(|b| b + (p * (wrap(y) + p * wrap(z))) as usize)
+            base.map(|b| (b + (p * (wrap(y) + p * wrap(z))) as usize, !inside))
         };
         Around {
             left: self.faces[0].map(|b| b + row),

@@ -39,8 +39,8 @@
 //!
 //! Within a half-sweep every decision reads only cells it does not write,
 //! so the decisions are independent of each other: the CPU sweeps pages in
-//! parallel and decides the 16 cells of a colour in a row of 32 together,
-//! as vector lanes (`lanes`), and `loam-gpu` runs one invocation per cell. Both choose their
+//! parallel and decides a row's cells of one colour 16 at a time, as
+//! vector lanes (`lanes`), and `loam-gpu` runs one invocation per cell. Both choose their
 //! pages with [`plan_pass`], take their numbers from [`terms`] and end with
 //! [`finish_pass`].
 
