@@ -286,7 +286,21 @@ impl GpuContext {
         buffer: &wgpu::Buffer,
         ranges: &[(u64, u64)],
     ) -> Result<Vec<T>, GpuError> {
-        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        let parts: Vec<(&wgpu::Buffer, u64, u64)> = ranges
+            .iter()
+            .map(|&(at, length)| (buffer, at, length))
+            .collect();
+        self.read_parts(&parts)
+    }
+
+    /// Copies the byte ranges `(buffer, offset, length)` (each buffer with
+    /// `COPY_SRC`; offsets and lengths multiples of 4) back to the CPU, one
+    /// after the other, in one round trip, waiting for the GPU.
+    pub fn read_parts<T: bytemuck::Pod>(
+        &self,
+        parts: &[(&wgpu::Buffer, u64, u64)],
+    ) -> Result<Vec<T>, GpuError> {
+        let total: u64 = parts.iter().map(|r| r.2).sum();
         if total == 0 {
             return Ok(Vec::new());
         }
@@ -302,7 +316,7 @@ impl GpuContext {
                 label: Some("readback"),
             });
         let mut at = 0;
-        for &(offset, length) in ranges {
+        for &(buffer, offset, length) in parts {
             encoder.copy_buffer_to_buffer(buffer, offset, &staging, at, length);
             at += length;
         }

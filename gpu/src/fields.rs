@@ -408,17 +408,19 @@ impl FieldMirror for FieldsOnGpu<'_> {
     fn read(&mut self, channels: &mut [Vec<[f32; BRICK_CELLS]>; CHANNELS]) -> Result<(), GpuError> {
         let (gpu, this) = (self.gpu, &mut *self.mirror);
         let bytes = this.coords.len() as u64 * BRICK_BYTES;
+        let parts: Vec<(&wgpu::Buffer, u64, u64)> = this
+            .buffers
+            .channels
+            .iter()
+            .map(|b| (b, 0, bytes))
+            .collect();
+        // Every channel in one round trip.
+        let cells: Vec<f32> = gpu.read_parts(&parts).inspect_err(|_| this.forget())?;
+        let per_channel = this.coords.len() * BRICK_CELLS;
         for (c, out) in channels.iter_mut().enumerate() {
-            let cells: Vec<f32> = match gpu.read_ranges(&this.buffers.channels[c], &[(0, bytes)]) {
-                Ok(cells) => cells,
-                Err(e) => {
-                    this.forget();
-                    return Err(e);
-                }
-            };
             out.clear();
             out.extend(
-                cells
+                cells[c * per_channel..(c + 1) * per_channel]
                     .chunks_exact(BRICK_CELLS)
                     .map(|c| <[f32; BRICK_CELLS]>::try_from(c).expect("whole bricks")),
             );
