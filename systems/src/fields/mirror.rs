@@ -12,6 +12,10 @@
 //! the CPU grows the same bricks it would have grown itself, without the
 //! cells. At the end the cells are read back: the CPU's copy stays the one
 //! every other system reads and writes.
+//!
+//! `systems/tests/field_mirror.rs` holds a mirror in host memory, a short
+//! and complete implementation of the protocol; `loam-gpu`'s `GpuFields`
+//! is the GPU's.
 
 use super::{Fields, Peaks, BRICK_CELLS, CHANNELS};
 
