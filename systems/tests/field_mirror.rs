@@ -3,7 +3,6 @@
 //! protocol of `loam_systems::fields::mirror` (the GPU's follows it too).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 
 use loam_systems::fields::{
     diffuse_bricks, FieldConfig, FieldMirror, Fields, MirrorStep, MirrorSync, Peaks, Scalar,
@@ -18,12 +17,18 @@ struct HostMirror {
     channels: [Vec<[f32; BRICK_CELLS]>; CHANNELS],
     /// Bricks sent so far.
     sent: usize,
+    /// Substeps left before one fails (as a lost device would), if any.
+    fail_in: Option<usize>,
 }
 
-impl FieldMirror for HostMirror {
-    type Error = Infallible;
+/// A substep that failed.
+#[derive(Debug)]
+struct Lost;
 
-    fn sync(&mut self, sync: MirrorSync<'_>) -> Result<(), Infallible> {
+impl FieldMirror for HostMirror {
+    type Error = Lost;
+
+    fn sync(&mut self, sync: MirrorSync<'_>) -> Result<(), Lost> {
         let old: HashMap<[i32; 3], usize> = self
             .coords
             .iter()
@@ -48,7 +53,16 @@ impl FieldMirror for HostMirror {
         Ok(())
     }
 
-    fn substep(&mut self, steps: &[MirrorStep]) -> Result<Vec<Vec<Peaks>>, Infallible> {
+    fn substep(&mut self, steps: &[MirrorStep]) -> Result<Vec<Vec<Peaks>>, Lost> {
+        if let Some(left) = self.fail_in.as_mut() {
+            if *left == 0 {
+                self.fail_in = None;
+                // Half done, as a device lost mid-substep leaves it.
+                self.channels[0].iter_mut().for_each(|b| b.fill(f32::NAN));
+                return Err(Lost);
+            }
+            *left -= 1;
+        }
         Ok(steps
             .iter()
             .map(|s| {
@@ -64,10 +78,7 @@ impl FieldMirror for HostMirror {
             .collect())
     }
 
-    fn read(
-        &mut self,
-        channels: &mut [Vec<[f32; BRICK_CELLS]>; CHANNELS],
-    ) -> Result<(), Infallible> {
+    fn read(&mut self, channels: &mut [Vec<[f32; BRICK_CELLS]>; CHANNELS]) -> Result<(), Lost> {
         channels.clone_from(&self.channels);
         Ok(())
     }
@@ -119,7 +130,9 @@ fn a_mirror_steps_as_the_cpu_does_and_is_sent_only_what_the_cpu_wrote() {
         }
         let written_now = if writes > 0 { mirrored.bricks() } else { 0 };
         cpu.step(dt);
-        let Ok(()) = mirrored.step_mirrored(dt, &mut mirror);
+        mirrored
+            .step_mirrored(dt, &mut mirror)
+            .expect("the host mirror fails only when told to");
         assert_eq!(mirrored.bricks(), cpu.bricks(), "frame {frame}");
         assert!(
             cells(&mirrored) == cells(&cpu),
@@ -142,4 +155,38 @@ fn a_mirror_steps_as_the_cpu_does_and_is_sent_only_what_the_cpu_wrote() {
     }
     assert!(most > 50, "the blast spread over {most} bricks");
     assert!(freed, "bricks were freed, and the mirror followed");
+}
+
+#[test]
+fn after_a_failed_substep_the_next_step_sends_every_brick_and_steps_as_the_cpu() {
+    let mut mirrored = Fields::new(FieldConfig::default());
+    mirrored.add_explosion([48.0, 48.0, 48.0], 24.0, 2.0e5, 800.0);
+    let mut mirror = HostMirror::default();
+    let dt = 1.0 / 60.0;
+    for _ in 0..3 {
+        mirrored
+            .step_mirrored(dt, &mut mirror)
+            .expect("no failure yet");
+    }
+    // The second substep of the next step fails, the mirror's copy garbled.
+    mirror.fail_in = Some(1);
+    assert!(mirrored.step_mirrored(dt, &mut mirror).is_err());
+    // The CPU's copy is whole (the step did not happen), and the next step
+    // starts over from it.
+    let mut cpu = mirrored.clone();
+    let (sent, bricks) = (mirror.sent, mirrored.bricks());
+    for frame in 0..20 {
+        cpu.step(dt);
+        mirrored
+            .step_mirrored(dt, &mut mirror)
+            .expect("the failure was once");
+        if frame == 0 {
+            assert_eq!(mirror.sent - sent, bricks, "every brick sent again");
+        }
+        assert_eq!(mirrored.bricks(), cpu.bricks(), "frame {frame}");
+        assert!(
+            cells(&mirrored) == cells(&cpu),
+            "frame {frame}: the cells differ"
+        );
+    }
 }
