@@ -23,6 +23,7 @@ mod enabled {
     use loam_systems::fields::Fields;
     use loam_systems::materials::MaterialTable;
     use loam_systems::phase::{HeatBaths, PhaseConfig, PhaseState, PhaseTable};
+    use loam_systems::xpbd::{Environment, SoftBodies};
 
     /// The device and the kernels the runtime uses.
     pub struct Gpu {
@@ -33,6 +34,9 @@ mod enabled {
         /// The automaton, made on its first frame and again when the
         /// world's resident pages change (streaming).
         automaton: Mutex<Option<loam_gpu::GpuAutomaton>>,
+        /// The soft bodies and the world they collide with, made on their
+        /// first frame.
+        bodies: Mutex<Option<(loam_gpu::WorldMirror, loam_gpu::GpuSoftBodies)>>,
     }
 
     impl Gpu {
@@ -56,6 +60,30 @@ mod enabled {
                     .step_mirrored(ctx.dt(), &mut mirror.on(&gpu.context))
                     .map_err(|e| JobError::failed(NAME, e))
             })
+        }
+
+        /// One frame of `bodies` with their substeps on this device (the
+        /// `softbody.step.gpu` job's work): the world's blocked cells are
+        /// sent for the pages that changed, the bodies' arrays once and
+        /// then only what the CPU changed.
+        pub fn step_soft_bodies(
+            &self,
+            bodies: &mut SoftBodies,
+            world: &VoxelWorld,
+            table: &MaterialTable,
+            env: &Environment<'_>,
+        ) -> Result<(), loam_gpu::GpuError> {
+            let mut held = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
+            let (mirror, soft) = match &mut *held {
+                Some(held) => held,
+                None => {
+                    let mirror = loam_gpu::WorldMirror::new(&self.context, world)?;
+                    let soft = loam_gpu::GpuSoftBodies::new(&self.context, &mirror, None);
+                    held.insert((mirror, soft))
+                }
+            };
+            mirror.sync(&self.context, world, table);
+            bodies.step_mirrored(world, table, env, &mut soft.on(&self.context))
         }
 
         /// The `ca.step.gpu` job: the automaton's frame on this device,
@@ -229,12 +257,13 @@ mod enabled {
             fields,
             phase: None,
             automaton: Mutex::new(None),
+            bodies: Mutex::new(None),
         })
     }
 }
 
 #[cfg(feature = "gpu")]
-pub(crate) use enabled::open;
+pub(crate) use enabled::{open, Gpu};
 
 #[cfg(not(feature = "gpu"))]
 mod disabled {
@@ -254,6 +283,17 @@ mod disabled {
 
         /// The GPU automaton job.
         pub fn automaton_job(&self) -> loam_runtime::Job {
+            match *self {}
+        }
+
+        /// A frame of soft bodies on the GPU.
+        pub fn step_soft_bodies(
+            &self,
+            _: &mut loam_systems::xpbd::SoftBodies,
+            _: &loam_storage::VoxelWorld,
+            _: &loam_systems::MaterialTable,
+            _: &loam_systems::xpbd::Environment<'_>,
+        ) -> Result<(), String> {
             match *self {}
         }
 
@@ -285,4 +325,4 @@ mod disabled {
 }
 
 #[cfg(not(feature = "gpu"))]
-pub(crate) use disabled::open;
+pub(crate) use disabled::{open, Gpu};

@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use loam_runtime::profiling::Plot;
-use loam_runtime::{Engine, EngineConfig, EngineError, Inbox, Job, Res};
+use loam_runtime::{Engine, EngineConfig, EngineError, Inbox, Job, JobError, Res};
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::ca::{self, CaConfig, CaStats};
 use loam_systems::fields::{couple, Fields, Scalar};
@@ -26,6 +26,7 @@ use loam_systems::xpbd::{Environment, SoftBodies};
 use loam_systems::MaterialTable;
 
 use crate::command::{Command, CommandSender};
+use crate::gpu::Gpu;
 use crate::report::{self, CheckResult, Report};
 use crate::scenario::{
     Backend, Emitter, Fill, HeatBathSpec, PressureSpec, SavePolicy, Scenario, ScenarioError,
@@ -222,7 +223,7 @@ impl Runtime {
             engine.add_job(gpu_phase.unwrap_or_else(loam_systems::phase::job));
         }
         if !scenario.soft_bodies.is_empty() {
-            engine.add_job(soft_body_job(scenario.run.substeps.max(4)));
+            engine.add_job(soft_body_job(scenario.run.substeps.max(4), gpu.is_some()));
         }
         match gpu {
             Some(gpu) => {
@@ -563,38 +564,44 @@ fn soft_bodies(scenario: &Scenario) -> SoftBodies {
 
 /// The `softbody.step` job: one frame of every soft body in `substeps`
 /// substeps, colliding with the world as it is after the automaton, then
-/// its push on water and sand written into the fields.
-fn soft_body_job(substeps: u32) -> Job {
-    Job::new("softbody.step")
+/// its push on water and sand written into the fields. `softbody.step.gpu`
+/// (`on_gpu`) runs the substeps on the GPU backend's device.
+fn soft_body_job(substeps: u32, on_gpu: bool) -> Job {
+    const GPU: &str = "softbody.step.gpu";
+    let job = Job::new(if on_gpu { GPU } else { "softbody.step" })
         .writes::<SoftBodies>()
         .reads::<VoxelWorld>()
         .reads::<MaterialTable>()
         .reads::<PhaseConfig>()
-        .writes::<Fields>()
-        .run(move |ctx| {
-            let voxel = ctx.read::<PhaseConfig>()?.voxel_size as f32;
-            let world = ctx.read::<VoxelWorld>()?;
-            let table = ctx.read::<MaterialTable>()?;
-            let mut fields = ctx.write::<Fields>()?;
-            let mut bodies = ctx.write::<SoftBodies>()?;
-            let env = Environment {
-                dt: ctx.dt() as f32,
-                substeps,
-                gravity: 9.81 / voxel,
-                voxel_size: voxel,
-                fields: None,
-            };
-            bodies.step(
-                &world,
-                &table,
-                &Environment {
-                    fields: Some(&fields),
-                    ..env
-                },
-            );
-            bodies.push_fields(&mut fields, &world, &table, &env);
-            Ok(())
-        })
+        .writes::<Fields>();
+    let job = if on_gpu { job.reads::<Gpu>() } else { job };
+    job.run(move |ctx| {
+        let voxel = ctx.read::<PhaseConfig>()?.voxel_size as f32;
+        let world = ctx.read::<VoxelWorld>()?;
+        let table = ctx.read::<MaterialTable>()?;
+        let mut fields = ctx.write::<Fields>()?;
+        let mut bodies = ctx.write::<SoftBodies>()?;
+        let env = Environment {
+            dt: ctx.dt() as f32,
+            substeps,
+            gravity: 9.81 / voxel,
+            voxel_size: voxel,
+            fields: None,
+        };
+        let felt = Environment {
+            fields: Some(&fields),
+            ..env
+        };
+        if on_gpu {
+            ctx.read::<Gpu>()?
+                .step_soft_bodies(&mut bodies, &world, &table, &felt)
+                .map_err(|e| JobError::failed(GPU, e))?;
+        } else {
+            bodies.step(&world, &table, &felt);
+        }
+        bodies.push_fields(&mut fields, &world, &table, &env);
+        Ok(())
+    })
 }
 
 /// The `fields.step` job: diffusion and decay in one pass

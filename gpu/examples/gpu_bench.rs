@@ -1,9 +1,11 @@
 //! The GPU benchmark set: the automaton's movement and field diffusion,
 //! GPU against the CPU on the same input, as cell updates per second; the
 //! Metropolis phase pass on `loam bench phase`'s dense block, as visits per
-//! second (and the kernel's own time from GPU timestamps); field decay; the jelly10k soft body, as ms per frame and constraint
-//! projections per second; and how many frames a page-use readback takes
-//! to arrive. On a machine with a real GPU:
+//! second (and the kernel's own time from GPU timestamps); field decay;
+//! soft bodies (`loam bench xpbd`'s jelly10k, as ms per frame and
+//! constraint projections per second, and its grass5k of 5,000 bodies in
+//! contact), each frame as the runtime runs it; and how many frames a
+//! page-use readback takes to arrive. On a machine with a real GPU:
 //!
 //! ```text
 //! cargo run --release -p loam-gpu --example gpu_bench
@@ -97,24 +99,16 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     let mirror_ms = start.elapsed().as_secs_f64() * 1000.0 / f64::from(steps);
 
     // The jelly10k workload of `loam bench xpbd`: 10,164 Gram-Schmidt
-    // voxels, 4 substeps a frame, 30 frames.
+    // voxels, 4 substeps a frame; and its grass5k, 5,000 rooted blades of
+    // the volume solver, awake (no sleeping), with contacts between them.
     let (world, mut bodies) = loam::bench::xpbd::jelly10k();
+    let constraints = bodies.constraints();
+    let soft_s = soft_frame_s(&gpu, &world, &mut bodies, 30)?;
+    let projections = (constraints * loam::bench::xpbd::ENV.substeps as usize) as f64 / soft_s;
+    let (world, mut grass) = loam::bench::xpbd::grass5k();
+    grass.no_sleep = true;
+    let grass_s = soft_frame_s(&gpu, &world, &mut grass, 5)?;
     let table = loam_systems::materials::MaterialTable::default();
-    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world)?;
-    mirror.sync(&gpu, &world, &table, &[]);
-    let touched = loam_gpu::PageUse::new(&gpu, world.layout(), 1024);
-    let soft = loam_gpu::GpuSoftBodies::new(&gpu, &bodies.mirror(), &mirror, &touched);
-    let env = loam::bench::xpbd::ENV;
-    let frames = 30;
-    soft.step(&gpu, env.dt, env.substeps, env.gravity);
-    soft.positions(&gpu)?;
-    let start = Instant::now();
-    for _ in 0..frames {
-        soft.step(&gpu, env.dt, env.substeps, env.gravity);
-    }
-    soft.positions(&gpu)?;
-    let soft_s = start.elapsed().as_secs_f64() / f64::from(frames);
-    let projections = (bodies.constraints() * env.substeps as usize) as f64 / soft_s;
 
     // Page-use readback latency: frames (of about 1 ms of other work
     // each) between starting a readback and taking its result without
@@ -272,5 +266,40 @@ fn main() -> Result<(), loam_gpu::GpuError> {
         "gpu.xpbd.jelly10k.projections_per_s    {:>12.3e} 1/s",
         projections
     );
+    println!(
+        "cpu.xpbd.jelly10k.ms_per_frame.t2      {:>12.3} ms",
+        loam::bench::xpbd::jelly10k_ms(2, 30).0
+    );
+    println!(
+        "gpu.xpbd.grass5k.ms_per_frame          {:>12.3} ms",
+        grass_s * 1000.0
+    );
+    println!(
+        "cpu.xpbd.grass5k.ms_per_frame.t2       {:>12.3} ms",
+        loam::bench::xpbd::grass5k_ms(false, 5)
+    );
     Ok(())
+}
+
+/// Seconds per frame of `bodies` stepped on the GPU as the runtime does
+/// (`step_mirrored`: the CPU feels the world, the GPU runs the substeps,
+/// the awake particles are read back), after a first frame that sends
+/// everything.
+fn soft_frame_s(
+    gpu: &GpuContext,
+    world: &loam_storage::VoxelWorld,
+    bodies: &mut loam_systems::xpbd::SoftBodies,
+    frames: u32,
+) -> Result<f64, loam_gpu::GpuError> {
+    let table = loam_systems::materials::MaterialTable::default();
+    let mut mirror = loam_gpu::WorldMirror::new(gpu, world)?;
+    mirror.sync(gpu, world, &table);
+    let mut soft = loam_gpu::GpuSoftBodies::new(gpu, &mirror, None);
+    let env = loam::bench::xpbd::ENV;
+    bodies.step_mirrored(world, &table, &env, &mut soft.on(gpu))?;
+    let start = Instant::now();
+    for _ in 0..frames {
+        bodies.step_mirrored(world, &table, &env, &mut soft.on(gpu))?;
+    }
+    Ok(start.elapsed().as_secs_f64() / f64::from(frames))
 }

@@ -60,7 +60,7 @@ pub use fields::{FieldsOnGpu, GpuFields, MirrorStats};
 pub use page_use::{PageFeedback, PageUse};
 pub use phase::{GpuPhase, PhasePass};
 pub use world::WorldMirror;
-pub use xpbd::GpuSoftBodies;
+pub use xpbd::{BodiesOnGpu, BodyStats, GpuSoftBodies};
 
 /// Set (to anything) to make a missing GPU adapter a test failure instead
 /// of a skip: CI sets it, so GPU tests can never be skipped silently there.

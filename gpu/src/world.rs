@@ -1,10 +1,11 @@
 //! A mirror of the world for kernels that collide with it: per resident
-//! page, one bit per cell (set where the cell stops particles: solid or
-//! powder), in the page's slot; and the page table (page → slot + 1, 0 when
-//! the page is not resident, which kernels treat as a wall, as the CPU
-//! does). Pages are uploaded when they become resident or when the caller
-//! says they changed (the pages the automaton woke), never the whole world
-//! every frame.
+//! page, in the page's slot, one bit per cell set where the cell stops
+//! particles (solid or powder), then one set where it is loose (powder);
+//! and the page table (page → slot + 1, 0 when the page is not resident,
+//! which kernels treat as a wall, as the CPU does). A page is uploaded when
+//! it becomes resident, moves slot or its
+//! [change stamp](loam_storage::PageTable::change_stamp) moves, never the
+//! whole world every frame.
 
 use std::collections::HashMap;
 
@@ -23,8 +24,8 @@ pub struct WorldMirror {
     pub(crate) table: wgpu::Buffer,
     pub(crate) solid: wgpu::Buffer,
     words_per_page: usize,
-    /// Page → slot as last uploaded.
-    mirrored: HashMap<usize, usize>,
+    /// Page → (slot, change stamp) as last uploaded.
+    mirrored: HashMap<usize, (usize, u64)>,
     /// Pages uploaded since the mirror was made.
     pub uploaded: u64,
 }
@@ -51,39 +52,26 @@ impl WorldMirror {
         Ok(Self {
             layout,
             table: zeroed("world.table", layout.page_count()),
-            solid: zeroed("world.solid", words_per_page * world.capacity()),
+            solid: zeroed("world.solid", 2 * words_per_page * world.capacity()),
             words_per_page,
             mirrored: HashMap::new(),
             uploaded: 0,
         })
     }
 
-    /// Brings the mirror up to date: pages that became resident (or moved
-    /// slot) and the `changed` pages are uploaded, pages no longer resident
-    /// are marked absent. Returns how many pages were uploaded.
-    pub fn sync(
-        &mut self,
-        gpu: &GpuContext,
-        world: &VoxelWorld,
-        table: &MaterialTable,
-        changed: &[usize],
-    ) -> usize {
+    /// Brings the mirror up to date: pages that became resident, moved
+    /// slot or changed are uploaded, pages no longer resident are marked
+    /// absent. Returns how many pages were uploaded.
+    pub fn sync(&mut self, gpu: &GpuContext, world: &VoxelWorld, table: &MaterialTable) -> usize {
         let stops: [bool; 256] =
             std::array::from_fn(|m| matches!(table.kind[m], Kind::Solid | Kind::Powder));
-        let resident = world.resident_pages();
-        let mut upload: Vec<usize> = resident
-            .iter()
-            .copied()
-            .filter(|&p| self.mirrored.get(&p) != world.table.resident_slot(p).as_ref())
+        let loose: [bool; 256] = std::array::from_fn(|m| table.kind[m] == Kind::Powder);
+        let key = |p: usize| Some((world.table.resident_slot(p)?, world.table.change_stamp(p)?));
+        let upload: Vec<usize> = world
+            .resident_pages()
+            .into_iter()
+            .filter(|&p| self.mirrored.get(&p).copied() != key(p))
             .collect();
-        upload.extend(
-            changed
-                .iter()
-                .copied()
-                .filter(|&p| world.table.resident_slot(p).is_some()),
-        );
-        upload.sort_unstable();
-        upload.dedup();
         let gone: Vec<usize> = self
             .mirrored
             .keys()
@@ -95,18 +83,23 @@ impl WorldMirror {
             gpu.queue
                 .write_buffer(&self.table, 4 * p as u64, bytemuck::bytes_of(&0u32));
         }
-        let mut bits = vec![0u32; self.words_per_page];
+        let words = self.words_per_page;
+        let mut bits = vec![0u32; 2 * words];
         for &p in &upload {
-            let (Some(slot), Some(view)) = (world.table.resident_slot(p), world.page(p)) else {
+            let (Some((slot, stamp)), Some(view)) = (key(p), world.page(p)) else {
                 continue;
             };
             bits.fill(0);
             for (i, &m) in view.material.iter().enumerate() {
+                let bit = 1 << (i % 32);
                 if stops[m as usize] {
-                    bits[i / 32] |= 1 << (i % 32);
+                    bits[i / 32] |= bit;
+                }
+                if loose[m as usize] {
+                    bits[words + i / 32] |= bit;
                 }
             }
-            let at = (slot * self.words_per_page * 4) as u64;
+            let at = (slot * 2 * words * 4) as u64;
             gpu.queue
                 .write_buffer(&self.solid, at, bytemuck::cast_slice(&bits));
             gpu.queue.write_buffer(
@@ -114,7 +107,7 @@ impl WorldMirror {
                 4 * p as u64,
                 bytemuck::bytes_of(&(slot as u32 + 1)),
             );
-            self.mirrored.insert(p, slot);
+            self.mirrored.insert(p, (slot, stamp));
         }
         self.uploaded += upload.len() as u64;
         upload.len()

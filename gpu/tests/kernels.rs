@@ -311,28 +311,21 @@ fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
         fields: None,
     };
     let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
-    assert_eq!(
-        mirror.sync(&gpu, &world, &table, &[]),
-        8,
-        "every page, once"
-    );
-    assert_eq!(mirror.sync(&gpu, &world, &table, &[]), 0, "nothing changed");
-    let feedback = loam_gpu::PageUse::new(&gpu, world.layout(), 64);
-    let gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &cpu.mirror(), &mirror, &feedback);
+    assert_eq!(mirror.sync(&gpu, &world, &table), 8, "every page, once");
+    assert_eq!(mirror.sync(&gpu, &world, &table), 0, "nothing changed");
+    let mut gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
+    let mut on_gpu = cpu.clone();
     let start = cpu.x.clone();
     // 25 frames of 4 substeps: the fall, the landing on the stone and the
     // slide along it.
     for _ in 0..25 {
         cpu.step(&world, &table, &env);
-        gpu_bodies.step(&gpu, env.dt, env.substeps, env.gravity);
+        on_gpu
+            .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
+            .expect("a frame on the GPU");
     }
-    let out = gpu_bodies.positions(&gpu).expect("positions read back");
-    let worst = cpu
-        .x
-        .iter()
-        .zip(&out)
-        .flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs()))
-        .fold(0.0f32, f32::max);
+    let out = on_gpu.x.clone();
+    let worst = largest_difference(&cpu.x, &out);
     assert!(
         worst <= 1e-4,
         "largest difference {worst} cells after 100 substeps"
@@ -348,7 +341,149 @@ fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
         .map(|(a, b)| (a[0] - b[0]).abs())
         .fold(0.0f32, f32::max);
     assert!(moved > 1.0, "and slid along it: {moved} cells");
-    assert_eq!(gpu_bodies.broken(&gpu).expect("flags read back"), 0);
+    assert_eq!(on_gpu.summary(0).broken_constraints, 0);
+    let stats = gpu_bodies.stats();
+    assert_eq!(stats.uploads, 1);
+    assert_eq!(stats.particles_sent, 0, "nothing sent again: {stats:?}");
+}
+
+/// The largest difference of any coordinate of any particle.
+fn largest_difference(a: &[[f32; 3]], b: &[[f32; 3]]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs()))
+        .fold(0.0f32, f32::max)
+}
+
+/// A 48 × 32 × 32 world on a stone floor with a sand bed and a water pool,
+/// and a body of each solver: a `volume` slab on the floor and a
+/// `gram_schmidt` jelly that falls onto it late, a `distance` cube on the
+/// sand, a jelly dropped into the water, and a rooted `volume` blade.
+fn soft_world() -> (loam_storage::VoxelWorld, loam_systems::xpbd::SoftBodies) {
+    use loam_systems::materials::{id, AMBIENT};
+    use loam_systems::xpbd::{materials, SoftBodies, SoftBox, Solver};
+    let layout = loam_storage::WorldLayout::new([48, 32, 32], 16).expect("a valid layout");
+    let mut world = loam_storage::VoxelWorld::new(layout, id::AIR, AMBIENT);
+    for x in 0..48 {
+        for z in 0..32 {
+            world.set_cell([x, 0, z], id::STONE, AMBIENT);
+            for y in 1..4 {
+                let m = match x {
+                    20..=29 => id::SAND,
+                    34..=45 => id::WATER,
+                    _ => id::STONE,
+                };
+                world.set_cell([x, y, z], m, AMBIENT);
+            }
+        }
+    }
+    let [jelly, rubber, flesh] = materials();
+    let body = |name: &str, origin: [f32; 3], voxels: [u32; 3], solver: Solver| SoftBox {
+        solver,
+        ..SoftBox::new(name, origin, voxels, jelly)
+    };
+    let mut bodies = SoftBodies::default();
+    for b in [
+        SoftBox {
+            material: rubber,
+            ..body("slab", [4.0, 4.0, 10.0], [5, 2, 5], Solver::Volume)
+        },
+        SoftBox {
+            velocity: [0.0, -2.0, 0.0],
+            ..body("falling", [5.0, 26.0, 11.0], [3, 3, 3], Solver::GramSchmidt)
+        },
+        SoftBox {
+            material: flesh,
+            velocity: [0.0, -12.0, 0.0],
+            ..body("cube", [23.0, 8.0, 14.0], [2, 2, 2], Solver::Distance)
+        },
+        body("swimmer", [38.0, 6.0, 14.0], [2, 2, 2], Solver::GramSchmidt),
+        SoftBox {
+            rooted: true,
+            material: flesh,
+            ..body("blade", [12.0, 4.0, 22.0], [1, 5, 1], Solver::Volume)
+        },
+    ] {
+        bodies.add_box(&b, 0.25);
+    }
+    (world, bodies)
+}
+
+#[test]
+fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cpu() {
+    use loam_systems::fields::{FieldConfig, Fields};
+    use loam_systems::materials::MaterialTable;
+    use loam_systems::xpbd::Environment;
+    let Some(gpu) = gpu() else { return };
+    let (world, mut cpu) = soft_world();
+    let table = MaterialTable::default();
+    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
+    mirror.sync(&gpu, &world, &table);
+    let mut gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
+    let mut on_gpu = cpu.clone();
+    let mut fields = Fields::new(FieldConfig::default());
+    let (mut slept, mut woke, mut worst_100, mut bent) = (false, false, 0.0f32, 0.0f32);
+    for frame in 0..150 {
+        if frame == 20 {
+            // A gust over the blade and the slab.
+            fields.add_explosion([10.0, 8.0, 18.0], 10.0, 2.0e4, 0.0);
+        }
+        let env = Environment {
+            dt: 1.0 / 60.0,
+            substeps: 4,
+            gravity: 9.81 / 0.25,
+            voxel_size: 0.25,
+            fields: Some(&fields),
+        };
+        let asleep = cpu.bodies[0].sleeping;
+        cpu.step(&world, &table, &env);
+        on_gpu
+            .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
+            .expect("a frame on the GPU");
+        fields.step(1.0 / 60.0);
+        let blade = on_gpu.summary(4).center_of_mass;
+        bent = bent.max(((blade[0] - 12.5).powi(2) + (blade[2] - 22.5).powi(2)).sqrt());
+        slept |= cpu.bodies[0].sleeping;
+        woke |= asleep && !cpu.bodies[0].sleeping;
+        let states = |b: &loam_systems::xpbd::SoftBodies| -> Vec<bool> {
+            b.bodies.iter().map(|b| b.sleeping).collect()
+        };
+        assert_eq!(
+            states(&cpu),
+            states(&on_gpu),
+            "the same bodies sleep, frame {frame}"
+        );
+        let worst = largest_difference(&cpu.x, &on_gpu.x);
+        if frame < 25 {
+            worst_100 = worst_100.max(worst);
+        }
+        assert!(
+            largest_difference(&cpu.v, &on_gpu.v) <= 1e-2 && worst <= 1e-3,
+            "frame {frame}: positions {worst} cells apart"
+        );
+    }
+    assert!(
+        worst_100 <= 1e-4,
+        "{worst_100} cells apart in the first 100 substeps"
+    );
+    eprintln!(
+        "largest difference in 100 substeps: {worst_100} cells; at the end: {}",
+        largest_difference(&cpu.x, &on_gpu.x)
+    );
+    // The physics the run is for, on the GPU.
+    assert!(slept, "the slab fell asleep");
+    assert!(woke, "and the jelly falling onto it woke it");
+    eprintln!("{:?}", gpu_bodies.stats());
+    assert!(bent > 0.1, "the gust bent the blade: {bent} cells");
+    // A jelly slightly denser than water sinks at the speed where buoyancy
+    // and water drag balance gravity: g (1 - 1000/1050) / LIQUID_DRAG.
+    let terminal = 9.81 / 0.25 * (1.0 - 1000.0 / 1050.0) / loam_systems::xpbd::LIQUID_DRAG;
+    let swimmer = on_gpu.summary(3).max_speed;
+    assert!(
+        (swimmer - terminal).abs() < 0.05,
+        "the swimmer sinks at {swimmer} cells/s, terminal {terminal}"
+    );
 }
 
 /// Uploads `points` as a storage buffer, as a kernel's own buffer would be.
@@ -463,9 +598,10 @@ fn a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them() {
         0.25,
     );
     let mut mirror = WorldMirror::new(&gpu, &world).expect("a small world");
-    mirror.sync(&gpu, &world, &table, &[]);
+    mirror.sync(&gpu, &world, &table);
     let mut feedback = PageUse::new(&gpu, &layout, 64);
-    let gpu_bodies = GpuSoftBodies::new(&gpu, &cpu.mirror(), &mirror, &feedback);
+    let mut gpu_bodies = GpuSoftBodies::new(&gpu, &mirror, Some(&feedback));
+    let mut on_gpu = cpu.clone();
     let env = Environment {
         dt: 1.0 / 60.0,
         substeps: 4,
@@ -477,17 +613,17 @@ fn a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them() {
     let mut lowest = f32::INFINITY;
     for _ in 0..40 {
         cpu.step(&world, &table, &env);
-        gpu_bodies.step(&gpu, env.dt, env.substeps, env.gravity);
-        let out = gpu_bodies.positions(&gpu).expect("positions read back");
-        lowest = out.iter().map(|p| p[1]).fold(lowest, f32::min);
+        on_gpu
+            .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
+            .expect("a frame on the GPU");
+        lowest = on_gpu.x.iter().map(|p| p[1]).fold(lowest, f32::min);
     }
     assert!(
         (16.0 - 0.05..16.1).contains(&lowest),
         "it lands on the absent pages' top at y = 16 and never enters them: {lowest}"
     );
-    let out = gpu_bodies.positions(&gpu).expect("positions read back");
     assert_eq!(
-        cpu.x, out,
+        cpu.x, on_gpu.x,
         "the same as the CPU, which freezes pages that are not resident"
     );
     feedback.start_readback(&gpu);

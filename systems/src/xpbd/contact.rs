@@ -7,8 +7,9 @@
 //! of grass) are compared all against all; large ones go through a hash
 //! grid of cells one contact diameter wide.
 //!
-//! Pushes are averaged per particle (Jacobi) and pairs are visited in a
-//! fixed order, so the result does not depend on the thread count. A
+//! Pushes are averaged per particle (Jacobi) and summed in a fixed order
+//! (bodies in index order, then their particles in index order), so the
+//! result depends neither on the thread count nor on the narrow phase. A
 //! sleeping body does not move; a contact pressing into it deeper than a
 //! resting one wakes it.
 
@@ -140,20 +141,27 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> Vec<usize> {
             for &j in &right {
                 grid.entry(key(b.x[j])).or_default().push(j as u32);
             }
+            let mut near: Vec<u32> = Vec::new();
             for &i in &left {
                 let k = key(b.x[i]);
+                near.clear();
                 for dz in -1..=1 {
                     for dy in -1..=1 {
                         for dx in -1..=1 {
-                            for &j in grid
-                                .get(&[k[0] + dx, k[1] + dy, k[2] + dz])
-                                .into_iter()
-                                .flatten()
-                            {
-                                touch(i, j as usize);
-                            }
+                            near.extend(
+                                grid.get(&[k[0] + dx, k[1] + dy, k[2] + dz])
+                                    .into_iter()
+                                    .flatten(),
+                            );
                         }
                     }
+                }
+                // In index order, as all against all: every particle's
+                // pushes are summed in one order, whichever way they were
+                // found (and a GPU gathering them in that order agrees).
+                near.sort_unstable();
+                for &j in &near {
+                    touch(i, j as usize);
                 }
             }
         }

@@ -49,7 +49,7 @@ mod react;
 mod solve;
 
 pub use contact::RADIUS as CONTACT_RADIUS;
-pub use mirror::Mirror;
+pub use mirror::{BodyMirror, Mirror, MirrorRead, MirrorStep};
 
 use loam_storage::VoxelWorld;
 
@@ -353,6 +353,10 @@ pub struct SoftBodies {
     pub no_sleep: bool,
     /// Whether bodies were added since the constraints were last coloured.
     uncoloured: bool,
+    /// Counts bodies added, for mirrors (see [`Mirror::generation`]).
+    generation: u64,
+    /// Per body: changed on the CPU since a mirror last had it.
+    unsent: Vec<bool>,
     pub(crate) distances: Distances,
     pub(crate) volumes: Volumes,
     pub(crate) shapes: Shapes,
@@ -394,6 +398,8 @@ impl SoftBodies {
         });
         // Colour once before the next step, not once per body added.
         self.uncoloured = true;
+        self.generation += 1;
+        self.unsent.push(true);
         self.bodies.len() - 1
     }
 
@@ -550,8 +556,24 @@ impl SoftBodies {
         self.pressed.fill([0.0; 3]);
         self.free.fill(collide::NO_CELL);
         let h = env.dt / env.substeps.max(1) as f32;
-        for _ in 0..env.substeps.max(1) {
-            solve::predict(self, h, env.gravity);
+        self.substeps(world, table, h, env.substeps.max(1), env.gravity);
+        self.settle();
+        // A mirror's copy is stale now.
+        self.unsent.fill(true);
+    }
+
+    /// `n` substeps of `h` seconds: what a frame does between feeling the
+    /// world and settling.
+    fn substeps(
+        &mut self,
+        world: &VoxelWorld,
+        table: &MaterialTable,
+        h: f32,
+        n: u32,
+        gravity: f32,
+    ) {
+        for _ in 0..n {
+            solve::predict(self, h, gravity);
             solve::distances(self, h);
             solve::volumes(self, h);
             gram_schmidt::shapes(self, h);
@@ -562,7 +584,6 @@ impl SoftBodies {
             collide::collide(self, world, table);
             solve::update_velocities(self, h);
         }
-        self.settle();
     }
 
     /// Once a frame: samples the kinetic field at every particle (into
@@ -616,10 +637,11 @@ impl SoftBodies {
         }
     }
 
-    /// Puts bodies to sleep that have been still long enough.
-    fn settle(&mut self) {
+    /// Puts bodies to sleep that have been still long enough; returns them.
+    fn settle(&mut self) -> Vec<usize> {
+        let mut slept = Vec::new();
         if self.no_sleep {
-            return;
+            return slept;
         }
         for b in 0..self.bodies.len() {
             if self.bodies[b].sleeping {
@@ -644,7 +666,9 @@ impl SoftBodies {
                 body.sleeping = true;
                 self.asleep[lo..hi].fill(true);
                 self.v[lo..hi].fill([0.0; 3]);
+                slept.push(b);
             }
         }
+        slept
     }
 }
