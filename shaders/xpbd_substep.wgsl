@@ -78,9 +78,11 @@ const NEAR: u32 = 15u;
 @group(0) @binding(12) var<storage, read_write> woken: array<atomic<u32>>;
 // Per body: mean velocity (xyz) and the part of the rest kept (w).
 @group(0) @binding(13) var<storage, read_write> means: array<vec4<f32>>;
-// Per body: its bounding box grown by a contact radius (low, high), then
-// the bodies near it: a count and up to NEAR indices (see `near`).
+// Per body: its bounding box grown by a contact radius: low corner and
+// how far its low x moved since the frame began (w), high corner and its
+// extent along x (w). After them: the largest of each (see `reach`).
 @group(0) @binding(14) var<storage, read_write> boxes: array<vec4<f32>>;
+// Per body: a count of the bodies near it and up to NEAR indices.
 @group(0) @binding(15) var<storage, read_write> near_list: array<u32>;
 // Per particle: the sum of its contact pushes (xyz) and their count (w),
 // then the part of them moved out of `prev`.
@@ -96,6 +98,10 @@ const NEAR: u32 = 15u;
 @group(0) @binding(19) var<storage, read_write> uses: array<atomic<u32>>;
 @group(0) @binding(20) var<storage, read_write> asked: array<atomic<u32>>;
 @group(0) @binding(21) var<storage, read_write> requests: array<atomic<u32>>;
+// The bodies by the low x of their boxes when the frame began (sent each
+// frame): per rank k, the body (x), the rank of body k (y) and the body's
+// low x (z, bits).
+@group(0) @binding(22) var<storage, read> sweep: array<vec4<u32>>;
 @group(1) @binding(0) var<storage, read> colour: Colour;
 
 fn load(p: u32) -> vec3<f32> {
@@ -407,8 +413,32 @@ fn bounds(@builtin(global_invocation_id) id: vec3<u32>) {
         lo = min(lo, q - RADIUS);
         hi = max(hi, q + RADIUS);
     }
-    boxes[2u * b] = vec4<f32>(lo, 0.0);
-    boxes[2u * b + 1u] = vec4<f32>(hi, 0.0);
+    let start = bitcast<f32>(sweep[sweep[b].y].z);
+    boxes[2u * b] = vec4<f32>(lo, abs(lo.x - start));
+    boxes[2u * b + 1u] = vec4<f32>(hi, hi.x - lo.x);
+}
+
+var<workgroup> largest: array<vec2<f32>, 64>;
+
+// The largest drift of a box's low x since the frame began and the
+// largest box extent along x, into `boxes` after the bodies' boxes. One
+// workgroup.
+@compute @workgroup_size(64)
+fn reach(@builtin(local_invocation_index) i: u32) {
+    var m = vec2<f32>(0.0);
+    for (var b = i; b < params.bodies; b += 64u) {
+        m = max(m, vec2<f32>(boxes[2u * b].w, boxes[2u * b + 1u].w));
+    }
+    largest[i] = m;
+    for (var half = 32u; half > 0u; half /= 2u) {
+        workgroupBarrier();
+        if (i < half) {
+            largest[i] = max(largest[i], largest[i + half]);
+        }
+    }
+    if (i == 0u) {
+        boxes[2u * params.bodies] = vec4<f32>(largest[0], 0.0, 0.0);
+    }
 }
 
 // Whether bodies `a` and `b` (a != b) may touch this substep: their boxes
@@ -422,24 +452,57 @@ fn may_touch(a: u32, b: u32) -> bool {
 }
 
 // Per body: the bodies it may touch, in ascending order; more than NEAR
-// are counted but not listed.
+// are counted but not listed. Only bodies whose boxes began the frame
+// near along x are tried: sorted by their low x then, a body's box can
+// have moved by at most the largest drift, and reaches at most the
+// largest extent beyond its low x (with a cell to spare for rounding).
 @compute @workgroup_size(64)
 fn near(@builtin(global_invocation_id) id: vec3<u32>) {
     let b = id.x;
     if (b >= params.bodies) {
         return;
     }
-    let at = (NEAR + 1u) * b;
+    let drift = boxes[2u * params.bodies].x;
+    let extent = boxes[2u * params.bodies].y;
+    let lo = boxes[2u * b].x - drift - extent - 1.0;
+    let hi = boxes[2u * b + 1u].x + drift + 1.0;
+    var found: array<u32, NEAR>;
     var n = 0u;
-    for (var c = 0u; c < params.bodies; c++) {
-        if (c != b && may_touch(b, c)) {
-            if (n < NEAR) {
-                near_list[at + 1u + n] = c;
-            }
-            n = n + 1u;
+    let rank = sweep[b].y;
+    for (var k = rank + 1u; k < params.bodies; k++) {
+        if (bitcast<f32>(sweep[k].z) > hi) {
+            break;
         }
+        n = keep_near(b, sweep[k].x, &found, n);
     }
+    for (var k = rank; k > 0u; k--) {
+        if (bitcast<f32>(sweep[k - 1u].z) < lo) {
+            break;
+        }
+        n = keep_near(b, sweep[k - 1u].x, &found, n);
+    }
+    let at = (NEAR + 1u) * b;
     near_list[at] = n;
+    for (var k = 0u; k < min(n, NEAR); k++) {
+        near_list[at + 1u + k] = found[k];
+    }
+}
+
+// Adds body `c` to the `n` bodies found near `b`, kept in ascending order,
+// if the two may touch; returns the new count.
+fn keep_near(b: u32, c: u32, found: ptr<function, array<u32, NEAR>>, n: u32) -> u32 {
+    if (!may_touch(b, c)) {
+        return n;
+    }
+    if (n < NEAR) {
+        var k = n;
+        while (k > 0u && (*found)[k - 1u] > c) {
+            (*found)[k] = (*found)[k - 1u];
+            k--;
+        }
+        (*found)[k] = c;
+    }
+    return n + 1u;
 }
 
 // Whether `q` lies in the box (lo, hi).

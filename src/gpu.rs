@@ -1,17 +1,21 @@
 //! The GPU backend in the runtime (`backend = "gpu"`, built with the `gpu`
-//! feature): the device, opened once, and the jobs that run on it. The
-//! automaton (`ca.step.gpu`, bit for bit the CPU's on the CPU's schedule,
-//! sending the pages it reads and copying back those it changed), field
-//! diffusion and decay (`fields.step.gpu`, the CPU's stencil and decay
-//! on a mirror of the fields kept on the GPU, sent only the bricks the CPU
-//! wrote) and the Metropolis
-//! phase pass (`phase.gpu.dispatch` and `phase.gpu.readback`, the CPU's
-//! pages and random draws, Gibbs energies in `f32`; with a streamed world
-//! also `phase.gpu.feedback`, the pass's page use read back a frame later
-//! for the LRU and streaming) run on the GPU, each checked against the CPU in
-//! `loam-gpu`'s tests; the other systems (commands, emitters, field
-//! coupling, soft bodies) stay on the CPU, which keeps the authoritative
-//! world.
+//! feature): the device, opened once, and the jobs that run on it:
+//!
+//! - `ca.step.gpu`: the automaton, bit for bit the CPU's on the CPU's
+//!   schedule, sending the pages it reads and copying back those it changed;
+//! - `fields.step.gpu`: field diffusion and decay, the CPU's stencil and
+//!   decay on a mirror of the fields kept on the GPU, sent only the bricks
+//!   the CPU wrote;
+//! - `phase.gpu.dispatch` and `phase.gpu.readback`: the Metropolis phase
+//!   pass on the CPU's pages with its random draws, Gibbs energies in `f32`;
+//!   with a streamed world also `phase.gpu.feedback`, the pass's page use
+//!   read back a frame later for the LRU and streaming;
+//! - `softbody.step.gpu`: the soft bodies' substeps on a copy of their
+//!   arrays kept on the GPU.
+//!
+//! Each is checked against the CPU in `loam-gpu`'s tests. The other systems
+//! (commands, emitters, field coupling) stay on the CPU, which keeps the
+//! authoritative world.
 
 #[cfg(feature = "gpu")]
 mod enabled {

@@ -13,10 +13,12 @@
 //! - [`FieldDiffusion`] (the kernel `GpuFields` steps with) and
 //!   [`FieldDecay`] on host data in and out: diffusion within float
 //!   rounding of `loam_systems::fields::diffuse_bricks`, decay bit for bit.
-//! - [`WorldMirror`]: the world's blocked cells per resident page and the
+//! - [`WorldMirror`]: the world's blocked and loose cells per resident page and the
 //!   page table, uploaded per changed page.
-//! - [`GpuSoftBodies`]: the Gram-Schmidt soft-body substep, colliding with
-//!   the mirror, bit-identical to the CPU on lavapipe.
+//! - [`GpuSoftBodies`]: soft bodies of every solver kept on the GPU,
+//!   their substeps (contacts between bodies included) run there as a
+//!   `loam_systems::xpbd::BodyMirror`, colliding with the mirror; bit for
+//!   bit the CPU's on lavapipe.
 //! - [`PageUse`]: GPU cache feedback after GigaVoxels: page uses and
 //!   requests for absent pages, read back asynchronously.
 //! - [`GpuPhase`]: the Metropolis phase pass, one invocation per cell, on

@@ -14,7 +14,7 @@
 //! particles touch into a [`PageUse`], if one is given.
 
 use bytemuck::{Pod, Zeroable};
-use loam_systems::xpbd::{BodyMirror, Mirror, MirrorRead, MirrorStep};
+use loam_systems::xpbd::{BodyMirror, Mirror, MirrorRead, MirrorStep, CONTACT_RADIUS};
 use wgpu::util::DeviceExt;
 
 use crate::context::Access;
@@ -44,9 +44,9 @@ struct Params {
 }
 
 /// The entry points.
-const ENTRIES: [&str; 14] = [
-    "predict", "distance", "volume", "shape", "face", "bounds", "near", "contact", "separate",
-    "wake", "collide", "velocity", "mean", "damp",
+const ENTRIES: [&str; 15] = [
+    "predict", "distance", "volume", "shape", "face", "bounds", "reach", "near", "contact",
+    "separate", "wake", "collide", "velocity", "mean", "damp",
 ];
 
 /// An entry point, by name.
@@ -97,6 +97,7 @@ struct Held {
     pressed: wgpu::Buffer,
     broken: wgpu::Buffer,
     sleeping: wgpu::Buffer,
+    sweep: wgpu::Buffer,
     common: wgpu::BindGroup,
     /// A colour group of no constraints, for the kernels that read none.
     stand_in: wgpu::BindGroup,
@@ -123,7 +124,7 @@ impl GpuSoftBodies {
     /// they touch into `feedback`, if given. Nothing is sent until the
     /// first step.
     pub fn new(gpu: &GpuContext, world: &WorldMirror, feedback: Option<&PageUse>) -> Self {
-        let mut access = vec![Access::Read; 22];
+        let mut access = vec![Access::Read; 23];
         for b in [1, 2, 3, 6, 8, 11, 12, 13, 14, 15, 16, 19, 20, 21] {
             access[b] = Access::ReadWrite;
         }
@@ -269,6 +270,7 @@ impl GpuSoftBodies {
         let pressed = buffer("xpbd.pressed", &vec![0; 12 * b.x.len()], both);
         let broken = buffer("xpbd.broken", bytemuck::cast_slice(&broken), both);
         let sleeping = buffer("xpbd.sleeping", bytemuck::cast_slice(&sleeping), both);
+        let sweep = buffer("xpbd.sweep", &vec![0; 16 * n], wgpu::BufferUsages::COPY_DST);
         let scratch = |label: &str, bytes: usize| buffer(label, &vec![0; bytes], kept);
         let buffers = [
             &params,
@@ -285,7 +287,7 @@ impl GpuSoftBodies {
             &sleeping,
             &scratch("xpbd.woken", 4 * n),
             &scratch("xpbd.means", 16 * n),
-            &scratch("xpbd.boxes", 32 * n),
+            &scratch("xpbd.boxes", 32 * n + 16),
             &scratch("xpbd.near", 4 * (NEAR + 1) * n),
             &scratch("xpbd.push", 32 * b.x.len()),
             &self.world[0],
@@ -293,6 +295,7 @@ impl GpuSoftBodies {
             &self.feedback[0],
             &self.feedback[1],
             &self.feedback[2],
+            &sweep,
         ];
         let common = gpu.bind("xpbd.common", &self.common_layout, &buffers);
         let colour = |range: [u32; 2]| {
@@ -319,6 +322,7 @@ impl GpuSoftBodies {
             pressed,
             broken,
             sleeping,
+            sweep,
             common,
             stand_in: colour([0, 0]),
             colours,
@@ -339,6 +343,30 @@ fn feel_of(b: &Mirror<'_>, particles: std::ops::Range<usize>) -> Vec<[f32; 4]> {
             [x, y, z, b.buoyancy[p]]
         })
         .collect()
+}
+
+/// The bodies sorted by the low x of their boxes (grown by a contact
+/// radius, as the `bounds` kernel grows them): per rank, the body, the
+/// rank of the body of that index and the body's low x (bits).
+fn sweep_of(b: &Mirror<'_>) -> Vec<[u32; 4]> {
+    let low: Vec<f32> = b
+        .bodies
+        .iter()
+        .map(|&(lo, hi)| {
+            b.x[lo..hi]
+                .iter()
+                .fold(f32::INFINITY, |m, p| m.min(p[0] - CONTACT_RADIUS))
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..low.len()).collect();
+    order.sort_by(|&i, &j| low[i].total_cmp(&low[j]).then(i.cmp(&j)));
+    let mut out = vec![[0u32; 4]; low.len()];
+    for (rank, &body) in order.iter().enumerate() {
+        out[rank][0] = body as u32;
+        out[rank][2] = low[body].to_bits();
+        out[body][1] = rank as u32;
+    }
+    out
 }
 
 /// The spans of the bodies `pick` chooses, adjacent ones merged.
@@ -404,6 +432,10 @@ impl BodyMirror for BodiesOnGpu<'_> {
             held.slept.clone_from(&b.sleeping);
         }
         let held = me.held.as_ref().expect("uploaded above");
+        if held.counts.bodies > 1 {
+            gpu.queue
+                .write_buffer(&held.sweep, 0, bytemuck::cast_slice(&sweep_of(b)));
+        }
         let params = Params {
             h: step.h,
             gravity: step.gravity,
@@ -446,9 +478,9 @@ impl BodyMirror for BodiesOnGpu<'_> {
                     run("face", group, *n);
                 }
                 if c.bodies > 1 {
-                    for kernel in ["bounds", "near"] {
-                        run(kernel, stand_in, c.bodies);
-                    }
+                    run("bounds", stand_in, c.bodies);
+                    run("reach", stand_in, 1);
+                    run("near", stand_in, c.bodies);
                     for kernel in ["contact", "separate"] {
                         run(kernel, stand_in, c.particles);
                     }

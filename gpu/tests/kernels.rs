@@ -486,6 +486,62 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
     );
 }
 
+#[test]
+fn a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_matches_the_cpu() {
+    use loam_systems::materials::{id, MaterialTable, AMBIENT};
+    use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox, Solver};
+    let Some(gpu) = gpu() else { return };
+    let layout = loam_storage::WorldLayout::new([48, 16, 16], 16).expect("a valid layout");
+    let mut world = loam_storage::VoxelWorld::new(layout, id::AIR, AMBIENT);
+    for x in 0..48 {
+        for z in 0..16 {
+            world.set_cell([x, 0, z], id::STONE, AMBIENT);
+        }
+    }
+    let [jelly, rubber, _] = materials();
+    let mut cpu = SoftBodies::default();
+    cpu.add_box(
+        &SoftBox {
+            solver: Solver::Volume,
+            ..SoftBox::new("plank", [2.0, 1.0, 6.0], [40, 1, 3], rubber)
+        },
+        0.25,
+    );
+    // 20 cubes in a row, more than the 15 bodies a body lists as near it.
+    for k in 0..20 {
+        cpu.add_box(
+            &SoftBox::new("cube", [3.0 + 2.0 * k as f32, 3.0, 7.0], [1, 1, 1], jelly),
+            0.25,
+        );
+    }
+    let table = MaterialTable::default();
+    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
+    mirror.sync(&gpu, &world, &table);
+    let mut gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
+    let mut on_gpu = cpu.clone();
+    let env = Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: 9.81 / 0.25,
+        voxel_size: 0.25,
+        fields: None,
+    };
+    for _ in 0..25 {
+        cpu.step(&world, &table, &env);
+        on_gpu
+            .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
+            .expect("a frame on the GPU");
+    }
+    let worst = largest_difference(&cpu.x, &on_gpu.x);
+    assert!(worst <= 1e-4, "{worst} cells apart after 100 substeps");
+    // Every cube rests on the plank (2 cells high, a contact diameter
+    // above it) rather than falling through it.
+    for k in 1..=20 {
+        let low = on_gpu.summary(k).min_y;
+        assert!((2.5..3.0).contains(&low), "cube {k} rests at y = {low}");
+    }
+}
+
 /// Uploads `points` as a storage buffer, as a kernel's own buffer would be.
 fn point_buffer(gpu: &GpuContext, points: &[[f32; 3]]) -> wgpu::Buffer {
     use wgpu::util::DeviceExt;

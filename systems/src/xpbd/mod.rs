@@ -17,6 +17,10 @@
 //!
 //! Units: positions in cells, time in seconds, masses in kg.
 //!
+//! [`SoftBodies::step_mirrored`] runs a frame's substeps on another
+//! backend's copy of the arrays (the GPU's), through the [`BodyMirror`]
+//! protocol; the CPU feels the world before them and settles after.
+//!
 //! ```
 //! use loam_storage::{VoxelWorld, WorldLayout};
 //! use loam_systems::materials::{id, MaterialTable, AMBIENT};
