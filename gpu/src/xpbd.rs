@@ -104,9 +104,9 @@ struct Held {
     /// Per colour of distances, volumes, faces: its bind group and size.
     colours: [Vec<(wgpu::BindGroup, u32)>; 3],
     counts: Params,
-    /// Per body: its particles and faces.
-    particles: Vec<(usize, usize)>,
-    faces: Vec<(usize, usize)>,
+    /// Per body: its particles and its faces.
+    body_particles: Vec<(usize, usize)>,
+    body_faces: Vec<(usize, usize)>,
     /// Per particle: the kinetic field and buoyancy the GPU has.
     feel_sent: Vec<[f32; 4]>,
     /// Per body: asleep when the last step began.
@@ -248,8 +248,6 @@ impl GpuSoftBodies {
                 [lo as u32, hi as u32, d.to_bits(), u32::from(rooted)]
             })
             .collect();
-        let sleeping: Vec<u32> = b.sleeping.iter().map(|&s| u32::from(s)).collect();
-        let broken: Vec<u32> = b.face_broken.iter().map(|&f| u32::from(f)).collect();
         let n = b.bodies.len();
         let counts = Params {
             particles: b.x.len() as u32,
@@ -268,8 +266,16 @@ impl GpuSoftBodies {
         let v = buffer("xpbd.v", &flat(b.v), both);
         let feel_buffer = buffer("xpbd.feel", bytemuck::cast_slice(&feel), both);
         let pressed = buffer("xpbd.pressed", &vec![0; 12 * b.x.len()], both);
-        let broken = buffer("xpbd.broken", bytemuck::cast_slice(&broken), both);
-        let sleeping = buffer("xpbd.sleeping", bytemuck::cast_slice(&sleeping), both);
+        let broken = buffer(
+            "xpbd.broken",
+            bytemuck::cast_slice(&flags(b.face_broken)),
+            both,
+        );
+        let sleeping = buffer(
+            "xpbd.sleeping",
+            bytemuck::cast_slice(&flags(&b.sleeping)),
+            both,
+        );
         let sweep = buffer("xpbd.sweep", &vec![0; 16 * n], wgpu::BufferUsages::COPY_DST);
         let scratch = |label: &str, bytes: usize| buffer(label, &vec![0; bytes], kept);
         let buffers = [
@@ -327,12 +333,45 @@ impl GpuSoftBodies {
             stand_in: colour([0, 0]),
             colours,
             counts,
-            particles: b.bodies.clone(),
-            faces: b.body_faces.clone(),
+            body_particles: b.bodies.clone(),
+            body_faces: b.body_faces.clone(),
             feel_sent: feel,
             slept: b.sleeping.clone(),
         }
     }
+}
+
+impl Held {
+    /// Sends what the CPU changed since the last step: the positions,
+    /// velocities and torn faces of the bodies it marked unsent, the
+    /// kinetic field and buoyancy where they changed, and the sleeping flags.
+    fn sync(&mut self, gpu: &GpuContext, b: &Mirror<'_>, stats: &mut BodyStats) {
+        let unsent = runs(&self.body_particles, |k| b.unsent[k]);
+        send(gpu, &self.x, b.x, &unsent);
+        send(gpu, &self.v, b.v, &unsent);
+        for (lo, hi) in runs(&self.body_faces, |k| b.unsent[k]) {
+            let torn = flags(&b.face_broken[lo..hi]);
+            gpu.queue
+                .write_buffer(&self.broken, 4 * lo as u64, bytemuck::cast_slice(&torn));
+        }
+        stats.particles_sent += unsent.iter().map(|r| (r.1 - r.0) as u64).sum::<u64>();
+        let feel = feel_of(b, 0..b.x.len());
+        let changed = runs(&self.body_particles, |k| {
+            let (lo, hi) = self.body_particles[k];
+            feel[lo..hi] != self.feel_sent[lo..hi]
+        });
+        send(gpu, &self.feel, &feel, &changed);
+        stats.feel_sent += changed.iter().map(|r| (r.1 - r.0) as u64).sum::<u64>();
+        self.feel_sent = feel;
+        gpu.queue
+            .write_buffer(&self.sleeping, 0, bytemuck::cast_slice(&flags(&b.sleeping)));
+        self.slept.clone_from(&b.sleeping);
+    }
+}
+
+/// Flags as the kernels read them: a word each, 1 for true.
+fn flags(v: &[bool]) -> Vec<u32> {
+    v.iter().map(|&f| u32::from(f)).collect()
 }
 
 /// The kinetic field (xyz) and buoyancy (w) of `particles`.
@@ -384,7 +423,7 @@ fn runs(spans: &[(usize, usize)], pick: impl Fn(usize) -> bool) -> Vec<(usize, u
     out
 }
 
-/// Sends the elements `runs` of `data` (`size` bytes each) into `buffer`.
+/// Sends the elements `runs` of `data` into `buffer`.
 fn send<T: Pod>(gpu: &GpuContext, buffer: &wgpu::Buffer, data: &[T], runs: &[(usize, usize)]) {
     let size = std::mem::size_of::<T>();
     for &(lo, hi) in runs {
@@ -406,30 +445,7 @@ impl BodyMirror for BodiesOnGpu<'_> {
             me.held = Some(me.upload(gpu, b));
             me.stats.uploads += 1;
         } else if let Some(held) = &mut me.held {
-            let unsent = runs(&held.particles, |k| b.unsent[k]);
-            send(gpu, &held.x, b.x, &unsent);
-            send(gpu, &held.v, b.v, &unsent);
-            let broken: Vec<u32> = b.face_broken.iter().map(|&f| u32::from(f)).collect();
-            send(
-                gpu,
-                &held.broken,
-                &broken,
-                &runs(&held.faces, |k| b.unsent[k]),
-            );
-            me.stats.particles_sent += unsent.iter().map(|r| (r.1 - r.0) as u64).sum::<u64>();
-            // The kinetic field and buoyancy of the bodies where they changed.
-            let feel = feel_of(b, 0..b.x.len());
-            let changed = runs(&held.particles, |k| {
-                let (lo, hi) = held.particles[k];
-                feel[lo..hi] != held.feel_sent[lo..hi]
-            });
-            send(gpu, &held.feel, &feel, &changed);
-            me.stats.feel_sent += changed.iter().map(|r| (r.1 - r.0) as u64).sum::<u64>();
-            held.feel_sent = feel;
-            let sleeping: Vec<u32> = b.sleeping.iter().map(|&s| u32::from(s)).collect();
-            gpu.queue
-                .write_buffer(&held.sleeping, 0, bytemuck::cast_slice(&sleeping));
-            held.slept.clone_from(&b.sleeping);
+            held.sync(gpu, b, &mut me.stats);
         }
         let held = me.held.as_ref().expect("uploaded above");
         if held.counts.bodies > 1 {
@@ -505,13 +521,27 @@ impl BodyMirror for BodiesOnGpu<'_> {
         };
         // The bodies awake at the start, with every body's sleeping flag.
         let awake = |k: usize| !held.slept[k];
-        let first = runs(&held.particles, awake);
-        let flags = fetch(gpu, held, true, &first, &runs(&held.faces, awake), &mut out)?;
+        let first = runs(&held.body_particles, awake);
+        let flags = fetch(
+            gpu,
+            held,
+            true,
+            &first,
+            &runs(&held.body_faces, awake),
+            &mut out,
+        )?;
         // Then those a contact woke, if any.
         let woken = |k: usize| held.slept[k] && flags[k] == 0;
-        let late = runs(&held.particles, woken);
+        let late = runs(&held.body_particles, woken);
         if !late.is_empty() {
-            fetch(gpu, held, false, &late, &runs(&held.faces, woken), &mut out)?;
+            fetch(
+                gpu,
+                held,
+                false,
+                &late,
+                &runs(&held.body_faces, woken),
+                &mut out,
+            )?;
         }
         for (s, f) in out.sleeping.iter_mut().zip(&flags) {
             *s = *f != 0;
@@ -538,7 +568,7 @@ fn fetch(
 ) -> Result<Vec<u32>, GpuError> {
     let mut parts: Vec<(&wgpu::Buffer, u64, u64)> = Vec::new();
     if flags {
-        parts.push((&held.sleeping, 0, 4 * held.particles.len() as u64));
+        parts.push((&held.sleeping, 0, 4 * held.body_particles.len() as u64));
     }
     for buffer in [&held.x, &held.v, &held.pressed] {
         parts.extend(
@@ -560,7 +590,7 @@ fn fetch(
         head
     };
     let sleeping = if flags {
-        take(held.particles.len()).to_vec()
+        take(held.body_particles.len()).to_vec()
     } else {
         Vec::new()
     };
