@@ -6,7 +6,8 @@
 // with the world's blocked cells, then velocities damped relative to each
 // body's mean. Each entry point is one dispatch. Arithmetic follows the
 // CPU's order (hand-written dot and cross products, the same divisions),
-// so results agree to float rounding. Sleeping bodies are skipped as on the
+// so a driver that rounds as the CPU does (lavapipe) gives the CPU's bodies
+// bit for bit, and any other agrees to float rounding. Sleeping bodies are skipped as on the
 // CPU, and a deep contact wakes them. Collision also records which pages
 // the particles touch, for the page-use feedback.
 
@@ -37,16 +38,18 @@ struct Colour {
     count: u32,
 }
 
-const SKIN: f32 = 1e-3;
-// loam_systems::xpbd::LIQUID_DRAG, per second.
-const LIQUID_DRAG: f32 = 4.0;
-// Contact radius (xpbd::CONTACT_RADIUS) and the overlap beyond a resting
-// contact that wakes a sleeping body, cells.
-const RADIUS: f32 = 0.4;
-const WAKE_DEPTH: f32 = 0.02;
-// Bodies listed per body as near it; a body near more is compared with
-// every body.
-const NEAR: u32 = 15u;
+// Put in front by `loam_gpu::shaders::xpbd_substep`, from the CPU's:
+// SKIN (distance kept from a blocked cell's face), LIQUID_DRAG (per
+// second), RADIUS (a particle's contact radius), WAKE_DEPTH (the overlap
+// beyond a resting contact that wakes a sleeping body), NEAR (bodies
+// listed per body as near it; a body near more is compared with every
+// body).
+
+// Every kernel is dispatched in rows of at most 65535 workgroups (a
+// dimension's limit): an invocation's index over the whole grid.
+fn flat(id: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return id.x + id.y * groups.x * 64u;
+}
 
 // Parameters in a storage buffer, not a uniform one: lavapipe compiles a
 // variant of a shader for the uniform values its branches depend on at
@@ -56,8 +59,8 @@ const NEAR: u32 = 15u;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> prev: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
-// Per particle: inverse mass, friction, air drag, body (bits).
-@group(0) @binding(4) var<storage, read> pconst: array<vec4<f32>>;
+// Per particle: inverse mass, friction and air drag (bits), and its body.
+@group(0) @binding(4) var<storage, read> pconst: array<vec4<u32>>;
 // Per particle, this frame: the kinetic field's velocity (xyz, cells/s)
 // and the buoyancy (w).
 @group(0) @binding(5) var<storage, read> feel: array<vec4<f32>>;
@@ -133,11 +136,11 @@ fn cross3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
 }
 
 fn mass_of(p: u32) -> f32 {
-    return pconst[p].x;
+    return bitcast<f32>(pconst[p].x);
 }
 
 fn owner(p: u32) -> u32 {
-    return bitcast<u32>(pconst[p].w);
+    return pconst[p].w;
 }
 
 fn asleep(p: u32) -> bool {
@@ -145,8 +148,11 @@ fn asleep(p: u32) -> bool {
 }
 
 @compute @workgroup_size(64)
-fn predict(@builtin(global_invocation_id) id: vec3<u32>) {
-    let p = id.x;
+fn predict(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
     if (p >= params.particles) {
         return;
     }
@@ -165,7 +171,7 @@ fn predict(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     // Drag toward the kinetic field's velocity.
     if (any(felt.xyz != vec3<f32>(0.0))) {
-        let k = min(pconst[p].z * params.h, 1.0);
+        let k = min(bitcast<f32>(pconst[p].z) * params.h, 1.0);
         vel = vel + (felt.xyz - vel) * k;
     }
     v[3u * p] = vel.x;
@@ -176,11 +182,15 @@ fn predict(@builtin(global_invocation_id) id: vec3<u32>) {
 
 // One distance constraint of the colour bound in group 1.
 @compute @workgroup_size(64)
-fn distance(@builtin(global_invocation_id) id: vec3<u32>) {
-    if (id.x >= colour.count) {
+fn distance(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let k = flat(id, groups);
+    if (k >= colour.count) {
         return;
     }
-    let at = params.at.z + 4u * colours[colour.start + id.x];
+    let at = params.at.z + 4u * colours[colour.start + k];
     let i = cons[at];
     let j = cons[at + 1u];
     if (asleep(i)) {
@@ -216,11 +226,15 @@ const TETS = array<vec4<u32>, 6>(
 
 // One volume constraint of the colour bound in group 1.
 @compute @workgroup_size(64)
-fn volume(@builtin(global_invocation_id) id: vec3<u32>) {
-    if (id.x >= colour.count) {
+fn volume(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = flat(id, groups);
+    if (i >= colour.count) {
         return;
     }
-    let at = params.at.w + 10u * colours[colour.start + id.x];
+    let at = params.at.w + 10u * colours[colour.start + i];
     if (asleep(cons[at])) {
         return;
     }
@@ -292,8 +306,11 @@ fn gram_schmidt(axes: array<vec3<f32>, 3>, k: u32) -> Frame {
 }
 
 @compute @workgroup_size(64)
-fn shape(@builtin(global_invocation_id) id: vec3<u32>) {
-    let s = id.x;
+fn shape(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let s = flat(id, groups);
     if (s >= params.shapes) {
         return;
     }
@@ -363,11 +380,15 @@ fn shape(@builtin(global_invocation_id) id: vec3<u32>) {
 
 // One face constraint of the colour bound in group 1.
 @compute @workgroup_size(64)
-fn face(@builtin(global_invocation_id) id: vec3<u32>) {
-    if (id.x >= colour.count) {
+fn face(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = flat(id, groups);
+    if (i >= colour.count) {
         return;
     }
-    let c = colours[colour.start + id.x];
+    let c = colours[colour.start + i];
     let at = params.at.y + 10u * c;
     if (broken[c] != 0u || asleep(cons[at])) {
         return;
@@ -401,8 +422,11 @@ fn face(@builtin(global_invocation_id) id: vec3<u32>) {
 
 // Per body: its bounding box, grown by a contact radius.
 @compute @workgroup_size(64)
-fn bounds(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn bounds(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let b = flat(id, groups);
     if (b >= params.bodies) {
         return;
     }
@@ -457,8 +481,11 @@ fn may_touch(a: u32, b: u32) -> bool {
 // have moved by at most the largest drift, and reaches at most the
 // largest extent beyond its low x (with a cell to spare for rounding).
 @compute @workgroup_size(64)
-fn near(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn near(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let b = flat(id, groups);
     if (b >= params.bodies) {
         return;
     }
@@ -510,14 +537,16 @@ fn within(q: vec3<f32>, lo: vec3<f32>, hi: vec3<f32>) -> bool {
     return all(q >= lo) && all(q <= hi);
 }
 
-// The pushes on particle p (of body `mine`) from the particles of body
-// `other`, added to `sum`, as the CPU's `contact::separate` finds them.
+// The contact pushes on a particle: their sum, the part of it moved out
+// of `prev`, and their count.
 struct Pushes {
     x: vec3<f32>,
     prev: vec3<f32>,
     count: f32,
 }
 
+// The pushes on particle p (of body `mine`) from the particles of body
+// `other`, added to `sum`, as the CPU's `contact::separate` finds them.
 fn pushes_from(p: u32, mine: u32, other: u32, sum: ptr<function, Pushes>) {
     // The two boxes' overlap grown by a radius: only particles in it can
     // touch (the CPU's narrow phase takes the same ones).
@@ -536,7 +565,7 @@ fn pushes_from(p: u32, mine: u32, other: u32, sum: ptr<function, Pushes>) {
             continue;
         }
         let d = xp - xq;
-        let len = sqrt(d.x * d.x + d.y * d.y + d.z * d.z);
+        let len = sqrt(dot3(d, d));
         if (len >= size || len < 1e-6) {
             continue;
         }
@@ -550,16 +579,12 @@ fn pushes_from(p: u32, mine: u32, other: u32, sum: ptr<function, Pushes>) {
             }
         }
         let wq = select(mass_of(q), 0.0, sleeping[other] != 0u);
-        // The lower body's mass first, as the CPU adds them.
-        var wsum = wp + wq;
-        if (other < mine) {
-            wsum = wq + wp;
-        }
+        let wsum = wp + wq;
         if (wsum == 0.0) {
             continue;
         }
         let dp = load_prev(p) - load_prev(q);
-        let plen = sqrt(dp.x * dp.x + dp.y * dp.y + dp.z * dp.z);
+        let plen = sqrt(dot3(dp, dp));
         let old = clamp(size - plen, 0.0, size - len);
         let s = (size - len) / wsum / len;
         let so = old / wsum / len;
@@ -573,8 +598,11 @@ fn pushes_from(p: u32, mine: u32, other: u32, sum: ptr<function, Pushes>) {
 // touch in ascending order, each's particles in ascending order (the
 // CPU's order for pairs compared all against all).
 @compute @workgroup_size(64)
-fn contact(@builtin(global_invocation_id) id: vec3<u32>) {
-    let p = id.x;
+fn contact(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
     if (p >= params.particles) {
         return;
     }
@@ -602,8 +630,11 @@ fn contact(@builtin(global_invocation_id) id: vec3<u32>) {
 
 // Per particle: moved by the mean of its pushes (Jacobi).
 @compute @workgroup_size(64)
-fn separate(@builtin(global_invocation_id) id: vec3<u32>) {
-    let p = id.x;
+fn separate(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
     if (p >= params.particles) {
         return;
     }
@@ -617,8 +648,11 @@ fn separate(@builtin(global_invocation_id) id: vec3<u32>) {
 
 // Per body: woken by a contact.
 @compute @workgroup_size(64)
-fn wake(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn wake(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let b = flat(id, groups);
     if (b >= params.bodies) {
         return;
     }
@@ -641,9 +675,10 @@ fn page_of(c: vec3<u32>) -> u32 {
     return p.x + params.pages.x * (p.y + params.pages.y * p.z);
 }
 
-// Whether `q` is a finite point inside the world.
+// Whether `q` is a finite point inside the world (compared as floats: a
+// conversion of a float beyond 2^32 to u32 need not saturate).
 fn inside(q: vec3<f32>) -> bool {
-    return all(q >= vec3<f32>(0.0)) && finite(q) && all(vec3<u32>(q) < params.world.xyz);
+    return all(q >= vec3<f32>(0.0)) && finite(q) && all(q < vec3<f32>(params.world.xyz));
 }
 
 // What the cell holding `q` is to a particle: 0 free, 1 blocked (solid,
@@ -695,8 +730,11 @@ fn next_edge(lo: f32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn collide(@builtin(global_invocation_id) id: vec3<u32>) {
-    let p = id.x;
+fn collide(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
     if (p >= params.particles) {
         return;
     }
@@ -707,7 +745,7 @@ fn collide(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     var before = load_prev(p);
     var felt = vec3<f32>(pressed[3u * p], pressed[3u * p + 1u], pressed[3u * p + 2u]);
-    let friction = pconst[p].y;
+    let friction = bitcast<f32>(pconst[p].y);
     for (var step = 0u; step < 3u; step++) {
         let what = blocked(q);
         if (what == 0u) {
@@ -762,8 +800,11 @@ fn collide(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 @compute @workgroup_size(64)
-fn velocity(@builtin(global_invocation_id) id: vec3<u32>) {
-    let p = id.x;
+fn velocity(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
     if (p >= params.particles) {
         return;
     }
@@ -777,8 +818,11 @@ fn velocity(@builtin(global_invocation_id) id: vec3<u32>) {
 // velocity (zero for a rooted or sleeping body) and the part of the rest
 // it keeps (none for a sleeping body).
 @compute @workgroup_size(64)
-fn mean(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn mean(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let b = flat(id, groups);
     if (b >= params.bodies) {
         return;
     }
@@ -803,8 +847,11 @@ fn mean(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 @compute @workgroup_size(64)
-fn damp(@builtin(global_invocation_id) id: vec3<u32>) {
-    let p = id.x;
+fn damp(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
     if (p >= params.particles) {
         return;
     }

@@ -337,3 +337,10 @@ impl GpuContext {
         Ok(bytemuck::pod_collect_to_vec(&view))
     }
 }
+
+/// `groups` workgroups as rows of at most 65535 (the limit of a
+/// dimension); the kernels skip those past the end.
+pub(crate) fn grid(groups: usize) -> [u32; 2] {
+    const ROW: usize = 65_535;
+    [groups.min(ROW) as u32, groups.div_ceil(ROW) as u32]
+}

@@ -18,6 +18,7 @@ use bytemuck::{Pod, Zeroable};
 use loam_systems::fields::{FieldMirror, MirrorStep, MirrorSync, Peaks, BRICK_CELLS, CHANNELS};
 use std::collections::HashMap;
 
+use crate::context::grid;
 use crate::diffuse::Params as DiffuseParams;
 use crate::{shaders, GpuContext, GpuError};
 
@@ -262,13 +263,6 @@ impl GpuFields {
             std::mem::swap(&mut self.buffers.channels[c], &mut self.buffers.scratch);
         }
     }
-}
-
-/// `groups` workgroups as rows of at most 65535 (the limit of a
-/// dimension); the kernels skip those past the end.
-fn grid(groups: usize) -> [u32; 2] {
-    const ROW: usize = 65_535;
-    [groups.min(ROW) as u32, groups.div_ceil(ROW) as u32]
 }
 
 impl FieldMirror for FieldsOnGpu<'_> {

@@ -10,7 +10,8 @@ pub const FIELDS_PEAKS: &str = include_str!("../../shaders/fields_peaks.wgsl");
 /// Exponential decay of one field channel.
 pub const FIELDS_DECAY: &str = include_str!("../../shaders/fields_decay.wgsl");
 
-/// One XPBD substep of `gram_schmidt` soft bodies, an entry point per phase.
+/// One XPBD substep of soft bodies, an entry point per phase, without the
+/// constants [`xpbd_substep`] puts in front.
 pub const XPBD_SUBSTEP: &str = include_str!("../../shaders/xpbd_substep.wgsl");
 
 /// GPU cache feedback: page uses and requests for absent pages.
@@ -75,6 +76,26 @@ pub fn ca_constants() -> String {
     out
 }
 
+/// Bodies a body lists as near it in `xpbd_substep.wgsl`; one near more
+/// is compared with every body.
+pub const XPBD_NEAR: u32 = 15;
+
+/// `xpbd_substep.wgsl` ready to compile: the CPU's constants, the kernels.
+pub fn xpbd_substep() -> String {
+    use loam_systems::xpbd::{CONTACT_RADIUS, LIQUID_DRAG, SKIN, WAKE_DEPTH};
+    let floats = [
+        ("SKIN", SKIN),
+        ("LIQUID_DRAG", LIQUID_DRAG),
+        ("RADIUS", CONTACT_RADIUS),
+        ("WAKE_DEPTH", WAKE_DEPTH),
+    ];
+    let mut out = format!("const NEAR: u32 = {XPBD_NEAR}u;\n");
+    for (name, v) in floats {
+        out += &format!("const {name}: f32 = {v:?};\n");
+    }
+    out + XPBD_SUBSTEP
+}
+
 /// `ca_move.wgsl` ready to compile: the constants, the randomness, the
 /// kernel.
 pub fn ca_move() -> String {
@@ -93,6 +114,7 @@ pub fn all() -> Vec<(&'static str, String)> {
     all.push(("random_check.wgsl", with_random(RANDOM_CHECK)));
     all.push(("ca_move.wgsl", ca_move()));
     all.push(("phase_metropolis.wgsl", phase_metropolis()));
+    all.push(("xpbd_substep.wgsl", xpbd_substep()));
     all
 }
 
@@ -101,6 +123,5 @@ pub const ALL: &[(&str, &str)] = &[
     ("fields_diffuse.wgsl", FIELDS_DIFFUSE),
     ("fields_decay.wgsl", FIELDS_DECAY),
     ("fields_peaks.wgsl", FIELDS_PEAKS),
-    ("xpbd_substep.wgsl", XPBD_SUBSTEP),
     ("page_use.wgsl", PAGE_USE),
 ];

@@ -1,13 +1,16 @@
 //! Soft bodies on the GPU ([`GpuSoftBodies`]): a copy of every solver's
 //! arrays kept in storage buffers between frames, stepped with the kernels
 //! of `xpbd_substep.wgsl` (one dispatch per phase, one per constraint
-//! colour), as a [`BodyMirror`] (see `loam_systems::xpbd::mirror`).
+//! colour), as a [`BodyMirror`], the protocol `SoftBodies::step_mirrored`
+//! drives.
 //!
 //! Sent to the GPU: everything when bodies are added; after that, per
-//! frame, the positions and velocities of the bodies the CPU changed
-//! (put to sleep, or touched), the kinetic field and buoyancy of the
-//! bodies whose values changed, and a flag per body for sleep. Read back:
-//! the particles of the bodies that were awake or were woken by a contact.
+//! frame, the positions, velocities and torn faces of the bodies the CPU
+//! changed (put to sleep, or touched), the kinetic field and buoyancy of
+//! the bodies whose values changed, a flag per body for sleep, and the
+//! bodies sorted along x for the contacts' broad phase. Read back: the
+//! particles and faces of the bodies that were awake or were woken by a
+//! contact, and the sleeping flags.
 //!
 //! The world comes from a [`WorldMirror`] (blocked and loose bits per
 //! resident page, and the page table); collision records the pages the
@@ -17,14 +20,14 @@ use bytemuck::{Pod, Zeroable};
 use loam_systems::xpbd::{BodyMirror, Mirror, MirrorRead, MirrorStep, CONTACT_RADIUS};
 use wgpu::util::DeviceExt;
 
-use crate::context::Access;
+use crate::context::{grid, Access};
 use crate::{shaders, GpuContext, GpuError, PageUse, WorldMirror};
 
 /// Invocations per workgroup (the shader's `@workgroup_size`).
 const WORKGROUP: u32 = 64;
 
-/// Bodies listed as near a body (the shader's `NEAR`).
-const NEAR: usize = 15;
+/// Bodies listed as near a body.
+const NEAR: usize = shaders::XPBD_NEAR as usize;
 
 /// The kernels' parameters (the shader's `Params`).
 #[repr(C)]
@@ -43,19 +46,33 @@ struct Params {
     at: [u32; 4],
 }
 
-/// The entry points.
+/// The entry points, in [`Kernel`]'s order.
 const ENTRIES: [&str; 15] = [
     "predict", "distance", "volume", "shape", "face", "bounds", "reach", "near", "contact",
     "separate", "wake", "collide", "velocity", "mean", "damp",
 ];
 
-/// An entry point, by name.
-fn entry(name: &str) -> usize {
-    ENTRIES
-        .iter()
-        .position(|&e| e == name)
-        .expect("a kernel of xpbd_substep.wgsl")
+/// An entry point: its pipeline's index, as listed in [`ENTRIES`].
+#[derive(Clone, Copy)]
+enum Kernel {
+    Predict,
+    Distance,
+    Volume,
+    Shape,
+    Face,
+    Bounds,
+    Reach,
+    Near,
+    Contact,
+    Separate,
+    Wake,
+    Collide,
+    Velocity,
+    Mean,
+    Damp,
 }
+
+const _: () = assert!(Kernel::Damp as usize == ENTRIES.len() - 1);
 
 /// What the GPU was sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,7 +149,7 @@ impl GpuSoftBodies {
         let colour_layout = gpu.storage_layout("xpbd.colour", &[Access::Read]);
         let pipelines = gpu.pipelines(
             "xpbd_substep.wgsl",
-            shaders::XPBD_SUBSTEP.into(),
+            shaders::xpbd_substep(),
             &[&common_layout, &colour_layout],
             ENTRIES,
         );
@@ -200,10 +217,17 @@ impl GpuSoftBodies {
         let kept = wgpu::BufferUsages::empty();
         let both = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
         let flat = |v: &[[f32; 3]]| bytemuck::cast_slice::<[f32; 3], u8>(v).to_vec();
-        let pconst: Vec<[f32; 4]> = (0..b.x.len())
-            .map(|p| [b.w[p], b.friction[p], b.drag[p], f32::from_bits(b.owner[p])])
+        let pconst: Vec<[u32; 4]> = (0..b.x.len())
+            .map(|p| {
+                [
+                    b.w[p].to_bits(),
+                    b.friction[p].to_bits(),
+                    b.drag[p].to_bits(),
+                    b.owner[p],
+                ]
+            })
             .collect();
-        let feel: Vec<[f32; 4]> = feel_of(b, 0..b.x.len());
+        let feel = feel_of(b);
         // The constraints, type after type.
         let mut cons: Vec<u32> = Vec::new();
         let mut at = [0u32; 4];
@@ -354,14 +378,17 @@ impl Held {
             gpu.queue
                 .write_buffer(&self.broken, 4 * lo as u64, bytemuck::cast_slice(&torn));
         }
-        stats.particles_sent += unsent.iter().map(|r| (r.1 - r.0) as u64).sum::<u64>();
-        let feel = feel_of(b, 0..b.x.len());
+        stats.particles_sent += length(&unsent);
+        // Compared by their bits: -0 is a change, and NaN is none.
+        let feel = feel_of(b);
+        let bits = |v: &[[f32; 4]]| bytemuck::cast_slice::<[f32; 4], u32>(v).to_vec();
+        let (now, sent) = (bits(&feel), bits(&self.feel_sent));
         let changed = runs(&self.body_particles, |k| {
             let (lo, hi) = self.body_particles[k];
-            feel[lo..hi] != self.feel_sent[lo..hi]
+            now[4 * lo..4 * hi] != sent[4 * lo..4 * hi]
         });
         send(gpu, &self.feel, &feel, &changed);
-        stats.feel_sent += changed.iter().map(|r| (r.1 - r.0) as u64).sum::<u64>();
+        stats.feel_sent += length(&changed);
         self.feel_sent = feel;
         gpu.queue
             .write_buffer(&self.sleeping, 0, bytemuck::cast_slice(&flags(&b.sleeping)));
@@ -374,14 +401,18 @@ fn flags(v: &[bool]) -> Vec<u32> {
     v.iter().map(|&f| u32::from(f)).collect()
 }
 
-/// The kinetic field (xyz) and buoyancy (w) of `particles`.
-fn feel_of(b: &Mirror<'_>, particles: std::ops::Range<usize>) -> Vec<[f32; 4]> {
-    particles
-        .map(|p| {
-            let [x, y, z] = b.wind[p];
-            [x, y, z, b.buoyancy[p]]
-        })
+/// Per particle: the kinetic field (xyz) and buoyancy (w).
+fn feel_of(b: &Mirror<'_>) -> Vec<[f32; 4]> {
+    b.wind
+        .iter()
+        .zip(b.buoyancy)
+        .map(|(&[x, y, z], &lift)| [x, y, z, lift])
         .collect()
+}
+
+/// The elements in `runs`.
+fn length(runs: &[(usize, usize)]) -> u64 {
+    runs.iter().map(|r| (r.1 - r.0) as u64).sum()
 }
 
 /// The bodies sorted by the low x of their boxes (grown by a contact
@@ -474,39 +505,40 @@ impl BodyMirror for BodiesOnGpu<'_> {
             pass.set_bind_group(0, &held.common, &[]);
             let c = &held.counts;
             let stand_in = &held.stand_in;
-            let mut run = |name: &str, group: &wgpu::BindGroup, n: u32| {
+            // `n` invocations of `kernel` (one workgroup for `Reach`).
+            let mut run = |kernel: Kernel, group: &wgpu::BindGroup, n: u32| {
                 if n == 0 {
                     return;
                 }
-                pass.set_pipeline(&me.pipelines[entry(name)]);
+                pass.set_pipeline(&me.pipelines[kernel as usize]);
                 pass.set_bind_group(1, group, &[]);
-                pass.dispatch_workgroups(n.div_ceil(WORKGROUP), 1, 1);
+                let [x, y] = grid(n.div_ceil(WORKGROUP) as usize);
+                pass.dispatch_workgroups(x, y, 1);
             };
+            use Kernel::*;
             for _ in 0..step.substeps {
-                run("predict", stand_in, c.particles);
-                for (kernel, colours) in ["distance", "volume"].iter().zip(&held.colours) {
+                run(Predict, stand_in, c.particles);
+                for (kernel, colours) in [Distance, Volume].into_iter().zip(&held.colours) {
                     for (group, n) in colours {
                         run(kernel, group, *n);
                     }
                 }
-                run("shape", stand_in, c.shapes);
+                run(Shape, stand_in, c.shapes);
                 for (group, n) in &held.colours[2] {
-                    run("face", group, *n);
+                    run(Face, group, *n);
                 }
                 if c.bodies > 1 {
-                    run("bounds", stand_in, c.bodies);
-                    run("reach", stand_in, 1);
-                    run("near", stand_in, c.bodies);
-                    for kernel in ["contact", "separate"] {
-                        run(kernel, stand_in, c.particles);
-                    }
-                    run("wake", stand_in, c.bodies);
+                    run(Bounds, stand_in, c.bodies);
+                    run(Reach, stand_in, 1);
+                    run(Near, stand_in, c.bodies);
+                    run(Contact, stand_in, c.particles);
+                    run(Separate, stand_in, c.particles);
+                    run(Wake, stand_in, c.bodies);
                 }
-                for kernel in ["collide", "velocity"] {
-                    run(kernel, stand_in, c.particles);
-                }
-                run("mean", stand_in, c.bodies);
-                run("damp", stand_in, c.particles);
+                run(Collide, stand_in, c.particles);
+                run(Velocity, stand_in, c.particles);
+                run(Mean, stand_in, c.bodies);
+                run(Damp, stand_in, c.particles);
             }
         }
         gpu.queue.submit([encoder.finish()]);
@@ -514,96 +546,111 @@ impl BodyMirror for BodiesOnGpu<'_> {
     }
 
     fn read(&mut self, mut out: MirrorRead<'_>) -> Result<(), GpuError> {
-        let gpu = self.gpu;
         let me = &mut *self.bodies;
         let Some(held) = &me.held else {
             return Ok(());
         };
-        // The bodies awake at the start, with every body's sleeping flag.
-        let awake = |k: usize| !held.slept[k];
-        let first = runs(&held.body_particles, awake);
-        let flags = fetch(
-            gpu,
-            held,
-            true,
-            &first,
-            &runs(&held.body_faces, awake),
-            &mut out,
-        )?;
-        // Then those a contact woke, if any.
-        let woken = |k: usize| held.slept[k] && flags[k] == 0;
-        let late = runs(&held.body_particles, woken);
-        if !late.is_empty() {
-            fetch(
-                gpu,
-                held,
-                false,
-                &late,
-                &runs(&held.body_faces, woken),
-                &mut out,
-            )?;
+        match held.read(self.gpu, &mut out) {
+            Ok(read) => {
+                me.stats.particles_read += read;
+                Ok(())
+            }
+            Err(e) => {
+                // What the GPU holds is unknown now: send everything next.
+                me.held = None;
+                Err(e)
+            }
         }
-        for (s, f) in out.sleeping.iter_mut().zip(&flags) {
-            *s = *f != 0;
-        }
-        me.stats.particles_read += first
-            .iter()
-            .chain(&late)
-            .map(|r| (r.1 - r.0) as u64)
-            .sum::<u64>();
-        Ok(())
     }
 }
 
-/// Reads back, in one round trip, the positions, velocities and powder
-/// pushes of the particles in `particles`, the torn flags of the faces in
-/// `faces` and, with `flags`, every body's sleeping flag (returned).
-fn fetch(
-    gpu: &GpuContext,
-    held: &Held,
-    flags: bool,
-    particles: &[(usize, usize)],
-    faces: &[(usize, usize)],
-    out: &mut MirrorRead<'_>,
-) -> Result<Vec<u32>, GpuError> {
-    let mut parts: Vec<(&wgpu::Buffer, u64, u64)> = Vec::new();
-    if flags {
-        parts.push((&held.sleeping, 0, 4 * held.body_particles.len() as u64));
+impl Held {
+    /// Reads the frame back into `out`, all or nothing: the bodies awake at
+    /// the start with every body's sleeping flag in one round trip, then
+    /// those a contact woke. The others stayed still: their velocities are
+    /// zero, as the CPU's substeps leave them. Returns the particles read.
+    fn read(&self, gpu: &GpuContext, out: &mut MirrorRead<'_>) -> Result<u64, GpuError> {
+        let awake = |k: usize| !self.slept[k];
+        let first = Fetched::read(gpu, self, awake)?;
+        let woken = |k: usize| self.slept[k] && first.sleeping[k] == 0;
+        let late = Fetched::read(gpu, self, woken)?;
+        for fetched in [&first, &late] {
+            fetched.write(out);
+        }
+        for (k, &(lo, hi)) in self.body_particles.iter().enumerate() {
+            if !awake(k) && !woken(k) {
+                out.v[lo..hi].fill([0.0; 3]);
+            }
+        }
+        for (s, &f) in out.sleeping.iter_mut().zip(&first.sleeping) {
+            *s = f != 0;
+        }
+        Ok(length(&first.particles) + length(&late.particles))
     }
-    for buffer in [&held.x, &held.v, &held.pressed] {
+}
+
+/// What one round trip read back: every body's sleeping flag, and the
+/// positions, velocities, powder pushes and torn faces of some bodies.
+struct Fetched {
+    sleeping: Vec<u32>,
+    particles: Vec<(usize, usize)>,
+    faces: Vec<(usize, usize)>,
+    words: Vec<u32>,
+}
+
+impl Fetched {
+    /// Reads back the bodies `pick` chooses (nothing when it chooses none).
+    fn read(gpu: &GpuContext, held: &Held, pick: impl Fn(usize) -> bool) -> Result<Self, GpuError> {
+        let particles = runs(&held.body_particles, &pick);
+        let faces = runs(&held.body_faces, &pick);
+        let mut parts: Vec<(&wgpu::Buffer, u64, u64)> = Vec::new();
+        if !particles.is_empty() {
+            parts.push((&held.sleeping, 0, 4 * held.slept.len() as u64));
+        }
+        for buffer in [&held.x, &held.v, &held.pressed] {
+            parts.extend(
+                particles
+                    .iter()
+                    .map(|&(lo, hi)| (buffer, 12 * lo as u64, 12 * (hi - lo) as u64)),
+            );
+        }
         parts.extend(
-            particles
+            faces
                 .iter()
-                .map(|&(lo, hi)| (buffer, 12 * lo as u64, 12 * (hi - lo) as u64)),
+                .map(|&(lo, hi)| (&held.broken, 4 * lo as u64, 4 * (hi - lo) as u64)),
         );
+        let mut words: Vec<u32> = gpu.read_parts(&parts)?;
+        let sleeping = if particles.is_empty() {
+            // Nobody read back, so no contact: the flags are those sent.
+            flags(&held.slept)
+        } else {
+            words.drain(..held.slept.len()).collect()
+        };
+        Ok(Self {
+            sleeping,
+            particles,
+            faces,
+            words,
+        })
     }
-    parts.extend(
-        faces
-            .iter()
-            .map(|&(lo, hi)| (&held.broken, 4 * lo as u64, 4 * (hi - lo) as u64)),
-    );
-    let words: Vec<u32> = gpu.read_parts(&parts)?;
-    let mut rest = &words[..];
-    let mut take = |n: usize| {
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        head
-    };
-    let sleeping = if flags {
-        take(held.body_particles.len()).to_vec()
-    } else {
-        Vec::new()
-    };
-    for into in [&mut *out.x, &mut *out.v, &mut *out.pressed] {
-        for &(lo, hi) in particles {
-            let got: &[[f32; 3]] = bytemuck::cast_slice(take(3 * (hi - lo)));
-            into[lo..hi].copy_from_slice(got);
+
+    /// Writes what was read into `out`.
+    fn write(&self, out: &mut MirrorRead<'_>) {
+        let mut rest = &self.words[..];
+        let mut take = |n: usize| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head
+        };
+        for into in [&mut *out.x, &mut *out.v, &mut *out.pressed] {
+            for &(lo, hi) in &self.particles {
+                into[lo..hi].copy_from_slice(bytemuck::cast_slice(take(3 * (hi - lo))));
+            }
+        }
+        for &(lo, hi) in &self.faces {
+            for (f, &w) in out.face_broken[lo..hi].iter_mut().zip(take(hi - lo)) {
+                *f = w != 0;
+            }
         }
     }
-    for &(lo, hi) in faces {
-        for (f, &w) in out.face_broken[lo..hi].iter_mut().zip(take(hi - lo)) {
-            *f = w != 0;
-        }
-    }
-    Ok(sleeping)
 }

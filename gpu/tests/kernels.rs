@@ -325,11 +325,7 @@ fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
             .expect("a frame on the GPU");
     }
     let out = on_gpu.x.clone();
-    let worst = largest_difference(&cpu.x, &out);
-    assert!(
-        worst <= 1e-4,
-        "largest difference {worst} cells after 100 substeps"
-    );
+    assert_bodies_agree(&gpu, &cpu.x, &out, 1e-4, "after 100 substeps");
     let lowest = out.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min);
     assert!(
         (4.0..4.1).contains(&lowest),
@@ -345,6 +341,25 @@ fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
     let stats = gpu_bodies.stats();
     assert_eq!(stats.uploads, 1);
     assert_eq!(stats.particles_sent, 0, "nothing sent again: {stats:?}");
+}
+
+/// Asserts that the GPU's particles `got` agree with the CPU's: bit for
+/// bit on llvmpipe, which rounds as the CPU does (the kernels keep the
+/// CPU's order of operations), within `tolerance` cells on other adapters,
+/// which may fuse or reorder float operations.
+fn assert_bodies_agree(
+    gpu: &GpuContext,
+    cpu: &[[f32; 3]],
+    got: &[[f32; 3]],
+    tolerance: f32,
+    when: &str,
+) {
+    let worst = largest_difference(cpu, got);
+    if gpu.adapter_name().contains("llvmpipe") {
+        assert!(worst == 0.0, "{worst} cells apart on llvmpipe {when}");
+    } else {
+        assert!(worst <= tolerance, "{worst} cells apart {when}");
+    }
 }
 
 /// The largest difference of any coordinate of any particle.
@@ -423,7 +438,7 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
     let mut gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
     let mut on_gpu = cpu.clone();
     let mut fields = Fields::new(FieldConfig::default());
-    let (mut slept, mut woke, mut worst_100, mut bent) = (false, false, 0.0f32, 0.0f32);
+    let (mut slept, mut woke, mut bent) = (false, false, 0.0f32);
     for frame in 0..150 {
         if frame == 20 {
             // A gust over the blade and the slab.
@@ -454,23 +469,13 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
             states(&on_gpu),
             "the same bodies sleep, frame {frame}"
         );
-        let worst = largest_difference(&cpu.x, &on_gpu.x);
-        if frame < 25 {
-            worst_100 = worst_100.max(worst);
-        }
-        assert!(
-            largest_difference(&cpu.v, &on_gpu.v) <= 1e-2 && worst <= 1e-3,
-            "frame {frame}: positions {worst} cells apart"
-        );
+        // 1e-4 cells in the first 100 substeps; after that the bodies
+        // collide and rest, which may amplify rounding on other adapters.
+        let tolerance = if frame < 25 { 1e-4 } else { 1e-3 };
+        let when = format!("at frame {frame}");
+        assert_bodies_agree(&gpu, &cpu.x, &on_gpu.x, tolerance, &when);
+        assert_bodies_agree(&gpu, &cpu.v, &on_gpu.v, 100.0 * tolerance, &when);
     }
-    assert!(
-        worst_100 <= 1e-4,
-        "{worst_100} cells apart in the first 100 substeps"
-    );
-    eprintln!(
-        "largest difference in 100 substeps: {worst_100} cells; at the end: {}",
-        largest_difference(&cpu.x, &on_gpu.x)
-    );
     // The physics the run is for, on the GPU.
     assert!(slept, "the slab fell asleep");
     assert!(woke, "and the jelly falling onto it woke it");
@@ -532,8 +537,7 @@ fn a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_m
             .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
             .expect("a frame on the GPU");
     }
-    let worst = largest_difference(&cpu.x, &on_gpu.x);
-    assert!(worst <= 1e-4, "{worst} cells apart after 100 substeps");
+    assert_bodies_agree(&gpu, &cpu.x, &on_gpu.x, 1e-4, "after 100 substeps");
     // Every cube rests on the plank (2 cells high, a contact diameter
     // above it) rather than falling through it.
     for k in 1..=20 {

@@ -10,8 +10,9 @@ use rayon::prelude::*;
 use super::SoftBodies;
 use crate::materials::{Kind, MaterialTable};
 
-/// Distance kept from a face, cells.
-const SKIN: f32 = 1e-3;
+/// Distance a particle pushed out of a blocked cell is kept from its
+/// face, cells.
+pub const SKIN: f32 = 1e-3;
 
 /// The material of the cell holding `p`; `None` outside the world or in a
 /// page that is not resident.

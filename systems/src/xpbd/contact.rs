@@ -24,7 +24,7 @@ pub const RADIUS: f32 = 0.4;
 
 /// Overlap (cells) beyond that of a resting contact: a contact this deep
 /// wakes a sleeping body.
-const WAKE_DEPTH: f32 = 0.02;
+pub const WAKE_DEPTH: f32 = 0.02;
 
 /// Pairs with at most this many particle pairs in their overlap are
 /// compared all against all; beyond, through a hash grid.

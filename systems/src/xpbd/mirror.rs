@@ -8,9 +8,10 @@
 //!    the buoyancy at every particle, and which bodies a field wakes);
 //! 2. [`BodyMirror::step`] is handed a [`Mirror`] of the arrays: the
 //!    mirror sends what it does not hold yet (everything when the bodies'
-//!    [`generation`](Mirror::generation) changed, else the positions and
-//!    velocities of the bodies marked `unsent`, and the per-frame inputs
-//!    that changed), then runs the frame's substeps;
+//!    [`generation`](Mirror::generation) changed, else the positions,
+//!    velocities and torn faces of the bodies marked `unsent`, the
+//!    per-frame inputs that changed and the sleeping flags), then runs the
+//!    frame's substeps;
 //! 3. [`BodyMirror::read`] writes the positions, velocities, powder
 //!    pushes, torn faces and sleeping flags back;
 //! 4. the CPU wakes the bodies a contact woke and puts still bodies to
@@ -21,7 +22,7 @@
 //! constraints, shapes, faces, contacts, collision and velocities, in that
 //! order.
 
-use super::{collide, SoftBodies, Span};
+use super::{SoftBodies, Span};
 use crate::materials::MaterialTable;
 use loam_storage::VoxelWorld;
 
@@ -59,7 +60,7 @@ pub struct Mirror<'a> {
     pub sleeping: Vec<bool>,
     /// Per body: damping of its motion relative to its mean, per second.
     pub damping: Vec<f32>,
-    /// Per distance constraint: its two particles.
+    /// Per distance constraint: its first particle.
     pub distance_a: &'a [u32],
     /// Per distance constraint: its second particle.
     pub distance_b: &'a [u32],
@@ -131,7 +132,10 @@ pub trait BodyMirror {
     /// Brings the copy up to `bodies` and runs `step` on it.
     fn step(&mut self, bodies: &Mirror<'_>, step: MirrorStep) -> Result<(), Self::Error>;
 
-    /// Writes the results of the last [`BodyMirror::step`] into `out`.
+    /// Writes the results of the last [`BodyMirror::step`] into `out`, all
+    /// of them or, on an error, none. `out` holds the CPU's arrays as they
+    /// were sent, with `pressed` zeroed, so a mirror may leave alone the
+    /// bodies its substeps did not move.
     fn read(&mut self, out: MirrorRead<'_>) -> Result<(), Self::Error>;
 }
 
@@ -177,11 +181,14 @@ impl SoftBodies {
 
     /// [`SoftBodies::step`] with the substeps run by `mirror`: the CPU
     /// feels the world before them and settles bodies after them. On an
-    /// error nothing of the frame is kept and the next frame sends the
+    /// error the bodies keep their positions and velocities (the frame's
+    /// field samples and wakes are kept), and the next frame sends the
     /// mirror every body again.
     ///
-    /// Between mirrored frames, call [`SoftBodies::touch`] after writing a
-    /// body's positions or velocities directly, so the mirror is sent them.
+    /// A mirror takes the masses, materials and constraints when bodies
+    /// are added. Between mirrored frames, call [`SoftBodies::touch`] after
+    /// writing a body's positions or velocities directly, so the mirror is
+    /// sent them.
     pub fn step_mirrored<M: BodyMirror>(
         &mut self,
         world: &VoxelWorld,
@@ -189,13 +196,10 @@ impl SoftBodies {
         env: &super::Environment<'_>,
         mirror: &mut M,
     ) -> Result<(), M::Error> {
-        self.prepare();
-        self.feel(world, table, env);
-        self.pressed.fill([0.0; 3]);
-        self.free.fill(collide::NO_CELL);
+        let (h, substeps) = self.begin_frame(world, table, env);
         let step = MirrorStep {
-            h: env.dt / env.substeps.max(1) as f32,
-            substeps: env.substeps.max(1),
+            h,
+            substeps,
             gravity: env.gravity,
         };
         let mut sleeping: Vec<bool> = self.bodies.iter().map(|b| b.sleeping).collect();
@@ -238,6 +242,7 @@ mod tests {
     use super::*;
     use crate::fields::{FieldConfig, Fields};
     use crate::materials::{id, AMBIENT};
+    use crate::xpbd::collide;
     use crate::xpbd::{materials, Environment, SoftBox, Solver};
     use loam_storage::WorldLayout;
 
@@ -279,12 +284,6 @@ mod tests {
             c.buoyancy.copy_from_slice(b.buoyancy);
             c.pressed.fill([0.0; 3]);
             c.free.fill(collide::NO_CELL);
-            self.frame += 1;
-            if self.fail.contains(&self.frame) {
-                // A lost device: the copy is left half stepped.
-                c.x.iter_mut().for_each(|p| p[1] += 0.5);
-                return Err("lost".into());
-            }
             c.substeps(
                 self.world,
                 &MaterialTable::default(),
@@ -296,6 +295,11 @@ mod tests {
         }
 
         fn read(&mut self, out: MirrorRead<'_>) -> Result<(), String> {
+            self.frame += 1;
+            if self.fail.contains(&self.frame) {
+                // The copy stepped, but the results are lost.
+                return Err("lost".into());
+            }
             let c = &self.copy;
             out.x.copy_from_slice(&c.x);
             out.v.copy_from_slice(&c.v);

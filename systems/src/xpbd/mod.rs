@@ -52,7 +52,8 @@ mod mirror;
 mod react;
 mod solve;
 
-pub use contact::RADIUS as CONTACT_RADIUS;
+pub use collide::SKIN;
+pub use contact::{RADIUS as CONTACT_RADIUS, WAKE_DEPTH};
 pub use mirror::{BodyMirror, Mirror, MirrorRead, MirrorStep};
 
 use loam_storage::VoxelWorld;
@@ -323,6 +324,14 @@ pub(crate) struct Faces {
     pub broken: Vec<bool>,
 }
 
+/// A number no `SoftBodies` has had as its [`Mirror::generation`]: a
+/// mirror that followed one set of bodies is not fooled by another.
+fn next_generation() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// All soft bodies of a world.
 #[derive(Clone, Debug, Default)]
 pub struct SoftBodies {
@@ -357,7 +366,8 @@ pub struct SoftBodies {
     pub no_sleep: bool,
     /// Whether bodies were added since the constraints were last coloured.
     uncoloured: bool,
-    /// Counts bodies added, for mirrors (see [`Mirror::generation`]).
+    /// Changes whenever bodies are added, for mirrors (see
+    /// [`Mirror::generation`]).
     generation: u64,
     /// Per body: changed on the CPU since a mirror last had it.
     unsent: Vec<bool>,
@@ -402,7 +412,7 @@ impl SoftBodies {
         });
         // Colour once before the next step, not once per body added.
         self.uncoloured = true;
-        self.generation += 1;
+        self.generation = next_generation();
         self.unsent.push(true);
         self.bodies.len() - 1
     }
@@ -555,15 +565,28 @@ impl SoftBodies {
     /// update velocities; then put bodies that stayed still for
     /// [`SLEEP_FRAMES`] frames to sleep.
     pub fn step(&mut self, world: &VoxelWorld, table: &MaterialTable, env: &Environment<'_>) {
+        let (h, substeps) = self.begin_frame(world, table, env);
+        self.substeps(world, table, h, substeps, env.gravity);
+        self.settle();
+        // A mirror's copy is stale now.
+        self.unsent.fill(true);
+    }
+
+    /// What a frame does before its substeps: colour new constraints, feel
+    /// the world, forget the last frame's collisions. Returns the substep
+    /// length and count.
+    fn begin_frame(
+        &mut self,
+        world: &VoxelWorld,
+        table: &MaterialTable,
+        env: &Environment<'_>,
+    ) -> (f32, u32) {
         self.prepare();
         self.feel(world, table, env);
         self.pressed.fill([0.0; 3]);
         self.free.fill(collide::NO_CELL);
-        let h = env.dt / env.substeps.max(1) as f32;
-        self.substeps(world, table, h, env.substeps.max(1), env.gravity);
-        self.settle();
-        // A mirror's copy is stale now.
-        self.unsent.fill(true);
+        let substeps = env.substeps.max(1);
+        (env.dt / substeps as f32, substeps)
     }
 
     /// `n` substeps of `h` seconds: what a frame does between feeling the
