@@ -20,6 +20,7 @@ use std::collections::HashMap;
 
 use crate::context::grid;
 use crate::diffuse::Params as DiffuseParams;
+use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError};
 
 /// Bytes of one brick channel.
@@ -60,6 +61,8 @@ pub struct GpuFields {
     /// Per step of a substep: where its peaks go.
     peaks_params: [wgpu::Buffer; CHANNELS],
     stats: MirrorStats,
+    /// Times each substep's pass for Tracy, when a Tracy client runs.
+    timer: Option<PassTimer>,
 }
 
 /// The buffers that grow with the bricks.
@@ -153,6 +156,7 @@ impl GpuFields {
                 params("fields.peaks.params", size_of::<PeaksParams>())
             }),
             stats: MirrorStats::default(),
+            timer: PassTimer::for_tracy(gpu),
         }
     }
 
@@ -328,7 +332,7 @@ impl FieldMirror for FieldsOnGpu<'_> {
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("fields.substep"),
-                timestamp_writes: None,
+                timestamp_writes: this.timer.as_ref().map(PassTimer::writes),
             });
             for (i, step) in steps.iter().enumerate() {
                 let c = step.channel;
@@ -378,6 +382,9 @@ impl FieldMirror for FieldsOnGpu<'_> {
                 std::mem::swap(&mut b.channels[c], &mut b.scratch);
             }
         }
+        if let Some(timer) = &this.timer {
+            timer.resolve(&mut encoder);
+        }
         gpu.queue.submit([encoder.finish()]);
         let floats: Vec<f32> = gpu
             .read_ranges(
@@ -385,6 +392,9 @@ impl FieldMirror for FieldsOnGpu<'_> {
                 &[(0, (steps.len() * n * PEAK_FLOATS * 4) as u64)],
             )
             .inspect_err(|_| this.forget())?;
+        if let Some(timer) = &this.timer {
+            timer.read(gpu, "fields.substep")?;
+        }
         Ok(floats
             .chunks_exact(n * PEAK_FLOATS)
             .map(|channel| {

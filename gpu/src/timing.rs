@@ -31,6 +31,12 @@ impl PassTimer {
         })
     }
 
+    /// A timer for Tracy's GPU zones alone: `None` unless a Tracy client
+    /// runs (reading the timestamps back costs a round trip).
+    pub fn for_tracy(gpu: &GpuContext) -> Option<Self> {
+        Self::new(gpu).filter(|_| gpu.traces_to_tracy())
+    }
+
     /// The pass descriptor's timestamp writes.
     pub fn writes(&self) -> wgpu::ComputePassTimestampWrites<'_> {
         wgpu::ComputePassTimestampWrites {

@@ -21,6 +21,7 @@ use loam_systems::xpbd::{BodyMirror, Mirror, MirrorRead, MirrorStep, CONTACT_RAD
 use wgpu::util::DeviceExt;
 
 use crate::context::{grid, Access};
+use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError, PageUse, WorldMirror};
 
 /// Invocations per workgroup (the shader's `@workgroup_size`).
@@ -102,6 +103,8 @@ pub struct GpuSoftBodies {
     counts: Params,
     held: Option<Held>,
     stats: BodyStats,
+    /// Times a frame's substeps for Tracy, when a Tracy client runs.
+    timer: Option<PassTimer>,
 }
 
 /// The buffers of one generation of bodies.
@@ -187,6 +190,7 @@ impl GpuSoftBodies {
             counts,
             held: None,
             stats: BodyStats::default(),
+            timer: PassTimer::for_tracy(gpu),
         }
     }
 
@@ -500,7 +504,7 @@ impl BodyMirror for BodiesOnGpu<'_> {
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("xpbd"),
-                timestamp_writes: None,
+                timestamp_writes: me.timer.as_ref().map(PassTimer::writes),
             });
             pass.set_bind_group(0, &held.common, &[]);
             let c = &held.counts;
@@ -541,6 +545,9 @@ impl BodyMirror for BodiesOnGpu<'_> {
                 run(Damp, stand_in, c.particles);
             }
         }
+        if let Some(timer) = &me.timer {
+            timer.resolve(&mut encoder);
+        }
         gpu.queue.submit([encoder.finish()]);
         Ok(())
     }
@@ -553,6 +560,9 @@ impl BodyMirror for BodiesOnGpu<'_> {
         match held.read(self.gpu, &mut out) {
             Ok(read) => {
                 me.stats.particles_read += read;
+                if let Some(timer) = &me.timer {
+                    timer.read(self.gpu, "softbody.substeps")?;
+                }
                 Ok(())
             }
             Err(e) => {

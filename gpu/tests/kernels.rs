@@ -723,6 +723,24 @@ fn with_tracy_running_kernels_send_gpu_zones() {
         .run(&gpu, &cells, &neighbours, 0.1, 3)
         .expect("the kernel runs and its zone is sent");
     assert!(kernel.last_gpu_ns().expect("timed") > 0);
+    // The runtime's soft bodies time their substeps too.
+    let (world, mut bodies) = jelly();
+    let table = loam_systems::materials::MaterialTable::default();
+    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
+    mirror.sync(&gpu, &world, &table);
+    let mut soft = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
+    let env = loam_systems::xpbd::Environment {
+        dt: 1.0 / 60.0,
+        substeps: 4,
+        gravity: 9.81 / 0.25,
+        voxel_size: 0.25,
+        fields: None,
+    };
+    for _ in 0..2 {
+        bodies
+            .step_mirrored(&world, &table, &env, &mut soft.on(&gpu))
+            .expect("a timed frame on the GPU");
+    }
 }
 
 #[test]
