@@ -296,36 +296,82 @@ fn jelly() -> (loam_storage::VoxelWorld, loam_systems::xpbd::SoftBodies) {
     (world, bodies)
 }
 
+/// Soft bodies stepped on the CPU and, from the same start, on the GPU.
+struct Twin {
+    cpu: loam_systems::xpbd::SoftBodies,
+    on_gpu: loam_systems::xpbd::SoftBodies,
+    mirror: loam_gpu::GpuSoftBodies,
+}
+
+impl Twin {
+    /// `bodies` in `world`, and a copy of them stepped on `gpu`, which
+    /// records the pages it touches into `feedback`.
+    fn new(
+        gpu: &GpuContext,
+        world: &loam_storage::VoxelWorld,
+        bodies: loam_systems::xpbd::SoftBodies,
+        feedback: Option<&loam_gpu::PageUse>,
+    ) -> Self {
+        let table = loam_systems::materials::MaterialTable::default();
+        let mut mirror = loam_gpu::WorldMirror::new(gpu, world).expect("a small world");
+        mirror.sync(gpu, world, &table);
+        Twin {
+            on_gpu: bodies.clone(),
+            cpu: bodies,
+            mirror: loam_gpu::GpuSoftBodies::new(gpu, &mirror, feedback),
+        }
+    }
+
+    /// A frame of both, of 4 substeps in a world of quarter-metre cells,
+    /// feeling `fields`.
+    fn step(
+        &mut self,
+        gpu: &GpuContext,
+        world: &loam_storage::VoxelWorld,
+        fields: Option<&loam_systems::fields::Fields>,
+    ) {
+        let table = loam_systems::materials::MaterialTable::default();
+        let env = loam_systems::xpbd::Environment {
+            dt: 1.0 / 60.0,
+            substeps: 4,
+            gravity: 9.81 / 0.25,
+            voxel_size: 0.25,
+            fields,
+        };
+        self.cpu.step(world, &table, &env);
+        self.on_gpu
+            .step_mirrored(world, &table, &env, &mut self.mirror.on(gpu))
+            .expect("a frame on the GPU");
+    }
+}
+
 #[test]
-fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
-    use loam_systems::materials::MaterialTable;
-    use loam_systems::xpbd::Environment;
+fn the_world_mirror_sends_each_page_once_and_again_when_it_changes() {
+    use loam_systems::materials::{id, MaterialTable, AMBIENT};
     let Some(gpu) = gpu() else { return };
-    let (world, mut cpu) = jelly();
+    let (mut world, _) = jelly();
     let table = MaterialTable::default();
-    let env = Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
-        gravity: 9.81 / 0.25,
-        voxel_size: 0.25,
-        fields: None,
-    };
     let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
     assert_eq!(mirror.sync(&gpu, &world, &table), 8, "every page, once");
     assert_eq!(mirror.sync(&gpu, &world, &table), 0, "nothing changed");
-    let mut gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
-    let mut on_gpu = cpu.clone();
-    let start = cpu.x.clone();
+    world.set_cell([20, 20, 20], id::SAND, AMBIENT);
+    assert_eq!(mirror.sync(&gpu, &world, &table), 1, "the page changed");
+}
+
+#[test]
+fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
+    let Some(gpu) = gpu() else { return };
+    let (world, bodies) = jelly();
+    let start = bodies.x.clone();
+    let mut twin = Twin::new(&gpu, &world, bodies, None);
     // 25 frames of 4 substeps: the fall, the landing on the stone and the
     // slide along it.
     for _ in 0..25 {
-        cpu.step(&world, &table, &env);
-        on_gpu
-            .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
-            .expect("a frame on the GPU");
+        twin.step(&gpu, &world, None);
     }
-    let out = on_gpu.x.clone();
-    assert_bodies_agree(&gpu, &cpu.x, &out, 1e-4, "after 100 substeps");
+    let (cpu, on_gpu) = (&twin.cpu, &twin.on_gpu);
+    let out = &on_gpu.x;
+    assert_bodies_agree(&gpu, &cpu.x, out, 1e-4, "after 100 substeps");
     let lowest = out.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min);
     assert!(
         (4.0..4.1).contains(&lowest),
@@ -333,12 +379,12 @@ fn soft_body_substeps_match_the_cpu_within_1e_4_cells() {
     );
     let moved = start
         .iter()
-        .zip(&out)
+        .zip(out)
         .map(|(a, b)| (a[0] - b[0]).abs())
         .fold(0.0f32, f32::max);
     assert!(moved > 1.0, "and slid along it: {moved} cells");
     assert_eq!(on_gpu.summary(0).broken_constraints, 0);
-    let stats = gpu_bodies.stats();
+    let stats = twin.mirror.stats();
     assert_eq!(stats.uploads, 1);
     assert_eq!(stats.particles_sent, 0, "nothing sent again: {stats:?}");
 }
@@ -428,15 +474,9 @@ fn soft_world() -> (loam_storage::VoxelWorld, loam_systems::xpbd::SoftBodies) {
 #[test]
 fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cpu() {
     use loam_systems::fields::{FieldConfig, Fields};
-    use loam_systems::materials::MaterialTable;
-    use loam_systems::xpbd::Environment;
     let Some(gpu) = gpu() else { return };
-    let (world, mut cpu) = soft_world();
-    let table = MaterialTable::default();
-    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
-    mirror.sync(&gpu, &world, &table);
-    let mut gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
-    let mut on_gpu = cpu.clone();
+    let (world, bodies) = soft_world();
+    let mut twin = Twin::new(&gpu, &world, bodies, None);
     let mut fields = Fields::new(FieldConfig::default());
     let (mut slept, mut woke, mut bent) = (false, false, 0.0f32);
     for frame in 0..150 {
@@ -444,19 +484,10 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
             // A gust over the blade and the slab.
             fields.add_explosion([10.0, 8.0, 18.0], 10.0, 2.0e4, 0.0);
         }
-        let env = Environment {
-            dt: 1.0 / 60.0,
-            substeps: 4,
-            gravity: 9.81 / 0.25,
-            voxel_size: 0.25,
-            fields: Some(&fields),
-        };
-        let asleep = cpu.bodies[0].sleeping;
-        cpu.step(&world, &table, &env);
-        on_gpu
-            .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
-            .expect("a frame on the GPU");
+        let asleep = twin.cpu.bodies[0].sleeping;
+        twin.step(&gpu, &world, Some(&fields));
         fields.step(1.0 / 60.0);
+        let (cpu, on_gpu) = (&twin.cpu, &twin.on_gpu);
         let blade = on_gpu.summary(4).center_of_mass;
         bent = bent.max(((blade[0] - 12.5).powi(2) + (blade[2] - 22.5).powi(2)).sqrt());
         slept |= cpu.bodies[0].sleeping;
@@ -465,8 +496,8 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
             b.bodies.iter().map(|b| b.sleeping).collect()
         };
         assert_eq!(
-            states(&cpu),
-            states(&on_gpu),
+            states(cpu),
+            states(on_gpu),
             "the same bodies sleep, frame {frame}"
         );
         // 1e-4 cells in the first 100 substeps; after that the bodies
@@ -479,7 +510,8 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
     // The physics the run is for, on the GPU.
     assert!(slept, "the slab fell asleep");
     assert!(woke, "and the jelly falling onto it woke it");
-    eprintln!("{:?}", gpu_bodies.stats());
+    eprintln!("{:?}", twin.mirror.stats());
+    let on_gpu = &twin.on_gpu;
     assert!(bent > 0.1, "the gust bent the blade: {bent} cells");
     // A jelly slightly denser than water sinks at the speed where buoyancy
     // and water drag balance gravity: g (1 - 1000/1050) / LIQUID_DRAG.
@@ -493,8 +525,8 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
 
 #[test]
 fn a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_matches_the_cpu() {
-    use loam_systems::materials::{id, MaterialTable, AMBIENT};
-    use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox, Solver};
+    use loam_systems::materials::{id, AMBIENT};
+    use loam_systems::xpbd::{materials, SoftBodies, SoftBox, Solver};
     let Some(gpu) = gpu() else { return };
     let layout = loam_storage::WorldLayout::new([48, 16, 16], 16).expect("a valid layout");
     let mut world = loam_storage::VoxelWorld::new(layout, id::AIR, AMBIENT);
@@ -519,25 +551,12 @@ fn a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_m
             0.25,
         );
     }
-    let table = MaterialTable::default();
-    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
-    mirror.sync(&gpu, &world, &table);
-    let mut gpu_bodies = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
-    let mut on_gpu = cpu.clone();
-    let env = Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
-        gravity: 9.81 / 0.25,
-        voxel_size: 0.25,
-        fields: None,
-    };
+    let mut twin = Twin::new(&gpu, &world, cpu, None);
     for _ in 0..25 {
-        cpu.step(&world, &table, &env);
-        on_gpu
-            .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
-            .expect("a frame on the GPU");
+        twin.step(&gpu, &world, None);
     }
-    assert_bodies_agree(&gpu, &cpu.x, &on_gpu.x, 1e-4, "after 100 substeps");
+    let on_gpu = &twin.on_gpu;
+    assert_bodies_agree(&gpu, &twin.cpu.x, &on_gpu.x, 1e-4, "after 100 substeps");
     // Every cube rests on the plank (2 cells high, a contact diameter
     // above it) rather than falling through it.
     for k in 1..=20 {
@@ -635,10 +654,10 @@ fn page_use_requests_beyond_capacity_are_dropped_and_counted() {
 
 #[test]
 fn a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them() {
-    use loam_gpu::{GpuSoftBodies, PageUse, WorldMirror};
+    use loam_gpu::PageUse;
     use loam_storage::{VoxelWorld, WorldLayout};
-    use loam_systems::materials::{id, MaterialTable};
-    use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox};
+    use loam_systems::materials::id;
+    use loam_systems::xpbd::{materials, SoftBodies, SoftBox};
     let Some(gpu) = gpu() else { return };
     // 2 × 2 × 2 pages of 16³; only the top four are resident, so the body
     // falls onto the absent bottom pages, a wall on the CPU and the GPU.
@@ -651,39 +670,25 @@ fn a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them() {
             *v = id::AIR;
         }
     }
-    let table = MaterialTable::default();
     let mut cpu = SoftBodies::default();
     cpu.add_box(
         &SoftBox::new("jelly", [10.0, 20.0, 10.0], [3, 3, 3], materials()[0]),
         0.25,
     );
-    let mut mirror = WorldMirror::new(&gpu, &world).expect("a small world");
-    mirror.sync(&gpu, &world, &table);
     let mut feedback = PageUse::new(&gpu, &layout, 64);
-    let mut gpu_bodies = GpuSoftBodies::new(&gpu, &mirror, Some(&feedback));
-    let mut on_gpu = cpu.clone();
-    let env = Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
-        gravity: 9.81 / 0.25,
-        voxel_size: 0.25,
-        fields: None,
-    };
+    let mut twin = Twin::new(&gpu, &world, cpu, Some(&feedback));
     // The lowest any particle got over the run.
     let mut lowest = f32::INFINITY;
     for _ in 0..40 {
-        cpu.step(&world, &table, &env);
-        on_gpu
-            .step_mirrored(&world, &table, &env, &mut gpu_bodies.on(&gpu))
-            .expect("a frame on the GPU");
-        lowest = on_gpu.x.iter().map(|p| p[1]).fold(lowest, f32::min);
+        twin.step(&gpu, &world, None);
+        lowest = twin.on_gpu.x.iter().map(|p| p[1]).fold(lowest, f32::min);
     }
     assert!(
         (16.0 - 0.05..16.1).contains(&lowest),
         "it lands on the absent pages' top at y = 16 and never enters them: {lowest}"
     );
     assert_eq!(
-        cpu.x, on_gpu.x,
+        twin.cpu.x, twin.on_gpu.x,
         "the same as the CPU, which freezes pages that are not resident"
     );
     feedback.start_readback(&gpu);
@@ -724,22 +729,10 @@ fn with_tracy_running_kernels_send_gpu_zones() {
         .expect("the kernel runs and its zone is sent");
     assert!(kernel.last_gpu_ns().expect("timed") > 0);
     // The runtime's soft bodies time their substeps too.
-    let (world, mut bodies) = jelly();
-    let table = loam_systems::materials::MaterialTable::default();
-    let mut mirror = loam_gpu::WorldMirror::new(&gpu, &world).expect("a small world");
-    mirror.sync(&gpu, &world, &table);
-    let mut soft = loam_gpu::GpuSoftBodies::new(&gpu, &mirror, None);
-    let env = loam_systems::xpbd::Environment {
-        dt: 1.0 / 60.0,
-        substeps: 4,
-        gravity: 9.81 / 0.25,
-        voxel_size: 0.25,
-        fields: None,
-    };
+    let (world, bodies) = jelly();
+    let mut twin = Twin::new(&gpu, &world, bodies, None);
     for _ in 0..2 {
-        bodies
-            .step_mirrored(&world, &table, &env, &mut soft.on(&gpu))
-            .expect("a timed frame on the GPU");
+        twin.step(&gpu, &world, None);
     }
 }
 
