@@ -144,6 +144,7 @@ impl GpuSoftBodies {
     /// they touch into `feedback`, if given. Nothing is sent until the
     /// first step.
     pub fn new(gpu: &GpuContext, world: &WorldMirror, feedback: Option<&PageUse>) -> Self {
+        // The shader's bindings in group 0, and those it writes.
         let mut access = vec![Access::Read; 23];
         for b in [1, 2, 3, 6, 8, 11, 12, 13, 14, 15, 16, 19, 20, 21] {
             access[b] = Access::ReadWrite;
@@ -385,8 +386,8 @@ impl Held {
         stats.particles_sent += length(&unsent);
         // Compared by their bits: -0 is a change, and NaN is none.
         let feel = feel_of(b);
-        let bits = |v: &[[f32; 4]]| bytemuck::cast_slice::<[f32; 4], u32>(v).to_vec();
-        let (now, sent) = (bits(&feel), bits(&self.feel_sent));
+        let now: &[u32] = bytemuck::cast_slice(&feel);
+        let sent: &[u32] = bytemuck::cast_slice(&self.feel_sent);
         let changed = runs(&self.body_particles, |k| {
             let (lo, hi) = self.body_particles[k];
             now[4 * lo..4 * hi] != sent[4 * lo..4 * hi]
