@@ -38,9 +38,9 @@ mod enabled {
         /// The automaton, made on its first frame and again when the
         /// world's resident pages change (streaming).
         automaton: Mutex<Option<loam_gpu::GpuAutomaton>>,
-        /// The soft bodies and the world they collide with, made on their
-        /// first frame.
-        bodies: Mutex<Option<(loam_gpu::WorldMirror, loam_gpu::GpuSoftBodies)>>,
+        /// The soft bodies and the world they collide with (see
+        /// [`Gpu::prepare_soft_bodies`]).
+        bodies: Option<Mutex<(loam_gpu::WorldMirror, loam_gpu::GpuSoftBodies)>>,
     }
 
     impl Gpu {
@@ -66,6 +66,16 @@ mod enabled {
             })
         }
 
+        /// Mirrors `world` for soft bodies on this device; fails when the
+        /// world is too large for the GPU's page table.
+        pub fn prepare_soft_bodies(&mut self, world: &VoxelWorld) -> Result<(), String> {
+            let mirror =
+                loam_gpu::WorldMirror::new(&self.context, world).map_err(|e| e.to_string())?;
+            let soft = loam_gpu::GpuSoftBodies::new(&self.context, &mirror, None);
+            self.bodies = Some(Mutex::new((mirror, soft)));
+            Ok(())
+        }
+
         /// One frame of `bodies` with their substeps on this device (the
         /// `softbody.step.gpu` job's work): the world's blocked cells are
         /// sent for the pages that changed, the bodies' arrays once and
@@ -76,18 +86,17 @@ mod enabled {
             world: &VoxelWorld,
             table: &MaterialTable,
             env: &Environment<'_>,
-        ) -> Result<(), loam_gpu::GpuError> {
-            let mut held = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
-            let (mirror, soft) = match &mut *held {
-                Some(held) => held,
-                None => {
-                    let mirror = loam_gpu::WorldMirror::new(&self.context, world)?;
-                    let soft = loam_gpu::GpuSoftBodies::new(&self.context, &mirror, None);
-                    held.insert((mirror, soft))
-                }
-            };
+        ) -> Result<(), String> {
+            let held = self
+                .bodies
+                .as_ref()
+                .ok_or("the soft bodies were not set up on the GPU")?;
+            let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+            let (mirror, soft) = &mut *held;
             mirror.sync(&self.context, world, table);
-            bodies.step_mirrored(world, table, env, &mut soft.on(&self.context))
+            bodies
+                .step_mirrored(world, table, env, &mut soft.on(&self.context))
+                .map_err(|e| e.to_string())
         }
 
         /// The `ca.step.gpu` job: the automaton's frame on this device,
@@ -261,7 +270,7 @@ mod enabled {
             fields,
             phase: None,
             automaton: Mutex::new(None),
-            bodies: Mutex::new(None),
+            bodies: None,
         })
     }
 }
@@ -287,6 +296,11 @@ mod disabled {
 
         /// The GPU automaton job.
         pub fn automaton_job(&self) -> loam_runtime::Job {
+            match *self {}
+        }
+
+        /// Sets up soft bodies on the GPU.
+        pub fn prepare_soft_bodies(&mut self, _: &loam_storage::VoxelWorld) -> Result<(), String> {
             match *self {}
         }
 

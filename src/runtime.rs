@@ -180,6 +180,10 @@ impl Runtime {
                 .map_err(|e| LoamError::Unsupported(format!("backend `gpu`: {e}")))?,
             _ => (None, None, None),
         };
+        if let Some(g) = gpu.as_mut().filter(|_| !scenario.soft_bodies.is_empty()) {
+            g.prepare_soft_bodies(&world)
+                .map_err(|e| LoamError::Unsupported(format!("backend `gpu`: {e}")))?;
+        }
         engine.insert_resource(world);
         engine.insert_resource(table);
         engine.insert_resource(actors);
