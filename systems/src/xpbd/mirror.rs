@@ -189,6 +189,40 @@ impl SoftBodies {
     /// are added. Between mirrored frames, call [`SoftBodies::touch`] after
     /// writing a body's positions or velocities directly, so the mirror is
     /// sent them.
+    ///
+    /// ```
+    /// use loam_storage::{VoxelWorld, WorldLayout};
+    /// use loam_systems::materials::{id, MaterialTable, AMBIENT};
+    /// use loam_systems::xpbd::{
+    ///     materials, BodyMirror, Environment, Mirror, MirrorRead, MirrorStep, SoftBodies, SoftBox,
+    /// };
+    ///
+    /// /// A mirror whose device is gone.
+    /// struct Lost;
+    ///
+    /// impl BodyMirror for Lost {
+    ///     type Error = &'static str;
+    ///
+    ///     fn step(&mut self, bodies: &Mirror<'_>, _: MirrorStep) -> Result<(), Self::Error> {
+    ///         assert!(bodies.unsent.iter().all(|&u| u), "new bodies are all to be sent");
+    ///         Err("device lost")
+    ///     }
+    ///
+    ///     fn read(&mut self, _: MirrorRead<'_>) -> Result<(), Self::Error> {
+    ///         unreachable!("not after a failed step")
+    ///     }
+    /// }
+    ///
+    /// let layout = WorldLayout::new([16, 16, 16], 16).unwrap();
+    /// let world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+    /// let mut bodies = SoftBodies::default();
+    /// bodies.add_box(&SoftBox::new("jelly", [4.0, 8.0, 4.0], [2, 2, 2], materials()[0]), 0.25);
+    /// let before = bodies.x.clone();
+    /// let env = Environment { dt: 1.0 / 60.0, substeps: 4, gravity: 9.81 / 0.25, voxel_size: 0.25, fields: None };
+    /// let table = MaterialTable::default();
+    /// assert_eq!(bodies.step_mirrored(&world, &table, &env, &mut Lost), Err("device lost"));
+    /// assert_eq!(bodies.x, before, "the bodies keep the last frame");
+    /// ```
     pub fn step_mirrored<M: BodyMirror>(
         &mut self,
         world: &VoxelWorld,
