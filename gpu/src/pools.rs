@@ -149,8 +149,8 @@ impl PoolMirror {
     }
 }
 
-/// What the mirror records of page `p`: its slot and change stamp, `None`
-/// when it is not resident.
-fn key(world: &VoxelWorld, p: usize) -> Option<(usize, u64)> {
+/// What a mirror of the world records of page `p`: its slot and change
+/// stamp, `None` when it is not resident.
+pub(crate) fn key(world: &VoxelWorld, p: usize) -> Option<(usize, u64)> {
     Some((world.table.resident_slot(p)?, world.table.change_stamp(p)?))
 }

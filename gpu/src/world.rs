@@ -13,6 +13,7 @@ use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{Kind, MaterialTable};
 use wgpu::util::DeviceExt;
 
+use crate::pools::key;
 use crate::{GpuContext, GpuError};
 
 /// Largest page table the mirror keeps densely on the GPU.
@@ -66,11 +67,10 @@ impl WorldMirror {
         let stops: [bool; 256] =
             std::array::from_fn(|m| matches!(table.kind[m], Kind::Solid | Kind::Powder));
         let loose: [bool; 256] = std::array::from_fn(|m| table.kind[m] == Kind::Powder);
-        let key = |p: usize| Some((world.table.resident_slot(p)?, world.table.change_stamp(p)?));
         let upload: Vec<usize> = world
             .resident_pages()
             .into_iter()
-            .filter(|&p| self.mirrored.get(&p).copied() != key(p))
+            .filter(|&p| self.mirrored.get(&p).copied() != key(world, p))
             .collect();
         let gone: Vec<usize> = self
             .mirrored
@@ -86,7 +86,7 @@ impl WorldMirror {
         let words = self.words_per_page;
         let mut bits = vec![0u32; 2 * words];
         for &p in &upload {
-            let (Some((slot, stamp)), Some(view)) = (key(p), world.page(p)) else {
+            let (Some((slot, stamp)), Some(view)) = (key(world, p), world.page(p)) else {
                 continue;
             };
             bits.fill(0);
