@@ -20,6 +20,7 @@ use std::collections::HashMap;
 
 use crate::context::grid;
 use crate::diffuse::Params as DiffuseParams;
+use crate::runs::{length, runs, send};
 use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError};
 
@@ -300,21 +301,12 @@ impl FieldMirror for FieldsOnGpu<'_> {
         }
         // Written after the relayout's submission, so they land on top of
         // it (queue writes go before the next submission's commands).
-        let mut written = sync.written.iter().copied().peekable();
-        while let Some(start) = written.next() {
-            let mut end = start + 1;
-            while written.next_if_eq(&end).is_some() {
-                end += 1;
-            }
-            for (buffer, cells) in this.buffers.channels.iter().zip(sync.channels) {
-                gpu.queue.write_buffer(
-                    buffer,
-                    start as u64 * BRICK_BYTES,
-                    bytemuck::cast_slice(&cells[start..end]),
-                );
-            }
-            this.stats.bricks_sent += (end - start) as u64;
+        let bricks: Vec<(usize, usize)> = sync.written.iter().map(|&k| (k, k + 1)).collect();
+        let written = runs(&bricks, |_| true);
+        for (buffer, cells) in this.buffers.channels.iter().zip(sync.channels) {
+            send(gpu, buffer, cells, &written);
         }
+        this.stats.bricks_sent += length(&written);
         Ok(())
     }
 

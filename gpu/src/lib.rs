@@ -49,6 +49,7 @@ mod page_use;
 mod phase;
 mod pools;
 pub mod random;
+mod runs;
 pub mod shaders;
 mod timing;
 mod world;

@@ -21,6 +21,7 @@ use loam_systems::xpbd::{BodyMirror, Mirror, MirrorRead, MirrorStep, CONTACT_RAD
 use wgpu::util::DeviceExt;
 
 use crate::context::{grid, Access};
+use crate::runs::{length, runs, send};
 use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError, PageUse, WorldMirror};
 
@@ -415,11 +416,6 @@ fn feel_of(b: &Mirror<'_>) -> Vec<[f32; 4]> {
         .collect()
 }
 
-/// The elements in `runs`.
-fn length(runs: &[(usize, usize)]) -> u64 {
-    runs.iter().map(|r| (r.1 - r.0) as u64).sum()
-}
-
 /// The bodies sorted by the low x of their boxes (grown by a contact
 /// radius, as the `bounds` kernel grows them): per rank, the body, the
 /// rank of the body of that index and the body's low x (bits).
@@ -442,33 +438,6 @@ fn sweep_of(b: &Mirror<'_>) -> Vec<[u32; 4]> {
         out[body][1] = rank as u32;
     }
     out
-}
-
-/// The spans of the bodies `pick` chooses, adjacent ones merged.
-fn runs(spans: &[(usize, usize)], pick: impl Fn(usize) -> bool) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    for (b, &(lo, hi)) in spans.iter().enumerate() {
-        if !pick(b) || lo == hi {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if last.1 == lo => last.1 = hi,
-            _ => out.push((lo, hi)),
-        }
-    }
-    out
-}
-
-/// Sends the elements `runs` of `data` into `buffer`.
-fn send<T: Pod>(gpu: &GpuContext, buffer: &wgpu::Buffer, data: &[T], runs: &[(usize, usize)]) {
-    let size = std::mem::size_of::<T>();
-    for &(lo, hi) in runs {
-        gpu.queue.write_buffer(
-            buffer,
-            (lo * size) as u64,
-            bytemuck::cast_slice(&data[lo..hi]),
-        );
-    }
 }
 
 impl BodyMirror for BodiesOnGpu<'_> {
