@@ -214,7 +214,6 @@ impl Runtime {
         };
         engine.add_job(commands_job());
         engine.add_job(emitters_job());
-        engine.add_job(heat_baths_job());
         engine.add_job(field_commands_job());
         engine.add_job(field_couple_job());
         if scenario.systems.ca {
@@ -223,6 +222,11 @@ impl Runtime {
                 _ => ca::job(),
             });
         }
+        // After the automaton, before the phase pass: the phase pass decides
+        // the bath's cells at the bath's temperature, and sees the pages the
+        // bath woke (the automaton takes every wake-up made before it, so a
+        // bath over a uniform world was never looked at).
+        engine.add_job(heat_baths_job());
         if phase {
             engine.add_job(gpu_phase.unwrap_or_else(loam_systems::phase::job));
         }
@@ -619,7 +623,8 @@ fn field_step_job() -> Job {
 
 /// The `heat_baths` job: every active `heat` command holds its box at its
 /// temperature (and wakes it), and the phase pass learns which cells are in
-/// a bath.
+/// a bath. It runs after the automaton's conduction and before the phase
+/// pass.
 fn heat_baths_job() -> Job {
     Job::new("heat_baths")
         .reads::<hecs::World>()

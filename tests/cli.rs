@@ -306,11 +306,11 @@ fn graph_lists_the_jobs_in_order() {
     assert_eq!(
         text,
         "commands -> [emitters, fields.commands]\n\
-         emitters -> [heat_baths]\n\
-         heat_baths -> [fields.couple]\n\
+         emitters -> [fields.couple]\n\
          fields.commands -> [fields.couple]\n\
          fields.couple -> [ca.step]\n\
-         ca.step -> [phase.metropolis]\n\
+         ca.step -> [heat_baths]\n\
+         heat_baths -> [phase.metropolis]\n\
          phase.metropolis -> [fields.step]\n\
          fields.step -> []\n"
     );
