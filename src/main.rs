@@ -108,10 +108,12 @@ enum Cmd {
         #[arg(long)]
         verify: bool,
     },
-    /// Export one channel of a .loam world file as a Zarr v3 array (one chunk per page).
+    /// Export one channel of a world as a Zarr v3 array (one chunk per page): a
+    /// scenario (.toml; a streamed world's pages come from its file, or from
+    /// its fills where the file has none), or a world file that holds every page.
     ExportZarr {
-        /// The world file.
-        file: PathBuf,
+        /// The scenario (.toml) or world file (.loam).
+        input: PathBuf,
         /// The Zarr array to create (a directory; must not exist).
         out: PathBuf,
         /// The channel: material, temperature or flags.
@@ -206,11 +208,11 @@ fn main() -> ExitCode {
         Cmd::Graph { scenario } => graph(&scenario),
         Cmd::Inspect { file, verify } => inspect(&file, verify),
         Cmd::ExportZarr {
-            file,
+            input,
             out,
             channel,
             level,
-        } => export_zarr(&file, &out, channel, level),
+        } => export_zarr(&input, &out, channel, level),
         Cmd::Compact { file } => match loam::loam_storage::file::WorldFile::compact(&file) {
             Ok((before, after)) => {
                 println!("{}: {before} -> {after} bytes", file.display());
@@ -292,10 +294,10 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
             .map(|f| File::create(f).map_err(io(format!("cannot create {}", f.display()))))
             .transpose()
     };
-    if (out.dump_materials.is_some() || out.save_world.is_some()) && rt.stream().is_some() {
+    if out.save_world.is_some() && rt.stream().is_some() {
         return Err(CliError::Loam(LoamError::Unsupported(
-            "--dump-materials and --save-world need a world held wholly in memory, not a \
-             streamed one (a streamed world saves to its own file)"
+            "--save-world needs a world held wholly in memory, not a streamed one (a \
+             streamed world saves to its own file: see `[world] save`)"
                 .into(),
         )));
     }
@@ -384,7 +386,7 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
             .map_err(LoamError::from)?;
     }
     if let Some(mut file) = dump_file {
-        file.write_all(&dump_materials(&rt))
+        file.write_all(&rt.material_dump()?)
             .map_err(io("cannot write the material dump"))?;
     }
     if out.quiet {
@@ -401,17 +403,46 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     })
 }
 
-fn export_zarr(file: &Path, out: &Path, channel: usize, level: i32) -> Result<ExitCode, CliError> {
-    let world = WorldFile::open(file).map_err(LoamError::from)?;
+fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<ExitCode, CliError> {
+    use loam::loam_storage::file::zarr;
     let started = std::time::Instant::now();
-    let stats = loam::loam_storage::file::zarr::export(&world, channel, out, level)
-        .map_err(LoamError::from)?;
+    let stats = if input.extension().is_some_and(|e| e == "toml") {
+        // The world as a run of the scenario starts it: the pages its file
+        // holds, the others generated from its fills.
+        let scenario = Scenario::load(input).map_err(LoamError::from)?;
+        let world = &scenario.world;
+        let layout = loam::loam_storage::WorldLayout::new(world.size, world.page)
+            .map_err(|e| LoamError::Invalid(e.to_string()))?;
+        let file = match world.storage.as_ref().filter(|s| s.file.exists()) {
+            Some(spec) => Some(
+                loam::streaming::open_existing_world_file(spec, layout, world.seed)
+                    .map_err(LoamError::from)?,
+            ),
+            None => None,
+        };
+        let pages = loam::streaming::ScenarioPages::new(&scenario);
+        zarr::export_world(
+            layout,
+            world.seed,
+            file.as_ref(),
+            Some(&pages),
+            channel,
+            out,
+            level,
+        )
+    } else {
+        let file = WorldFile::open(input).map_err(LoamError::from)?;
+        zarr::export(&file, channel, out, level)
+    }
+    .map_err(LoamError::from)?;
     println!(
-        "{}: {} chunks ({} bytes) written, {} pages left to the fill value, in {:.2} s",
+        "{}: {} chunks ({} bytes) written, {} pages left to the fill value, {} pages generated \
+         from the scenario, in {:.2} s",
         out.display(),
         stats.chunks,
         stats.bytes,
         stats.skipped,
+        stats.generated,
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
@@ -504,20 +535,6 @@ fn graph(path: &Path) -> Result<ExitCode, CliError> {
         .map_err(|e| LoamError::from(loam::loam_runtime::EngineError::from(e)))?;
     print!("{listing}");
     Ok(ExitCode::SUCCESS)
-}
-
-fn dump_materials(rt: &Runtime) -> Vec<u8> {
-    let world = rt.world();
-    let [w, h, d] = world.layout().size;
-    let mut out = Vec::with_capacity((w as usize) * (h as usize) * (d as usize));
-    for z in 0..d {
-        for y in 0..h {
-            for x in 0..w {
-                out.push(world.material([x, y, z]).unwrap_or(u8::MAX));
-            }
-        }
-    }
-    out
 }
 
 fn progress_bar(len: u64, quiet: bool) -> ProgressBar {

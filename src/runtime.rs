@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use loam_runtime::profiling::Plot;
 use loam_runtime::{Engine, EngineConfig, EngineError, Inbox, Job, JobError, Res};
+use loam_storage::stream::PageSource;
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::ca::{self, CaConfig, CaStats};
 use loam_systems::fields::{couple, Fields, Scalar};
@@ -370,6 +371,53 @@ impl Runtime {
         Report::build(self, self.backend, self.started.elapsed())
     }
 
+    /// The material of every cell of the world, x fastest, then y, then z, as
+    /// the simulation sees it: resident pages from memory; for a streamed
+    /// world, the others as its file holds them now, or generated from the
+    /// scenario's fills as loading them would. A world larger than the
+    /// memory available is an error.
+    pub fn material_dump(&self) -> Result<Vec<u8>, LoamError> {
+        let layout = *self.world().layout();
+        let cells = layout.cell_count();
+        if available_memory().is_some_and(|avail| cells > avail) || usize::try_from(cells).is_err()
+        {
+            return Err(LoamError::Unsupported(format!(
+                "the world has {cells} cells, a {} MiB dump, more than the memory available; \
+                 export it instead (`loam export-zarr SCENARIO.toml OUT.zarr`)",
+                cells >> 20
+            )));
+        }
+        let [w, h, _] = layout.size.map(|v| v as usize);
+        let pe = layout.page as usize;
+        let mut out = vec![0u8; cells as usize];
+        let source = crate::streaming::ScenarioPages::new(&self.scenario);
+        let mut buf = loam_storage::file::PageBuf::new(layout.page_cells());
+        let world = self.world();
+        let stream = self.stream();
+        for p in 0..layout.page_count() {
+            let material: &[u8] = match world.page(p) {
+                Some(view) => view.material,
+                None => {
+                    let held = match &stream {
+                        Some(s) => s.streamer.read_page(p, &mut buf)?,
+                        None => false,
+                    };
+                    if !held {
+                        source.generate(&layout, p, &mut buf);
+                    }
+                    &buf.material
+                }
+            };
+            let [px, py, pz] = layout.page_coord(p).map(|c| c as usize * pe);
+            for (row, cells) in material.chunks_exact(pe).enumerate() {
+                let (y, z) = (py + row % pe, pz + row / pe);
+                let at = px + w * (y + h * z);
+                out[at..at + pe].copy_from_slice(cells);
+            }
+        }
+        Ok(out)
+    }
+
     /// The GPU adapter's name, when the `gpu` backend runs.
     pub fn adapter(&self) -> Option<&str> {
         self.adapter.as_deref()
@@ -381,14 +429,7 @@ impl Runtime {
 fn check_memory(resident_cells: u64) -> Result<(), LoamError> {
     const BYTES_PER_CELL: u64 = 6; // material u8 + temperature f32 + flags u8
     let needed = resident_cells * BYTES_PER_CELL;
-    let available = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib * 1024)
-        });
-    match available {
+    match available_memory() {
         Some(avail) if needed > avail => Err(LoamError::Unsupported(format!(
             "the world needs {} MiB for its cells but only {} MiB of memory is available",
             needed >> 20,
@@ -396,6 +437,14 @@ fn check_memory(resident_cells: u64) -> Result<(), LoamError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// Bytes of memory available (`MemAvailable`), where the system says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Writes `fill` into the world, waking what it touches.

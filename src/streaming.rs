@@ -104,17 +104,27 @@ pub fn open_world_file(
     layout: WorldLayout,
     seed: u64,
 ) -> Result<WorldFile, FileError> {
-    let file = if spec.file.exists() {
-        WorldFile::open(&spec.file)?
-    } else {
-        if let Some(dir) = spec.file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| FileError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        WorldFile::create(&spec.file, layout, seed)?
-    };
+    if spec.file.exists() {
+        return open_existing_world_file(spec, layout, seed);
+    }
+    if let Some(dir) = spec.file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| FileError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    WorldFile::create(&spec.file, layout, seed)
+}
+
+/// Opens `spec.file`, which must exist, and checks it describes the
+/// scenario's world: the same seed (pages generated from the scenario must
+/// match the stored ones) and the same layout.
+pub fn open_existing_world_file(
+    spec: &StorageSpec,
+    layout: WorldLayout,
+    seed: u64,
+) -> Result<WorldFile, FileError> {
+    let file = WorldFile::open(&spec.file)?;
     if file.seed() != seed {
         return Err(FileError::Corrupt {
             path: spec.file.clone(),

@@ -446,8 +446,8 @@ fn a_streamed_world_saves_reopens_and_refuses_a_mismatched_file() {
     let out = loam(&[
         "run",
         s,
-        "--dump-materials",
-        dir.join("d.bin").to_str().unwrap(),
+        "--save-world",
+        dir.join("copy.loam").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("streamed"), "{}", stderr(&out));
@@ -456,6 +456,84 @@ fn a_streamed_world_saves_reopens_and_refuses_a_mismatched_file() {
     let out = loam(&["run", s, "--frames", "1", "--quiet"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("world.loam"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_streamed_world_dumps_and_exports_every_page_as_the_simulation_sees_it() {
+    let dir = temp_dir("streamed-dump");
+    let scenario = streamed_scenario(&dir, 5);
+    let s = scenario.to_str().unwrap();
+    let dump = |args: &[&str], name: &str| -> Vec<u8> {
+        let path = dir.join(name);
+        let mut all = args.to_vec();
+        all.extend(["--quiet", "--dump-materials", path.to_str().unwrap()]);
+        let out = loam(&all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read(path).unwrap()
+    };
+
+    // At frame 0 the streamed world (resident pages generated now, the
+    // others when dumped) is the world an in-memory run of the same fills
+    // builds, cell for cell.
+    let in_memory = dir.join("in-memory.toml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let text: Vec<String> = text
+        .split("\n\n")
+        .filter(|block| !block.starts_with("[[observer]]"))
+        .map(|block| {
+            let keep = |l: &&str| {
+                !["file", "resident_pages", "save"]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            };
+            block.lines().filter(keep).collect::<Vec<_>>().join("\n")
+        })
+        .collect();
+    let text = text.join("\n\n");
+    std::fs::write(&in_memory, text).unwrap();
+    let streamed = dump(&["run", s, "--frames", "0"], "streamed-0.bin");
+    let whole = dump(
+        &["run", in_memory.to_str().unwrap(), "--frames", "0"],
+        "memory-0.bin",
+    );
+    assert_eq!(streamed.len(), 512 * 64 * 512);
+    let differ = streamed.iter().zip(&whole).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        differ, 0,
+        "{differ} cells differ between the streamed and in-memory worlds"
+    );
+    let stone = streamed.iter().filter(|&&m| m == 1).count();
+    assert!(
+        stone > 512 * 512 * 8,
+        "the terrain is in the dump: {stone} stone cells"
+    );
+
+    // After a run that saved some pages: sand from the emitter (saved, or
+    // resident) and terrain everywhere else (generated).
+    let after = dump(&["run", s, "--frames", "30"], "streamed-30.bin");
+    let sand = after.iter().filter(|&&m| m == 2).count();
+    assert!(sand > 0, "the emitter's sand is in the dump");
+    let far = |d: &[u8]| d[500 + 512 * (4 + 64 * 500)];
+    assert_eq!(far(&after), 1, "stone far from the observer, generated");
+
+    // The file alone lacks the generated pages: a clear error, nothing
+    // written; the scenario exports the whole world.
+    let zarr = dir.join("file.zarr");
+    let out = loam(&[
+        "export-zarr",
+        dir.join("world.loam").to_str().unwrap(),
+        zarr.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SCENARIO.toml"), "{}", stderr(&out));
+    assert!(!zarr.exists());
+    let zarr = dir.join("scenario.zarr");
+    let out = loam(&["export-zarr", s, zarr.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("pages generated"), "{said}");
+    assert!(zarr.join("zarr.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -504,3 +504,74 @@ fn zarr_export_holds_every_page_of_every_channel() {
     }
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
+
+/// A file that holds some pages of its world does not export alone (the
+/// others would silently read as the fill value); with a source for the
+/// others, every page is exported, the generated ones as the source makes
+/// them.
+#[test]
+fn zarr_export_of_a_partial_file_needs_a_source_for_the_absent_pages() {
+    use loam_storage::file::{zarr, FileError, PageBuf};
+    use loam_storage::stream::PageSource;
+
+    /// Page `p` holds material `p + 100` in its lower half, `9` above.
+    struct Halves;
+    impl PageSource for Halves {
+        fn generate(&self, layout: &WorldLayout, p: usize, buf: &mut PageBuf) {
+            let half = buf.material.len() / 2;
+            buf.material[..half].fill(p as u8 + 100);
+            buf.material[half..].fill(9);
+            buf.temperature.fill(300.0);
+            buf.flags.fill(0);
+            assert_eq!(buf.material.len(), layout.page_cells());
+        }
+    }
+
+    let path = temp("zarr-partial");
+    let w = world();
+    let held: Vec<usize> = all_pages().into_iter().step_by(3).collect();
+    let mut file = WorldFile::create(&path, layout(), 3).unwrap();
+    file.save(&w, &held, &SaveOptions::default()).unwrap();
+
+    let out = path.with_file_name("partial.zarr");
+    match zarr::export(&file, 0, &out, 3) {
+        Err(FileError::Incomplete { held: h, total, .. }) => {
+            assert_eq!((h, total), (held.len(), layout().page_count()));
+        }
+        other => panic!("a partial file must not export alone: {other:?}"),
+    }
+    assert!(!out.exists(), "nothing is written before the error");
+
+    let stats = zarr::export_world(layout(), 3, Some(&file), Some(&Halves), 0, &out, 3).unwrap();
+    assert_eq!(stats.generated, layout().page_count() - held.len());
+    assert_eq!(stats.chunks + stats.skipped, layout().page_count());
+    let meta = std::fs::read_to_string(out.join("zarr.json")).unwrap();
+    for p in all_pages() {
+        let expected = if held.contains(&p) {
+            w.page(p).unwrap().material.to_vec()
+        } else {
+            let mut generated = PageBuf::new(layout().page_cells());
+            Halves.generate(&layout(), p, &mut generated);
+            generated.material
+        };
+        let [x, y, z] = layout().page_coord(p);
+        match std::fs::read(out.join(format!("c/{z}/{y}/{x}"))) {
+            Ok(bytes) => {
+                let raw = zstd::bulk::decompress(&bytes, layout().page_cells()).unwrap();
+                assert_eq!(raw, expected, "page {p}");
+            }
+            Err(_) => {
+                let fill = format!(r#""fill_value": {},"#, expected[0]);
+                assert!(
+                    meta.contains(&fill),
+                    "page {p} left to the fill value: {meta}"
+                );
+                assert!(
+                    expected.iter().all(|&m| m == expected[0]),
+                    "page {p} is uniform"
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}

@@ -68,6 +68,21 @@ pub enum FileError {
         /// What is wrong, and where.
         what: String,
     },
+    /// The file does not hold every page of its world, and nothing was
+    /// given to make the others.
+    #[error(
+        "{path}: holds {held} of the world's {total} pages; the others come from the \
+         scenario's fills, which the file does not record: export the scenario instead \
+         (`loam export-zarr SCENARIO.toml OUT.zarr`)"
+    )]
+    Incomplete {
+        /// The file.
+        path: PathBuf,
+        /// Pages it holds.
+        held: usize,
+        /// Pages of its world.
+        total: usize,
+    },
     /// One page's stored data is unusable.
     #[error("{path}: page {id:#x} at page coordinates {coord:?}, channel {channel}: {what}")]
     Page {
@@ -434,7 +449,12 @@ impl WorldFile {
 
     /// The three directory entries of page `p`, if the file holds it
     /// (written since the last commit, or committed).
-    fn page_entries(&self, p: usize) -> Option<&[Entry]> {
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn page_entries(&self, p: usize) -> Option<&[Entry]> {
         let id = PageId::from_coord(self.layout.page_coord(p)).0;
         if let Some(e) = self.pending.get(&id) {
             return Some(e);

@@ -367,6 +367,19 @@ impl Streamer {
         Ok(())
     }
 
+    /// Reads page `p` as the world file holds it now (its last save, or a
+    /// later write-back on eviction) into `buf`; `Ok(false)` when the file
+    /// does not hold it. For reading a page that is not resident, outside
+    /// the frame loop: it reads with `pread`, beside the I/O actor.
+    pub fn read_page(&self, p: usize, buf: &mut PageBuf) -> Result<bool, FileError> {
+        let file = self.file();
+        let mut io = crate::io::Pread::new(file.file()).map_err(|source| FileError::Io {
+            path: file.path().to_path_buf(),
+            source,
+        })?;
+        Ok(file.load_into(&mut [(p, buf)], &mut io)?[0])
+    }
+
     /// Writes every dirty resident page and commits, crash-safely: after
     /// this the file holds the whole world as it is now.
     pub fn save(&mut self, world: &mut VoxelWorld) -> Result<SaveStats, FileError> {
