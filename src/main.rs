@@ -92,7 +92,8 @@ enum Cmd {
     },
     /// Run the benchmark workloads briefly and print a table.
     Bench {
-        /// Groups to run (prefixes of: jobgraph, ca); all when none are given.
+        /// Groups to run (prefixes of: jobgraph, ca, fields, phase, storage, xpbd); all
+        /// when none are given.
         names: Vec<String>,
         /// Print a JSON array of {name, value, unit} instead of a table.
         #[arg(long)]

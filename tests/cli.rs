@@ -299,6 +299,16 @@ fn soak_runs_repeats_seeds_and_passes() {
 }
 
 #[test]
+fn bench_help_names_every_group() {
+    let out = loam(&["bench", "--help"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (group, _) in loam::bench::GROUPS {
+        assert!(help.contains(group), "`loam bench --help` misses {group}: {help}");
+    }
+}
+
+#[test]
 fn graph_lists_the_jobs_in_order() {
     let out = loam(&["graph", "scenarios/sandbox.toml"]);
     assert!(out.status.success(), "{}", stderr(&out));

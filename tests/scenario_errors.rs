@@ -10,6 +10,7 @@ fn parse(text: &str) -> Result<Scenario, ScenarioError> {
 }
 
 fn error_at(text: &str, line: usize, column: usize, needle: &str) {
+    assert!(!needle.is_empty(), "say what the message must contain");
     let e = parse(text).expect_err("the scenario should be rejected");
     assert_eq!((e.line, e.column), (line, column), "{e}");
     assert!(
@@ -27,6 +28,20 @@ fn error_at(text: &str, line: usize, column: usize, needle: &str) {
 const WORLD: &str = "[world]\nsize = [64, 64, 64]\n";
 
 #[test]
+fn the_readmes_example_error_is_the_error_loam_gives() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let shown = readme
+        .lines()
+        .find(|l| l.starts_with("error: scenarios/mine.toml:"))
+        .expect("the README shows a scenario error");
+    let text = "[world]\nsize = [64, 64, 64]\n\n[[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\n\
+                material = \"sandd\"\nmax = [8, 8, 8]\n";
+    let e = Scenario::parse(text, Path::new("scenarios/mine.toml")).unwrap_err();
+    assert_eq!(format!("error: {e}"), shown);
+}
+
+#[test]
 fn minimal_scenario_has_sane_defaults() {
     let s = parse(WORLD).unwrap();
     assert_eq!(s.world.page, 32);
@@ -38,7 +53,12 @@ fn minimal_scenario_has_sane_defaults() {
 
 #[test]
 fn invalid_toml_syntax() {
-    error_at("[world\nsize = [64, 64, 64]\n", 1, 7, "");
+    error_at(
+        "[world\nsize = [64, 64, 64]\n",
+        1,
+        7,
+        "unclosed table, expected `]`",
+    );
 }
 
 #[test]
@@ -63,7 +83,12 @@ fn unknown_key_in_a_section() {
 
 #[test]
 fn wrong_type() {
-    error_at("[world]\nsize = \"big\"\n", 2, 8, "");
+    error_at(
+        "[world]\nsize = \"big\"\n",
+        2,
+        8,
+        "invalid type: string \"big\", expected an array of length 3",
+    );
 }
 
 #[test]
