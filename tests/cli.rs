@@ -304,7 +304,10 @@ fn bench_help_names_every_group() {
     assert!(out.status.success(), "{}", stderr(&out));
     let help = String::from_utf8_lossy(&out.stdout);
     for (group, _) in loam::bench::GROUPS {
-        assert!(help.contains(group), "`loam bench --help` misses {group}: {help}");
+        assert!(
+            help.contains(group),
+            "`loam bench --help` misses {group}: {help}"
+        );
     }
 }
 

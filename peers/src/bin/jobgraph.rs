@@ -49,6 +49,11 @@
 //! Run with `cargo run --release -p loam-peers --bin jobgraph`; the last two
 //! lines are `speedup_vs_bevy_ambiguous: Y` and `speedup_vs_bevy: X`, X being
 //! the ordered (like-for-like) comparison.
+//!
+//! With `LOAM_PEERS_QUICK=1` (any value but empty or `0`) it runs one round
+//! of a fraction of the job runs: the same table in a few seconds, too noisy
+//! to quote, for checking that the comparison still builds and runs (CI's
+//! `.ci/readme.sh` does).
 
 #[path = "../../../src/bench/jobgraph.rs"]
 mod jobgraph;
@@ -84,6 +89,43 @@ const AMBIGUOUS_JOB_RUNS: usize = 50_000;
 
 /// Measurements per engine and row; the table shows their median.
 const ROUNDS: usize = 3;
+
+/// The environment variable that selects the [`Budget::QUICK`] run.
+const QUICK_ENV: &str = "LOAM_PEERS_QUICK";
+
+/// How much timing a run does.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    /// Job runs per timed measurement of Loam and bevy ordered.
+    job_runs: usize,
+    /// Job runs per timed measurement of bevy ambiguous.
+    ambiguous_job_runs: usize,
+    /// Measurements per engine and row.
+    rounds: usize,
+}
+
+impl Budget {
+    /// The run whose numbers `BENCHMARKS.md` quotes.
+    const FULL: Budget = Budget {
+        job_runs: JOB_RUNS,
+        ambiguous_job_runs: AMBIGUOUS_JOB_RUNS,
+        rounds: ROUNDS,
+    };
+
+    /// A smoke run: one round, a thirtieth of the job runs (a few frames a
+    /// row at 1000 jobs).
+    const QUICK: Budget = Budget {
+        job_runs: JOB_RUNS / 30,
+        ambiguous_job_runs: AMBIGUOUS_JOB_RUNS / 30,
+        rounds: 1,
+    };
+
+    /// Whether [`QUICK_ENV`] asks for [`Budget::QUICK`]: set to anything but
+    /// empty or `0`.
+    fn quick_from_env() -> bool {
+        std::env::var_os(QUICK_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+    }
+}
 
 impl<const K: usize> Resource for Slot<K> {}
 
@@ -300,21 +342,27 @@ fn geomean(xs: &[f64]) -> f64 {
 const ENGINES: usize = 3;
 
 /// ns/job of engine `e` (0 Loam, 1 bevy ordered, 2 bevy ambiguous) on `set`.
-fn engine_ns_per_job(e: usize, set: &[JobAccess]) -> f64 {
-    let frames = |job_runs: usize| (job_runs / set.len()) as u32;
+fn engine_ns_per_job(e: usize, set: &[JobAccess], budget: Budget) -> f64 {
+    let frames = |job_runs: usize| (job_runs / set.len()).max(1) as u32;
     match e {
-        0 => jobgraph::ns_per_job(set, THREADS, frames(JOB_RUNS)),
-        1 => bevy_ns_per_job(set, Ordering::Ordered, frames(JOB_RUNS)),
-        _ => bevy_ns_per_job(set, Ordering::Ambiguous, frames(AMBIGUOUS_JOB_RUNS)),
+        0 => jobgraph::ns_per_job(set, THREADS, frames(budget.job_runs)),
+        1 => bevy_ns_per_job(set, Ordering::Ordered, frames(budget.job_runs)),
+        _ => bevy_ns_per_job(set, Ordering::Ambiguous, frames(budget.ambiguous_job_runs)),
     }
 }
 
 fn main() {
+    let quick = Budget::quick_from_env();
+    let budget = if quick { Budget::QUICK } else { Budget::FULL };
     ComputeTaskPool::get_or_init(|| TaskPoolBuilder::new().num_threads(THREADS).build());
+    if quick {
+        println!("{QUICK_ENV} is set: a quick run, too short and noisy to quote");
+    }
     println!(
-        "job-graph dispatch: trivial jobs, {THREADS} worker threads each, median of {ROUNDS} runs \
-         of {JOB_RUNS} job runs ({AMBIGUOUS_JOB_RUNS} for bevy ambiguous); \
-         frame = frame time (all overhead), ns/job = frame / jobs"
+        "job-graph dispatch: trivial jobs, {THREADS} worker threads each, median of {} runs \
+         of {} job runs ({} for bevy ambiguous); \
+         frame = frame time (all overhead), ns/job = frame / jobs",
+        budget.rounds, budget.job_runs, budget.ambiguous_job_runs
     );
     println!(
         "bevy ordered = systems given .after() edges for every conflicting pair, as Loam \
@@ -344,12 +392,12 @@ fn main() {
         for n in SIZES {
             let set = job_set(shape, n);
             let mut samples: [Vec<f64>; ENGINES] = Default::default();
-            for round in 0..ROUNDS {
+            for round in 0..budget.rounds {
                 // Rotate which engine goes first, so none always runs right
                 // after another's threads went idle.
                 for k in 0..ENGINES {
                     let e = (round + k) % ENGINES;
-                    samples[e].push(engine_ns_per_job(e, &set));
+                    samples[e].push(engine_ns_per_job(e, &set, budget));
                 }
             }
             let [loam, ordered, ambiguous] = samples.map(median);

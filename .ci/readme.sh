@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Runs, cheaply, every command README.md shows, in the README's order: fewer
+# frames, short soaks, quick benchmark groups, outputs in a temporary
+# directory. About 30 s once built; the first run also builds the peers, the
+# `tracy` feature, the example and the benchmarks (a few minutes on 2 cores).
+# It leaves target/release/loam a plain release build.
+#
+# Above the form run here, each command is marked `# README: <command>`,
+# exactly as the README shows it (a synopsis line of "The command line" with
+# its continuation lines joined by single spaces). Commands .ci/run already
+# runs are in the "covered elsewhere" table below instead. tests/readme.rs
+# (plain `cargo test`) fails when the README shows a command marked in
+# neither place, when a marker names a command the README no longer shows,
+# and when a synopsis flag is not exercised under its marker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+root=$PWD
+export PATH="$root/target/release:$PATH"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/loam-readme.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+started=$SECONDS
+
+step() { printf '\n== [%d s] %s\n' "$((SECONDS - started))" "$*"; }
+fail() {
+    echo "readme.sh: $*" >&2
+    exit 1
+}
+# expect_file PATH...: each path exists and is not empty.
+expect_file() {
+    local f
+    for f in "$@"; do
+        [[ -s $f ]] || fail "expected a non-empty $f"
+    done
+}
+# expect_exit CODE COMMAND...: the command exits with CODE.
+expect_exit() {
+    local want=$1 rc=0
+    shift
+    "$@" || rc=$?
+    [[ $rc -eq $want ]] || fail "expected exit $want, got $rc: $*"
+}
+
+# Covered elsewhere: .ci/run runs these. They need the `gpu` feature and a
+# Vulkan driver (lavapipe), or are the test suite itself. Each entry is
+# `README-ELSEWHERE: <command as the README shows it> | .ci/run: <start of
+# the .ci/run line that runs it>`; tests/readme.rs checks .ci/run has it.
+#
+# README-ELSEWHERE: cargo test | .ci/run: cargo test
+# README-ELSEWHERE: LOAM_REQUIRE_GPU=1 cargo test -p loam-gpu --release | .ci/run: LOAM_REQUIRE_GPU=1 cargo test -p loam-gpu --release
+# README-ELSEWHERE: apt-get install mesa-vulkan-drivers libvulkan1 | .ci/run: apt-get install -y --no-install-recommends mesa-vulkan-drivers libvulkan1
+# README-ELSEWHERE: cargo run --release --features gpu -- run scenarios/explosion.toml --backend gpu | .ci/run: ./target/release/loam run scenarios/explosion.toml --backend gpu
+# README-ELSEWHERE: cargo run --release -p loam-gpu --example gpu_bench | .ci/run: cargo run --release -p loam-gpu --example gpu_bench
+
+step "The two commands: a scenario with pictures"
+# README: cargo run --release -- run scenarios/sandbox.toml --snapshot out
+# 160 frames: enough for the lava to meet the water, so its checks pass.
+cargo run --release -- run scenarios/sandbox.toml --snapshot "$tmp/out" --frames 160
+expect_file "$tmp/out/frame_times.png"
+compgen -G "$tmp/out/top_*.png" >/dev/null || fail "no top_*.png in $tmp/out"
+compgen -G "$tmp/out/slice_*.png" >/dev/null || fail "no slice_*.png in $tmp/out"
+
+step "The peer comparison against bevy (quick)"
+# README: cargo run --release -p loam-peers --bin jobgraph
+LOAM_PEERS_QUICK=1 cargo run --release -p loam-peers --bin jobgraph | tee "$tmp/peers.txt"
+grep -q '^speedup_vs_bevy: ' "$tmp/peers.txt" || fail "jobgraph printed no speedup_vs_bevy line"
+
+step "loam run, every flag"
+# README: loam run SCENARIO [--frames N] [--threads N] [--seed N] [--backend cpu|gpu|auto] [--gpu-automaton] [--io uring|uring-direct|pread|mmap|auto] [--report FILE.json] [--snapshot DIR] [--snapshot-every K] [--dump-materials FILE] [--save-world FILE.loam] [--quiet]
+loam run scenarios/hourglass.toml --frames 5 --threads 2 --seed 3 --backend auto --gpu-automaton \
+    --report "$tmp/run.json" --snapshot "$tmp/snap" --snapshot-every 2 \
+    --dump-materials "$tmp/world.bin" --save-world "$tmp/world.loam" --quiet
+# hourglass.toml: 64 x 128 x 64 cells.
+expect_file "$tmp/run.json" "$tmp/snap/top_00002.png" "$tmp/snap/frame_times.png" "$tmp/world.loam"
+[[ $(stat -c %s "$tmp/world.bin") -eq $((64 * 128 * 64)) ]] || fail "world.bin is not 64 x 128 x 64 bytes"
+python3 - "$tmp/run.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert (r["frames"], r["seed"], r["threads"], r["backend"]) == (5, 3, 2, "cpu"), r
+assert any("gpu_automaton" in n for n in r["notes"]), r["notes"]
+print("run.json:", r["scenario"], r["frames"], "frames, world", r["world_hash"])
+PY
+loam run scenarios/hourglass.toml --frames 3 --backend cpu --quiet
+# Without the `gpu` feature, `--backend gpu` is bad input: exit 2.
+expect_exit 2 loam run scenarios/hourglass.toml --frames 1 --backend gpu --quiet 2>"$tmp/gpu.err"
+grep -q 'no GPU backend' "$tmp/gpu.err" || fail "--backend gpu: $(cat "$tmp/gpu.err")"
+# --io on a streamed world (a copy, so its world file lands in $tmp).
+cp scenarios/streaming.toml "$tmp/streaming.toml"
+loam run "$tmp/streaming.toml" --frames 3 --io pread --quiet --report "$tmp/streaming.json"
+loam run "$tmp/streaming.toml" --frames 0 --io auto --quiet
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["storage"]; assert s["io_backend"] == "pread", s' \
+    "$tmp/streaming.json"
+
+# Bad input names the file, line and column: the README's example error, word for word.
+mkdir -p "$tmp/scenarios"
+printf '%s\n' '[world]' 'size = [64, 64, 64]' '' '[[fill]]' 'shape = "box"' 'min = [0, 0, 0]' \
+    'material = "sandd"' 'max = [64, 4, 64]' >"$tmp/scenarios/mine.toml"
+(cd "$tmp" && expect_exit 2 loam run scenarios/mine.toml --quiet 2>"$tmp/mine.err")
+want=$(grep -m1 '^error: scenarios/mine.toml:' README.md)
+[[ $(cat "$tmp/mine.err") == "$want" ]] || fail "scenario error differs from the README's: $(cat "$tmp/mine.err")"
+
+step "loam soak"
+# README: loam soak SCENARIO [--duration 60s] [--frames N] [--threads N] [--check-every N] [--quiet]
+loam soak scenarios/hourglass.toml --duration 3s --frames 10 --threads 2 --check-every 5 --quiet
+
+step "loam bench (quick groups)"
+# README: loam bench [NAME...] [--json]
+loam bench jobgraph
+loam bench fields --json >"$tmp/bench.json"
+python3 -c 'import json, sys; b = json.load(open(sys.argv[1])); assert b and all(m["name"].startswith("fields.") for m in b), b' \
+    "$tmp/bench.json"
+
+step "loam materials"
+# README: loam materials
+loam materials
+
+step "loam graph"
+# README: loam graph SCENARIO
+loam graph scenarios/sandbox.toml
+
+step "loam inspect"
+# README: loam inspect FILE.loam [--verify]
+loam inspect "$tmp/world.loam"
+loam inspect "$tmp/world.loam" --verify
+
+step "loam compact"
+# README: loam compact FILE.loam
+cp "$tmp/world.loam" "$tmp/compact.loam"
+loam compact "$tmp/compact.loam"
+loam inspect "$tmp/compact.loam" --verify
+
+step "loam export-zarr, read back with zarr-python"
+# README: loam export-zarr SCENARIO|FILE.loam OUT.zarr [--channel material|temperature|flags] [--level 3]
+loam export-zarr scenarios/sandbox.toml "$tmp/sandbox-0.zarr"
+loam export-zarr "$tmp/world.loam" "$tmp/world.zarr"
+loam export-zarr "$tmp/world.loam" "$tmp/temperature.zarr" --channel temperature --level 1
+if ! python3 -c 'import sys, zarr; sys.exit(int(zarr.__version__.split(".")[0]) < 3)' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'zarr>=3,<4'
+fi
+# The README's snippet as it is, in the directory holding world.zarr.
+(cd "$tmp" && python3 - <<'PY'
+import zarr
+material = zarr.open_array("world.zarr", mode="r")   # shape (z, y, x), uint8
+column = material[:, :, 10]                            # every cell with x = 10
+assert material.shape == (64, 128, 64) and str(material.dtype) == "uint8", (material.shape, material.dtype)
+assert column.shape == (64, 128), column.shape
+print("zarr snippet: shape", material.shape, "column", column.shape)
+PY
+)
+python3 .ci/check_zarr.py "$tmp/world.zarr" "$tmp/world.bin" 64 128 64
+
+step "Embedding: the example game loop"
+# README: cargo run --release --example embed
+cargo run --release --example embed | tee "$tmp/embed.txt"
+grep -q 'world hash [0-9a-f]\{16\}' "$tmp/embed.txt" || fail "embed printed no world hash"
+
+step "Profiling with Tracy (no client attached)"
+# README: cargo run --release --features tracy -- run scenarios/hourglass.toml
+cargo run --release --features tracy -- run scenarios/hourglass.toml --frames 30 --quiet
+
+step "Benchmarks: each criterion benchmark once (criterion's --test)"
+# README: cargo bench
+cargo bench --bench '*' -- --test
+
+step "leave target/release/loam a plain release build"
+cargo build --release
+loam --version
+
+echo
+echo "readme.sh: every README command ran, in $((SECONDS - started)) s"
