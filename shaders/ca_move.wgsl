@@ -224,8 +224,10 @@ fn flow(row: u32, x: i32, y: i32, z: i32, m: u32, dy: i32, table_id: u32, spread
     for (var k = 0u; k < 4u; k++) {
         let s = SIDES[k];
         targets[k] = addr(row, x + s.x, y, z + s.y);
+        // Pressure pushes sideways into empty cells only, as on the CPU.
         let flows = enters(table_id, m, targets[k])
-            && (pressed || drop_ahead(row, x, y, z, s.x, s.y, dy, table_id, m));
+            && ((pressed && kinds[byte(0u, targets[k])] == EMPTY)
+                || drop_ahead(row, x, y, z, s.x, s.y, dy, table_id, m));
         open |= u32(flows) << k;
     }
     if (open != 0u) {

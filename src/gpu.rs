@@ -115,7 +115,9 @@ mod enabled {
                     let mut world = ctx.write::<VoxelWorld>()?;
                     let mut automaton = gpu.automaton.lock().unwrap_or_else(|e| e.into_inner());
                     let frame = ctx.clock().frame;
-                    let stats = match automaton
+                    // The pages the sweep is about to update.
+                    let swept = world.table.woken().to_vec();
+                    let mut stats = match automaton
                         .as_ref()
                         .map(|a| a.step_world(&gpu.context, &mut world, frame))
                     {
@@ -136,6 +138,12 @@ mod enabled {
                         }
                         Some(Err(e)) => return Err(JobError::failed(NAME, e)),
                     };
+                    // Levelling runs on the CPU's world, as after the CPU's sweep.
+                    let seed = ctx.read::<Seed>()?.0;
+                    let table = ctx.read::<MaterialTable>()?;
+                    stats.levelled =
+                        loam_systems::ca::level(&mut world, &table, seed, frame, &swept).trades;
+                    stats.active_pages = world.table.awake_count() as u64;
                     *ctx.write::<CaStats>()? = stats;
                     Ok(())
                 })

@@ -412,6 +412,37 @@ impl Report {
     }
 }
 
+/// The fewest and most cells of `material` in the columns of the box
+/// `min..max` that hold no solid cell (nor a cell outside the resident
+/// world) in it; `None` when there is no such column.
+fn column_counts(
+    world: &VoxelWorld,
+    table: &MaterialTable,
+    material: u8,
+    min: [u32; 3],
+    max: [u32; 3],
+) -> Option<(u32, u32)> {
+    use loam_systems::materials::Kind;
+    let mut range: Option<(u32, u32)> = None;
+    for z in min[2]..max[2] {
+        for x in min[0]..max[0] {
+            let mut n = 0;
+            let open = (min[1]..max[1]).all(|y| match world.material([x, y, z]) {
+                Some(m) => {
+                    n += u32::from(m == material);
+                    table.kind[m as usize] != Kind::Solid
+                }
+                None => false,
+            });
+            if open {
+                let (lo, hi) = range.unwrap_or((n, n));
+                range = Some((lo.min(n), hi.max(n)));
+            }
+        }
+    }
+    range
+}
+
 /// Evaluates `checks` against `world`.
 pub fn evaluate(checks: &[Check], world: &VoxelWorld, table: &MaterialTable) -> Vec<CheckResult> {
     let counts = if checks.iter().any(|c| matches!(c, Check::Count { .. })) {
@@ -435,6 +466,28 @@ pub fn evaluate(checks: &[Check], world: &VoxelWorld, table: &MaterialTable) -> 
                     kind: "count".into(),
                     passed,
                     detail: format!("{} = {n}, expected {bound}", table.name(material)),
+                }
+            }
+            Check::Level {
+                material,
+                min,
+                max,
+                tolerance,
+            } => {
+                let (passed, detail) = match column_counts(world, table, material, min, max) {
+                    Some((lo, hi)) => (
+                        hi - lo <= tolerance,
+                        format!(
+                            "{} columns hold {lo}..={hi} cells, expected within {tolerance}",
+                            table.name(material)
+                        ),
+                    ),
+                    None => (false, "no open column in the box".into()),
+                };
+                CheckResult {
+                    kind: "level".into(),
+                    passed,
+                    detail,
                 }
             }
             Check::Settled => {

@@ -286,7 +286,29 @@ fn bad_commands_and_checks() {
         &format!("{WORLD}[[check]]\nkind = \"settled\"\nmaterial = \"sand\"\n"),
         5,
         12,
-        "takes no material",
+        "check `settled` takes no `material`",
+    );
+    error_at(
+        &format!("{WORLD}[[check]]\nkind = \"level\"\nmaterial = \"water\"\nfrom = [0, 0, 0]\n"),
+        3,
+        1,
+        "missing key `to`",
+    );
+    error_at(
+        &format!(
+            "{WORLD}[[check]]\nkind = \"level\"\nmaterial = \"water\"\nfrom = [0, 0, 0]\nto = [64, 99, 64]\n"
+        ),
+        7,
+        6,
+        "to [64, 99, 64] must be above from [0, 0, 0] and at most the world size [64, 64, 64]",
+    );
+    error_at(
+        &format!(
+            "{WORLD}[[check]]\nkind = \"count\"\nmaterial = \"sand\"\nmin = 1\nfrom = [0, 0, 0]\n"
+        ),
+        7,
+        8,
+        "check `count` takes no `from`",
     );
 }
 

@@ -79,6 +79,63 @@ pub fn dense_cells_per_s(threads: usize, frames: u64) -> (f64, f64) {
     })
 }
 
+/// Mean ms of the levelling pass ([`ca::level`]) after a dense frame, over
+/// `frames` frames, with every page swept (as `dense_frame` wakes them
+/// all). The sweep is not timed: `dense_cells_per_s` times it.
+pub fn dense_level_ms(frames: u64) -> f64 {
+    let table = MaterialTable::default();
+    let mut world = dense_world(128);
+    let all: Vec<usize> = (0..world.layout().page_count()).collect();
+    let mut spent = std::time::Duration::ZERO;
+    for f in 0..3 + frames {
+        dense_frame(&mut world, &table, f);
+        let start = Instant::now();
+        let st = ca::level(&mut world, &table, 9, f, &all);
+        if std::env::var("LVDBG").is_ok() {
+            eprintln!("{f}: {st:?} {:?}", start.elapsed());
+        }
+        if f >= 3 {
+            spent += start.elapsed();
+        }
+    }
+    spent.as_secs_f64() * 1000.0 / frames as f64
+}
+
+/// A lake to level: 256 × 256 cells of water 20 deep (1.3 M cells) on a
+/// stone floor, with a heap two cells higher over an eighth of it, all
+/// resting: the levelling pass floods the whole lake and trades.
+pub fn lake_world() -> VoxelWorld {
+    let layout = WorldLayout::new([256, 64, 256], 32).expect("a valid layout");
+    let mut w = VoxelWorld::new(layout, id::AIR, AMBIENT);
+    for z in 0..256 {
+        for x in 0..256 {
+            let top = if x < 32 { 24 } else { 22 };
+            for y in 0..top {
+                let m = if y < 2 { id::STONE } else { id::WATER };
+                w.set_cell([x, y, z], m, AMBIENT);
+            }
+        }
+    }
+    w
+}
+
+/// Mean ms of one levelling pass over [`lake_world`], `runs` times from
+/// the same start.
+pub fn lake_level_ms(runs: u32) -> f64 {
+    let table = MaterialTable::default();
+    let lake = lake_world();
+    let all: Vec<usize> = (0..lake.layout().page_count()).collect();
+    let mut spent = std::time::Duration::ZERO;
+    for r in 0..runs {
+        let mut w = lake.clone();
+        let start = Instant::now();
+        let stats = ca::level(&mut w, &table, 9, u64::from(r), &all);
+        spent += start.elapsed();
+        assert!(stats.trades > 0, "the lake's heap levels");
+    }
+    spent.as_secs_f64() * 1000.0 / f64::from(runs)
+}
+
 /// A runtime of the sleeping scenario after `settle` frames, its world
 /// `grow` times wider and deeper (the active spot stays where it is).
 pub fn sleeping_runtime(threads: usize, settle: u64, grow: u32) -> Runtime {
@@ -121,6 +178,16 @@ pub fn measurements() -> Vec<Measurement> {
             });
         }
     }
+    out.push(Measurement {
+        name: "ca.level.dense128.ms_per_pass".into(),
+        value: dense_level_ms(20),
+        unit: "ms",
+    });
+    out.push(Measurement {
+        name: "ca.level.lake256.ms_per_pass".into(),
+        value: lake_level_ms(5),
+        unit: "ms",
+    });
     let (ms, active) = sleeping_ms_per_frame(2, 200, 1);
     out.push(Measurement {
         name: "ca.sleeping.ms_per_frame".into(),

@@ -330,6 +330,19 @@ pub enum Check {
         /// At most this many.
         max: Option<u64>,
     },
+    /// A liquid lies level: over the columns of the box `min..max` that
+    /// hold no solid cell in it, the cells of `material` in each column
+    /// differ by at most `tolerance` (default 1).
+    Level {
+        /// The material.
+        material: u8,
+        /// Inclusive lower corner, cells.
+        min: [u32; 3],
+        /// Exclusive upper corner, cells.
+        max: [u32; 3],
+        /// Most difference between columns, cells.
+        tolerance: u32,
+    },
     /// No page is active any more.
     Settled,
     /// Every temperature is finite.

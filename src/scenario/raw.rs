@@ -136,6 +136,9 @@ struct RawCheck {
     material: Option<Spanned<String>>,
     min: Option<u64>,
     max: Option<u64>,
+    from: Option<Spanned<[i64; 3]>>,
+    to: Option<Spanned<[i64; 3]>>,
+    tolerance: Option<Spanned<u32>>,
 }
 
 /// Turns spans into positioned errors.
@@ -269,7 +272,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     }
     let mut checks = Vec::new();
     for c in &raw.check {
-        checks.push(check_check(&src, c)?);
+        checks.push(check_check(&src, c, &world)?);
     }
     let name = path.file_stem().map_or_else(
         || "scenario".to_string(),
@@ -1152,24 +1155,37 @@ fn check_heat(
     })
 }
 
-fn check_check(src: &Source<'_>, c: &Spanned<RawCheck>) -> Result<Check, ScenarioError> {
+fn check_check(
+    src: &Source<'_>,
+    c: &Spanned<RawCheck>,
+    world: &WorldSpec,
+) -> Result<Check, ScenarioError> {
     let raw = c.get_ref();
     let kind = &raw.kind;
-    let no_material = || -> Result<(), ScenarioError> {
-        match &raw.material {
-            Some(m) => Err(src.error(
-                m.span(),
-                format!("check `{}` takes no material", kind.get_ref()),
-            )),
-            None if raw.min.is_some() || raw.max.is_some() => Err(src.error(
-                c.span(),
-                format!("check `{}` takes no min or max", kind.get_ref()),
+    // Keys that belong to one kind only.
+    let only = |allowed: &[&str]| -> Result<(), ScenarioError> {
+        let present = [
+            ("material", raw.material.as_ref().map(|m| m.span())),
+            ("min", raw.min.map(|_| c.span())),
+            ("max", raw.max.map(|_| c.span())),
+            ("from", raw.from.as_ref().map(|v| v.span())),
+            ("to", raw.to.as_ref().map(|v| v.span())),
+            ("tolerance", raw.tolerance.as_ref().map(|v| v.span())),
+        ];
+        match present
+            .into_iter()
+            .find(|(key, span)| span.is_some() && !allowed.contains(key))
+        {
+            Some((key, span)) => Err(src.error(
+                span.unwrap_or_else(|| c.span()),
+                format!("check `{}` takes no `{key}`", kind.get_ref()),
             )),
             None => Ok(()),
         }
     };
     match kind.get_ref().as_str() {
         "count" => {
+            only(&["material", "min", "max"])?;
             let material = src.material(required(src, &raw.material, c.span(), "material")?)?;
             if raw.min.is_none() && raw.max.is_none() {
                 return Err(src.error(c.span(), "check `count` needs `min`, `max` or both"));
@@ -1187,11 +1203,40 @@ fn check_check(src: &Source<'_>, c: &Spanned<RawCheck>) -> Result<Check, Scenari
                 max: raw.max,
             })
         }
-        "settled" => no_material().map(|_| Check::Settled),
-        "finite" => no_material().map(|_| Check::Finite),
+        "level" => {
+            only(&["material", "from", "to", "tolerance"])?;
+            let material = src.material(required(src, &raw.material, c.span(), "material")?)?;
+            let from = required(src, &raw.from, c.span(), "from")?;
+            let to = required(src, &raw.to, c.span(), "to")?;
+            let size = world.size.map(i64::from);
+            let (lo, hi) = (*from.get_ref(), *to.get_ref());
+            if (0..3).any(|a| lo[a] < 0 || lo[a] >= size[a]) {
+                return Err(src.error(
+                    from.span(),
+                    format!("from {lo:?} lies outside the world {:?}", world.size),
+                ));
+            }
+            if (0..3).any(|a| hi[a] <= lo[a] || hi[a] > size[a]) {
+                return Err(src.error(
+                    to.span(),
+                    format!(
+                        "to {hi:?} must be above from {lo:?} and at most the world size {:?}",
+                        world.size
+                    ),
+                ));
+            }
+            Ok(Check::Level {
+                material,
+                min: lo.map(|v| v as u32),
+                max: hi.map(|v| v as u32),
+                tolerance: raw.tolerance.as_ref().map_or(1, |t| *t.get_ref()),
+            })
+        }
+        "settled" => only(&[]).map(|_| Check::Settled),
+        "finite" => only(&[]).map(|_| Check::Finite),
         other => Err(src.error(
             kind.span(),
-            format!("unknown check kind `{other}` (expected count, settled or finite)"),
+            format!("unknown check kind `{other}` (expected count, level, settled or finite)"),
         )),
     }
 }

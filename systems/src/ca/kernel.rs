@@ -317,6 +317,13 @@ impl PageUpdate<'_> {
         }
     }
 
+    /// Whether the cell at `target` (not NONE) is empty (air).
+    #[inline(always)]
+    fn is_empty(&self, target: usize) -> bool {
+        // SAFETY: callers pass an address `enters` accepted, so not NONE.
+        self.table.kind[unsafe { self.mat(target) } as usize] == Kind::Empty
+    }
+
     /// Picks one of the open targets in `open` (bit k set: `targets[k]` is
     /// open). The random draw is made only when there is a choice.
     #[inline(always)]
@@ -437,8 +444,8 @@ impl PageUpdate<'_> {
 
     /// The pool index a cell of `m` moves to, if anywhere: straight along `dy` (-1 falls,
     /// +1 rises), else diagonally along `dy`, else (for fluids, `spreads`)
-    /// sideways when pressed by its own material from behind or when a
-    /// `dy` step opens within reach on that side. Moves only into cells in
+    /// sideways: into an empty cell when pressed by its own material from
+    /// behind, or when a `dy` step opens within reach on that side. Moves only into cells in
     /// `set`, the material's sink (falling) or rise table.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
@@ -474,8 +481,14 @@ impl PageUpdate<'_> {
         let pressed = behind != NONE && unsafe { self.mat(behind) } == m;
         for (k, &(dx, dz)) in SIDES.iter().enumerate() {
             targets[k] = self.near::<INTERIOR>(i, here, [dx, 0, dz]);
+            // Pressure pushes a fluid sideways into empty cells only: a
+            // bubble of a lighter fluid is not pushed along under its heavier
+            // neighbour (that moved it every frame, and the cell above,
+            // seeing it moved, never sank into it); it rises as that cell
+            // sinks into it.
             let flows = self.enters(set, targets[k])
-                && (pressed || self.drop_ahead(here, (dx, dz), dy, set));
+                && (pressed && self.is_empty(targets[k])
+                    || self.drop_ahead(here, (dx, dz), dy, set));
             open |= u32::from(flows) << k;
         }
         if open != 0 {

@@ -13,11 +13,16 @@
 //!
 //! Per cell, in order: reactions (if enabled), then movement:
 //! - powder falls, else slides to a lower diagonal neighbour;
-//! - liquid falls, else slides diagonally, else spreads sideways when it is
-//!   pressed from above or the side it spreads to has a drop below it (so a
-//!   one-cell film stops spreading and can fall asleep);
+//! - liquid falls, else slides diagonally, else spreads sideways: into air
+//!   when it is pressed from above, into any lighter fluid when the side it
+//!   spreads to has a drop below it (so a one-cell film stops spreading and
+//!   can fall asleep);
 //! - gas rises, else drifts diagonally up, else spreads sideways under the
 //!   same rule upside down.
+//!
+//! After the sweep, [`level`] lets each liquid body find its level: the
+//! sweep's local rules stop at terraces one cell high, and cannot carry
+//! water from one basin to another through a pipe under the surface.
 //!
 //! A mover swaps with a fluid target lighter than itself (heavier, for gas
 //! rising), so sand sinks through water and oil floats on it; swaps conserve
@@ -28,9 +33,11 @@
 
 pub mod flags;
 mod kernel;
+mod level;
 mod schedule;
 
 pub use kernel::rates;
+pub use level::{level, LevelStats};
 pub use schedule::step;
 
 use loam_runtime::{Job, Seed};
@@ -81,9 +88,12 @@ pub struct CaStats {
     pub reactions: u64,
     /// Pages awake for the next frame.
     pub active_pages: u64,
+    /// Trades the levelling pass made ([`level`]).
+    pub levelled: u64,
 }
 
-/// The `ca.step` job: one automaton frame over the [`VoxelWorld`].
+/// The `ca.step` job: one automaton frame over the [`VoxelWorld`]: the
+/// sweep ([`step`]), then levelling ([`level`]).
 pub fn job() -> Job {
     Job::new("ca.step")
         .writes::<VoxelWorld>()
@@ -96,7 +106,12 @@ pub fn job() -> Job {
             let config = *ctx.read::<CaConfig>()?;
             let table = ctx.read::<MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
-            let stats = step(&mut world, &table, &config, seed, ctx.clock().frame);
+            let frame = ctx.clock().frame;
+            // The pages the sweep is about to update.
+            let swept = world.table.woken().to_vec();
+            let mut stats = step(&mut world, &table, &config, seed, frame);
+            stats.levelled = level(&mut world, &table, seed, frame, &swept).trades;
+            stats.active_pages = world.table.awake_count() as u64;
             *ctx.write::<CaStats>()? = stats;
             Ok(())
         })
