@@ -162,6 +162,7 @@ pub fn level(
     let layout = *world.layout();
     let page_cells = layout.page_cells();
     let liquid: [bool; 256] = std::array::from_fn(|m| table.kind[m] == Kind::Liquid);
+    let liquids: Vec<u8> = (0..=255u8).filter(|&m| liquid[m as usize]).collect();
     let p = layout.page as usize;
     let stride = [1, p, p * p];
     // Seeds: the tops (liquid under a lighter fluid) of quiet pages. A body
@@ -186,7 +187,7 @@ pub fn level(
                 .flags
                 .chunks(64)
                 .all(|c| c.iter().fold(0, |a, &f| a | f) & MOVED == 0);
-            if !quiet || !view.material.iter().any(|&m| liquid[m as usize]) {
+            if !quiet || !holds_any(view.material, &liquids) {
                 continue;
             }
             let Some(slot) = world.table.resident_slot(page) else {
@@ -199,6 +200,9 @@ pub fn level(
             let layer = p * p;
             let first = view.material[0];
             let below_top = if view.material.iter().all(|&m| m == first) {
+                if !liquid[first as usize] {
+                    continue;
+                }
                 0
             } else {
                 page_cells - layer
@@ -348,6 +352,19 @@ pub fn level(
         stats.trades += trade_level(world, table, m, &tops, &holes, seed, frame);
     }
     stats
+}
+
+/// Whether `cells` holds any of `ids`. Eight ids at a time are compared
+/// across 64 cells with no early exit, a loop that vectorises (a table
+/// lookup per cell would not); most pages a frame touches hold no liquid.
+fn holds_any(cells: &[u8], ids: &[u8]) -> bool {
+    ids.chunks(8).any(|ids| {
+        let mut set = [ids[0]; 8];
+        set[..ids.len()].copy_from_slice(ids);
+        cells
+            .chunks(64)
+            .any(|c| c.iter().fold(false, |found, m| found | set.contains(m)))
+    })
 }
 
 /// Makes a quarter (at least one) of the trades `tops` and `holes` of one
