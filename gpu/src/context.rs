@@ -46,6 +46,9 @@ pub struct GpuContext {
     /// runs and the device has timestamps.
     #[cfg(feature = "tracy")]
     tracy: Option<tracy_client::GpuContext>,
+    /// Zones sent to Tracy so far, by name (a few names, so it stays small).
+    #[cfg(feature = "tracy")]
+    zones_sent: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl GpuContext {
@@ -79,6 +82,8 @@ impl GpuContext {
             info,
             #[cfg(feature = "tracy")]
             tracy: None,
+            #[cfg(feature = "tracy")]
+            zones_sent: Default::default(),
         };
         #[cfg(feature = "tracy")]
         {
@@ -150,6 +155,15 @@ impl GpuContext {
             .ok()
     }
 
+    /// How many GPU zones of each name went to Tracy so far.
+    #[cfg(feature = "tracy")]
+    pub fn tracy_zones_sent(&self) -> std::collections::BTreeMap<String, u64> {
+        self.zones_sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Sends a GPU zone `name` spanning `ticks` to Tracy, when it runs.
     pub(crate) fn trace(&self, name: &str, ticks: [u64; 2]) {
         #[cfg(feature = "tracy")]
@@ -161,6 +175,8 @@ impl GpuContext {
             span.end_zone();
             span.upload_timestamp_start(ticks[0] as i64);
             span.upload_timestamp_end(ticks[1] as i64);
+            let mut sent = self.zones_sent.lock().unwrap_or_else(|e| e.into_inner());
+            *sent.entry(name.to_owned()).or_default() += 1;
         }
         #[cfg(not(feature = "tracy"))]
         let _ = (name, ticks);
