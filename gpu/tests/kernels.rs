@@ -31,10 +31,8 @@ fn gpu() -> GpuContext {
 /// The tests that need no GPU, and those that do.
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let missing = match GpuContext::new() {
-        Ok(_) => None,
-        Err(e) => Some(e),
-    };
+    let probe = GpuContext::new();
+    let missing = probe.as_ref().err();
     let required = std::env::var_os(REQUIRE_GPU).is_some();
     let ignore = match &missing {
         Some(e) if !required => {
@@ -64,7 +62,7 @@ fn main() -> ExitCode {
     #[cfg(feature = "tracy")]
     {
         // Tracy's GPU zones need timestamps inside encoders.
-        let timestamps = GpuContext::new().is_ok_and(|gpu| {
+        let timestamps = probe.as_ref().is_ok_and(|gpu| {
             gpu.device
                 .features()
                 .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
@@ -103,6 +101,8 @@ fn main() -> ExitCode {
         on_gpu("automaton_matches_the_cpu_at_every_page_size", automaton_matches_the_cpu_at_every_page_size),
         on_gpu("the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_cpu_does", the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_cpu_does),
     ]);
+    // Each test makes its own device.
+    drop(probe);
     libtest_mimic::run(&args, trials).exit_code()
 }
 
