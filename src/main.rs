@@ -57,8 +57,8 @@ enum Cmd {
         /// Write PNG pictures (top-down, slice, frame-time chart) into this directory.
         #[arg(long, value_name = "DIR")]
         snapshot: Option<PathBuf>,
-        /// Take world pictures every this many frames (default: about 8 per run).
-        #[arg(long, value_name = "K")]
+        /// Take world pictures every this many frames, at least 1 (default: about 8 per run).
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
         snapshot_every: Option<u64>,
         /// Write the final material channel as raw bytes, x fastest, then y, then z.
         #[arg(long, value_name = "FILE")]

@@ -188,6 +188,19 @@ fn missing_file_bad_flags_and_unavailable_backend_exit_2() {
     let out = loam(&["run", "scenarios/does-not-exist.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot read"));
+    // No place in the text to point at: no `:0:0`.
+    assert!(
+        stderr(&out).starts_with("error: scenarios/does-not-exist.toml: cannot read the file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = loam(&["run", "scenarios/sandbox.toml", "--snapshot-every", "0"]);
+    assert_eq!(out.status.code(), Some(2), "--snapshot-every 0 is refused");
+    assert!(
+        stderr(&out).contains("--snapshot-every"),
+        "{}",
+        stderr(&out)
+    );
     let out = loam(&["run", "scenarios/sandbox.toml", "--backend", "quantum"]);
     assert_eq!(out.status.code(), Some(2));
     let out = loam(&["run", "scenarios/sandbox.toml", "--frames", "many"]);

@@ -427,6 +427,40 @@ fn explode_wind_and_pressure_commands_are_checked() {
 }
 
 #[test]
+fn soft_body_names_are_unique_copies_of_a_repeat_included() {
+    let body = |name: &str| {
+        format!(
+            "[[softbody]]\nname = \"{name}\"\nshape = \"box\"\nmin = [1, 1, 1]\nmax = [5, 5, 5]\nmaterial = \"jelly\"\n"
+        )
+    };
+    // Lines: 1-2 the world, 3-8 the first body, 9-14 the second.
+    error_at(
+        &format!("{WORLD}{}{}", body("j"), body("j")),
+        10,
+        8,
+        "soft body name `j` is already used on line 4: names must be unique",
+    );
+    let grass = "[[softbody]]\nname = \"g\"\nshape = \"box\"\nmin = [1, 1, 1]\nmax = [3, 5, 3]\nmaterial = \"jelly\"\nrepeat = [2, 2]\nspacing = [4, 4]\n";
+    error_at(
+        &format!("{WORLD}{grass}{}", body("g.1.0")),
+        12,
+        8,
+        "soft body name `g.1.0` is already used on line 4",
+    );
+}
+
+#[test]
+fn a_file_that_cannot_be_read_names_no_line() {
+    let e = Scenario::load(Path::new("no/such/scenario.toml")).unwrap_err();
+    assert_eq!((e.line, e.column), (0, 0));
+    assert!(
+        e.to_string()
+            .starts_with("no/such/scenario.toml: cannot read the file: "),
+        "{e}"
+    );
+}
+
+#[test]
 fn soft_bodies_are_checked() {
     let body = "[[softbody]]\nname = \"j\"\nshape = \"box\"\nmin = [1, 1, 1]\nmax = [5, 5, 5]\n";
     let s = parse(&format!("{WORLD}{body}material = \"jelly\"\n")).unwrap();

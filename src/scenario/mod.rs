@@ -349,19 +349,33 @@ pub enum Check {
     Finite,
 }
 
-/// A mistake in a scenario file, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", path.display())]
+/// A mistake in a scenario file, with where it is: `path:line:column:
+/// message`, or `path: message` when it has no place in the text (a file
+/// that cannot be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
     /// The file.
     pub path: PathBuf,
-    /// 1-based line.
+    /// 1-based line; 0 when the error has no place in the text.
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column; 0 when the error has no place in the text.
     pub column: usize,
     /// What is wrong.
     pub message: String,
 }
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path.display(), self.message)
+        } else {
+            let (path, line, column) = (self.path.display(), self.line, self.column);
+            write!(f, "{path}:{line}:{column}: {}", self.message)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
 
 /// Values from the command line that replace the file's.
 #[derive(Clone, Debug, Default)]

@@ -149,6 +149,14 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// The 1-based line where `span` starts.
+    fn line(&self, span: Range<usize>) -> usize {
+        self.text[..span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
         let before = &self.text[..span.start.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
@@ -262,10 +270,26 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     for entry in &raw.command {
         commands.push(check_command(&src, entry, &world)?);
     }
-    let mut soft_bodies = Vec::new();
+    let mut soft_bodies: Vec<loam_systems::xpbd::SoftBox> = Vec::new();
+    // Reports name bodies, so a name is used once (copies of a `repeat`
+    // included).
+    let mut names: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for b in &raw.softbody {
         let body = check_soft_body(&src, b, &world)?;
-        soft_bodies.extend(repeat_soft_body(&src, b, body, &world)?);
+        let copies = repeat_soft_body(&src, b, body, &world)?;
+        for copy in &copies {
+            let line = src.line(b.get_ref().name.span());
+            if let Some(first) = names.insert(copy.name.clone(), line) {
+                return Err(src.error(
+                    b.get_ref().name.span(),
+                    format!(
+                        "soft body name `{}` is already used on line {first}: names must be unique",
+                        copy.name
+                    ),
+                ));
+            }
+        }
+        soft_bodies.extend(copies);
         if soft_bodies.len() > 1 << 16 {
             return Err(src.error(b.span(), "more than 65536 soft bodies"));
         }
