@@ -162,6 +162,8 @@ fn parse_backend(s: &str) -> Result<Backend, String> {
 
 /// Exit codes: 0 ok, 1 a check or invariant failed, 2 bad input.
 fn main() -> ExitCode {
+    #[cfg(feature = "gpu")]
+    headless_runtime_dir();
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Run {
@@ -536,6 +538,33 @@ fn graph(path: &Path) -> Result<ExitCode, CliError> {
         .map_err(|e| LoamError::from(loam::loam_runtime::EngineError::from(e)))?;
     print!("{listing}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Gives the GPU driver stack a private `XDG_RUNTIME_DIR` where it is unset
+/// or not a directory (headless machines, containers): the Vulkan loader and
+/// Mesa's drivers print an error about it at every device start, though a
+/// compute device needs nothing from it, so a working run looked like a
+/// failing one. Runs first in `main`, before any other thread exists, as
+/// changing the environment requires.
+#[cfg(feature = "gpu")]
+fn headless_runtime_dir() {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).is_dir()) {
+        return;
+    }
+    // Our uid, as the owner of our own /proc entry.
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("loam-runtime-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    // Only a directory of ours that nobody else can enter will do.
+    let ours = std::fs::symlink_metadata(&dir).is_ok_and(|m| {
+        m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0
+    });
+    if ours {
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
 }
 
 fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
