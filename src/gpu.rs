@@ -141,8 +141,7 @@ mod enabled {
                     // Levelling runs on the CPU's world, as after the CPU's sweep.
                     let seed = ctx.read::<Seed>()?.0;
                     let table = ctx.read::<MaterialTable>()?;
-                    stats.levelled =
-                        loam_systems::ca::level(&mut world, &table, seed, frame, &swept).trades;
+                    loam_systems::ca::level(&mut world, &table, seed, frame, &swept);
                     stats.active_pages = world.table.awake_count() as u64;
                     *ctx.write::<CaStats>()? = stats;
                     Ok(())

@@ -297,6 +297,9 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
             .map(|f| File::create(f).map_err(io(format!("cannot create {}", f.display()))))
             .transpose()
     };
+    if out.dump_materials.is_some() {
+        rt.check_material_dump()?;
+    }
     if out.save_world.is_some() && rt.stream().is_some() {
         return Err(CliError::Loam(LoamError::Unsupported(
             "--save-world needs a world held wholly in memory, not a streamed one (a \

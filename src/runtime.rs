@@ -371,14 +371,10 @@ impl Runtime {
         Report::build(self, self.backend, self.started.elapsed())
     }
 
-    /// The material of every cell of the world, x fastest, then y, then z, as
-    /// the simulation sees it: resident pages from memory; for a streamed
-    /// world, the others as its file holds them now, or generated from the
-    /// scenario's fills as loading them would. A world larger than the
-    /// memory available is an error.
-    pub fn material_dump(&self) -> Result<Vec<u8>, LoamError> {
-        let layout = *self.world().layout();
-        let cells = layout.cell_count();
+    /// Whether [`Runtime::material_dump`] fits in the memory available (a
+    /// byte a cell): check before a long run, not after it.
+    pub fn check_material_dump(&self) -> Result<(), LoamError> {
+        let cells = self.world().layout().cell_count();
         if available_memory().is_some_and(|avail| cells > avail) || usize::try_from(cells).is_err()
         {
             return Err(LoamError::Unsupported(format!(
@@ -387,6 +383,18 @@ impl Runtime {
                 cells >> 20
             )));
         }
+        Ok(())
+    }
+
+    /// The material of every cell of the world, x fastest, then y, then z, as
+    /// the simulation sees it: resident pages from memory; for a streamed
+    /// world, the others as its file holds them now, or generated from the
+    /// scenario's fills as loading them would. A world larger than the
+    /// memory available is an error.
+    pub fn material_dump(&self) -> Result<Vec<u8>, LoamError> {
+        self.check_material_dump()?;
+        let layout = *self.world().layout();
+        let cells = layout.cell_count();
         let [w, h, _] = layout.size.map(|v| v as usize);
         let pe = layout.page as usize;
         let mut out = vec![0u8; cells as usize];

@@ -560,6 +560,32 @@ fn a_streamed_world_dumps_and_exports_every_page_as_the_simulation_sees_it() {
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(said.contains("pages generated"), "{said}");
     assert!(zarr.join("zarr.json").exists());
+
+    // A world of 2^42 cells is refused before the run, and no dump is made.
+    let huge = dir.join("huge.toml");
+    std::fs::write(
+        &huge,
+        "[world]\nsize = [65536, 1024, 65536]\npage = 32\nfile = \"huge.loam\"\nresident_pages = 64\n\n\
+         [[observer]]\npath = [[40, 30, 40, 0]]\nradius = 8.0\n",
+    )
+    .unwrap();
+    let bin = dir.join("huge.bin");
+    let out = loam(&[
+        "run",
+        huge.to_str().unwrap(),
+        "--frames",
+        "0",
+        "--quiet",
+        "--dump-materials",
+        bin.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("more than the memory available"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!bin.exists(), "no dump file is left behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

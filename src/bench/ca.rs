@@ -90,10 +90,7 @@ pub fn dense_level_ms(frames: u64) -> f64 {
     for f in 0..3 + frames {
         dense_frame(&mut world, &table, f);
         let start = Instant::now();
-        let st = ca::level(&mut world, &table, 9, f, &all);
-        if std::env::var("LVDBG").is_ok() {
-            eprintln!("{f}: {st:?} {:?}", start.elapsed());
-        }
+        ca::level(&mut world, &table, 9, f, &all);
         if f >= 3 {
             spent += start.elapsed();
         }

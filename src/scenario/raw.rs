@@ -159,7 +159,7 @@ impl Source<'_> {
 
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
         let before = &self.text[..span.start.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
+        let line = self.line(span.clone());
         let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
         ScenarioError {
             path: self.path.to_path_buf(),

@@ -447,13 +447,13 @@ impl WorldFile {
             .map_or(0, |es| es.iter().map(|e| u64::from(e.stored)).sum())
     }
 
-    /// The three directory entries of page `p`, if the file holds it
-    /// (written since the last commit, or committed).
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The three directory entries of page `p`, if the file holds it
+    /// (written since the last commit, or committed).
     pub(crate) fn page_entries(&self, p: usize) -> Option<&[Entry]> {
         let id = PageId::from_coord(self.layout.page_coord(p)).0;
         if let Some(e) = self.pending.get(&id) {

@@ -97,14 +97,7 @@ pub fn export_world(
     out: &Path,
     zstd_level: i32,
 ) -> Result<ZarrStats, FileError> {
-    let io_at = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FileError::Io {
-            path: path.clone(),
-            source,
-        }
-    };
-    let elem = CHANNEL_TYPES[channel] as usize;
+    debug_assert!(file.is_some() || absent.is_some(), "no page has a source");
     let mut pages: Vec<([u32; 3], Origin)> = Vec::with_capacity(layout.page_count());
     for p in 0..layout.page_count() {
         let coord = layout.page_coord(p);
@@ -127,6 +120,32 @@ pub fn export_world(
         });
     }
     std::fs::create_dir(out).map_err(io_at(out))?;
+    let written = write_array(layout, seed, file, absent, &pages, channel, out, zstd_level);
+    if written.is_err() {
+        // Half an array is no array: an export that failed leaves nothing.
+        let _ = std::fs::remove_dir_all(out);
+    }
+    written
+}
+
+/// Writes the chunks and the metadata of `export_world` into `out`, which
+/// exists and is empty.
+#[allow(clippy::too_many_arguments)]
+fn write_array(
+    layout: WorldLayout,
+    seed: u64,
+    file: Option<&WorldFile>,
+    absent: Option<&dyn PageSource>,
+    pages: &[([u32; 3], Origin)],
+    channel: usize,
+    out: &Path,
+    zstd_level: i32,
+) -> Result<ZarrStats, FileError> {
+    let elem = CHANNEL_TYPES[channel] as usize;
+    let held = pages
+        .iter()
+        .filter(|(_, f)| matches!(f, Origin::Stored(_)))
+        .count();
 
     let write_chunk = |coord: [u32; 3], chunk: &[u8]| -> Result<u64, FileError> {
         let dir = out.join(format!("c/{}/{}", coord[2], coord[1]));
@@ -156,6 +175,12 @@ pub fn export_world(
                 match from {
                     Origin::Stored(e) => {
                         if e.codec == Codec::Uniform {
+                            // Checked like any page: a damaged entry is an
+                            // error, not a wrong value exported.
+                            let crc = uniform_crc(e.uniform, elem, layout.page_cells());
+                            if crc != e.crc {
+                                return Err(page_error(coord, "CRC mismatch".into()));
+                            }
                             return Ok(Chunk::Uniform(e.uniform));
                         }
                         let Some(file) = file else {
@@ -232,7 +257,13 @@ pub fn export_world(
     let [sx, sy, sz] = layout.size;
     let pe = layout.page;
     let fill_json = if elem == 4 {
-        format!("{}", f64::from(f32::from_le_bytes(fill)))
+        // JSON has no NaN or infinity; Zarr v3 spells them as strings.
+        match f32::from_le_bytes(fill) {
+            v if v.is_nan() => "\"NaN\"".to_owned(),
+            v if v.is_infinite() && v > 0.0 => "\"Infinity\"".to_owned(),
+            v if v.is_infinite() => "\"-Infinity\"".to_owned(),
+            v => format!("{}", f64::from(v)),
+        }
     } else {
         format!("{}", fill[0])
     };
@@ -261,6 +292,29 @@ pub fn export_world(
     let meta_path = out.join("zarr.json");
     std::fs::write(&meta_path, metadata).map_err(io_at(&meta_path))?;
     Ok(stats)
+}
+
+/// An I/O error at `path`.
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> FileError {
+    let path = path.to_path_buf();
+    move |source| FileError::Io {
+        path: path.clone(),
+        source,
+    }
+}
+
+/// The CRC32 of a page of `cells` elements of `elem` bytes, each `value`
+/// (zero-padded), as the directory records it.
+fn uniform_crc(value: [u8; 4], elem: usize, cells: usize) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    let chunk = value[..elem].repeat(1024);
+    let mut left = cells * elem;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        hasher.update(&chunk[..n]);
+        left -= n;
+    }
+    hasher.finalize()
 }
 
 /// The bytes of channel `channel` of `buf` (little-endian), into `out`.

@@ -10,8 +10,8 @@
 //! What levels real water is pressure, which reaches through the whole
 //! body at once. This pass stands in for it. After the sweep, it floods
 //! each liquid body (the face-connected cells of one liquid that did not
-//! move this frame) that has a cell in a page the frame updated or woke,
-//! and lists
+//! move this frame) that reaches the surface in a quiet page (one where no
+//! cell moved this frame) among those the frame updated or woke, and lists
 //! - its **tops**: cells under a lighter fluid (air, or oil over water);
 //! - its **holes**: cells of a lighter fluid next to one of its cells, where
 //!   its liquid could go (a lighter fluid that moved this frame is taken
@@ -35,8 +35,9 @@
 //! the sweep's spreading being the slower part. A level body makes no
 //! trade, wakes nothing, and its pages sleep.
 //!
-//! Trades set the `MOVED` flag on both cells (no cell moves twice in a
-//! frame) and wake the pages that can see them, as the sweep's moves do.
+//! Trades set the `MOVED` flag on both cells (no liquid cell moves twice in
+//! a frame; air, as in the sweep, may be displaced again) and wake the
+//! pages that can see them, as the sweep's moves do.
 //! The pass runs on one thread, in a fixed order, so its result is the same
 //! on any number of threads.
 
@@ -143,12 +144,11 @@ pub struct LevelStats {
     pub trades: u64,
 }
 
-/// Levels the liquid bodies that have a resting cell in one of `pages`
-/// (any order, repeats allowed) where no cell moved this frame: the pages
-/// the frame's sweep updated, and with them the pages woken for the next
-/// frame, which the sweep and anything after it changed. A page the sweep
-/// is still churning is left to the sweep; its bodies are levelled from a
-/// quiet page they reach, or once it is quiet. See the module docs.
+/// Levels the liquid bodies whose surface (a top) lies in a quiet page (no
+/// cell moved this frame) among `pages` (any order, repeats allowed) and
+/// the pages woken for the next frame: pass the pages the frame's sweep
+/// updated. A flood passes through every page its body reaches, quiet or
+/// not. See the module docs.
 pub fn level(
     world: &mut VoxelWorld,
     table: &MaterialTable,
@@ -196,18 +196,9 @@ pub fn level(
             let origin = layout.page_coord(page).map(|c| c * layout.page);
             let base = slot * page_cells;
             // Below the page's top layer the cell above is in the page, a
-            // layer (P² cells) on; a page of one material has no top there.
+            // layer (P² cells) on.
             let layer = p * p;
-            let first = view.material[0];
-            let below_top = if view.material.iter().all(|&m| m == first) {
-                if !liquid[first as usize] {
-                    continue;
-                }
-                0
-            } else {
-                page_cells - layer
-            };
-            for start in (0..below_top).step_by(layer) {
+            for start in (0..page_cells - layer).step_by(layer) {
                 let (here, above) = (
                     &view.material[start..start + layer],
                     &view.material[start + layer..start + 2 * layer],
@@ -401,22 +392,22 @@ fn trade_level(
     }
     holes[..trades].sort_unstable_by(by_height);
     let sinks = &table.sinks[m as usize];
-    let mut made = 0;
     for (t, h) in tops.iter().zip(&holes).take(trades) {
         let (t, h) = (t.2, h.2);
-        // An earlier body's trade may have used either cell.
+        // The body was flooded after the earlier bodies' trades, and its
+        // tops and holes are different cells: every pair is still good.
         let (material, flags) = (world.material.as_slice(), world.flags.as_slice());
         let hole = material[h.index];
-        let still = material[t.index] == m
-            && flags[t.index] & MOVED == 0
-            && has(sinks, hole)
-            && (table.kind[hole as usize] == Kind::Empty || flags[h.index] & MOVED == 0);
-        if still {
-            trade(world, t, h);
-            made += 1;
-        }
+        debug_assert!(
+            material[t.index] == m
+                && flags[t.index] & MOVED == 0
+                && has(sinks, hole)
+                && (table.kind[hole as usize] == Kind::Empty || flags[h.index] & MOVED == 0),
+            "a trade between cells that changed since the flood"
+        );
+        trade(world, t, h);
     }
-    made
+    trades as u64
 }
 
 /// How many of `heights` there are of each.

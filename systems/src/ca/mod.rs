@@ -88,8 +88,6 @@ pub struct CaStats {
     pub reactions: u64,
     /// Pages awake for the next frame.
     pub active_pages: u64,
-    /// Trades the levelling pass made ([`level`]).
-    pub levelled: u64,
 }
 
 /// The `ca.step` job: one automaton frame over the [`VoxelWorld`]: the
@@ -110,7 +108,7 @@ pub fn job() -> Job {
             // The pages the sweep is about to update.
             let swept = world.table.woken().to_vec();
             let mut stats = step(&mut world, &table, &config, seed, frame);
-            stats.levelled = level(&mut world, &table, seed, frame, &swept).trades;
+            level(&mut world, &table, seed, frame, &swept);
             stats.active_pages = world.table.awake_count() as u64;
             *ctx.write::<CaStats>()? = stats;
             Ok(())

@@ -39,8 +39,8 @@ pub fn step(
         .collect();
     let parallel = rayon::current_num_threads() > 1;
 
-    // MOVED bits are only ever set by page updates, which wake every page
-    // whose cells they flag; so every page holding a bit set last frame is
+    // MOVED bits are only ever set by page updates and levelling trades
+    // (`level`), which wake every page whose cells they flag; so every page holding a bit set last frame is
     // in `active` now, and clearing these pages leaves no stale bit anywhere
     // in the world. That matters beyond the updated pages: a mover reads the
     // MOVED bit of its target, which may lie in a neighbouring page.
