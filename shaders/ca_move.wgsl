@@ -50,6 +50,9 @@ const EMPTY: u32 = 0u;
 const POWDER: u32 = 2u;
 const LIQUID: u32 = 3u;
 const GAS: u32 = 4u;
+// Not a kind of the CPU's: the kinds table marks a gas denser than air
+// (MaterialTable::heavy) with it, and such a gas sinks as a liquid does.
+const HEAVY_GAS: u32 = 6u;
 
 // A storage buffer, not a uniform one: lavapipe compiles a variant of a
 // shader for the values of uniforms its loops depend on, at every
@@ -384,6 +387,8 @@ fn move_cell(row: u32, x: i32, y: i32, z: i32, i: u32, m: u32, kind: u32) -> boo
         j = flow(row, x, y, z, m, -1, 0u, true);
     } else if (kind == GAS) {
         j = flow(row, x, y, z, m, 1, 1u, true);
+    } else if (kind == HEAVY_GAS) {
+        j = flow(row, x, y, z, m, -1, 0u, true);
     }
     if (j == NONE) {
         return false;

@@ -443,9 +443,25 @@ fn column_counts(
     range
 }
 
+/// Cells of `material` in the box `min..max` (resident cells only).
+fn cells_in(world: &VoxelWorld, material: u8, min: [u32; 3], max: [u32; 3]) -> u64 {
+    let mut n = 0;
+    for z in min[2]..max[2] {
+        for y in min[1]..max[1] {
+            for x in min[0]..max[0] {
+                n += u64::from(world.material([x, y, z]) == Some(material));
+            }
+        }
+    }
+    n
+}
+
 /// Evaluates `checks` against `world`.
 pub fn evaluate(checks: &[Check], world: &VoxelWorld, table: &MaterialTable) -> Vec<CheckResult> {
-    let counts = if checks.iter().any(|c| matches!(c, Check::Count { .. })) {
+    let counts = if checks
+        .iter()
+        .any(|c| matches!(c, Check::Count { region: None, .. }))
+    {
         world.material_counts()
     } else {
         [0; 256]
@@ -453,8 +469,19 @@ pub fn evaluate(checks: &[Check], world: &VoxelWorld, table: &MaterialTable) -> 
     checks
         .iter()
         .map(|c| match *c {
-            Check::Count { material, min, max } => {
-                let n = counts[material as usize];
+            Check::Count {
+                material,
+                min,
+                max,
+                region,
+            } => {
+                let (n, place) = match region {
+                    None => (counts[material as usize], String::new()),
+                    Some((lo, hi)) => (
+                        cells_in(world, material, lo, hi),
+                        format!(" in {lo:?}..{hi:?}"),
+                    ),
+                };
                 let passed = min.is_none_or(|lo| n >= lo) && max.is_none_or(|hi| n <= hi);
                 let bound = match (min, max) {
                     (Some(lo), Some(hi)) => format!("in [{lo}, {hi}]"),
@@ -465,7 +492,7 @@ pub fn evaluate(checks: &[Check], world: &VoxelWorld, table: &MaterialTable) -> 
                 CheckResult {
                     kind: "count".into(),
                     passed,
-                    detail: format!("{} = {n}, expected {bound}", table.name(material)),
+                    detail: format!("{}{place} = {n}, expected {bound}", table.name(material)),
                 }
             }
             Check::Level {

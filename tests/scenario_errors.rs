@@ -304,11 +304,11 @@ fn bad_commands_and_checks() {
     );
     error_at(
         &format!(
-            "{WORLD}[[check]]\nkind = \"count\"\nmaterial = \"sand\"\nmin = 1\nfrom = [0, 0, 0]\n"
+            "{WORLD}[[check]]\nkind = \"count\"\nmaterial = \"sand\"\nmin = 1\ntolerance = 1\n"
         ),
         7,
-        8,
-        "check `count` takes no `from`",
+        13,
+        "check `count` takes no `tolerance`",
     );
 }
 
@@ -326,7 +326,8 @@ fn a_full_scenario_parses_into_typed_values() {
         vec![Check::Count {
             material: 2,
             min: Some(3),
-            max: None
+            max: None,
+            region: None,
         }]
     );
 }
@@ -446,6 +447,31 @@ fn soft_body_names_are_unique_copies_of_a_repeat_included() {
         12,
         8,
         "soft body name `g.1.0` is already used on line 4",
+    );
+}
+
+#[test]
+fn a_count_check_may_count_a_box() {
+    let s = parse(&format!(
+        "{WORLD}[[check]]\nkind = \"count\"\nmaterial = \"co2\"\nfrom = [1, 2, 3]\nto = [4, 5, 6]\nmin = 7\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        s.checks,
+        vec![Check::Count {
+            material: 15,
+            min: Some(7),
+            max: None,
+            region: Some(([1, 2, 3], [4, 5, 6])),
+        }]
+    );
+    error_at(
+        &format!(
+            "{WORLD}[[check]]\nkind = \"count\"\nmaterial = \"co2\"\nfrom = [1, 2, 3]\nmin = 7\n"
+        ),
+        3,
+        1,
+        "missing key `to`",
     );
 }
 

@@ -125,7 +125,17 @@ impl GpuAutomaton {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let kinds: Vec<u32> = table.kind.iter().map(|&k| k as u32).collect();
+        // A gas denser than air gets a kind code of its own (6, after the
+        // CPU's kinds), as the shader's HEAVY_GAS.
+        let kinds: Vec<u32> = (0..256)
+            .map(|m| {
+                if table.heavy[m] {
+                    6
+                } else {
+                    table.kind[m] as u32
+                }
+            })
+            .collect();
         let bits = |set: &[[bool; 256]; 256]| -> Vec<u32> {
             let mut words = vec![0u32; 256 * 8];
             for (m, row) in set.iter().enumerate() {

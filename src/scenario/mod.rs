@@ -329,6 +329,9 @@ pub enum Check {
         min: Option<u64>,
         /// At most this many.
         max: Option<u64>,
+        /// Only the cells in the box `from..to` (inclusive, exclusive
+        /// corners) count; the whole world when `None`.
+        region: Option<([u32; 3], [u32; 3])>,
     },
     /// A liquid lies level: over the columns of the box `min..max` that
     /// hold no solid cell in it, the cells of `material` in each column

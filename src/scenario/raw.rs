@@ -1179,6 +1179,35 @@ fn check_heat(
     })
 }
 
+/// A check's box `from..to`: both given, inside the world, `to` above `from`.
+fn check_region(
+    src: &Source<'_>,
+    c: &Spanned<RawCheck>,
+    world: &WorldSpec,
+) -> Result<([u32; 3], [u32; 3]), ScenarioError> {
+    let raw = c.get_ref();
+    let from = required(src, &raw.from, c.span(), "from")?;
+    let to = required(src, &raw.to, c.span(), "to")?;
+    let size = world.size.map(i64::from);
+    let (lo, hi) = (*from.get_ref(), *to.get_ref());
+    if (0..3).any(|a| lo[a] < 0 || lo[a] >= size[a]) {
+        return Err(src.error(
+            from.span(),
+            format!("from {lo:?} lies outside the world {:?}", world.size),
+        ));
+    }
+    if (0..3).any(|a| hi[a] <= lo[a] || hi[a] > size[a]) {
+        return Err(src.error(
+            to.span(),
+            format!(
+                "to {hi:?} must be above from {lo:?} and at most the world size {:?}",
+                world.size
+            ),
+        ));
+    }
+    Ok((lo.map(|v| v as u32), hi.map(|v| v as u32)))
+}
+
 fn check_check(
     src: &Source<'_>,
     c: &Spanned<RawCheck>,
@@ -1209,7 +1238,7 @@ fn check_check(
     };
     match kind.get_ref().as_str() {
         "count" => {
-            only(&["material", "min", "max"])?;
+            only(&["material", "min", "max", "from", "to"])?;
             let material = src.material(required(src, &raw.material, c.span(), "material")?)?;
             if raw.min.is_none() && raw.max.is_none() {
                 return Err(src.error(c.span(), "check `count` needs `min`, `max` or both"));
@@ -1221,38 +1250,25 @@ fn check_check(
                     );
                 }
             }
+            let region = match (&raw.from, &raw.to) {
+                (None, None) => None,
+                _ => Some(check_region(src, c, world)?),
+            };
             Ok(Check::Count {
                 material,
                 min: raw.min,
                 max: raw.max,
+                region,
             })
         }
         "level" => {
             only(&["material", "from", "to", "tolerance"])?;
             let material = src.material(required(src, &raw.material, c.span(), "material")?)?;
-            let from = required(src, &raw.from, c.span(), "from")?;
-            let to = required(src, &raw.to, c.span(), "to")?;
-            let size = world.size.map(i64::from);
-            let (lo, hi) = (*from.get_ref(), *to.get_ref());
-            if (0..3).any(|a| lo[a] < 0 || lo[a] >= size[a]) {
-                return Err(src.error(
-                    from.span(),
-                    format!("from {lo:?} lies outside the world {:?}", world.size),
-                ));
-            }
-            if (0..3).any(|a| hi[a] <= lo[a] || hi[a] > size[a]) {
-                return Err(src.error(
-                    to.span(),
-                    format!(
-                        "to {hi:?} must be above from {lo:?} and at most the world size {:?}",
-                        world.size
-                    ),
-                ));
-            }
+            let (min, max) = check_region(src, c, world)?;
             Ok(Check::Level {
                 material,
-                min: lo.map(|v| v as u32),
-                max: hi.map(|v| v as u32),
+                min,
+                max,
                 tolerance: raw.tolerance.as_ref().map_or(1, |t| *t.get_ref()),
             })
         }

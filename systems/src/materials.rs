@@ -28,7 +28,8 @@ pub enum Kind {
     Powder,
     /// Falls, slides diagonally, then spreads sideways.
     Liquid,
-    /// Rises, then spreads sideways.
+    /// Rises, then spreads sideways; one denser than air sinks instead
+    /// ([`MaterialTable::heavy`]).
     Gas,
     /// Stays in place, hot, burns out.
     Fire,
@@ -255,6 +256,9 @@ pub struct MaterialTable {
     pub rises: Box<[[bool; 256]; 256]>,
     /// Whether cells of the id can react at all (skips reaction logic for the rest).
     pub reactive: [bool; 256],
+    /// A gas denser than air (carbon dioxide): it sinks through air and
+    /// lighter gases and pools in low places, where other gases rise.
+    pub heavy: [bool; 256],
 }
 
 /// Whether `t` is in a set of material ids (a row of [`MaterialTable::sinks`]
@@ -284,6 +288,7 @@ impl MaterialTable {
             sinks: Box::new([[false; 256]; 256]),
             rises: Box::new([[false; 256]; 256]),
             reactive: [false; 256],
+            heavy: [false; 256],
         };
         for (i, m) in materials.iter().enumerate().take(256) {
             t.kind[i] = m.kind;
@@ -299,6 +304,10 @@ impl MaterialTable {
             t.reactive[i] = m.ignition.is_some()
                 || [id::LAVA, id::WATER, id::STEAM, id::ICE, id::FIRE, id::SMOKE]
                     .contains(&(i as u8));
+        }
+        let air = t.density[id::AIR as usize];
+        for m in 0..256 {
+            t.heavy[m] = t.kind[m] == Kind::Gas && t.density[m] > air;
         }
         for m in 0..256 {
             for target in 0..256 {

@@ -45,7 +45,10 @@ fn assert_centred(name: &str, material: u8, y: u32, frames: u64) {
             mean[a] += (c[a] - 31.5) / seeds as f64;
         }
     }
-    println!("{name}: mean offset from the source over {seeds} seeds: x {:+.3}, z {:+.3}", mean[0], mean[1]);
+    println!(
+        "{name}: mean offset from the source over {seeds} seeds: x {:+.3}, z {:+.3}",
+        mean[0], mean[1]
+    );
     for (a, axis) in ["x", "z"].iter().enumerate() {
         assert!(
             mean[a].abs() <= 0.5,

@@ -430,6 +430,11 @@ impl PageUpdate<'_> {
             Kind::Liquid => {
                 self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
             }
+            // A gas moves by buoyancy against the air: one denser than air
+            // sinks through air and lighter gases, as a liquid does.
+            Kind::Gas if self.table.heavy[m as usize] => {
+                self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
+            }
             Kind::Gas => {
                 self.flow::<INTERIOR>(i, [x, y, z], m, 1, &self.table.rises[m as usize], true)
             }

@@ -1,4 +1,6 @@
 //! Levelling: a liquid finds its level through the body it belongs to.
+//! (So does a gas denser than air, which pools as a liquid does: below,
+//! "liquid" stands for both.)
 //!
 //! The automaton's sweep moves a liquid cell by what it sees within a few
 //! cells: it falls, slides, and spreads sideways when pressed from above or
@@ -49,6 +51,12 @@ use loam_storage::{PageTable, VoxelWorld, WorldLayout};
 
 use super::flags::MOVED;
 use crate::materials::{has, Kind, MaterialTable};
+
+/// How far along a floor a film's edge looks for a place to pour over.
+const FLOOR_REACH: usize = 256;
+
+/// Most floor cells one body's search visits in a frame.
+const FLOOR_BUDGET: usize = 1 << 14;
 
 /// Random stream of the order among equal heights.
 const STREAM: u64 = 2;
@@ -129,6 +137,12 @@ impl Bits {
         clear
     }
 
+    /// Clears bit `i`.
+    #[inline]
+    fn remove(&mut self, i: usize) {
+        self.0[i / 64] &= !(1u64 << (i % 64));
+    }
+
     #[inline]
     fn contains(&self, i: usize) -> bool {
         self.0[i / 64] >> (i % 64) & 1 == 1
@@ -144,11 +158,22 @@ pub struct LevelStats {
     pub trades: u64,
 }
 
-/// Levels the liquid bodies whose surface (a top) lies in a quiet page (no
-/// cell moved this frame) among `pages` (any order, repeats allowed) and
-/// the pages woken for the next frame: pass the pages the frame's sweep
-/// updated. A flood passes through every page its body reaches, quiet or
-/// not. See the module docs.
+/// How a material pools: which way it falls, and what it moves through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pooling {
+    /// Does not pool (solids, powders, air, fire).
+    No,
+    /// Falls through lighter fluids: liquids, and gases denser than air.
+    Down,
+    /// Rises through heavier fluids: gases lighter than air, which pool
+    /// under ceilings.
+    Up,
+}
+
+/// Levels the bodies whose surface lies in a quiet page (no cell moved this
+/// frame) among `pages` (any order, repeats allowed) and the pages woken for
+/// the next frame: pass the pages the frame's sweep updated. A flood passes
+/// through every page its body reaches, quiet or not. See the module docs.
 pub fn level(
     world: &mut VoxelWorld,
     table: &MaterialTable,
@@ -161,76 +186,90 @@ pub fn level(
     pages.dedup();
     let layout = *world.layout();
     let page_cells = layout.page_cells();
-    let liquid: [bool; 256] = std::array::from_fn(|m| table.kind[m] == Kind::Liquid);
-    let liquids: Vec<u8> = (0..=255u8).filter(|&m| liquid[m as usize]).collect();
+    let pooling: [Pooling; 256] = std::array::from_fn(|m| match table.kind[m] {
+        Kind::Liquid => Pooling::Down,
+        Kind::Gas if table.heavy[m] => Pooling::Down,
+        Kind::Gas => Pooling::Up,
+        _ => Pooling::No,
+    });
+    // What a cell of `m` moves through.
+    let through = |m: u8| match pooling[m as usize] {
+        Pooling::Up => &table.rises[m as usize],
+        _ => &table.sinks[m as usize],
+    };
+    let pooled: Vec<u8> = (0..=255u8)
+        .filter(|&m| pooling[m as usize] != Pooling::No)
+        .collect();
     let p = layout.page as usize;
     let stride = [1, p, p * p];
-    // Seeds: the tops (liquid under a lighter fluid) of quiet pages. A body
-    // is levelled from its surface; a page of liquid with none (the depths
-    // of a lake) starts no flood, though floods pass through it.
+    let grid = Grid {
+        layout,
+        table: &world.table,
+        page_cells,
+        stride,
+    };
+    // Seeds: the surface cells (under a lighter fluid, or over a heavier
+    // one for a rising gas) of quiet pages. A body is levelled from its
+    // surface; a page of liquid with none (the depths of a lake) starts no
+    // flood, though floods pass through it.
     let mut seeds: Vec<Cell> = Vec::new();
-    {
-        let grid = Grid {
-            layout,
-            table: &world.table,
-            page_cells,
-            stride,
+    let material = world.material.as_slice();
+    for &page in &pages {
+        let Some(view) = world.page(page) else {
+            continue;
         };
-        let material = world.material.as_slice();
-        for &page in &pages {
-            let Some(view) = world.page(page) else {
-                continue;
-            };
-            // Flags OR-ed 64 at a time: a loop that vectorises, where an
-            // early exit would not.
-            let quiet = view
-                .flags
-                .chunks(64)
-                .all(|c| c.iter().fold(0, |a, &f| a | f) & MOVED == 0);
-            if !quiet || !holds_any(view.material, &liquids) {
-                continue;
-            }
-            let Some(slot) = world.table.resident_slot(page) else {
-                continue;
-            };
-            let origin = layout.page_coord(page).map(|c| c * layout.page);
-            let base = slot * page_cells;
-            // Below the page's top layer the cell above is in the page, a
-            // layer (P² cells) on.
-            let layer = p * p;
-            for start in (0..page_cells - layer).step_by(layer) {
-                let (here, above) = (
-                    &view.material[start..start + layer],
-                    &view.material[start + layer..start + 2 * layer],
+        // Flags OR-ed 64 at a time: a loop that vectorises, where an early
+        // exit would not.
+        let quiet = view
+            .flags
+            .chunks(64)
+            .all(|c| c.iter().fold(0, |a, &f| a | f) & MOVED == 0);
+        if !quiet || !holds_any(view.material, &pooled) {
+            continue;
+        }
+        let Some(slot) = world.table.resident_slot(page) else {
+            continue;
+        };
+        let origin = layout.page_coord(page).map(|c| c * layout.page);
+        let cell = |offset: usize| Cell {
+            at: local(&layout, origin, offset),
+            index: slot * page_cells + offset,
+        };
+        // Rows along x, each against the row above it (P cells on: x is
+        // fastest, then y, then z). Equal rows (the depths of a lake) hold
+        // no surface.
+        for z in 0..p {
+            for y in 0..p - 1 {
+                let start = p * (y + p * z);
+                let (lower, upper) = (
+                    &view.material[start..start + p],
+                    &view.material[start + p..start + 2 * p],
                 );
-                // A cell under its own material is no top: equal layers
-                // (the depths of a lake) are skipped whole.
-                if here == above {
+                if lower == upper {
                     continue;
                 }
-                for (k, (&m, &a)) in here.iter().zip(above).enumerate() {
-                    if liquid[m as usize] && has(&table.sinks[m as usize], a) {
-                        seeds.push(Cell {
-                            at: local(&layout, origin, start + k),
-                            index: base + start + k,
-                        });
+                for (k, (&a, &b)) in lower.iter().zip(upper).enumerate() {
+                    if pooling[a as usize] == Pooling::Down && has(through(a), b) {
+                        seeds.push(cell(start + k));
+                    }
+                    if pooling[b as usize] == Pooling::Up && has(through(b), a) {
+                        seeds.push(cell(start + p + k));
                     }
                 }
             }
-            for offset in page_cells - layer..page_cells {
-                let m = view.material[offset];
-                if !liquid[m as usize] {
-                    continue;
-                }
-                let c = Cell {
-                    at: local(&layout, origin, offset),
-                    index: base + offset,
-                };
-                if grid
-                    .near::<1, true>(c)
-                    .is_some_and(|n| has(&table.sinks[m as usize], material[n.index]))
-                {
-                    seeds.push(c);
+            // The top and bottom rows meet the pages above and below.
+            for (y, up) in [(p - 1, true), (0, false)] {
+                for offset in p * (y + p * z)..p * (y + 1 + p * z) {
+                    let m = view.material[offset];
+                    let c = cell(offset);
+                    let surface = match pooling[m as usize] {
+                        Pooling::Down if up => grid.near::<1, true>(c),
+                        Pooling::Up if !up => grid.near::<1, false>(c),
+                        _ => None,
+                    };
+                    if surface.is_some_and(|n| has(through(m), material[n.index])) {
+                        seeds.push(c);
+                    }
                 }
             }
         }
@@ -241,16 +280,20 @@ pub fn level(
     let cells = world.capacity() * page_cells;
     let mut body = Bits::new(cells);
     let mut hole_seen = Bits::new(cells);
+    let mut floor_seen = Bits::new(cells);
+    let mut floor_touched: Vec<usize> = Vec::new();
     let mut stats = LevelStats::default();
     let mut stack: Vec<Cell> = Vec::new();
     let mut tops: Vec<Cell> = Vec::new();
     let mut holes: Vec<Cell> = Vec::new();
+    let height = layout.size[1];
     for seed_cell in seeds {
         let start = seed_cell.index;
         let m = world.material.as_slice()[start];
+        let pool = pooling[m as usize];
         // An earlier body's trade may have changed the seed.
         let moved = world.flags.as_slice()[start] & MOVED != 0;
-        if !liquid[m as usize] || moved || body.contains(start) {
+        if pool == Pooling::No || moved || body.contains(start) {
             continue;
         }
         let grid = Grid {
@@ -261,11 +304,56 @@ pub fn level(
         };
         let material = world.material.as_slice();
         let flags = world.flags.as_slice();
-        let sinks = &table.sinks[m as usize];
+        let set = through(m);
         let resting = |i: usize| material[i] == m && flags[i] & MOVED == 0;
         let enterable = |i: usize| {
             let t = material[i];
-            has(sinks, t) && (table.kind[t as usize] == Kind::Empty || flags[i] & MOVED == 0)
+            has(set, t) && (table.kind[t as usize] == Kind::Empty || flags[i] & MOVED == 0)
+        };
+        // One cell on in the way the material falls (down, or up for a
+        // rising gas), if it could go there.
+        let fall = |c: Cell| {
+            let n = if pool == Pooling::Up {
+                grid.near::<1, true>(c)
+            } else {
+                grid.near::<1, false>(c)
+            };
+            n.filter(|n| enterable(n.index))
+        };
+        // A hole next to the body, taken where what fills it would land:
+        // water poured over the edge of a pit lands at its bottom.
+        // Elevation: height against the way the material falls.
+        let elevation = |c: &Cell| match pool {
+            Pooling::Up => height - 1 - c.at[1],
+            _ => c.at[1],
+        };
+        let land = |mut c: Cell| {
+            while let Some(below) = fall(c) {
+                c = below;
+            }
+            c
+        };
+        // Holes beside the body where what fills them would not fall (a
+        // film's edge on a floor): the floor is searched from them below.
+        let mut edges: Vec<Cell> = Vec::new();
+        // Whether `c` lies on the body's own liquid: a walk along the body's
+        // surface finds nothing lower than the body.
+        let on_body = |c: Cell| {
+            let n = if pool == Pooling::Up {
+                grid.near::<1, true>(c)
+            } else {
+                grid.near::<1, false>(c)
+            };
+            n.is_some_and(|n| material[n.index] == m)
+        };
+        let mut hole = |n: Cell, beside: bool, holes: &mut Vec<Cell>| {
+            let landing = land(n);
+            if beside && landing.index == n.index && !on_body(n) {
+                edges.push(n);
+            }
+            if hole_seen.insert(landing.index) {
+                holes.push(landing);
+            }
         };
         stats.bodies += 1;
         tops.clear();
@@ -277,6 +365,8 @@ pub fn level(
         let unvisited = |body: &Bits, n: Option<Cell>| {
             n.filter(|n| resting(n.index) && !body.contains(n.index))
         };
+        // Which of the four sides below is the surface side.
+        let surface_side = if pool == Pooling::Up { 1 } else { 0 };
         while let Some(c) = stack.pop() {
             if body.contains(c.index) {
                 continue;
@@ -287,9 +377,7 @@ pub fn level(
             }
             // The fluid before the run (the one after it is seen below).
             if let Some(n) = grid.near::<0, false>(first).filter(|n| enterable(n.index)) {
-                if hole_seen.insert(n.index) {
-                    holes.push(n);
-                }
+                hole(n, true, &mut holes);
             }
             // Whether the previous cell's neighbour, per side, was pushed
             // or visited (then this one's is in the same run).
@@ -316,31 +404,64 @@ pub fn level(
                         continue;
                     }
                     pushed[k] = false;
-                    if k == 0 && has(sinks, material[n.index]) {
+                    if k == surface_side && has(set, material[n.index]) {
                         tops.push(x);
                     }
-                    if enterable(n.index) && hole_seen.insert(n.index) {
-                        holes.push(n);
+                    if enterable(n.index) {
+                        hole(n, k >= 2, &mut holes);
                     }
                 }
                 cell = grid.near::<0, true>(x);
                 if let Some(n) = cell.filter(|n| !resting(n.index) && enterable(n.index)) {
-                    if hole_seen.insert(n.index) {
-                        holes.push(n);
-                    }
+                    hole(n, true, &mut holes);
                 }
             }
         }
-        // Hole bits are per body: clear them for the next.
-        for h in &holes {
-            hole_seen.0[h.index / 64] &= !(1u64 << (h.index % 64));
+        // From the edges, along the floor (enterable cells that do not fall)
+        // up to `FLOOR_REACH` steps, to the first places where what flows
+        // there would pour over and land lower: a film of carbon dioxide
+        // finds the pit a few steps from it.
+        let mut frontier: Vec<(Cell, usize)> = edges.drain(..).map(|c| (c, 0)).collect();
+        let mut next = 0;
+        while let Some(&(c, steps)) = frontier.get(next) {
+            next += 1;
+            if steps >= FLOOR_REACH || next > FLOOR_BUDGET {
+                continue;
+            }
+            let around = [
+                grid.near::<0, true>(c),
+                grid.near::<0, false>(c),
+                grid.near::<2, true>(c),
+                grid.near::<2, false>(c),
+            ];
+            for n in around.into_iter().flatten() {
+                if !enterable(n.index) || !floor_seen.insert(n.index) {
+                    continue;
+                }
+                floor_touched.push(n.index);
+                if fall(n).is_some() {
+                    let landing = land(n);
+                    if hole_seen.insert(landing.index) {
+                        holes.push(landing);
+                    }
+                } else if !on_body(n) {
+                    frontier.push((n, steps + 1));
+                }
+            }
         }
-        let highest = tops.iter().map(|t| t.at[1]).max();
-        let lowest = holes.iter().map(|h| h.at[1]).min();
+        // Hole and floor bits are per body: clear them for the next.
+        for i in floor_touched.drain(..) {
+            floor_seen.remove(i);
+        }
+        for h in &holes {
+            hole_seen.remove(h.index);
+        }
+        let highest = tops.iter().map(elevation).max();
+        let lowest = holes.iter().map(elevation).min();
         if !matches!((highest, lowest), (Some(t), Some(h)) if t > h) {
             continue;
         }
-        stats.trades += trade_level(world, table, m, &tops, &holes, seed, frame);
+        stats.trades += trade_level(world, table, m, set, &tops, &holes, &elevation, seed, frame);
     }
     stats
 }
@@ -359,25 +480,29 @@ fn holds_any(cells: &[u8], ids: &[u8]) -> bool {
 }
 
 /// Makes a quarter (at least one) of the trades `tops` and `holes` of one
-/// body of `m` allow: the highest tops with the lowest holes, each top above
-/// its hole, equal heights in the order of a hash of (seed, frame, cell).
-/// Returns the trades made.
+/// body of `m` (which moves through `set`) allow: the highest tops with the
+/// lowest holes by `elevation`, each top above its hole, equal elevations in
+/// the order of a hash of (seed, frame, cell). Returns the trades made.
+#[allow(clippy::too_many_arguments)]
 fn trade_level(
     world: &mut VoxelWorld,
     table: &MaterialTable,
     m: u8,
+    set: &[bool; 256],
     tops: &[Cell],
     holes: &[Cell],
+    elevation: &dyn Fn(&Cell) -> u32,
     seed: u64,
     frame: u64,
 ) -> u64 {
     let key = |c: &Cell| hash3(seed, frame ^ STREAM << 56, pack(c.at));
-    // Highest tops first, lowest holes first, equal heights by key.
+    // Highest tops first, lowest holes first, equal elevations by key.
     let mut tops: Vec<(Reverse<u32>, u64, Cell)> = tops
         .iter()
-        .map(|c| (Reverse(c.at[1]), key(c), *c))
+        .map(|c| (Reverse(elevation(c)), key(c), *c))
         .collect();
-    let mut holes: Vec<(u32, u64, Cell)> = holes.iter().map(|c| (c.at[1], key(c), *c)).collect();
+    let mut holes: Vec<(u32, u64, Cell)> =
+        holes.iter().map(|c| (elevation(c), key(c), *c)).collect();
     let trades = pairs_above(tops.iter().map(|t| t.0 .0), holes.iter().map(|h| h.0)).div_ceil(4);
     // Only the first `trades` of each need sorting.
     let by_order =
@@ -391,7 +516,6 @@ fn trade_level(
         holes.select_nth_unstable_by(trades, by_height);
     }
     holes[..trades].sort_unstable_by(by_height);
-    let sinks = &table.sinks[m as usize];
     for (t, h) in tops.iter().zip(&holes).take(trades) {
         let (t, h) = (t.2, h.2);
         // The body was flooded after the earlier bodies' trades, and its
@@ -401,7 +525,7 @@ fn trade_level(
         debug_assert!(
             material[t.index] == m
                 && flags[t.index] & MOVED == 0
-                && has(sinks, hole)
+                && has(set, hole)
                 && (table.kind[hole as usize] == Kind::Empty || flags[h.index] & MOVED == 0),
             "a trade between cells that changed since the flood"
         );
