@@ -41,8 +41,9 @@ pub use command::{Command, CommandSender};
 pub use report::Report;
 pub use runtime::{LoamError, Runtime};
 pub use scenario::{
-    Backend, Check, Emitter, Fill, HeatBathSpec, ObserverSpec, Overrides, SavePolicy, Scenario,
-    ScenarioError, ScheduledCommand, Shape, StorageSpec,
+    Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, Overrides,
+    PressureSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,
+    WindSpec,
 };
 
 pub use loam_runtime;

@@ -10,7 +10,8 @@
 //! the way for its core), voxels in index order, and every random choice a
 //! hash of (seed, frame, cell). So the pass gives the same world on any
 //! number of threads. A cell moves only into empty cells, so every cell is
-//! conserved.
+//! conserved. Ground a blast pushes down into ground that holds is thrown up
+//! and out instead, so a blast over flat sand digs a crater.
 
 use loam_runtime::random::hash3;
 use loam_storage::{VoxelWorld, WorldLayout};
@@ -235,13 +236,19 @@ impl Throw<'_> {
                             }
                             // Whether it would move first (table lookups),
                             // then whether it already did (a hash lookup).
-                            let Some(distance) = self.distance(m, p, &s, speed) else {
+                            let Some((distance, blast)) = self.distance(m, p, &s, speed) else {
                                 continue;
                             };
                             if landed.contains(&p) {
                                 continue;
                             }
-                            if let Some(to) = walk(world, p, dir, distance) {
+                            let to = walk(world, p, dir, distance).or_else(|| {
+                                // Pushed into the ground, which holds: a
+                                // blast over flat ground throws it up and out.
+                                let up = self.ejecta(dir, p).filter(|_| blast)?;
+                                walk(world, p, up, distance)
+                            });
+                            if let Some(to) = to {
                                 let t = world.temperature.as_slice()[i];
                                 let t_air = world.temperature(to).unwrap_or(AMBIENT);
                                 world.set_cell(to, m, t);
@@ -258,12 +265,13 @@ impl Throw<'_> {
     }
 
     /// How far the field `s` (of `speed` m/s) moves a cell of material `m`
-    /// at `p` this frame, if at all.
-    fn distance(&self, m: u8, p: [u32; 3], s: &Sample, speed: f32) -> Option<f32> {
+    /// at `p` this frame, if at all, and whether a blast throws it (rather
+    /// than a wind carrying it).
+    fn distance(&self, m: u8, p: [u32; 3], s: &Sample, speed: f32) -> Option<(f32, bool)> {
         let cells = speed * self.cells_per_frame;
         if s.pressure > 0.0 && s.pressure >= self.materials.strength[m as usize] {
             // A blast: thrown along the kinetic field.
-            return Some(cells.clamp(1.0, MAX_THROW));
+            return Some((cells.clamp(1.0, MAX_THROW), true));
         }
         if self.materials.kind[m as usize] != Kind::Gas {
             return None;
@@ -275,7 +283,32 @@ impl Throw<'_> {
             u64::from(p[0]) | u64::from(p[1]) << 21 | u64::from(p[2]) << 42,
         );
         let roll = (r >> 40) as f32 / (1u64 << 24) as f32;
-        (roll < cells).then_some(1.0)
+        (roll < cells).then_some((1.0, false))
+    }
+
+    /// Where ground pushed down by a blast (`dir` points into it) is thrown
+    /// instead: up at 45° and out, away from the blast's centre along `dir`'s
+    /// horizontal part, or, right under the centre where that part is
+    /// small, in a direction drawn from (seed, frame, cell). `None` when
+    /// `dir` does not point down.
+    fn ejecta(&self, dir: [f32; 3], p: [u32; 3]) -> Option<[f32; 3]> {
+        if dir[1] >= 0.0 {
+            return None;
+        }
+        let across = (dir[0] * dir[0] + dir[2] * dir[2]).sqrt();
+        let (hx, hz) = if across > 0.3 {
+            (dir[0] / across, dir[2] / across)
+        } else {
+            let r = hash3(
+                self.seed ^ 0x4352_4154_4552,
+                self.frame,
+                u64::from(p[0]) | u64::from(p[1]) << 21 | u64::from(p[2]) << 42,
+            );
+            let angle = (r >> 40) as f32 / (1u64 << 24) as f32 * std::f32::consts::TAU;
+            (angle.cos(), angle.sin())
+        };
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        Some([hx * s, s, hz * s])
     }
 }
 
