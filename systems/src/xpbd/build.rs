@@ -135,15 +135,18 @@ impl SoftBodies {
             self.distances.rest.push(d);
             self.distances.compliance.push(body.material.compliance);
         }
-        if body.solver == Solver::Volume {
-            for &v in cells {
-                let corners: [u32; 8] = std::array::from_fn(|c| id[grid(corner(v, c))]);
-                let rest = solve::hex_volume(&self.x, &corners);
+        for &v in cells {
+            let corners: [u32; 8] = std::array::from_fn(|c| id[grid(corner(v, c))]);
+            let rest = solve::hex_volume(&self.x, &corners);
+            if body.solver == Solver::Volume {
                 self.volumes.corners.push(corners);
                 self.volumes.rest.push(rest);
                 self.volumes
                     .compliance
                     .push(body.material.volume_compliance);
+            } else {
+                // No constraint: kept only to measure the body's volume.
+                self.hulls.push((corners, rest));
             }
         }
     }

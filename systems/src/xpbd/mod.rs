@@ -267,6 +267,8 @@ pub struct Body {
     pub shapes: Span,
     /// Its face constraints.
     pub faces: Span,
+    /// Its measured-only hexahedra (`distance` bodies).
+    hulls: Span,
     /// Soft voxels.
     pub voxels: usize,
     /// Whether it sleeps: no solver work until a field or [`SoftBodies::wake`] wakes it.
@@ -379,6 +381,9 @@ pub struct SoftBodies {
     pub(crate) distance_colours: Vec<Vec<u32>>,
     pub(crate) volume_colours: Vec<Vec<u32>>,
     pub(crate) face_colours: Vec<Vec<u32>>,
+    /// The voxels' hexahedra (corner particles, rest volume) of bodies whose
+    /// solver keeps none (`distance`), to measure their volume only.
+    pub(crate) hulls: Vec<([u32; 8], f32)>,
 }
 
 impl SoftBodies {
@@ -393,6 +398,7 @@ impl SoftBodies {
             self.volumes.corners.len(),
             self.shapes.first.len(),
             self.faces.a.len(),
+            self.hulls.len(),
         );
         match body.solver {
             Solver::GramSchmidt => self.build_own(body, &cells, voxel_mass),
@@ -405,6 +411,7 @@ impl SoftBodies {
             volumes: (before.2, self.volumes.corners.len()),
             shapes: (before.3, self.shapes.first.len()),
             faces: (before.4, self.faces.a.len()),
+            hulls: (before.5, self.hulls.len()),
             voxels: cells.len(),
             sleeping: false,
             still_frames: 0,
@@ -466,9 +473,9 @@ impl SoftBodies {
             + self.faces.a.len()
     }
 
-    /// Current over rest volume of body `b`: of its voxels' hexahedra for
-    /// the `volume` and `gram_schmidt` solvers; 1 for `distance`, which
-    /// keeps no volume.
+    /// Current over rest volume of body `b`, the sum of its voxels'
+    /// hexahedra: the volume solver's constraints, the Gram-Schmidt voxels,
+    /// or, for `distance`, hexahedra kept to measure it.
     pub fn volume_ratio(&self, b: usize) -> f32 {
         let body = &self.bodies[b];
         let (now, rest): (f32, f32) = if body.volumes.0 < body.volumes.1 {
@@ -486,6 +493,15 @@ impl SoftBodies {
                     .map(|k| solve::hex_volume(&self.x, &self.shapes.corners(k)))
                     .sum(),
                 self.shapes.edge[k].iter().map(|e| e * e * e).sum(),
+            )
+        } else if body.hulls.0 < body.hulls.1 {
+            let hulls = &self.hulls[body.hulls.0..body.hulls.1];
+            (
+                hulls
+                    .iter()
+                    .map(|(c, _)| solve::hex_volume(&self.x, c))
+                    .sum(),
+                hulls.iter().map(|(_, rest)| rest).sum(),
             )
         } else {
             return 1.0;
