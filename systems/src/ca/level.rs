@@ -18,7 +18,13 @@
 //! - its **holes**: cells of a lighter fluid next to one of its cells, where
 //!   its liquid could go (a lighter fluid that moved this frame is taken
 //!   only if it is empty, as the sweep does). The air over a top is a hole
-//!   too: filling it raises that column.
+//!   too: filling it raises that column. A hole is taken where what fills
+//!   it would land (water poured over the edge of a pit lands at its
+//!   bottom), and from a film's edge the floor is searched, breadth first,
+//!   for such an edge.
+//!
+//! Gases lighter than air are levelled the same way upside down: their
+//! surface faces down, and they pool under ceilings.
 //!
 //! While the highest top lies above the lowest hole, the top's liquid and
 //! the hole's fluid trade places: the surface where the body stands high
