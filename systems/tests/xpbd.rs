@@ -454,3 +454,53 @@ fn shared_corner_cubes_of_edge_4_to_16_keep_their_volume_within_2_percent() {
         }
     }
 }
+
+/// A body whose only disturbance is its own weight on sand falls asleep and
+/// stays asleep: the pressure its weight puts on the grains (more than their
+/// strength, under a heavy body) went into the fields while it was awake,
+/// and used to wake it again every frame. A blast still wakes it.
+#[test]
+fn a_body_resting_on_sand_sleeps_until_a_blast_wakes_it() {
+    for (k, material) in materials().into_iter().enumerate() {
+        let mut w = VoxelWorld::new(
+            WorldLayout::new([32, 32, 32], 16).unwrap(),
+            id::AIR,
+            AMBIENT,
+        );
+        for x in 0..32 {
+            for z in 0..32 {
+                for y in 0..4 {
+                    w.set_cell([x, y, z], id::SAND, AMBIENT);
+                }
+            }
+        }
+        let table = MaterialTable::default();
+        let mut fields = Fields::new(FieldConfig::default());
+        let mut b = SoftBodies::default();
+        b.add_box(
+            &SoftBox::new("j", [12.0, 6.0, 12.0], [6, 6, 6], material),
+            0.25,
+        );
+        let frame = |b: &mut SoftBodies, fields: &mut Fields| {
+            b.step(&w, &table, &env(4, Some(fields)));
+            b.push_fields(fields, &w, &table, &env(4, None));
+            fields.decay(1.0 / 60.0);
+        };
+        for _ in 0..400 {
+            frame(&mut b, &mut fields);
+        }
+        assert!(
+            b.bodies[0].sleeping,
+            "material {k}: at rest on sand, it sleeps"
+        );
+        let resting = b.x.clone();
+        for _ in 0..100 {
+            frame(&mut b, &mut fields);
+            assert!(b.bodies[0].sleeping, "material {k}: and stays asleep");
+        }
+        assert_eq!(b.x, resting, "material {k}: asleep, nothing moves");
+        fields.add_explosion([15.0, 8.0, 4.0], 12.0, 2.0e5, 0.0);
+        frame(&mut b, &mut fields);
+        assert!(!b.bodies[0].sleeping, "material {k}: a blast wakes it");
+    }
+}

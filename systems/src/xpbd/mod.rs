@@ -275,6 +275,9 @@ pub struct Body {
     pub sleeping: bool,
     /// Frames it has been still for.
     still_frames: u32,
+    /// The largest pressure it wrote into the fields in its last awake
+    /// frame (Pa): no larger pressure wakes it.
+    pressure_written: f32,
     /// The material.
     pub material: SoftMaterial,
 }
@@ -415,6 +418,7 @@ impl SoftBodies {
             voxels: cells.len(),
             sleeping: false,
             still_frames: 0,
+            pressure_written: 0.0,
             material: body.material,
         });
         // Colour once before the next step, not once per body added.
@@ -666,7 +670,7 @@ impl SoftBodies {
                     *wind = s.kinetic.map(|v| v * to_cells);
                 }
                 let speed = s.kinetic.iter().map(|v| v * v).sum::<f32>().sqrt();
-                speed > WAKE_WIND || s.pressure > WAKE_PRESSURE
+                speed > WAKE_WIND || s.pressure > WAKE_PRESSURE + body.pressure_written
             })
             .collect();
         if fields.is_none() {

@@ -23,9 +23,12 @@ use crate::materials::{Kind, MaterialTable};
 
 impl SoftBodies {
     /// Writes this frame's reactions of every awake particle into `fields`
-    /// (after [`SoftBodies::step`] with the same `env`).
+    /// (after [`SoftBodies::step`] with the same `env`). Each body remembers
+    /// the largest pressure it wrote: a pressure no larger cannot wake it
+    /// once it sleeps, so a body whose own weight bears on sand (more than
+    /// the grains' strength, for a heavy body) is not woken by it.
     pub fn push_fields(
-        &self,
+        &mut self,
         fields: &mut Fields,
         world: &VoxelWorld,
         table: &MaterialTable,
@@ -34,7 +37,8 @@ impl SoftBodies {
         let vs = env.voxel_size;
         let h = env.dt / env.substeps.max(1) as f32;
         let cell_m3 = (fields.config().cell as f32 * vs).powi(3);
-        for body in self.bodies.iter().filter(|b| !b.sleeping) {
+        for body in self.bodies.iter_mut().filter(|b| !b.sleeping) {
+            body.pressure_written = 0.0;
             let density = body.material.density;
             for p in body.particles.0..body.particles.1 {
                 if self.w[p] == 0.0 {
@@ -59,6 +63,7 @@ impl SoftBodies {
                         .is_some_and(|m| pressure >= table.strength[m as usize])
                     {
                         fields.raise_scalar(Scalar::Pressure, at, pressure);
+                        body.pressure_written = body.pressure_written.max(pressure);
                     }
                     continue;
                 }
