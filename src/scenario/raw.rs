@@ -1028,19 +1028,30 @@ fn check_box(
     let e = entry.get_ref();
     let lo = required(src, &e.min, entry.span(), "min")?;
     let hi = required(src, &e.max, entry.span(), "max")?;
+    box_in_world(src, (lo, "min"), (hi, "max"), world)
+}
+
+/// The box `lo..hi`: `lo` inside the world, `hi` above it and at most the
+/// world's size; errors name each corner by its key.
+fn box_in_world(
+    src: &Source<'_>,
+    (lo, lo_key): (&Spanned<[i64; 3]>, &str),
+    (hi, hi_key): (&Spanned<[i64; 3]>, &str),
+    world: &WorldSpec,
+) -> Result<([u32; 3], [u32; 3]), ScenarioError> {
     let size = world.size.map(i64::from);
     let (min, max) = (*lo.get_ref(), *hi.get_ref());
     if (0..3).any(|a| min[a] < 0 || min[a] >= size[a]) {
         return Err(src.error(
             lo.span(),
-            format!("min {min:?} lies outside the world {:?}", world.size),
+            format!("{lo_key} {min:?} lies outside the world {:?}", world.size),
         ));
     }
     if (0..3).any(|a| max[a] <= min[a] || max[a] > size[a]) {
         return Err(src.error(
             hi.span(),
             format!(
-                "max {max:?} must be above min {min:?} and at most the world size {:?}",
+                "{hi_key} {max:?} must be above {lo_key} {min:?} and at most the world size {:?}",
                 world.size
             ),
         ));
@@ -1188,24 +1199,7 @@ fn check_region(
     let raw = c.get_ref();
     let from = required(src, &raw.from, c.span(), "from")?;
     let to = required(src, &raw.to, c.span(), "to")?;
-    let size = world.size.map(i64::from);
-    let (lo, hi) = (*from.get_ref(), *to.get_ref());
-    if (0..3).any(|a| lo[a] < 0 || lo[a] >= size[a]) {
-        return Err(src.error(
-            from.span(),
-            format!("from {lo:?} lies outside the world {:?}", world.size),
-        ));
-    }
-    if (0..3).any(|a| hi[a] <= lo[a] || hi[a] > size[a]) {
-        return Err(src.error(
-            to.span(),
-            format!(
-                "to {hi:?} must be above from {lo:?} and at most the world size {:?}",
-                world.size
-            ),
-        ));
-    }
-    Ok((lo.map(|v| v as u32), hi.map(|v| v as u32)))
+    box_in_world(src, (from, "from"), (to, "to"), world)
 }
 
 fn check_check(

@@ -3,25 +3,17 @@
 //! mixed gases end layered by density; and settled gas sleeps. Counts are
 //! checked every frame.
 
+mod common;
+
+use common::fill;
 use loam_storage::{VoxelWorld, WorldLayout};
-use loam_systems::ca::{self, CaConfig};
-use loam_systems::materials::{id, MaterialTable, AMBIENT};
+use loam_systems::materials::{id, AMBIENT};
 
-const CONFIG: CaConfig = CaConfig {
-    reactions: false,
-    heat: false,
-    thermal_transitions: false,
-    skip_stuck_rows: true,
-};
+/// The seed of every world here.
+const SEED: u64 = 9;
 
-fn fill(w: &mut VoxelWorld, min: [u32; 3], max: [u32; 3], m: u8) {
-    for z in min[2]..max[2] {
-        for y in min[1]..max[1] {
-            for x in min[0]..max[0] {
-                w.set_cell([x, y, z], m, AMBIENT);
-            }
-        }
-    }
+fn settle(w: &mut VoxelWorld, limit: u64, threads: usize) -> u64 {
+    common::settle(w, SEED, limit, threads)
 }
 
 /// A closed stone room 48 × 32 × 48 (walls, floor and ceiling one cell
@@ -31,29 +23,6 @@ fn room() -> VoxelWorld {
     let mut w = VoxelWorld::new(layout, id::STONE, AMBIENT);
     fill(&mut w, [1, 1, 1], [47, 31, 47], id::AIR);
     w
-}
-
-/// Runs until every page sleeps or `limit` frames; checks the counts every
-/// frame. Returns the frames run.
-fn settle(w: &mut VoxelWorld, limit: u64, threads: usize) -> u64 {
-    let table = MaterialTable::default();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
-    let counts = w.material_counts();
-    pool.install(|| {
-        for f in 0..limit {
-            let swept = w.table.woken().to_vec();
-            ca::step(w, &table, &CONFIG, 9, f);
-            ca::level(w, &table, 9, f, &swept);
-            assert_eq!(w.material_counts(), counts, "frame {f}: counts changed");
-            if w.table.awake_count() == 0 {
-                return f + 1;
-            }
-        }
-        limit
-    })
 }
 
 /// Cells of `m` inside the box.
@@ -161,13 +130,5 @@ fn gases_settle_the_same_on_one_two_and_four_threads() {
         fill(&mut w, [30, 3, 30], [38, 9, 38], id::STEAM);
         w
     };
-    let hashes: Vec<u64> = [1, 2, 4]
-        .iter()
-        .map(|&t| {
-            let mut w = make();
-            settle(&mut w, 400, t);
-            w.hash()
-        })
-        .collect();
-    assert!(hashes.windows(2).all(|h| h[0] == h[1]), "{hashes:x?}");
+    common::assert_same_on_any_thread_count(make, SEED, 400);
 }

@@ -7,59 +7,23 @@
 //! A frame here is what the runtime's `ca.step` job runs: the sweep, then
 //! levelling.
 
+mod common;
+
+use common::{fill, frame};
 use loam_runtime::random::hash3;
 use loam_storage::{VoxelWorld, WorldLayout};
-use loam_systems::ca::{self, CaConfig};
+use loam_systems::ca;
 use loam_systems::materials::{id, MaterialTable, AMBIENT};
 
-const CONFIG: CaConfig = CaConfig {
-    reactions: false,
-    heat: false,
-    thermal_transitions: false,
-    skip_stuck_rows: true,
-};
+/// The seed of every world here.
+const SEED: u64 = 5;
+
+fn settle(w: &mut VoxelWorld, limit: u64, threads: usize) -> u64 {
+    common::settle(w, SEED, limit, threads)
+}
 
 fn world(size: [u32; 3], page: u32) -> VoxelWorld {
     VoxelWorld::new(WorldLayout::new(size, page).unwrap(), id::AIR, AMBIENT)
-}
-
-fn fill(w: &mut VoxelWorld, min: [u32; 3], max: [u32; 3], m: u8) {
-    for z in min[2]..max[2] {
-        for y in min[1]..max[1] {
-            for x in min[0]..max[0] {
-                w.set_cell([x, y, z], m, AMBIENT);
-            }
-        }
-    }
-}
-
-/// One frame as the `ca.step` job runs it: the sweep, then levelling from
-/// the pages swept and woken.
-fn frame(w: &mut VoxelWorld, table: &MaterialTable, f: u64) -> ca::LevelStats {
-    let swept = w.table.woken().to_vec();
-    ca::step(w, table, &CONFIG, 5, f);
-    ca::level(w, table, 5, f, &swept)
-}
-
-/// Runs frames until every page sleeps (or `limit` frames), checking the
-/// counts every frame. Returns the frames run.
-fn settle(w: &mut VoxelWorld, limit: u64, threads: usize) -> u64 {
-    let table = MaterialTable::default();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
-    let counts = w.material_counts();
-    pool.install(|| {
-        for f in 0..limit {
-            frame(w, &table, f);
-            assert_eq!(w.material_counts(), counts, "frame {f}: counts changed");
-            if w.table.awake_count() == 0 {
-                return f + 1;
-            }
-        }
-        limit
-    })
 }
 
 /// Cells of `m` in column (x, z).
@@ -255,15 +219,7 @@ fn levelling_is_the_same_on_one_two_and_four_threads() {
         fill(&mut w, [25, 4, 20], [35, 14, 30], id::OIL);
         w
     };
-    let hashes: Vec<u64> = [1, 2, 4]
-        .iter()
-        .map(|&t| {
-            let mut w = make();
-            settle(&mut w, 300, t);
-            w.hash()
-        })
-        .collect();
-    assert!(hashes.windows(2).all(|h| h[0] == h[1]), "{hashes:x?}");
+    common::assert_same_on_any_thread_count(make, SEED, 300);
 }
 
 #[test]
@@ -281,7 +237,7 @@ fn still_water_sleeps_and_a_drop_wakes_only_what_it_touches() {
     let h = w.hash();
     let table = MaterialTable::default();
     for f in 0..10 {
-        frame(&mut w, &table, 5000 + f);
+        frame(&mut w, &table, SEED, 5000 + f);
     }
     assert_eq!(w.hash(), h, "asleep means nothing changes");
     // A drop lands, spreads into the top layer, and all sleeps again.
@@ -304,9 +260,9 @@ fn no_cell_is_traded_after_it_moved_in_the_sweep() {
     fill(&mut w, [10, 20, 10], [11, 28, 11], id::WATER);
     for f in 0..6 {
         let swept = w.table.woken().to_vec();
-        ca::step(&mut w, &table, &CONFIG, 5, f);
+        ca::step(&mut w, &table, &common::CONFIG, SEED, f);
         let before = w.material.as_slice().to_vec();
-        let stats = ca::level(&mut w, &table, 5, f, &swept);
+        let stats = ca::level(&mut w, &table, SEED, f, &swept);
         let after = w.material.as_slice().to_vec();
         // Levelling trades only resting cells: the falling column (x = 10,
         // z = 10, above y = 8) is untouched.

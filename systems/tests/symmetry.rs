@@ -5,16 +5,10 @@
 //! neighbour left in the same frame favours the direction the sweep came
 //! from.)
 
-use loam_storage::{VoxelWorld, WorldLayout};
-use loam_systems::ca::{self, CaConfig};
-use loam_systems::materials::{id, MaterialTable, AMBIENT};
+mod common;
 
-const CONFIG: CaConfig = CaConfig {
-    reactions: false,
-    heat: false,
-    thermal_transitions: false,
-    skip_stuck_rows: true,
-};
+use loam_storage::{VoxelWorld, WorldLayout};
+use loam_systems::materials::{id, MaterialTable, AMBIENT};
 
 /// The centre of mass (x, z) of `material` after `frames` frames of a 2 × 2
 /// source at the middle of a 64³ box (so the centre is 31.5), at height `y`.
@@ -28,9 +22,7 @@ fn centre(material: u8, y: u32, frames: u64, seed: u64) -> [f64; 2] {
                 w.set_cell([x, y, z], material, AMBIENT);
             }
         }
-        let swept = w.table.woken().to_vec();
-        ca::step(&mut w, &table, &CONFIG, seed, f);
-        ca::level(&mut w, &table, seed, f, &swept);
+        common::frame(&mut w, &table, seed, f);
     }
     let c = w.census()[material as usize].center_of_mass();
     [c[0], c[2]]

@@ -22,15 +22,16 @@ fn env(substeps: u32, fields: Option<&Fields>) -> Environment<'_> {
 }
 
 fn world() -> VoxelWorld {
-    let mut w = VoxelWorld::new(
-        WorldLayout::new([32, 32, 32], 16).unwrap(),
-        id::AIR,
-        AMBIENT,
-    );
-    for x in 0..32 {
-        for z in 0..32 {
+    floored(32, id::STONE)
+}
+
+/// A cube world `edge` cells wide with a floor of `floor` 4 cells deep.
+fn floored(edge: u32, floor: u8) -> VoxelWorld {
+    let mut w = VoxelWorld::new(WorldLayout::new([edge; 3], 16).unwrap(), id::AIR, AMBIENT);
+    for x in 0..edge {
+        for z in 0..edge {
             for y in 0..4 {
-                w.set_cell([x, y, z], id::STONE, AMBIENT);
+                w.set_cell([x, y, z], floor, AMBIENT);
             }
         }
     }
@@ -420,18 +421,7 @@ fn shared_corner_cubes_of_edge_4_to_16_keep_their_volume_within_2_percent() {
     for solver in [Solver::Volume, Solver::Distance] {
         for (k, material) in materials().into_iter().enumerate() {
             for n in [4u32, 16] {
-                let mut w = VoxelWorld::new(
-                    WorldLayout::new([48, 48, 48], 16).unwrap(),
-                    id::AIR,
-                    AMBIENT,
-                );
-                for x in 0..48 {
-                    for z in 0..48 {
-                        for y in 0..4 {
-                            w.set_cell([x, y, z], id::STONE, AMBIENT);
-                        }
-                    }
-                }
+                let w = floored(48, id::STONE);
                 let mut b = SoftBodies::default();
                 let o = (48 - n) as f32 / 2.0;
                 b.add_box(
@@ -462,18 +452,7 @@ fn shared_corner_cubes_of_edge_4_to_16_keep_their_volume_within_2_percent() {
 #[test]
 fn a_body_resting_on_sand_sleeps_until_a_blast_wakes_it() {
     for (k, material) in materials().into_iter().enumerate() {
-        let mut w = VoxelWorld::new(
-            WorldLayout::new([32, 32, 32], 16).unwrap(),
-            id::AIR,
-            AMBIENT,
-        );
-        for x in 0..32 {
-            for z in 0..32 {
-                for y in 0..4 {
-                    w.set_cell([x, y, z], id::SAND, AMBIENT);
-                }
-            }
-        }
+        let w = floored(32, id::SAND);
         let table = MaterialTable::default();
         let mut fields = Fields::new(FieldConfig::default());
         let mut b = SoftBodies::default();
