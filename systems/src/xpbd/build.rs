@@ -46,6 +46,49 @@ const PAIRS: [(usize, usize); 24] = [
     (3, 5),
 ];
 
+/// The 4 corners (0..8, as for [`corner`]) of a voxel's face across
+/// `axis` on `side` (0 low, 1 high), in cyclic order, wound so that the
+/// face's normal (see `contact::face_normal`) points out of the voxel.
+fn face_corners(axis: usize, side: usize) -> [usize; 4] {
+    let (u, v) = (1 << ((axis + 1) % 3), 1 << ((axis + 2) % 3));
+    let base = side << axis;
+    // Around the face: (0, 0), (1, 0), (1, 1), (0, 1) in (u, v) turns
+    // about +axis; the low face goes the other way round.
+    let order = if side == 1 {
+        [0, u, u | v, v]
+    } else {
+        [0, v, u | v, u]
+    };
+    order.map(|c| base | c)
+}
+
+/// The faces of `cells` that no other of them covers: the body's skin, as
+/// (voxel, axis, side).
+fn skin_faces(cells: &[[usize; 3]]) -> Vec<([usize; 3], usize, usize)> {
+    let kept: rustc_hash::FxHashSet<[usize; 3]> = cells.iter().copied().collect();
+    let mut faces = Vec::new();
+    for &v in cells {
+        for axis in 0..3 {
+            for side in 0..2 {
+                let mut n = v;
+                let covered = if side == 1 {
+                    n[axis] += 1;
+                    kept.contains(&n)
+                } else {
+                    n[axis] > 0 && {
+                        n[axis] -= 1;
+                        kept.contains(&n)
+                    }
+                };
+                if !covered {
+                    faces.push((v, axis, side));
+                }
+            }
+        }
+    }
+    faces
+}
+
 impl SoftBox {
     /// The soft voxels it keeps (grid coordinates, x fastest): all of the
     /// box, or those whose centre lies in the sphere inscribed in it.
@@ -149,13 +192,16 @@ impl SoftBodies {
                 self.hulls.push((corners, rest));
             }
         }
+        for (v, axis, side) in skin_faces(cells) {
+            self.skin
+                .push(face_corners(axis, side).map(|c| id[grid(corner(v, c))]));
+        }
     }
 
     /// Particles and constraints of `body` with 8 corners of its own per
     /// voxel: a shape constraint per voxel, a face constraint per pair of
     /// face neighbours.
     pub(crate) fn build_own(&mut self, body: &SoftBox, cells: &[[usize; 3]], voxel_mass: f32) {
-        let [nx, ny, _] = body.voxels.map(|v| v as usize);
         let m = body.material;
         // Index of each kept voxel's shape constraint, by grid position.
         let mut shape_of = rustc_hash::FxHashMap::default();
@@ -166,21 +212,21 @@ impl SoftBodies {
                 let pinned = body.rooted && g[1] == 0;
                 self.push_particle(body, body.position(g), voxel_mass / 8.0, pinned);
             }
-            shape_of.insert(v[0] + nx * (v[1] + ny * v[2]), self.shapes.first.len());
+            shape_of.insert(v, self.shapes.first.len());
             self.shapes.first.push(first);
             self.shapes.edge.push(body.voxel);
             self.shapes.compliance.push(m.shape_compliance);
         }
         let faces: &mut Faces = &mut self.faces;
         for &v in cells {
-            let low = shape_of[&(v[0] + nx * (v[1] + ny * v[2]))];
+            let low = shape_of[&v];
             for axis in 0..3 {
                 let mut n = v;
                 n[axis] += 1;
                 if n[axis] == body.voxels[axis] as usize {
                     continue;
                 }
-                let Some(&high) = shape_of.get(&(n[0] + nx * (n[1] + ny * n[2]))) else {
+                let Some(&high) = shape_of.get(&n) else {
                     continue;
                 };
                 // The low voxel's corners on its +axis face meet the high
@@ -194,6 +240,11 @@ impl SoftBodies {
                 faces.tear.push(m.tear_strain * body.voxel);
                 faces.broken.push(false);
             }
+        }
+        for (v, axis, side) in skin_faces(cells) {
+            let first = self.shapes.first[shape_of[&v]];
+            self.skin
+                .push(face_corners(axis, side).map(|c| first + c as u32));
         }
     }
 }

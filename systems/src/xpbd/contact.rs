@@ -1,17 +1,41 @@
-//! Contact between soft bodies: particles of different bodies closer than
-//! two contact radii are pushed apart, weighted by inverse mass.
+//! Contact between soft bodies, of two kinds:
+//!
+//! - **particle and particle**: particles of different bodies closer than
+//!   two contact radii are pushed apart along the line between them;
+//! - **particle and skin**: a particle closer than two contact radii to a
+//!   face of another body's skin (a voxel face on its surface), over the
+//!   face and not deeper than half an edge behind it, is pushed out along
+//!   the face's normal, and the face's corners back, by their bilinear
+//!   weights at the particle's foot.
+//!
+//! Particles alone leave holes: a particle at the centre of another body's
+//! voxel is 0.87 edges from all 8 corners, more than two radii, so a body
+//! pressed onto another nests its particles in the hollows between the
+//! other's and, under a third body's weight, sinks through them one layer
+//! at a time. A skin has no holes, and pushes along its normal have no
+//! sideways part to slide a body into the hollows.
+//!
+//! Each contact is a constraint `C = 2·RADIUS − distance ≤ 0` solved once a
+//! substep (weighted by inverse mass), with friction taking away part of
+//! the sliding along the contact (as against the world), and, after the
+//! velocities are updated, the velocity the push gave along the normal
+//! taken away again: contacts are inelastic, so a resting stack does not
+//! bounce on its own pushes.
 //!
 //! Broad phase: bodies' bounding boxes (grown by a radius) are swept along
 //! x for overlapping pairs. Narrow phase, per pair: only the particles
-//! inside the two boxes' intersection can touch. Small pairs (two blades
-//! of grass) are compared all against all; large ones go through a hash
-//! grid of cells one contact diameter wide.
+//! (and skin faces) inside the two boxes' intersection can touch. Small
+//! pairs (two blades of grass) are compared all against all; large ones go
+//! through a hash grid of cells one contact diameter wide.
 //!
-//! Pushes are averaged per particle (Jacobi) and summed in a fixed order
-//! (bodies in index order, then their particles in index order), so the
-//! result depends neither on the thread count nor on the narrow phase. A
-//! sleeping body does not move; a contact pressing into it deeper than a
-//! resting one wakes it.
+//! Jacobi: every contact is found from the positions before any push, and
+//! each contact's pushes are scaled by one over the most contacts any of
+//! its particles is in, alike on both sides, so that momentum is kept and
+//! a particle in many contacts is not pushed many times over. Sums are
+//! taken in a fixed order (bodies in index order, then their particles in
+//! index order), so the result depends neither on the thread count nor on
+//! the narrow phase. A sleeping body does not move; a contact pressing into
+//! it deeper than a resting one wakes it.
 
 use rustc_hash::FxHashMap;
 
@@ -25,6 +49,19 @@ pub const RADIUS: f32 = 0.4;
 /// Overlap (cells) beyond that of a resting contact: a contact this deep
 /// wakes a sleeping body.
 pub const WAKE_DEPTH: f32 = 0.02;
+
+/// Jacobi passes over a substep's contacts, for positions and for
+/// velocities: one pass resolves what a particle in many contacts shares
+/// out only in part (see `Contacts::apply`).
+const ITERATIONS: usize = 4;
+
+/// How far behind a skin face a particle still counts as touching it, in
+/// edges of the face: deeper, it is taken to be reaching the body from
+/// another side.
+const BEHIND: f32 = 0.5;
+
+/// Bilinear coordinates within this of a skin face's edge are on it.
+const EDGE: f32 = 1e-3;
 
 /// Pairs with at most this many particle pairs in their overlap are
 /// compared all against all; beyond, through a hash grid.
@@ -78,47 +115,190 @@ fn overlapping(b: &SoftBodies, boxes: &[Aabb]) -> Vec<(usize, usize, Aabb)> {
     pairs
 }
 
-/// What the pushes on one particle add up to this substep.
-#[derive(Default)]
-struct Push {
-    /// Sum of its pushes, cells.
-    x: [f32; 3],
-    /// Sum of the parts that undo overlap it already had, cells.
-    prev: [f32; 3],
-    /// Number of pushes.
-    count: u32,
+/// The contacts of a substep: each a normal, the particles it moves with
+/// their weights along it (+1 for the particle pushed, −1 or the bilinear
+/// weights for what it is pushed off), how deep it is and how far the
+/// particles slid along it. Kept from the position pass for the velocity
+/// pass.
+#[derive(Debug, Default)]
+pub(crate) struct Contacts {
+    contacts: Vec<Contact>,
+    /// Per contact, its particles and their weights, in order.
+    parts: Vec<(u32, f32)>,
+    /// Per contact, one over the most contacts any of its particles is in.
+    scale: Vec<f32>,
 }
 
-/// Separates particles of different bodies; returns the bodies a contact
+#[derive(Debug)]
+struct Contact {
+    /// Unit normal, out of what the particle is pushed off.
+    n: [f32; 3],
+    /// The longest slide friction stops, cells.
+    grip: f32,
+    /// Its parts end here in `Contacts::parts`.
+    end: usize,
+}
+
+impl Contacts {
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty()
+    }
+
+    /// The parts of contact `c`.
+    fn parts(&self, c: usize) -> &[(u32, f32)] {
+        let start = if c == 0 { 0 } else { self.contacts[c - 1].end };
+        &self.parts[start..self.contacts[c].end]
+    }
+
+    /// Adds a contact between particle `p` and `under` (particles and
+    /// weights) along `n`, `depth` deep, if anything in it can move.
+    fn add(&mut self, b: &SoftBodies, p: usize, under: &[(usize, f32)], n: [f32; 3], depth: f32) {
+        let mobility = |i: usize| if b.asleep[i] { 0.0 } else { b.w[i] };
+        let mobile = mobility(p) + under.iter().map(|&(i, k)| k * k * mobility(i)).sum::<f32>();
+        if mobile == 0.0 {
+            return;
+        }
+        // Coulomb friction: the contact holds against a slide up to the
+        // friction coefficient times how deep it is pressed.
+        let grip = (b.friction[p] * b.friction[under[0].0]).sqrt() * depth;
+        self.parts.push((p as u32, 1.0));
+        self.parts.extend(
+            under
+                .iter()
+                .filter(|&&(_, k)| k != 0.0)
+                .map(|&(i, k)| (i as u32, -k)),
+        );
+        self.contacts.push(Contact {
+            n,
+            grip,
+            end: self.parts.len(),
+        });
+    }
+
+    /// Each contact's `target` minus the distance of its particles along
+    /// its normal, by their weights: the overlap at positions `x`, or at
+    /// velocities `x` and `target` 0, minus the velocity along the normal.
+    fn measure(&self, x: &[[f32; 3]], target: f32) -> Vec<f32> {
+        (0..self.contacts.len())
+            .map(|c| {
+                let n = self.contacts[c].n;
+                let along: f32 = self
+                    .parts(c)
+                    .iter()
+                    .map(|&(i, k)| k * (0..3).map(|a| x[i as usize][a] * n[a]).sum::<f32>())
+                    .sum();
+                target - along
+            })
+            .collect()
+    }
+
+    /// Each contact's slide since the substep began (from `prev` to `x`)
+    /// along its plane, as much of it as friction stops: all of it up to
+    /// its grip, that much of a longer one.
+    fn slides(&self, x: &[[f32; 3]], prev: &[[f32; 3]]) -> Vec<[f32; 3]> {
+        (0..self.contacts.len())
+            .map(|c| {
+                let Contact { n, grip, .. } = self.contacts[c];
+                let mut r = [0.0f32; 3];
+                for &(i, k) in self.parts(c) {
+                    let i = i as usize;
+                    for a in 0..3 {
+                        r[a] += k * (x[i][a] - prev[i][a]);
+                    }
+                }
+                let along = r[0] * n[0] + r[1] * n[1] + r[2] * n[2];
+                let slide = [0, 1, 2].map(|a| r[a] - along * n[a]);
+                let length =
+                    (slide[0] * slide[0] + slide[1] * slide[1] + slide[2] * slide[2]).sqrt();
+                if length <= grip {
+                    slide
+                } else {
+                    slide.map(|v| v * grip / length)
+                }
+            })
+            .collect()
+    }
+
+    /// Finds each contact's scale (see the module docs).
+    fn count(&mut self) {
+        let mut count: FxHashMap<u32, u32> = FxHashMap::default();
+        for &(p, _) in &self.parts {
+            *count.entry(p).or_default() += 1;
+        }
+
+        self.scale = (0..self.contacts.len())
+            .map(|c| {
+                let most = self
+                    .parts(c)
+                    .iter()
+                    .map(|(p, _)| count[p])
+                    .max()
+                    .unwrap_or(1);
+                1.0 / most as f32
+            })
+            .collect();
+    }
+
+    /// Moves the particles of every contact by `along(contact, weight sum)`
+    /// times their mobility and weight, summed contact by contact and
+    /// applied in particle order.
+    fn apply(
+        &self,
+        b: &SoftBodies,
+        target: &mut [[f32; 3]],
+        along: impl Fn(&Contact, usize) -> [f32; 3],
+    ) {
+        let mobility = |i: usize| if b.asleep[i] { 0.0 } else { b.w[i] };
+        let mut sum: FxHashMap<u32, [f32; 3]> = FxHashMap::default();
+        for (c, contact) in self.contacts.iter().enumerate() {
+            let parts = self.parts(c);
+            let d = along(contact, c);
+            let mobile: f32 = parts
+                .iter()
+                .map(|&(i, k)| k * k * mobility(i as usize))
+                .sum();
+            let scale = self.scale[c] / mobile;
+            for &(i, k) in parts {
+                let m = scale * k * mobility(i as usize);
+                let e = sum.entry(i).or_default();
+                for a in 0..3 {
+                    e[a] += m * d[a];
+                }
+            }
+        }
+        let mut moved: Vec<(u32, [f32; 3])> = sum.into_iter().collect();
+        moved.sort_unstable_by_key(|(p, _)| *p);
+        for (p, d) in moved {
+            for a in 0..3 {
+                target[p as usize][a] += d[a];
+            }
+        }
+    }
+}
+
+/// Finds the contacts between bodies and pushes them apart (see the module
+/// docs); returns the contacts, for [`damp`], and the bodies a contact
 /// woke.
-pub(crate) fn contacts(b: &mut SoftBodies) -> Vec<usize> {
+pub(crate) fn contacts(b: &mut SoftBodies) -> (Contacts, Vec<usize>) {
+    let mut found = Contacts::default();
     if b.bodies.len() < 2 || b.bodies.iter().all(|body| body.sleeping) {
-        return Vec::new();
+        return (found, Vec::new());
     }
     let boxes = boxes(b);
     let pairs = overlapping(b, &boxes);
-    if pairs.is_empty() {
-        return Vec::new();
-    }
-    // Jacobi: every pair's push is found from the positions before any
-    // push, and a particle moves by the mean of its pushes. Particles that
-    // coincide (the corners voxels share under `gram_schmidt`) see the same
-    // pairs and so move together, instead of being split apart one pair at
-    // a time and snapped back by their face constraints.
-    let mut push: FxHashMap<u32, Push> = FxHashMap::default();
-    let mut woken = Vec::new();
+    // Per contact: its bodies and depth.
+    let mut felt: Vec<(usize, usize, f32)> = Vec::new();
     let (mut left, mut right) = (Vec::new(), Vec::new());
-    for (bi, bj, (lo, hi)) in pairs {
+    for &(bi, bj, (lo, hi)) in &pairs {
         let inside = |p: &usize| (0..3).all(|a| b.x[*p][a] >= lo[a] && b.x[*p][a] <= hi[a]);
         left.clear();
         right.clear();
         left.extend((b.bodies[bi].particles.0..b.bodies[bi].particles.1).filter(inside));
         right.extend((b.bodies[bj].particles.0..b.bodies[bj].particles.1).filter(inside));
         let mut touch = |i: usize, j: usize| {
-            if let Some(deep) = separate(b, i, j, &mut push) {
-                if deep {
-                    woken.extend([bi, bj].into_iter().filter(|&k| b.bodies[k].sleeping));
-                }
+            if let Some(depth) = separate(b, i, j, &mut found) {
+                felt.push((bi, bj, depth));
             }
         };
         if left.len() * right.len() <= BRUTE_FORCE {
@@ -157,7 +337,7 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> Vec<usize> {
                     }
                 }
                 // In index order, as all against all: every particle's
-                // pushes are summed in one order, whichever way they were
+                // contacts are found in one order, whichever way they were
                 // found (and a GPU gathering them in that order agrees).
                 near.sort_unstable();
                 for &j in &near {
@@ -165,54 +345,167 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> Vec<usize> {
                 }
             }
         }
+        // Each body's particles against the other's skin.
+        for (mine, other) in [(bi, bj), (bj, bi)] {
+            let (skin_lo, skin_hi) = b.bodies[other].skin;
+            let (p_lo, p_hi) = b.bodies[mine].particles;
+            for q in skin_lo..skin_hi {
+                let corners = b.skin[q].map(|c| b.x[c as usize]);
+                let near = (0..3).all(|a| {
+                    let (l, h) = corners
+                        .iter()
+                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), c| {
+                            (l.min(c[a]), h.max(c[a]))
+                        });
+                    l - 2.0 * RADIUS <= hi[a] && lo[a] <= h + 2.0 * RADIUS
+                });
+                if !near {
+                    continue;
+                }
+                for p in (p_lo..p_hi).filter(inside) {
+                    if let Some(depth) = press_on_skin(b, p, q, &mut found) {
+                        felt.push((mine, other, depth));
+                    }
+                }
+            }
+        }
     }
-    let mut moved: Vec<(u32, Push)> = push.into_iter().collect();
-    moved.sort_unstable_by_key(|(p, _)| *p);
-    for (p, d) in moved {
-        let (p, n) = (p as usize, d.count as f32);
-        for a in 0..3 {
-            b.x[p][a] += d.x[a] / n;
-            b.prev[p][a] += d.prev[a] / n;
+    found.count();
+    for _ in 0..ITERATIONS {
+        // The overlap and the slide left after the passes before.
+        let depth = found.measure(&b.x, 2.0 * RADIUS);
+        let slide = found.slides(&b.x, &b.prev);
+        let mut x = std::mem::take(&mut b.x);
+        found.apply(b, &mut x, |c, k| {
+            let push = depth[k].max(0.0);
+            [0, 1, 2].map(|a| push * c.n[a] - slide[k][a])
+        });
+        b.x = x;
+    }
+    // A sleeping body wakes when pressed deeper than it was pressed while
+    // it came to rest (a body's weight on the one under it keeps a small
+    // overlap); an awake body remembers how deep it is pressed.
+    let mut woken = Vec::new();
+    for (bi, bj, depth) in felt {
+        for k in [bi, bj] {
+            let body = &mut b.bodies[k];
+            if !body.sleeping {
+                body.resting_depth = body.resting_depth.max(depth);
+            } else if depth > body.resting_depth + WAKE_DEPTH {
+                woken.push(k);
+            }
         }
     }
     woken.sort_unstable();
     woken.dedup();
-    woken
+    (found, woken)
 }
 
-/// The push between particles `i` and `j` of different bodies, added to
-/// `push`; `None` if they do not touch, else whether the contact is deeper
-/// than a resting one.
-fn separate(b: &SoftBodies, i: usize, j: usize, push: &mut FxHashMap<u32, Push>) -> Option<bool> {
+/// After the velocities are updated: takes away the velocity along each
+/// contact's normal (inelastic contacts).
+pub(crate) fn damp(b: &mut SoftBodies, found: &Contacts) {
+    if found.is_empty() {
+        return;
+    }
+    for _ in 0..ITERATIONS {
+        let gap = found.measure(&b.v, 0.0);
+        let mut v = std::mem::take(&mut b.v);
+        found.apply(b, &mut v, |c, k| c.n.map(|n| gap[k] * n));
+        b.v = v;
+    }
+}
+
+/// Whether particles `i` and `j` of different bodies touch; if they do, the
+/// contact is added to `found` and its depth returned.
+fn separate(b: &SoftBodies, i: usize, j: usize, found: &mut Contacts) -> Option<f32> {
     let size = 2.0 * RADIUS;
     let d = [0, 1, 2].map(|a| b.x[i][a] - b.x[j][a]);
     let len = d.iter().map(|v| v * v).sum::<f32>().sqrt();
     if len >= size || len < 1e-6 {
         return None;
     }
-    let deep = size - len > WAKE_DEPTH;
-    // A sleeping body is a wall until something presses into it deeper
-    // than a resting contact.
-    let mobility = |p: usize| if b.asleep[p] { 0.0 } else { b.w[p] };
-    let (wi, wj) = (mobility(i), mobility(j));
-    if wi + wj == 0.0 {
-        return Some(deep);
+    found.add(b, i, &[(j, 1.0)], d.map(|v| v / len), size - len);
+    Some(size - len)
+}
+
+/// Whether particle `p` touches skin face `q` of another body; if it does,
+/// the contact is added to `found` and its depth returned.
+fn press_on_skin(b: &SoftBodies, p: usize, q: usize, found: &mut Contacts) -> Option<f32> {
+    let size = 2.0 * RADIUS;
+    let quad = b.skin[q];
+    let corners = quad.map(|c| b.x[c as usize]);
+    let foot = Foot::on(&corners, b.x[p])?;
+    let edge = {
+        let e = [0, 1, 2].map(|k| corners[1][k] - corners[0][k]);
+        (0..3).map(|k| e[k] * e[k]).sum::<f32>().sqrt()
+    };
+    let over = (0.0..=1.0).contains(&foot.u) && (0.0..=1.0).contains(&foot.v);
+    if !over || foot.height >= size || foot.height < -BEHIND * edge {
+        return None;
     }
-    // The overlap the pair already had at the start of the substep is
-    // moved out of `prev` too, so resolving it adds no velocity: resting
-    // contacts come to rest instead of bouncing on the spot.
-    let dp = [0, 1, 2].map(|a| b.prev[i][a] - b.prev[j][a]);
-    let plen = dp.iter().map(|v| v * v).sum::<f32>().sqrt();
-    let old = (size - plen).clamp(0.0, size - len);
-    let s = (size - len) / (wi + wj) / len;
-    let so = old / (wi + wj) / len;
-    for (p, sign, wp) in [(i, 1.0, wi), (j, -1.0, wj)] {
-        let e = push.entry(p as u32).or_default();
-        for (a, da) in d.iter().enumerate() {
-            e.x[a] += sign * wp * s * da;
-            e.prev[a] += sign * wp * so * da;
+    let beta = foot.weights();
+    let under: [(usize, f32); 4] = std::array::from_fn(|k| (quad[k] as usize, beta[k]));
+    found.add(b, p, &under, foot.n, size - foot.height);
+    Some(size - foot.height)
+}
+
+/// Where a particle is over a skin face: its height along the face's
+/// outward normal `n` from the face's centre, and its bilinear coordinates
+/// `(u, v)` across the face, in `[0, 1]` over it.
+struct Foot {
+    n: [f32; 3],
+    height: f32,
+    u: f32,
+    v: f32,
+}
+
+impl Foot {
+    /// The foot of `x` on the face with corners `c` (cyclic order); `None`
+    /// for a face collapsed to a line or a point.
+    fn on(c: &[[f32; 3]; 4], x: [f32; 3]) -> Option<Foot> {
+        let sub = |a: [f32; 3], b: [f32; 3]| [0, 1, 2].map(|k| a[k] - b[k]);
+        let dot = |a: [f32; 3], b: [f32; 3]| (0..3).map(|k| a[k] * b[k]).sum::<f32>();
+        let centre = [0, 1, 2].map(|k| (c[0][k] + c[1][k] + c[2][k] + c[3][k]) / 4.0);
+        // The diagonals' cross product: the normal of a bent face too.
+        let (d1, d2) = (sub(c[2], c[0]), sub(c[3], c[1]));
+        let n = [
+            d1[1] * d2[2] - d1[2] * d2[1],
+            d1[2] * d2[0] - d1[0] * d2[2],
+            d1[0] * d2[1] - d1[1] * d2[0],
+        ];
+        let len = dot(n, n).sqrt();
+        // From side 0-3 to side 1-2, and from side 0-1 to side 3-2.
+        let e1 = [0, 1, 2].map(|k| (c[1][k] + c[2][k] - c[0][k] - c[3][k]) / 2.0);
+        let e2 = [0, 1, 2].map(|k| (c[2][k] + c[3][k] - c[0][k] - c[1][k]) / 2.0);
+        let (l1, l2) = (dot(e1, e1), dot(e2, e2));
+        if len < 1e-6 || l1 < 1e-6 || l2 < 1e-6 {
+            return None;
         }
-        e.count += 1;
+        let n = n.map(|v| v / len);
+        let r = sub(x, centre);
+        // Snapped to the face's edges within a hair, so that a particle
+        // over a corner or an edge (as between stacked lattices) is over
+        // every face there, whatever the rounding.
+        let snap = |t: f32| {
+            if t.abs() <= EDGE {
+                0.0
+            } else if (t - 1.0).abs() <= EDGE {
+                1.0
+            } else {
+                t
+            }
+        };
+        Some(Foot {
+            n,
+            height: dot(r, n),
+            u: snap(dot(r, e1) / l1 + 0.5),
+            v: snap(dot(r, e2) / l2 + 0.5),
+        })
     }
-    Some(deep)
+
+    /// The corners' bilinear weights at the foot.
+    fn weights(&self) -> [f32; 4] {
+        let (u, v) = (self.u, self.v);
+        [(1.0 - u) * (1.0 - v), u * (1.0 - v), u * v, (1.0 - u) * v]
+    }
 }

@@ -237,6 +237,45 @@ mod tests {
     }
 
     #[test]
+    fn the_target_of_a_mirrored_voxel_is_the_mirrored_target() {
+        // Sheared, squashed and twisted a little: mirrored across each
+        // axis, its target cube is the mirror image of its own, so a
+        // loaded body leans no way of its own.
+        let x: [[f32; 3]; 8] = std::array::from_fn(|c| {
+            let (i, j, k) = ((c & 1) as f32, ((c >> 1) & 1) as f32, ((c >> 2) & 1) as f32);
+            [i + 0.2 * j + 0.05 * k, 0.8 * j + 0.03 * i, k + 0.1 * j]
+        });
+        let target = |x: &[[f32; 3]; 8]| {
+            let mut center = [0.0f32; 3];
+            for q in x {
+                for a in 0..3 {
+                    center[a] += 0.125 * q[a];
+                }
+            }
+            cube(center, &frame(axes(x)).unwrap(), 1.0)
+        };
+        for axis in 0..3 {
+            let bit = 1 << axis;
+            let mirror = |x: &[[f32; 3]; 8]| -> [[f32; 3]; 8] {
+                std::array::from_fn(|c| {
+                    let mut p = x[c ^ bit];
+                    p[axis] = -p[axis];
+                    p
+                })
+            };
+            let (t, back) = (target(&x), mirror(&target(&mirror(&x))));
+            for c in 0..8 {
+                for a in 0..3 {
+                    assert!(
+                        (t[c][a] - back[c][a]).abs() < 1e-5,
+                        "axis {axis}, corner {c}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_flattened_voxel_has_no_frame() {
         let x: [[f32; 3]; 8] = std::array::from_fn(|c| [(c & 1) as f32, 0.0, 0.0]);
         assert!(frame(axes(&x)).is_none());

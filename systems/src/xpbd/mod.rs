@@ -269,6 +269,8 @@ pub struct Body {
     pub faces: Span,
     /// Its measured-only hexahedra (`distance` bodies).
     hulls: Span,
+    /// Its skin: the faces of its voxels on its surface.
+    pub(crate) skin: Span,
     /// Soft voxels.
     pub voxels: usize,
     /// Whether it sleeps: no solver work until a field or [`SoftBodies::wake`] wakes it.
@@ -278,6 +280,9 @@ pub struct Body {
     /// The largest pressure it wrote into the fields in its last awake
     /// frame (Pa): no larger pressure wakes it.
     pressure_written: f32,
+    /// The deepest contact with another body it was in during its last
+    /// awake frame (cells): no contact as shallow wakes it.
+    resting_depth: f32,
     /// The material.
     pub material: SoftMaterial,
 }
@@ -387,6 +392,10 @@ pub struct SoftBodies {
     /// The voxels' hexahedra (corner particles, rest volume) of bodies whose
     /// solver keeps none (`distance`), to measure their volume only.
     pub(crate) hulls: Vec<([u32; 8], f32)>,
+    /// The faces of voxels on bodies' surfaces, 4 corner particles each,
+    /// wound so that their normals point out of the body: what other
+    /// bodies' particles touch (see `contact`).
+    pub(crate) skin: Vec<[u32; 4]>,
 }
 
 impl SoftBodies {
@@ -402,6 +411,7 @@ impl SoftBodies {
             self.shapes.first.len(),
             self.faces.a.len(),
             self.hulls.len(),
+            self.skin.len(),
         );
         match body.solver {
             Solver::GramSchmidt => self.build_own(body, &cells, voxel_mass),
@@ -415,10 +425,12 @@ impl SoftBodies {
             shapes: (before.3, self.shapes.first.len()),
             faces: (before.4, self.faces.a.len()),
             hulls: (before.5, self.hulls.len()),
+            skin: (before.6, self.skin.len()),
             voxels: cells.len(),
             sleeping: false,
             still_frames: 0,
             pressure_written: 0.0,
+            resting_depth: 0.0,
             material: body.material,
         });
         // Colour once before the next step, not once per body added.
@@ -491,10 +503,48 @@ impl SoftBodies {
                 self.volumes.rest[k].iter().sum(),
             )
         } else if body.shapes.0 < body.shapes.1 {
+            // Neighbouring voxels' own corners may part or overlap a little:
+            // the body fills the voxels of its joints, the means of the
+            // corners its intact faces hold together.
+            let (lo, hi) = body.particles;
+            let mut root: Vec<u32> = (0..(hi - lo) as u32).collect();
+            fn find(root: &mut [u32], mut i: u32) -> u32 {
+                while root[i as usize] != i {
+                    root[i as usize] = root[root[i as usize] as usize];
+                    i = root[i as usize];
+                }
+                i
+            }
+            for f in (body.faces.0..body.faces.1).filter(|&f| !self.faces.broken[f]) {
+                for (a, b) in self.faces.a[f].iter().zip(&self.faces.b[f]) {
+                    let (ra, rb) = (
+                        find(&mut root, a - lo as u32),
+                        find(&mut root, b - lo as u32),
+                    );
+                    root[ra.max(rb) as usize] = ra.min(rb);
+                }
+            }
+            let mut joints = vec![([0.0f32; 3], 0.0f32); hi - lo];
+            for p in 0..hi - lo {
+                let (sum, n) = &mut joints[find(&mut root, p as u32) as usize];
+                for (s, x) in sum.iter_mut().zip(self.x[lo + p]) {
+                    *s += x;
+                }
+                *n += 1.0;
+            }
+            let at: Vec<[f32; 3]> = (0..hi - lo)
+                .map(|p| {
+                    let (sum, n) = joints[find(&mut root, p as u32) as usize];
+                    sum.map(|v| v / n)
+                })
+                .collect();
             let k = body.shapes.0..body.shapes.1;
             (
                 k.clone()
-                    .map(|k| solve::hex_volume(&self.x, &self.shapes.corners(k)))
+                    .map(|k| {
+                        let corners = self.shapes.corners(k).map(|p| p - lo as u32);
+                        solve::hex_volume(&at, &corners)
+                    })
                     .sum(),
                 self.shapes.edge[k].iter().map(|e| e * e * e).sum(),
             )
@@ -602,6 +652,9 @@ impl SoftBodies {
         env: &Environment<'_>,
     ) -> (f32, u32) {
         self.prepare();
+        for body in self.bodies.iter_mut().filter(|body| !body.sleeping) {
+            body.resting_depth = 0.0;
+        }
         self.feel(world, table, env);
         self.pressed.fill([0.0; 3]);
         self.free.fill(collide::NO_CELL);
@@ -625,11 +678,13 @@ impl SoftBodies {
             solve::volumes(self, h);
             gram_schmidt::shapes(self, h);
             gram_schmidt::faces(self, h);
-            for b in contact::contacts(self) {
+            let (found, woken) = contact::contacts(self);
+            for b in woken {
                 self.wake(b);
             }
             collide::collide(self, world, table);
             solve::update_velocities(self, h);
+            contact::damp(self, &found);
         }
     }
 

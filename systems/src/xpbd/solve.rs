@@ -37,25 +37,73 @@ pub(crate) fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
-/// The hexahedron's volume split into 6 tetrahedra around the diagonal
-/// from corner 0 to corner 7 (corners x fastest, then y, then z).
-const TETS: [[usize; 4]; 6] = [
-    [0, 1, 3, 7],
-    [0, 3, 2, 7],
-    [0, 2, 6, 7],
-    [0, 6, 4, 7],
-    [0, 4, 5, 7],
-    [0, 5, 1, 7],
-];
+/// The hexahedron's volume split into 6 tetrahedra around each of its 4
+/// long diagonals, 24 in all, each counted a quarter (corners x fastest,
+/// then y, then z). One diagonal alone is not symmetric: its gradient
+/// shears a squashed voxel along the diagonal, and a loaded stack of
+/// bodies leans and topples that way.
+const TETS: [[usize; 4]; 24] = {
+    // Around the diagonal from corner 0 to corner 7.
+    const AROUND: [[usize; 4]; 6] = [
+        [0, 1, 3, 7],
+        [0, 3, 2, 7],
+        [0, 2, 6, 7],
+        [0, 6, 4, 7],
+        [0, 4, 5, 7],
+        [0, 5, 1, 7],
+    ];
+    let mut tets = [[0; 4]; 24];
+    // Mirrored across x, y, and both: the diagonals 1-6, 2-5 and 3-4. A
+    // single mirror turns a tetrahedron inside out: two corners swap back.
+    let mirrors = [0, 1, 2, 3];
+    let mut m = 0;
+    while m < 4 {
+        let mut t = 0;
+        while t < 6 {
+            let [a, b, c, d] = AROUND[t];
+            let f = mirrors[m];
+            tets[6 * m + t] = if f == 1 || f == 2 {
+                [a ^ f, c ^ f, b ^ f, d ^ f]
+            } else {
+                [a ^ f, b ^ f, c ^ f, d ^ f]
+            };
+            t += 1;
+        }
+        m += 1;
+    }
+    tets
+};
 
 /// Volume of the hexahedron with corners `c` (cells³).
 pub(crate) fn hex_volume(x: &[[f32; 3]], c: &[u32; 8]) -> f32 {
     TETS.iter()
         .map(|t| {
             let p = t.map(|k| x[c[k] as usize]);
-            dot(sub(p[1], p[0]), cross(sub(p[2], p[0]), sub(p[3], p[0]))) / 6.0
+            dot(sub(p[1], p[0]), cross(sub(p[2], p[0]), sub(p[3], p[0]))) / 24.0
         })
         .sum()
+}
+
+/// The volume of the hexahedron with corners `x` (cells³) and its
+/// gradient with respect to each corner.
+pub(crate) fn hex_gradient(x: &[[f32; 3]; 8]) -> (f32, [[f32; 3]; 8]) {
+    let mut grad = [[0.0f32; 3]; 8];
+    let mut volume = 0.0;
+    for t in TETS {
+        let q = t.map(|k| x[k]);
+        let (e1, e2, e3) = (sub(q[1], q[0]), sub(q[2], q[0]), sub(q[3], q[0]));
+        volume += dot(e1, cross(e2, e3)) / 24.0;
+        let g1 = cross(e2, e3).map(|v| v / 24.0);
+        let g2 = cross(e3, e1).map(|v| v / 24.0);
+        let g3 = cross(e1, e2).map(|v| v / 24.0);
+        for a in 0..3 {
+            grad[t[1]][a] += g1[a];
+            grad[t[2]][a] += g2[a];
+            grad[t[3]][a] += g3[a];
+            grad[t[0]][a] -= g1[a] + g2[a] + g3[a];
+        }
+    }
+    (volume, grad)
 }
 
 /// Explicit step: remember, accelerate, move. Particles are independent:
@@ -143,22 +191,7 @@ pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
             // this colour.
             unsafe {
                 let x: [[f32; 3]; 8] = corners.map(|k| *p.0.add(k as usize));
-                let mut grad = [[0.0f32; 3]; 8];
-                let mut volume = 0.0;
-                for t in TETS {
-                    let q = t.map(|k| x[k]);
-                    let (e1, e2, e3) = (sub(q[1], q[0]), sub(q[2], q[0]), sub(q[3], q[0]));
-                    volume += dot(e1, cross(e2, e3)) / 6.0;
-                    let g1 = cross(e2, e3).map(|v| v / 6.0);
-                    let g2 = cross(e3, e1).map(|v| v / 6.0);
-                    let g3 = cross(e1, e2).map(|v| v / 6.0);
-                    for a in 0..3 {
-                        grad[t[1]][a] += g1[a];
-                        grad[t[2]][a] += g2[a];
-                        grad[t[3]][a] += g3[a];
-                        grad[t[0]][a] -= g1[a] + g2[a] + g3[a];
-                    }
-                }
+                let (volume, grad) = hex_gradient(&x);
                 let denom: f32 = (0..8)
                     .map(|k| w[corners[k] as usize] * dot(grad[k], grad[k]))
                     .sum::<f32>()
@@ -233,5 +266,40 @@ mod tests {
             .collect();
         let c: [u32; 8] = std::array::from_fn(|k| k as u32);
         assert!((hex_volume(&x, &c) - 1.0).abs() < 1e-6);
+        for t in TETS {
+            let p = t.map(|k| x[k]);
+            let six = dot(sub(p[1], p[0]), cross(sub(p[2], p[0]), sub(p[3], p[0])));
+            assert!(six > 0.0, "tetrahedron {t:?} is inside out");
+        }
+    }
+
+    #[test]
+    fn a_squashed_cube_is_pushed_back_straight_up_and_down() {
+        // Squashed to 0.9 high: the volume's gradient is the cube's mirror
+        // image across x and z, so restoring it shears nothing.
+        let x: [[f32; 3]; 8] = std::array::from_fn(|c| {
+            [
+                (c & 1) as f32,
+                0.9 * ((c >> 1) & 1) as f32,
+                ((c >> 2) & 1) as f32,
+            ]
+        });
+        let (volume, grad) = hex_gradient(&x);
+        assert!((volume - 0.9).abs() < 1e-6);
+        for c in 0..8 {
+            for (mirror, axis) in [(1, 0), (4, 2)] {
+                let (g, m) = (grad[c], grad[c ^ mirror]);
+                assert!(
+                    (g[axis] + m[axis]).abs() < 1e-6,
+                    "corner {c}: {g:?} against {m:?}"
+                );
+                assert!(
+                    (g[1] - m[1]).abs() < 1e-6,
+                    "corner {c}: {g:?} against {m:?}"
+                );
+            }
+        }
+        let sideways: f32 = grad.iter().map(|g| g[0] + g[2]).sum();
+        assert!(sideways.abs() < 1e-6);
     }
 }
