@@ -3,13 +3,18 @@
 // constraints one colour per dispatch (the shared-corner solvers), shape
 // constraints (all voxels at once: their corners are their own), face
 // constraints one colour per dispatch, contacts between bodies, collision
-// with the world's blocked cells, then velocities damped relative to each
-// body's mean. Each entry point is one dispatch. Arithmetic follows the
-// CPU's order (hand-written dot and cross products, the same divisions),
-// so a driver that rounds as the CPU does (lavapipe) gives the CPU's bodies
-// bit for bit, and any other agrees to float rounding. Sleeping bodies are skipped as on the
-// CPU, and a deep contact wakes them. Collision also records which pages
-// the particles touch, for the page-use feedback.
+// with the world's blocked cells, velocities damped relative to each
+// body's mean, then the contacts' velocities along their normals taken
+// away. Each entry point is one dispatch. Contacts are found once a
+// substep (positions kept in `x0`, contacts counted per particle), then
+// every Jacobi pass gathers, per particle, its share of each contact it
+// is in, finding the same contacts afresh from `x0` in the CPU's order.
+// Arithmetic follows the CPU's order (hand-written dot and cross
+// products, the same divisions), so a driver that rounds as the CPU does
+// (lavapipe) gives the CPU's bodies bit for bit, and any other agrees to
+// float rounding. Sleeping bodies are skipped as on the CPU, and a contact
+// deeper than a body rests under wakes it. Collision also records which
+// pages the particles touch, for the page-use feedback.
 
 struct Params {
     h: f32,
@@ -31,6 +36,10 @@ struct Params {
     // (8 particles, then compliance and tear distance), distances,
     // volumes.
     at: vec4<u32>,
+    // Where the parts of `links` start: per particle, where its list of
+    // skin faces starts (x); the lists (y). Per body, its skin faces'
+    // first and end come first.
+    links: vec4<u32>,
 }
 
 struct Colour {
@@ -41,9 +50,11 @@ struct Colour {
 // Put in front by `loam_gpu::shaders::xpbd_substep`, from the CPU's:
 // SKIN (distance kept from a blocked cell's face), LIQUID_DRAG (per
 // second), RADIUS (a particle's contact radius), WAKE_DEPTH (the overlap
-// beyond a resting contact that wakes a sleeping body), NEAR (bodies
-// listed per body as near it; a body near more is compared with every
-// body).
+// beyond a resting contact that wakes a sleeping body), BEHIND (how far
+// behind a skin face, in its edges, a particle still touches it), EDGE
+// (bilinear coordinates this near a skin face's edge are on it), NEAR
+// (bodies listed per body as near it; a body near more is compared with
+// every body).
 
 // Every kernel is dispatched in rows of at most 65535 workgroups (a
 // dimension's limit): an invocation's index over the whole grid.
@@ -105,6 +116,20 @@ fn flat(id: vec3<u32>, groups: vec3<u32>) -> u32 {
 // frame): per rank k, the body (x), the rank of body k (y) and the body's
 // low x (z, bits).
 @group(0) @binding(22) var<storage, read> sweep: array<vec4<u32>>;
+// The skin: per face its 4 corner particles, in cyclic order, wound so
+// that its normal points out of its body.
+@group(0) @binding(23) var<storage, read> skin: array<vec4<u32>>;
+// See `Params::links`: per body its skin faces; per particle the skin
+// faces it is a corner of (face * 4 + corner, faces ascending).
+@group(0) @binding(24) var<storage, read> links: array<u32>;
+// Per particle, 3 floats: its position when the substep's contacts were
+// found. The contacts of every pass are those found there.
+@group(0) @binding(25) var<storage, read_write> x0: array<f32>;
+// Per particle: how many contacts it is in.
+@group(0) @binding(26) var<storage, read_write> counts: array<u32>;
+// Per body: the deepest contact it was in while awake (bits of a positive
+// float, which order as the floats do).
+@group(0) @binding(27) var<storage, read_write> resting: array<atomic<u32>>;
 @group(1) @binding(0) var<storage, read> colour: Colour;
 
 fn load(p: u32) -> vec3<f32> {
@@ -213,15 +238,20 @@ fn distance(
     store_x(j, xj - (wj * lambda) * n);
 }
 
-// The hexahedron split into 6 tetrahedra around its 0-7 diagonal, as the
+// The hexahedron split into 5 tetrahedra two ways (around its even
+// corners' tetrahedron and its odd ones'), each way counted half, as the
 // CPU's `TETS`.
-const TETS = array<vec4<u32>, 6>(
-    vec4<u32>(0u, 1u, 3u, 7u),
-    vec4<u32>(0u, 3u, 2u, 7u),
-    vec4<u32>(0u, 2u, 6u, 7u),
-    vec4<u32>(0u, 6u, 4u, 7u),
-    vec4<u32>(0u, 4u, 5u, 7u),
-    vec4<u32>(0u, 5u, 1u, 7u),
+const TETS = array<vec4<u32>, 10>(
+    vec4<u32>(0u, 5u, 3u, 6u),
+    vec4<u32>(1u, 3u, 0u, 5u),
+    vec4<u32>(2u, 0u, 3u, 6u),
+    vec4<u32>(4u, 6u, 5u, 0u),
+    vec4<u32>(7u, 5u, 6u, 3u),
+    vec4<u32>(1u, 2u, 4u, 7u),
+    vec4<u32>(0u, 1u, 2u, 4u),
+    vec4<u32>(3u, 2u, 1u, 7u),
+    vec4<u32>(5u, 4u, 7u, 1u),
+    vec4<u32>(6u, 7u, 4u, 2u),
 );
 
 // One volume constraint of the colour bound in group 1.
@@ -245,15 +275,15 @@ fn volume(
         grad[k] = vec3<f32>(0.0);
     }
     var vol = 0.0;
-    for (var n = 0u; n < 6u; n++) {
+    for (var n = 0u; n < 10u; n++) {
         let t = TETS[n];
         let e1 = q[t.y] - q[t.x];
         let e2 = q[t.z] - q[t.x];
         let e3 = q[t.w] - q[t.x];
-        vol = vol + dot3(e1, cross3(e2, e3)) / 6.0;
-        let g1 = cross3(e2, e3) / 6.0;
-        let g2 = cross3(e3, e1) / 6.0;
-        let g3 = cross3(e1, e2) / 6.0;
+        vol = vol + dot3(e1, cross3(e2, e3)) / 12.0;
+        let g1 = cross3(e2, e3) / 12.0;
+        let g2 = cross3(e3, e1) / 12.0;
+        let g3 = cross3(e1, e2) / 12.0;
         grad[t.y] = grad[t.y] + g1;
         grad[t.z] = grad[t.z] + g2;
         grad[t.w] = grad[t.w] + g3;
@@ -537,66 +567,361 @@ fn within(q: vec3<f32>, lo: vec3<f32>, hi: vec3<f32>) -> bool {
     return all(q >= lo) && all(q <= hi);
 }
 
-// The contact pushes on a particle: their sum, the part of it moved out
-// of `prev`, and their count.
-struct Pushes {
-    x: vec3<f32>,
-    prev: vec3<f32>,
-    count: f32,
+fn load0(p: u32) -> vec3<f32> {
+    return vec3<f32>(x0[3u * p], x0[3u * p + 1u], x0[3u * p + 2u]);
 }
 
-// The pushes on particle p (of body `mine`) from the particles of body
-// `other`, added to `sum`, as the CPU's `contact::separate` finds them.
-fn pushes_from(p: u32, mine: u32, other: u32, sum: ptr<function, Pushes>) {
+fn load_v(p: u32) -> vec3<f32> {
+    return vec3<f32>(v[3u * p], v[3u * p + 1u], v[3u * p + 2u]);
+}
+
+// A particle's inverse mass, 0 while its body sleeps.
+fn mobility(p: u32) -> f32 {
+    return select(mass_of(p), 0.0, asleep(p));
+}
+
+// Per particle: its position now, where this substep's contacts are found.
+@compute @workgroup_size(64)
+fn snapshot(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
+    if (p >= params.particles) {
+        return;
+    }
+    for (var a = 0u; a < 3u; a++) {
+        x0[3u * p + a] = x[3u * p + a];
+    }
+}
+
+// What a pass does with the contacts of a particle.
+const COUNT: u32 = 0u;
+const PUSH: u32 = 1u;
+const DAMP: u32 = 2u;
+
+// One contact, as the CPU's `contact::Contacts` holds it: its particles
+// and their weights along its normal (the particle pushed first, +1; then
+// what it is pushed off: -1, or the nonzero bilinear weights of a skin
+// face's corners), which of them the invocation's particle is, and how
+// firmly friction holds it.
+struct Touch {
+    parts: array<u32, 5>,
+    k: array<f32, 5>,
+    n_parts: u32,
+    me: u32,
+    n: vec3<f32>,
+    grip: f32,
+}
+
+// What an invocation adds up over its particle's contacts.
+struct Gathered {
+    sum: vec3<f32>,
+    count: u32,
+}
+
+// Adds contact `t` to `acc` for `mode`: counts it, or adds the particle's
+// share of its push (PUSH: the overlap left along the normal and the slide
+// friction stops, at the positions now; DAMP: the velocity along the
+// normal), scaled by one over the most contacts any of its particles is in
+// and shared by mobility, in the CPU's order of operations.
+fn contribute(t: Touch, mode: u32, acc: ptr<function, Gathered>) {
+    if (mode == COUNT) {
+        (*acc).count = (*acc).count + 1u;
+        return;
+    }
+    var most = 1u;
+    var mobile = 0.0;
+    for (var q = 0u; q < t.n_parts; q++) {
+        most = max(most, counts[t.parts[q]]);
+        mobile = mobile + t.k[q] * t.k[q] * mobility(t.parts[q]);
+    }
+    if (mobile == 0.0) {
+        return;
+    }
+    let me = t.parts[t.me];
+    let m = 1.0 / f32(most) / mobile * t.k[t.me] * mobility(me);
+    var d: vec3<f32>;
+    if (mode == PUSH) {
+        var along = 0.0;
+        var r = vec3<f32>(0.0);
+        for (var q = 0u; q < t.n_parts; q++) {
+            let p = t.parts[q];
+            let here = load(p);
+            along = along + t.k[q] * dot3(here, t.n);
+            r = r + t.k[q] * (here - load_prev(p));
+        }
+        let depth = 2.0 * RADIUS - along;
+        let normal = dot3(r, t.n);
+        var slide = r - normal * t.n;
+        let length = sqrt(dot3(slide, slide));
+        if (!(length <= t.grip)) {
+            slide = slide * t.grip / length;
+        }
+        d = max(depth, 0.0) * t.n - slide;
+    } else {
+        var along = 0.0;
+        for (var q = 0u; q < t.n_parts; q++) {
+            along = along + t.k[q] * dot3(load_v(t.parts[q]), t.n);
+        }
+        d = (0.0 - along) * t.n;
+    }
+    (*acc).sum = (*acc).sum + m * d;
+}
+
+// A contact felt by bodies `a` and `b`, `depth` deep: an awake body
+// remembers the deepest; a sleeping one wakes if pressed deeper than it
+// was while it came to rest.
+fn felt(a: u32, b: u32, depth: f32) {
+    for (var i = 0u; i < 2u; i++) {
+        let k = select(a, b, i == 1u);
+        if (sleeping[k] == 0u) {
+            atomicMax(&resting[k], bitcast<u32>(depth));
+        } else if (depth > bitcast<f32>(atomicLoad(&resting[k])) + WAKE_DEPTH) {
+            atomicStore(&woken[k], 1u);
+        }
+    }
+}
+
+fn snap(t: f32) -> f32 {
+    if (abs(t) <= EDGE) {
+        return 0.0;
+    }
+    if (abs(t - 1.0) <= EDGE) {
+        return 1.0;
+    }
+    return t;
+}
+
+// Where `p` is over skin face `face` when the contacts were found, as the
+// CPU's `contact::Foot`: `ok` false for a face collapsed to a line.
+struct Foot {
+    n: vec3<f32>,
+    height: f32,
+    u: f32,
+    v: f32,
+    ok: bool,
+}
+
+fn foot_on(face: u32, p: vec3<f32>) -> Foot {
+    var out: Foot;
+    out.ok = false;
+    let q = skin[face];
+    let c0 = load0(q.x);
+    let c1 = load0(q.y);
+    let c2 = load0(q.z);
+    let c3 = load0(q.w);
+    let centre = (c0 + c1 + c2 + c3) / 4.0;
+    let n = cross3(c2 - c0, c3 - c1);
+    let len = sqrt(dot3(n, n));
+    let e1 = (c1 + c2 - c0 - c3) / 2.0;
+    let e2 = (c2 + c3 - c0 - c1) / 2.0;
+    let l1 = dot3(e1, e1);
+    let l2 = dot3(e2, e2);
+    if (len < 1e-6 || l1 < 1e-6 || l2 < 1e-6) {
+        return out;
+    }
+    out.n = n / len;
+    let r = p - centre;
+    out.height = dot3(r, out.n);
+    out.u = snap(dot3(r, e1) / l1 + 0.5);
+    out.v = snap(dot3(r, e2) / l2 + 0.5);
+    out.ok = true;
+    return out;
+}
+
+// The contact of particle `p` (its position when found, `xp`) on skin
+// face `face`, if they touch: `n_parts` 0 if not. Its depth goes in
+// `depth`.
+fn touch_skin(p: u32, xp: vec3<f32>, face: u32, depth: ptr<function, f32>) -> Touch {
+    var t: Touch;
+    t.n_parts = 0u;
+    let f = foot_on(face, xp);
+    if (!f.ok) {
+        return t;
+    }
+    let q = skin[face];
+    let e = load0(q.y) - load0(q.x);
+    let edge = sqrt(dot3(e, e));
+    let over = f.u >= 0.0 && f.u <= 1.0 && f.v >= 0.0 && f.v <= 1.0;
+    let size = 2.0 * RADIUS;
+    if (!over || f.height >= size || f.height < -BEHIND * edge) {
+        return t;
+    }
+    let u = f.u;
+    let v = f.v;
+    let beta = array<f32, 4>((1.0 - u) * (1.0 - v), u * (1.0 - v), u * v, (1.0 - u) * v);
+    let corners = array<u32, 4>(q.x, q.y, q.z, q.w);
+    t.parts[0] = p;
+    t.k[0] = 1.0;
+    t.n_parts = 1u;
+    for (var k = 0u; k < 4u; k++) {
+        if (beta[k] != 0.0) {
+            t.parts[t.n_parts] = corners[k];
+            t.k[t.n_parts] = -beta[k];
+            t.n_parts = t.n_parts + 1u;
+        }
+    }
+    t.n = f.n;
+    *depth = size - f.height;
+    t.grip = sqrt(bitcast<f32>(pconst[p].y) * bitcast<f32>(pconst[q.x].y)) * *depth;
+    return t;
+}
+
+// Whether skin face `face` reaches the box (lo, hi) grown by two radii.
+fn face_near(face: u32, lo: vec3<f32>, hi: vec3<f32>) -> bool {
+    let q = skin[face];
+    let c = array<vec3<f32>, 4>(load0(q.x), load0(q.y), load0(q.z), load0(q.w));
+    var l = c[0];
+    var h = c[0];
+    for (var k = 1u; k < 4u; k++) {
+        l = min(l, c[k]);
+        h = max(h, c[k]);
+    }
+    return all(l - 2.0 * RADIUS <= hi) && all(lo <= h + 2.0 * RADIUS);
+}
+
+// The contacts between particle `i` (of body `mine`) and body `other`,
+// added to `acc` for `mode` in the CPU's order: the particle pairs, then
+// the lower body's particles on the higher one's skin, then the higher
+// one's on the lower's.
+fn gather_with(i: u32, mine: u32, other: u32, mode: u32, acc: ptr<function, Gathered>) {
     // The two boxes' overlap grown by a radius: only particles in it can
     // touch (the CPU's narrow phase takes the same ones).
     let lo = max(boxes[2u * mine].xyz, boxes[2u * other].xyz) - RADIUS;
     let hi = min(boxes[2u * mine + 1u].xyz, boxes[2u * other + 1u].xyz) + RADIUS;
-    let xp = load(p);
-    if (!within(xp, lo, hi)) {
-        return;
-    }
-    let size = 2.0 * RADIUS;
-    let wp = select(mass_of(p), 0.0, sleeping[mine] != 0u);
+    let xi = load0(i);
+    let i_in = within(xi, lo, hi);
     let span = bodies[other];
-    for (var q = span.x; q < span.y; q++) {
-        let xq = load(q);
-        if (!within(xq, lo, hi)) {
-            continue;
-        }
-        let d = xp - xq;
-        let len = sqrt(dot3(d, d));
-        if (len >= size || len < 1e-6) {
-            continue;
-        }
-        if (size - len > WAKE_DEPTH) {
-            // A contact deeper than a resting one wakes both bodies.
-            if (sleeping[mine] != 0u) {
-                atomicStore(&woken[mine], 1u);
+    let size = 2.0 * RADIUS;
+    let low = mine < other;
+    if (i_in) {
+        for (var j = span.x; j < span.y; j++) {
+            let xj = load0(j);
+            if (!within(xj, lo, hi)) {
+                continue;
             }
-            if (sleeping[other] != 0u) {
-                atomicStore(&woken[other], 1u);
+            // The lower body's particle first, as the CPU finds the pair.
+            let a = select(j, i, low);
+            let b = select(i, j, low);
+            let d = load0(a) - load0(b);
+            let len = sqrt(dot3(d, d));
+            if (len >= size || len < 1e-6) {
+                continue;
+            }
+            var t: Touch;
+            t.parts[0] = a;
+            t.k[0] = 1.0;
+            t.parts[1] = b;
+            t.k[1] = -1.0;
+            t.n_parts = 2u;
+            t.me = select(1u, 0u, low);
+            t.n = d / len;
+            t.grip = sqrt(bitcast<f32>(pconst[a].y) * bitcast<f32>(pconst[b].y)) * (size - len);
+            if (mode == COUNT && low) {
+                felt(mine, other, size - len);
+            }
+            contribute(t, mode, acc);
+        }
+    }
+    for (var side = 0u; side < 2u; side++) {
+        // First pass: the lower body's particles on the higher's skin.
+        let as_vertex = (side == 0u) == low;
+        if (as_vertex) {
+            if (!i_in) {
+                continue;
+            }
+            for (var face = links[2u * other]; face < links[2u * other + 1u]; face++) {
+                if (!face_near(face, lo, hi)) {
+                    continue;
+                }
+                var depth = 0.0;
+                var t = touch_skin(i, xi, face, &depth);
+                if (t.n_parts == 0u) {
+                    continue;
+                }
+                t.me = 0u;
+                if (mode == COUNT) {
+                    felt(mine, other, depth);
+                }
+                contribute(t, mode, acc);
+            }
+        } else {
+            // `i` a corner of its own skin faces, the other's particles on
+            // them.
+            for (var at = links[params.links.x + i]; at < links[params.links.x + i + 1u]; at++) {
+                let face = links[at] / 4u;
+                let corner = links[at] % 4u;
+                if (!face_near(face, lo, hi)) {
+                    continue;
+                }
+                for (var j = span.x; j < span.y; j++) {
+                    let xj = load0(j);
+                    if (!within(xj, lo, hi)) {
+                        continue;
+                    }
+                    var depth = 0.0;
+                    var t = touch_skin(j, xj, face, &depth);
+                    if (t.n_parts == 0u) {
+                        continue;
+                    }
+                    // Which part `i` is, if its weight is not zero.
+                    var me = 0u;
+                    for (var k = 1u; k < t.n_parts; k++) {
+                        if (t.parts[k] == i) {
+                            me = k;
+                        }
+                    }
+                    if (me == 0u) {
+                        continue;
+                    }
+                    t.me = me;
+                    contribute(t, mode, acc);
+                }
             }
         }
-        let wq = select(mass_of(q), 0.0, sleeping[other] != 0u);
-        let wsum = wp + wq;
-        if (wsum == 0.0) {
-            continue;
-        }
-        let dp = load_prev(p) - load_prev(q);
-        let plen = sqrt(dot3(dp, dp));
-        let old = clamp(size - plen, 0.0, size - len);
-        let s = (size - len) / wsum / len;
-        let so = old / wsum / len;
-        (*sum).x = (*sum).x + (wp * s) * d;
-        (*sum).prev = (*sum).prev + (wp * so) * d;
-        (*sum).count = (*sum).count + 1.0;
     }
 }
 
-// Per particle: the sum of its contact pushes, from every body it may
-// touch in ascending order, each's particles in ascending order (the
-// CPU's order for pairs compared all against all).
+// The contacts of particle `p` for `mode`, over every body it may touch in
+// ascending order.
+fn gather(p: u32, mode: u32) -> Gathered {
+    var acc: Gathered;
+    acc.sum = vec3<f32>(0.0);
+    acc.count = 0u;
+    let mine = owner(p);
+    let at = (NEAR + 1u) * mine;
+    let n = near_list[at];
+    if (n <= NEAR) {
+        for (var k = 0u; k < n; k++) {
+            gather_with(p, mine, near_list[at + 1u + k], mode, &acc);
+        }
+    } else {
+        for (var c = 0u; c < params.bodies; c++) {
+            if (c != mine && may_touch(mine, c)) {
+                gather_with(p, mine, c, mode, &acc);
+            }
+        }
+    }
+    return acc;
+}
+
+// Per particle: the contacts it is in; wakes the bodies a contact presses
+// deeper than they rest, and records how deep awake bodies are pressed.
+@compute @workgroup_size(64)
+fn count(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
+    if (p >= params.particles) {
+        return;
+    }
+    counts[p] = gather(p, COUNT).count;
+}
+
+// Per particle: the sum of its share of its contacts' pushes (a Jacobi
+// pass; `separate` applies them).
 @compute @workgroup_size(64)
 fn contact(
     @builtin(global_invocation_id) id: vec3<u32>,
@@ -606,29 +931,10 @@ fn contact(
     if (p >= params.particles) {
         return;
     }
-    var sum: Pushes;
-    sum.x = vec3<f32>(0.0);
-    sum.prev = vec3<f32>(0.0);
-    sum.count = 0.0;
-    let mine = owner(p);
-    let at = (NEAR + 1u) * mine;
-    let n = near_list[at];
-    if (n <= NEAR) {
-        for (var k = 0u; k < n; k++) {
-            pushes_from(p, mine, near_list[at + 1u + k], &sum);
-        }
-    } else {
-        for (var c = 0u; c < params.bodies; c++) {
-            if (c != mine && may_touch(mine, c)) {
-                pushes_from(p, mine, c, &sum);
-            }
-        }
-    }
-    push[2u * p] = vec4<f32>(sum.x, sum.count);
-    push[2u * p + 1u] = vec4<f32>(sum.prev, 0.0);
+    push[2u * p] = vec4<f32>(gather(p, PUSH).sum, 0.0);
 }
 
-// Per particle: moved by the mean of its pushes (Jacobi).
+// Per particle: moved by its pushes.
 @compute @workgroup_size(64)
 fn separate(
     @builtin(global_invocation_id) id: vec3<u32>,
@@ -638,12 +944,7 @@ fn separate(
     if (p >= params.particles) {
         return;
     }
-    let d = push[2u * p];
-    if (d.w == 0.0) {
-        return;
-    }
-    store_x(p, load(p) + d.xyz / d.w);
-    store_prev(p, load_prev(p) + push[2u * p + 1u].xyz / d.w);
+    store_x(p, load(p) + push[2u * p].xyz);
 }
 
 // Per body: woken by a contact.
@@ -858,5 +1159,35 @@ fn damp(
     let m = means[owner(p)];
     for (var a = 0u; a < 3u; a++) {
         v[3u * p + a] = m[a] + (v[3u * p + a] - m[a]) * m.w;
+    }
+}
+
+// Per particle, after the velocities: its share of taking away its
+// contacts' velocities along their normals (a Jacobi pass;
+// `separate_velocity` applies them).
+@compute @workgroup_size(64)
+fn contact_velocity(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
+    if (p >= params.particles) {
+        return;
+    }
+    push[2u * p] = vec4<f32>(gather(p, DAMP).sum, 0.0);
+}
+
+@compute @workgroup_size(64)
+fn separate_velocity(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = flat(id, groups);
+    if (p >= params.particles) {
+        return;
+    }
+    let d = push[2u * p].xyz;
+    for (var a = 0u; a < 3u; a++) {
+        v[3u * p + a] = v[3u * p + a] + d[a];
     }
 }

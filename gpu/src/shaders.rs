@@ -82,12 +82,16 @@ pub const XPBD_NEAR: u32 = 15;
 
 /// `xpbd_substep.wgsl` ready to compile: the CPU's constants, the kernels.
 pub fn xpbd_substep() -> String {
-    use loam_systems::xpbd::{CONTACT_RADIUS, LIQUID_DRAG, SKIN, WAKE_DEPTH};
+    use loam_systems::xpbd::{
+        CONTACT_BEHIND, CONTACT_EDGE, CONTACT_RADIUS, LIQUID_DRAG, SKIN, WAKE_DEPTH,
+    };
     let floats = [
         ("SKIN", SKIN),
         ("LIQUID_DRAG", LIQUID_DRAG),
         ("RADIUS", CONTACT_RADIUS),
         ("WAKE_DEPTH", WAKE_DEPTH),
+        ("BEHIND", CONTACT_BEHIND),
+        ("EDGE", CONTACT_EDGE),
     ];
     let mut out = format!("const NEAR: u32 = {XPBD_NEAR}u;\n");
     for (name, v) in floats {

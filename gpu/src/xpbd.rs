@@ -7,17 +7,19 @@
 //! Sent to the GPU: everything when bodies are added; after that, per
 //! frame, the positions, velocities and torn faces of the bodies the CPU
 //! changed (put to sleep, or touched), the kinetic field and buoyancy of
-//! the bodies whose values changed, a flag per body for sleep, and the
-//! bodies sorted along x for the contacts' broad phase. Read back: the
-//! particles and faces of the bodies that were awake or were woken by a
-//! contact, and the sleeping flags.
+//! the bodies whose values changed, a flag and a resting depth per body
+//! for sleep, and the bodies sorted along x for the contacts' broad phase.
+//! Read back: the particles and faces of the bodies that were awake or
+//! were woken by a contact, the sleeping flags and the resting depths.
 //!
 //! The world comes from a [`WorldMirror`] (blocked and loose bits per
 //! resident page, and the page table); collision records the pages the
 //! particles touch into a [`PageUse`], if one is given.
 
 use bytemuck::{Pod, Zeroable};
-use loam_systems::xpbd::{BodyMirror, Mirror, MirrorRead, MirrorStep, CONTACT_RADIUS};
+use loam_systems::xpbd::{
+    BodyMirror, Mirror, MirrorRead, MirrorStep, CONTACT_ITERATIONS, CONTACT_RADIUS,
+};
 use wgpu::util::DeviceExt;
 
 use crate::context::{grid, Access};
@@ -46,12 +48,30 @@ struct Params {
     world: [u32; 4],
     pages: [u32; 4],
     at: [u32; 4],
+    links: [u32; 4],
 }
 
 /// The entry points, in [`Kernel`]'s order.
-const ENTRIES: [&str; 15] = [
-    "predict", "distance", "volume", "shape", "face", "bounds", "reach", "near", "contact",
-    "separate", "wake", "collide", "velocity", "mean", "damp",
+const ENTRIES: [&str; 19] = [
+    "predict",
+    "distance",
+    "volume",
+    "shape",
+    "face",
+    "bounds",
+    "reach",
+    "near",
+    "snapshot",
+    "count",
+    "contact",
+    "separate",
+    "wake",
+    "collide",
+    "velocity",
+    "mean",
+    "damp",
+    "contact_velocity",
+    "separate_velocity",
 ];
 
 /// An entry point: its pipeline's index, as listed in [`ENTRIES`].
@@ -65,6 +85,8 @@ enum Kernel {
     Bounds,
     Reach,
     Near,
+    Snapshot,
+    Count,
     Contact,
     Separate,
     Wake,
@@ -72,9 +94,11 @@ enum Kernel {
     Velocity,
     Mean,
     Damp,
+    ContactVelocity,
+    SeparateVelocity,
 }
 
-const _: () = assert!(Kernel::Damp as usize == ENTRIES.len() - 1);
+const _: () = assert!(Kernel::SeparateVelocity as usize == ENTRIES.len() - 1);
 
 /// What the GPU was sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,6 +142,8 @@ struct Held {
     pressed: wgpu::Buffer,
     broken: wgpu::Buffer,
     sleeping: wgpu::Buffer,
+    /// Per body: the deepest contact it was in while awake (bits).
+    resting: wgpu::Buffer,
     sweep: wgpu::Buffer,
     common: wgpu::BindGroup,
     /// A colour group of no constraints, for the kernels that read none.
@@ -132,6 +158,8 @@ struct Held {
     feel_sent: Vec<[f32; 4]>,
     /// Per body: asleep when the last step began.
     slept: Vec<bool>,
+    /// Per body: the resting depth sent when the last step began.
+    rested: Vec<f32>,
 }
 
 /// A soft-body mirror on a device, for [`SoftBodies::step_mirrored`](loam_systems::xpbd::SoftBodies::step_mirrored).
@@ -146,8 +174,10 @@ impl GpuSoftBodies {
     /// first step.
     pub fn new(gpu: &GpuContext, world: &WorldMirror, feedback: Option<&PageUse>) -> Self {
         // The shader's bindings in group 0, and those it writes.
-        let mut access = vec![Access::Read; 23];
-        for b in [1, 2, 3, 6, 8, 11, 12, 13, 14, 15, 16, 19, 20, 21] {
+        let mut access = vec![Access::Read; 28];
+        for b in [
+            1, 2, 3, 6, 8, 11, 12, 13, 14, 15, 16, 19, 20, 21, 25, 26, 27,
+        ] {
             access[b] = Access::ReadWrite;
         }
         let common_layout = gpu.storage_layout("xpbd.common", &access);
@@ -279,11 +309,13 @@ impl GpuSoftBodies {
             })
             .collect();
         let n = b.bodies.len();
+        let (links, links_at) = links_of(b);
         let counts = Params {
             particles: b.x.len() as u32,
             shapes: b.shape_first.len() as u32,
             bodies: n as u32,
             at,
+            links: links_at,
             ..self.counts
         };
         let params = buffer(
@@ -306,6 +338,7 @@ impl GpuSoftBodies {
             bytemuck::cast_slice(&flags(&b.sleeping)),
             both,
         );
+        let resting = buffer("xpbd.resting", bytemuck::cast_slice(&b.resting_depth), both);
         let sweep = buffer("xpbd.sweep", &vec![0; 16 * n], wgpu::BufferUsages::COPY_DST);
         let scratch = |label: &str, bytes: usize| buffer(label, &vec![0; bytes], kept);
         let buffers = [
@@ -332,6 +365,11 @@ impl GpuSoftBodies {
             &self.feedback[1],
             &self.feedback[2],
             &sweep,
+            &buffer("xpbd.skin", bytemuck::cast_slice(b.skin), kept),
+            &buffer("xpbd.links", bytemuck::cast_slice(&links), kept),
+            &scratch("xpbd.x0", 12 * b.x.len()),
+            &scratch("xpbd.counts", 4 * b.x.len()),
+            &resting,
         ];
         let common = gpu.bind("xpbd.common", &self.common_layout, &buffers);
         let colour = |range: [u32; 2]| {
@@ -358,6 +396,7 @@ impl GpuSoftBodies {
             pressed,
             broken,
             sleeping,
+            resting,
             sweep,
             common,
             stand_in: colour([0, 0]),
@@ -367,6 +406,7 @@ impl GpuSoftBodies {
             body_faces: b.body_faces.clone(),
             feel_sent: feel,
             slept: b.sleeping.clone(),
+            rested: b.resting_depth.clone(),
         }
     }
 }
@@ -399,7 +439,39 @@ impl Held {
         gpu.queue
             .write_buffer(&self.sleeping, 0, bytemuck::cast_slice(&flags(&b.sleeping)));
         self.slept.clone_from(&b.sleeping);
+        gpu.queue
+            .write_buffer(&self.resting, 0, bytemuck::cast_slice(&b.resting_depth));
+        self.rested.clone_from(&b.resting_depth);
     }
+}
+
+/// The skin's links as the kernels read them, and where each part starts
+/// (`Params::links`): per body its first and end skin face; per particle
+/// where its list of the skin faces it is a corner of starts, and where
+/// the last ends; the lists, each entry `face · 4 + corner`, faces
+/// ascending.
+fn links_of(b: &Mirror<'_>) -> (Vec<u32>, [u32; 4]) {
+    let mut links: Vec<u32> = b
+        .body_skin
+        .iter()
+        .flat_map(|&(lo, hi)| [lo as u32, hi as u32])
+        .collect();
+    let mut of_particle: Vec<Vec<u32>> = vec![Vec::new(); b.x.len()];
+    for (face, corners) in b.skin.iter().enumerate() {
+        for (k, &p) in corners.iter().enumerate() {
+            of_particle[p as usize].push(4 * face as u32 + k as u32);
+        }
+    }
+    let starts = links.len() as u32;
+    let lists = starts + b.x.len() as u32 + 1;
+    let mut at = lists;
+    for list in &of_particle {
+        links.push(at);
+        at += list.len() as u32;
+    }
+    links.push(at);
+    links.extend(of_particle.into_iter().flatten());
+    (links, [starts, lists, 0, 0])
 }
 
 /// Flags as the kernels read them: a word each, 1 for true.
@@ -505,14 +577,24 @@ impl BodyMirror for BodiesOnGpu<'_> {
                     run(Bounds, stand_in, c.bodies);
                     run(Reach, stand_in, 1);
                     run(Near, stand_in, c.bodies);
-                    run(Contact, stand_in, c.particles);
-                    run(Separate, stand_in, c.particles);
+                    run(Snapshot, stand_in, c.particles);
+                    run(Count, stand_in, c.particles);
+                    for _ in 0..CONTACT_ITERATIONS {
+                        run(Contact, stand_in, c.particles);
+                        run(Separate, stand_in, c.particles);
+                    }
                     run(Wake, stand_in, c.bodies);
                 }
                 run(Collide, stand_in, c.particles);
                 run(Velocity, stand_in, c.particles);
                 run(Mean, stand_in, c.bodies);
                 run(Damp, stand_in, c.particles);
+                if c.bodies > 1 {
+                    for _ in 0..CONTACT_ITERATIONS {
+                        run(ContactVelocity, stand_in, c.particles);
+                        run(SeparateVelocity, stand_in, c.particles);
+                    }
+                }
             }
         }
         if let Some(timer) = &me.timer {
@@ -565,14 +647,19 @@ impl Held {
         for (s, &f) in out.sleeping.iter_mut().zip(&first.sleeping) {
             *s = f != 0;
         }
+        for (r, &bits) in out.resting_depth.iter_mut().zip(&first.resting) {
+            *r = f32::from_bits(bits);
+        }
         Ok(length(&first.particles) + length(&late.particles))
     }
 }
 
-/// What one round trip read back: every body's sleeping flag, and the
-/// positions, velocities, powder pushes and torn faces of some bodies.
+/// What one round trip read back: every body's sleeping flag and resting
+/// depth (bits), and the positions, velocities, powder pushes and torn
+/// faces of some bodies.
 struct Fetched {
     sleeping: Vec<u32>,
+    resting: Vec<u32>,
     particles: Vec<(usize, usize)>,
     faces: Vec<(usize, usize)>,
     words: Vec<u32>,
@@ -584,8 +671,10 @@ impl Fetched {
         let particles = runs(&held.body_particles, &pick);
         let faces = runs(&held.body_faces, &pick);
         let mut parts: Vec<(&wgpu::Buffer, u64, u64)> = Vec::new();
+        let n = held.slept.len();
         if !particles.is_empty() {
-            parts.push((&held.sleeping, 0, 4 * held.slept.len() as u64));
+            parts.push((&held.sleeping, 0, 4 * n as u64));
+            parts.push((&held.resting, 0, 4 * n as u64));
         }
         for buffer in [&held.x, &held.v, &held.pressed] {
             parts.extend(
@@ -600,14 +689,20 @@ impl Fetched {
                 .map(|&(lo, hi)| (&held.broken, 4 * lo as u64, 4 * (hi - lo) as u64)),
         );
         let mut words: Vec<u32> = gpu.read_parts(&parts)?;
-        let sleeping = if particles.is_empty() {
-            // Nobody read back, so no contact: the flags are those sent.
-            flags(&held.slept)
+        let (sleeping, resting) = if particles.is_empty() {
+            // Nobody read back, so no contact: the flags and depths are
+            // those sent.
+            (
+                flags(&held.slept),
+                held.rested.iter().map(|d| d.to_bits()).collect(),
+            )
         } else {
-            words.drain(..held.slept.len()).collect()
+            let sleeping = words.drain(..n).collect();
+            (sleeping, words.drain(..n).collect())
         };
         Ok(Self {
             sleeping,
+            resting,
             particles,
             faces,
             words,

@@ -89,6 +89,7 @@ fn main() -> ExitCode {
         on_gpu("soft_body_substeps_match_the_cpu_within_1e_4_cells", soft_body_substeps_match_the_cpu_within_1e_4_cells),
         on_gpu("soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cpu", soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cpu),
         on_gpu("a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_matches_the_cpu", a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_matches_the_cpu),
+        on_gpu("a_stack_of_three_solvers_rests_and_sleeps_as_on_the_cpu", a_stack_of_three_solvers_rests_and_sleeps_as_on_the_cpu),
         on_gpu("page_use_counts_resident_pages_asks_for_absent_ones_once_and_reads_back_later", page_use_counts_resident_pages_asks_for_absent_ones_once_and_reads_back_later),
         on_gpu("page_use_requests_beyond_capacity_are_dropped_and_counted", page_use_requests_beyond_capacity_are_dropped_and_counted),
         on_gpu("a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them", a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them),
@@ -631,6 +632,66 @@ fn a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_m
     for k in 1..=20 {
         let low = on_gpu.summary(k).min_y;
         assert!((2.5..3.0).contains(&low), "cube {k} rests at y = {low}");
+    }
+}
+
+fn a_stack_of_three_solvers_rests_and_sleeps_as_on_the_cpu() {
+    use loam_systems::materials::{id, AMBIENT};
+    use loam_systems::xpbd::{materials, SoftBodies, SoftBox, Solver};
+    let gpu = gpu();
+    let layout = loam_storage::WorldLayout::new([16, 32, 16], 16).expect("a valid layout");
+    let mut world = loam_storage::VoxelWorld::new(layout, id::AIR, AMBIENT);
+    for x in 0..16 {
+        for z in 0..16 {
+            world.set_cell([x, 0, z], id::STONE, AMBIENT);
+        }
+    }
+    let [jelly, rubber, _] = materials();
+    let mut cpu = SoftBodies::default();
+    // Shifted a little, so that particles land over skin faces, not
+    // straight on particles.
+    for (name, origin, material, solver) in [
+        ("bottom", [5.0, 1.0, 5.0], rubber, Solver::Volume),
+        ("middle", [5.3, 5.0, 4.8], rubber, Solver::GramSchmidt),
+        ("top", [4.9, 9.0, 5.2], jelly, Solver::Distance),
+    ] {
+        cpu.add_box(
+            &SoftBox {
+                solver,
+                ..SoftBox::new(name, origin, [3, 3, 3], material)
+            },
+            0.25,
+        );
+    }
+    let mut twin = Twin::new(&gpu, &world, cpu, None);
+    let mut slept = 0;
+    for frame in 0..400 {
+        twin.step(&gpu, &world, None);
+        let (cpu, on_gpu) = (&twin.cpu, &twin.on_gpu);
+        let states =
+            |b: &SoftBodies| -> Vec<bool> { b.bodies.iter().map(|b| b.sleeping).collect() };
+        assert_eq!(
+            states(cpu),
+            states(on_gpu),
+            "the same bodies sleep, frame {frame}"
+        );
+        let tolerance = if frame < 25 { 1e-4 } else { 1e-3 };
+        let when = format!("at frame {frame}");
+        assert_bodies_agree(&gpu, &cpu.x, &on_gpu.x, tolerance, &when);
+        assert_bodies_agree(&gpu, &cpu.v, &on_gpu.v, 100.0 * tolerance, &when);
+        if on_gpu.bodies.iter().all(|b| b.sleeping) {
+            slept = frame;
+            break;
+        }
+    }
+    let on_gpu = &twin.on_gpu;
+    assert!(slept > 0, "the stack came to rest and slept on the GPU");
+    for k in 1..3 {
+        let (below, above) = (on_gpu.summary(k - 1), on_gpu.summary(k));
+        assert!(
+            above.center_of_mass[1] > below.center_of_mass[1] + 2.5,
+            "body {k} rests on the one below: {above:?} over {below:?}"
+        );
     }
 }
 

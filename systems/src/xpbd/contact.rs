@@ -53,15 +53,15 @@ pub const WAKE_DEPTH: f32 = 0.02;
 /// Jacobi passes over a substep's contacts, for positions and for
 /// velocities: one pass resolves what a particle in many contacts shares
 /// out only in part (see `Contacts::apply`).
-const ITERATIONS: usize = 4;
+pub const ITERATIONS: usize = 4;
 
 /// How far behind a skin face a particle still counts as touching it, in
 /// edges of the face: deeper, it is taken to be reaching the body from
 /// another side.
-const BEHIND: f32 = 0.5;
+pub const BEHIND: f32 = 0.5;
 
 /// Bilinear coordinates within this of a skin face's edge are on it.
-const EDGE: f32 = 1e-3;
+pub const EDGE: f32 = 1e-3;
 
 /// Pairs with at most this many particle pairs in their overlap are
 /// compared all against all; beyond, through a hash grid.
@@ -152,13 +152,10 @@ impl Contacts {
     }
 
     /// Adds a contact between particle `p` and `under` (particles and
-    /// weights) along `n`, `depth` deep, if anything in it can move.
+    /// weights) along `n`, `depth` deep. Which contacts there are depends
+    /// on the positions alone (not on which bodies sleep), so that another
+    /// backend finding them afresh in each pass finds the same ones.
     fn add(&mut self, b: &SoftBodies, p: usize, under: &[(usize, f32)], n: [f32; 3], depth: f32) {
-        let mobility = |i: usize| if b.asleep[i] { 0.0 } else { b.w[i] };
-        let mobile = mobility(p) + under.iter().map(|&(i, k)| k * k * mobility(i)).sum::<f32>();
-        if mobile == 0.0 {
-            return;
-        }
         // Coulomb friction: the contact holds against a slide up to the
         // friction coefficient times how deep it is pressed.
         let grip = (b.friction[p] * b.friction[under[0].0]).sqrt() * depth;

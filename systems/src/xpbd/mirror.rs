@@ -10,17 +10,17 @@
 //!    mirror sends what it does not hold yet (everything when the bodies'
 //!    [`generation`](Mirror::generation) changed, else the positions,
 //!    velocities and torn faces of the bodies marked `unsent`, the
-//!    per-frame inputs that changed and the sleeping flags), then runs the
-//!    frame's substeps;
+//!    per-frame inputs that changed, the sleeping flags and resting
+//!    depths), then runs the frame's substeps;
 //! 3. [`BodyMirror::read`] writes the positions, velocities, powder
-//!    pushes, torn faces and sleeping flags back;
+//!    pushes, torn faces, sleeping flags and resting depths back;
 //! 4. the CPU wakes the bodies a contact woke and puts still bodies to
 //!    sleep (`settle`), which zeroes their velocities, so they are marked
 //!    `unsent` for the next frame.
 //!
 //! The mirror's substeps must be the CPU's: predict, distance and volume
-//! constraints, shapes, faces, contacts, collision and velocities, in that
-//! order.
+//! constraints, shapes, faces, contacts, collision, velocities and the
+//! contacts' velocities, in that order.
 
 use super::{SoftBodies, Span};
 use crate::materials::MaterialTable;
@@ -60,6 +60,15 @@ pub struct Mirror<'a> {
     pub sleeping: Vec<bool>,
     /// Per body: damping of its motion relative to its mean, per second.
     pub damping: Vec<f32>,
+    /// Per body: its skin faces.
+    pub body_skin: Vec<Span>,
+    /// Per body: the deepest contact it was in while awake, cells (reset
+    /// to 0 for awake bodies as the frame begins): a sleeping body wakes
+    /// only under a deeper one.
+    pub resting_depth: Vec<f32>,
+    /// The skin faces, 4 corner particles each, wound so that their
+    /// normals point out of their bodies.
+    pub skin: &'a [[u32; 4]],
     /// Per distance constraint: its first particle.
     pub distance_a: &'a [u32],
     /// Per distance constraint: its second particle.
@@ -122,6 +131,8 @@ pub struct MirrorRead<'a> {
     pub face_broken: &'a mut [bool],
     /// Per body: asleep (a contact may have woken it).
     pub sleeping: &'a mut [bool],
+    /// Per body: the deepest contact it was in while awake, cells.
+    pub resting_depth: &'a mut [f32],
 }
 
 /// A copy of soft bodies that another backend steps (see the module docs).
@@ -158,6 +169,9 @@ impl SoftBodies {
             body_faces: self.bodies.iter().map(|b| b.faces).collect(),
             sleeping: self.bodies.iter().map(|b| b.sleeping).collect(),
             damping: self.bodies.iter().map(|b| b.material.damping).collect(),
+            body_skin: self.bodies.iter().map(|b| b.skin).collect(),
+            resting_depth: self.bodies.iter().map(|b| b.resting_depth).collect(),
+            skin: &self.skin,
             distance_a: &self.distances.a,
             distance_b: &self.distances.b,
             distance_rest: &self.distances.rest,
@@ -237,6 +251,7 @@ impl SoftBodies {
             gravity: env.gravity,
         };
         let mut sleeping: Vec<bool> = self.bodies.iter().map(|b| b.sleeping).collect();
+        let mut resting: Vec<f32> = self.bodies.iter().map(|b| b.resting_depth).collect();
         let stepped = mirror.step(&self.mirror(), step);
         let read = stepped.and_then(|()| {
             mirror.read(MirrorRead {
@@ -245,11 +260,15 @@ impl SoftBodies {
                 pressed: &mut self.pressed,
                 face_broken: &mut self.faces.broken,
                 sleeping: &mut sleeping,
+                resting_depth: &mut resting,
             })
         });
         if read.is_err() {
             self.unsent.fill(true);
             return read;
+        }
+        for (body, depth) in self.bodies.iter_mut().zip(resting) {
+            body.resting_depth = depth;
         }
         self.unsent.fill(false);
         for (b, asleep) in sleeping.into_iter().enumerate() {
@@ -311,6 +330,7 @@ mod tests {
                     }
                 }
                 body.sleeping = b.sleeping[k];
+                body.resting_depth = b.resting_depth[k];
                 c.asleep[lo..hi].fill(b.sleeping[k]);
             }
             self.generation = Some(b.generation);
@@ -339,8 +359,14 @@ mod tests {
             out.v.copy_from_slice(&c.v);
             out.pressed.copy_from_slice(&c.pressed);
             out.face_broken.copy_from_slice(&c.faces.broken);
-            for (s, body) in out.sleeping.iter_mut().zip(&c.bodies) {
+            for ((s, r), body) in out
+                .sleeping
+                .iter_mut()
+                .zip(out.resting_depth.iter_mut())
+                .zip(&c.bodies)
+            {
                 *s = body.sleeping;
+                *r = body.resting_depth;
             }
             Ok(())
         }

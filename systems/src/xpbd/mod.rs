@@ -53,7 +53,10 @@ mod react;
 mod solve;
 
 pub use collide::SKIN;
-pub use contact::{RADIUS as CONTACT_RADIUS, WAKE_DEPTH};
+pub use contact::{
+    BEHIND as CONTACT_BEHIND, EDGE as CONTACT_EDGE, ITERATIONS as CONTACT_ITERATIONS,
+    RADIUS as CONTACT_RADIUS, WAKE_DEPTH,
+};
 pub use mirror::{BodyMirror, Mirror, MirrorRead, MirrorStep};
 
 use loam_storage::VoxelWorld;
@@ -445,7 +448,27 @@ impl SoftBodies {
         if self.uncoloured {
             self.colour();
             self.uncoloured = false;
+            // The arrays grew body by body, to up to twice what they hold:
+            // give the room back once.
+            self.shrink();
         }
+    }
+
+    /// Frees the per-particle arrays' and the skin's spare capacity.
+    fn shrink(&mut self) {
+        self.x.shrink_to_fit();
+        self.prev.shrink_to_fit();
+        self.v.shrink_to_fit();
+        self.w.shrink_to_fit();
+        self.friction.shrink_to_fit();
+        self.drag.shrink_to_fit();
+        self.asleep.shrink_to_fit();
+        self.wind.shrink_to_fit();
+        self.buoyancy.shrink_to_fit();
+        self.pressed.shrink_to_fit();
+        self.owner.shrink_to_fit();
+        self.free.shrink_to_fit();
+        self.skin.shrink_to_fit();
     }
 
     /// Greedy colouring of every constraint type: a constraint takes the

@@ -37,49 +37,31 @@ pub(crate) fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
-/// The hexahedron's volume split into 6 tetrahedra around each of its 4
-/// long diagonals, 24 in all, each counted a quarter (corners x fastest,
-/// then y, then z). One diagonal alone is not symmetric: its gradient
-/// shears a squashed voxel along the diagonal, and a loaded stack of
-/// bodies leans and topples that way.
-const TETS: [[usize; 4]; 24] = {
-    // Around the diagonal from corner 0 to corner 7.
-    const AROUND: [[usize; 4]; 6] = [
-        [0, 1, 3, 7],
-        [0, 3, 2, 7],
-        [0, 2, 6, 7],
-        [0, 6, 4, 7],
-        [0, 4, 5, 7],
-        [0, 5, 1, 7],
-    ];
-    let mut tets = [[0; 4]; 24];
-    // Mirrored across x, y, and both: the diagonals 1-6, 2-5 and 3-4. A
-    // single mirror turns a tetrahedron inside out: two corners swap back.
-    let mirrors = [0, 1, 2, 3];
-    let mut m = 0;
-    while m < 4 {
-        let mut t = 0;
-        while t < 6 {
-            let [a, b, c, d] = AROUND[t];
-            let f = mirrors[m];
-            tets[6 * m + t] = if f == 1 || f == 2 {
-                [a ^ f, c ^ f, b ^ f, d ^ f]
-            } else {
-                [a ^ f, b ^ f, c ^ f, d ^ f]
-            };
-            t += 1;
-        }
-        m += 1;
-    }
-    tets
-};
+/// The hexahedron split into 5 tetrahedra two ways, each way counted half
+/// (corners x fastest, then y, then z): around the tetrahedron of its
+/// even corners (0, 3, 5, 6), and around that of its odd ones. A single
+/// split is not symmetric: its gradient shears a squashed voxel one way,
+/// and a loaded stack of bodies leans and topples that way. A mirror
+/// across any axis swaps the two splits, so their mean leans no way.
+const TETS: [[usize; 4]; 10] = [
+    [0, 5, 3, 6],
+    [1, 3, 0, 5],
+    [2, 0, 3, 6],
+    [4, 6, 5, 0],
+    [7, 5, 6, 3],
+    [1, 2, 4, 7],
+    [0, 1, 2, 4],
+    [3, 2, 1, 7],
+    [5, 4, 7, 1],
+    [6, 7, 4, 2],
+];
 
 /// Volume of the hexahedron with corners `c` (cells³).
 pub(crate) fn hex_volume(x: &[[f32; 3]], c: &[u32; 8]) -> f32 {
     TETS.iter()
         .map(|t| {
             let p = t.map(|k| x[c[k] as usize]);
-            dot(sub(p[1], p[0]), cross(sub(p[2], p[0]), sub(p[3], p[0]))) / 24.0
+            dot(sub(p[1], p[0]), cross(sub(p[2], p[0]), sub(p[3], p[0]))) / 12.0
         })
         .sum()
 }
@@ -92,10 +74,10 @@ pub(crate) fn hex_gradient(x: &[[f32; 3]; 8]) -> (f32, [[f32; 3]; 8]) {
     for t in TETS {
         let q = t.map(|k| x[k]);
         let (e1, e2, e3) = (sub(q[1], q[0]), sub(q[2], q[0]), sub(q[3], q[0]));
-        volume += dot(e1, cross(e2, e3)) / 24.0;
-        let g1 = cross(e2, e3).map(|v| v / 24.0);
-        let g2 = cross(e3, e1).map(|v| v / 24.0);
-        let g3 = cross(e1, e2).map(|v| v / 24.0);
+        volume += dot(e1, cross(e2, e3)) / 12.0;
+        let g1 = cross(e2, e3).map(|v| v / 12.0);
+        let g2 = cross(e3, e1).map(|v| v / 12.0);
+        let g3 = cross(e1, e2).map(|v| v / 12.0);
         for a in 0..3 {
             grad[t[1]][a] += g1[a];
             grad[t[2]][a] += g2[a];
