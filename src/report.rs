@@ -213,7 +213,10 @@ impl Report {
                 )
             })
             .collect();
-        let checks = evaluate(&rt.scenario().checks, &world, &table);
+        let checks = {
+            let bodies = rt.engine().resource::<loam_systems::xpbd::SoftBodies>();
+            evaluate(&rt.scenario().checks, &world, &table, bodies.as_deref())
+        };
         let counts = world.material_counts();
         let phase_table = rt
             .engine()
@@ -456,8 +459,13 @@ fn cells_in(world: &VoxelWorld, material: u8, min: [u32; 3], max: [u32; 3]) -> u
     n
 }
 
-/// Evaluates `checks` against `world`.
-pub fn evaluate(checks: &[Check], world: &VoxelWorld, table: &MaterialTable) -> Vec<CheckResult> {
+/// Evaluates `checks` against `world` and its soft `bodies`.
+pub fn evaluate(
+    checks: &[Check],
+    world: &VoxelWorld,
+    table: &MaterialTable,
+    bodies: Option<&loam_systems::xpbd::SoftBodies>,
+) -> Vec<CheckResult> {
     let counts = if checks
         .iter()
         .any(|c| matches!(c, Check::Count { region: None, .. }))
@@ -523,6 +531,31 @@ pub fn evaluate(checks: &[Check], world: &VoxelWorld, table: &MaterialTable) -> 
                     kind: "settled".into(),
                     passed: active == 0,
                     detail: format!("{active} active pages"),
+                }
+            }
+            Check::AtRest => {
+                let moving: Vec<&str> = bodies
+                    .map(|b| {
+                        b.bodies
+                            .iter()
+                            .filter(|body| !body.sleeping)
+                            .map(|body| body.name.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let total = bodies.map_or(0, |b| b.bodies.len());
+                CheckResult {
+                    kind: "at_rest".into(),
+                    passed: moving.is_empty(),
+                    detail: if moving.is_empty() {
+                        format!("all {total} soft bodies asleep")
+                    } else {
+                        format!(
+                            "{} of {total} soft bodies still moving: {}",
+                            moving.len(),
+                            moving.join(", ")
+                        )
+                    },
                 }
             }
             Check::Finite => {

@@ -363,7 +363,13 @@ impl Runtime {
 
     /// Evaluates the scenario's checks against the current world.
     pub fn checks(&self) -> Vec<CheckResult> {
-        report::evaluate(&self.scenario.checks, &self.world(), &self.materials())
+        let bodies = self.engine.resource::<SoftBodies>();
+        report::evaluate(
+            &self.scenario.checks,
+            &self.world(),
+            &self.materials(),
+            bodies.as_deref(),
+        )
     }
 
     /// The run's report: timings, world hash, materials and checks.

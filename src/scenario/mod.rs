@@ -348,6 +348,8 @@ pub enum Check {
     },
     /// No page is active any more.
     Settled,
+    /// Every soft body has come to rest and sleeps.
+    AtRest,
     /// Every temperature is finite.
     Finite,
 }

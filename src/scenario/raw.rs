@@ -1267,10 +1267,13 @@ fn check_check(
             })
         }
         "settled" => only(&[]).map(|_| Check::Settled),
+        "at_rest" => only(&[]).map(|_| Check::AtRest),
         "finite" => only(&[]).map(|_| Check::Finite),
         other => Err(src.error(
             kind.span(),
-            format!("unknown check kind `{other}` (expected count, level, settled or finite)"),
+            format!(
+                "unknown check kind `{other}` (expected count, level, settled, at_rest or finite)"
+            ),
         )),
     }
 }
