@@ -127,6 +127,10 @@ pub(crate) struct Contacts {
     parts: Vec<(u32, f32)>,
     /// Per contact, one over the most contacts any of its particles is in.
     scale: Vec<f32>,
+    /// The particles in any contact, ascending.
+    touched: Vec<u32>,
+    /// Per part, its particle's index in `touched`.
+    slot: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -219,19 +223,34 @@ impl Contacts {
 
     /// Finds each contact's scale (see the module docs).
     fn count(&mut self) {
-        let mut count: FxHashMap<u32, u32> = FxHashMap::default();
-        for &(p, _) in &self.parts {
-            *count.entry(p).or_default() += 1;
-        }
-
-        self.scale = (0..self.contacts.len())
-            .map(|c| {
-                let most = self
-                    .parts(c)
+        self.touched = self.parts.iter().map(|&(p, _)| p).collect();
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        let mut count = vec![0u32; self.touched.len()];
+        self.slot = self
+            .parts
+            .iter()
+            .map(|(p, _)| {
+                let slot = self
+                    .touched
+                    .binary_search(p)
+                    .expect("every part's particle") as u32;
+                count[slot as usize] += 1;
+                slot
+            })
+            .collect();
+        let slot = &self.slot;
+        let mut start = 0;
+        self.scale = self
+            .contacts
+            .iter()
+            .map(|contact| {
+                let most = slot[start..contact.end]
                     .iter()
-                    .map(|(p, _)| count[p])
+                    .map(|&k| count[k as usize])
                     .max()
                     .unwrap_or(1);
+                start = contact.end;
                 1.0 / most as f32
             })
             .collect();
@@ -247,26 +266,34 @@ impl Contacts {
         along: impl Fn(&Contact, usize) -> [f32; 3],
     ) {
         let mobility = |i: usize| if b.asleep[i] { 0.0 } else { b.w[i] };
-        let mut sum: FxHashMap<u32, [f32; 3]> = FxHashMap::default();
+        // Summed per particle in contact order, applied in particle order.
+        let mut sum = vec![[0.0f32; 3]; self.touched.len()];
+        let mut start = 0;
         for (c, contact) in self.contacts.iter().enumerate() {
-            let parts = self.parts(c);
-            let d = along(contact, c);
+            let (parts, slots) = (
+                &self.parts[start..contact.end],
+                &self.slot[start..contact.end],
+            );
+            start = contact.end;
             let mobile: f32 = parts
                 .iter()
                 .map(|&(i, k)| k * k * mobility(i as usize))
                 .sum();
+            if mobile == 0.0 {
+                // Nothing in it can move: asleep, or pinned.
+                continue;
+            }
+            let d = along(contact, c);
             let scale = self.scale[c] / mobile;
-            for &(i, k) in parts {
+            for (&(i, k), &slot) in parts.iter().zip(slots) {
                 let m = scale * k * mobility(i as usize);
-                let e = sum.entry(i).or_default();
+                let e = &mut sum[slot as usize];
                 for a in 0..3 {
                     e[a] += m * d[a];
                 }
             }
         }
-        let mut moved: Vec<(u32, [f32; 3])> = sum.into_iter().collect();
-        moved.sort_unstable_by_key(|(p, _)| *p);
-        for (p, d) in moved {
+        for (&p, d) in self.touched.iter().zip(&sum) {
             for a in 0..3 {
                 target[p as usize][a] += d[a];
             }
@@ -342,10 +369,10 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> (Contacts, Vec<usize>) {
                 }
             }
         }
-        // Each body's particles against the other's skin.
-        for (mine, other) in [(bi, bj), (bj, bi)] {
+        // Each body's particles (those in the box) against the other's
+        // skin.
+        for (mine, other, particles) in [(bi, bj, &left), (bj, bi, &right)] {
             let (skin_lo, skin_hi) = b.bodies[other].skin;
-            let (p_lo, p_hi) = b.bodies[mine].particles;
             for q in skin_lo..skin_hi {
                 let corners = b.skin[q].map(|c| b.x[c as usize]);
                 let near = (0..3).all(|a| {
@@ -356,11 +383,11 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> (Contacts, Vec<usize>) {
                         });
                     l - 2.0 * RADIUS <= hi[a] && lo[a] <= h + 2.0 * RADIUS
                 });
-                if !near {
+                let Some(face) = Face::of(&corners).filter(|_| near) else {
                     continue;
-                }
-                for p in (p_lo..p_hi).filter(inside) {
-                    if let Some(depth) = press_on_skin(b, p, q, &mut found) {
+                };
+                for &p in particles {
+                    if let Some(depth) = press_on_skin(b, p, q, &face, &mut found) {
                         felt.push((mine, other, depth));
                     }
                 }
@@ -425,43 +452,51 @@ fn separate(b: &SoftBodies, i: usize, j: usize, found: &mut Contacts) -> Option<
     Some(size - len)
 }
 
-/// Whether particle `p` touches skin face `q` of another body; if it does,
-/// the contact is added to `found` and its depth returned.
-fn press_on_skin(b: &SoftBodies, p: usize, q: usize, found: &mut Contacts) -> Option<f32> {
+/// Whether particle `p` touches skin face `q` (`face`) of another body; if
+/// it does, the contact is added to `found` and its depth returned.
+fn press_on_skin(
+    b: &SoftBodies,
+    p: usize,
+    q: usize,
+    face: &Face,
+    found: &mut Contacts,
+) -> Option<f32> {
     let size = 2.0 * RADIUS;
-    let quad = b.skin[q];
-    let corners = quad.map(|c| b.x[c as usize]);
-    let foot = Foot::on(&corners, b.x[p])?;
-    let edge = {
-        let e = [0, 1, 2].map(|k| corners[1][k] - corners[0][k]);
-        (0..3).map(|k| e[k] * e[k]).sum::<f32>().sqrt()
-    };
-    let over = (0.0..=1.0).contains(&foot.u) && (0.0..=1.0).contains(&foot.v);
-    if !over || foot.height >= size || foot.height < -BEHIND * edge {
-        return None;
-    }
+    let foot = face.foot(b.x[p], size)?;
     let beta = foot.weights();
+    let quad = b.skin[q];
     let under: [(usize, f32); 4] = std::array::from_fn(|k| (quad[k] as usize, beta[k]));
-    found.add(b, p, &under, foot.n, size - foot.height);
+    found.add(b, p, &under, face.n, size - foot.height);
     Some(size - foot.height)
 }
 
-/// Where a particle is over a skin face: its height along the face's
-/// outward normal `n` from the face's centre, and its bilinear coordinates
-/// `(u, v)` across the face, in `[0, 1]` over it.
-struct Foot {
-    n: [f32; 3],
-    height: f32,
-    u: f32,
-    v: f32,
+fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+    [0, 1, 2].map(|k| a[k] - b[k])
 }
 
-impl Foot {
-    /// The foot of `x` on the face with corners `c` (cyclic order); `None`
-    /// for a face collapsed to a line or a point.
-    fn on(c: &[[f32; 3]; 4], x: [f32; 3]) -> Option<Foot> {
-        let sub = |a: [f32; 3], b: [f32; 3]| [0, 1, 2].map(|k| a[k] - b[k]);
-        let dot = |a: [f32; 3], b: [f32; 3]| (0..3).map(|k| a[k] * b[k]).sum::<f32>();
+fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
+    (0..3).map(|k| a[k] * b[k]).sum::<f32>()
+}
+
+/// A skin face's frame, found once for every particle tested against it.
+struct Face {
+    centre: [f32; 3],
+    /// Unit outward normal.
+    n: [f32; 3],
+    /// From side 0-3 to side 1-2, and from side 0-1 to side 3-2, and their
+    /// squared lengths.
+    e1: [f32; 3],
+    e2: [f32; 3],
+    l1: f32,
+    l2: f32,
+    /// Length of its first side.
+    edge: f32,
+}
+
+impl Face {
+    /// The face with corners `c` (cyclic order); `None` for a face
+    /// collapsed to a line or a point.
+    fn of(c: &[[f32; 3]; 4]) -> Option<Face> {
         let centre = [0, 1, 2].map(|k| (c[0][k] + c[1][k] + c[2][k] + c[3][k]) / 4.0);
         // The diagonals' cross product: the normal of a bent face too.
         let (d1, d2) = (sub(c[2], c[0]), sub(c[3], c[1]));
@@ -471,15 +506,33 @@ impl Foot {
             d1[0] * d2[1] - d1[1] * d2[0],
         ];
         let len = dot(n, n).sqrt();
-        // From side 0-3 to side 1-2, and from side 0-1 to side 3-2.
         let e1 = [0, 1, 2].map(|k| (c[1][k] + c[2][k] - c[0][k] - c[3][k]) / 2.0);
         let e2 = [0, 1, 2].map(|k| (c[2][k] + c[3][k] - c[0][k] - c[1][k]) / 2.0);
         let (l1, l2) = (dot(e1, e1), dot(e2, e2));
         if len < 1e-6 || l1 < 1e-6 || l2 < 1e-6 {
             return None;
         }
-        let n = n.map(|v| v / len);
-        let r = sub(x, centre);
+        let side = sub(c[1], c[0]);
+        Some(Face {
+            centre,
+            n: n.map(|v| v / len),
+            e1,
+            e2,
+            l1,
+            l2,
+            edge: dot(side, side).sqrt(),
+        })
+    }
+
+    /// The foot of `x` on the face, if it is over the face, less than
+    /// `size` in front of it and not deeper behind it than `BEHIND` of an
+    /// edge.
+    fn foot(&self, x: [f32; 3], size: f32) -> Option<Foot> {
+        let r = sub(x, self.centre);
+        let height = dot(r, self.n);
+        if height >= size || height < -BEHIND * self.edge {
+            return None;
+        }
         // Snapped to the face's edges within a hair, so that a particle
         // over a corner or an edge (as between stacked lattices) is over
         // every face there, whatever the rounding.
@@ -492,14 +545,23 @@ impl Foot {
                 t
             }
         };
-        Some(Foot {
-            n,
-            height: dot(r, n),
-            u: snap(dot(r, e1) / l1 + 0.5),
-            v: snap(dot(r, e2) / l2 + 0.5),
-        })
+        let u = snap(dot(r, self.e1) / self.l1 + 0.5);
+        let v = snap(dot(r, self.e2) / self.l2 + 0.5);
+        let over = (0.0..=1.0).contains(&u) && (0.0..=1.0).contains(&v);
+        over.then_some(Foot { height, u, v })
     }
+}
 
+/// Where a particle is over a skin face: its height along the face's
+/// outward normal from the face's centre, and its bilinear coordinates
+/// `(u, v)` across the face, in `[0, 1]` over it.
+struct Foot {
+    height: f32,
+    u: f32,
+    v: f32,
+}
+
+impl Foot {
     /// The corners' bilinear weights at the foot.
     fn weights(&self) -> [f32; 4] {
         let (u, v) = (self.u, self.v);
