@@ -15,12 +15,13 @@
 //! at a time. A skin has no holes, and pushes along its normal have no
 //! sideways part to slide a body into the hollows.
 //!
-//! Each contact is a constraint `C = 2·RADIUS − distance ≤ 0` solved once a
-//! substep (weighted by inverse mass), with friction taking away part of
-//! the sliding along the contact (as against the world), and, after the
-//! velocities are updated, the velocity the push gave along the normal
-//! taken away again: contacts are inelastic, so a resting stack does not
-//! bounce on its own pushes.
+//! Each contact is a constraint `C = 2·RADIUS − distance ≤ 0`, found once a
+//! substep and solved in [`ITERATIONS`] Jacobi passes (weighted by inverse
+//! mass), with Coulomb friction stopping the slide along it up to the
+//! friction coefficient times its depth; after the velocities are updated,
+//! as many passes take the velocity along each contact's normal away:
+//! contacts are inelastic, so a resting stack does not bounce on its own
+//! pushes.
 //!
 //! Broad phase: bodies' bounding boxes (grown by a radius) are swept along
 //! x for overlapping pairs. Narrow phase, per pair: only the particles
@@ -41,13 +42,11 @@ use rustc_hash::FxHashMap;
 
 use super::SoftBodies;
 
-/// Contact radius of a particle, cells. Two radii (0.8) exceed the
-/// half-diagonal of a unit face (0.707), so a corner cannot slip between
-/// the four corners of another body's face.
+/// Contact radius of a particle, cells: bodies rest two radii (0.8) apart.
 pub const RADIUS: f32 = 0.4;
 
-/// Overlap (cells) beyond that of a resting contact: a contact this deep
-/// wakes a sleeping body.
+/// Overlap (cells) beyond the deepest a sleeping body rested under: a
+/// contact this much deeper wakes it.
 pub const WAKE_DEPTH: f32 = 0.02;
 
 /// Jacobi passes over a substep's contacts, for positions and for
