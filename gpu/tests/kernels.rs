@@ -396,6 +396,26 @@ impl Twin {
         }
     }
 
+    /// Asserts that the same bodies sleep on both and that they agree: 1e-4
+    /// cells in the first 100 substeps; after that the bodies collide and
+    /// rest, which may amplify rounding on other adapters (1e-3). Bit for
+    /// bit on llvmpipe.
+    fn assert_agrees(&self, gpu: &GpuContext, frame: u32) {
+        let states = |b: &loam_systems::xpbd::SoftBodies| -> Vec<bool> {
+            b.bodies.iter().map(|b| b.sleeping).collect()
+        };
+        let (cpu, on_gpu) = (&self.cpu, &self.on_gpu);
+        assert_eq!(
+            states(cpu),
+            states(on_gpu),
+            "the same bodies sleep, frame {frame}"
+        );
+        let tolerance = if frame < 25 { 1e-4 } else { 1e-3 };
+        let when = format!("at frame {frame}");
+        assert_bodies_agree(gpu, &cpu.x, &on_gpu.x, tolerance, &when);
+        assert_bodies_agree(gpu, &cpu.v, &on_gpu.v, 100.0 * tolerance, &when);
+    }
+
     /// A frame of both, of 4 substeps in a world of quarter-metre cells,
     /// feeling `fields`.
     fn step(
@@ -489,6 +509,19 @@ fn largest_difference(a: &[[f32; 3]], b: &[[f32; 3]]) -> f32 {
         .fold(0.0f32, f32::max)
 }
 
+/// An empty world of `size` cells on a stone floor a cell deep.
+fn stone_floor(size: [u32; 3]) -> loam_storage::VoxelWorld {
+    use loam_systems::materials::{id, AMBIENT};
+    let layout = loam_storage::WorldLayout::new(size, 16).expect("a valid layout");
+    let mut world = loam_storage::VoxelWorld::new(layout, id::AIR, AMBIENT);
+    for x in 0..size[0] {
+        for z in 0..size[2] {
+            world.set_cell([x, 0, z], id::STONE, AMBIENT);
+        }
+    }
+    world
+}
+
 /// A 48 × 32 × 32 world on a stone floor with a sand bed and a water pool,
 /// and a body of each solver: a `volume` slab on the floor and a
 /// `gram_schmidt` jelly that falls onto it late, a `distance` cube on the
@@ -558,25 +591,11 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
         let asleep = twin.cpu.bodies[0].sleeping;
         twin.step(&gpu, &world, Some(&fields));
         fields.step(1.0 / 60.0);
-        let (cpu, on_gpu) = (&twin.cpu, &twin.on_gpu);
-        let blade = on_gpu.summary(4).center_of_mass;
+        let blade = twin.on_gpu.summary(4).center_of_mass;
         bent = bent.max(((blade[0] - 12.5).powi(2) + (blade[2] - 22.5).powi(2)).sqrt());
-        slept |= cpu.bodies[0].sleeping;
-        woke |= asleep && !cpu.bodies[0].sleeping;
-        let states = |b: &loam_systems::xpbd::SoftBodies| -> Vec<bool> {
-            b.bodies.iter().map(|b| b.sleeping).collect()
-        };
-        assert_eq!(
-            states(cpu),
-            states(on_gpu),
-            "the same bodies sleep, frame {frame}"
-        );
-        // 1e-4 cells in the first 100 substeps; after that the bodies
-        // collide and rest, which may amplify rounding on other adapters.
-        let tolerance = if frame < 25 { 1e-4 } else { 1e-3 };
-        let when = format!("at frame {frame}");
-        assert_bodies_agree(&gpu, &cpu.x, &on_gpu.x, tolerance, &when);
-        assert_bodies_agree(&gpu, &cpu.v, &on_gpu.v, 100.0 * tolerance, &when);
+        slept |= twin.cpu.bodies[0].sleeping;
+        woke |= asleep && !twin.cpu.bodies[0].sleeping;
+        twin.assert_agrees(&gpu, frame);
     }
     // The physics the run is for, on the GPU.
     assert!(slept, "the slab fell asleep");
@@ -595,16 +614,9 @@ fn soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cp
 }
 
 fn a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_matches_the_cpu() {
-    use loam_systems::materials::{id, AMBIENT};
     use loam_systems::xpbd::{materials, SoftBodies, SoftBox, Solver};
     let gpu = gpu();
-    let layout = loam_storage::WorldLayout::new([48, 16, 16], 16).expect("a valid layout");
-    let mut world = loam_storage::VoxelWorld::new(layout, id::AIR, AMBIENT);
-    for x in 0..48 {
-        for z in 0..16 {
-            world.set_cell([x, 0, z], id::STONE, AMBIENT);
-        }
-    }
+    let world = stone_floor([48, 16, 16]);
     let [jelly, rubber, _] = materials();
     let mut cpu = SoftBodies::default();
     cpu.add_box(
@@ -636,16 +648,9 @@ fn a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_m
 }
 
 fn a_stack_of_three_solvers_rests_and_sleeps_as_on_the_cpu() {
-    use loam_systems::materials::{id, AMBIENT};
     use loam_systems::xpbd::{materials, SoftBodies, SoftBox, Solver};
     let gpu = gpu();
-    let layout = loam_storage::WorldLayout::new([16, 32, 16], 16).expect("a valid layout");
-    let mut world = loam_storage::VoxelWorld::new(layout, id::AIR, AMBIENT);
-    for x in 0..16 {
-        for z in 0..16 {
-            world.set_cell([x, 0, z], id::STONE, AMBIENT);
-        }
-    }
+    let world = stone_floor([16, 32, 16]);
     let [jelly, rubber, _] = materials();
     let mut cpu = SoftBodies::default();
     // Shifted a little, so that particles land over skin faces, not
@@ -667,19 +672,8 @@ fn a_stack_of_three_solvers_rests_and_sleeps_as_on_the_cpu() {
     let mut slept = 0;
     for frame in 0..400 {
         twin.step(&gpu, &world, None);
-        let (cpu, on_gpu) = (&twin.cpu, &twin.on_gpu);
-        let states =
-            |b: &SoftBodies| -> Vec<bool> { b.bodies.iter().map(|b| b.sleeping).collect() };
-        assert_eq!(
-            states(cpu),
-            states(on_gpu),
-            "the same bodies sleep, frame {frame}"
-        );
-        let tolerance = if frame < 25 { 1e-4 } else { 1e-3 };
-        let when = format!("at frame {frame}");
-        assert_bodies_agree(&gpu, &cpu.x, &on_gpu.x, tolerance, &when);
-        assert_bodies_agree(&gpu, &cpu.v, &on_gpu.v, 100.0 * tolerance, &when);
-        if on_gpu.bodies.iter().all(|b| b.sleeping) {
+        twin.assert_agrees(&gpu, frame);
+        if twin.on_gpu.bodies.iter().all(|b| b.sleeping) {
             slept = frame;
             break;
         }
