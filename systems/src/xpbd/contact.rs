@@ -40,6 +40,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::solve::{cross, dot, sub};
 use super::SoftBodies;
 
 /// Contact radius of a particle, cells: bodies rest two radii (0.8) apart.
@@ -382,7 +383,10 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> (Contacts, Vec<usize>) {
                         });
                     l - 2.0 * RADIUS <= hi[a] && lo[a] <= h + 2.0 * RADIUS
                 });
-                let Some(face) = Face::of(&corners).filter(|_| near) else {
+                if !near {
+                    continue;
+                }
+                let Some(face) = Face::of(&corners) else {
                     continue;
                 };
                 for &p in particles {
@@ -469,14 +473,6 @@ fn press_on_skin(
     Some(size - foot.height)
 }
 
-fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
-    [0, 1, 2].map(|k| a[k] - b[k])
-}
-
-fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
-    (0..3).map(|k| a[k] * b[k]).sum::<f32>()
-}
-
 /// A skin face's frame, found once for every particle tested against it.
 struct Face {
     centre: [f32; 3],
@@ -498,12 +494,7 @@ impl Face {
     fn of(c: &[[f32; 3]; 4]) -> Option<Face> {
         let centre = [0, 1, 2].map(|k| (c[0][k] + c[1][k] + c[2][k] + c[3][k]) / 4.0);
         // The diagonals' cross product: the normal of a bent face too.
-        let (d1, d2) = (sub(c[2], c[0]), sub(c[3], c[1]));
-        let n = [
-            d1[1] * d2[2] - d1[2] * d2[1],
-            d1[2] * d2[0] - d1[0] * d2[2],
-            d1[0] * d2[1] - d1[1] * d2[0],
-        ];
+        let n = cross(sub(c[2], c[0]), sub(c[3], c[1]));
         let len = dot(n, n).sqrt();
         let e1 = [0, 1, 2].map(|k| (c[1][k] + c[2][k] - c[0][k] - c[3][k]) / 2.0);
         let e2 = [0, 1, 2].map(|k| (c[2][k] + c[3][k] - c[0][k] - c[1][k]) / 2.0);
