@@ -744,6 +744,8 @@ fn hold(world: &mut VoxelWorld, bath: &HeatBath) {
                             let i =
                                 layout.local_offset([x - origin[0], y - origin[1], z - origin[2]]);
                             view.temperature[i] = bath.temperature;
+                            // The bath supplies or takes any latent heat.
+                            view.latent[i] = 0.0;
                         }
                     }
                 }

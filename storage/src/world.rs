@@ -6,7 +6,8 @@ use crate::neighbourhood;
 use crate::page_table::{PageState, PageTable};
 use crate::pool::ChannelPool;
 
-/// A paged voxel world with SoA channels `material`, `temperature`, `flags`.
+/// A paged voxel world with SoA channels `material`, `temperature`,
+/// `latent` and `flags`.
 #[derive(Clone, Debug)]
 pub struct VoxelWorld {
     layout: WorldLayout,
@@ -16,6 +17,14 @@ pub struct VoxelWorld {
     pub material: ChannelPool<u8>,
     /// Temperature per cell, kelvin.
     pub temperature: ChannelPool<f32>,
+    /// Latent heat a cell holds between two phases, as kelvin of its
+    /// present material's heat capacity: the cell's heat content is that of
+    /// `temperature + latent`. Zero but in a cell part way through melting,
+    /// freezing, boiling or condensing, which sits at the transition
+    /// temperature meanwhile (see `loam_systems::phase`). A world file
+    /// stores a cell's heat as `temperature + latent`; the phase pass splits
+    /// it again.
+    pub latent: ChannelPool<f32>,
     /// Per-cell bit flags owned by the systems (see `loam_systems::ca::flags`).
     pub flags: ChannelPool<u8>,
     /// The page in each pool slot, [`NO_PAGE`] for a free slot.
@@ -34,6 +43,8 @@ pub struct PageViewMut<'a> {
     pub material: &'a mut [u8],
     /// Temperatures, x fastest.
     pub temperature: &'a mut [f32],
+    /// Latent heat held, x fastest (see [`VoxelWorld::latent`]).
+    pub latent: &'a mut [f32],
     /// Flags, x fastest.
     pub flags: &'a mut [u8],
 }
@@ -45,6 +56,8 @@ pub struct PageView<'a> {
     pub material: &'a [u8],
     /// Temperatures, x fastest.
     pub temperature: &'a [f32],
+    /// Latent heat held, x fastest (see [`VoxelWorld::latent`]).
+    pub latent: &'a [f32],
     /// Flags, x fastest.
     pub flags: &'a [u8],
 }
@@ -101,6 +114,7 @@ impl VoxelWorld {
             table: PageTable::all_resident(&morton_order),
             material: ChannelPool::new(slots, cells, material),
             temperature: ChannelPool::new(slots, cells, temperature),
+            latent: ChannelPool::new(slots, cells, 0.0),
             flags: ChannelPool::new(slots, cells, 0),
             slot_page: morton_order,
             free: Vec::new(),
@@ -132,6 +146,7 @@ impl VoxelWorld {
             table: PageTable::all_absent(layout.page_count()),
             material: ChannelPool::new(slots, cells, 0),
             temperature: ChannelPool::new(slots, cells, 0.0),
+            latent: ChannelPool::new(slots, cells, 0.0),
             flags: ChannelPool::new(slots, cells, 0),
             slot_page: vec![NO_PAGE; slots],
             free: (0..slots as u32).rev().collect(),
@@ -140,13 +155,15 @@ impl VoxelWorld {
 
     /// Gives page `p` a free slot and makes it resident (clean), returning
     /// the slot; the slot's cells are stale until the caller fills them (see
-    /// [`VoxelWorld::page_mut`]) and wakes the page. `None` when every slot
-    /// is taken. A page already resident keeps its slot.
+    /// [`VoxelWorld::page_mut`]) and wakes the page, but for their latent
+    /// heat, which is zero. `None` when every slot is taken. A page already
+    /// resident keeps its slot.
     pub fn install(&mut self, p: usize) -> Option<usize> {
         if let Some(s) = self.table.resident_slot(p) {
             return Some(s);
         }
         let s = self.free.pop()? as usize;
+        self.latent.slot_mut(s).fill(0.0);
         self.table.assign(p, s);
         self.slot_page[s] = p;
         Some(s)
@@ -237,6 +254,7 @@ impl VoxelWorld {
         };
         self.material.as_mut_slice()[i] = material;
         self.temperature.as_mut_slice()[i] = temperature;
+        self.latent.as_mut_slice()[i] = 0.0;
         self.flags.as_mut_slice()[i] = 0;
         self.wake_cell(p);
         true
@@ -272,6 +290,7 @@ impl VoxelWorld {
         Some(PageView {
             material: self.material.slot(s),
             temperature: self.temperature.slot(s),
+            latent: self.latent.slot(s),
             flags: self.flags.slot(s),
         })
     }
@@ -283,6 +302,7 @@ impl VoxelWorld {
         Some(PageViewMut {
             material: self.material.slot_mut(s),
             temperature: self.temperature.slot_mut(s),
+            latent: self.latent.slot_mut(s),
             flags: self.flags.slot_mut(s),
         })
     }
@@ -332,6 +352,11 @@ impl VoxelWorld {
             h.update(&self.page_id(p).0.to_le_bytes());
             h.update(view.material);
             h.update(bytemuck::cast_slice(view.temperature));
+            // Latent heat is almost always all zero: hashed only where it
+            // is not, so a world without it hashes as before it existed.
+            if view.latent.iter().any(|&l| l != 0.0) {
+                h.update(bytemuck::cast_slice(view.latent));
+            }
             h.update(view.flags);
         }
         h.digest()
@@ -416,6 +441,7 @@ impl VoxelWorld {
         let lens = [
             self.material.as_slice().len(),
             self.temperature.as_slice().len(),
+            self.latent.as_slice().len(),
             self.flags.as_slice().len(),
         ];
         if lens.iter().any(|&l| l != slots * cells) {
@@ -459,6 +485,7 @@ impl VoxelWorld {
     pub fn resident_bytes(&self) -> usize {
         self.material.as_slice().len()
             + std::mem::size_of_val(self.temperature.as_slice())
+            + std::mem::size_of_val(self.latent.as_slice())
             + self.flags.as_slice().len()
     }
 }

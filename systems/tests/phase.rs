@@ -196,15 +196,17 @@ fn water_does_not_boil_on_its_own_heat_unless_it_holds_the_latent_heat() {
     }
 }
 
-/// Σ over cells of energy: n·(a + cp·T) for phase materials (sensible and
-/// latent), capacity × volume × T for the rest.
+/// Σ over cells of energy: n·(a + cp·(T + latent held)) for phase
+/// materials (sensible and latent), capacity × volume × T for the rest.
 fn energy(w: &VoxelWorld, phases: &PhaseTable, materials: &MaterialTable, voxel: f64) -> f64 {
     let m = w.material.as_slice();
     let t = w.temperature.as_slice();
+    let latent = w.latent.as_slice();
     m.iter()
         .zip(t)
-        .map(|(&m, &t)| {
-            let t = f64::from(t);
+        .zip(latent)
+        .map(|((&m, &t), &latent)| {
+            let t = f64::from(t) + f64::from(latent);
             match phases.of_material[m as usize] {
                 Some((s, k)) => {
                     let ph = &phases.substances[s as usize].phases[k as usize];
@@ -275,9 +277,16 @@ fn an_isolated_box_conserves_energy_through_boiling_and_condensing() {
         .get(&(id::STEAM, id::WATER))
         .copied()
         .unwrap_or(0);
+    // The hot layer (588 cells) boils in part; a cell that cannot pay
+    // the whole latent heat holds what it has instead of flipping back and
+    // forth, so no cell changes more than once or twice.
     assert!(
-        boiled > 100 && condensed > 100,
+        boiled > 100 && boiled + condensed < 2 * 588,
         "boiled {boiled}, condensed {condensed}"
+    );
+    assert!(
+        w.latent.as_slice().iter().any(|&l| l < 0.0),
+        "steam cooled by the walls holds heat toward condensing"
     );
     let rel = (after - before).abs() / before.abs();
     assert!(rel < 0.01, "energy changed by {:.4} %", rel * 100.0);

@@ -162,9 +162,19 @@ fn encode_pages(
         .par_iter()
         .filter_map(|&p| world.page(p).map(|v| (p, v)))
         .map(|(p, view)| {
+            // A cell part way through a phase change is stored with its
+            // latent heat as temperature: the same heat, which the phase
+            // pass splits again after loading (see `VoxelWorld::latent`).
+            let heat: Option<Vec<f32>> = view.latent.iter().any(|&l| l != 0.0).then(|| {
+                view.temperature
+                    .iter()
+                    .zip(view.latent)
+                    .map(|(&t, &l)| t + l)
+                    .collect()
+            });
             let channels: [&[u8]; 3] = [
                 view.material,
-                bytemuck::cast_slice(view.temperature),
+                bytemuck::cast_slice(heat.as_deref().unwrap_or(view.temperature)),
                 view.flags,
             ];
             let encode = |c: usize| -> std::io::Result<EncodedChannel> {
@@ -247,6 +257,7 @@ impl PageBuf {
         };
         view.material.copy_from_slice(&self.material);
         view.temperature.copy_from_slice(&self.temperature);
+        view.latent.fill(0.0);
         view.flags.copy_from_slice(&self.flags);
         true
     }
@@ -499,6 +510,9 @@ impl WorldFile {
         let slots: Vec<usize> = held.iter().map(|&(s, _)| s).collect();
         let materials = world.material.slots_mut(&slots);
         let temperatures = world.temperature.slots_mut(&slots);
+        for latent in world.latent.slots_mut(&slots) {
+            latent.fill(0.0);
+        }
         let flags = world.flags.slots_mut(&slots);
         let targets = held
             .iter()

@@ -21,6 +21,7 @@ pub(crate) const NONE: usize = usize::MAX;
 pub(crate) struct Channels {
     pub material: *mut u8,
     pub temperature: *mut f32,
+    pub latent: *mut f32,
     pub flags: *mut u8,
 }
 
@@ -529,7 +530,8 @@ impl PageUpdate<'_> {
         false
     }
 
-    /// Swaps two cells' material and temperature and flags both as moved.
+    /// Swaps two cells' material, temperature and latent heat and flags
+    /// both as moved.
     ///
     /// # Safety
     /// Both addresses must be valid (not NONE) for this page update.
@@ -541,6 +543,7 @@ impl PageUpdate<'_> {
         let (ti, tj) = (self.temp(i), self.temp(j));
         self.set_temp(i, tj);
         self.set_temp(j, ti);
+        std::ptr::swap(self.ch.latent.add(i), self.ch.latent.add(j));
         self.set_moved(i);
         self.set_moved(j);
     }
@@ -553,6 +556,9 @@ impl PageUpdate<'_> {
     unsafe fn transmute(&self, i: usize, m: u8, t: f32) {
         self.set_mat(i, m);
         self.set_temp(i, t);
+        // A reaction sets the new cell's heat; what was part way through a
+        // phase change is gone with the old material.
+        *self.ch.latent.add(i) = 0.0;
         self.set_moved(i);
     }
 

@@ -580,11 +580,12 @@ fn pairs_above(tops: impl Iterator<Item = u32>, holes: impl Iterator<Item = u32>
     pairs
 }
 
-/// Swaps two cells' material and temperature, flags both as moved and
-/// wakes the pages that can see them.
+/// Swaps two cells' material, temperature and latent heat, flags both as
+/// moved and wakes the pages that can see them.
 fn trade(world: &mut VoxelWorld, a: Cell, b: Cell) {
     world.material.as_mut_slice().swap(a.index, b.index);
     world.temperature.as_mut_slice().swap(a.index, b.index);
+    world.latent.as_mut_slice().swap(a.index, b.index);
     let flags = world.flags.as_mut_slice();
     flags[a.index] |= MOVED;
     flags[b.index] |= MOVED;

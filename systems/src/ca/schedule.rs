@@ -73,6 +73,7 @@ pub fn step(
     let channels = Channels {
         material: world.material.as_mut_slice().as_mut_ptr(),
         temperature: world.temperature.as_mut_slice().as_mut_ptr(),
+        latent: world.latent.as_mut_slice().as_mut_ptr(),
         flags: world.flags.as_mut_slice().as_mut_ptr(),
     };
     let mut stats = CaStats::default();

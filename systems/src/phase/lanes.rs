@@ -30,6 +30,9 @@ pub(super) struct Lanes {
     pub material: [u8; LANES],
     /// Temperature, K.
     pub temperature: [f32; LANES],
+    /// Latent heat held, as kelvin of the cell's phase (see
+    /// `VoxelWorld::latent`).
+    pub latent: [f32; LANES],
     /// Pressure, Pa.
     pub pressure: [f64; LANES],
     /// `ln(P/P°)`.
@@ -48,6 +51,7 @@ impl Default for Lanes {
         Self {
             material: [0; LANES],
             temperature: [0.0; LANES],
+            latent: [0.0; LANES],
             pressure: [0.0; LANES],
             ln_p: [0.0; LANES],
             bath: [false; LANES],
@@ -63,6 +67,8 @@ pub(super) struct Row<'a> {
     pub material: &'a [u8],
     /// The row's temperatures.
     pub temperature: &'a [f32],
+    /// The row's latent heats.
+    pub latent: &'a [f32],
     /// The rows at −y, +y, −z, +z; `None` outside the world or in a page
     /// that is not resident.
     pub around: [Option<&'a [u8]>; 4],
@@ -72,7 +78,8 @@ pub(super) struct Row<'a> {
 }
 
 impl Lanes {
-    /// Takes the materials and temperatures of the row's cells `x0 + first`,
+    /// Takes the materials, temperatures and latent heats of the row's
+    /// cells `x0 + first`,
     /// `x0 + first + 2`, … (up to [`LANES`] of them, within the row), and
     /// returns how many there are; the lanes after them get `sentinel` for
     /// a material.
@@ -83,6 +90,7 @@ impl Lanes {
                 window(row.temperature, x0).expect("rows are as long"),
                 first,
             );
+            self.latent = lanes_of(window(row.latent, x0).expect("rows are as long"), first);
             return LANES;
         }
         self.gather_cells_each(row, x0, first, sentinel)
@@ -111,6 +119,13 @@ impl Lanes {
             .zip(row.temperature[start..].iter().step_by(2))
         {
             *t = cell;
+        }
+        for (l, &cell) in self
+            .latent
+            .iter_mut()
+            .zip(row.latent[start..].iter().step_by(2))
+        {
+            *l = cell;
         }
         n
     }
@@ -249,13 +264,18 @@ impl Deinterleave for f32 {
 pub(super) struct Decisions {
     /// Near enough to a transition to propose one.
     pub proposed: [bool; LANES],
-    /// The proposal was accepted.
+    /// The proposal was accepted: the cell changes phase.
     pub accepted: [bool; LANES],
+    /// The cell keeps its phase but not its temperature and latent heat:
+    /// it is part way through a change, or has just stopped being.
+    pub held: [bool; LANES],
     /// The proposed phase: 0 for the first of [`FromPhase::to`], 1 for the
     /// second.
     pub second: [bool; LANES],
-    /// Temperature after the transition, K.
+    /// Temperature after the transition, or while held, K.
     pub temperature: [f32; LANES],
+    /// Latent heat while held (zero after a transition).
+    pub latent: [f32; LANES],
 }
 
 impl Default for Decisions {
@@ -263,8 +283,10 @@ impl Default for Decisions {
         Self {
             proposed: [false; LANES],
             accepted: [false; LANES],
+            held: [false; LANES],
             second: [false; LANES],
             temperature: [0.0; LANES],
+            latent: [0.0; LANES],
         }
     }
 }
@@ -288,6 +310,10 @@ pub(super) struct ToPhase {
     pub per_cp: f64,
     /// Molar volume in `V·(P − P°)`: zero for a gas.
     pub volume: f64,
+    /// +1 when this phase holds more heat than the present one at the
+    /// same temperature (it is the present one melted, boiled or
+    /// sublimated), −1 when less.
+    pub up: f64,
 }
 
 /// The constants of a visit to a voxel in one phase of a substance.
@@ -312,6 +338,11 @@ pub(super) struct FromPhase {
 impl FromPhase {
     /// The constants for every phase of every substance: `[s][k]`.
     pub fn table(terms: &[SubstanceTerms]) -> Vec<Vec<FromPhase>> {
+        let rank = |state: State| match state {
+            State::Solid => 0,
+            State::Liquid => 1,
+            State::Gas => 2,
+        };
         let volume = |s: &SubstanceTerms, k: usize| {
             let ph = &s.phases[k];
             if ph.state == State::Gas {
@@ -343,6 +374,7 @@ impl FromPhase {
                                 a: s.phases[q].a,
                                 per_cp: 1.0 / s.phases[q].cp,
                                 volume: volume(s, q),
+                                up: if rank(other) > rank(kind) { 1.0 } else { -1.0 },
                             }
                         });
                         let none = ToPhase {
@@ -356,6 +388,7 @@ impl FromPhase {
                             a: 0.0,
                             per_cp: 1.0,
                             volume: 0.0,
+                            up: 1.0,
                         };
                         FromPhase {
                             moles: s.moles,
@@ -480,18 +513,72 @@ fn decide_lanes(
         // The voxel's ΔG; accepted with probability min(1, e^(−ΔG/RT)),
         // compared as ln u·RT < −ΔG to spare a division.
         let energy = moles * dg + interface * f64::from(like_old[l] - like_new);
-        // Enthalpy is conserved: the voxel's own heat pays the latent heat,
-        // and a voxel that does not hold enough cannot change. A bath
-        // supplies or takes it.
-        let to_h = pick(first.a, second.a) + pick(first.volume, second.volume) * dp;
-        let t_new = (a + cp * t + volume * dp - to_h) * pick(first.per_cp, second.per_cp);
         let bath = lanes.bath[l];
-        let payable = bath || t_new > MIN_TEMPERATURE;
-        let accepted = proposed && payable && (energy <= 0.0 || f64::from(ln_u[l]) * rt < -energy);
+        let metropolis = energy <= 0.0 || f64::from(ln_u[l]) * rt < -energy;
+        // Outside a bath (which supplies or takes the latent heat, so that
+        // the voxel changes at the bath's temperature) enthalpy is conserved: the voxel's own heat, with what
+        // it already holds toward the new phase (`theta`, as a temperature
+        // of this phase), pays the latent heat.
+        let latent = if bath {
+            0.0
+        } else {
+            f64::from(lanes.latent[l])
+        };
+        let holding = latent != 0.0;
+        let theta = t + latent;
+        let to_h = pick(first.a, second.a) + pick(first.volume, second.volume) * dp;
+        let t_new = (a + cp * theta + volume * dp - to_h) * pick(first.per_cp, second.per_cp);
+        // Where the two phases meet at this pressure: one Newton step on
+        // Δg from `t`, whose value and logarithm are at hand. A held voxel
+        // sits there already, so the step refines it visit by visit.
+        let (pb, pc, pgas) = (
+            pick(first.pair.b, second.pair.b),
+            pick(first.pair.c, second.pair.c),
+            pick(first.pair.gas, second.pair.gas),
+        );
+        let slope = pgas * R * lanes.ln_p[l] - (pb + pc * ln_t);
+        let meet = t - dg / slope;
+        // `up`: the new phase holds more heat (melting, boiling). The voxel
+        // is past the meeting point when its heat lies on the new phase's
+        // side, and it has the whole latent heat when the new phase would
+        // still be on its own side after paying it.
+        let up = pick(first.up, second.up);
+        let heading = !holding || up * latent > 0.0;
+        let past = proposed && heading && up * (theta - meet) > 0.0;
+        let whole = up * (t_new - meet) >= 0.0 && t_new > MIN_TEMPERATURE;
+        // A held voxel that has the whole heat changes; one that was not
+        // holding any changes as Metropolis says. Past the meeting point
+        // without the whole heat, the voxel holds what it has and sits at
+        // the meeting point, so its neighbours see the temperature of a
+        // mixture of the two phases and keep heating (or cooling) it; a
+        // held voxel no longer past it has its heat back as temperature.
+        let accepted = if bath {
+            proposed && metropolis
+        } else {
+            past && whole && (holding || metropolis)
+        };
+        let partial = !bath && past && !whole;
+        let release = live && holding && !past && theta > MIN_TEMPERATURE;
+        let (t_held, latent_held) = if partial {
+            let meet = meet as f32;
+            (meet, (theta - f64::from(meet)) as f32)
+        } else {
+            (theta as f32, 0.0)
+        };
         out.proposed[l] = proposed;
         out.accepted[l] = accepted;
+        out.held[l] = !accepted
+            && (partial || release)
+            && (t_held != lanes.temperature[l] || latent_held != lanes.latent[l]);
         out.second[l] = is_second;
-        out.temperature[l] = if bath { t as f32 } else { t_new as f32 };
+        out.temperature[l] = if bath {
+            t as f32
+        } else if accepted {
+            t_new as f32
+        } else {
+            t_held
+        };
+        out.latent[l] = if accepted { 0.0 } else { latent_held };
     }
 }
 
@@ -570,6 +657,7 @@ mod tests {
     fn whole_windows_gather_the_same_lanes_as_single_cells() {
         let material: Vec<u8> = (0..64u32).map(|x| (x * 37 % 11) as u8).collect();
         let temperature: Vec<f32> = (0..64).map(|x| 300.0 + x as f32).collect();
+        let latent: Vec<f32> = (0..64).map(|x| x as f32 - 20.0).collect();
         let others: Vec<Vec<u8>> = (0..4u32)
             .map(|d| (0..64u32).map(|x| ((x + 5 * d) * 13 % 7) as u8).collect())
             .collect();
@@ -577,6 +665,7 @@ mod tests {
             let row = Row {
                 material: &material,
                 temperature: &temperature,
+                latent: &latent,
                 around: std::array::from_fn(|d| (d != absent).then_some(&others[d][..])),
                 ends: [41, 42],
             };
@@ -589,6 +678,7 @@ mod tests {
                 let at = format!("x0 {x0}, first {first}, absent {absent}");
                 assert_eq!(whole.material, each.material, "{at}");
                 assert_eq!(whole.temperature, each.temperature, "{at}");
+                assert_eq!(whole.latent, each.latent, "{at}");
                 assert_eq!(whole.neighbours, each.neighbours, "{at}");
                 assert_eq!(each.material[3], material[x0 + first + 6]);
                 assert_eq!(

@@ -89,6 +89,7 @@ pub struct PhaseState {
 struct Channels {
     material: *mut u8,
     temperature: *mut f32,
+    latent: *mut f32,
 }
 
 // SAFETY: shared between threads only for writes to disjoint cells (one
@@ -185,6 +186,7 @@ pub fn metropolis_pass(
     let ch = Channels {
         material: world.material.as_mut_slice().as_mut_ptr(),
         temperature: world.temperature.as_mut_slice().as_mut_ptr(),
+        latent: world.latent.as_mut_slice().as_mut_ptr(),
     };
     let page_cells = layout.page_cells();
     let table = &world.table;
@@ -308,6 +310,8 @@ pub fn metropolis_pass(
                             temperature: unsafe {
                                 std::slice::from_raw_parts(ch.temperature.add(row), pe)
                             },
+                            // SAFETY: as above.
+                            latent: unsafe { std::slice::from_raw_parts(ch.latent.add(row), pe) },
                             around: std::array::from_fn(|d| {
                                 around.rows[d].map(|(base, other_page)| {
                                     if other_page {
@@ -381,14 +385,10 @@ pub fn metropolis_pass(
                             out.proposals += u64::from(proposed.count_ones());
                             out.candidate |= proposed != 0;
                             let accepted = lanes::bits(&decisions.accepted);
-                            if accepted == 0 {
+                            let held = lanes::bits(&decisions.held);
+                            if accepted | held == 0 {
                                 continue;
                             }
-                            // Counted and written without a branch a lane:
-                            // which lanes accept is a coin toss.
-                            let second = lanes::bits(&decisions.second);
-                            let [a, b] = from.to;
-                            let (to_a, to_b) = (accepted & !second, accepted & second);
                             let box_of = |lanes: u32| {
                                 let (lo, hi) = (lanes.trailing_zeros(), 31 - lanes.leading_zeros());
                                 (
@@ -396,15 +396,23 @@ pub fn metropolis_pass(
                                     [x_of(hi as usize) as i32, y, z],
                                 )
                             };
-                            let (lo, hi) = box_of(accepted);
-                            out.accept(s, k, a.phase, to_a.count_ones(), lo, hi);
-                            out.accept(s, k, b.phase, to_b.count_ones(), lo, hi);
-                            let mut left = accepted;
+                            let (lo, hi) = box_of(accepted | held);
+                            out.touch(lo, hi);
+                            // Counted and written without a branch a lane:
+                            // which lanes accept is a coin toss.
+                            let second = lanes::bits(&decisions.second);
+                            let [a, b] = from.to;
+                            let (to_a, to_b) = (accepted & !second, accepted & second);
+                            out.accept(s, k, a.phase, to_a.count_ones());
+                            out.accept(s, k, b.phase, to_b.count_ones());
+                            let mut left = accepted | held;
                             while left != 0 {
                                 let l = left.trailing_zeros() as usize;
                                 left &= left - 1;
                                 let x = x_of(l);
-                                let material = if second & (1 << l) != 0 {
+                                let material = if accepted & (1 << l) == 0 {
+                                    m
+                                } else if second & (1 << l) != 0 {
                                     b.material
                                 } else {
                                     a.material
@@ -413,6 +421,7 @@ pub fn metropolis_pass(
                                 unsafe {
                                     *ch.material.add(row + x) = material;
                                     *ch.temperature.add(row + x) = decisions.temperature[l];
+                                    *ch.latent.add(row + x) = decisions.latent[l];
                                 }
                             }
                         }

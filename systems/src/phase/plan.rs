@@ -130,13 +130,15 @@ impl PageOutcome {
     }
 
     /// Counts `n` accepted transitions of substance `s` from phase `k` to
-    /// `q`, of local cells within `lo..=hi`.
+    /// `q` (whose cells [`PageOutcome::touch`] covers).
     #[inline]
-    pub fn accept(&mut self, s: usize, k: usize, q: usize, n: u32, lo: [i32; 3], hi: [i32; 3]) {
-        if n == 0 {
-            return;
-        }
+    pub fn accept(&mut self, s: usize, k: usize, q: usize, n: u32) {
         self.accepted[s][k][q] += n;
+    }
+
+    /// Grows the box of changed cells to cover the local cells `lo..=hi`.
+    #[inline]
+    pub fn touch(&mut self, lo: [i32; 3], hi: [i32; 3]) {
         self.lo = std::array::from_fn(|a| self.lo[a].min(lo[a]));
         self.hi = std::array::from_fn(|a| self.hi[a].max(hi[a]));
     }
