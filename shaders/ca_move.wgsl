@@ -84,6 +84,9 @@ const CHANGE_WORDS: u32 = 12u;
 // Per material: ignition temperature (infinite: never), then 1 where it
 // can react at all.
 @group(0) @binding(11) var<storage, read> ignition: array<f32>;
+// Latent heat a cell holds part way through a phase change (see
+// `VoxelWorld::latent`): it moves with the cell.
+@group(0) @binding(12) var<storage, read_write> latent: array<f32>;
 
 // A reaction whose condition held but whose dice said "not yet", this
 // page update: the page stays awake.
@@ -265,6 +268,7 @@ fn can_react(m: u32, lo: f32, hi: f32) -> bool {
 fn transmute(i: u32, m: u32, t: f32) {
     set_material(i, m);
     temperature[i] = t;
+    latent[i] = 0.0;
     set_moved(i);
 }
 
@@ -399,6 +403,9 @@ fn move_cell(row: u32, x: i32, y: i32, z: i32, i: u32, m: u32, kind: u32) -> boo
     let t = temperature[i];
     temperature[i] = temperature[j];
     temperature[j] = t;
+    let h = latent[i];
+    latent[i] = latent[j];
+    latent[j] = h;
     set_moved(i);
     set_moved(j);
     swaps += 1;

@@ -59,6 +59,9 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> uses: array<atomic<u32>>;
 @group(0) @binding(10) var<storage, read_write> asked: array<atomic<u32>>;
 @group(0) @binding(11) var<storage, read_write> requests: array<atomic<u32>>;
+// Latent heat a cell holds part way through a phase change (see
+// `VoxelWorld::latent`).
+@group(0) @binding(12) var<storage, read_write> latent: array<f32>;
 
 const NONE: u32 = 0xFFFFu;
 const GAS: u32 = 2u;
@@ -304,7 +307,17 @@ fn visit(v: u32, j: u32) -> u32 {
             }
         }
     }
-    if (moles * dg > SKIP * rt) {
+    let bath = in_bath(g);
+    // What the voxel holds toward another phase (a bath supplies or takes
+    // the latent heat, so it holds none), and its heat as a temperature of
+    // its phase.
+    let held = select(latent[i], 0.0, bath);
+    let theta = t + held;
+    // A held voxel sits at a transition: it is decided whatever the
+    // proposal's odds.
+    let proposed = moles * dg <= SKIP * rt;
+    let done = select(1u, 3u, proposed);
+    if (!proposed && held == 0.0) {
         return 1u;
     }
     let new_material = phase_word(s, q, 0u);
@@ -321,37 +334,76 @@ fn visit(v: u32, j: u32) -> u32 {
         }
     }
     let log_accept = -(moles * dg + surface * f32(unlike)) / rt;
-    var t_new = t;
-    if (!in_bath(g)) {
-        // Enthalpy is conserved: the voxel's own heat pays the latent heat.
-        let a_k = f(sub + 4u + 5u * k + 2u);
-        let cp_k = f(sub + 4u + 5u * k + 3u);
-        let v_k = select(f(sub + 4u + 5u * k + 4u), 0.0, state_k == GAS);
-        let a_q = f(sub + 4u + 5u * q + 2u);
-        let cp_q = f(sub + 4u + 5u * q + 3u);
-        let v_q = select(f(sub + 4u + 5u * q + 4u), 0.0, phase_word(s, q, 1u) == GAS);
-        t_new = (a_k + cp_k * t + v_k * dp - (a_q + v_q * dp)) / cp_q;
-        if (!(t_new > MIN_TEMPERATURE)) {
-            return 3u;
-        }
-    }
     // The CPU's draw: mix64(key ^ index), index = x + X * (y + Y * z).
     let index = add64(mul_wide(params.size_x, g.y + params.size_y * g.z), vec2<u32>(g.x, 0u));
     let random = mix64(params.key ^ index);
     let u = (f32(random.y >> 8u) + 0.5) * (1.0 / 16777216.0);
-    if (log_accept >= 0.0 || log(u) < log_accept) {
-        set_material(i, new_material);
-        temperature[i] = t_new;
-        let out = v * params.stride;
-        atomicMin(&outcome[out + 3u], x);
-        atomicMin(&outcome[out + 4u], y);
-        atomicMin(&outcome[out + 5u], z);
-        atomicMax(&outcome[out + 6u], x);
-        atomicMax(&outcome[out + 7u], y);
-        atomicMax(&outcome[out + 8u], z);
-        atomicAdd(&outcome[out + 9u + 9u * s + 3u * k + q], 1u);
+    let metropolis = log_accept >= 0.0 || log(u) < log_accept;
+    if (bath) {
+        if (metropolis) {
+            change(v, i, x, y, z, s, k, q, new_material, t);
+        }
+        return done;
     }
-    return 3u;
+    // Elsewhere enthalpy is conserved (see the CPU's `decide`): the
+    // voxel's heat pays the latent heat, and past the point where the two
+    // phases meet without the whole of it, the voxel sits there holding
+    // what it has.
+    let a_k = f(sub + 4u + 5u * k + 2u);
+    let cp_k = f(sub + 4u + 5u * k + 3u);
+    let v_k = select(f(sub + 4u + 5u * k + 4u), 0.0, state_k == GAS);
+    let a_q = f(sub + 4u + 5u * q + 2u);
+    let cp_q = f(sub + 4u + 5u * q + 3u);
+    let state_q = phase_word(s, q, 1u);
+    let v_q = select(f(sub + 4u + 5u * q + 4u), 0.0, state_q == GAS);
+    let t_new = (a_k + cp_k * theta + v_k * dp - (a_q + v_q * dp)) / cp_q;
+    let slope = pair(s, k, q, 4u) * R * log(pressure / P0)
+        - (pair(s, k, q, 1u) + pair(s, k, q, 2u) * ln_t);
+    let meet = t - dg / slope;
+    let up = select(-1.0, 1.0, state_q > state_k);
+    let holding = held != 0.0;
+    let heading = !holding || up * held > 0.0;
+    let past = heading && up * (theta - meet) > 0.0;
+    let whole = up * (t_new - meet) >= 0.0 && t_new > MIN_TEMPERATURE;
+    if (past && whole) {
+        if (holding || metropolis) {
+            change(v, i, x, y, z, s, k, q, new_material, t_new);
+        }
+    } else if (past) {
+        let rest = theta - meet;
+        if (meet != t || rest != held) {
+            temperature[i] = meet;
+            latent[i] = rest;
+            touch(v, x, y, z);
+        }
+    } else if (holding && heading) {
+        // No longer past the meeting point: what it held is temperature.
+        temperature[i] = theta;
+        latent[i] = 0.0;
+        touch(v, x, y, z);
+    }
+    return done;
+}
+
+// Grows page `v`'s box of changed cells to cover local cell (x, y, z).
+fn touch(v: u32, x: u32, y: u32, z: u32) {
+    let out = v * params.stride;
+    atomicMin(&outcome[out + 3u], x);
+    atomicMin(&outcome[out + 4u], y);
+    atomicMin(&outcome[out + 5u], z);
+    atomicMax(&outcome[out + 6u], x);
+    atomicMax(&outcome[out + 7u], y);
+    atomicMax(&outcome[out + 8u], z);
+}
+
+// Turns cell `i` (local x, y, z of page `v`) of substance `s` from phase
+// `k` into phase `q` (material `m`) at temperature `t`, and counts it.
+fn change(v: u32, i: u32, x: u32, y: u32, z: u32, s: u32, k: u32, q: u32, m: u32, t: f32) {
+    set_material(i, m);
+    temperature[i] = t;
+    latent[i] = 0.0;
+    touch(v, x, y, z);
+    atomicAdd(&outcome[v * params.stride + 9u + 9u * s + 3u * k + q], 1u);
 }
 
 // One invocation per cell of the colour of a visited page (id.y): decides

@@ -187,11 +187,11 @@ impl GpuAutomaton {
 
         // One layout for every entry point, the parameters at a dynamic
         // offset: a frame writes all its dispatches' parameters at once.
-        // Material, temperature, flags and changes are written.
-        let access: Vec<Access> = (0..12)
+        // Material, temperature, flags, changes and latent heat are written.
+        let access: Vec<Access> = (0..13)
             .map(|b| match b {
                 0 => Access::ReadAt(std::mem::size_of::<Params>() as u64),
-                1 | 2 | 3 | 9 => Access::ReadWrite,
+                1 | 2 | 3 | 9 | 12 => Access::ReadWrite,
                 _ => Access::Read,
             })
             .collect();
@@ -230,6 +230,7 @@ impl GpuAutomaton {
                 &changes,
                 &heat,
                 &ignition,
+                &pools.latent,
             ]
             .iter()
             .enumerate()
@@ -509,6 +510,8 @@ impl GpuAutomaton {
         }
         let t: Vec<f32> = gpu.read(&self.pools.temperature)?;
         world.temperature.as_mut_slice().copy_from_slice(&t);
+        let latent: Vec<f32> = gpu.read(&self.pools.latent)?;
+        world.latent.as_mut_slice().copy_from_slice(&latent);
         Ok(())
     }
 }

@@ -143,7 +143,7 @@ impl GpuPhase {
             use Access::{Read, ReadWrite};
             let access = [
                 Read, ReadWrite, ReadWrite, Read, Read, Read, ReadWrite, Read, ReadWrite,
-                ReadWrite, ReadWrite, ReadWrite,
+                ReadWrite, ReadWrite, ReadWrite, ReadWrite,
             ];
             gpu.storage_layout("phase", &access)
         };
@@ -363,6 +363,7 @@ impl GpuPhase {
                         &feedback.uses,
                         &feedback.asked,
                         &feedback.requests,
+                        &self.pools.latent,
                     ],
                 )
             })

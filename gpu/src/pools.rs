@@ -13,11 +13,13 @@ use wgpu::util::DeviceExt;
 
 use crate::{GpuContext, GpuError};
 
-/// The material, temperature and (optionally) flag pools of a world on
-/// the GPU. Byte pools are the CPU's bytes, read by kernels 4 to a word.
+/// The material, temperature, latent heat and (optionally) flag pools of a
+/// world on the GPU. Byte pools are the CPU's bytes, read by kernels 4 to a
+/// word.
 pub(crate) struct PoolMirror {
     pub material: wgpu::Buffer,
     pub temperature: wgpu::Buffer,
+    pub latent: wgpu::Buffer,
     pub flags: Option<wgpu::Buffer>,
     cells: usize,
     /// Page → (slot, change stamp) of what the GPU holds; a page missing
@@ -46,6 +48,7 @@ impl PoolMirror {
                 "temperature",
                 bytemuck::cast_slice(world.temperature.as_slice()),
             ),
+            latent: buffer("latent", bytemuck::cast_slice(world.latent.as_slice())),
             flags: with_flags.then(|| buffer("flags", world.flags.as_slice())),
             cells: world.layout().page_cells(),
             mirrored: Mutex::new(
@@ -92,7 +95,12 @@ impl PoolMirror {
             gpu.queue.write_buffer(
                 &self.temperature,
                 4 * at,
-                bytemuck::cast_slice(&world.temperature.as_slice()[cells]),
+                bytemuck::cast_slice(&world.temperature.as_slice()[cells.clone()]),
+            );
+            gpu.queue.write_buffer(
+                &self.latent,
+                4 * at,
+                bytemuck::cast_slice(&world.latent.as_slice()[cells]),
             );
             mirrored.insert(p, (slot, stamp));
             self.uploaded.fetch_add(1, Ordering::Relaxed);
@@ -121,6 +129,7 @@ impl PoolMirror {
         };
         let material: Vec<u8> = gpu.read_ranges(&self.material, &ranges(1))?;
         let temperature: Vec<f32> = gpu.read_ranges(&self.temperature, &ranges(4))?;
+        let latent: Vec<f32> = gpu.read_ranges(&self.latent, &ranges(4))?;
         let flags: Option<Vec<u8>> = match &self.flags {
             Some(f) => Some(gpu.read_ranges(f, &ranges(1))?),
             None => None,
@@ -131,6 +140,7 @@ impl PoolMirror {
             world.material.as_mut_slice()[to.clone()].copy_from_slice(&material[from.clone()]);
             world.temperature.as_mut_slice()[to.clone()]
                 .copy_from_slice(&temperature[from.clone()]);
+            world.latent.as_mut_slice()[to.clone()].copy_from_slice(&latent[from.clone()]);
             if let Some(flags) = &flags {
                 world.flags.as_mut_slice()[to].copy_from_slice(&flags[from]);
             }

@@ -99,6 +99,7 @@ fn main() -> ExitCode {
         on_gpu("automaton_with_reactions_and_heat_matches_the_cpu_bit_for_bit_on_its_schedule", automaton_with_reactions_and_heat_matches_the_cpu_bit_for_bit_on_its_schedule),
         on_gpu("phase_pass_matches_the_cpu_where_every_draw_is_clear", phase_pass_matches_the_cpu_where_every_draw_is_clear),
         on_gpu("phase_pass_near_the_boiling_point_agrees_with_the_cpu_statistically", phase_pass_near_the_boiling_point_agrees_with_the_cpu_statistically),
+        on_gpu("phase_changes_held_part_way_agree_with_the_cpu", phase_changes_held_part_way_agree_with_the_cpu),
         on_gpu("automaton_matches_the_cpu_at_every_page_size", automaton_matches_the_cpu_at_every_page_size),
         on_gpu("the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_cpu_does", the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_cpu_does),
     ]);
@@ -917,6 +918,12 @@ fn sandbox(
                     m,
                     AMBIENT + ((x * 7 + y * 13 + z * 29) % 97) as f32,
                 );
+                // Fluids part way through a phase change carry the latent
+                // heat they hold wherever they move.
+                if m == id::WATER || m == id::SMOKE {
+                    let i = world.cell_index([x, y, z]).expect("resident");
+                    world.latent.as_mut_slice()[i] = ((x + 3 * y + 5 * z) % 7) as f32 - 3.0;
+                }
             }
         }
     }
@@ -929,11 +936,13 @@ fn sandbox(
     (world, MaterialTable::default(), config)
 }
 
-/// The first cell where two worlds' materials or temperatures differ.
+/// The first cell where two worlds' materials, temperatures or latent
+/// heats differ.
 fn first_difference(a: &loam_storage::VoxelWorld, b: &loam_storage::VoxelWorld) -> Option<usize> {
     (0..a.material.as_slice().len()).find(|&i| {
         a.material.as_slice()[i] != b.material.as_slice()[i]
             || a.temperature.as_slice()[i].to_bits() != b.temperature.as_slice()[i].to_bits()
+            || a.latent.as_slice()[i].to_bits() != b.latent.as_slice()[i].to_bits()
     })
 }
 
@@ -1317,6 +1326,95 @@ fn phase_pass_near_the_boiling_point_agrees_with_the_cpu_statistically() {
         .count() as f64;
     let all = cpu.0.material.as_slice().len() as f64;
     assert!(same / all > 0.99, "{} of the cells differ", all - same);
+}
+
+fn phase_changes_held_part_way_agree_with_the_cpu() {
+    use loam_storage::{VoxelWorld, WorldLayout};
+    use loam_systems::ca::{self, CaConfig};
+    use loam_systems::materials::{id, MaterialTable};
+    use loam_systems::phase::{metropolis_pass, PhaseConfig, PhaseState, PhaseTable};
+    let gpu = gpu();
+    // Water at 300 K around a ball of ice at 285 K (past melting: it holds
+    // part of the latent heat at once and melts as the water heats it) and
+    // a block of water at 262 K (past freezing: it holds heat toward ice,
+    // then has it back as the warm water reaches it). Conduction runs on
+    // the CPU for both worlds between the passes.
+    let layout = WorldLayout::new([32, 32, 32], 16).expect("a valid layout");
+    let mut world = VoxelWorld::new(layout, id::WATER, 300.0);
+    for z in 0..32u32 {
+        for y in 0..32u32 {
+            for x in 0..32u32 {
+                let d = [x, y, z].map(|v| v as i32 - 10);
+                if d.iter().map(|v| v * v).sum::<i32>() <= 25 {
+                    world.set_cell([x, y, z], id::ICE, 285.0);
+                } else if (20..28).contains(&x) && (20..28).contains(&y) && (4..12).contains(&z) {
+                    world.set_cell([x, y, z], id::WATER, 262.0);
+                }
+            }
+        }
+    }
+    let (phases, materials) = (PhaseTable::default(), MaterialTable::default());
+    let (config, ca_config) = (
+        PhaseConfig::default(),
+        CaConfig {
+            reactions: false,
+            heat: true,
+            thermal_transitions: false,
+            skip_stuck_rows: true,
+        },
+    );
+    let mut cpu = (world.clone(), PhaseState::default());
+    let mut on_gpu = (world, PhaseState::default());
+    let kernel = loam_gpu::GpuPhase::new(&gpu, &on_gpu.0, &phases, &materials, &config)
+        .expect("the world fits");
+    let mut held_at_first = 0;
+    for frame in 0..80 {
+        for (w, _) in [&mut cpu, &mut on_gpu] {
+            for p in 0..w.layout().page_count() {
+                w.table.wake(p);
+            }
+            ca::step(w, &materials, &ca_config, 5, frame);
+        }
+        let (w, s) = &mut cpu;
+        metropolis_pass(w, s, &phases, &materials, &config, &[], None, 5, frame);
+        let (w, s) = &mut on_gpu;
+        kernel
+            .pass(&gpu, w, s, &phases, &[], None, 5, frame)
+            .expect("the GPU pass runs");
+        let held = |w: &VoxelWorld| w.latent.as_slice().iter().filter(|&&l| l != 0.0).count();
+        if frame == 0 {
+            held_at_first = held(&cpu.0);
+            assert_eq!(held(&on_gpu.0), held_at_first, "held after the first pass");
+        }
+    }
+    assert!(
+        held_at_first > 500,
+        "{held_at_first} cells held heat at once"
+    );
+    let melted = |s: &PhaseState| s.transitions.get(&(id::ICE, id::WATER)).copied();
+    let (a, b) = (melted(&cpu.1), melted(&on_gpu.1));
+    assert!(a.is_some_and(|n| n > 10), "ice melted on the CPU: {a:?}");
+    // Melting finishes where a voxel has gathered the whole latent heat:
+    // the f32 arithmetic can move that by a frame here and there.
+    let (a, b) = (a.unwrap_or(0) as f64, b.unwrap_or(0) as f64);
+    eprintln!("held at first {held_at_first}, melted {a} / {b}");
+    assert!((a - b).abs() <= 0.05 * a + 2.0, "melted: {a} / {b}");
+    assert_eq!(
+        cpu.1.transitions.get(&(id::WATER, id::ICE)),
+        None,
+        "none froze"
+    );
+    assert_eq!(on_gpu.1.transitions.get(&(id::WATER, id::ICE)), None);
+    let heat = |w: &VoxelWorld| {
+        w.temperature
+            .as_slice()
+            .iter()
+            .zip(w.latent.as_slice())
+            .map(|(&t, &l)| f64::from(t) + f64::from(l))
+            .sum::<f64>()
+    };
+    let (ha, hb) = (heat(&cpu.0), heat(&on_gpu.0));
+    assert!((ha - hb).abs() <= 1e-5 * ha, "Σ T + latent: {ha} / {hb}");
 }
 
 fn automaton_matches_the_cpu_at_every_page_size() {

@@ -8,6 +8,10 @@ use loam_systems::fields::{FieldConfig, Fields, Scalar};
 use loam_systems::materials::{id, MaterialTable, AMBIENT};
 use loam_systems::phase::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseTable};
 
+mod common;
+
+use common::energy;
+
 fn world() -> VoxelWorld {
     VoxelWorld::new(WorldLayout::new([16, 16, 16], 8).unwrap(), id::AIR, AMBIENT)
 }
@@ -194,28 +198,6 @@ fn water_does_not_boil_on_its_own_heat_unless_it_holds_the_latent_heat() {
             assert!((after - 566.0).abs() < 5.0, "{after}");
         }
     }
-}
-
-/// Σ over cells of energy: n·(a + cp·(T + latent held)) for phase
-/// materials (sensible and latent), capacity × volume × T for the rest.
-fn energy(w: &VoxelWorld, phases: &PhaseTable, materials: &MaterialTable, voxel: f64) -> f64 {
-    let m = w.material.as_slice();
-    let t = w.temperature.as_slice();
-    let latent = w.latent.as_slice();
-    m.iter()
-        .zip(t)
-        .zip(latent)
-        .map(|((&m, &t), &latent)| {
-            let t = f64::from(t) + f64::from(latent);
-            match phases.of_material[m as usize] {
-                Some((s, k)) => {
-                    let ph = &phases.substances[s as usize].phases[k as usize];
-                    phases.moles(s as usize, voxel) * (ph.a + ph.cp * t)
-                }
-                None => f64::from(materials.heat_capacity[m as usize]) * voxel.powi(3) * t,
-            }
-        })
-        .sum()
 }
 
 #[test]

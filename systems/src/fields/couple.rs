@@ -251,8 +251,8 @@ impl Throw<'_> {
                             if let Some(to) = to {
                                 // With any latent heat as temperature: the
                                 // phase pass splits it again.
-                                let t = world.temperature.as_slice()[i]
-                                    + world.latent.as_slice()[i];
+                                let t =
+                                    world.temperature.as_slice()[i] + world.latent.as_slice()[i];
                                 let t_air = world.temperature(to).unwrap_or(AMBIENT);
                                 world.set_cell(to, m, t);
                                 world.set_cell(p, id::AIR, t_air);

@@ -542,9 +542,13 @@ fn decide_lanes(
         // is past the meeting point when its heat lies on the new phase's
         // side, and it has the whole latent heat when the new phase would
         // still be on its own side after paying it.
+        // A held voxel sits at a transition whatever the proposal's odds:
+        // it is decided even when a neighbour's heat has taken it far from
+        // the meeting point within a frame. One that holds heat toward
+        // another phase than the one proposed is left as it is.
         let up = pick(first.up, second.up);
-        let heading = !holding || up * latent > 0.0;
-        let past = proposed && heading && up * (theta - meet) > 0.0;
+        let heading = live && (!holding || up * latent > 0.0);
+        let past = (proposed || holding) && heading && up * (theta - meet) > 0.0;
         let whole = up * (t_new - meet) >= 0.0 && t_new > MIN_TEMPERATURE;
         // A held voxel that has the whole heat changes; one that was not
         // holding any changes as Metropolis says. Past the meeting point
@@ -558,7 +562,7 @@ fn decide_lanes(
             past && whole && (holding || metropolis)
         };
         let partial = !bath && past && !whole;
-        let release = live && holding && !past && theta > MIN_TEMPERATURE;
+        let release = holding && heading && !past;
         let (t_held, latent_held) = if partial {
             let meet = meet as f32;
             (meet, (theta - f64::from(meet)) as f32)

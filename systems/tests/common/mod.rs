@@ -8,6 +8,7 @@
 use loam_storage::VoxelWorld;
 use loam_systems::ca::{self, CaConfig};
 use loam_systems::materials::{MaterialTable, AMBIENT};
+use loam_systems::phase::PhaseTable;
 
 /// Movement alone: no reactions, no heat, no phase changes.
 pub const CONFIG: CaConfig = CaConfig {
@@ -69,4 +70,27 @@ pub fn assert_same_on_any_thread_count(make: impl Fn() -> VoxelWorld, seed: u64,
         })
         .collect();
     assert!(hashes.windows(2).all(|h| h[0] == h[1]), "{hashes:x?}");
+}
+
+/// Σ over cells of energy, J: `n·(a + cp·(T + latent held))` for materials
+/// with a phase diagram (sensible and latent heat), capacity × volume × T
+/// for the rest. Conduction and the phase pass each conserve it.
+pub fn energy(w: &VoxelWorld, phases: &PhaseTable, materials: &MaterialTable, voxel: f64) -> f64 {
+    let m = w.material.as_slice();
+    let t = w.temperature.as_slice();
+    let latent = w.latent.as_slice();
+    m.iter()
+        .zip(t)
+        .zip(latent)
+        .map(|((&m, &t), &latent)| {
+            let t = f64::from(t) + f64::from(latent);
+            match phases.of_material[m as usize] {
+                Some((s, k)) => {
+                    let ph = &phases.substances[s as usize].phases[k as usize];
+                    phases.moles(s as usize, voxel) * (ph.a + ph.cp * t)
+                }
+                None => f64::from(materials.heat_capacity[m as usize]) * voxel.powi(3) * t,
+            }
+        })
+        .sum()
 }
