@@ -14,7 +14,7 @@
 use loam_runtime::random::mix64;
 
 use super::diagram::{State, P0, R};
-use super::terms::{Pair, SubstanceTerms, MIN_TEMPERATURE, SKIP};
+use super::terms::{Pair, SubstanceTerms, HELD_DRIFT, MIN_TEMPERATURE, SKIP};
 
 /// Cells decided together: the cells of one colour in 32 of a row (a
 /// row of a 32-cell page; two such chunks for pages of 64, and the cells
@@ -471,6 +471,14 @@ fn decide_lanes(
     let [first, second] = from.to;
     let (moles, interface) = (from.moles, from.interface);
     let (a, cp, volume) = (from.a, from.cp, from.volume);
+    // What the first loop finds for the second and third.
+    let mut dg = [0.0f64; LANES];
+    let mut slope = [1.0f64; LANES];
+    let mut theta = [0.0f64; LANES];
+    let mut t_new = [0.0f64; LANES];
+    let mut gate = [0.0f64; LANES];
+    let mut chance = [0.0f64; LANES];
+    let mut bathed = [0.0f64; LANES];
     for l in 0..LANES {
         let t = f64::from(lanes.temperature[l]);
         // NaN, zero, negative, subnormal and infinite temperatures are not
@@ -496,14 +504,14 @@ fn decide_lanes(
             f64::INFINITY
         };
         // A NaN difference proposes nothing.
-        let dg = if d_first < f64::INFINITY {
+        let d = if d_first < f64::INFINITY {
             d_first
         } else {
             f64::INFINITY
         };
-        let is_second = d_second < dg;
-        let dg = if is_second { d_second } else { dg };
-        let proposed = live && moles * dg <= SKIP * rt;
+        let is_second = d_second < d;
+        let d = if is_second { d_second } else { d };
+        let proposed = live && moles * d <= SKIP * rt;
         let pick = |a: f64, b: f64| if is_second { b } else { a };
         let like_new = if is_second {
             like_second[l]
@@ -512,77 +520,99 @@ fn decide_lanes(
         };
         // The voxel's ΔG; accepted with probability min(1, e^(−ΔG/RT)),
         // compared as ln u·RT < −ΔG to spare a division.
-        let energy = moles * dg + interface * f64::from(like_old[l] - like_new);
-        let bath = lanes.bath[l];
-        let metropolis = energy <= 0.0 || f64::from(ln_u[l]) * rt < -energy;
+        let energy = moles * d + interface * f64::from(like_old[l] - like_new);
+        let metropolis = proposed && (energy <= 0.0 || f64::from(ln_u[l]) * rt < -energy);
         // Outside a bath (which supplies or takes the latent heat, so that
-        // the voxel changes at the bath's temperature) enthalpy is conserved: the voxel's own heat, with what
-        // it already holds toward the new phase (`theta`, as a temperature
-        // of this phase), pays the latent heat.
-        let latent = if bath {
+        // the voxel changes at the bath's temperature) enthalpy is
+        // conserved: the voxel's own heat, with what it already holds
+        // toward the new phase (`theta`, as a temperature of this phase),
+        // pays the latent heat.
+        let held = if lanes.bath[l] {
             0.0
         } else {
             f64::from(lanes.latent[l])
         };
-        let holding = latent != 0.0;
-        let theta = t + latent;
+        theta[l] = t + held;
         let to_h = pick(first.a, second.a) + pick(first.volume, second.volume) * dp;
-        let t_new = (a + cp * theta + volume * dp - to_h) * pick(first.per_cp, second.per_cp);
-        // Where the two phases meet at this pressure: one Newton step on
-        // Δg from `t`, whose value and logarithm are at hand. A held voxel
-        // sits there already, so the step refines it visit by visit.
-        let (pb, pc, pgas) = (
-            pick(first.pair.b, second.pair.b),
-            pick(first.pair.c, second.pair.c),
-            pick(first.pair.gas, second.pair.gas),
-        );
-        let slope = pgas * R * lanes.ln_p[l] - (pb + pc * ln_t);
-        let meet = t - dg / slope;
-        // `up`: the new phase holds more heat (melting, boiling). The voxel
-        // is past the meeting point when its heat lies on the new phase's
-        // side, and it has the whole latent heat when the new phase would
-        // still be on its own side after paying it.
-        // A held voxel sits at a transition whatever the proposal's odds:
-        // it is decided even when a neighbour's heat has taken it far from
-        // the meeting point within a frame. One that holds heat toward
-        // another phase than the one proposed is left as it is.
-        let up = pick(first.up, second.up);
-        let heading = live && (!holding || up * latent > 0.0);
-        let past = (proposed || holding) && heading && up * (theta - meet) > 0.0;
-        let whole = up * (t_new - meet) >= 0.0 && t_new > MIN_TEMPERATURE;
-        // A held voxel that has the whole heat changes; one that was not
-        // holding any changes as Metropolis says. Past the meeting point
-        // without the whole heat, the voxel holds what it has and sits at
-        // the meeting point, so its neighbours see the temperature of a
-        // mixture of the two phases and keep heating (or cooling) it; a
-        // held voxel no longer past it has its heat back as temperature.
-        let accepted = if bath {
-            proposed && metropolis
+        t_new[l] = (a + cp * theta[l] + volume * dp - to_h) * pick(first.per_cp, second.per_cp);
+        // The slope of Δg in T, for the meeting point below.
+        slope[l] = pick(first.pair.gas, second.pair.gas) * R * lanes.ln_p[l]
+            - (pick(first.pair.b, second.pair.b) + pick(first.pair.c, second.pair.c) * ln_t);
+        // `gate`: +1 when the new phase holds more heat (melting, boiling),
+        // −1 when less; 0 for a voxel in a bath, or neither proposed nor
+        // holding heat, which the rules below leave to Metropolis alone.
+        let decided = live & !lanes.bath[l] & (proposed | (held != 0.0));
+        gate[l] = if decided {
+            pick(first.up, second.up)
         } else {
-            past && whole && (holding || metropolis)
+            0.0
         };
-        let partial = !bath && past && !whole;
-        let release = holding && heading && !past;
-        let (t_held, latent_held) = if partial {
-            let meet = meet as f32;
-            (meet, (theta - f64::from(meet)) as f32)
-        } else {
-            (theta as f32, 0.0)
-        };
+        dg[l] = if decided { d } else { 0.0 };
+        chance[l] = if metropolis { 1.0 } else { 0.0 };
+        bathed[l] = if lanes.bath[l] { 1.0 } else { 0.0 };
         out.proposed[l] = proposed;
-        out.accepted[l] = accepted;
-        out.held[l] = !accepted
-            && (partial || release)
-            && (t_held != lanes.temperature[l] || latent_held != lanes.latent[l]);
         out.second[l] = is_second;
-        out.temperature[l] = if bath {
-            t as f32
-        } else if accepted {
-            t_new as f32
-        } else {
-            t_held
-        };
-        out.latent[l] = if accepted { 0.0 } else { latent_held };
+    }
+    // Where the two phases meet at this pressure: one Newton step on Δg
+    // from `t`, whose value and logarithm are at hand. A held voxel sits
+    // there already, so the step refines it visit by visit.
+    let mut meet = [0.0f64; LANES];
+    for l in 0..LANES {
+        meet[l] = f64::from(lanes.temperature[l]) - dg[l] / slope[l];
+    }
+    // The decisions, as 64-bit masks (all ones for yes) and selections by
+    // bits: numbers of one width and no branch, which is what the
+    // vectoriser handles (with `bool`s and `if`s it branched on every lane).
+    let mask = |yes: bool| u64::from(yes).wrapping_neg();
+    let choose = |m: u64, yes: f64, no: f64| f64::from_bits(yes.to_bits() & m | no.to_bits() & !m);
+    let (mut accepted, mut held) = ([0u64; LANES], [0u64; LANES]);
+    let (mut temperature, mut latent) = ([0.0f64; LANES], [0.0f64; LANES]);
+    for l in 0..LANES {
+        let t = f64::from(lanes.temperature[l]);
+        let (u, m) = (gate[l], meet[l]);
+        let h = theta[l] - t;
+        let holding = mask(h != 0.0);
+        // The voxel is past the meeting point when its heat lies on the new
+        // phase's side, and it has the whole latent heat when the new phase
+        // would still be on its own side after paying it. A held voxel sits
+        // at a transition whatever the proposal's odds (a neighbour's heat
+        // can take it far from the meeting point within a frame); one that
+        // holds heat toward another phase than the one proposed is left as
+        // it is.
+        let heading = mask(u != 0.0) & mask(u * h >= 0.0);
+        let past = heading & mask(u * (theta[l] - m) > 0.0);
+        let whole = mask(u * (t_new[l] - m) >= 0.0) & mask(t_new[l] > MIN_TEMPERATURE);
+        // A held voxel that has the whole heat changes; one that was not
+        // holding any changes as Metropolis says (in a bath, always so).
+        // Past the meeting point without the whole heat, the voxel holds
+        // what it has and sits at the meeting point, so its neighbours see
+        // the temperature of a mixture of the two phases and keep heating
+        // (or cooling) it; a held voxel no longer past it has its heat back
+        // as temperature.
+        let bath = mask(bathed[l] != 0.0);
+        let lucky = mask(chance[l] != 0.0);
+        let changes = bath & lucky | past & whole & (holding | lucky);
+        let partial = past & !whole;
+        let release = holding & heading & !past;
+        // A voxel already holding heat that is still within `HELD_DRIFT`
+        // of the meeting point stays as it is.
+        let off = m - t;
+        let drifted = !holding | mask(off > HELD_DRIFT) | mask(off < -HELD_DRIFT);
+        accepted[l] = changes;
+        held[l] = !changes & (partial & drifted | release);
+        let now = choose(changes, t_new[l], choose(partial, m, theta[l]));
+        temperature[l] = choose(bath, t, now);
+        latent[l] = choose(partial, theta[l], 0.0);
+    }
+    for l in 0..LANES {
+        out.accepted[l] = accepted[l] != 0;
+        out.held[l] = held[l] != 0;
+        let stored = temperature[l] as f32;
+        out.temperature[l] = stored;
+        // What a voxel part way through holds: its heat past the meeting
+        // point as stored.
+        let holds = held[l] & mask(latent[l] != 0.0);
+        out.latent[l] = choose(holds, latent[l] - f64::from(stored), 0.0) as f32;
     }
 }
 

@@ -14,13 +14,25 @@
 //! - in a **heat bath** (a `heat` command's region, which holds its
 //!   temperature) the bath supplies or takes it, and the temperature stays;
 //! - **elsewhere** the voxel's enthalpy is conserved, so the new phase's
-//!   temperature pays it. A voxel that does not hold the heat (its
-//!   temperature would fall below 1 K) cannot change: water at 374 K does
-//!   not boil on its own, it has to be heated until it holds 40.65 kJ/mol
-//!   more, or stand in a bath (a pot on a stove). A voxel that changes
-//!   phase with the heat of a partly boiled one flips between the two
-//!   phases while conduction carries its heat away: a mixed voxel, with
-//!   energy conserved at every flip.
+//!   temperature pays it, and the voxel changes only when it holds the
+//!   whole latent heat: when the new phase, paid for, is still on its own
+//!   side of the temperature where the two meet. Water at 374 K does not
+//!   boil on its own; it has to be heated until it holds 40.65 kJ/mol
+//!   more, or stand in a bath (a pot on a stove).
+//!
+//! A voxel past the meeting point without the whole latent heat is part
+//! way through the change: it keeps its phase, sits at the meeting
+//! temperature and holds the rest of its heat in
+//! [`VoxelWorld::latent`](loam_storage::VoxelWorld::latent), as kelvin of
+//! its phase. Conduction then sees the temperature of the two phases
+//! together, so heat flows into melting ice and out of condensing steam as
+//! it would, no voxel flips back and forth, and no temperature leaves the
+//! range of those present. Each visit splits the voxel's heat
+//! (`temperature + latent`) again: the meeting point is found by a Newton
+//! step on the Gibbs energy difference from the voxel's temperature, which
+//! a held voxel already sits at; the voxel changes once it holds the whole
+//! latent heat, and has its heat back as temperature once it is no longer
+//! past the meeting point.
 //!
 //! Pressure is the ambient pressure, plus the pressure field
 //! ([`crate::fields`]) of the cell's field cell, plus the weight of the contiguous

@@ -11,6 +11,12 @@ pub const SKIP: f64 = 40.0;
 /// Lowest temperature a voxel may be left at by paying a latent heat, K.
 pub const MIN_TEMPERATURE: f64 = 1.0;
 
+/// How far a voxel part way through a phase change may drift from the
+/// meeting point before a visit moves it back, K. Below it a visit writes
+/// nothing: the meeting point, found anew each visit from `f32`
+/// temperatures, would otherwise move by an ulp and wake the page forever.
+pub const HELD_DRIFT: f64 = 0.01;
+
 /// A substance's terms for one voxel size.
 #[derive(Clone, Debug)]
 pub struct SubstanceTerms {
