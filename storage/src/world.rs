@@ -564,6 +564,11 @@ mod tests {
         assert_ne!(h1, h0);
         w.flags.as_mut_slice()[0] = 1;
         assert_ne!(w.hash(), h1);
+        let h2 = w.hash();
+        w.latent.as_mut_slice()[5] = 0.5;
+        assert_ne!(w.hash(), h2, "latent heat held counts");
+        w.set_cell([5, 0, 0], 0, 294.0);
+        assert_eq!(w.latent.as_slice()[5], 0.0, "a cell set holds none");
         w.set_cell([1, 5, 3], 4, 294.0);
         w.set_cell([3, 7, 3], 4, 294.0);
         let c = w.census()[4];

@@ -86,6 +86,37 @@ fn every_codec_round_trips_every_channel() {
 }
 
 #[test]
+fn a_cell_part_way_through_a_phase_change_is_stored_as_its_whole_heat() {
+    let path = temp("latent");
+    let mut w = world();
+    let cells = [[1, 2, 3], [17, 5, 9], [31, 15, 31]];
+    for (k, &c) in cells.iter().enumerate() {
+        let i = w.cell_index(c).unwrap();
+        w.latent.as_mut_slice()[i] = 40.0 - 30.0 * k as f32;
+    }
+    let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+    file.save(&w, &all_pages(), &SaveOptions::default())
+        .unwrap();
+    let file = WorldFile::open(&path).unwrap();
+    // Loaded over a world whose slots held latent heat of their own.
+    let mut back = VoxelWorld::new(layout(), 0, 293.15);
+    back.latent.as_mut_slice().fill(7.0);
+    for p in all_pages() {
+        file.load_page(&mut back, p).unwrap();
+    }
+    for (k, &c) in cells.iter().enumerate() {
+        let held = 40.0 - 30.0 * k as f32;
+        assert_eq!(
+            back.temperature(c),
+            w.temperature(c).map(|t| t + held),
+            "{c:?}: the latent heat is stored as temperature"
+        );
+    }
+    assert!(back.latent.as_slice().iter().all(|&l| l == 0.0));
+    assert_eq!(back.material.as_slice(), w.material.as_slice());
+}
+
+#[test]
 fn an_incremental_save_writes_only_the_dirty_page() {
     let path = temp("incremental");
     let mut w = world();
