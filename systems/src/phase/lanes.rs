@@ -264,11 +264,12 @@ impl Deinterleave for f32 {
 pub(super) struct Decisions {
     /// Near enough to a transition to propose one.
     pub proposed: [bool; LANES],
-    /// The proposal was accepted: the cell changes phase.
-    pub accepted: [bool; LANES],
-    /// The cell keeps its phase but not its temperature and latent heat:
-    /// it is part way through a change, or has just stopped being.
-    pub held: [bool; LANES],
+    /// The lanes (as bits) whose proposal was accepted: the cell changes
+    /// phase.
+    pub accepted: u32,
+    /// The lanes (as bits) that keep their phase but not their temperature
+    /// and latent heat: part way through a change, or just no longer.
+    pub held: u32,
     /// The proposed phase: 0 for the first of [`FromPhase::to`], 1 for the
     /// second.
     pub second: [bool; LANES],
@@ -282,8 +283,8 @@ impl Default for Decisions {
     fn default() -> Self {
         Self {
             proposed: [false; LANES],
-            accepted: [false; LANES],
-            held: [false; LANES],
+            accepted: 0,
+            held: 0,
             second: [false; LANES],
             temperature: [0.0; LANES],
             latent: [0.0; LANES],
@@ -565,8 +566,9 @@ fn decide_lanes(
     // vectoriser handles (with `bool`s and `if`s it branched on every lane).
     let mask = |yes: bool| u64::from(yes).wrapping_neg();
     let choose = |m: u64, yes: f64, no: f64| f64::from_bits(yes.to_bits() & m | no.to_bits() & !m);
-    let (mut accepted, mut held) = ([0u64; LANES], [0u64; LANES]);
+    let mut held = [0u64; LANES];
     let (mut temperature, mut latent) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let (mut accepted_bits, mut held_bits) = (0u32, 0u32);
     for l in 0..LANES {
         let t = f64::from(lanes.temperature[l]);
         let (u, m) = (gate[l], meet[l]);
@@ -598,15 +600,14 @@ fn decide_lanes(
         // of the meeting point stays as it is.
         let off = m - t;
         let drifted = !holding | mask(off > HELD_DRIFT) | mask(off < -HELD_DRIFT);
-        accepted[l] = changes;
         held[l] = !changes & (partial & drifted | release);
+        accepted_bits |= (changes as u32 & 1) << l;
+        held_bits |= (held[l] as u32 & 1) << l;
         let now = choose(changes, t_new[l], choose(partial, m, theta[l]));
         temperature[l] = choose(bath, t, now);
         latent[l] = choose(partial, theta[l], 0.0);
     }
     for l in 0..LANES {
-        out.accepted[l] = accepted[l] != 0;
-        out.held[l] = held[l] != 0;
         let stored = temperature[l] as f32;
         out.temperature[l] = stored;
         // What a voxel part way through holds: its heat past the meeting
@@ -614,6 +615,8 @@ fn decide_lanes(
         let holds = held[l] & mask(latent[l] != 0.0);
         out.latent[l] = choose(holds, latent[l] - f64::from(stored), 0.0) as f32;
     }
+    out.accepted = accepted_bits;
+    out.held = held_bits;
 }
 
 /// How many of each lane's neighbours are `material`.

@@ -384,8 +384,7 @@ pub fn metropolis_pass(
                             out.visits += u64::from(run.count_ones());
                             out.proposals += u64::from(proposed.count_ones());
                             out.candidate |= proposed != 0;
-                            let accepted = lanes::bits(&decisions.accepted);
-                            let held = lanes::bits(&decisions.held);
+                            let (accepted, held) = (decisions.accepted, decisions.held);
                             if accepted | held == 0 {
                                 continue;
                             }
