@@ -241,6 +241,29 @@ impl SoftBodies {
                 faces.broken.push(false);
             }
         }
+        // Joints: the corners at one lattice point.
+        let mut joint_of = rustc_hash::FxHashMap::default();
+        let mut members: Vec<Vec<u32>> = Vec::new();
+        let base = self.joints.start.len() as u32;
+        for &v in cells {
+            let first = self.shapes.first[shape_of[&v]];
+            for c in 0..8 {
+                let g = corner(v, c);
+                let j = *joint_of.entry(g).or_insert_with(|| {
+                    members.push(Vec::new());
+                    members.len() - 1
+                });
+                members[j].push(first + c as u32);
+            }
+        }
+        self.joints.of.resize(self.x.len(), u32::MAX);
+        for (j, list) in members.iter().enumerate() {
+            self.joints.start.push(self.joints.members.len() as u32);
+            for &p in list {
+                self.joints.of[p as usize] = base + j as u32;
+                self.joints.members.push(p);
+            }
+        }
         for (v, axis, side) in skin_faces(cells) {
             let first = self.shapes.first[shape_of[&v]];
             self.skin

@@ -198,6 +198,102 @@ pub(crate) fn faces(b: &mut SoftBodies, h: f32) -> usize {
     torn
 }
 
+/// One projection of every awake, untorn Gram-Schmidt body's volume: the
+/// volume its skin encloses, over its joints (the means of the corners
+/// that meet), held at the rest volume by one hard constraint per body.
+/// Its gradient is the skin's area-weighted normal at each joint, so the
+/// correction moves the surface along its normal and leaves the shape to
+/// the voxels: the body bulges instead of shrinking.
+pub(crate) fn body_volumes(b: &mut SoftBodies, _h: f32) {
+    let pos = Disjoint(b.x.as_mut_ptr());
+    let (w, asleep, joints, skin) = (&b.w, &b.asleep, &b.joints, &b.skin);
+    let (faces, broken) = (&b.faces, &b.faces.broken);
+    b.bodies.par_iter().for_each(|body| {
+        let (j0, j1) = body.joints;
+        if j0 == j1 || asleep[body.particles.0] {
+            return;
+        }
+        if broken[body.faces.0..body.faces.1].iter().any(|&x| x) {
+            return;
+        }
+        let _ = faces;
+        let p = pos;
+        let n = j1 - j0;
+        let members = |j: usize| {
+            let lo = joints.start[j] as usize;
+            let hi = joints
+                .start
+                .get(j + 1)
+                .map_or(joints.members.len(), |&s| s as usize);
+            &joints.members[lo..hi]
+        };
+        // SAFETY: a body's particles are its own; bodies run in parallel.
+        let x = |i: u32| unsafe { *p.0.add(i as usize) };
+        let mut at = vec![[0.0f32; 3]; n];
+        let mut centre = [0.0f32; 3];
+        for (k, a) in at.iter_mut().enumerate() {
+            let m = members(j0 + k);
+            for &i in m {
+                let xi = x(i);
+                for d in 0..3 {
+                    a[d] += xi[d];
+                }
+            }
+            for d in 0..3 {
+                a[d] /= m.len() as f32;
+                centre[d] += a[d] / n as f32;
+            }
+        }
+        for a in at.iter_mut() {
+            for d in 0..3 {
+                a[d] -= centre[d];
+            }
+        }
+        let mut grad = vec![[0.0f32; 3]; n];
+        let mut volume = 0.0f32;
+        for q in &skin[body.skin.0..body.skin.1] {
+            let j = q.map(|i| joints.of[i as usize] as usize - j0);
+            let c = j.map(|k| at[k]);
+            // The quad as two triangles each way, averaged: no diagonal
+            // favoured.
+            for (a, bb, cc) in [(0, 1, 2), (0, 2, 3), (1, 2, 3), (1, 3, 0)] {
+                volume += dot(c[a], cross(c[bb], c[cc])) / 12.0;
+                let ga = cross(c[bb], c[cc]);
+                let gb = cross(c[cc], c[a]);
+                let gc = cross(c[a], c[bb]);
+                for d in 0..3 {
+                    grad[j[a]][d] += ga[d] / 12.0;
+                    grad[j[bb]][d] += gb[d] / 12.0;
+                    grad[j[cc]][d] += gc[d] / 12.0;
+                }
+            }
+        }
+        let mut denom = 0.0f32;
+        for (k, g) in grad.iter().enumerate() {
+            let m = members(j0 + k);
+            let ws: f32 = m.iter().map(|&i| w[i as usize]).sum();
+            let inv = 1.0 / m.len() as f32;
+            denom += ws * dot(*g, *g) * inv * inv;
+        }
+        if denom < 1e-12 {
+            return;
+        }
+        let lambda = -(volume - body.rest_volume) / denom;
+        for (k, g) in grad.iter().enumerate() {
+            let m = members(j0 + k);
+            let inv = 1.0 / m.len() as f32;
+            for &i in m {
+                let s = w[i as usize] * lambda * inv;
+                // SAFETY: as above.
+                let xi = unsafe { &mut *p.0.add(i as usize) };
+                for d in 0..3 {
+                    xi[d] += s * g[d];
+                }
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
