@@ -274,7 +274,7 @@ pub struct Body {
     hulls: Span,
     /// Its skin: the faces of its voxels on its surface.
     pub(crate) skin: Span,
-    /// Its joints (Gram-Schmidt bodies).
+    /// The joints on its skin (Gram-Schmidt bodies).
     pub(crate) joints: Span,
     /// Rest volume, cells³.
     pub(crate) rest_volume: f32,
@@ -403,19 +403,32 @@ pub struct SoftBodies {
     /// wound so that their normals point out of the body: what other
     /// bodies' particles touch (see `contact`).
     pub(crate) skin: Vec<[u32; 4]>,
-    /// Gram-Schmidt bodies' joints: the corners of neighbouring voxels
-    /// that meet at one lattice point.
+    /// The joints on Gram-Schmidt bodies' skins (see `gram_schmidt::body_volumes`).
     pub(crate) joints: Joints,
 }
 
-/// Joints of Gram-Schmidt bodies, CSR: joint `j`'s particles are
-/// `members[start[j]..start[j + 1]]`.
+/// The joints on Gram-Schmidt bodies' skins: the voxel corners that meet at
+/// one lattice point of a body's surface. Joint `j`'s particles are
+/// `members[start[j]..start[j + 1]]` (`..members.len()` for the last).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Joints {
     pub start: Vec<u32>,
     pub members: Vec<u32>,
-    /// Each particle's joint (`u32::MAX` outside Gram-Schmidt bodies).
-    pub of: Vec<u32>,
+    /// Per skin face (as `skin`): the joints of its 4 corners, or nothing
+    /// for bodies of other solvers.
+    pub of_skin: Vec<[u32; 4]>,
+}
+
+impl Joints {
+    /// Joint `j`'s particles.
+    pub fn members(&self, j: usize) -> &[u32] {
+        let lo = self.start[j] as usize;
+        let hi = self
+            .start
+            .get(j + 1)
+            .map_or(self.members.len(), |&s| s as usize);
+        &self.members[lo..hi]
+    }
 }
 
 impl SoftBodies {
@@ -721,7 +734,7 @@ impl SoftBodies {
             solve::volumes(self, h);
             gram_schmidt::shapes(self, h);
             gram_schmidt::faces(self, h);
-            gram_schmidt::body_volumes(self, h);
+            gram_schmidt::body_volumes(self);
             let (found, woken) = contact::contacts(self);
             for b in woken {
                 self.wake(b);
