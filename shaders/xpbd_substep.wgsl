@@ -516,32 +516,27 @@ fn body_volume(
         joint_work[count + k] = vec4<f32>(0.0);
     }
     var volume = 0.0;
-    // The quad as its two triangulations, averaged.
-    var tris = array<vec3<u32>, 4>(vec3<u32>(0u, 1u, 2u), vec3<u32>(0u, 2u, 3u),
-                                   vec3<u32>(1u, 2u, 3u), vec3<u32>(1u, 3u, 0u));
+    // The quad as its two triangulations, averaged (the CPU's 6 cross
+    // products).
     for (var q = links[2u * b]; q < links[2u * b + 1u]; q++) {
         let at_q = params.volume.w + 4u * q;
         var jq: array<u32, 4>;
         var c: array<vec3<f32>, 4>;
         for (var k = 0u; k < 4u; k++) {
-            jq[k] = joints[at_q + k];
-            c[k] = joint_work[jq[k]].xyz - centre;
+            jq[k] = count + joints[at_q + k];
+            c[k] = joint_work[joints[at_q + k]].xyz - centre;
         }
-        for (var t = 0u; t < 4u; t++) {
-            let a = tris[t].x;
-            let bb = tris[t].y;
-            let cc = tris[t].z;
-            let ga = cross3(c[bb], c[cc]);
-            let gb = cross3(c[cc], c[a]);
-            let gc = cross3(c[a], c[bb]);
-            volume = volume + dot3(c[a], ga) / 12.0;
-            let ia = count + jq[a];
-            let ib = count + jq[bb];
-            let ic = count + jq[cc];
-            joint_work[ia] = vec4<f32>(joint_work[ia].xyz + ga / 12.0, 0.0);
-            joint_work[ib] = vec4<f32>(joint_work[ib].xyz + gb / 12.0, 0.0);
-            joint_work[ic] = vec4<f32>(joint_work[ic].xyz + gc / 12.0, 0.0);
-        }
+        let bc = cross3(c[1], c[2]);
+        let cd = cross3(c[2], c[3]);
+        let bd = cross3(c[1], c[3]);
+        let ca = cross3(c[2], c[0]);
+        let da = cross3(c[3], c[0]);
+        let ab = cross3(c[0], c[1]);
+        volume = volume + (dot3(c[0], bc) + dot3(c[0], cd) + dot3(c[1], cd) + dot3(c[1], da)) / 12.0;
+        joint_work[jq[0]] = vec4<f32>(joint_work[jq[0]].xyz + (bc + cd + bd) / 12.0, 0.0);
+        joint_work[jq[1]] = vec4<f32>(joint_work[jq[1]].xyz + (ca + cd + da) / 12.0, 0.0);
+        joint_work[jq[2]] = vec4<f32>(joint_work[jq[2]].xyz + (ab + da - bd) / 12.0, 0.0);
+        joint_work[jq[3]] = vec4<f32>(joint_work[jq[3]].xyz + (bc - ca + ab) / 12.0, 0.0);
     }
     var denom = 0.0;
     for (var k = j0; k < j1; k++) {

@@ -221,7 +221,7 @@ fn stacks_of_three_of_every_solver_pair_rest_without_sinking_into_each_other_and
         for k in 1..3 {
             assert!(on_top(&b, k), "{what}: body {k} fell off the one below");
         }
-        for (k, body) in b.bodies.iter().enumerate() {
+        for k in 0..b.bodies.len() {
             let ratio = b.volume_ratio(k);
             assert!(
                 (ratio - 1.0).abs() < 0.02,

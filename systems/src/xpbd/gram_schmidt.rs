@@ -227,23 +227,35 @@ pub(crate) fn body_volumes(b: &mut SoftBodies) {
         {
             return;
         }
-        let p = pos;
-        // SAFETY: a body's particles are its own, and bodies run one task
-        // each.
-        let x = |i: u32| unsafe { *p.0.add(i as usize) };
+        let x = |i: u32| {
+            // The whole of `pos` (which is `Sync`), not its pointer.
+            let p = pos;
+            // SAFETY: a body's particles are its own, and bodies run one
+            // task each; its particles are only read until the last step.
+            unsafe { *p.0.add(i as usize) }
+        };
         let n = j1 - j0;
+        // Per joint in parallel (every sum in its own order), the sums over
+        // joints and quads in order: the same bits on any thread count.
         let mut at = vec![[0.0f32; 3]; n];
-        let mut centre = [0.0f32; 3];
-        for (k, a) in at.iter_mut().enumerate() {
-            let m = joints.members(j0 + k);
-            for &i in m {
-                let xi = x(i);
-                for d in 0..3 {
-                    a[d] += xi[d];
+        at.par_iter_mut()
+            .with_min_len(512)
+            .enumerate()
+            .for_each(|(k, a)| {
+                let m = joints.members(j0 + k);
+                for &i in m {
+                    let xi = x(i);
+                    for d in 0..3 {
+                        a[d] += xi[d];
+                    }
                 }
-            }
+                for v in a.iter_mut() {
+                    *v /= m.len() as f32;
+                }
+            });
+        let mut centre = [0.0f32; 3];
+        for a in &at {
             for d in 0..3 {
-                a[d] /= m.len() as f32;
                 centre[d] += a[d] / n as f32;
             }
         }
@@ -254,47 +266,62 @@ pub(crate) fn body_volumes(b: &mut SoftBodies) {
         let mut grad = vec![[0.0f32; 3]; n];
         let mut volume = 0.0f32;
         for q in &joints.of_skin[body.skin.0..body.skin.1] {
+            // The quad a b c d as its triangles a b c + a c d and b c d +
+            // b d a, averaged: 6 cross products give its volume and the
+            // gradient at each corner.
             let j = q.map(|j| j as usize - j0);
-            let c = j.map(|k| at[k]);
-            for [a, bb, cc] in [[0, 1, 2], [0, 2, 3], [1, 2, 3], [1, 3, 0]] {
-                let ga = cross(c[bb], c[cc]);
-                let gb = cross(c[cc], c[a]);
-                let gc = cross(c[a], c[bb]);
-                volume += dot(c[a], ga) / 12.0;
-                for d in 0..3 {
-                    grad[j[a]][d] += ga[d] / 12.0;
-                    grad[j[bb]][d] += gb[d] / 12.0;
-                    grad[j[cc]][d] += gc[d] / 12.0;
-                }
+            let [a, bq, c, d] = j.map(|k| at[k]);
+            let (bc, cd, bd) = (cross(bq, c), cross(c, d), cross(bq, d));
+            let (ca, da, ab) = (cross(c, a), cross(d, a), cross(a, bq));
+            volume += (dot(a, bc) + dot(a, cd) + dot(bq, cd) + dot(bq, da)) / 12.0;
+            for k in 0..3 {
+                grad[j[0]][k] += (bc[k] + cd[k] + bd[k]) / 12.0;
+                grad[j[1]][k] += (ca[k] + cd[k] + da[k]) / 12.0;
+                grad[j[2]][k] += (ab[k] + da[k] - bd[k]) / 12.0;
+                grad[j[3]][k] += (bc[k] - ca[k] + ab[k]) / 12.0;
             }
         }
         // A particle's share of its joint's gradient is 1/n of it.
+        let terms: Vec<f32> = grad
+            .par_iter()
+            .with_min_len(512)
+            .enumerate()
+            .map(|(k, g)| {
+                let m = joints.members(j0 + k);
+                let mut ws = 0.0f32;
+                for &i in m {
+                    ws += w[i as usize];
+                }
+                let inv = 1.0 / m.len() as f32;
+                ws * dot(*g, *g) * inv * inv
+            })
+            .collect();
         let mut denom = 0.0f32;
-        for (k, g) in grad.iter().enumerate() {
-            let m = joints.members(j0 + k);
-            let mut ws = 0.0f32;
-            for &i in m {
-                ws += w[i as usize];
-            }
-            let inv = 1.0 / m.len() as f32;
-            denom += ws * dot(*g, *g) * inv * inv;
+        for t in terms {
+            denom += t;
         }
         if denom < 1e-12 {
             return;
         }
         let lambda = -(volume - body.rest_volume) / denom;
-        for (k, g) in grad.iter().enumerate() {
-            let m = joints.members(j0 + k);
-            let inv = 1.0 / m.len() as f32;
-            for &i in m {
-                let s = w[i as usize] * lambda * inv;
-                // SAFETY: as above.
-                let xi = unsafe { &mut *p.0.add(i as usize) };
-                for d in 0..3 {
-                    xi[d] += s * g[d];
+        grad.par_iter()
+            .with_min_len(512)
+            .enumerate()
+            .for_each(|(k, g)| {
+                // The whole of `pos` (which is `Sync`), not its pointer.
+                let p = pos;
+                let m = joints.members(j0 + k);
+                let inv = 1.0 / m.len() as f32;
+                for &i in m {
+                    let s = w[i as usize] * lambda * inv;
+                    // SAFETY: a joint's particles are its own; joints run
+                    // one task each.
+                    let xi = unsafe { &mut *p.0.add(i as usize) };
+                    for d in 0..3 {
+                        xi[d] += s * g[d];
+                    }
                 }
-            }
-        }
+            });
     });
 }
 
