@@ -40,6 +40,10 @@ struct Params {
     // skin faces starts (x); the lists (y). Per body, its skin faces'
     // first and end come first.
     links: vec4<u32>,
+    // The skin joints of Gram-Schmidt bodies in `joints`: how many (x),
+    // where each one's particles start (y), the particles (z), per skin
+    // face the joints of its corners (w). Per body 8 words come first.
+    volume: vec4<u32>,
 }
 
 struct Colour {
@@ -130,6 +134,11 @@ fn flat(id: vec3<u32>, groups: vec3<u32>) -> u32 {
 // Per body: the deepest contact it was in while awake (bits of a positive
 // float, which order as the floats do).
 @group(0) @binding(27) var<storage, read_write> resting: array<atomic<u32>>;
+// See `Params::volume` (loam_gpu's `joints_of`).
+@group(0) @binding(28) var<storage, read> joints: array<u32>;
+// Per skin joint its mean position (xyz), then per skin joint the
+// gradient of its body's volume (xyz), then per body the multiplier (x).
+@group(0) @binding(29) var<storage, read_write> joint_work: array<vec4<f32>>;
 @group(1) @binding(0) var<storage, read> colour: Colour;
 
 fn load(p: u32) -> vec3<f32> {
@@ -447,6 +456,128 @@ fn face(
         let l = gaps[k] * (1.0 / (wsum + alpha));
         store_x(i, load(i) - wi * l);
         store_x(j, load(j) + wj * l);
+    }
+}
+
+// The particles of skin joint `j`, as a range of `joints`.
+fn joint_members(j: u32) -> vec2<u32> {
+    let at = params.volume.y + j;
+    return vec2<u32>(joints[at], joints[at + 1u]) + params.volume.z;
+}
+
+// The volume of Gram-Schmidt bodies (the CPU's
+// `gram_schmidt::body_volumes`), in three dispatches. First each skin
+// joint's position, the mean of its particles.
+@compute @workgroup_size(64)
+fn joint_mean(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let j = flat(id, groups);
+    if (j >= params.volume.x) {
+        return;
+    }
+    let r = joint_members(j);
+    var sum = vec3<f32>(0.0);
+    for (var k = r.x; k < r.y; k++) {
+        sum = sum + load(joints[k]);
+    }
+    joint_work[j] = vec4<f32>(sum / f32(r.y - r.x), 0.0);
+}
+
+// Then per body, in the CPU's order: the volume its skin encloses, its
+// gradient per joint and the multiplier (0: the body is left alone).
+@compute @workgroup_size(64)
+fn body_volume(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let b = flat(id, groups);
+    if (b >= params.bodies) {
+        return;
+    }
+    let count = params.volume.x;
+    joint_work[2u * count + b] = vec4<f32>(0.0);
+    let at = 8u * b;
+    let j0 = joints[at];
+    let j1 = joints[at + 1u];
+    if (j0 == j1 || sleeping[b] != 0u) {
+        return;
+    }
+    for (var f = joints[at + 3u]; f < joints[at + 4u]; f++) {
+        if (broken[f] != 0u) {
+            return;
+        }
+    }
+    let n = j1 - j0;
+    var centre = vec3<f32>(0.0);
+    for (var k = j0; k < j1; k++) {
+        centre = centre + joint_work[k].xyz / f32(n);
+        joint_work[count + k] = vec4<f32>(0.0);
+    }
+    var volume = 0.0;
+    // The quad as its two triangulations, averaged (the CPU's 6 cross
+    // products).
+    for (var q = links[2u * b]; q < links[2u * b + 1u]; q++) {
+        let at_q = params.volume.w + 4u * q;
+        var jq: array<u32, 4>;
+        var c: array<vec3<f32>, 4>;
+        for (var k = 0u; k < 4u; k++) {
+            jq[k] = count + joints[at_q + k];
+            c[k] = joint_work[joints[at_q + k]].xyz - centre;
+        }
+        let bc = cross3(c[1], c[2]);
+        let cd = cross3(c[2], c[3]);
+        let bd = cross3(c[1], c[3]);
+        let ca = cross3(c[2], c[0]);
+        let da = cross3(c[3], c[0]);
+        let ab = cross3(c[0], c[1]);
+        volume = volume + (dot3(c[0], bc) + dot3(c[0], cd) + dot3(c[1], cd) + dot3(c[1], da)) / 12.0;
+        joint_work[jq[0]] = vec4<f32>(joint_work[jq[0]].xyz + (bc + cd + bd) / 12.0, 0.0);
+        joint_work[jq[1]] = vec4<f32>(joint_work[jq[1]].xyz + (ca + cd + da) / 12.0, 0.0);
+        joint_work[jq[2]] = vec4<f32>(joint_work[jq[2]].xyz + (ab + da - bd) / 12.0, 0.0);
+        joint_work[jq[3]] = vec4<f32>(joint_work[jq[3]].xyz + (bc - ca + ab) / 12.0, 0.0);
+    }
+    var denom = 0.0;
+    for (var k = j0; k < j1; k++) {
+        let r = joint_members(k);
+        var ws = 0.0;
+        for (var i = r.x; i < r.y; i++) {
+            ws = ws + mass_of(joints[i]);
+        }
+        let inv = 1.0 / f32(r.y - r.x);
+        let g = joint_work[count + k].xyz;
+        denom = denom + ws * dot3(g, g) * inv * inv;
+    }
+    if (denom < 1e-12) {
+        return;
+    }
+    let rest = bitcast<f32>(joints[at + 2u]);
+    joint_work[2u * count + b] = vec4<f32>(-(volume - rest) / denom, 0.0, 0.0, 0.0);
+}
+
+// Then each skin joint's particles move along their body's gradient.
+@compute @workgroup_size(64)
+fn joint_volume(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let j = flat(id, groups);
+    let count = params.volume.x;
+    if (j >= count) {
+        return;
+    }
+    let r = joint_members(j);
+    let lambda = joint_work[2u * count + owner(joints[r.x])].x;
+    if (lambda == 0.0) {
+        return;
+    }
+    let g = joint_work[count + j].xyz;
+    let inv = 1.0 / f32(r.y - r.x);
+    for (var k = r.x; k < r.y; k++) {
+        let i = joints[k];
+        let s = mass_of(i) * lambda * inv;
+        store_x(i, load(i) + s * g);
     }
 }
 

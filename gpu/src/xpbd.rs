@@ -49,15 +49,19 @@ struct Params {
     pages: [u32; 4],
     at: [u32; 4],
     links: [u32; 4],
+    volume: [u32; 4],
 }
 
 /// The entry points, in [`Kernel`]'s order.
-const ENTRIES: [&str; 19] = [
+const ENTRIES: [&str; 22] = [
     "predict",
     "distance",
     "volume",
     "shape",
     "face",
+    "joint_mean",
+    "body_volume",
+    "joint_volume",
     "bounds",
     "reach",
     "near",
@@ -82,6 +86,9 @@ enum Kernel {
     Volume,
     Shape,
     Face,
+    JointMean,
+    BodyVolume,
+    JointVolume,
     Bounds,
     Reach,
     Near,
@@ -174,9 +181,9 @@ impl GpuSoftBodies {
     /// first step.
     pub fn new(gpu: &GpuContext, world: &WorldMirror, feedback: Option<&PageUse>) -> Self {
         // The shader's bindings in group 0, and those it writes.
-        let mut access = vec![Access::Read; 28];
+        let mut access = vec![Access::Read; 30];
         for b in [
-            1, 2, 3, 6, 8, 11, 12, 13, 14, 15, 16, 19, 20, 21, 25, 26, 27,
+            1, 2, 3, 6, 8, 11, 12, 13, 14, 15, 16, 19, 20, 21, 25, 26, 27, 29,
         ] {
             access[b] = Access::ReadWrite;
         }
@@ -310,12 +317,14 @@ impl GpuSoftBodies {
             .collect();
         let n = b.bodies.len();
         let (links, links_at) = links_of(b);
+        let (joints, volume) = joints_of(b);
         let counts = Params {
             particles: b.x.len() as u32,
             shapes: b.shape_first.len() as u32,
             bodies: n as u32,
             at,
             links: links_at,
+            volume,
             ..self.counts
         };
         let params = buffer(
@@ -370,6 +379,8 @@ impl GpuSoftBodies {
             &scratch("xpbd.x0", 12 * b.x.len()),
             &scratch("xpbd.counts", 4 * b.x.len()),
             &resting,
+            &buffer("xpbd.joints", bytemuck::cast_slice(&joints), kept),
+            &scratch("xpbd.joint_work", 16 * (2 * volume[0] as usize + n)),
         ];
         let common = gpu.bind("xpbd.common", &self.common_layout, &buffers);
         let colour = |range: [u32; 2]| {
@@ -474,6 +485,28 @@ fn links_of(b: &Mirror<'_>) -> (Vec<u32>, [u32; 4]) {
     (links, [starts, lists, 0, 0])
 }
 
+/// The Gram-Schmidt bodies' skin joints as the kernels read them, and
+/// `Params::volume`: the joint count and where the parts start. Per body 8
+/// words: its first and end joint, its rest volume (bits), its first and
+/// end face. Then per joint where its particles start (and where the last
+/// ends), the particles, and per skin face the joints of its corners.
+fn joints_of(b: &Mirror<'_>) -> (Vec<u32>, [u32; 4]) {
+    let mut words: Vec<u32> = Vec::new();
+    for k in 0..b.bodies.len() {
+        let ((j0, j1), (f0, f1)) = (b.body_joints[k], b.body_faces[k]);
+        words.extend([j0 as u32, j1 as u32, b.body_rest_volume[k].to_bits()]);
+        words.extend([f0 as u32, f1 as u32, 0, 0, 0]);
+    }
+    let starts = words.len() as u32;
+    words.extend(b.joint_start);
+    words.push(b.joint_members.len() as u32);
+    let members = words.len() as u32;
+    words.extend(b.joint_members);
+    let quads = words.len() as u32;
+    words.extend(b.skin_joints.iter().flatten());
+    (words, [b.joint_start.len() as u32, starts, members, quads])
+}
+
 /// Flags as the kernels read them: a word each, 1 for true.
 fn flags(v: &[bool]) -> Vec<u32> {
     v.iter().map(|&f| u32::from(f)).collect()
@@ -572,6 +605,11 @@ impl BodyMirror for BodiesOnGpu<'_> {
                 run(Shape, stand_in, c.shapes);
                 for (group, n) in &held.colours[2] {
                     run(Face, group, *n);
+                }
+                if c.volume[0] > 0 {
+                    run(JointMean, stand_in, c.volume[0]);
+                    run(BodyVolume, stand_in, c.bodies);
+                    run(JointVolume, stand_in, c.volume[0]);
                 }
                 if c.bodies > 1 {
                     run(Bounds, stand_in, c.bodies);

@@ -196,6 +196,8 @@ impl SoftBodies {
             self.skin
                 .push(face_corners(axis, side).map(|c| id[grid(corner(v, c))]));
         }
+        // Its corners are already one per lattice point: no joints.
+        self.joints.of_skin.resize(self.skin.len(), [u32::MAX; 4]);
     }
 
     /// Particles and constraints of `body` with 8 corners of its own per
@@ -241,10 +243,34 @@ impl SoftBodies {
                 faces.broken.push(false);
             }
         }
+        // The skin, and its joints: the corners at one lattice point of it.
+        let base = self.joints.start.len() as u32;
+        let mut joint_at = rustc_hash::FxHashMap::default();
+        let mut members: Vec<Vec<u32>> = Vec::new();
         for (v, axis, side) in skin_faces(cells) {
             let first = self.shapes.first[shape_of[&v]];
-            self.skin
-                .push(face_corners(axis, side).map(|c| first + c as u32));
+            let corners = face_corners(axis, side);
+            self.skin.push(corners.map(|c| first + c as u32));
+            self.joints.of_skin.push(corners.map(|c| {
+                let j = *joint_at.entry(corner(v, c)).or_insert_with(|| {
+                    members.push(Vec::new());
+                    members.len() - 1
+                });
+                base + j as u32
+            }));
+        }
+        // Every voxel corner at a skin joint's lattice point, in voxel order.
+        for &v in cells {
+            let first = self.shapes.first[shape_of[&v]];
+            for c in 0..8 {
+                if let Some(&j) = joint_at.get(&corner(v, c)) {
+                    members[j].push(first + c as u32);
+                }
+            }
+        }
+        for list in members {
+            self.joints.start.push(self.joints.members.len() as u32);
+            self.joints.members.extend(list);
         }
     }
 }

@@ -69,6 +69,17 @@ pub struct Mirror<'a> {
     /// The skin faces, 4 corner particles each, wound so that their
     /// normals point out of their bodies.
     pub skin: &'a [[u32; 4]],
+    /// Per skin face: the joints of its corners (Gram-Schmidt bodies;
+    /// `u32::MAX` for the others). See `gram_schmidt::body_volumes`.
+    pub skin_joints: &'a [[u32; 4]],
+    /// Per joint: where its particles start in `joint_members`.
+    pub joint_start: &'a [u32],
+    /// The joints' particles.
+    pub joint_members: &'a [u32],
+    /// Per body: its joints.
+    pub body_joints: Vec<Span>,
+    /// Per body: its rest volume, cells³.
+    pub body_rest_volume: Vec<f32>,
     /// Per distance constraint: its first particle.
     pub distance_a: &'a [u32],
     /// Per distance constraint: its second particle.
@@ -172,6 +183,11 @@ impl SoftBodies {
             body_skin: self.bodies.iter().map(|b| b.skin).collect(),
             resting_depth: self.bodies.iter().map(|b| b.resting_depth).collect(),
             skin: &self.skin,
+            skin_joints: &self.joints.of_skin,
+            joint_start: &self.joints.start,
+            joint_members: &self.joints.members,
+            body_joints: self.bodies.iter().map(|b| b.joints).collect(),
+            body_rest_volume: self.bodies.iter().map(|b| b.rest_volume).collect(),
             distance_a: &self.distances.a,
             distance_b: &self.distances.b,
             distance_rest: &self.distances.rest,

@@ -274,6 +274,10 @@ pub struct Body {
     hulls: Span,
     /// Its skin: the faces of its voxels on its surface.
     pub(crate) skin: Span,
+    /// The joints on its skin (Gram-Schmidt bodies).
+    pub(crate) joints: Span,
+    /// Rest volume, cells³.
+    pub(crate) rest_volume: f32,
     /// Soft voxels.
     pub voxels: usize,
     /// Whether it sleeps: no solver work until a field or [`SoftBodies::wake`] wakes it.
@@ -399,6 +403,32 @@ pub struct SoftBodies {
     /// wound so that their normals point out of the body: what other
     /// bodies' particles touch (see `contact`).
     pub(crate) skin: Vec<[u32; 4]>,
+    /// The joints on Gram-Schmidt bodies' skins (see `gram_schmidt::body_volumes`).
+    pub(crate) joints: Joints,
+}
+
+/// The joints on Gram-Schmidt bodies' skins: the voxel corners that meet at
+/// one lattice point of a body's surface. Joint `j`'s particles are
+/// `members[start[j]..start[j + 1]]` (`..members.len()` for the last).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Joints {
+    pub start: Vec<u32>,
+    pub members: Vec<u32>,
+    /// Per skin face (as `skin`): the joints of its 4 corners, or nothing
+    /// for bodies of other solvers.
+    pub of_skin: Vec<[u32; 4]>,
+}
+
+impl Joints {
+    /// Joint `j`'s particles.
+    pub fn members(&self, j: usize) -> &[u32] {
+        let lo = self.start[j] as usize;
+        let hi = self
+            .start
+            .get(j + 1)
+            .map_or(self.members.len(), |&s| s as usize);
+        &self.members[lo..hi]
+    }
 }
 
 impl SoftBodies {
@@ -415,6 +445,7 @@ impl SoftBodies {
             self.faces.a.len(),
             self.hulls.len(),
             self.skin.len(),
+            self.joints.start.len(),
         );
         match body.solver {
             Solver::GramSchmidt => self.build_own(body, &cells, voxel_mass),
@@ -429,6 +460,8 @@ impl SoftBodies {
             faces: (before.4, self.faces.a.len()),
             hulls: (before.5, self.hulls.len()),
             skin: (before.6, self.skin.len()),
+            joints: (before.7, self.joints.start.len()),
+            rest_volume: cells.len() as f32 * body.voxel.powi(3),
             voxels: cells.len(),
             sleeping: false,
             still_frames: 0,
@@ -701,6 +734,7 @@ impl SoftBodies {
             solve::volumes(self, h);
             gram_schmidt::shapes(self, h);
             gram_schmidt::faces(self, h);
+            gram_schmidt::body_volumes(self);
             let (found, woken) = contact::contacts(self);
             for b in woken {
                 self.wake(b);
