@@ -472,7 +472,7 @@ fn decide_lanes(
     let [first, second] = from.to;
     let (moles, interface) = (from.moles, from.interface);
     let (a, cp, volume) = (from.a, from.cp, from.volume);
-    // What the first loop finds for the second and third.
+    // What the first loop finds for the loops after it.
     let mut dg = [0.0f64; LANES];
     let mut slope = [1.0f64; LANES];
     let mut theta = [0.0f64; LANES];
