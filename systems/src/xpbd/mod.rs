@@ -487,7 +487,8 @@ impl SoftBodies {
         }
     }
 
-    /// Frees the per-particle arrays' and the skin's spare capacity.
+    /// Frees the per-particle arrays', the skin's and its joints' spare
+    /// capacity.
     fn shrink(&mut self) {
         self.x.shrink_to_fit();
         self.prev.shrink_to_fit();
@@ -502,6 +503,9 @@ impl SoftBodies {
         self.owner.shrink_to_fit();
         self.free.shrink_to_fit();
         self.skin.shrink_to_fit();
+        self.joints.start.shrink_to_fit();
+        self.joints.members.shrink_to_fit();
+        self.joints.of_skin.shrink_to_fit();
     }
 
     /// Greedy colouring of every constraint type: a constraint takes the
@@ -602,7 +606,7 @@ impl SoftBodies {
                         solve::hex_volume(&at, &corners)
                     })
                     .sum(),
-                self.shapes.edge[k].iter().map(|e| e * e * e).sum(),
+                body.rest_volume,
             )
         } else if body.hulls.0 < body.hulls.1 {
             let hulls = &self.hulls[body.hulls.0..body.hulls.1];
