@@ -42,7 +42,8 @@ struct Params {
     links: vec4<u32>,
     // The skin joints of Gram-Schmidt bodies in `joints`: how many (x),
     // where each one's particles start (y), the particles (z), per skin
-    // face the joints of its corners (w). Per body 8 words come first.
+    // face the joints of its corners (w). Per body 8 words come first,
+    // then per particle its joint + 1 (0: none).
     volume: vec4<u32>,
 }
 
@@ -137,7 +138,8 @@ fn flat(id: vec3<u32>, groups: vec3<u32>) -> u32 {
 // See `Params::volume` (loam_gpu's `joints_of`).
 @group(0) @binding(28) var<storage, read> joints: array<u32>;
 // Per skin joint its mean position (xyz), then per skin joint the
-// gradient of its body's volume (xyz), then per body the multiplier (x).
+// gradient of its body's volume (xyz), then per body the multiplier (x)
+// and whether it has torn (y).
 @group(0) @binding(29) var<storage, read_write> joint_work: array<vec4<f32>>;
 @group(1) @binding(0) var<storage, read> colour: Colour;
 
@@ -399,6 +401,8 @@ fn shape(
         center = center + 0.125 * q[c];
     }
     let alpha = compliance * params.inv_h2;
+    var moves: array<vec3<f32>, 8>;
+    var same = mass_of(first) != 0.0;
     for (var c = 0u; c < 8u; c++) {
         var goal = center;
         for (var axis = 0u; axis < 3u; axis++) {
@@ -409,11 +413,53 @@ fn shape(
             goal = goal + (half * edge) * frame.e[axis];
         }
         let wk = mass_of(first + c);
-        if (wk == 0.0) {
-            continue;
+        same = same && wk == mass_of(first);
+        var f = 0.0;
+        if (wk != 0.0) {
+            f = wk / (wk + alpha);
         }
-        let f = wk / (wk + alpha);
-        store_x(first + c, q[c] + f * (goal - q[c]));
+        moves[c] = f * (goal - q[c]);
+    }
+    // A free voxel's corners share one mass: the rigid turn the moves
+    // would give it is taken out (the CPU's `without_spin`, whose sums run
+    // in this order: a compiler may regroup `s + (a - b)`, not
+    // `(s + a) - b`).
+    if (same) {
+        var r: array<vec3<f32>, 8>;
+        var spin = vec3<f32>(0.0);
+        // S = Σ r rᵀ: its diagonal, and its entries xy, yz, zx.
+        var square = vec3<f32>(0.0);
+        var mixed = vec3<f32>(0.0);
+        for (var c = 0u; c < 8u; c++) {
+            let p = q[c] - center;
+            let m = moves[c];
+            r[c] = p;
+            spin = (spin + p.yzx * m.zxy) - p.zxy * m.yzx;
+            square = square + p * p;
+            mixed = mixed + p * p.yzx;
+        }
+        // I = tr(S) - S.
+        let inertia = array<vec3<f32>, 3>(
+            vec3<f32>(square.y + square.z, -mixed.x, -mixed.z),
+            vec3<f32>(-mixed.x, square.z + square.x, -mixed.y),
+            vec3<f32>(-mixed.z, -mixed.y, square.x + square.y),
+        );
+        let c0 = cross3(inertia[1], inertia[2]);
+        let c1 = cross3(inertia[2], inertia[0]);
+        let c2 = cross3(inertia[0], inertia[1]);
+        let det = dot3(inertia[0], c0);
+        let trace = inertia[0].x + inertia[1].y + inertia[2].z;
+        if (det > 1e-6 * trace * trace * trace) {
+            let omega = (c0 * spin.x + c1 * spin.y + c2 * spin.z) * (1.0 / det);
+            for (var c = 0u; c < 8u; c++) {
+                moves[c] = (moves[c] - omega.yzx * r[c].zxy) + omega.zxy * r[c].yzx;
+            }
+        }
+    }
+    for (var c = 0u; c < 8u; c++) {
+        if (mass_of(first + c) != 0.0) {
+            store_x(first + c, q[c] + moves[c]);
+        }
     }
 }
 
@@ -497,17 +543,19 @@ fn body_volume(
         return;
     }
     let count = params.volume.x;
-    joint_work[2u * count + b] = vec4<f32>(0.0);
     let at = 8u * b;
-    let j0 = joints[at];
-    let j1 = joints[at + 1u];
-    if (j0 == j1 || sleeping[b] != 0u) {
-        return;
-    }
+    // Whether it has torn (y), for the contacts too, asleep or not.
+    var torn = 0.0;
     for (var f = joints[at + 3u]; f < joints[at + 4u]; f++) {
         if (broken[f] != 0u) {
-            return;
+            torn = 1.0;
         }
+    }
+    joint_work[2u * count + b] = vec4<f32>(0.0, torn, 0.0, 0.0);
+    let j0 = joints[at];
+    let j1 = joints[at + 1u];
+    if (j0 == j1 || sleeping[b] != 0u || torn != 0.0) {
+        return;
     }
     let n = j1 - j0;
     var centre = vec3<f32>(0.0);
@@ -732,14 +780,16 @@ const PUSH: u32 = 1u;
 const DAMP: u32 = 2u;
 
 // One contact, as the CPU's `contact::Contacts` holds it: its particles
-// and their weights along its normal (the particle pushed first, +1; then
-// what it is pushed off: -1, or the nonzero bilinear weights of a skin
-// face's corners), which of them the invocation's particle is, and how
-// firmly friction holds it.
+// and their weights along its normal (what presses first: a particle, +1,
+// or the up to 8 corners of a skin joint, 1/n each; then what it is
+// pushed off: -1, or the nonzero bilinear weights of a skin face's
+// corners), how many of them press, which of them the invocation's
+// particle is, and how firmly friction holds it.
 struct Touch {
-    parts: array<u32, 5>,
-    k: array<f32, 5>,
+    parts: array<u32, 12>,
+    k: array<f32, 12>,
     n_parts: u32,
+    pressing: u32,
     me: u32,
     n: vec3<f32>,
     grip: f32,
@@ -861,10 +911,35 @@ fn foot_on(face: u32, p: vec3<f32>) -> Foot {
     return out;
 }
 
-// The contact of particle `p` (its position when found, `xp`) on skin
-// face `face`, if they touch: `n_parts` 0 if not. Its depth goes in
-// `depth`.
-fn touch_skin(p: u32, xp: vec3<f32>, face: u32, depth: ptr<function, f32>) -> Touch {
+// Whether body `b` presses on skins with its skin joints: a Gram-Schmidt
+// body that has not torn (the CPU's `contact::pressing_points`;
+// `body_volume` notes a tear).
+fn by_joints(b: u32) -> bool {
+    return params.volume.x > 0u && joints[8u * b] != joints[8u * b + 1u]
+        && joint_work[2u * params.volume.x + b].y == 0.0;
+}
+
+// Particle `p`'s skin joint + 1; 0 if it is at none.
+fn joint_of(p: u32) -> u32 {
+    return joints[8u * params.bodies + p];
+}
+
+// Where skin joint `j` presses when the contacts were found: the mean of
+// its particles, summed as the CPU sums it.
+fn joint_at(j: u32) -> vec3<f32> {
+    let r = joint_members(j);
+    let w = 1.0 / f32(r.y - r.x);
+    var at = vec3<f32>(0.0);
+    for (var k = r.x; k < r.y; k++) {
+        at = at + w * load0(joints[k]);
+    }
+    return at;
+}
+
+// The contact of what presses at `xp` (particle `p` if `joint` is 0, else
+// skin joint `joint - 1`) on skin face `face`, if they touch: `n_parts` 0
+// if not. Its depth goes in `depth`.
+fn touch_skin(p: u32, joint: u32, xp: vec3<f32>, face: u32, depth: ptr<function, f32>) -> Touch {
     var t: Touch;
     t.n_parts = 0u;
     let f = foot_on(face, xp);
@@ -883,9 +958,20 @@ fn touch_skin(p: u32, xp: vec3<f32>, face: u32, depth: ptr<function, f32>) -> To
     let v = f.v;
     let beta = array<f32, 4>((1.0 - u) * (1.0 - v), u * (1.0 - v), u * v, (1.0 - u) * v);
     let corners = array<u32, 4>(q.x, q.y, q.z, q.w);
-    t.parts[0] = p;
-    t.k[0] = 1.0;
-    t.n_parts = 1u;
+    if (joint == 0u) {
+        t.parts[0] = p;
+        t.k[0] = 1.0;
+        t.n_parts = 1u;
+    } else {
+        let r = joint_members(joint - 1u);
+        let w = 1.0 / f32(r.y - r.x);
+        for (var k = r.x; k < r.y; k++) {
+            t.parts[t.n_parts] = joints[k];
+            t.k[t.n_parts] = w;
+            t.n_parts = t.n_parts + 1u;
+        }
+    }
+    t.pressing = t.n_parts;
     for (var k = 0u; k < 4u; k++) {
         if (beta[k] != 0.0) {
             t.parts[t.n_parts] = corners[k];
@@ -895,8 +981,35 @@ fn touch_skin(p: u32, xp: vec3<f32>, face: u32, depth: ptr<function, f32>) -> To
     }
     t.n = f.n;
     *depth = size - f.height;
-    t.grip = sqrt(bitcast<f32>(pconst[p].y) * bitcast<f32>(pconst[q.x].y)) * *depth;
+    t.grip = sqrt(bitcast<f32>(pconst[t.parts[0]].y) * bitcast<f32>(pconst[q.x].y)) * *depth;
     return t;
+}
+
+// Which part of `t` particle `i` is among parts `first..`, or 12 if none.
+fn part_of(t: Touch, i: u32, first: u32) -> u32 {
+    var me = 12u;
+    for (var k = first; k < t.n_parts; k++) {
+        if (t.parts[k] == i && me == 12u) {
+            me = k;
+        }
+    }
+    return me;
+}
+
+// The contact of what presses at `xp` (as `touch_skin`) on skin face
+// `face`, of which `i` is a corner, added to `acc` for `mode` if `i`'s
+// weight in it is not zero.
+fn pressed_on(i: u32, p: u32, joint: u32, xp: vec3<f32>, face: u32, mode: u32, acc: ptr<function, Gathered>) {
+    var depth = 0.0;
+    var t = touch_skin(p, joint, xp, face, &depth);
+    if (t.n_parts == 0u) {
+        return;
+    }
+    t.me = part_of(t, i, t.pressing);
+    if (t.me == 12u) {
+        return;
+    }
+    contribute(t, mode, acc);
 }
 
 // Whether skin face `face` reaches the box (lo, hi) grown by two radii.
@@ -959,7 +1072,17 @@ fn gather_with(i: u32, mine: u32, other: u32, mode: u32, acc: ptr<function, Gath
         // First pass: the lower body's particles on the higher's skin.
         let as_vertex = (side == 0u) == low;
         if (as_vertex) {
-            if (!i_in) {
+            // `i` presses by itself, or as one of its skin joint's corners.
+            var joint = 0u;
+            var xp = xi;
+            if (by_joints(mine)) {
+                joint = joint_of(i);
+                if (joint == 0u) {
+                    continue;
+                }
+                xp = joint_at(joint - 1u);
+            }
+            if (!within(xp, lo, hi)) {
                 continue;
             }
             for (var face = links[2u * other]; face < links[2u * other + 1u]; face++) {
@@ -967,47 +1090,39 @@ fn gather_with(i: u32, mine: u32, other: u32, mode: u32, acc: ptr<function, Gath
                     continue;
                 }
                 var depth = 0.0;
-                var t = touch_skin(i, xi, face, &depth);
+                var t = touch_skin(i, joint, xp, face, &depth);
                 if (t.n_parts == 0u) {
                     continue;
                 }
-                t.me = 0u;
+                t.me = part_of(t, i, 0u);
                 if (mode == COUNT) {
                     felt(mine, other, depth);
                 }
                 contribute(t, mode, acc);
             }
         } else {
-            // `i` a corner of its own skin faces, the other's particles on
-            // them.
+            // `i` a corner of its own skin faces, what of the other presses
+            // on them.
+            let jointed = by_joints(other);
             for (var at = links[params.links.x + i]; at < links[params.links.x + i + 1u]; at++) {
                 let face = links[at] / 4u;
-                let corner = links[at] % 4u;
                 if (!face_near(face, lo, hi)) {
                     continue;
                 }
-                for (var j = span.x; j < span.y; j++) {
-                    let xj = load0(j);
-                    if (!within(xj, lo, hi)) {
-                        continue;
-                    }
-                    var depth = 0.0;
-                    var t = touch_skin(j, xj, face, &depth);
-                    if (t.n_parts == 0u) {
-                        continue;
-                    }
-                    // Which part `i` is, if its weight is not zero.
-                    var me = 0u;
-                    for (var k = 1u; k < t.n_parts; k++) {
-                        if (t.parts[k] == i) {
-                            me = k;
+                if (jointed) {
+                    for (var j = joints[8u * other]; j < joints[8u * other + 1u]; j++) {
+                        let xj = joint_at(j);
+                        if (within(xj, lo, hi)) {
+                            pressed_on(i, 0u, j + 1u, xj, face, mode, acc);
                         }
                     }
-                    if (me == 0u) {
-                        continue;
+                } else {
+                    for (var j = span.x; j < span.y; j++) {
+                        let xj = load0(j);
+                        if (within(xj, lo, hi)) {
+                            pressed_on(i, j, 0u, xj, face, mode, acc);
+                        }
                     }
-                    t.me = me;
-                    contribute(t, mode, acc);
                 }
             }
         }

@@ -488,14 +488,27 @@ fn links_of(b: &Mirror<'_>) -> (Vec<u32>, [u32; 4]) {
 /// The Gram-Schmidt bodies' skin joints as the kernels read them, and
 /// `Params::volume`: the joint count and where the parts start. Per body 8
 /// words: its first and end joint, its rest volume (bits), its first and
-/// end face. Then per joint where its particles start (and where the last
-/// ends), the particles, and per skin face the joints of its corners.
+/// end face. Per particle its joint + 1 (0: none; the contacts find a
+/// particle's joint by it). Then per joint where its particles start (and
+/// where the last ends), the particles, and per skin face the joints of
+/// its corners.
 fn joints_of(b: &Mirror<'_>) -> (Vec<u32>, [u32; 4]) {
     let mut words: Vec<u32> = Vec::new();
     for k in 0..b.bodies.len() {
         let ((j0, j1), (f0, f1)) = (b.body_joints[k], b.body_faces[k]);
         words.extend([j0 as u32, j1 as u32, b.body_rest_volume[k].to_bits()]);
         words.extend([f0 as u32, f1 as u32, 0, 0, 0]);
+    }
+    let particles = words.len();
+    words.resize(particles + b.x.len(), 0);
+    for (j, &start) in b.joint_start.iter().enumerate() {
+        let end = b
+            .joint_start
+            .get(j + 1)
+            .map_or(b.joint_members.len(), |&e| e as usize);
+        for &m in &b.joint_members[start as usize..end] {
+            words[particles + m as usize] = j as u32 + 1;
+        }
     }
     let starts = words.len() as u32;
     words.extend(b.joint_start);

@@ -90,6 +90,7 @@ fn main() -> ExitCode {
         on_gpu("soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cpu", soft_bodies_of_every_solver_in_contact_wind_water_sand_and_sleep_match_the_cpu),
         on_gpu("a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_matches_the_cpu", a_row_of_cubes_landing_on_a_plank_touches_more_bodies_than_a_list_holds_and_matches_the_cpu),
         on_gpu("a_stack_of_three_solvers_rests_and_sleeps_as_on_the_cpu", a_stack_of_three_solvers_rests_and_sleeps_as_on_the_cpu),
+        on_gpu("a_torn_gram_schmidt_body_presses_with_its_particles_as_on_the_cpu", a_torn_gram_schmidt_body_presses_with_its_particles_as_on_the_cpu),
         on_gpu("page_use_counts_resident_pages_asks_for_absent_ones_once_and_reads_back_later", page_use_counts_resident_pages_asks_for_absent_ones_once_and_reads_back_later),
         on_gpu("page_use_requests_beyond_capacity_are_dropped_and_counted", page_use_requests_beyond_capacity_are_dropped_and_counted),
         on_gpu("a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them", a_soft_body_stops_on_pages_that_are_not_resident_and_asks_for_them),
@@ -688,6 +689,45 @@ fn a_stack_of_three_solvers_rests_and_sleeps_as_on_the_cpu() {
             "body {k} rests on the one below: {above:?} over {below:?}"
         );
     }
+}
+
+/// An intact Gram-Schmidt body presses on other skins with its skin
+/// joints, a torn one with its particles: a body torn at its first substep
+/// (one corner voxel pulled 2 cells out) falls onto another, on the GPU as
+/// on the CPU.
+fn a_torn_gram_schmidt_body_presses_with_its_particles_as_on_the_cpu() {
+    use loam_systems::xpbd::{materials, SoftBodies, SoftBox, Solver};
+    let gpu = gpu();
+    let world = stone_floor([16, 32, 16]);
+    let [_, rubber, flesh] = materials();
+    let mut cpu = SoftBodies::default();
+    cpu.add_box(
+        &SoftBox {
+            solver: Solver::Volume,
+            ..SoftBox::new("under", [5.0, 1.0, 5.0], [3, 3, 3], rubber)
+        },
+        0.25,
+    );
+    let torn = cpu.add_box(
+        &SoftBox::new("torn", [5.3, 5.0, 4.8], [3, 3, 3], flesh),
+        0.25,
+    );
+    // The first voxel's 8 corners.
+    let first = cpu.bodies[torn].particles.0;
+    for p in &mut cpu.x[first..first + 8] {
+        p[0] -= 2.0;
+    }
+    let mut twin = Twin::new(&gpu, &world, cpu, None);
+    for frame in 0..90 {
+        twin.step(&gpu, &world, None);
+        twin.assert_agrees(&gpu, frame);
+    }
+    let (under, torn) = (twin.on_gpu.summary(0), twin.on_gpu.summary(torn));
+    assert!(torn.broken_constraints > 0, "it tore: {torn:?}");
+    assert!(
+        torn.center_of_mass[1] > under.center_of_mass[1] + 2.5,
+        "and rests on the other body: {torn:?} over {under:?}"
+    );
 }
 
 /// Uploads `points` as a storage buffer, as a kernel's own buffer would be.

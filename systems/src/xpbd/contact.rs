@@ -8,6 +8,17 @@
 //!   the face's normal, and the face's corners back, by their bilinear
 //!   weights at the particle's foot.
 //!
+//! An intact Gram-Schmidt body presses on skins with its skin joints, not
+//! its particles: a joint is the mean of the voxel corners that meet at a
+//! lattice point of its surface (4 on a face, 2 on an edge, 1 at a
+//! corner), and its push is shared by them alike. Pressing with each
+//! corner counted a point of a flat face four times and one at its edge
+//! once or twice, and with the contact scaling below a body standing off
+//! the centre of a shared-corner body's face was held up unevenly: every
+//! stack of a Gram-Schmidt body, a shared-corner body and a third tilted
+//! and toppled. A torn body presses with its particles again, since the
+//! corners at a joint may then be apart.
+//!
 //! Particles alone leave holes: a particle at the centre of another body's
 //! voxel is 0.87 edges from all 8 corners, more than two radii, so a body
 //! pressed onto another nests its particles in the hollows between the
@@ -155,15 +166,23 @@ impl Contacts {
         &self.parts[start..self.contacts[c].end]
     }
 
-    /// Adds a contact between particle `p` and `under` (particles and
+    /// Adds a contact between `pressing` and `under` (particles and
     /// weights) along `n`, `depth` deep. Which contacts there are depends
     /// on the positions alone (not on which bodies sleep), so that another
     /// backend finding them afresh in each pass finds the same ones.
-    fn add(&mut self, b: &SoftBodies, p: usize, under: &[(usize, f32)], n: [f32; 3], depth: f32) {
+    fn add(
+        &mut self,
+        b: &SoftBodies,
+        pressing: &[(usize, f32)],
+        under: &[(usize, f32)],
+        n: [f32; 3],
+        depth: f32,
+    ) {
         // Coulomb friction: the contact holds against a slide up to the
         // friction coefficient times how deep it is pressed.
-        let grip = (b.friction[p] * b.friction[under[0].0]).sqrt() * depth;
-        self.parts.push((p as u32, 1.0));
+        let grip = (b.friction[pressing[0].0] * b.friction[under[0].0]).sqrt() * depth;
+        self.parts
+            .extend(pressing.iter().map(|&(i, k)| (i as u32, k)));
         self.parts.extend(
             under
                 .iter()
@@ -369,9 +388,10 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> (Contacts, Vec<usize>) {
                 }
             }
         }
-        // Each body's particles (those in the box) against the other's
-        // skin.
+        // What of each body is in the box against the other's skin.
+        let mut parts = Vec::new();
         for (mine, other, particles) in [(bi, bj, &left), (bj, bi, &right)] {
+            let pressing = pressing_points(b, mine, particles, (lo, hi));
             let (skin_lo, skin_hi) = b.bodies[other].skin;
             for q in skin_lo..skin_hi {
                 let corners = b.skin[q].map(|c| b.x[c as usize]);
@@ -389,8 +409,9 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> (Contacts, Vec<usize>) {
                 let Some(face) = Face::of(&corners) else {
                     continue;
                 };
-                for &p in particles {
-                    if let Some(depth) = press_on_skin(b, p, q, &face, &mut found) {
+                for &(at, point) in &pressing {
+                    point.parts(b, &mut parts);
+                    if let Some(depth) = press_on_skin(b, at, &parts, q, &face, &mut found) {
                         felt.push((mine, other, depth));
                     }
                 }
@@ -451,25 +472,87 @@ fn separate(b: &SoftBodies, i: usize, j: usize, found: &mut Contacts) -> Option<
     if len >= size || len < 1e-6 {
         return None;
     }
-    found.add(b, i, &[(j, 1.0)], d.map(|v| v / len), size - len);
+    found.add(b, &[(i, 1.0)], &[(j, 1.0)], d.map(|v| v / len), size - len);
     Some(size - len)
 }
 
-/// Whether particle `p` touches skin face `q` (`face`) of another body; if
-/// it does, the contact is added to `found` and its depth returned.
+/// What presses on another body's skin: a particle, or a skin joint of an
+/// intact Gram-Schmidt body (see the module docs).
+#[derive(Clone, Copy)]
+enum Presser {
+    Particle(usize),
+    Joint(usize),
+}
+
+impl Presser {
+    /// Its particles and their weights (a joint's corners share it alike),
+    /// into `parts`.
+    fn parts(self, b: &SoftBodies, parts: &mut Vec<(usize, f32)>) {
+        parts.clear();
+        match self {
+            Presser::Particle(p) => parts.push((p, 1.0)),
+            Presser::Joint(j) => {
+                let members = b.joints.members(j);
+                let w = 1.0 / members.len() as f32;
+                parts.extend(members.iter().map(|&m| (m as usize, w)));
+            }
+        }
+    }
+}
+
+/// Where body `k` presses on other bodies' skins inside the box `(lo, hi)`
+/// (`particles`: its particles in the box): each point and what presses
+/// there, in index order. A Gram-Schmidt body presses with the means of
+/// its skin joints, until it tears: its skin no longer bounds it then, and
+/// the corners at a joint may be apart.
+fn pressing_points(
+    b: &SoftBodies,
+    k: usize,
+    particles: &[usize],
+    (lo, hi): Aabb,
+) -> Vec<([f32; 3], Presser)> {
+    let body = &b.bodies[k];
+    let (j0, j1) = body.joints;
+    if j0 == j1 || b.faces.broken[body.faces.0..body.faces.1].contains(&true) {
+        return particles
+            .iter()
+            .map(|&p| (b.x[p], Presser::Particle(p)))
+            .collect();
+    }
+    (j0..j1)
+        .filter_map(|j| {
+            let members = b.joints.members(j);
+            let w = 1.0 / members.len() as f32;
+            let mut at = [0.0f32; 3];
+            for &m in members {
+                for (at, x) in at.iter_mut().zip(b.x[m as usize]) {
+                    *at += w * x;
+                }
+            }
+            (0..3)
+                .all(|a| at[a] >= lo[a] && at[a] <= hi[a])
+                .then_some((at, Presser::Joint(j)))
+        })
+        .collect()
+}
+
+/// Whether the point `at` (of `pressing`: particles and weights) touches
+/// skin face `q` (`face`) of another body; if it does, the contact is
+/// added to `found` and its depth returned.
 fn press_on_skin(
     b: &SoftBodies,
-    p: usize,
+    at: [f32; 3],
+    pressing: &[(usize, f32)],
     q: usize,
     face: &Face,
     found: &mut Contacts,
 ) -> Option<f32> {
     let size = 2.0 * RADIUS;
-    let foot = face.foot(b.x[p], size)?;
+    let foot = face.foot(at, size)?;
     let beta = foot.weights();
     let quad = b.skin[q];
     let under: [(usize, f32); 4] = std::array::from_fn(|k| (quad[k] as usize, beta[k]));
-    found.add(b, p, &under, face.n, size - foot.height);
+    found.add(b, pressing, &under, face.n, size - foot.height);
     Some(size - foot.height)
 }
 
