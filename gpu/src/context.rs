@@ -13,6 +13,23 @@ pub enum GpuError {
     /// The adapter refused a device.
     #[error("the GPU adapter refused a device: {0}")]
     NoDevice(String),
+    /// The adapter binds too few storage buffers per kernel (OpenGL, where
+    /// Vulkan is missing, binds 16).
+    #[error(
+        "the GPU adapter {name} ({backend}) binds {has} storage buffers per kernel, Loam's \
+         soft-body kernels bind {needs}; install a Vulkan driver, e.g. Mesa's lavapipe \
+         (mesa-vulkan-drivers)"
+    )]
+    TooFewBuffers {
+        /// The adapter's name.
+        name: String,
+        /// Its backend.
+        backend: String,
+        /// Storage buffers it binds per shader stage.
+        has: u32,
+        /// Storage buffers Loam's kernels bind.
+        needs: u32,
+    },
     /// Reading results back failed.
     #[error("reading back from the GPU failed: {0}")]
     Readback(String),
@@ -53,7 +70,8 @@ pub struct GpuContext {
 
 impl GpuContext {
     /// The first adapter wgpu offers (a software one, such as llvmpipe,
-    /// when there is no GPU), with default limits.
+    /// when there is no GPU), with the adapter's own limits; an error if
+    /// it binds too few storage buffers for the soft-body kernels.
     pub fn new() -> Result<Self, GpuError> {
         // Headless: no display handle; WGPU_BACKEND and friends may pick
         // the backend.
@@ -65,6 +83,17 @@ impl GpuContext {
         }))
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
+        // Checked here rather than left to a panic in wgpu's validation
+        // when the first soft body is sent.
+        let has = adapter.limits().max_storage_buffers_per_shader_stage;
+        if has < crate::xpbd::STORAGE_BUFFERS {
+            return Err(GpuError::TooFewBuffers {
+                name: info.name,
+                backend: format!("{:?}", info.backend),
+                has,
+                needs: crate::xpbd::STORAGE_BUFFERS,
+            });
+        }
         // Timestamps where the adapter has them (GPU times, Tracy zones).
         let timestamps =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;

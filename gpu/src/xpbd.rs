@@ -175,13 +175,20 @@ pub struct BodiesOnGpu<'a> {
     gpu: &'a GpuContext,
 }
 
+/// Storage buffers the substep shader binds in group 0.
+const COMMON_BINDINGS: usize = 30;
+
+/// Storage buffers a substep kernel binds in all: group 0, and a colour's
+/// constraint list in group 1. The most of any of Loam's kernels.
+pub(crate) const STORAGE_BUFFERS: u32 = COMMON_BINDINGS as u32 + 1;
+
 impl GpuSoftBodies {
     /// Soft bodies on `gpu` that collide with `world` and record the pages
     /// they touch into `feedback`, if given. Nothing is sent until the
     /// first step.
     pub fn new(gpu: &GpuContext, world: &WorldMirror, feedback: Option<&PageUse>) -> Self {
         // The shader's bindings in group 0, and those it writes.
-        let mut access = vec![Access::Read; 30];
+        let mut access = vec![Access::Read; COMMON_BINDINGS];
         for b in [
             1, 2, 3, 6, 8, 11, 12, 13, 14, 15, 16, 19, 20, 21, 25, 26, 27, 29,
         ] {
