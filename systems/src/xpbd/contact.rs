@@ -410,8 +410,9 @@ pub(crate) fn contacts(b: &mut SoftBodies) -> (Contacts, Vec<usize>) {
                     continue;
                 };
                 for &(at, point) in &pressing {
-                    point.parts(b, &mut parts);
-                    if let Some(depth) = press_on_skin(b, at, &parts, q, &face, &mut found) {
+                    if let Some(depth) =
+                        press_on_skin(b, (at, point), &mut parts, q, &face, &mut found)
+                    {
                         felt.push((mine, other, depth));
                     }
                 }
@@ -536,13 +537,13 @@ fn pressing_points(
         .collect()
 }
 
-/// Whether the point `at` (of `pressing`: particles and weights) touches
-/// skin face `q` (`face`) of another body; if it does, the contact is
-/// added to `found` and its depth returned.
+/// Whether `point`, pressing at `at`, touches skin face `q` (`face`) of
+/// another body; if it does, the contact is added to `found` (its
+/// particles gathered in `parts`) and its depth returned.
 fn press_on_skin(
     b: &SoftBodies,
-    at: [f32; 3],
-    pressing: &[(usize, f32)],
+    (at, point): ([f32; 3], Presser),
+    parts: &mut Vec<(usize, f32)>,
     q: usize,
     face: &Face,
     found: &mut Contacts,
@@ -552,7 +553,8 @@ fn press_on_skin(
     let beta = foot.weights();
     let quad = b.skin[q];
     let under: [(usize, f32); 4] = std::array::from_fn(|k| (quad[k] as usize, beta[k]));
-    found.add(b, pressing, &under, face.n, size - foot.height);
+    point.parts(b, parts);
+    found.add(b, parts, &under, face.n, size - foot.height);
     Some(size - foot.height)
 }
 
