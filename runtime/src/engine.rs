@@ -17,6 +17,7 @@ use crate::graph::{self, JobGraph, NodeSpec};
 use crate::job::{Job, JobContext, JobFn, JobOptions};
 use crate::profiling;
 use crate::resources::{Res, Resources};
+use crate::stage::Stage;
 use crate::stats::{JobStats, Samples, Summary};
 
 /// How an engine is set up.
@@ -72,6 +73,7 @@ struct JobState {
 struct JobSlot {
     name: String,
     access: Access,
+    stage: Stage,
     after: Vec<String>,
     before: Vec<String>,
     options: JobOptions,
@@ -166,6 +168,7 @@ impl Engine {
         let Job {
             name,
             access,
+            stage,
             after,
             before,
             options,
@@ -174,6 +177,7 @@ impl Engine {
         self.jobs.push(JobSlot {
             name: name.clone(),
             access,
+            stage,
             after,
             before,
             options,
@@ -212,11 +216,12 @@ impl Engine {
         Ok(())
     }
 
-    /// A readable listing of the compiled graph: each node and what waits for it.
+    /// A readable listing of the compiled graph: each node with its stage
+    /// and what waits for it, then how much of it can overlap.
     pub fn describe_graph(&mut self) -> Result<String, GraphError> {
         self.compile()?;
         let compiled = self.compiled.as_ref().expect("compiled above");
-        let name = |u: &Unit| match u {
+        let name = |u: usize| match &compiled.units[u] {
             Unit::Job(j) => self.jobs[*j].name.clone(),
             Unit::Group { jobs, .. } => format!(
                 "substeps[{}]",
@@ -226,18 +231,41 @@ impl Engine {
                     .join(", ")
             ),
         };
+        let stage = |u: usize| match &compiled.units[u] {
+            Unit::Job(j) => self.jobs[*j].stage,
+            Unit::Group { jobs, .. } => self.jobs[jobs[0]].stage,
+        };
+        let graph = &compiled.graph;
         let mut out = String::new();
-        for &u in &compiled.graph.order {
-            let next: Vec<String> = compiled.graph.dependents[u]
-                .iter()
-                .map(|&d| name(&compiled.units[d]))
-                .collect();
+        for &u in &graph.order {
+            let next: Vec<String> = graph.dependents[u].iter().map(|&d| name(d)).collect();
             out.push_str(&format!(
-                "{} -> [{}]\n",
-                name(&compiled.units[u]),
+                "{:<10} {} -> [{}]\n",
+                stage(u).name(),
+                name(u),
                 next.join(", ")
             ));
         }
+        let levels = graph.levels();
+        let widest = (0..=levels.iter().copied().max().unwrap_or(0))
+            .map(|l| {
+                (0..graph.len())
+                    .filter(|&u| levels[u] == l)
+                    .collect::<Vec<_>>()
+            })
+            .max_by_key(|level| level.len())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{} jobs, {} pairs that may run at the same time; up to {} at once ({})\n",
+            graph.len(),
+            graph.concurrent_pairs().len(),
+            widest.len(),
+            widest
+                .iter()
+                .map(|&u| name(u))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         Ok(out)
     }
 
@@ -419,6 +447,7 @@ fn compile(jobs: &[JobSlot]) -> Result<Compiled, GraphError> {
         name: String,
         jobs: Vec<usize>,
         access: Access,
+        stage: Stage,
         after: Vec<String>,
         before: Vec<String>,
         aliases: Vec<String>,
@@ -435,6 +464,7 @@ fn compile(jobs: &[JobSlot]) -> Result<Compiled, GraphError> {
                     name: group.unwrap_or(&slot.name).to_string(),
                     jobs: Vec::new(),
                     access: Access::new(),
+                    stage: slot.stage,
                     after: Vec::new(),
                     before: Vec::new(),
                     aliases: Vec::new(),
@@ -443,6 +473,13 @@ fn compile(jobs: &[JobSlot]) -> Result<Compiled, GraphError> {
                 units.last_mut().expect("just pushed")
             }
         };
+        if unit.stage != slot.stage {
+            return Err(GraphError::GroupAcrossStages {
+                group: unit.name.clone(),
+                first: unit.stage.name(),
+                second: slot.stage.name(),
+            });
+        }
         unit.jobs.push(j);
         unit.access.extend(&slot.access);
         unit.aliases.push(slot.name.clone());
@@ -460,6 +497,7 @@ fn compile(jobs: &[JobSlot]) -> Result<Compiled, GraphError> {
         .map(|u| NodeSpec {
             name: &u.name,
             access: &u.access,
+            stage: u.stage,
             after: &u.after,
             before: &u.before,
             aliases: if u.group { &u.aliases } else { &[] },
@@ -494,6 +532,7 @@ fn compile(jobs: &[JobSlot]) -> Result<Compiled, GraphError> {
             .map(|(&j, (after, before))| NodeSpec {
                 name: &jobs[j].name,
                 access: &jobs[j].access,
+                stage: jobs[j].stage,
                 after,
                 before,
                 aliases: &[],

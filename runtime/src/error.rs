@@ -17,6 +17,33 @@ pub enum GraphError {
     /// Two jobs share a name, so edges and reports would be ambiguous.
     #[error("two jobs are named `{0}`")]
     DuplicateName(String),
+    /// Two jobs of one stage conflict and nothing says which runs first.
+    #[error(
+        "jobs `{first}` and `{second}` of stage `{stage}` both use {} (one writes it) \
+         and nothing orders them: add `.after(\"{first}\")` to `{second}`, or put them \
+         in different stages",
+        .resources.join(", ")
+    )]
+    Ambiguous {
+        /// The stage both are in.
+        stage: &'static str,
+        /// One job.
+        first: String,
+        /// The other job.
+        second: String,
+        /// The resources they conflict over.
+        resources: Vec<String>,
+    },
+    /// A substep group's jobs were put in different stages.
+    #[error("substep group `{group}` has jobs in stages `{first}` and `{second}`")]
+    GroupAcrossStages {
+        /// The group.
+        group: String,
+        /// The stage of its first job.
+        first: &'static str,
+        /// Another stage among its jobs.
+        second: &'static str,
+    },
 }
 
 /// Why a job failed during a frame.

@@ -97,13 +97,24 @@ mod tests {
             accesses.push(a);
         }
         let names: Vec<String> = (0..40).map(|i| format!("j{i}")).collect();
+        // Each job after the earlier ones it conflicts with.
+        let after: Vec<Vec<String>> = (0..40)
+            .map(|i| {
+                (0..i)
+                    .filter(|&j| accesses[i].is_conflicting(&accesses[j]))
+                    .map(|j| names[j].clone())
+                    .collect()
+            })
+            .collect();
         let specs: Vec<_> = names
             .iter()
             .zip(&accesses)
-            .map(|(n, a)| NodeSpec {
+            .zip(&after)
+            .map(|((n, a), after)| NodeSpec {
                 name: n,
                 access: a,
-                after: &[],
+                stage: crate::Stage::Output,
+                after,
                 before: &[],
                 aliases: &[],
             })

@@ -6,6 +6,7 @@ use crate::access::{Access, ResourceKey};
 use crate::clock::Clock;
 use crate::error::JobError;
 use crate::resources::{BorrowError, Res, ResMut, Resources};
+use crate::stage::Stage;
 
 /// The body of a job. It runs on one thread at a time and may use rayon
 /// inside (on the engine's pool).
@@ -27,6 +28,7 @@ pub struct JobOptions {
 pub struct Job {
     pub(crate) name: String,
     pub(crate) access: Access,
+    pub(crate) stage: Stage,
     pub(crate) after: Vec<String>,
     pub(crate) before: Vec<String>,
     pub(crate) options: JobOptions,
@@ -39,6 +41,7 @@ impl Job {
         Self {
             name: name.into(),
             access: Access::new(),
+            stage: Stage::default(),
             after: Vec::new(),
             before: Vec::new(),
             options: JobOptions::default(),
@@ -61,6 +64,12 @@ impl Job {
     /// Declares access with a prepared [`Access`] value (added to what is there).
     pub fn with_access(mut self, access: &Access) -> Self {
         self.access.extend(access);
+        self
+    }
+
+    /// Puts the job in `stage` (without one it runs in [`Stage::Output`]).
+    pub fn in_stage(mut self, stage: Stage) -> Self {
+        self.stage = stage;
         self
     }
 
@@ -111,6 +120,11 @@ impl Job {
     /// The job's declared access.
     pub fn access(&self) -> &Access {
         &self.access
+    }
+
+    /// The job's stage.
+    pub fn stage(&self) -> Stage {
+        self.stage
     }
 }
 

@@ -3,8 +3,9 @@
 //! fixed-`dt` frame loop.
 //!
 //! Planning and running are separate: [`access`] says which resources two jobs
-//! fight over, [`graph`] turns registration order and conflicts into a reduced
-//! DAG, and [`executor`] runs that DAG with dependency counters.
+//! fight over, [`graph`] turns [`Stage`]s, explicit edges and conflicts into
+//! a reduced DAG, and [`executor`] runs that DAG with dependency counters. A
+//! [`Plugin`] installs a system: its resources and its jobs.
 //!
 //! ```
 //! use loam_runtime::{Engine, EngineConfig, Job};
@@ -42,9 +43,11 @@ pub mod error;
 pub mod executor;
 pub mod graph;
 pub mod job;
+pub mod plugin;
 pub mod profiling;
 pub mod random;
 pub mod resources;
+pub mod stage;
 pub mod stats;
 
 pub use access::Access;
@@ -53,5 +56,7 @@ pub use clock::{Clock, Seed};
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use error::{GraphError, JobError};
 pub use job::{Job, JobContext, JobOptions};
+pub use plugin::{Plugin, PluginError, Plugins};
 pub use resources::{Res, ResMut, Resources};
+pub use stage::Stage;
 pub use stats::{JobStats, Samples, Summary};

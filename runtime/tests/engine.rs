@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use loam_runtime::{actor, Engine, EngineConfig, EngineError, Job, JobError};
+use loam_runtime::{actor, Engine, EngineConfig, EngineError, Job, JobError, Stage};
 
 #[derive(Default)]
 struct Counter(u64);
@@ -53,23 +53,50 @@ fn reading_does_not_allow_writing() {
 }
 
 #[test]
-fn conflicting_jobs_run_in_registration_order_on_many_threads() {
+fn conflicting_jobs_run_in_stage_then_declared_order_on_many_threads() {
     for threads in [1, 2, 4] {
         let mut e = engine(threads);
         e.insert_resource(Log::default());
-        for i in 0..20 {
-            e.add_job(Job::new(format!("j{i}")).writes::<Log>().run(move |ctx| {
-                ctx.write::<Log>()?.0.push(format!("j{i}"));
-                Ok(())
-            }));
+        // Added last to first: stages and edges decide, not registration.
+        for stage in Stage::ALL.into_iter().rev() {
+            for i in (0..3).rev() {
+                let name = format!("{stage}{i}");
+                let job = Job::new(name.clone()).in_stage(stage).writes::<Log>();
+                let job = if i > 0 {
+                    job.after(format!("{stage}{}", i - 1))
+                } else {
+                    job
+                };
+                e.add_job(job.run(move |ctx| {
+                    ctx.write::<Log>()?.0.push(name.clone());
+                    Ok(())
+                }));
+            }
         }
         e.run(3).unwrap();
         let log = &e.resource::<Log>().unwrap().0;
         let expected: Vec<String> = (0..3)
-            .flat_map(|_| (0..20).map(|i| format!("j{i}")))
+            .flat_map(|_| {
+                Stage::ALL
+                    .into_iter()
+                    .flat_map(|s| (0..3).map(move |i| format!("{s}{i}")))
+            })
             .collect();
         assert_eq!(*log, expected);
     }
+}
+
+#[test]
+fn conflicting_jobs_of_one_stage_left_unordered_are_an_error_naming_both() {
+    let mut e = engine(1);
+    e.insert_resource(Log::default());
+    e.add_job(Job::new("first").writes::<Log>());
+    e.add_job(Job::new("second").reads::<Log>());
+    let err = e.step().unwrap_err().to_string();
+    assert!(
+        err.contains("`first`") && err.contains("`second`") && err.contains("Log"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -123,14 +150,24 @@ fn substep_group_runs_substeps_times_with_short_dt() {
     })
     .unwrap();
     e.insert_resource(Log::default());
-    e.add_job(Job::new("before").writes::<Log>().run(|ctx| {
-        ctx.write::<Log>()?.0.push("before".into());
-        Ok(())
-    }));
+    e.add_job(
+        Job::new("before")
+            .in_stage(Stage::Forces)
+            .writes::<Log>()
+            .run(|ctx| {
+                ctx.write::<Log>()?.0.push("before".into());
+                Ok(())
+            }),
+    );
     for name in ["solve", "integrate"] {
+        let job = Job::new(name).in_stage(Stage::Bodies);
+        let job = if name == "integrate" {
+            job.after("solve")
+        } else {
+            job
+        };
         e.add_job(
-            Job::new(name)
-                .writes::<Log>()
+            job.writes::<Log>()
                 .substep_group("physics")
                 .run(move |ctx| {
                     let (s, dt) = (ctx.clock().substep, ctx.dt());
