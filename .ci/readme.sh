@@ -149,6 +149,12 @@ PY
 )
 python3 .ci/check_zarr.py "$tmp/world.zarr" "$tmp/world.bin" 64 128 64
 
+step "Embedding: a runtime built from plugins"
+# README: cargo run --release --example plugins
+cargo run --release --example plugins | tee "$tmp/plugins.txt"
+grep -q '^output     sand_census' "$tmp/plugins.txt" || fail "plugins printed no graph with its own job"
+grep -q 'frames counted' "$tmp/plugins.txt" || fail "plugins printed no census"
+
 step "Embedding: the example game loop"
 # README: cargo run --release --example embed
 cargo run --release --example embed | tee "$tmp/embed.txt"

@@ -27,19 +27,23 @@
 //! assert!(report.materials["sand"].min_y < 40);
 //! ```
 
+mod backend;
 pub mod bench;
 pub mod command;
-mod gpu;
+mod generate;
+pub mod heat_baths;
+pub mod input;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
 pub mod snapshot;
 pub mod soak;
 pub mod streaming;
+pub mod world;
 
 pub use command::{Command, CommandSender};
 pub use report::Report;
-pub use runtime::{LoamError, Runtime};
+pub use runtime::{LoamError, Notes, Runtime};
 pub use scenario::{
     Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, Overrides,
     PressureSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,

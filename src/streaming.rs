@@ -1,17 +1,19 @@
-//! A scenario's streamed world: the world file, the pages its fills
-//! generate, observers as entities, and the `observers` and
+//! A scenario's streamed world as a plugin: the world file, the pages its
+//! fills generate, observers as entities, and the `observers` and
 //! `storage.stream` jobs.
 
 use std::sync::Arc;
 
-use loam_runtime::{Job, Samples};
+use loam_runtime::{Engine, Job, Plugin, PluginError, Samples, Stage};
 use loam_storage::file::{FileError, PageBuf, WorldFile};
-use loam_storage::stream::{PageSource, StreamConfig, StreamStats, Streamer, Viewpoint};
+use loam_storage::stream::{
+    PageRequests, PageSource, StreamConfig, StreamStats, Streamer, Viewpoint,
+};
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
-use loam_systems::phase::PhaseState;
 use loam_systems::MaterialTable;
 
+use crate::runtime::Notes;
 use crate::scenario::{Fill, ObserverSpec, SavePolicy, Scenario, StorageSpec};
 
 /// Where an observer is, cells.
@@ -63,7 +65,7 @@ impl PageSource for ScenarioPages {
         let origin = layout.page_coord(p).map(|c| c * pe);
         let clip = (origin.map(i64::from), origin.map(|o| i64::from(o + pe)));
         for fill in &self.fills {
-            crate::runtime::fill_cells(
+            crate::generate::fill_cells(
                 &self.table,
                 fill,
                 self.seed,
@@ -77,6 +79,59 @@ impl PageSource for ScenarioPages {
                 },
             );
         }
+    }
+}
+
+/// A world streamed from its file (instead of a [`WorldPlugin`](crate::world::WorldPlugin)):
+/// opens or creates the file, inserts the world with what the observers
+/// want at frame 0 resident, the [`StreamState`], the shared resources and
+/// the observers; adds `observers` and `storage.stream` (stage `storage`).
+pub struct StreamingPlugin {
+    scenario: Scenario,
+    layout: WorldLayout,
+}
+
+impl StreamingPlugin {
+    /// Streams `scenario`'s world, which must have `[world.storage]`.
+    pub fn new(scenario: &Scenario, layout: WorldLayout) -> Self {
+        Self {
+            scenario: scenario.clone(),
+            layout,
+        }
+    }
+}
+
+impl Plugin for StreamingPlugin {
+    fn name(&self) -> &str {
+        "streaming"
+    }
+
+    fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
+        let error = |e: &dyn std::fmt::Display| PluginError::new("streaming", e);
+        let spec = self
+            .scenario
+            .world
+            .storage
+            .as_ref()
+            .ok_or_else(|| error(&"the scenario has no `[world.storage]`"))?;
+        let (world, state, note) =
+            open(&self.scenario, spec, self.layout).map_err(|e| error(&e))?;
+        if let Some(notes) = engine.resource_mut::<Notes>() {
+            notes.0.push(note);
+        }
+        let scale = crate::world::scale(&self.scenario);
+        crate::world::insert_shared(engine, world, MaterialTable::default(), scale);
+        engine.insert_resource(state);
+        if engine.resource::<PageRequests>().is_none() {
+            engine.insert_resource(PageRequests::default());
+        }
+        let actors = engine
+            .resource_mut::<hecs::World>()
+            .ok_or_else(|| error(&"no actors"))?;
+        spawn_observers(actors, &self.scenario);
+        engine.add_job(observers_job());
+        engine.add_job(stream_job());
+        Ok(())
     }
 }
 
@@ -217,28 +272,34 @@ pub fn spawn_observers(actors: &mut hecs::World, scenario: &Scenario) {
 
 /// The `observers` job: observers that follow a path move along it.
 pub fn observers_job() -> Job {
-    Job::new("observers").writes::<hecs::World>().run(|ctx| {
-        let frame = ctx.clock().frame;
-        let mut actors = ctx.write::<hecs::World>()?;
-        for (path, pos, vel) in actors.query_mut::<(&ObserverPath, &mut Position, &mut Velocity)>()
-        {
-            let (p, v) = path.0.at(frame);
-            pos.0 = p;
-            vel.0 = v;
-        }
-        Ok(())
-    })
+    Job::new("observers")
+        .in_stage(Stage::Storage)
+        .writes::<hecs::World>()
+        .run(|ctx| {
+            let frame = ctx.clock().frame;
+            let mut actors = ctx.write::<hecs::World>()?;
+            for (path, pos, vel) in
+                actors.query_mut::<(&ObserverPath, &mut Position, &mut Velocity)>()
+            {
+                let (p, v) = path.0.at(frame);
+                pos.0 = p;
+                vel.0 = v;
+            }
+            Ok(())
+        })
 }
 
 /// The `storage.stream` job: installs last frame's pages, saves when the
 /// policy says so, and asks for the pages the observers want next, then
-/// for the absent pages last frame's phase pass reached.
+/// for the absent pages systems asked for last frame ([`PageRequests`]).
 pub fn stream_job() -> Job {
     Job::new("storage.stream")
+        .in_stage(Stage::Storage)
+        .after("observers")
         .writes::<VoxelWorld>()
         .writes::<StreamState>()
         .reads::<hecs::World>()
-        .reads::<PhaseState>()
+        .reads::<PageRequests>()
         .run(|ctx| {
             let frame = ctx.clock().frame;
             let mut state = ctx.write::<StreamState>()?;
@@ -267,7 +328,7 @@ pub fn stream_job() -> Job {
                     })
                     .collect()
             };
-            state.streamer.ask(&ctx.read::<PhaseState>()?.asked);
+            state.streamer.ask(&ctx.read::<PageRequests>()?.pages);
             state
                 .streamer
                 .plan(&mut world, &viewpoints, frame, None)

@@ -23,6 +23,8 @@
 //!   requests for absent pages, read back asynchronously.
 //! - [`GpuPhase`]: the Metropolis phase pass, one invocation per cell, on
 //!   the CPU's pages with the CPU's random draws; Gibbs energies in `f32`.
+//! - [`plugins`]: all of these as the runtime's plugins, swapped in for
+//!   the CPU's by `--backend gpu`.
 //! - [`random`]: the CPU's counter-based randomness in WGSL (64-bit
 //!   arithmetic from 32-bit words), bit for bit.
 //!
@@ -47,6 +49,7 @@ mod diffuse;
 mod fields;
 mod page_use;
 mod phase;
+pub mod plugins;
 mod pools;
 pub mod random;
 mod runs;

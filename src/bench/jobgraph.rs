@@ -191,10 +191,22 @@ fn loam_slot(k: usize) -> LoamSlot {
     with_slot(k, LoamSlotOf)
 }
 
-/// The job `job{i}` with access `access`: it borrows every declared slot and
-/// adds one to each slot it writes.
-fn loam_job(i: usize, access: &JobAccess) -> Job {
+/// Whether two jobs touch a slot that one of them writes.
+fn conflicting(a: &JobAccess, b: &JobAccess) -> bool {
+    let touches = |x: &JobAccess, k: usize| x.reads.contains(&k) || x.writes.contains(&k);
+    a.writes.iter().any(|&w| touches(b, w)) || b.writes.iter().any(|&w| touches(a, w))
+}
+
+/// The job `job{i}` of `set`, with access `set[i]`: it borrows every
+/// declared slot and adds one to each slot it writes. All jobs share a
+/// stage, so it runs after each earlier job it conflicts with, explicitly
+/// (the graph reduces those edges to the ones it needs).
+fn loam_job(set: &[JobAccess], i: usize) -> Job {
+    let access = &set[i];
     let mut job = Job::new(format!("job{i}"));
+    for j in (0..i).filter(|&j| conflicting(access, &set[j])) {
+        job = job.after(format!("job{j}"));
+    }
     for &r in &access.reads {
         job = (loam_slot(r).declare_read)(job);
     }
@@ -226,8 +238,8 @@ pub fn loam_engine(set: &[JobAccess], threads: usize) -> Engine {
     for k in 0..SLOTS {
         (loam_slot(k).insert)(&mut engine);
     }
-    for (i, access) in set.iter().enumerate() {
-        engine.add_job(loam_job(i, access));
+    for i in 0..set.len() {
+        engine.add_job(loam_job(set, i));
     }
     engine.compile().expect("benchmark job graph compiles");
     engine
@@ -270,8 +282,10 @@ mod tests {
     fn edges(engine: &mut Engine) -> Vec<(String, String)> {
         let listing = engine.describe_graph().unwrap();
         let mut out = Vec::new();
-        for line in listing.lines() {
+        // `stage job -> [next, ...]`, then a summary line.
+        for line in listing.lines().filter(|l| l.contains(" -> ")) {
             let (from, to) = line.split_once(" -> ").unwrap();
+            let from = from.split_whitespace().last().unwrap();
             let to = to.trim_start_matches('[').trim_end_matches(']');
             for d in to.split(", ").filter(|d| !d.is_empty()) {
                 out.push((from.to_string(), d.to_string()));
@@ -299,11 +313,6 @@ mod tests {
                 seen
             })
             .collect()
-    }
-
-    fn conflicting(a: &JobAccess, b: &JobAccess) -> bool {
-        let touches = |x: &JobAccess, k: usize| x.reads.contains(&k) || x.writes.contains(&k);
-        a.writes.iter().any(|&w| touches(b, w)) || b.writes.iter().any(|&w| touches(a, w))
     }
 
     #[test]

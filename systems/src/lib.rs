@@ -7,6 +7,7 @@
 //! - [`phase`]: phase transitions from phase diagrams (Metropolis).
 //! - [`fields`]: sparse kinetic, pressure and thermal fields, and how they
 //!   move the world.
+//! - [`scale`]: the world's cell size and gravity, shared by all.
 //! - [`xpbd`]: soft bodies (distance and volume constraints, small steps,
 //!   colouring, collision with the world).
 
@@ -14,6 +15,8 @@ pub mod ca;
 pub mod fields;
 pub mod materials;
 pub mod phase;
+pub mod scale;
 pub mod xpbd;
 
 pub use materials::{Kind, Material, MaterialId, MaterialTable};
+pub use scale::WorldScale;

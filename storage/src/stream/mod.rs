@@ -19,12 +19,14 @@
 //! timing: a streamed world is as deterministic as one that fits in memory.
 
 mod actor;
+mod requests;
 mod wanted;
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use requests::PageRequests;
 pub use wanted::{wanted_pages, Viewpoint, Want};
 
 use crate::file::{FileError, PageBuf, SaveOptions, SaveStats, WorldFile};

@@ -34,13 +34,15 @@
 pub mod flags;
 mod kernel;
 mod level;
+mod plugin;
 mod schedule;
 
 pub use kernel::rates;
 pub use level::{level, LevelStats};
+pub use plugin::AutomatonPlugin;
 pub use schedule::step;
 
-use loam_runtime::{Job, Seed};
+use loam_runtime::{Job, Seed, Stage};
 use loam_storage::VoxelWorld;
 
 use crate::materials::MaterialTable;
@@ -94,6 +96,7 @@ pub struct CaStats {
 /// sweep ([`step`]), then levelling ([`level`]).
 pub fn job() -> Job {
     Job::new("ca.step")
+        .in_stage(Stage::Automaton)
         .writes::<VoxelWorld>()
         .writes::<CaStats>()
         .reads::<MaterialTable>()

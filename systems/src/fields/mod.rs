@@ -29,10 +29,12 @@
 mod couple;
 mod diffuse;
 pub mod mirror;
+mod plugin;
 
 pub use couple::{couple, CoupleStats};
 pub use diffuse::{diffuse_bricks, DecayBackend, StencilBackend};
 pub use mirror::{FieldMirror, MirrorStep, MirrorSync};
+pub use plugin::{couple_job, step_job, FieldsPlugin};
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;

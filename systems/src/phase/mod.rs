@@ -60,24 +60,29 @@ pub mod diagram;
 mod lanes;
 mod metropolis;
 pub mod plan;
+mod plugin;
 pub mod terms;
 
 pub use diagram::{PhaseTable, State, Substance};
 pub use metropolis::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseStats};
 pub use plan::{finish_pass, plan_pass, PageOutcome, PassPlan};
+pub use plugin::PhasePlugin;
 
-use loam_runtime::{Job, Seed};
+use loam_runtime::{Job, Seed, Stage};
+use loam_storage::stream::PageRequests;
 use loam_storage::VoxelWorld;
 
-/// Heat baths active this frame (written by the command jobs, read here).
+/// Heat baths active this frame (written by the heat baths' job, read here).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HeatBaths(pub Vec<HeatBath>);
 
 /// The `phase.metropolis` job: one Metropolis pass over the [`VoxelWorld`].
 pub fn job() -> Job {
     Job::new("phase.metropolis")
+        .in_stage(Stage::Phase)
         .writes::<VoxelWorld>()
         .writes::<PhaseState>()
+        .writes::<PageRequests>()
         .reads::<PhaseTable>()
         .reads::<PhaseConfig>()
         .reads::<HeatBaths>()
@@ -104,6 +109,7 @@ pub fn job() -> Job {
                 seed,
                 ctx.clock().frame,
             );
+            ctx.write::<PageRequests>()?.pages.clone_from(&state.asked);
             Ok(())
         })
 }

@@ -49,6 +49,7 @@ mod collide;
 mod contact;
 mod gram_schmidt;
 mod mirror;
+pub mod plugin;
 mod react;
 mod solve;
 
@@ -58,6 +59,7 @@ pub use contact::{
     RADIUS as CONTACT_RADIUS, WAKE_DEPTH,
 };
 pub use mirror::{BodyMirror, Mirror, MirrorRead, MirrorStep};
+pub use plugin::SoftBodyPlugin;
 
 use loam_storage::VoxelWorld;
 
@@ -89,6 +91,16 @@ pub struct Environment<'a> {
     pub voxel_size: f32,
     /// The force fields, if any.
     pub fields: Option<&'a crate::fields::Fields>,
+}
+
+impl Environment<'_> {
+    /// This environment, feeling `fields`.
+    pub fn feeling<'b>(&self, fields: &'b crate::fields::Fields) -> Environment<'b> {
+        Environment {
+            fields: Some(fields),
+            ..*self
+        }
+    }
 }
 
 /// A soft material. Compliances are XPBD's (inverse stiffness, s²/kg with

@@ -1,0 +1,62 @@
+//! The force fields as a plugin.
+
+use loam_runtime::{Engine, Job, Plugin, PluginError, Seed, Stage};
+use loam_storage::VoxelWorld;
+
+use super::{couple, Fields};
+use crate::materials::MaterialTable;
+use crate::scale::WorldScale;
+
+/// The force fields: the [`Fields`] resource, `fields.couple` (stage
+/// `forces`: fields move and heat the world) and `fields.step` (stage
+/// `fields`: diffusion and decay).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FieldsPlugin;
+
+impl Plugin for FieldsPlugin {
+    fn name(&self) -> &str {
+        "fields"
+    }
+
+    fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
+        engine.insert_resource(Fields::default());
+        engine.add_job(couple_job());
+        engine.add_job(step_job());
+        Ok(())
+    }
+}
+
+/// The `fields.couple` job: fields move the world (see [`couple`]).
+pub fn couple_job() -> Job {
+    Job::new("fields.couple")
+        .in_stage(Stage::Forces)
+        .writes::<VoxelWorld>()
+        .writes::<Fields>()
+        .reads::<MaterialTable>()
+        .reads::<WorldScale>()
+        .reads::<Seed>()
+        .run(|ctx| {
+            let seed = ctx.read::<Seed>()?.0;
+            let cell = ctx.read::<WorldScale>()?.cell_size;
+            let mut fields = ctx.write::<Fields>()?;
+            if fields.bricks() == 0 {
+                return Ok(());
+            }
+            let table = ctx.read::<MaterialTable>()?;
+            let mut world = ctx.write::<VoxelWorld>()?;
+            let frame = ctx.clock().frame;
+            couple(&mut world, &mut fields, &table, ctx.dt(), cell, seed, frame);
+            Ok(())
+        })
+}
+
+/// The `fields.step` job: diffusion and decay in one pass ([`Fields::step`]).
+pub fn step_job() -> Job {
+    Job::new("fields.step")
+        .in_stage(Stage::Fields)
+        .writes::<Fields>()
+        .run(|ctx| {
+            ctx.write::<Fields>()?.step(ctx.dt());
+            Ok(())
+        })
+}
