@@ -4,7 +4,7 @@
 
 use loam_runtime::{Engine, Plugins};
 
-use crate::runtime::LoamError;
+use crate::error::LoamError;
 use crate::scenario::{Backend, Scenario};
 
 /// Swaps in the GPU plugins where the scenario's backend asks for them and
@@ -45,7 +45,7 @@ mod gpu {
     };
     use loam_runtime::{Engine, Plugins};
 
-    use crate::runtime::{self, LoamError};
+    use crate::error::LoamError;
     use crate::scenario::Scenario;
 
     pub(super) fn open() -> Result<GpuDevicePlugin, String> {
@@ -65,7 +65,7 @@ mod gpu {
             plugins.replace(
                 "automaton",
                 GpuAutomatonPlugin {
-                    config: runtime::ca_config(scenario),
+                    config: scenario.ca_config(),
                 },
             )?;
         }
@@ -73,7 +73,7 @@ mod gpu {
             plugins.replace(
                 "phase",
                 GpuPhasePlugin {
-                    config: runtime::phase_config(scenario),
+                    config: scenario.phase_config(),
                     streamed: scenario.world.storage.is_some(),
                 },
             )?;
@@ -82,8 +82,8 @@ mod gpu {
             plugins.replace(
                 "soft_bodies",
                 GpuSoftBodyPlugin {
-                    bodies: runtime::soft_bodies(scenario),
-                    substeps: runtime::soft_body_substeps(scenario),
+                    bodies: scenario.build_soft_bodies(),
+                    substeps: scenario.soft_body_substeps(),
                 },
             )?;
         }
@@ -101,7 +101,7 @@ mod gpu {
 mod gpu {
     use loam_runtime::{Engine, Plugins};
 
-    use crate::runtime::LoamError;
+    use crate::error::LoamError;
     use crate::scenario::Scenario;
 
     /// No device can be opened without the GPU backend.

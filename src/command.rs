@@ -2,24 +2,7 @@
 
 use loam_runtime::Mailbox;
 
-use crate::scenario::{Emitter, ExplosionSpec, Fill, HeatBathSpec, PressureSpec, WindSpec};
-
-/// Something to do to the world at the start of a frame.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Command {
-    /// Put a material into a shape (overwriting what is there).
-    Place(Fill),
-    /// Start an emitter.
-    SpawnEmitter(Emitter),
-    /// Hold a region at a temperature for a frame range.
-    Heat(HeatBathSpec),
-    /// A blast: pressure, an outward push, and optionally heat.
-    Explode(ExplosionSpec),
-    /// Blow a wind over a region for a frame range.
-    Wind(WindSpec),
-    /// Hold a region's pressure field for a frame range.
-    Pressure(PressureSpec),
-}
+pub use crate::scenario::Command;
 
 /// A handle for sending [`Command`]s from any thread. Commands sent before a
 /// frame starts are applied in that frame, in the order they were sent.

@@ -30,9 +30,11 @@
 mod backend;
 pub mod bench;
 pub mod command;
+mod error;
 mod generate;
 pub mod heat_baths;
 pub mod input;
+mod plugins;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
@@ -43,7 +45,7 @@ pub mod world;
 
 pub use command::{Command, CommandSender};
 pub use report::Report;
-pub use runtime::{LoamError, Notes, Runtime};
+pub use runtime::{LoamError, Runtime};
 pub use scenario::{
     Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, Overrides,
     PressureSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,

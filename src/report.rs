@@ -24,12 +24,23 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use loam_runtime::Summary;
+use loam_runtime::{Engine, Summary};
 use loam_storage::VoxelWorld;
 use loam_systems::MaterialTable;
 
-use crate::runtime::Runtime;
-use crate::scenario::Check;
+use crate::scenario::{Check, Scenario};
+use crate::streaming::StreamState;
+
+/// How a run was set up, as its report tells it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Setup {
+    /// `cpu` or `gpu`.
+    pub backend: &'static str,
+    /// The GPU adapter's name, when running on one.
+    pub adapter: Option<String>,
+    /// Notes on what was chosen (fallbacks and the like).
+    pub notes: Vec<String>,
+}
 
 /// Frame time summary, ms.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -171,8 +182,15 @@ pub struct StorageReport {
 }
 
 impl Report {
-    pub(crate) fn build(rt: &Runtime, backend: &str, wall: Duration) -> Self {
-        let engine = rt.engine();
+    /// The report of the run in `engine`, of `scenario`, set up as `setup`,
+    /// `wall` after it started.
+    pub(crate) fn build(
+        engine: &Engine,
+        scenario: &Scenario,
+        setup: &Setup,
+        wall: Duration,
+    ) -> Self {
+        const BUILT: &str = "a runtime is built with its world and materials";
         let frame = engine.frame_summary();
         let jobs = engine
             .job_stats()
@@ -194,8 +212,8 @@ impl Report {
                 }
             })
             .collect();
-        let world = rt.world();
-        let table = rt.materials();
+        let world = engine.resource::<VoxelWorld>().expect(BUILT);
+        let table = engine.resource::<MaterialTable>().expect(BUILT);
         let materials = world
             .census()
             .iter()
@@ -214,12 +232,11 @@ impl Report {
             })
             .collect();
         let checks = {
-            let bodies = rt.engine().resource::<loam_systems::xpbd::SoftBodies>();
-            evaluate(&rt.scenario().checks, &world, &table, bodies.as_deref())
+            let bodies = engine.resource::<loam_systems::xpbd::SoftBodies>();
+            evaluate(&scenario.checks, &world, &table, bodies.as_deref())
         };
         let counts = world.material_counts();
-        let phase_table = rt
-            .engine()
+        let phase_table = engine
             .resource::<loam_systems::phase::PhaseTable>()
             .map(|t| t.clone())
             .unwrap_or_default();
@@ -235,8 +252,7 @@ impl Report {
                 (s.name.to_string(), per_phase)
             })
             .collect();
-        let transitions = rt
-            .engine()
+        let transitions = engine
             .resource::<loam_systems::phase::PhaseState>()
             .map(|state| {
                 state
@@ -249,12 +265,12 @@ impl Report {
             })
             .unwrap_or_default();
         Report {
-            scenario: rt.scenario().name.clone(),
-            frames: rt.frame(),
-            seed: rt.scenario().world.seed,
+            scenario: scenario.name.clone(),
+            frames: engine.clock().frame,
+            seed: scenario.world.seed,
             threads: engine.threads(),
-            backend: backend.to_string(),
-            adapter: rt.adapter().map(str::to_string),
+            backend: setup.backend.to_string(),
+            adapter: setup.adapter.clone(),
             world_hash: format!("{:016x}", world.hash()),
             frame_ms: Timing {
                 mean: frame.mean_ms,
@@ -266,11 +282,10 @@ impl Report {
             materials,
             checks,
             wall_s: wall.as_secs_f64(),
-            notes: rt.notes().to_vec(),
+            notes: setup.notes.clone(),
             phases,
             transitions,
-            soft_bodies: rt
-                .engine()
+            soft_bodies: engine
                 .resource::<loam_systems::xpbd::SoftBodies>()
                 .map(|b| {
                     (0..b.bodies.len())
@@ -291,7 +306,7 @@ impl Report {
                         .collect()
                 })
                 .unwrap_or_default(),
-            storage: rt.stream().map(|state| {
+            storage: engine.resource::<StreamState>().map(|state| {
                 let st = state.stats();
                 let load = state.load_ms.summary();
                 StorageReport {

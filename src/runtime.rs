@@ -16,74 +16,25 @@
 use std::time::Instant;
 
 use loam_runtime::profiling::Plot;
-use loam_runtime::{Engine, EngineConfig, EngineError, PluginError, Plugins, Res};
+use loam_runtime::{Engine, EngineConfig, EngineError, Notes, Plugins, Res};
 use loam_storage::stream::PageSource;
-use loam_storage::{VoxelWorld, WorldLayout};
-use loam_systems::ca::{AutomatonPlugin, CaConfig};
-use loam_systems::fields::FieldsPlugin;
-use loam_systems::phase::{PhaseConfig, PhasePlugin};
-use loam_systems::xpbd::{SoftBodies, SoftBodyPlugin};
+use loam_storage::VoxelWorld;
+use loam_systems::xpbd::SoftBodies;
 use loam_systems::MaterialTable;
 
 use crate::command::{Command, CommandSender};
-use crate::heat_baths::HeatBathPlugin;
-use crate::input::CommandsPlugin;
-use crate::report::{self, CheckResult, Report};
-use crate::scenario::{SavePolicy, Scenario, ScenarioError};
-use crate::streaming::{StreamState, StreamingPlugin};
-use crate::world::WorldPlugin;
+use crate::report::{self, CheckResult, Report, Setup};
+use crate::scenario::{SavePolicy, Scenario};
+use crate::streaming::StreamState;
 
-/// Everything that can stop a runtime from being built or stepped.
-#[derive(Debug, thiserror::Error)]
-pub enum LoamError {
-    /// The scenario file is wrong.
-    #[error(transparent)]
-    Scenario(#[from] ScenarioError),
-    /// A scenario built in code is invalid.
-    #[error("invalid scenario: {0}")]
-    Invalid(String),
-    /// Something asked for is not available in this build.
-    #[error("{0}")]
-    Unsupported(String),
-    /// The world file could not be opened, read or written.
-    #[error(transparent)]
-    World(#[from] loam_storage::file::FileError),
-    /// A plugin could not be installed.
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
-    /// A job failed while running.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-}
-
-impl LoamError {
-    /// The process exit code for this error: 2 for bad input, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            LoamError::Scenario(_)
-            | LoamError::Invalid(_)
-            | LoamError::Unsupported(_)
-            | LoamError::World(_)
-            | LoamError::Plugin(_) => 2,
-            LoamError::Engine(_) => 1,
-        }
-    }
-}
-
-/// Notes about how a run was set up (fallbacks and the like): a resource
-/// plugins add to while they are installed.
-#[derive(Debug, Default)]
-pub struct Notes(pub Vec<String>);
+pub use crate::error::LoamError;
 
 /// A running scenario: step it, send it commands, read its world and report.
 pub struct Runtime {
     engine: Engine,
     scenario: Scenario,
     commands: CommandSender,
-    notes: Vec<String>,
-    backend: &'static str,
-    /// The GPU adapter's name, when running on one.
-    adapter: Option<String>,
+    setup: Setup,
     started: Instant,
     active_pages_plot: Plot,
     resident_pages_plot: Plot,
@@ -106,7 +57,7 @@ impl Runtime {
     pub fn new(scenario: Scenario) -> Result<Self, LoamError> {
         let (plugins, notes) = Self::default_plugins(&scenario)?;
         let mut runtime = Self::with_plugins(scenario, plugins)?;
-        runtime.notes.splice(0..0, notes);
+        runtime.setup.notes.splice(0..0, notes);
         Ok(runtime)
     }
 
@@ -116,36 +67,7 @@ impl Runtime {
     /// replace one or add your own, then build with
     /// [`Runtime::with_plugins`].
     pub fn default_plugins(scenario: &Scenario) -> Result<(Plugins, Vec<String>), LoamError> {
-        scenario.validate().map_err(LoamError::Invalid)?;
-        let layout = layout(scenario)?;
-        let mut plugins = Plugins::new();
-        match scenario.world.storage {
-            None => plugins.push(Box::new(WorldPlugin::new(scenario, layout))),
-            Some(_) => plugins.push(Box::new(StreamingPlugin::new(scenario, layout))),
-        }
-        let systems = &scenario.systems;
-        let mut plugins = plugins
-            .with(CommandsPlugin::new(scenario))
-            .with(HeatBathPlugin)
-            .with(FieldsPlugin);
-        if systems.ca {
-            plugins = plugins.with(AutomatonPlugin {
-                config: ca_config(scenario),
-            });
-        }
-        if systems.phase {
-            plugins = plugins.with(PhasePlugin {
-                config: phase_config(scenario),
-            });
-        }
-        if !scenario.soft_bodies.is_empty() {
-            plugins = plugins.with(SoftBodyPlugin {
-                bodies: soft_bodies(scenario),
-                substeps: soft_body_substeps(scenario),
-            });
-        }
-        let notes = crate::backend::choose(scenario, &mut plugins)?;
-        Ok((plugins, notes))
+        crate::plugins::for_scenario(scenario)
     }
 
     /// Builds a runtime for `scenario` from `plugins` (see
@@ -178,9 +100,11 @@ impl Runtime {
             engine,
             scenario,
             commands,
-            notes,
-            backend: if adapter.is_some() { "gpu" } else { "cpu" },
-            adapter,
+            setup: Setup {
+                backend: if adapter.is_some() { "gpu" } else { "cpu" },
+                adapter,
+                notes,
+            },
             started: Instant::now(),
             active_pages_plot: Plot::new("active pages"),
             resident_pages_plot: Plot::new("resident pages"),
@@ -287,7 +211,7 @@ impl Runtime {
 
     /// Notes about how the run was set up (fallbacks and the like).
     pub fn notes(&self) -> &[String] {
-        &self.notes
+        &self.setup.notes
     }
 
     /// Evaluates the scenario's checks against the current world.
@@ -303,7 +227,12 @@ impl Runtime {
 
     /// The run's report: timings, world hash, materials and checks.
     pub fn report(&self) -> Report {
-        Report::build(self, self.backend, self.started.elapsed())
+        Report::build(
+            &self.engine,
+            &self.scenario,
+            &self.setup,
+            self.started.elapsed(),
+        )
     }
 
     /// Whether [`Runtime::material_dump`] fits in the memory available (a
@@ -363,7 +292,7 @@ impl Runtime {
 
     /// The GPU adapter's name, when the `gpu` backend runs.
     pub fn adapter(&self) -> Option<&str> {
-        self.adapter.as_deref()
+        self.setup.adapter.as_deref()
     }
 }
 
@@ -388,44 +317,4 @@ fn available_memory() -> Option<u64> {
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
-}
-
-/// The world's layout, or why the scenario's sizes make none.
-fn layout(scenario: &Scenario) -> Result<WorldLayout, LoamError> {
-    WorldLayout::new(scenario.world.size, scenario.world.page)
-        .map_err(|e| LoamError::Invalid(e.to_string()))
-}
-
-/// The automaton's configuration for `scenario`.
-pub(crate) fn ca_config(scenario: &Scenario) -> CaConfig {
-    CaConfig {
-        reactions: scenario.systems.reactions,
-        heat: scenario.systems.heat,
-        thermal_transitions: !scenario.systems.phase,
-        ..CaConfig::default()
-    }
-}
-
-/// The phase pass's configuration for `scenario` (its scale comes from
-/// the world's [`WorldScale`](loam_systems::WorldScale)).
-pub(crate) fn phase_config(scenario: &Scenario) -> PhaseConfig {
-    PhaseConfig {
-        ambient_pressure: scenario.world.pressure,
-        stagger: scenario.systems.phase_stagger,
-        ..PhaseConfig::default()
-    }
-}
-
-/// The scenario's soft bodies, built.
-pub(crate) fn soft_bodies(scenario: &Scenario) -> SoftBodies {
-    let mut bodies = SoftBodies::default();
-    for b in &scenario.soft_bodies {
-        bodies.add_box(b, scenario.world.voxel_size as f32);
-    }
-    bodies
-}
-
-/// Soft-body substeps a frame: the scenario's, at least 4.
-pub(crate) fn soft_body_substeps(scenario: &Scenario) -> u32 {
-    scenario.run.substeps.max(4)
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use loam_runtime::{Engine, Job, Plugin, PluginError, Samples, Stage};
+use loam_runtime::{Engine, Job, Notes, Plugin, PluginError, Samples, Stage};
 use loam_storage::file::{FileError, PageBuf, WorldFile};
 use loam_storage::stream::{
     PageRequests, PageSource, StreamConfig, StreamStats, Streamer, Viewpoint,
@@ -13,7 +13,6 @@ use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::MaterialTable;
 
-use crate::runtime::Notes;
 use crate::scenario::{Fill, ObserverSpec, SavePolicy, Scenario, StorageSpec};
 
 /// Where an observer is, cells.
@@ -114,8 +113,7 @@ impl Plugin for StreamingPlugin {
             .storage
             .as_ref()
             .ok_or_else(|| error(&"the scenario has no `[world.storage]`"))?;
-        let (world, state, note) =
-            open(&self.scenario, spec, self.layout).map_err(|e| error(&e))?;
+        let (world, state, note) = open(&self.scenario, spec, self.layout)?;
         if let Some(notes) = engine.resource_mut::<Notes>() {
             notes.0.push(note);
         }
@@ -213,10 +211,11 @@ pub fn open(
     scenario: &Scenario,
     spec: &StorageSpec,
     layout: WorldLayout,
-) -> Result<(VoxelWorld, StreamState, String), crate::LoamError> {
-    let file = open_world_file(spec, layout, scenario.world.seed)?;
+) -> Result<(VoxelWorld, StreamState, String), PluginError> {
+    let error = |e: &dyn std::fmt::Display| PluginError::new("streaming", e);
+    let file = open_world_file(spec, layout, scenario.world.seed).map_err(|e| error(&e))?;
     let (io, note) = loam_storage::io::open(file.file(), spec.io).map_err(|e| {
-        crate::LoamError::Unsupported(format!(
+        error(&format!(
             "io `{}` is not available here: {e}",
             spec.io.name()
         ))
@@ -235,10 +234,12 @@ pub fn open(
     };
     let source = Arc::new(ScenarioPages::new(scenario));
     let mut streamer = Streamer::new(file, io, source, config)
-        .map_err(|e| crate::LoamError::Unsupported(format!("cannot start the I/O thread: {e}")))?;
+        .map_err(|e| error(&format!("cannot start the I/O thread: {e}")))?;
     let viewpoints: Vec<Viewpoint> = scenario.observers.iter().map(|o| viewpoint(o, 0)).collect();
-    streamer.plan(&mut world, &viewpoints, 0, Some(usize::MAX))?;
-    streamer.install(&mut world)?;
+    streamer
+        .plan(&mut world, &viewpoints, 0, Some(usize::MAX))
+        .map_err(|e| error(&e))?;
+    streamer.install(&mut world).map_err(|e| error(&e))?;
     let state = StreamState {
         streamer,
         save: spec.save,

@@ -56,7 +56,7 @@ pub use clock::{Clock, Seed};
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use error::{GraphError, JobError};
 pub use job::{Job, JobContext, JobOptions};
-pub use plugin::{Plugin, PluginError, Plugins};
+pub use plugin::{Notes, Plugin, PluginError, Plugins};
 pub use resources::{Res, ResMut, Resources};
 pub use stage::Stage;
 pub use stats::{JobStats, Samples, Summary};

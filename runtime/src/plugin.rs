@@ -49,6 +49,12 @@ pub trait Plugin {
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError>;
 }
 
+/// Notes plugins leave while they are installed, about what they chose
+/// (a fallback taken, the I/O backend opened): a resource, for the
+/// embedder's log and the run's report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notes(pub Vec<String>);
+
 /// Why a plugin could not be installed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("plugin `{plugin}`: {message}")]

@@ -6,6 +6,7 @@
 //! A [`Scenario`] can also be built in code and handed to
 //! [`Runtime::new`](crate::Runtime::new). The README documents every key.
 
+mod configs;
 mod raw;
 pub mod shape;
 
@@ -23,8 +24,6 @@ pub mod limits {
 use std::path::{Path, PathBuf};
 
 pub use shape::Shape;
-
-use crate::command::Command;
 
 /// A checked scenario, ready to run.
 #[derive(Clone, Debug, PartialEq)]
@@ -307,6 +306,23 @@ pub struct Emitter {
     pub frames: [u64; 2],
     /// Temperature of emitted cells (material default when `None`).
     pub temperature: Option<f32>,
+}
+
+/// Something to do to the world at the start of a frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Put a material into a shape (overwriting what is there).
+    Place(Fill),
+    /// Start an emitter.
+    SpawnEmitter(Emitter),
+    /// Hold a region at a temperature for a frame range.
+    Heat(HeatBathSpec),
+    /// A blast: pressure, an outward push, and optionally heat.
+    Explode(ExplosionSpec),
+    /// Blow a wind over a region for a frame range.
+    Wind(WindSpec),
+    /// Hold a region's pressure field for a frame range.
+    Pressure(PressureSpec),
 }
 
 /// A command applied at the start of frame `frame`.

@@ -10,12 +10,12 @@ use toml::Spanned;
 use loam_storage::WorldLayout;
 use loam_systems::MaterialTable;
 
+use super::Command;
 use super::{
     limits, Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, PressureSpec,
     RunSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,
     SystemsSpec, WindSpec, WorldSpec,
 };
-use crate::command::Command;
 use loam_systems::xpbd::{SoftBox, Solver};
 
 #[derive(Deserialize)]

@@ -1,7 +1,5 @@
 //! The Metropolis pass (see the module docs of [`crate::phase`]).
 
-use std::collections::BTreeMap;
-
 use rayon::prelude::*;
 
 use loam_storage::VoxelWorld;
@@ -9,79 +7,10 @@ use loam_storage::VoxelWorld;
 use super::diagram::{PhaseTable, P0};
 use super::lanes::{self, Decisions, FromPhase, Lanes, Row, LANES};
 use super::plan::{finish_pass, plan_pass, sweep_key, FieldPatch, PageOutcome};
+use super::state::{HeatBath, PhaseConfig, PhaseState};
 use super::terms::substance_terms;
 use crate::fields::Fields;
 use crate::materials::{Kind, MaterialTable};
-
-/// Where the pass gets its pressure and how often it visits.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhaseConfig {
-    /// Ambient pressure, Pa.
-    pub ambient_pressure: f64,
-    /// Edge of a voxel, m.
-    pub voxel_size: f64,
-    /// Gravity, m/s².
-    pub gravity: f64,
-    /// Visit pages that were only candidates (not woken this frame) every
-    /// `stagger` frames, spread by page.
-    pub stagger: u32,
-}
-
-impl Default for PhaseConfig {
-    fn default() -> Self {
-        Self {
-            ambient_pressure: super::diagram::P0,
-            voxel_size: 0.25,
-            gravity: 9.81,
-            stagger: 1,
-        }
-    }
-}
-
-/// A region held at a temperature: it supplies or takes any latent heat.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HeatBath {
-    /// Inclusive lower corner, cells.
-    pub min: [u32; 3],
-    /// Exclusive upper corner, cells.
-    pub max: [u32; 3],
-    /// K.
-    pub temperature: f32,
-}
-
-impl HeatBath {
-    fn contains(&self, p: [u32; 3]) -> bool {
-        (0..3).all(|a| self.min[a] <= p[a] && p[a] < self.max[a])
-    }
-}
-
-/// What the last pass did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PhaseStats {
-    /// Pages visited.
-    pub pages: u64,
-    /// Voxels with a phase diagram that were considered.
-    pub visits: u64,
-    /// Transitions proposed (voxels near enough to a transition).
-    pub proposals: u64,
-    /// Transitions accepted.
-    pub accepted: u64,
-}
-
-/// The pass's memory between frames.
-#[derive(Clone, Debug, Default)]
-pub struct PhaseState {
-    /// The last pass.
-    pub last: PhaseStats,
-    /// Accepted transitions since the start, by (from, to) material.
-    pub transitions: BTreeMap<(u8, u8), u64>,
-    /// Pages that held a voxel near a transition at the last visit.
-    pub(super) candidates: Vec<usize>,
-    /// Absent pages the last pass's columns reached (the liquid or solid
-    /// above a visited page went on into a page that is not resident), in
-    /// page order: streaming loads them, so the weight above is whole.
-    pub asked: Vec<usize>,
-}
 
 /// Channels of the world as raw pointers, for parallel work on disjoint
 /// cells (see `metropolis_pass`).

@@ -61,12 +61,14 @@ mod lanes;
 mod metropolis;
 pub mod plan;
 mod plugin;
+mod state;
 pub mod terms;
 
 pub use diagram::{PhaseTable, State, Substance};
-pub use metropolis::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseStats};
+pub use metropolis::metropolis_pass;
 pub use plan::{finish_pass, plan_pass, PageOutcome, PassPlan};
 pub use plugin::PhasePlugin;
+pub use state::{HeatBath, PhaseConfig, PhaseState, PhaseStats};
 
 use loam_runtime::{Job, Seed, Stage};
 use loam_storage::stream::PageRequests;

@@ -32,7 +32,7 @@ use loam_runtime::random::{hash3, mix64};
 use loam_storage::{neighbourhood, VoxelWorld};
 
 use super::diagram::PhaseTable;
-use super::metropolis::{PhaseConfig, PhaseState, PhaseStats};
+use super::state::{PhaseConfig, PhaseState, PhaseStats};
 use crate::fields::Fields;
 
 /// The pages a pass visits.
