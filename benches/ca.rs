@@ -1,6 +1,9 @@
 //! Falling-sand throughput (criterion). The same workloads as `loam bench ca`;
 //! see `loam::bench::ca`.
 
+// `criterion_group!` makes an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 use loam::bench::ca::{dense_frame, dense_world, sleeping_runtime};

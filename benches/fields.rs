@@ -1,6 +1,9 @@
 //! Field diffusion and decay (criterion): the same workload as `loam bench
 //! fields`; see `loam::bench::fields`.
 
+// `criterion_group!` makes an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 use loam::bench::fields::{dense_fields, step};

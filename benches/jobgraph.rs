@@ -1,6 +1,9 @@
 //! Job-graph frame overhead (criterion). The same workload as
 //! `loam bench jobgraph`; see `loam::bench::jobgraph`.
 
+// `criterion_group!` makes an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use loam::bench::jobgraph::{job_set, loam_engine, Shape};

@@ -1,6 +1,9 @@
 //! Phase-transition throughput (criterion): the same workloads as `loam
 //! bench phase`; see `loam::bench::phase`.
 
+// `criterion_group!` makes an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use loam::bench::phase::{dense_pass, dense_world, Ising};

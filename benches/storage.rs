@@ -1,6 +1,9 @@
 //! World-file throughput (criterion): the same workloads as `loam bench
 //! storage`; see `loam::bench::storage`.
 
+// `criterion_group!` makes an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use loam::bench::storage::{

@@ -1,6 +1,9 @@
 //! Soft-body solver cost (criterion): the same workloads as `loam bench
 //! xpbd`; see `loam::bench::xpbd`.
 
+// `criterion_group!` makes an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use loam::bench::xpbd::{grass5k, jelly10k, ENV};

@@ -173,6 +173,7 @@ impl Ising {
 struct SpinPtr(*mut i8);
 // SAFETY: see `Ising::sweep`.
 unsafe impl Send for SpinPtr {}
+// SAFETY: see `Ising::sweep`.
 unsafe impl Sync for SpinPtr {}
 
 /// Flip attempts per second of the Ising reference on `threads` threads.

@@ -546,6 +546,9 @@ impl Scenario {
         }
     }
 
+    /// Checks the rules every scenario must keep, for one built in code
+    /// (a file's are checked as it is read, with line and column); the
+    /// error says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         let size = self.world.size;
         loam_storage::WorldLayout::new(size, self.world.page).map_err(|e| e.to_string())?;

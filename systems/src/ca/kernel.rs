@@ -33,6 +33,7 @@ pub(crate) struct Channels {
 // are never cells another update of the phase writes (`P >= 4` is enforced by
 // `WorldLayout`). The pools outlive the phase (see `schedule`).
 unsafe impl Send for Channels {}
+// SAFETY: as for `Send`: no two updates of a phase touch one cell.
 unsafe impl Sync for Channels {}
 
 /// Temperature changes smaller than this (K per frame) let a page sleep.
@@ -249,37 +250,49 @@ impl PageUpdate<'_> {
     /// Material of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn mat(&self, i: usize) -> u8 {
-        *self.ch.material.add(i)
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe { *self.ch.material.add(i) }
     }
 
     /// Sets the material of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn set_mat(&self, i: usize, m: u8) {
-        *self.ch.material.add(i) = m;
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe {
+            *self.ch.material.add(i) = m;
+        }
     }
 
     /// Temperature of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn temp(&self, i: usize) -> f32 {
-        *self.ch.temperature.add(i)
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe { *self.ch.temperature.add(i) }
     }
 
     /// Sets the temperature of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn set_temp(&self, i: usize, t: f32) {
-        *self.ch.temperature.add(i) = t;
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe {
+            *self.ch.temperature.add(i) = t;
+        }
     }
 
     /// Flags of cell `i`. See the safety contract above.
     #[inline(always)]
     unsafe fn flag(&self, i: usize) -> u8 {
-        *self.ch.flags.add(i)
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe { *self.ch.flags.add(i) }
     }
 
     /// Flags cell `i` as moved. See the safety contract above.
     #[inline(always)]
     unsafe fn set_moved(&self, i: usize) {
-        *self.ch.flags.add(i) |= MOVED;
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe {
+            *self.ch.flags.add(i) |= MOVED;
+        }
     }
 
     /// 64 random bits for local cell `(x, y, z)` this frame, from `stream`
@@ -369,6 +382,7 @@ impl PageUpdate<'_> {
                     self.surrounded_cells(y, z, &mut surrounded);
                 }
                 let shell = y == 0 || y == p - 1 || z == 0 || z == p - 1;
+                // SAFETY: x, y and z are in 0..p, inside the page.
                 unsafe { self.update_cell::<false>(0, y, z, reacts, &mut out) };
                 for x in 1..p - 1 {
                     if skip && surrounded[x as usize] {
@@ -384,11 +398,14 @@ impl PageUpdate<'_> {
                         }
                     }
                     if shell {
+                        // SAFETY: x, y and z are in 0..p, inside the page.
                         unsafe { self.update_cell::<false>(x, y, z, reacts, &mut out) };
                     } else {
+                        // SAFETY: x, y and z are in 0..p, inside the page.
                         unsafe { self.update_cell::<true>(x, y, z, reacts, &mut out) };
                     }
                 }
+                // SAFETY: x, y and z are in 0..p, inside the page.
                 unsafe { self.update_cell::<false>(p - 1, y, z, reacts, &mut out) };
                 out.end_row(y, z);
             }
@@ -415,36 +432,39 @@ impl PageUpdate<'_> {
         reacts: &[bool; 256],
         out: &mut PageResult,
     ) {
-        let i = self.base[13] + (x + self.p * (y + self.p * z)) as usize;
-        let m = self.mat(i);
-        let kind = self.table.kind[m as usize];
-        if kind == Kind::Empty || self.flag(i) & MOVED != 0 {
-            return;
-        }
-        if reacts[m as usize] && self.react(x, y, z, i, m, out) {
-            return;
-        }
-        let target = match kind {
-            Kind::Powder => {
-                self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], false)
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe {
+            let i = self.base[13] + (x + self.p * (y + self.p * z)) as usize;
+            let m = self.mat(i);
+            let kind = self.table.kind[m as usize];
+            if kind == Kind::Empty || self.flag(i) & MOVED != 0 {
+                return;
             }
-            Kind::Liquid => {
-                self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
+            if reacts[m as usize] && self.react(x, y, z, i, m, out) {
+                return;
             }
-            // A gas moves by buoyancy against the air: one denser than air
-            // sinks through air and lighter gases, as a liquid does.
-            Kind::Gas if self.table.heavy[m as usize] => {
-                self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
+            let target = match kind {
+                Kind::Powder => {
+                    self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], false)
+                }
+                Kind::Liquid => {
+                    self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
+                }
+                // A gas moves by buoyancy against the air: one denser than air
+                // sinks through air and lighter gases, as a liquid does.
+                Kind::Gas if self.table.heavy[m as usize] => {
+                    self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
+                }
+                Kind::Gas => {
+                    self.flow::<INTERIOR>(i, [x, y, z], m, 1, &self.table.rises[m as usize], true)
+                }
+                Kind::Empty | Kind::Solid | Kind::Fire => return,
+            };
+            if let Some(j) = target {
+                self.swap(i, j);
+                out.moves += 1;
+                out.changed(x);
             }
-            Kind::Gas => {
-                self.flow::<INTERIOR>(i, [x, y, z], m, 1, &self.table.rises[m as usize], true)
-            }
-            Kind::Empty | Kind::Solid | Kind::Fire => return,
-        };
-        if let Some(j) = target {
-            self.swap(i, j);
-            out.moves += 1;
-            out.changed(x);
         }
     }
 
@@ -537,15 +557,18 @@ impl PageUpdate<'_> {
     /// Both addresses must be valid (not NONE) for this page update.
     #[inline(always)]
     unsafe fn swap(&self, i: usize, j: usize) {
-        let (mi, mj) = (self.mat(i), self.mat(j));
-        self.set_mat(i, mj);
-        self.set_mat(j, mi);
-        let (ti, tj) = (self.temp(i), self.temp(j));
-        self.set_temp(i, tj);
-        self.set_temp(j, ti);
-        std::ptr::swap(self.ch.latent.add(i), self.ch.latent.add(j));
-        self.set_moved(i);
-        self.set_moved(j);
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe {
+            let (mi, mj) = (self.mat(i), self.mat(j));
+            self.set_mat(i, mj);
+            self.set_mat(j, mi);
+            let (ti, tj) = (self.temp(i), self.temp(j));
+            self.set_temp(i, tj);
+            self.set_temp(j, ti);
+            std::ptr::swap(self.ch.latent.add(i), self.ch.latent.add(j));
+            self.set_moved(i);
+            self.set_moved(j);
+        }
     }
 
     /// Turns cell `i` into `m` at temperature `t`.
@@ -554,12 +577,15 @@ impl PageUpdate<'_> {
     /// `i` must be a valid address for this page update.
     #[inline(always)]
     unsafe fn transmute(&self, i: usize, m: u8, t: f32) {
-        self.set_mat(i, m);
-        self.set_temp(i, t);
-        // A reaction sets the new cell's heat; what was part way through a
-        // phase change is gone with the old material.
-        *self.ch.latent.add(i) = 0.0;
-        self.set_moved(i);
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe {
+            self.set_mat(i, m);
+            self.set_temp(i, t);
+            // A reaction sets the new cell's heat; what was part way through a
+            // phase change is gone with the old material.
+            *self.ch.latent.add(i) = 0.0;
+            self.set_moved(i);
+        }
     }
 
     /// Applies a reaction of cell `i` (material `m`); true if it changed.
@@ -570,101 +596,104 @@ impl PageUpdate<'_> {
     /// (x, y, z) must be inside the page and `i` its address.
     #[inline(always)]
     unsafe fn react(&self, x: i32, y: i32, z: i32, i: usize, m: u8, out: &mut PageResult) -> bool {
-        let t = self.temp(i);
-        // A reaction whose condition holds but whose dice said "not yet"
-        // keeps the page awake, so slow reactions do finish.
-        let mut pending = false;
-        let mut chance = |rate: f32| {
-            let r = self.random(x, y, z, streams::MOVE) >> 40;
-            let hit = (r as f32) * (1.0 / (1u64 << 24) as f32) < rate;
-            pending |= !hit;
-            hit
-        };
-        let reacted = match m {
-            id::LAVA => {
-                let water = NEIGHBOURS.iter().find_map(|&(dx, dy, dz)| {
-                    let j = self.addr(x + dx, y + dy, z + dz);
-                    (j != NONE && self.mat(j) == id::WATER).then_some(j)
-                });
-                if let Some(j) = water {
-                    self.transmute(i, id::BASALT, t);
-                    self.transmute(j, id::STEAM, self.temp(j).max(thresholds::BOIL + 30.0));
-                    out.changed(x);
-                    true
-                } else if self.config.thermal_transitions && t < thresholds::SOLIDIFY {
-                    self.transmute(i, id::BASALT, t);
-                    true
-                } else {
-                    false
-                }
-            }
-            id::WATER
-                if self.config.thermal_transitions
-                    && t > thresholds::BOIL
-                    && chance(rates::BOIL) =>
-            {
-                self.transmute(i, id::STEAM, t);
-                true
-            }
-            id::STEAM
-                if self.config.thermal_transitions
-                    && t < thresholds::CONDENSE
-                    && chance(rates::CONDENSE) =>
-            {
-                self.transmute(i, id::WATER, t);
-                true
-            }
-            id::ICE
-                if self.config.thermal_transitions
-                    && t > thresholds::MELT
-                    && chance(rates::MELT) =>
-            {
-                self.transmute(i, id::WATER, t);
-                true
-            }
-            id::FIRE => {
-                // Flames spread to flammable neighbours they touch.
-                let r = self.random(x, y, z, streams::SPREAD);
-                for (k, &(dx, dy, dz)) in NEIGHBOURS.iter().enumerate() {
-                    let j = self.addr(x + dx, y + dy, z + dz);
-                    let roll = ((r >> (8 * k)) & 0xff) as f32 * (1.0 / 256.0);
-                    if j != NONE
-                        && self.table.ignition[self.mat(j) as usize].is_finite()
-                        && roll < rates::SPREAD
-                    {
-                        self.transmute(j, id::FIRE, thresholds::FLAME);
-                        out.reactions += 1;
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe {
+            let t = self.temp(i);
+            // A reaction whose condition holds but whose dice said "not yet"
+            // keeps the page awake, so slow reactions do finish.
+            let mut pending = false;
+            let mut chance = |rate: f32| {
+                let r = self.random(x, y, z, streams::MOVE) >> 40;
+                let hit = (r as f32) * (1.0 / (1u64 << 24) as f32) < rate;
+                pending |= !hit;
+                hit
+            };
+            let reacted = match m {
+                id::LAVA => {
+                    let water = NEIGHBOURS.iter().find_map(|&(dx, dy, dz)| {
+                        let j = self.addr(x + dx, y + dy, z + dz);
+                        (j != NONE && self.mat(j) == id::WATER).then_some(j)
+                    });
+                    if let Some(j) = water {
+                        self.transmute(i, id::BASALT, t);
+                        self.transmute(j, id::STEAM, self.temp(j).max(thresholds::BOIL + 30.0));
                         out.changed(x);
+                        true
+                    } else if self.config.thermal_transitions && t < thresholds::SOLIDIFY {
+                        self.transmute(i, id::BASALT, t);
+                        true
+                    } else {
+                        false
                     }
                 }
-                if chance(rates::BURN_OUT) {
-                    self.transmute(i, id::SMOKE, t);
+                id::WATER
+                    if self.config.thermal_transitions
+                        && t > thresholds::BOIL
+                        && chance(rates::BOIL) =>
+                {
+                    self.transmute(i, id::STEAM, t);
                     true
-                } else {
-                    // A burning cell holds its flame temperature: combustion
-                    // is the energy source.
-                    self.set_temp(i, thresholds::FLAME);
-                    false
                 }
+                id::STEAM
+                    if self.config.thermal_transitions
+                        && t < thresholds::CONDENSE
+                        && chance(rates::CONDENSE) =>
+                {
+                    self.transmute(i, id::WATER, t);
+                    true
+                }
+                id::ICE
+                    if self.config.thermal_transitions
+                        && t > thresholds::MELT
+                        && chance(rates::MELT) =>
+                {
+                    self.transmute(i, id::WATER, t);
+                    true
+                }
+                id::FIRE => {
+                    // Flames spread to flammable neighbours they touch.
+                    let r = self.random(x, y, z, streams::SPREAD);
+                    for (k, &(dx, dy, dz)) in NEIGHBOURS.iter().enumerate() {
+                        let j = self.addr(x + dx, y + dy, z + dz);
+                        let roll = ((r >> (8 * k)) & 0xff) as f32 * (1.0 / 256.0);
+                        if j != NONE
+                            && self.table.ignition[self.mat(j) as usize].is_finite()
+                            && roll < rates::SPREAD
+                        {
+                            self.transmute(j, id::FIRE, thresholds::FLAME);
+                            out.reactions += 1;
+                            out.changed(x);
+                        }
+                    }
+                    if chance(rates::BURN_OUT) {
+                        self.transmute(i, id::SMOKE, t);
+                        true
+                    } else {
+                        // A burning cell holds its flame temperature: combustion
+                        // is the energy source.
+                        self.set_temp(i, thresholds::FLAME);
+                        false
+                    }
+                }
+                id::SMOKE if chance(rates::DISSIPATE) => {
+                    self.transmute(i, id::AIR, t);
+                    true
+                }
+                _ if t >= self.table.ignition[m as usize] && chance(rates::IGNITE) => {
+                    self.transmute(i, id::FIRE, thresholds::FLAME);
+                    true
+                }
+                _ => false,
+            };
+            if pending {
+                out.wake |= neighbourhood::SELF;
             }
-            id::SMOKE if chance(rates::DISSIPATE) => {
-                self.transmute(i, id::AIR, t);
-                true
+            if reacted {
+                out.reactions += 1;
+                out.changed(x);
             }
-            _ if t >= self.table.ignition[m as usize] && chance(rates::IGNITE) => {
-                self.transmute(i, id::FIRE, thresholds::FLAME);
-                true
-            }
-            _ => false,
-        };
-        if pending {
-            out.wake |= neighbourhood::SELF;
+            reacted
         }
-        if reacted {
-            out.reactions += 1;
-            out.changed(x);
-        }
-        reacted
     }
 
     /// The materials of row `(·, y, z)`, for `y` and `z` in `-1..=P`: a row of

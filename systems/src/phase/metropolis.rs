@@ -25,6 +25,7 @@ struct Channels {
 // page's cells of one colour per task) and reads of cells nobody writes in
 // that half-sweep.
 unsafe impl Send for Channels {}
+// SAFETY: as for `Send`: no cell is written by two tasks or read while written.
 unsafe impl Sync for Channels {}
 
 /// One Metropolis pass: the pages woken this frame and the candidate pages
