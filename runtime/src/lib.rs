@@ -38,6 +38,7 @@
 pub mod access;
 pub mod actor;
 pub mod clock;
+pub mod disjoint;
 pub mod engine;
 pub mod error;
 pub mod executor;
@@ -53,6 +54,7 @@ pub mod stats;
 pub use access::Access;
 pub use actor::{actor, Inbox, Mailbox};
 pub use clock::{Clock, Seed};
+pub use disjoint::Disjoint;
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use error::{GraphError, JobError};
 pub use job::{Job, JobContext, JobOptions};

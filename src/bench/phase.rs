@@ -17,6 +17,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use loam_runtime::random::hash3;
+use loam_runtime::Disjoint;
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, MaterialTable};
 use loam_systems::phase::{metropolis_pass, PhaseConfig, PhaseState, PhaseTable};
@@ -121,7 +122,7 @@ impl Ising {
         let e = self.edge;
         let plane = e * e;
         for colour in 0..2 {
-            let ptr = SpinPtr(self.spins.as_mut_ptr());
+            let ptr = Disjoint::new(&mut self.spins);
             let accept = self.accept;
             (0..e).into_par_iter().for_each(|z| {
                 let s = ptr;
@@ -133,7 +134,7 @@ impl Ising {
                         // this colour are written by one task each, and the
                         // neighbours read are of the other colour.
                         unsafe {
-                            let at = |j: usize| i32::from(*s.0.add(j));
+                            let at = |j: usize| i32::from(*s.ptr(j));
                             let mut sum = 0;
                             if x > 0 {
                                 sum += at(i - 1)
@@ -158,7 +159,7 @@ impl Ising {
                             let r = (hash3(3, frame * 2 + colour as u64, i as u64) >> 40) as f32
                                 * (1.0 / (1u64 << 24) as f32);
                             if r < accept[((de + 12) / 4) as usize] {
-                                *s.0.add(i) = -me as i8;
+                                *s.ptr(i) = -me as i8;
                             }
                         }
                     }
@@ -168,13 +169,6 @@ impl Ising {
         self.spins.len() as u64
     }
 }
-
-#[derive(Clone, Copy)]
-struct SpinPtr(*mut i8);
-// SAFETY: see `Ising::sweep`.
-unsafe impl Send for SpinPtr {}
-// SAFETY: see `Ising::sweep`.
-unsafe impl Sync for SpinPtr {}
 
 /// Flip attempts per second of the Ising reference on `threads` threads.
 pub fn ising_flips_per_s(threads: usize, sweeps: u64) -> f64 {

@@ -9,32 +9,30 @@ use loam_runtime::random::hash3;
 use loam_storage::neighbourhood::{self, sideways_reach};
 
 use super::flags::MOVED;
+use loam_runtime::Disjoint;
+
 use super::CaConfig;
 use crate::materials::{has, id, thresholds, Kind, MaterialTable};
 
 /// Address of a cell that does not exist (a wall).
 pub(crate) const NONE: usize = usize::MAX;
 
-/// Raw pointers to the world's channel pools, shared by the threads of one
+/// The world's channel pools, shared by the page updates of one
 /// checkerboard phase.
+///
+/// Those pages are two or more pages apart along some axis, so their cells
+/// are at least `P + 1` apart there. An update writes only its own page and
+/// a one-cell border, and reads no further than `sideways_reach(P)` (at most
+/// `P / 2`) cells beyond its page, so the cells one update reads or writes
+/// are never cells another update of the phase writes (`P >= 4` is enforced
+/// by `WorldLayout`): the schedule [`Disjoint`] asks for.
 #[derive(Clone, Copy)]
-pub(crate) struct Channels {
-    pub material: *mut u8,
-    pub temperature: *mut f32,
-    pub latent: *mut f32,
-    pub flags: *mut u8,
+pub(crate) struct Channels<'a> {
+    pub material: Disjoint<'a, u8>,
+    pub temperature: Disjoint<'a, f32>,
+    pub latent: Disjoint<'a, f32>,
+    pub flags: Disjoint<'a, u8>,
 }
-
-// SAFETY: `Channels` is only handed to page updates of one checkerboard
-// phase. Those pages are two or more pages apart along some axis, so their
-// cells are at least `P + 1` apart there. An update writes only its own page
-// and a one-cell border, and reads no further than `sideways_reach(P)` (at
-// most `P / 2`) cells beyond its page, so the cells one update reads or writes
-// are never cells another update of the phase writes (`P >= 4` is enforced by
-// `WorldLayout`). The pools outlive the phase (see `schedule`).
-unsafe impl Send for Channels {}
-// SAFETY: as for `Send`: no two updates of a phase touch one cell.
-unsafe impl Sync for Channels {}
 
 /// Temperature changes smaller than this (K per frame) let a page sleep.
 pub(crate) const HEAT_EPSILON: f32 = 1e-3;
@@ -187,7 +185,7 @@ impl PageResult {
 
 /// Everything a page update needs, built per page.
 pub(crate) struct PageUpdate<'a> {
-    pub ch: Channels,
+    pub ch: Channels<'a>,
     pub table: &'a MaterialTable,
     pub config: CaConfig,
     /// Page edge `P`.
@@ -251,7 +249,7 @@ impl PageUpdate<'_> {
     #[inline(always)]
     unsafe fn mat(&self, i: usize) -> u8 {
         // SAFETY: the caller upholds this function's contract (above).
-        unsafe { *self.ch.material.add(i) }
+        unsafe { *self.ch.material.ptr(i) }
     }
 
     /// Sets the material of cell `i`. See the safety contract above.
@@ -259,7 +257,7 @@ impl PageUpdate<'_> {
     unsafe fn set_mat(&self, i: usize, m: u8) {
         // SAFETY: the caller upholds this function's contract (above).
         unsafe {
-            *self.ch.material.add(i) = m;
+            *self.ch.material.ptr(i) = m;
         }
     }
 
@@ -267,7 +265,7 @@ impl PageUpdate<'_> {
     #[inline(always)]
     unsafe fn temp(&self, i: usize) -> f32 {
         // SAFETY: the caller upholds this function's contract (above).
-        unsafe { *self.ch.temperature.add(i) }
+        unsafe { *self.ch.temperature.ptr(i) }
     }
 
     /// Sets the temperature of cell `i`. See the safety contract above.
@@ -275,7 +273,7 @@ impl PageUpdate<'_> {
     unsafe fn set_temp(&self, i: usize, t: f32) {
         // SAFETY: the caller upholds this function's contract (above).
         unsafe {
-            *self.ch.temperature.add(i) = t;
+            *self.ch.temperature.ptr(i) = t;
         }
     }
 
@@ -283,7 +281,7 @@ impl PageUpdate<'_> {
     #[inline(always)]
     unsafe fn flag(&self, i: usize) -> u8 {
         // SAFETY: the caller upholds this function's contract (above).
-        unsafe { *self.ch.flags.add(i) }
+        unsafe { *self.ch.flags.ptr(i) }
     }
 
     /// Flags cell `i` as moved. See the safety contract above.
@@ -291,7 +289,7 @@ impl PageUpdate<'_> {
     unsafe fn set_moved(&self, i: usize) {
         // SAFETY: the caller upholds this function's contract (above).
         unsafe {
-            *self.ch.flags.add(i) |= MOVED;
+            *self.ch.flags.ptr(i) |= MOVED;
         }
     }
 
@@ -565,7 +563,7 @@ impl PageUpdate<'_> {
             let (ti, tj) = (self.temp(i), self.temp(j));
             self.set_temp(i, tj);
             self.set_temp(j, ti);
-            std::ptr::swap(self.ch.latent.add(i), self.ch.latent.add(j));
+            std::ptr::swap(self.ch.latent.ptr(i), self.ch.latent.ptr(j));
             self.set_moved(i);
             self.set_moved(j);
         }
@@ -583,7 +581,7 @@ impl PageUpdate<'_> {
             self.set_temp(i, t);
             // A reaction sets the new cell's heat; what was part way through a
             // phase change is gone with the old material.
-            *self.ch.latent.add(i) = 0.0;
+            *self.ch.latent.ptr(i) = 0.0;
             self.set_moved(i);
         }
     }
@@ -720,7 +718,7 @@ impl PageUpdate<'_> {
         // the page, y and z at most one cell outside), P valid cells that no
         // other thread touches during the update.
         Some(unsafe {
-            std::slice::from_raw_parts(self.ch.material.add(base + p * (ly + p * lz)), p)
+            std::slice::from_raw_parts(self.ch.material.ptr(base + p * (ly + p * lz)), p)
         })
     }
 
@@ -822,7 +820,7 @@ impl PageUpdate<'_> {
         let cells = (self.p * self.p * self.p) as usize;
         // SAFETY: the page's own slot holds `cells` valid cells, and while this
         // update runs only it reads or writes them.
-        unsafe { std::slice::from_raw_parts(self.ch.temperature.add(self.base[13]), cells) }
+        unsafe { std::slice::from_raw_parts(self.ch.temperature.ptr(self.base[13]), cells) }
     }
 
     /// For each material, whether a cell of it in this page could react this

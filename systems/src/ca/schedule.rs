@@ -5,6 +5,8 @@ use rayon::prelude::*;
 use loam_storage::{neighbourhood, VoxelWorld};
 
 use super::flags::MOVED;
+use loam_runtime::Disjoint;
+
 use super::kernel::{Channels, PageResult, PageUpdate, NONE};
 use super::{CaConfig, CaStats};
 use crate::materials::MaterialTable;
@@ -71,10 +73,10 @@ pub fn step(
     drop(views);
 
     let channels = Channels {
-        material: world.material.as_mut_slice().as_mut_ptr(),
-        temperature: world.temperature.as_mut_slice().as_mut_ptr(),
-        latent: world.latent.as_mut_slice().as_mut_ptr(),
-        flags: world.flags.as_mut_slice().as_mut_ptr(),
+        material: Disjoint::new(world.material.as_mut_slice()),
+        temperature: Disjoint::new(world.temperature.as_mut_slice()),
+        latent: Disjoint::new(world.latent.as_mut_slice()),
+        flags: Disjoint::new(world.flags.as_mut_slice()),
     };
     let mut stats = CaStats::default();
     let mut phase_pages: Vec<usize> = Vec::with_capacity(resident.len());

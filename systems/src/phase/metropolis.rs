@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use loam_runtime::Disjoint;
 use loam_storage::VoxelWorld;
 
 use super::diagram::{PhaseTable, P0};
@@ -12,21 +13,15 @@ use super::terms::substance_terms;
 use crate::fields::Fields;
 use crate::materials::{Kind, MaterialTable};
 
-/// Channels of the world as raw pointers, for parallel work on disjoint
-/// cells (see `metropolis_pass`).
+/// The world's channels, for parallel work on disjoint cells: one page's
+/// cells of one colour per task, and reads of cells nobody writes in that
+/// half-sweep (see `metropolis_pass`).
 #[derive(Clone, Copy)]
-struct Channels {
-    material: *mut u8,
-    temperature: *mut f32,
-    latent: *mut f32,
+struct Channels<'a> {
+    material: Disjoint<'a, u8>,
+    temperature: Disjoint<'a, f32>,
+    latent: Disjoint<'a, f32>,
 }
-
-// SAFETY: shared between threads only for writes to disjoint cells (one
-// page's cells of one colour per task) and reads of cells nobody writes in
-// that half-sweep.
-unsafe impl Send for Channels {}
-// SAFETY: as for `Send`: no cell is written by two tasks or read while written.
-unsafe impl Sync for Channels {}
 
 /// One Metropolis pass: the pages woken this frame and the candidate pages
 /// (see the module docs), red cells then black cells, pages in parallel on
@@ -114,9 +109,9 @@ pub fn metropolis_pass(
         reached.into_iter().partition(|&(_, resident)| resident);
 
     let ch = Channels {
-        material: world.material.as_mut_slice().as_mut_ptr(),
-        temperature: world.temperature.as_mut_slice().as_mut_ptr(),
-        latent: world.latent.as_mut_slice().as_mut_ptr(),
+        material: Disjoint::new(world.material.as_mut_slice()),
+        temperature: Disjoint::new(world.temperature.as_mut_slice()),
+        latent: Disjoint::new(world.latent.as_mut_slice()),
     };
     let page_cells = layout.page_cells();
     let table = &world.table;
@@ -185,7 +180,7 @@ pub fn metropolis_pass(
                             above[x + pe * y] = *column;
                             // SAFETY: in this page's slot, which this task
                             // alone writes (cells of the other colour).
-                            let m = unsafe { *ch.material.add(row + x) };
+                            let m = unsafe { *ch.material.ptr(row + x) };
                             *column = if condensed(m) {
                                 *column + f64::from(materials.density[m as usize]) * layer
                             } else {
@@ -209,7 +204,7 @@ pub fn metropolis_pass(
                     // this colour): its task writes the rest meanwhile.
                     // SAFETY: a cell of a resident page's slot of the
                     // other colour, which no task writes in this half-sweep.
-                    let other_colour = |i: usize| unsafe { ch.material.add(i).read() };
+                    let other_colour = |i: usize| unsafe { ch.material.ptr(i).read() };
                     for (d, row) in around.rows.iter().enumerate() {
                         if let Some((base, true)) = *row {
                             for x in (first..pe).step_by(2) {
@@ -232,16 +227,16 @@ pub fn metropolis_pass(
                         // task writes; this task writes its cells of this
                         // colour only after `cells` was last used.
                         let row_of = |base: usize| unsafe {
-                            std::slice::from_raw_parts(ch.material.add(base), pe)
+                            std::slice::from_raw_parts(ch.material.ptr(base), pe)
                         };
                         let cells = Row {
                             material: row_of(row),
                             // SAFETY: as above.
                             temperature: unsafe {
-                                std::slice::from_raw_parts(ch.temperature.add(row), pe)
+                                std::slice::from_raw_parts(ch.temperature.ptr(row), pe)
                             },
                             // SAFETY: as above.
-                            latent: unsafe { std::slice::from_raw_parts(ch.latent.add(row), pe) },
+                            latent: unsafe { std::slice::from_raw_parts(ch.latent.ptr(row), pe) },
                             around: std::array::from_fn(|d| {
                                 around.rows[d].map(|(base, other_page)| {
                                     if other_page {
@@ -348,9 +343,9 @@ pub fn metropolis_pass(
                                 };
                                 // SAFETY: this task's cell, as above.
                                 unsafe {
-                                    *ch.material.add(row + x) = material;
-                                    *ch.temperature.add(row + x) = decisions.temperature[l];
-                                    *ch.latent.add(row + x) = decisions.latent[l];
+                                    *ch.material.ptr(row + x) = material;
+                                    *ch.temperature.ptr(row + x) = decisions.temperature[l];
+                                    *ch.latent.ptr(row + x) = decisions.latent[l];
                                 }
                             }
                         }

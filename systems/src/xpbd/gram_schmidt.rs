@@ -28,7 +28,9 @@
 
 use rayon::prelude::*;
 
-use super::solve::{cross, dot, sub, Disjoint};
+use loam_runtime::Disjoint;
+
+use super::solve::{cross, dot, sub};
 use super::SoftBodies;
 
 /// For each axis, the mean of a voxel's 4 edges along it.
@@ -107,7 +109,7 @@ fn cube(center: [f32; 3], frame: &[[f32; 3]; 3], edge: f32) -> [[f32; 3]; 8] {
 /// One projection of every awake voxel's shape constraint. Voxels share no
 /// particle, so all run in parallel.
 pub(crate) fn shapes(b: &mut SoftBodies, h: f32) {
-    let pos = Disjoint(b.x.as_mut_ptr());
+    let pos = Disjoint::new(&mut b.x);
     let (w, s, asleep) = (&b.w, &b.shapes, &b.asleep);
     let inv_h2 = 1.0 / (h * h);
     (0..s.first.len())
@@ -121,7 +123,7 @@ pub(crate) fn shapes(b: &mut SoftBodies, h: f32) {
             let p = pos;
             // SAFETY: a voxel's 8 consecutive corners are its own; no other
             // task touches them.
-            let x = unsafe { &mut *(p.0.add(first) as *mut [[f32; 3]; 8]) };
+            let x = unsafe { &mut *(p.ptr(first) as *mut [[f32; 3]; 8]) };
             let Some(frame) = frame(axes(x)) else { return };
             let mut center = [0.0f32; 3];
             for q in x.iter() {
@@ -222,9 +224,11 @@ fn without_spin(x: &[[f32; 3]; 8], center: [f32; 3], moves: &mut [[f32; 3]; 8]) 
 /// One projection of every intact, awake face constraint, colour by
 /// colour; returns how many faces tore.
 pub(crate) fn faces(b: &mut SoftBodies, h: f32) -> usize {
-    let pos = Disjoint(b.x.as_mut_ptr());
-    let broken = Disjoint(b.faces.broken.as_mut_ptr());
-    let (w, f, asleep) = (&b.w, &b.faces, &b.asleep);
+    let pos = Disjoint::new(&mut b.x);
+    let broken = Disjoint::new(&mut b.faces.broken);
+    let (w, asleep) = (&b.w, &b.asleep);
+    let (face_a, face_b) = (&b.faces.a, &b.faces.b);
+    let (tear, compliance) = (&b.faces.tear, &b.faces.compliance);
     let inv_h2 = 1.0 / (h * h);
     let mut torn = 0;
     for colour in &b.face_colours {
@@ -233,23 +237,23 @@ pub(crate) fn faces(b: &mut SoftBodies, h: f32) -> usize {
             .with_min_len(256)
             .map(|&c| {
                 let c = c as usize;
-                let (pa, pb) = (f.a[c], f.b[c]);
+                let (pa, pb) = (face_a[c], face_b[c]);
                 let (p, broken) = (pos, broken);
                 // SAFETY: the 8 particles and the flag belong to this face
                 // alone within its colour.
                 unsafe {
-                    if *broken.0.add(c) || asleep[pa[0] as usize] {
+                    if *broken.ptr(c) || asleep[pa[0] as usize] {
                         return 0;
                     }
                     let gaps: [[f32; 3]; 4] = std::array::from_fn(|k| {
-                        sub(*p.0.add(pa[k] as usize), *p.0.add(pb[k] as usize))
+                        sub(*p.ptr(pa[k] as usize), *p.ptr(pb[k] as usize))
                     });
                     let mean_square = gaps.iter().map(|g| dot(*g, *g)).sum::<f32>() / 4.0;
-                    if mean_square > f.tear[c] * f.tear[c] {
-                        *broken.0.add(c) = true;
+                    if mean_square > tear[c] * tear[c] {
+                        *broken.ptr(c) = true;
                         return 1;
                     }
-                    let alpha = f.compliance[c] * inv_h2;
+                    let alpha = compliance[c] * inv_h2;
                     for k in 0..4 {
                         let (i, j) = (pa[k] as usize, pb[k] as usize);
                         let wsum = w[i] + w[j];
@@ -258,7 +262,7 @@ pub(crate) fn faces(b: &mut SoftBodies, h: f32) -> usize {
                         }
                         let inv = 1.0 / (wsum + alpha);
                         let l = gaps[k].map(|g| g * inv);
-                        let (xi, xj) = (&mut *p.0.add(i), &mut *p.0.add(j));
+                        let (xi, xj) = (&mut *p.ptr(i), &mut *p.ptr(j));
                         for a in 0..3 {
                             xi[a] -= w[i] * l[a];
                             xj[a] += w[j] * l[a];
@@ -288,7 +292,7 @@ pub(crate) fn faces(b: &mut SoftBodies, h: f32) -> usize {
 /// longer bounds it. Bodies run in parallel; within a body the sums run in
 /// a fixed order, as the GPU's `body_volume` kernel runs them.
 pub(crate) fn body_volumes(b: &mut SoftBodies) {
-    let pos = Disjoint(b.x.as_mut_ptr());
+    let pos = Disjoint::new(&mut b.x);
     let (w, asleep, joints, broken) = (&b.w, &b.asleep, &b.joints, &b.faces.broken);
     b.bodies.par_iter().for_each(|body| {
         let (j0, j1) = body.joints;
@@ -303,7 +307,7 @@ pub(crate) fn body_volumes(b: &mut SoftBodies) {
             let p = pos;
             // SAFETY: a body's particles are its own, and bodies run one
             // task each; its particles are only read until the last step.
-            unsafe { *p.0.add(i as usize) }
+            unsafe { *p.ptr(i as usize) }
         };
         let n = j1 - j0;
         // Per joint in parallel (every sum in its own order), the sums over
@@ -387,7 +391,7 @@ pub(crate) fn body_volumes(b: &mut SoftBodies) {
                     let s = w[i as usize] * lambda * inv;
                     // SAFETY: a joint's particles are its own; joints run
                     // one task each.
-                    let xi = unsafe { &mut *p.0.add(i as usize) };
+                    let xi = unsafe { &mut *p.ptr(i as usize) };
                     for d in 0..3 {
                         xi[d] += s * g[d];
                     }

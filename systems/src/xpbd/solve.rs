@@ -3,24 +3,9 @@
 
 use rayon::prelude::*;
 
+use loam_runtime::Disjoint;
+
 use super::SoftBodies;
-
-/// A slice's start, for parallel writes to disjoint elements (particles,
-/// or per-constraint flags).
-pub(crate) struct Disjoint<T>(pub *mut T);
-
-impl<T> Clone for Disjoint<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Disjoint<T> {}
-
-// SAFETY: used only within one colour, whose constraints share no particle,
-// so every element is written by at most one task.
-unsafe impl<T> Send for Disjoint<T> {}
-// SAFETY: as for `Send`: no element is written by two tasks.
-unsafe impl<T> Sync for Disjoint<T> {}
 
 pub(crate) fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
@@ -126,7 +111,7 @@ pub(crate) fn predict(b: &mut SoftBodies, h: f32, gravity: f32) {
 /// One XPBD projection of every distance constraint (λ starts at zero each
 /// substep: one iteration per substep).
 pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
-    let pos = Disjoint(b.x.as_mut_ptr());
+    let pos = Disjoint::new(&mut b.x);
     let (w, d, asleep) = (&b.w, &b.distances, &b.asleep);
     for colour in &b.distance_colours {
         colour.par_iter().with_min_len(256).for_each(|&c| {
@@ -139,7 +124,7 @@ pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
             // SAFETY: i and j are particles of this constraint only, within
             // this colour (see `Disjoint`).
             unsafe {
-                let (xi, xj) = (*p.0.add(i), *p.0.add(j));
+                let (xi, xj) = (*p.ptr(i), *p.ptr(j));
                 let delta = sub(xi, xj);
                 let len = dot(delta, delta).sqrt();
                 let wsum = w[i] + w[j];
@@ -150,8 +135,8 @@ pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
                 let lambda = -(len - d.rest[c]) / (wsum + alpha);
                 let n = delta.map(|v| v / len);
                 for (a, na) in n.iter().enumerate() {
-                    (*p.0.add(i))[a] += w[i] * lambda * na;
-                    (*p.0.add(j))[a] -= w[j] * lambda * na;
+                    (*p.ptr(i))[a] += w[i] * lambda * na;
+                    (*p.ptr(j))[a] -= w[j] * lambda * na;
                 }
             }
         });
@@ -160,7 +145,7 @@ pub(crate) fn distances(b: &mut SoftBodies, h: f32) {
 
 /// One XPBD projection of every volume constraint.
 pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
-    let pos = Disjoint(b.x.as_mut_ptr());
+    let pos = Disjoint::new(&mut b.x);
     let (w, v, asleep) = (&b.w, &b.volumes, &b.asleep);
     for colour in &b.volume_colours {
         colour.par_iter().with_min_len(256).for_each(|&c| {
@@ -173,7 +158,7 @@ pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
             // SAFETY: the 8 corners belong to this constraint only within
             // this colour.
             unsafe {
-                let x: [[f32; 3]; 8] = corners.map(|k| *p.0.add(k as usize));
+                let x: [[f32; 3]; 8] = corners.map(|k| *p.ptr(k as usize));
                 let (volume, grad) = hex_gradient(&x);
                 let denom: f32 = (0..8)
                     .map(|k| w[corners[k] as usize] * dot(grad[k], grad[k]))
@@ -186,7 +171,7 @@ pub(crate) fn volumes(b: &mut SoftBodies, h: f32) {
                 for (&i, g) in corners.iter().zip(&grad) {
                     let i = i as usize;
                     for (a, ga) in g.iter().enumerate() {
-                        (*p.0.add(i))[a] += w[i] * lambda * ga;
+                        (*p.ptr(i))[a] += w[i] * lambda * ga;
                     }
                 }
             }
