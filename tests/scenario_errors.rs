@@ -529,3 +529,39 @@ fn soft_bodies_are_checked() {
         "voxel",
     );
 }
+
+/// A scenario built in code breaks the same rule as a file with the same
+/// value, with the same words: the rules are written once.
+#[test]
+fn a_scenario_in_code_and_a_file_break_a_rule_with_the_same_message() {
+    type Edit = fn(&mut Scenario);
+    let cases: [(&str, Edit); 6] = [
+        ("[world]\nsize = [64, 64, 64]\nvoxel_size = 500.0\n", |s| {
+            s.world.voxel_size = 500.0
+        }),
+        ("[world]\nsize = [64, 64, 64]\npressure = 0.5\n", |s| {
+            s.world.pressure = 0.5
+        }),
+        ("[world]\nsize = [64, 64, 64]\n[run]\ndt = 2.0\n", |s| {
+            s.run.dt = 2.0
+        }),
+        ("[world]\nsize = [64, 64, 64]\n[run]\nsubsteps = 0\n", |s| {
+            s.run.substeps = 0
+        }),
+        (
+            "[world]\nsize = [64, 64, 64]\n[run]\nthreads = 5000\n",
+            |s| s.run.threads = 5000,
+        ),
+        (
+            "[world]\nsize = [64, 64, 64]\n[systems]\nphase_stagger = 0\n",
+            |s| s.systems.phase_stagger = 0,
+        ),
+    ];
+    for (text, edit) in cases {
+        let from_file = parse(text).expect_err(text).message;
+        let mut scenario = Scenario::empty("test", [64, 64, 64]);
+        edit(&mut scenario);
+        let from_code = scenario.validate().expect_err(text);
+        assert_eq!(from_file, from_code, "{text}");
+    }
+}

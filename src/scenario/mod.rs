@@ -8,6 +8,7 @@
 
 mod configs;
 mod raw;
+mod rules;
 pub mod shape;
 
 /// Bounds on what a scenario may ask for.
@@ -503,13 +504,7 @@ impl Scenario {
                     "an observer's path needs keyframes [x, y, z, frame], frames increasing".into(),
                 );
             }
-            if !(o.radius.is_finite() && o.radius > 0.0 && o.radius <= limits::MAX_RADIUS) {
-                return Err(format!(
-                    "observer radius {} must be in (0, {}]",
-                    o.radius,
-                    limits::MAX_RADIUS
-                ));
-            }
+            rules::observer_radius(o.radius).map_err(|m| format!("observer {m}"))?;
         }
         let Some(storage) = &self.world.storage else {
             return if self.observers.is_empty() {
@@ -518,17 +513,10 @@ impl Scenario {
                 Err("observers need a streamed world: set [world] file".into())
             };
         };
-        if storage.load_per_frame == 0 {
-            return Err("load_per_frame must be at least 1".into());
-        }
-        if !(storage.lookahead.is_finite() && (0.0..=60.0).contains(&storage.lookahead)) {
-            return Err(format!(
-                "lookahead {} s must be in [0, 60]",
-                storage.lookahead
-            ));
-        }
-        if storage.save == SavePolicy::EveryNFrames(0) {
-            return Err("save_every must be at least 1".into());
+        rules::at_least_one("load_per_frame", storage.load_per_frame as u64)?;
+        rules::lookahead(storage.lookahead)?;
+        if let SavePolicy::EveryNFrames(n) = storage.save {
+            rules::at_least_one("save_every", n)?;
         }
         let pages: u64 = self
             .world
@@ -536,8 +524,10 @@ impl Scenario {
             .iter()
             .map(|&s| u64::from(s / self.world.page))
             .product();
+        if let Some(r) = storage.resident_pages {
+            rules::at_least_one("resident_pages", r as u64)?;
+        }
         match storage.resident_pages {
-            Some(0) => Err("resident_pages must be at least 1".into()),
             Some(r) if (r as u64) < pages && self.observers.is_empty() => Err(format!(
                 "resident_pages {r} is fewer than the world's {pages} pages, and no [[observer]] \
                  says which to keep"
@@ -560,43 +550,19 @@ impl Scenario {
             ));
         }
         self.validate_streaming()?;
-        if !(self.world.pressure.is_finite() && (1.0..=1.0e9).contains(&self.world.pressure)) {
-            return Err(format!(
-                "pressure {} Pa must be in [1, 1e9]",
-                self.world.pressure
-            ));
-        }
-        if !(self.world.voxel_size.is_finite() && (1e-3..=100.0).contains(&self.world.voxel_size)) {
-            return Err(format!(
-                "voxel_size {} m must be in [0.001, 100]",
-                self.world.voxel_size
-            ));
-        }
-        if self.systems.phase_stagger == 0 {
-            return Err("phase_stagger must be at least 1".into());
-        }
-        let run = &self.run;
-        if !(run.dt.is_finite() && run.dt > 0.0 && run.dt <= 1.0) {
-            return Err(format!("dt {} must be in (0, 1] seconds", run.dt));
-        }
-        if !(1..=64).contains(&run.substeps) || run.threads > 1024 {
-            return Err("substeps must be 1..=64 and threads 0..=1024".into());
-        }
+        rules::ambient_pressure(self.world.pressure)?;
+        rules::voxel_size(self.world.voxel_size)?;
+        rules::phase_stagger(self.systems.phase_stagger)?;
+        rules::dt(self.run.dt)?;
+        rules::substeps(self.run.substeps)?;
+        rules::threads(self.run.threads)?;
         let materials = loam_systems::MaterialTable::default().len();
         let material = |m: u8| -> Result<(), String> {
             ((m as usize) < materials)
                 .then_some(())
                 .ok_or(format!("material id {m} is not in the table"))
         };
-        let temperature = |t: Option<f32>| -> Result<(), String> {
-            match t {
-                Some(t) if !(0.0..=limits::MAX_TEMPERATURE as f32).contains(&t) => Err(format!(
-                    "temperature {t} K is outside [0, {}]",
-                    limits::MAX_TEMPERATURE
-                )),
-                _ => Ok(()),
-            }
-        };
+        let temperature = |t: Option<f32>| t.map_or(Ok(()), |t| rules::temperature(f64::from(t)));
         let fill = |f: &Fill| -> Result<(), String> {
             material(f.material)?;
             temperature(f.temperature)?;
@@ -612,9 +578,7 @@ impl Scenario {
         let emitter = |e: &Emitter| -> Result<(), String> {
             material(e.material)?;
             temperature(e.temperature)?;
-            if e.frames[0] > e.frames[1] {
-                return Err(format!("emitter frames {:?} need start <= end", e.frames));
-            }
+            rules::frames(e.frames)?;
             Shape::Sphere {
                 center: e.center,
                 radius: e.radius,
@@ -628,16 +592,8 @@ impl Scenario {
                 Command::Place(f) => fill(f)?,
                 Command::SpawnEmitter(e) => emitter(e)?,
                 Command::Explode(e) => {
-                    let strength_ok =
-                        e.strength.is_finite() && e.strength > 0.0 && e.strength <= 1.0e9;
-                    let heat_ok =
-                        e.heat.is_finite() && (0.0..=limits::MAX_TEMPERATURE).contains(&e.heat);
-                    if !(strength_ok && heat_ok) {
-                        return Err(format!(
-                            "explosion strength {} Pa or heat {} K out of range",
-                            e.strength, e.heat
-                        ));
-                    }
+                    rules::blast_strength(e.strength)?;
+                    rules::blast_heat(e.heat)?;
                     Shape::Sphere {
                         center: e.center,
                         radius: e.radius,
@@ -645,15 +601,19 @@ impl Scenario {
                     .check(size)?
                 }
                 Command::Wind(w) => {
+                    // The file's direction is normalised as it is read; one
+                    // given in code must be a unit vector already.
+                    rules::wind_direction(w.direction)?;
                     let norm = w.direction.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    if !((norm - 1.0).abs() < 1e-6
-                        && w.strength.is_finite()
-                        && (0.0..=1000.0).contains(&w.strength)
-                        && w.gust.is_finite()
-                        && (0.0..=1.0).contains(&w.gust))
-                    {
-                        return Err("wind needs a unit direction, a speed in [0, 1000] m/s and a gust in [0, 1]".into());
+                    if (norm - 1.0).abs() >= 1e-6 {
+                        return Err(format!(
+                            "wind direction {:?} must be a unit vector",
+                            w.direction
+                        ));
                     }
+                    rules::wind_speed(w.strength)?;
+                    rules::gust(w.gust)?;
+                    rules::frames(w.frames)?;
                     Shape::Box {
                         min: w.min.map(i64::from),
                         max: w.max.map(i64::from),
@@ -661,9 +621,8 @@ impl Scenario {
                     .check(size)?
                 }
                 Command::Pressure(p) => {
-                    if !(p.pressure.is_finite() && p.pressure.abs() <= 1.0e9) {
-                        return Err(format!("pressure {} Pa out of range", p.pressure));
-                    }
+                    rules::overpressure(p.pressure, self.world.pressure)?;
+                    rules::frames(p.frames)?;
                     Shape::Box {
                         min: p.min.map(i64::from),
                         max: p.max.map(i64::from),
@@ -672,9 +631,7 @@ impl Scenario {
                 }
                 Command::Heat(h) => {
                     temperature(Some(h.temperature))?;
-                    if h.frames[0] > h.frames[1] {
-                        return Err(format!("heat frames {:?} need start <= end", h.frames));
-                    }
+                    rules::frames(h.frames)?;
                     Shape::Box {
                         min: h.min.map(i64::from),
                         max: h.max.map(i64::from),
