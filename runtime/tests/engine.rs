@@ -268,3 +268,23 @@ fn a_name_used_twice_is_an_error_even_inside_a_substep_group() {
     let err = e.step().unwrap_err().to_string();
     assert!(err.contains("two jobs are named `solve`"), "{err}");
 }
+
+#[test]
+fn a_substep_group_across_two_stages_is_an_error_naming_both() {
+    let mut e = engine(1);
+    e.add_job(
+        Job::new("solve")
+            .in_stage(Stage::Bodies)
+            .substep_group("physics"),
+    );
+    e.add_job(
+        Job::new("integrate")
+            .in_stage(Stage::Fields)
+            .substep_group("physics"),
+    );
+    let err = e.step().unwrap_err().to_string();
+    assert!(
+        err.contains("`physics`") && err.contains("`bodies`") && err.contains("`fields`"),
+        "{err}"
+    );
+}
