@@ -117,7 +117,7 @@ impl Plugin for StreamingPlugin {
         if let Some(notes) = engine.resource_mut::<Notes>() {
             notes.0.push(note);
         }
-        let scale = crate::world::scale(&self.scenario);
+        let scale = self.scenario.world_scale();
         crate::world::insert_shared(engine, world, MaterialTable::default(), scale);
         engine.insert_resource(state);
         if engine.resource::<PageRequests>().is_none() {

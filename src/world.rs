@@ -26,7 +26,7 @@ impl WorldPlugin {
             layout,
             fills: scenario.fills.clone(),
             seed: scenario.world.seed,
-            scale: scale(scenario),
+            scale: scenario.world_scale(),
         }
     }
 }
@@ -47,14 +47,6 @@ impl Plugin for WorldPlugin {
         }
         insert_shared(engine, world, table, self.scale);
         Ok(())
-    }
-}
-
-/// The world's scale as `scenario` gives it.
-pub(crate) fn scale(scenario: &Scenario) -> WorldScale {
-    WorldScale {
-        cell_size: scenario.world.voxel_size,
-        ..WorldScale::default()
     }
 }
 

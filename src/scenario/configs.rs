@@ -3,10 +3,19 @@
 use loam_systems::ca::CaConfig;
 use loam_systems::phase::PhaseConfig;
 use loam_systems::xpbd::SoftBodies;
+use loam_systems::WorldScale;
 
 use super::Scenario;
 
 impl Scenario {
+    /// The world's scale: its cell size, at Earth's gravity.
+    pub fn world_scale(&self) -> WorldScale {
+        WorldScale {
+            cell_size: self.world.voxel_size,
+            ..WorldScale::default()
+        }
+    }
+
     /// The automaton's configuration.
     pub fn ca_config(&self) -> CaConfig {
         CaConfig {
