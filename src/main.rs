@@ -146,7 +146,7 @@ fn parse_threads(s: &str) -> Result<usize, String> {
 }
 
 fn parse_channel(s: &str) -> Result<usize, String> {
-    loam::loam_storage::file::zarr::channel_index(s)
+    loam::loam_storage::zarr::channel_index(s)
         .ok_or_else(|| format!("unknown channel `{s}` (expected material, temperature or flags)"))
 }
 
@@ -410,7 +410,7 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
 }
 
 fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<ExitCode, CliError> {
-    use loam::loam_storage::file::zarr;
+    use loam::loam_storage::zarr;
     let started = std::time::Instant::now();
     let stats = if input.extension().is_some_and(|e| e == "toml") {
         // The world as a run of the scenario starts it: the pages its file

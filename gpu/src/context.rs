@@ -3,6 +3,11 @@
 
 use thiserror::Error;
 
+/// Storage buffers per shader stage that Loam's largest kernel (a soft-body
+/// substep) binds; the device is refused below it. The kernel asserts at
+/// compile time that it binds exactly this many.
+pub(crate) const MOST_STORAGE_BUFFERS: u32 = 31;
+
 /// What can go wrong on the GPU side.
 #[derive(Debug, Error)]
 pub enum GpuError {
@@ -86,12 +91,12 @@ impl GpuContext {
         // Checked here rather than left to a panic in wgpu's validation
         // when the first soft body is sent.
         let has = adapter.limits().max_storage_buffers_per_shader_stage;
-        if has < crate::xpbd::STORAGE_BUFFERS {
+        if has < MOST_STORAGE_BUFFERS {
             return Err(GpuError::TooFewBuffers {
                 name: info.name,
                 backend: format!("{:?}", info.backend),
                 has,
-                needs: crate::xpbd::STORAGE_BUFFERS,
+                needs: MOST_STORAGE_BUFFERS,
             });
         }
         // Timestamps where the adapter has them (GPU times, Tracy zones).

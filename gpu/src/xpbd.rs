@@ -22,7 +22,7 @@ use loam_systems::xpbd::{
 };
 use wgpu::util::DeviceExt;
 
-use crate::context::{grid, Access};
+use crate::context::{grid, Access, MOST_STORAGE_BUFFERS};
 use crate::runs::{length, runs, send};
 use crate::timing::PassTimer;
 use crate::{shaders, GpuContext, GpuError, PageUse, WorldMirror};
@@ -179,8 +179,10 @@ pub struct BodiesOnGpu<'a> {
 const COMMON_BINDINGS: usize = 30;
 
 /// Storage buffers a substep kernel binds in all: group 0, and a colour's
-/// constraint list in group 1. The most of any of Loam's kernels.
-pub(crate) const STORAGE_BUFFERS: u32 = COMMON_BINDINGS as u32 + 1;
+/// constraint list in group 1. The most of any of Loam's kernels: the
+/// device asks for exactly this many.
+const STORAGE_BUFFERS: u32 = COMMON_BINDINGS as u32 + 1;
+const _: () = assert!(STORAGE_BUFFERS == MOST_STORAGE_BUFFERS);
 
 impl GpuSoftBodies {
     /// Soft bodies on `gpu` that collide with `world` and record the pages

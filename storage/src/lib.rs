@@ -25,6 +25,7 @@ pub mod page_table;
 pub mod pool;
 pub mod stream;
 pub mod world;
+pub mod zarr;
 
 pub use layout::{LayoutError, WorldLayout};
 pub use morton::PageId;

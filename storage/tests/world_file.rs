@@ -486,7 +486,7 @@ fn uncommitted_write_backs_are_read_back_but_forgotten_by_a_crash() {
 /// the array's fill value.
 #[test]
 fn zarr_export_holds_every_page_of_every_channel() {
-    use loam_storage::file::zarr;
+    use loam_storage::zarr;
     let path = temp("zarr");
     let w = world();
     let mut file = WorldFile::create(&path, layout(), 3).unwrap();
@@ -542,8 +542,9 @@ fn zarr_export_holds_every_page_of_every_channel() {
 /// them.
 #[test]
 fn zarr_export_of_a_partial_file_needs_a_source_for_the_absent_pages() {
-    use loam_storage::file::{zarr, FileError, PageBuf};
+    use loam_storage::file::{FileError, PageBuf};
     use loam_storage::stream::PageSource;
+    use loam_storage::zarr;
 
     /// Page `p` holds material `p + 100` in its lower half, `9` above.
     struct Halves;

@@ -19,8 +19,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use loam::bench::storage::{mixed_world, scratch_dir, write_world};
-use loam::loam_storage::file::{zarr, WorldFile};
+use loam::loam_storage::file::WorldFile;
 use loam::loam_storage::io::{self, IoKind};
+use loam::loam_storage::zarr;
 use loam::loam_storage::VoxelWorld;
 
 const READ_ALL: &str = r#"

@@ -33,7 +33,6 @@ mod directory;
 pub mod header;
 mod read;
 mod write;
-pub mod zarr;
 
 pub use directory::{Entry, ENTRY_BYTES};
 

@@ -386,6 +386,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn heat_capacities_of_phase_materials_match_the_phase_model() {
+        let t = crate::materials::MaterialTable::default();
+        let phases = PhaseTable::default();
+        for (m, mat) in t.iter() {
+            if let Some(c) = phases.heat_capacity(m) {
+                let rel = (f64::from(mat.heat_capacity) - c).abs() / c;
+                assert!(rel < 1e-3, "{}: {} vs {c}", mat.name, mat.heat_capacity);
+            }
+        }
+    }
+
+    #[test]
     fn water_boils_and_melts_where_measured() {
         let w = water();
         let tb = w.coexistence(0, 2, P0, 300.0, 450.0).unwrap();

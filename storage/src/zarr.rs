@@ -21,9 +21,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::codec::{self, Codec};
-use super::header::{CHANNEL_NAMES, CHANNEL_TYPES};
-use super::{Entry, FileError, PageBuf, WorldFile};
+use crate::file::codec::{self, Codec};
+use crate::file::header::{CHANNEL_NAMES, CHANNEL_TYPES};
+use crate::file::{Entry, FileError, PageBuf, WorldFile};
 use crate::layout::WorldLayout;
 use crate::morton::PageId;
 use crate::stream::PageSource;
@@ -114,7 +114,7 @@ pub fn export_world(
         .count();
     if held < pages.len() && absent.is_none() {
         return Err(FileError::Incomplete {
-            path: file.map_or_else(|| out.to_path_buf(), |f| f.path.clone()),
+            path: file.map_or_else(|| out.to_path_buf(), |f| f.path().to_path_buf()),
             held,
             total: pages.len(),
         });
@@ -191,7 +191,7 @@ fn write_array(
                         file.file()
                             .read_exact_at(&mut stored, e.offset)
                             .map_err(|source| FileError::Io {
-                                path: file.path.clone(),
+                                path: file.path().to_path_buf(),
                                 source,
                             })?;
                         raw.resize(raw_len, 0);
