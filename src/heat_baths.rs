@@ -91,7 +91,7 @@ fn hold(world: &mut VoxelWorld, bath: &HeatBath) {
                         }
                     }
                 }
-                world.table.touch(p);
+                world.touch(p);
                 world.wake_around(p);
             }
         }

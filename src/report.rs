@@ -278,7 +278,7 @@ impl Report {
                 max: frame.max_ms,
             },
             jobs,
-            active_pages: world.table.awake_count() as u64,
+            active_pages: world.table().awake_count() as u64,
             materials,
             checks,
             wall_s: wall.as_secs_f64(),
@@ -328,7 +328,7 @@ impl Report {
                     requests_cancelled: st.requests_cancelled,
                     over_budget_frames: st.over_budget_frames,
                     pages_asked: st.pages_asked,
-                    page_table_bytes: world.table.memory_bytes() as u64,
+                    page_table_bytes: world.table().memory_bytes() as u64,
                 }
             }),
         }
@@ -541,7 +541,7 @@ pub fn evaluate(
                 }
             }
             Check::Settled => {
-                let active = world.table.awake_count();
+                let active = world.table().awake_count();
                 CheckResult {
                     kind: "settled".into(),
                     passed: active == 0,

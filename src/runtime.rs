@@ -116,7 +116,8 @@ impl Runtime {
     pub fn step(&mut self) -> Result<(), LoamError> {
         self.engine.step()?;
         if let Some(world) = self.engine.resource::<VoxelWorld>() {
-            self.active_pages_plot.set(world.table.awake_count() as f64);
+            self.active_pages_plot
+                .set(world.table().awake_count() as f64);
             self.resident_pages_plot.set(world.resident_count() as f64);
         }
         if let Some(stream) = self.engine.resource::<StreamState>() {

@@ -69,5 +69,8 @@ fn a_page_aligned_hot_block_heats_its_neighbours() {
     rt.run(20).unwrap();
     let warmed = rt.world().temperature([33, 10, 10]).unwrap();
     assert!(warmed > 293.2, "air across the face stayed at {warmed} K");
-    assert!(rt.world().table.awake_count() > 0, "heat is still flowing");
+    assert!(
+        rt.world().table().awake_count() > 0,
+        "heat is still flowing"
+    );
 }

@@ -251,7 +251,7 @@ fn the_phase_pass_pulls_in_the_pages_above_its_columns() {
         .collect();
     assert!(above
         .iter()
-        .all(|&p| rt.world().table.resident_slot(p).is_none()));
+        .all(|&p| rt.world().table().resident_slot(p).is_none()));
     for _ in 0..40 {
         rt.step().unwrap();
     }
@@ -259,14 +259,14 @@ fn the_phase_pass_pulls_in_the_pages_above_its_columns() {
     let missing: Vec<usize> = above
         .iter()
         .copied()
-        .filter(|&p| world.table.resident_slot(p).is_none())
+        .filter(|&p| world.table().resident_slot(p).is_none())
         .collect();
     assert!(
         missing.is_empty(),
         "pages still absent over the diver: {missing:?}"
     );
     let sky = (0..layout.page_count())
-        .filter(|&p| layout.page_coord(p)[1] >= 7 && world.table.resident_slot(p).is_some())
+        .filter(|&p| layout.page_coord(p)[1] >= 7 && world.table().resident_slot(p).is_some())
         .count();
     assert_eq!(
         sky, 0,

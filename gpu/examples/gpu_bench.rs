@@ -168,7 +168,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     let start = Instant::now();
     for frame in 2..2 + ca_frames {
         for p in 0..dense.layout().page_count() {
-            dense.table.wake(p);
+            dense.wake(p);
         }
         loam_systems::ca::step(&mut dense, &table, &config, 9, frame);
     }
@@ -190,7 +190,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     let mut phase_s = 0.0;
     for frame in 0..=passes {
         for p in 0..block.layout().page_count() {
-            block.table.wake(p);
+            block.wake(p);
         }
         let start = Instant::now();
         phase.pass(
@@ -203,7 +203,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
             11,
             frame,
         )?;
-        block.table.take_woken();
+        block.take_woken();
         if frame > 0 {
             phase_s += start.elapsed().as_secs_f64();
             visits += state.last.visits;

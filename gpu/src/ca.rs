@@ -12,6 +12,7 @@
 //! page (a benchmark). Reactions and heat conduction run as on the CPU.
 
 use bytemuck::{Pod, Zeroable};
+use loam_storage::pool::slots_mut;
 use loam_storage::{neighbourhood, VoxelWorld, WorldLayout};
 use loam_systems::ca::flags::MOVED;
 use loam_systems::ca::{CaConfig, CaStats};
@@ -99,7 +100,7 @@ impl GpuAutomaton {
             for k in 0..27 {
                 let base = layout
                     .neighbour_page(c, neighbourhood::offset(k))
-                    .and_then(|n| world.table.resident_slot(n))
+                    .and_then(|n| world.table().resident_slot(n))
                     .map_or(u32::MAX, |s| (s * cells) as u32);
                 rows.push(base);
             }
@@ -266,7 +267,7 @@ impl GpuAutomaton {
             config: *config,
             slots: resident
                 .iter()
-                .filter_map(|&p| world.table.resident_slot(p))
+                .filter_map(|&p| world.table().resident_slot(p))
                 .collect(),
             pages: resident,
         }
@@ -306,7 +307,7 @@ impl GpuAutomaton {
                 "the world's resident pages changed since the automaton was made".into(),
             ));
         }
-        let active: Vec<usize> = world.table.take_woken();
+        let active: Vec<usize> = world.take_woken();
         let rows: Vec<u32> = self
             .pages
             .iter()
@@ -357,10 +358,10 @@ impl GpuAutomaton {
             for k in (0..27).filter(|k| wake >> k & 1 == 1) {
                 if let Some(n) = layout.neighbour_page(at, neighbourhood::offset(k)) {
                     if dirty >> k & 1 == 1 {
-                        world.table.touch(n);
+                        world.touch(n);
                         written.push(n);
                     } else {
-                        world.table.wake(n);
+                        world.wake(n);
                     }
                 }
             }
@@ -372,14 +373,15 @@ impl GpuAutomaton {
         let mut cleared: Vec<usize> = active
             .iter()
             .filter(|p| written.binary_search(p).is_err())
-            .filter_map(|&p| world.table.resident_slot(p))
+            .filter_map(|&p| world.table().resident_slot(p))
             .collect();
         cleared.sort_unstable();
-        for flags in world.flags.slots_mut(&cleared) {
+        let page_cells = world.layout().page_cells();
+        for flags in slots_mut(world.pools_mut().flags, page_cells, &cleared) {
             flags.iter_mut().for_each(|f| *f &= !MOVED);
         }
         self.pools.download(gpu, world, &written)?;
-        stats.active_pages = world.table.awake_count() as u64;
+        stats.active_pages = world.table().awake_count() as u64;
         Ok(stats)
     }
 
@@ -391,7 +393,7 @@ impl GpuAutomaton {
                 .pages
                 .iter()
                 .zip(&self.slots)
-                .all(|(&p, &s)| world.table.resident_slot(p) == Some(s))
+                .all(|(&p, &s)| world.table().resident_slot(p) == Some(s))
     }
 
     /// Pages sent to the GPU since the automaton was made (not counting the
@@ -501,17 +503,15 @@ impl GpuAutomaton {
             let n = out.len();
             out.copy_from_slice(&words[..n]);
         };
-        unpack(
-            gpu.read(&self.pools.material)?,
-            world.material.as_mut_slice(),
-        );
+        let cells = world.pools_mut();
+        unpack(gpu.read(&self.pools.material)?, cells.material);
         if let Some(flags) = &self.pools.flags {
-            unpack(gpu.read(flags)?, world.flags.as_mut_slice());
+            unpack(gpu.read(flags)?, cells.flags);
         }
         let t: Vec<f32> = gpu.read(&self.pools.temperature)?;
-        world.temperature.as_mut_slice().copy_from_slice(&t);
+        cells.temperature.copy_from_slice(&t);
         let latent: Vec<f32> = gpu.read(&self.pools.latent)?;
-        world.latent.as_mut_slice().copy_from_slice(&latent);
+        cells.latent.copy_from_slice(&latent);
         Ok(())
     }
 }

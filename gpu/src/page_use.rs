@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
-use loam_storage::{PageTable, WorldLayout};
+use loam_storage::{VoxelWorld, WorldLayout};
 use wgpu::util::DeviceExt;
 
 use crate::{shaders, GpuContext, GpuError};
@@ -45,12 +45,13 @@ pub struct PageFeedback {
 }
 
 impl PageFeedback {
-    /// Marks the used pages as used at `frame` in `table` (the LRU
-    /// eviction keeps recently used pages); returns the requests.
-    pub fn apply(&self, table: &mut PageTable, frame: u64) -> &[usize] {
+    /// Marks the used pages that are resident as used at `frame` in
+    /// `world`'s page table (the LRU eviction keeps recently used pages);
+    /// returns the requests.
+    pub fn apply(&self, world: &mut VoxelWorld, frame: u64) -> &[usize] {
         for &(p, _) in &self.uses {
-            if table.state(p).is_resident() {
-                table.set_last_use(p, frame);
+            if world.table().state(p).is_resident() {
+                world.set_last_use(p, frame);
             }
         }
         &self.requests

@@ -32,7 +32,7 @@
 //! let kernel = GpuPhase::new(&gpu, &world, &phases, &materials, &config)?;
 //! let mut state = PhaseState::default();
 //! for p in 0..layout.page_count() {
-//!     world.table.wake(p);
+//!     world.wake(p);
 //! }
 //! kernel.pass(&gpu, &mut world, &mut state, &phases, &[], None, 7, 0)?;
 //! println!("{} cells changed phase", state.last.accepted);
@@ -186,7 +186,7 @@ impl GpuPhase {
     /// have the capacity they had at [`GpuPhase::new`].
     pub fn sync(&self, gpu: &GpuContext, world: &VoxelWorld, pages: &[usize]) {
         for p in self.pools.sync(gpu, world, pages) {
-            let row = world.table.resident_slot(p).map_or(0, |s| s as u32 + 1);
+            let row = world.table().resident_slot(p).map_or(0, |s| s as u32 + 1);
             gpu.queue
                 .write_buffer(&self.table, 4 * p as u64, bytemuck::bytes_of(&row));
         }
@@ -483,7 +483,7 @@ fn pages_read(layout: &WorldLayout, pages: &[usize]) -> Vec<usize> {
 /// Page → slot + 1, 0 where the page is not resident.
 fn page_table(world: &VoxelWorld) -> Vec<u32> {
     (0..world.layout().page_count())
-        .map(|p| world.table.resident_slot(p).map_or(0, |s| s as u32 + 1))
+        .map(|p| world.table().resident_slot(p).map_or(0, |s| s as u32 + 1))
         .collect()
 }
 

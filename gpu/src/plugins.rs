@@ -163,7 +163,7 @@ impl Plugin for GpuAutomatonPlugin {
                     let mut automaton = ctx.write::<GpuAutomatonState>()?;
                     let frame = ctx.clock().frame;
                     // The pages the sweep is about to update.
-                    let swept = world.table.woken().to_vec();
+                    let swept = world.table().woken().to_vec();
                     let stepped = automaton
                         .0
                         .as_ref()
@@ -182,7 +182,7 @@ impl Plugin for GpuAutomatonPlugin {
                         Some(Err(e)) => return Err(JobError::failed(NAME, e)),
                     };
                     loam_systems::ca::level(&mut world, &table, seed, frame, &swept);
-                    stats.active_pages = world.table.awake_count() as u64;
+                    stats.active_pages = world.table().awake_count() as u64;
                     *ctx.write::<CaStats>()? = stats;
                     Ok(())
                 }),
@@ -344,7 +344,7 @@ fn feedback_job() -> Job {
             };
             // Recorded by the previous frame's pass.
             let frame = ctx.clock().frame.saturating_sub(1);
-            let asked = used.apply(&mut ctx.write::<VoxelWorld>()?.table, frame);
+            let asked = used.apply(&mut *ctx.write::<VoxelWorld>()?, frame);
             ctx.write::<PageRequests>()?.pages = asked.to_vec();
             Ok(())
         })

@@ -42,14 +42,12 @@ impl PoolMirror {
                         | wgpu::BufferUsages::COPY_DST,
                 })
         };
+        let pools = world.pools();
         Self {
-            material: buffer("material", world.material.as_slice()),
-            temperature: buffer(
-                "temperature",
-                bytemuck::cast_slice(world.temperature.as_slice()),
-            ),
-            latent: buffer("latent", bytemuck::cast_slice(world.latent.as_slice())),
-            flags: with_flags.then(|| buffer("flags", world.flags.as_slice())),
+            material: buffer("material", pools.material),
+            temperature: buffer("temperature", bytemuck::cast_slice(pools.temperature)),
+            latent: buffer("latent", bytemuck::cast_slice(pools.latent)),
+            flags: with_flags.then(|| buffer("flags", pools.flags)),
             cells: world.layout().page_cells(),
             mirrored: Mutex::new(
                 world
@@ -83,24 +81,22 @@ impl PoolMirror {
             };
             let cells = slot * self.cells..(slot + 1) * self.cells;
             let at = cells.start as u64;
-            gpu.queue.write_buffer(
-                &self.material,
-                at,
-                &world.material.as_slice()[cells.clone()],
-            );
+            let pools = world.pools();
+            gpu.queue
+                .write_buffer(&self.material, at, &pools.material[cells.clone()]);
             if let Some(flags) = &self.flags {
                 gpu.queue
-                    .write_buffer(flags, at, &world.flags.as_slice()[cells.clone()]);
+                    .write_buffer(flags, at, &pools.flags[cells.clone()]);
             }
             gpu.queue.write_buffer(
                 &self.temperature,
                 4 * at,
-                bytemuck::cast_slice(&world.temperature.as_slice()[cells.clone()]),
+                bytemuck::cast_slice(&pools.temperature[cells.clone()]),
             );
             gpu.queue.write_buffer(
                 &self.latent,
                 4 * at,
-                bytemuck::cast_slice(&world.latent.as_slice()[cells]),
+                bytemuck::cast_slice(&pools.latent[cells]),
             );
             mirrored.insert(p, (slot, stamp));
             self.uploaded.fetch_add(1, Ordering::Relaxed);
@@ -119,7 +115,7 @@ impl PoolMirror {
         let cells = self.cells;
         let slots: Vec<(usize, usize)> = pages
             .iter()
-            .filter_map(|&p| Some((p, world.table.resident_slot(p)?)))
+            .filter_map(|&p| Some((p, world.table().resident_slot(p)?)))
             .collect();
         let ranges = |bytes: usize| -> Vec<(u64, u64)> {
             slots
@@ -137,12 +133,12 @@ impl PoolMirror {
         let mut mirrored = self.lock();
         for (k, &(p, s)) in slots.iter().enumerate() {
             let (to, from) = (s * cells..(s + 1) * cells, k * cells..(k + 1) * cells);
-            world.material.as_mut_slice()[to.clone()].copy_from_slice(&material[from.clone()]);
-            world.temperature.as_mut_slice()[to.clone()]
-                .copy_from_slice(&temperature[from.clone()]);
-            world.latent.as_mut_slice()[to.clone()].copy_from_slice(&latent[from.clone()]);
+            let pools = world.pools_mut();
+            pools.material[to.clone()].copy_from_slice(&material[from.clone()]);
+            pools.temperature[to.clone()].copy_from_slice(&temperature[from.clone()]);
+            pools.latent[to.clone()].copy_from_slice(&latent[from.clone()]);
             if let Some(flags) = &flags {
-                world.flags.as_mut_slice()[to].copy_from_slice(&flags[from]);
+                pools.flags[to].copy_from_slice(&flags[from]);
             }
             mirrored.extend(key(world, p).map(|k| (p, k)));
         }
@@ -162,5 +158,8 @@ impl PoolMirror {
 /// What a mirror of the world records of page `p`: its slot and change
 /// stamp, `None` when it is not resident.
 pub(crate) fn key(world: &VoxelWorld, p: usize) -> Option<(usize, u64)> {
-    Some((world.table.resident_slot(p)?, world.table.change_stamp(p)?))
+    Some((
+        world.table().resident_slot(p)?,
+        world.table().change_stamp(p)?,
+    ))
 }

@@ -76,7 +76,7 @@ impl WorldMirror {
             .mirrored
             .keys()
             .copied()
-            .filter(|&p| world.table.resident_slot(p).is_none())
+            .filter(|&p| world.table().resident_slot(p).is_none())
             .collect();
         for p in gone {
             self.mirrored.remove(&p);

@@ -47,7 +47,7 @@ pub fn dense_world(edge: u32) -> VoxelWorld {
 /// Runs one dense frame: wake every page, then step.
 pub fn dense_frame(world: &mut VoxelWorld, table: &MaterialTable, frame: u64) -> ca::CaStats {
     for p in 0..world.layout().page_count() {
-        world.table.wake(p);
+        world.wake(p);
     }
     ca::step(world, table, &CaConfig::default(), 9, frame)
 }
@@ -153,7 +153,7 @@ pub fn sleeping_ms_per_frame(threads: usize, frames: u64, grow: u32) -> (f64, us
     let start = Instant::now();
     rt.run(frames).expect("the sleeping scenario runs");
     let ms = start.elapsed().as_secs_f64() * 1000.0 / frames as f64;
-    let active = rt.world().table.awake_count();
+    let active = rt.world().table().awake_count();
     (ms, active)
 }
 

@@ -28,7 +28,7 @@ use super::Measurement;
 pub fn dense_world() -> VoxelWorld {
     let layout = WorldLayout::new([128; 3], 32).expect("a valid layout");
     let mut w = VoxelWorld::new(layout, id::WATER, 373.15);
-    let temps = w.temperature.as_mut_slice();
+    let temps = w.pools_mut().temperature;
     for (i, t) in temps.iter_mut().enumerate() {
         *t = 372.65 + (hash3(5, 0, i as u64) >> 40) as f32 / (1u64 << 24) as f32;
     }
@@ -51,7 +51,7 @@ pub fn dense_pass(
     frame: u64,
 ) -> u64 {
     for p in 0..world.layout().page_count() {
-        world.table.wake(p);
+        world.wake(p);
     }
     metropolis_pass(
         world,
@@ -64,7 +64,7 @@ pub fn dense_pass(
         11,
         frame,
     );
-    world.table.take_woken();
+    world.take_woken();
     state.last.visits
 }
 

@@ -220,7 +220,7 @@ pub fn save_gbps(dir: &Path, source: &VoxelWorld) -> f64 {
         dst.material.copy_from_slice(src.material);
         dst.temperature.copy_from_slice(src.temperature);
         dst.flags.copy_from_slice(src.flags);
-        world.table.touch(p);
+        world.touch(p);
     }
     let path = dir.join("save.loam");
     let _ = std::fs::remove_file(&path);

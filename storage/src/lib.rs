@@ -31,4 +31,4 @@ pub use layout::{LayoutError, WorldLayout};
 pub use morton::PageId;
 pub use page_table::{PageState, PageTable};
 pub use pool::ChannelPool;
-pub use world::{HaloPage, PageView, PageViewMut, VoxelWorld};
+pub use world::{HaloPage, PageView, PageViewMut, Pools, PoolsMut, VoxelWorld};

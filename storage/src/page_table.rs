@@ -361,8 +361,8 @@ impl PageTable {
     }
 
     /// Corrupts page `p`'s slot, for consistency-check tests.
-    #[doc(hidden)]
-    pub fn force_slot(&mut self, p: usize, slot: u32) {
+    #[cfg(test)]
+    pub(crate) fn force_slot(&mut self, p: usize, slot: u32) {
         let r = self.row_or_insert(p);
         self.rows.slot[r] = slot;
     }

@@ -37,19 +37,7 @@ impl<T: Copy> ChannelPool<T> {
     /// Mutable views of the given slots, for parallel work on disjoint
     /// pages. `slots` must be sorted and distinct.
     pub fn slots_mut(&mut self, slots: &[usize]) -> Vec<&mut [T]> {
-        let cells = self.page_cells;
-        let mut rest = self.data.as_mut_slice();
-        let mut taken = 0;
-        let mut out = Vec::with_capacity(slots.len());
-        for &s in slots {
-            assert!(s >= taken, "slots must be sorted and distinct");
-            let (_, tail) = rest.split_at_mut((s - taken) * cells);
-            let (slot, tail) = tail.split_at_mut(cells);
-            out.push(slot);
-            rest = tail;
-            taken = s + 1;
-        }
-        out
+        slots_mut(&mut self.data, self.page_cells, slots)
     }
 
     /// The whole pool.
@@ -63,4 +51,26 @@ impl<T: Copy> ChannelPool<T> {
     pub fn as_mut_slice(&mut self) -> &mut [T] {
         &mut self.data
     }
+}
+
+/// Mutable views of the given slots of a pool's cells (`page_cells` per
+/// slot), for parallel work on disjoint pages. `slots` must be sorted and
+/// distinct.
+pub fn slots_mut<'a, T>(
+    cells: &'a mut [T],
+    page_cells: usize,
+    slots: &[usize],
+) -> Vec<&'a mut [T]> {
+    let mut rest = cells;
+    let mut taken = 0;
+    let mut out = Vec::with_capacity(slots.len());
+    for &s in slots {
+        assert!(s >= taken, "slots must be sorted and distinct");
+        let (_, tail) = rest.split_at_mut((s - taken) * page_cells);
+        let (slot, tail) = tail.split_at_mut(page_cells);
+        out.push(slot);
+        rest = tail;
+        taken = s + 1;
+    }
+    out
 }

@@ -8,15 +8,22 @@ use crate::pool::ChannelPool;
 
 /// A paged voxel world with SoA channels `material`, `temperature`,
 /// `latent` and `flags`.
+///
+/// Its page table and pools are private so that one invariant always holds:
+/// a resident page's slot is a slot of every pool, held by that page alone
+/// (`slot_page` is the table's inverse). Slots change only through
+/// [`VoxelWorld::install`] and [`VoxelWorld::evict`]; kernels read the table
+/// through [`VoxelWorld::table`] and write cells through
+/// [`VoxelWorld::pools_mut`], whose slices cannot change size.
 #[derive(Clone, Debug)]
 pub struct VoxelWorld {
     layout: WorldLayout,
     /// Per-page state, slots and activity.
-    pub table: PageTable,
+    pub(crate) table: PageTable,
     /// Material id per cell (an index into the material table).
-    pub material: ChannelPool<u8>,
+    pub(crate) material: ChannelPool<u8>,
     /// Temperature per cell, kelvin.
-    pub temperature: ChannelPool<f32>,
+    pub(crate) temperature: ChannelPool<f32>,
     /// Latent heat a cell holds between two phases, as kelvin of its
     /// present material's heat capacity: the cell's heat content is that of
     /// `temperature + latent`. Zero but in a cell part way through melting,
@@ -24,13 +31,46 @@ pub struct VoxelWorld {
     /// temperature meanwhile (see `loam_systems::phase`). A world file
     /// stores a cell's heat as `temperature + latent`; the phase pass splits
     /// it again.
-    pub latent: ChannelPool<f32>,
+    pub(crate) latent: ChannelPool<f32>,
     /// Per-cell bit flags owned by the systems (see `loam_systems::ca::flags`).
-    pub flags: ChannelPool<u8>,
+    pub(crate) flags: ChannelPool<u8>,
     /// The page in each pool slot, [`NO_PAGE`] for a free slot.
     slot_page: Vec<usize>,
     /// Free slots, highest first, so the lowest is taken next.
     free: Vec<u32>,
+}
+
+/// The world's channel pools as flat slices, slot-major: slot `s` holds
+/// cells `s * page_cells .. (s + 1) * page_cells` of each, x fastest (see
+/// [`VoxelWorld::cell_index`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Pools<'a> {
+    /// Material ids.
+    pub material: &'a [u8],
+    /// Temperatures, kelvin.
+    pub temperature: &'a [f32],
+    /// Latent heat, kelvin (see [`VoxelWorld`]).
+    pub latent: &'a [f32],
+    /// Flags.
+    pub flags: &'a [u8],
+}
+
+/// The world's channel pools, mutably, with its page table to find slots
+/// in. Writing cells does not wake or dirty their pages: a kernel that
+/// writes does that itself afterwards ([`VoxelWorld::wake_box`] and
+/// friends).
+#[derive(Debug)]
+pub struct PoolsMut<'a> {
+    /// The page table, read-only: slots stay as they are.
+    pub table: &'a PageTable,
+    /// Material ids.
+    pub material: &'a mut [u8],
+    /// Temperatures, kelvin.
+    pub temperature: &'a mut [f32],
+    /// Latent heat, kelvin (see [`VoxelWorld`]).
+    pub latent: &'a mut [f32],
+    /// Flags.
+    pub flags: &'a mut [u8],
 }
 
 /// Sentinel page of a free slot.
@@ -211,6 +251,62 @@ impl VoxelWorld {
                 self.table.wake(n);
             }
         }
+    }
+
+    /// The page table: each page's state, slot and activity.
+    #[inline]
+    pub fn table(&self) -> &PageTable {
+        &self.table
+    }
+
+    /// The channel pools, read-only.
+    #[inline]
+    pub fn pools(&self) -> Pools<'_> {
+        Pools {
+            material: self.material.as_slice(),
+            temperature: self.temperature.as_slice(),
+            latent: self.latent.as_slice(),
+            flags: self.flags.as_slice(),
+        }
+    }
+
+    /// The channel pools, mutably, with the page table (see [`PoolsMut`]).
+    #[inline]
+    pub fn pools_mut(&mut self) -> PoolsMut<'_> {
+        PoolsMut {
+            table: &self.table,
+            material: self.material.as_mut_slice(),
+            temperature: self.temperature.as_mut_slice(),
+            latent: self.latent.as_mut_slice(),
+            flags: self.flags.as_mut_slice(),
+        }
+    }
+
+    /// Marks page `p` changed (dirty) and awake, if resident (see
+    /// [`PageTable::touch`]).
+    #[inline]
+    pub fn touch(&mut self, p: usize) {
+        self.table.touch(p);
+    }
+
+    /// Asks for page `p` to be simulated next frame, if resident (see
+    /// [`PageTable::wake`]).
+    #[inline]
+    pub fn wake(&mut self, p: usize) {
+        self.table.wake(p);
+    }
+
+    /// Takes the woken pages, sorted, and marks them asleep (see
+    /// [`PageTable::take_woken`]).
+    pub fn take_woken(&mut self) -> Vec<usize> {
+        self.table.take_woken()
+    }
+
+    /// Records that page `p` was used at `frame`, for eviction (see
+    /// [`PageTable::set_last_use`]).
+    #[inline]
+    pub fn set_last_use(&mut self, p: usize, frame: u64) {
+        self.table.set_last_use(p, frame);
     }
 
     /// The world's geometry.

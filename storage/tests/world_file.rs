@@ -92,7 +92,7 @@ fn a_cell_part_way_through_a_phase_change_is_stored_as_its_whole_heat() {
     let cells = [[1, 2, 3], [17, 5, 9], [31, 15, 31]];
     for (k, &c) in cells.iter().enumerate() {
         let i = w.cell_index(c).unwrap();
-        w.latent.as_mut_slice()[i] = 40.0 - 30.0 * k as f32;
+        w.pools_mut().latent[i] = 40.0 - 30.0 * k as f32;
     }
     let mut file = WorldFile::create(&path, layout(), 1).unwrap();
     file.save(&w, &all_pages(), &SaveOptions::default())
@@ -100,7 +100,7 @@ fn a_cell_part_way_through_a_phase_change_is_stored_as_its_whole_heat() {
     let file = WorldFile::open(&path).unwrap();
     // Loaded over a world whose slots held latent heat of their own.
     let mut back = VoxelWorld::new(layout(), 0, 293.15);
-    back.latent.as_mut_slice().fill(7.0);
+    back.pools_mut().latent.fill(7.0);
     for p in all_pages() {
         file.load_page(&mut back, p).unwrap();
     }
@@ -112,8 +112,8 @@ fn a_cell_part_way_through_a_phase_change_is_stored_as_its_whole_heat() {
             "{c:?}: the latent heat is stored as temperature"
         );
     }
-    assert!(back.latent.as_slice().iter().all(|&l| l == 0.0));
-    assert_eq!(back.material.as_slice(), w.material.as_slice());
+    assert!(back.pools().latent.iter().all(|&l| l == 0.0));
+    assert_eq!(back.pools().material, w.pools().material);
 }
 
 #[test]

@@ -148,12 +148,12 @@ fn settled_world_sleeps_and_a_change_wakes_only_its_neighbourhood() {
     // One grain dropped in the middle of page (1, 1, 1), beyond the reach
     // of every face.
     w.set_cell([48, 48, 48], id::SAND, AMBIENT);
-    assert_eq!(w.table.awake_count(), 1);
+    assert_eq!(w.table().awake_count(), 1);
     let stats = run(&mut w, CaConfig::default(), 1, 2);
     assert_eq!(stats.pages_updated, 1);
     run(&mut w, CaConfig::default(), 60, 2);
     assert_eq!(
-        w.table.awake_count(),
+        w.table().awake_count(),
         0,
         "the grain landed and everything slept again"
     );
@@ -227,8 +227,8 @@ fn heat_conduction_conserves_energy_across_materials_and_evens_out() {
     // Σ capacity × temperature: the energy conduction must conserve, whatever
     // the capacities (air, water and stone differ by 3500×).
     let energy = |w: &VoxelWorld| -> f64 {
-        let m = w.material.as_slice();
-        let t = w.temperature.as_slice();
+        let m = w.pools().material;
+        let t = w.pools().temperature;
         m.iter()
             .zip(t)
             .map(|(&m, &t)| f64::from(table.heat_capacity[m as usize]) * f64::from(t))

@@ -259,11 +259,11 @@ fn no_cell_is_traded_after_it_moved_in_the_sweep() {
     fill(&mut w, [2, 2, 2], [20, 4, 20], id::WATER);
     fill(&mut w, [10, 20, 10], [11, 28, 11], id::WATER);
     for f in 0..6 {
-        let swept = w.table.woken().to_vec();
+        let swept = w.table().woken().to_vec();
         ca::step(&mut w, &table, &common::CONFIG, SEED, f);
-        let before = w.material.as_slice().to_vec();
+        let before = w.pools().material.to_vec();
         let stats = ca::level(&mut w, &table, SEED, f, &swept);
-        let after = w.material.as_slice().to_vec();
+        let after = w.pools().material.to_vec();
         // Levelling trades only resting cells: the falling column (x = 10,
         // z = 10, above y = 8) is untouched.
         for y in 8..30 {

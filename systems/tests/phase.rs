@@ -49,7 +49,7 @@ fn fraction_in_bath(material: u8, target: u8, t: f32, pressure: f64) -> f64 {
             3,
             frame,
         );
-        w.table.take_woken();
+        w.take_woken();
     }
     f64::from(w.material_counts()[target as usize] as u32) / 16.0
 }
@@ -267,7 +267,7 @@ fn an_isolated_box_conserves_energy_through_boiling_and_condensing() {
         "boiled {boiled}, condensed {condensed}"
     );
     assert!(
-        w.latent.as_slice().iter().any(|&l| l < 0.0),
+        w.pools().latent.iter().any(|&l| l < 0.0),
         "steam cooled by the walls holds heat toward condensing"
     );
     let rel = (after - before).abs() / before.abs();
@@ -360,7 +360,7 @@ fn the_pass_gives_the_same_world_whatever_the_page_size() {
         let mut state = PhaseState::default();
         for frame in 0..6 {
             for p in 0..layout.page_count() {
-                w.table.wake(p);
+                w.wake(p);
             }
             metropolis_pass(
                 &mut w,
@@ -373,7 +373,7 @@ fn the_pass_gives_the_same_world_whatever_the_page_size() {
                 5,
                 frame,
             );
-            w.table.take_woken();
+            w.take_woken();
         }
         let mut cells = Vec::with_capacity(64 * 64 * 64);
         for z in 0..64 {
@@ -478,7 +478,7 @@ fn a_world_far_from_any_transition_is_not_visited() {
         state.last.proposals, 0,
         "water at 300 K is nowhere near a transition"
     );
-    w.table.take_woken();
+    w.take_woken();
     metropolis_pass(
         &mut w,
         &mut state,

@@ -42,14 +42,14 @@ impl Run {
     fn new(w: VoxelWorld, config: PhaseConfig) -> Self {
         let (phases, materials) = (PhaseTable::default(), MaterialTable::default());
         let range = w
+            .pools()
             .temperature
-            .as_slice()
             .iter()
             .fold((f32::MAX, f32::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
         let energy = energy(&w, &phases, &materials, config.voxel_size);
         let mut w = w;
         for p in 0..w.layout().page_count() {
-            w.table.wake(p);
+            w.wake(p);
         }
         Self {
             w,
@@ -118,7 +118,7 @@ impl Run {
     fn settle(&mut self, seed: u64, limit: u64, what: &str) -> Option<u64> {
         for _ in 0..limit {
             self.frame(seed, what);
-            if self.w.table.awake_count() == 0 && self.state.last.accepted == 0 {
+            if self.w.table().awake_count() == 0 && self.state.last.accepted == 0 {
                 return Some(self.frame);
             }
         }
@@ -202,9 +202,9 @@ fn ice_in_warm_water_melts_once_and_the_world_sleeps() {
         assert!(
             frames.is_some(),
             "{what}: still awake after 4000 frames ({} pages)",
-            run.w.table.awake_count()
+            run.w.table().awake_count()
         );
-        assert!(run.w.latent.as_slice().iter().all(|&l| l == 0.0));
+        assert!(run.w.pools().latent.iter().all(|&l| l == 0.0));
     }
 }
 
@@ -240,10 +240,10 @@ fn steam_in_a_cold_stone_box_condenses_without_flickering() {
         // steam holds heat toward water.
         let condensing = run
             .w
+            .pools()
             .material
-            .as_slice()
             .iter()
-            .zip(run.w.latent.as_slice())
+            .zip(run.w.pools().latent)
             .filter(|&(&m, &held)| m == id::STEAM && held < 0.0)
             .count();
         assert!(condensed > 0 || condensing > 0, "{what}: nothing condenses");
@@ -350,7 +350,7 @@ fn a_held_phase_change_is_the_same_on_one_thread_and_two() {
                 }
             });
             assert!(
-                run.w.latent.as_slice().iter().any(|&l| l != 0.0),
+                run.w.pools().latent.iter().any(|&l| l != 0.0),
                 "some ice is part way through melting at frame 60"
             );
             run.w.hash()

@@ -367,8 +367,8 @@ fn a_body_splashes_water_and_presses_on_sand() {
             0.25,
         );
         let count = |w: &VoxelWorld| {
-            w.material
-                .as_slice()
+            w.pools()
+                .material
                 .iter()
                 .filter(|&&m| m == material)
                 .count()

@@ -40,7 +40,7 @@ pub(super) fn sandbox(
                 // heat they hold wherever they move.
                 if m == id::WATER || m == id::SMOKE {
                     let i = world.cell_index([x, y, z]).expect("resident");
-                    world.latent.as_mut_slice()[i] = ((x + 3 * y + 5 * z) % 7) as f32 - 3.0;
+                    world.pools_mut().latent[i] = ((x + 3 * y + 5 * z) % 7) as f32 - 3.0;
                 }
             }
         }
@@ -60,10 +60,11 @@ pub(super) fn first_difference(
     a: &loam_storage::VoxelWorld,
     b: &loam_storage::VoxelWorld,
 ) -> Option<usize> {
-    (0..a.material.as_slice().len()).find(|&i| {
-        a.material.as_slice()[i] != b.material.as_slice()[i]
-            || a.temperature.as_slice()[i].to_bits() != b.temperature.as_slice()[i].to_bits()
-            || a.latent.as_slice()[i].to_bits() != b.latent.as_slice()[i].to_bits()
+    let (a, b) = (a.pools(), b.pools());
+    (0..a.material.len()).find(|&i| {
+        a.material[i] != b.material[i]
+            || a.temperature[i].to_bits() != b.temperature[i].to_bits()
+            || a.latent[i].to_bits() != b.latent[i].to_bits()
     })
 }
 
@@ -78,7 +79,7 @@ pub(super) fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
     for frame in 1..=200 {
         // `step` updates every page every frame; so does the CPU here.
         for p in 0..world.layout().page_count() {
-            cpu.table.wake(p);
+            cpu.wake(p);
         }
         moves += ca::step(&mut cpu, &table, &config, seed, frame).moves;
         automaton.step(&gpu, frame).expect("the GPU steps");
@@ -91,10 +92,10 @@ pub(super) fn automaton_movement_matches_the_cpu_bit_for_bit_over_200_frames() {
         None,
         "the GPU's world is the CPU's, cell for cell"
     );
-    assert_eq!(cpu.flags.as_slice(), out.flags.as_slice());
+    assert_eq!(cpu.pools().flags, out.pools().flags);
     assert_ne!(
-        world.material.as_slice(),
-        out.material.as_slice(),
+        world.pools().material,
+        out.pools().material,
         "and it is not the start"
     );
 }
@@ -140,7 +141,10 @@ pub(super) fn on_the_cpus_schedule(
             .step_world(gpu, &mut on_gpu, frame)
             .expect("the GPU steps");
         assert_eq!(stats, on, "{config:?}, frame {frame}: the same stats");
-        let (a, b) = (cpu.table.woken().to_vec(), on_gpu.table.woken().to_vec());
+        let (a, b) = (
+            cpu.table().woken().to_vec(),
+            on_gpu.table().woken().to_vec(),
+        );
         assert_eq!(
             sorted(a.clone()),
             sorted(b),
@@ -189,7 +193,7 @@ pub(super) fn automaton_on_the_cpus_schedule_wakes_the_same_pages_and_ends_in_th
         );
         if heat {
             let spread = |w: &loam_storage::VoxelWorld| {
-                let t = w.temperature.as_slice();
+                let t = w.pools().temperature;
                 t.iter().fold(f32::MIN, |a, &b| a.max(b))
                     - t.iter().fold(f32::MAX, |a, &b| a.min(b))
             };
@@ -239,7 +243,7 @@ pub(super) fn automaton_with_reactions_and_heat_matches_the_cpu_bit_for_bit_on_i
         None,
         "the same world, cell for cell"
     );
-    let count = |w: &VoxelWorld, m| w.material.as_slice().iter().filter(|&&c| c == m).count();
+    let count = |w: &VoxelWorld, m| w.pools().material.iter().filter(|&&c| c == m).count();
     for m in [id::BASALT, id::SMOKE, id::WATER] {
         assert_eq!(count(&run.cpu, m), count(&run.gpu, m));
     }

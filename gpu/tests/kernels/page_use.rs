@@ -16,7 +16,7 @@ pub(super) fn point_buffer(gpu: &GpuContext, points: &[[f32; 3]]) -> wgpu::Buffe
 
 pub(super) fn page_use_counts_resident_pages_asks_for_absent_ones_once_and_reads_back_later() {
     use loam_gpu::PageUse;
-    use loam_storage::{PageState, PageTable, WorldLayout};
+    use loam_storage::{VoxelWorld, WorldLayout};
     let gpu = gpu();
     // 4 × 2 × 4 pages of 16³ cells; the pages with x = 0 are resident.
     let world = WorldLayout::new([64, 32, 64], 16).expect("a valid layout");
@@ -62,11 +62,11 @@ pub(super) fn page_use_counts_resident_pages_asks_for_absent_ones_once_and_reads
     assert_eq!(got.uses, vec![(page([0, 0, 0]), 1)]);
     assert!(got.requests.is_empty());
 
-    // Applied to a page table, uses refresh the LRU and requests come out.
-    let mut table = PageTable::all_absent(world.page_count());
-    table.set_state(page([0, 0, 0]), PageState::Resident);
-    assert_eq!(got.apply(&mut table, 42), &[] as &[usize]);
-    assert_eq!(table.last_use(page([0, 0, 0])), 42);
+    // Applied to a world, uses refresh the LRU and requests come out.
+    let mut voxels = VoxelWorld::with_capacity(world, 1);
+    voxels.install(page([0, 0, 0])).expect("a free slot");
+    assert_eq!(got.apply(&mut voxels, 42), &[] as &[usize]);
+    assert_eq!(voxels.table().last_use(page([0, 0, 0])), 42);
 }
 
 pub(super) fn page_use_requests_beyond_capacity_are_dropped_and_counted() {

@@ -64,7 +64,7 @@ pub(super) fn phase_on_both(
     let mut on_gpu = (world, PhaseState::default());
     for (w, _) in [&mut cpu, &mut on_gpu] {
         for p in 0..w.layout().page_count() {
-            w.table.wake(p);
+            w.wake(p);
         }
     }
     let kernel = loam_gpu::GpuPhase::new(gpu, &on_gpu.0, &phases, &materials, &config)
@@ -84,7 +84,7 @@ pub(super) fn phase_on_both(
         kernel
             .pass(gpu, w, s, &phases, baths, fields, 7, frame)
             .expect("the GPU pass runs");
-        if cpu.0.table.take_woken() != on_gpu.0.table.take_woken() {
+        if cpu.0.take_woken() != on_gpu.0.take_woken() {
             other_wakes += 1;
         }
     }
@@ -141,18 +141,18 @@ pub(super) fn phase_pass_matches_the_cpu_where_every_draw_is_clear() {
     assert_eq!(cpu.1.last, on_gpu.1.last, "the last pass's counts");
     assert_eq!(cpu.1.transitions, on_gpu.1.transitions);
     assert_eq!(
-        cpu.0.material.as_slice(),
-        on_gpu.0.material.as_slice(),
+        cpu.0.pools().material,
+        on_gpu.0.pools().material,
         "the same materials"
     );
     // Temperatures paid out of a voxel's own enthalpy are computed in f32
     // on the GPU.
     for (i, (a, b)) in cpu
         .0
+        .pools()
         .temperature
-        .as_slice()
         .iter()
-        .zip(on_gpu.0.temperature.as_slice())
+        .zip(on_gpu.0.pools().temperature)
         .enumerate()
     {
         assert!(
@@ -195,13 +195,13 @@ pub(super) fn phase_pass_near_the_boiling_point_agrees_with_the_cpu_statisticall
     // The same draws: almost every cell ends the same.
     let same = cpu
         .0
+        .pools()
         .material
-        .as_slice()
         .iter()
-        .zip(on_gpu.0.material.as_slice())
+        .zip(on_gpu.0.pools().material)
         .filter(|(a, b)| a == b)
         .count() as f64;
-    let all = cpu.0.material.as_slice().len() as f64;
+    let all = cpu.0.pools().material.len() as f64;
     assert!(same / all > 0.99, "{} of the cells differ", all - same);
 }
 
@@ -248,7 +248,7 @@ pub(super) fn phase_changes_held_part_way_agree_with_the_cpu() {
     for frame in 0..80 {
         for (w, _) in [&mut cpu, &mut on_gpu] {
             for p in 0..w.layout().page_count() {
-                w.table.wake(p);
+                w.wake(p);
             }
             ca::step(w, &materials, &ca_config, 5, frame);
         }
@@ -258,7 +258,7 @@ pub(super) fn phase_changes_held_part_way_agree_with_the_cpu() {
         kernel
             .pass(&gpu, w, s, &phases, &[], None, 5, frame)
             .expect("the GPU pass runs");
-        let held = |w: &VoxelWorld| w.latent.as_slice().iter().filter(|&&l| l != 0.0).count();
+        let held = |w: &VoxelWorld| w.pools().latent.iter().filter(|&&l| l != 0.0).count();
         if frame == 0 {
             held_at_first = held(&cpu.0);
             assert_eq!(held(&on_gpu.0), held_at_first, "held after the first pass");
@@ -283,10 +283,10 @@ pub(super) fn phase_changes_held_part_way_agree_with_the_cpu() {
     );
     assert_eq!(on_gpu.1.transitions.get(&(id::WATER, id::ICE)), None);
     let heat = |w: &VoxelWorld| {
-        w.temperature
-            .as_slice()
+        w.pools()
+            .temperature
             .iter()
-            .zip(w.latent.as_slice())
+            .zip(w.pools().latent)
             .map(|(&t, &l)| f64::from(t) + f64::from(l))
             .sum::<f64>()
     };
@@ -331,7 +331,7 @@ pub(super) fn the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_
     let (mut cpu_state, mut gpu_state) = (PhaseState::default(), PhaseState::default());
     for w in [&mut cpu, &mut on_gpu] {
         for p in 0..layout.page_count() {
-            w.table.wake(p);
+            w.wake(p);
         }
     }
     metropolis_pass(
@@ -371,13 +371,13 @@ pub(super) fn the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_
     // the LRU; only resident pages.
     let used: Vec<usize> = got.uses.iter().map(|&(p, _)| p).collect();
     let marked: Vec<usize> = (0..layout.page_count())
-        .filter(|&p| cpu.table.last_use(p) == 9)
+        .filter(|&p| cpu.table().last_use(p) == 9)
         .collect();
     assert!(!used.is_empty());
     assert_eq!(used, marked, "the GPU uses the pages the CPU marks");
     assert!(used.iter().all(|&p| !absent(p)));
-    let mut table = on_gpu.table.clone();
-    let asked = got.apply(&mut table, 41).to_vec();
+    let mut world = on_gpu.clone();
+    let asked = got.apply(&mut world, 41).to_vec();
     assert_eq!(asked, wanted);
-    assert!(used.iter().all(|&p| table.last_use(p) == 41));
+    assert!(used.iter().all(|&p| world.table().last_use(p) == 41));
 }

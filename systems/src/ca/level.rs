@@ -53,7 +53,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use loam_runtime::random::hash3;
-use loam_storage::{PageTable, VoxelWorld, WorldLayout};
+use loam_storage::{PageTable, Pools, VoxelWorld, WorldLayout};
 
 use super::flags::MOVED;
 use crate::materials::{has, Kind, MaterialTable};
@@ -187,7 +187,7 @@ pub fn level(
     frame: u64,
     pages: &[usize],
 ) -> LevelStats {
-    let mut pages: Vec<usize> = pages.iter().chain(world.table.woken()).copied().collect();
+    let mut pages: Vec<usize> = pages.iter().chain(world.table().woken()).copied().collect();
     pages.sort_unstable();
     pages.dedup();
     let layout = *world.layout();
@@ -210,7 +210,7 @@ pub fn level(
     let stride = [1, p, p * p];
     let grid = Grid {
         layout,
-        table: &world.table,
+        table: world.table(),
         page_cells,
         stride,
     };
@@ -219,7 +219,7 @@ pub fn level(
     // surface; a page of liquid with none (the depths of a lake) starts no
     // flood, though floods pass through it.
     let mut seeds: Vec<Cell> = Vec::new();
-    let material = world.material.as_slice();
+    let material = world.pools().material;
     for &page in &pages {
         let Some(view) = world.page(page) else {
             continue;
@@ -233,7 +233,7 @@ pub fn level(
         if !quiet || !holds_any(view.material, &pooled) {
             continue;
         }
-        let Some(slot) = world.table.resident_slot(page) else {
+        let Some(slot) = world.table().resident_slot(page) else {
             continue;
         };
         let origin = layout.page_coord(page).map(|c| c * layout.page);
@@ -295,21 +295,23 @@ pub fn level(
     let height = layout.size[1];
     for seed_cell in seeds {
         let start = seed_cell.index;
-        let m = world.material.as_slice()[start];
+        let cells = world.pools();
+        let m = cells.material[start];
         let pool = pooling[m as usize];
         // An earlier body's trade may have changed the seed.
-        let moved = world.flags.as_slice()[start] & MOVED != 0;
+        let moved = cells.flags[start] & MOVED != 0;
         if pool == Pooling::No || moved || body.contains(start) {
             continue;
         }
         let grid = Grid {
             layout,
-            table: &world.table,
+            table: world.table(),
             page_cells,
             stride,
         };
-        let material = world.material.as_slice();
-        let flags = world.flags.as_slice();
+        let Pools {
+            material, flags, ..
+        } = world.pools();
         let set = through(m);
         let resting = |i: usize| material[i] == m && flags[i] & MOVED == 0;
         let enterable = |i: usize| {
@@ -526,7 +528,9 @@ fn trade_level(
         let (t, h) = (t.2, h.2);
         // The body was flooded after the earlier bodies' trades, and its
         // tops and holes are different cells: every pair is still good.
-        let (material, flags) = (world.material.as_slice(), world.flags.as_slice());
+        let Pools {
+            material, flags, ..
+        } = world.pools();
         let hole = material[h.index];
         debug_assert!(
             material[t.index] == m
@@ -583,10 +587,11 @@ fn pairs_above(tops: impl Iterator<Item = u32>, holes: impl Iterator<Item = u32>
 /// Swaps two cells' material, temperature and latent heat, flags both as
 /// moved and wakes the pages that can see them.
 fn trade(world: &mut VoxelWorld, a: Cell, b: Cell) {
-    world.material.as_mut_slice().swap(a.index, b.index);
-    world.temperature.as_mut_slice().swap(a.index, b.index);
-    world.latent.as_mut_slice().swap(a.index, b.index);
-    let flags = world.flags.as_mut_slice();
+    let cells = world.pools_mut();
+    cells.material.swap(a.index, b.index);
+    cells.temperature.swap(a.index, b.index);
+    cells.latent.swap(a.index, b.index);
+    let flags = cells.flags;
     flags[a.index] |= MOVED;
     flags[b.index] |= MOVED;
     world.wake_cell(a.at);

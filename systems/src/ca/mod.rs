@@ -109,10 +109,10 @@ pub fn job() -> Job {
             let mut world = ctx.write::<VoxelWorld>()?;
             let frame = ctx.clock().frame;
             // The pages the sweep is about to update.
-            let swept = world.table.woken().to_vec();
+            let swept = world.table().woken().to_vec();
             let mut stats = step(&mut world, &table, &config, seed, frame);
             level(&mut world, &table, seed, frame, &swept);
-            stats.active_pages = world.table.awake_count() as u64;
+            stats.active_pages = world.table().awake_count() as u64;
             *ctx.write::<CaStats>()? = stats;
             Ok(())
         })

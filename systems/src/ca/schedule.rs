@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use loam_storage::pool::slots_mut;
 use loam_storage::{neighbourhood, VoxelWorld};
 
 use super::flags::MOVED;
@@ -31,13 +32,13 @@ pub fn step(
     seed: u64,
     frame: u64,
 ) -> CaStats {
-    let active = world.table.take_woken();
+    let active = world.take_woken();
     let layout = *world.layout();
     let page_cells = layout.page_cells();
     let resident: Vec<usize> = active
         .iter()
         .copied()
-        .filter(|&p| world.table.resident_slot(p).is_some())
+        .filter(|&p| world.table().resident_slot(p).is_some())
         .collect();
     let parallel = rayon::current_num_threads() > 1;
 
@@ -58,13 +59,14 @@ pub fn step(
         panic!("ca::step on an inconsistent world: {e}");
     }
 
+    let pools = world.pools_mut();
     let mut slots: Vec<usize> = resident
         .iter()
-        .filter_map(|&p| world.table.resident_slot(p))
+        .filter_map(|&p| pools.table.resident_slot(p))
         .collect();
     slots.sort_unstable();
     let clear = |flags: &mut [u8]| flags.iter_mut().for_each(|f| *f &= !MOVED);
-    let mut views = world.flags.slots_mut(&slots);
+    let mut views = slots_mut(pools.flags, page_cells, &slots);
     if parallel {
         views.par_iter_mut().for_each(|v| clear(v));
     } else {
@@ -72,15 +74,19 @@ pub fn step(
     }
     drop(views);
 
+    let page_table = pools.table;
     let channels = Channels {
-        material: Disjoint::new(world.material.as_mut_slice()),
-        temperature: Disjoint::new(world.temperature.as_mut_slice()),
-        latent: Disjoint::new(world.latent.as_mut_slice()),
-        flags: Disjoint::new(world.flags.as_mut_slice()),
+        material: Disjoint::new(pools.material),
+        temperature: Disjoint::new(pools.temperature),
+        latent: Disjoint::new(pools.latent),
+        flags: Disjoint::new(pools.flags),
     };
     let mut stats = CaStats::default();
     let mut phase_pages: Vec<usize> = Vec::with_capacity(resident.len());
     let mut results: Vec<PageResult> = Vec::with_capacity(resident.len());
+    // Pages to mark changed (true) or only wake, in the order found; applied
+    // once the pools are no longer borrowed.
+    let mut woken: Vec<(usize, bool)> = Vec::new();
     for phase in 0..8u32 {
         phase_pages.clear();
         phase_pages.extend(resident.iter().copied().filter(|&p| {
@@ -90,7 +96,6 @@ pub fn step(
         if phase_pages.is_empty() {
             continue;
         }
-        let page_table = &world.table;
         let update = |&p: &usize| -> PageResult {
             let c = layout.page_coord(p);
             let mut base = [NONE; 27];
@@ -137,17 +142,20 @@ pub fn step(
             // eviction); those that can see a change only wake.
             for k in (0..27).filter(|k| r.wake >> k & 1 == 1) {
                 if let Some(n) = layout.neighbour_page(c, neighbourhood::offset(k)) {
-                    if r.dirty >> k & 1 == 1 {
-                        world.table.touch(n);
-                    } else {
-                        world.table.wake(n);
-                    }
+                    woken.push((n, r.dirty >> k & 1 == 1));
                 }
             }
         }
     }
+    for (n, changed) in woken {
+        if changed {
+            world.touch(n);
+        } else {
+            world.wake(n);
+        }
+    }
     stats.pages_updated = resident.len() as u64;
     stats.cells_updated = (resident.len() * page_cells) as u64;
-    stats.active_pages = world.table.awake_count() as u64;
+    stats.active_pages = world.table().awake_count() as u64;
     stats
 }

@@ -76,7 +76,7 @@ fn emit_heat(world: &VoxelWorld, fields: &mut Fields) {
         c.iter()
             .fold(false, |a, &m| a | (m == id::FIRE) | (m == id::LAVA))
     };
-    for &p in world.table.woken() {
+    for &p in world.table().woken() {
         let Some(view) = world.page(p) else { continue };
         if !view.material.chunks(256).any(burning) {
             continue;
@@ -123,7 +123,7 @@ fn spans(world: &VoxelWorld, c: [i32; 3], cell: u32, out: &mut Vec<Span>) {
             for px in (lo[0] / pe..hi[0].div_ceil(pe)).map(|v| v * pe) {
                 let origin = [px, py, pz];
                 let (page, _) = layout.locate(origin);
-                let Some(slot) = world.table.resident_slot(page) else {
+                let Some(slot) = world.table().resident_slot(page) else {
                     continue;
                 };
                 out.push(Span {
@@ -152,8 +152,8 @@ fn heat(world: &mut VoxelWorld, active: &[([i32; 3], Sample)], cell: u32, k: f32
     let layout = *world.layout();
     let pe = layout.page as usize;
     let heated: Vec<(usize, u64)> = world
+        .pools_mut()
         .temperature
-        .as_mut_slice()
         .par_chunks_mut(layout.page_cells())
         .enumerate()
         .filter_map(|(slot, temperature)| {
@@ -187,7 +187,7 @@ fn heat(world: &mut VoxelWorld, active: &[([i32; 3], Sample)], cell: u32, k: f32
         })
         .collect();
     for &(page, _) in &heated {
-        world.table.touch(page);
+        world.touch(page);
         world.wake_around(page);
     }
     heated.iter().map(|&(_, n)| n).sum()
@@ -229,7 +229,7 @@ impl Throw<'_> {
                     for y in lo[1]..hi[1] {
                         for x in lo[0]..hi[0] {
                             let i = slot * pc + layout.local_offset([x, y, z]);
-                            let m = world.material.as_slice()[i];
+                            let m = world.pools().material[i];
                             let p = [origin[0] + x, origin[1] + y, origin[2] + z];
                             if m == id::AIR {
                                 continue;
@@ -251,8 +251,8 @@ impl Throw<'_> {
                             if let Some(to) = to {
                                 // With any latent heat as temperature: the
                                 // phase pass splits it again.
-                                let t =
-                                    world.temperature.as_slice()[i] + world.latent.as_slice()[i];
+                                let cells = world.pools();
+                                let t = cells.temperature[i] + cells.latent[i];
                                 let t_air = world.temperature(to).unwrap_or(AMBIENT);
                                 world.set_cell(to, m, t);
                                 world.set_cell(p, id::AIR, t_air);

@@ -108,13 +108,14 @@ pub fn metropolis_pass(
     let (used, asked): (Vec<Reached>, Vec<Reached>) =
         reached.into_iter().partition(|&(_, resident)| resident);
 
+    let pools = world.pools_mut();
+    let table = pools.table;
     let ch = Channels {
-        material: Disjoint::new(world.material.as_mut_slice()),
-        temperature: Disjoint::new(world.temperature.as_mut_slice()),
-        latent: Disjoint::new(world.latent.as_mut_slice()),
+        material: Disjoint::new(pools.material),
+        temperature: Disjoint::new(pools.temperature),
+        latent: Disjoint::new(pools.latent),
     };
     let page_cells = layout.page_cells();
-    let table = &world.table;
     let mut outcomes: Vec<PageOutcome> = vec![PageOutcome::new(from_phase.len()); pages.len()];
     for colour in 0..2u32 {
         let key = sweep_key(seed, frame, colour);
@@ -372,7 +373,7 @@ pub fn metropolis_pass(
         .copied()
         .chain(used.into_iter().map(|(p, _)| p))
     {
-        world.table.set_last_use(p, frame);
+        world.set_last_use(p, frame);
     }
     finish_pass(world, state, phases, plan, &outcomes);
     state.asked = asked.into_iter().map(|(p, _)| p).collect();

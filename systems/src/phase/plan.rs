@@ -14,7 +14,7 @@
 //! let layout = WorldLayout::new([32, 32, 32], 16)?;
 //! let mut world = VoxelWorld::new(layout, id::WATER, 300.0);
 //! for p in 0..layout.page_count() {
-//!     world.table.wake(p);
+//!     world.wake(p);
 //! }
 //! let (phases, mut state) = (PhaseTable::default(), PhaseState::default());
 //! let plan = plan_pass(&world, &state, &phases, &PhaseConfig::default(), 0);
@@ -63,7 +63,7 @@ pub fn plan_pass(
     // Candidates the stagger skips this frame stay candidates (while
     // resident); the rest are visited with the pages woken this frame.
     let due = |p: usize| mix64(p as u64).wrapping_add(frame) % stagger == 0;
-    let resident = |p: usize| world.table.resident_slot(p).is_some();
+    let resident = |p: usize| world.table().resident_slot(p).is_some();
     let mut kept: Vec<usize> = state
         .candidates
         .iter()
@@ -71,7 +71,7 @@ pub fn plan_pass(
         .filter(|&p| !due(p) && resident(p))
         .collect();
     let mut pages: Vec<usize> = world
-        .table
+        .table()
         .woken()
         .iter()
         .copied()

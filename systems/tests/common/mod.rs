@@ -32,7 +32,7 @@ pub fn fill(w: &mut VoxelWorld, min: [u32; 3], max: [u32; 3], m: u8) {
 /// One frame as the `ca.step` job runs it: the sweep, then levelling from
 /// the pages swept and woken.
 pub fn frame(w: &mut VoxelWorld, table: &MaterialTable, seed: u64, f: u64) -> ca::LevelStats {
-    let swept = w.table.woken().to_vec();
+    let swept = w.table().woken().to_vec();
     ca::step(w, table, &CONFIG, seed, f);
     ca::level(w, table, seed, f, &swept)
 }
@@ -50,7 +50,7 @@ pub fn settle(w: &mut VoxelWorld, seed: u64, limit: u64, threads: usize) -> u64 
         for f in 0..limit {
             frame(w, &table, seed, f);
             assert_eq!(w.material_counts(), counts, "frame {f}: counts changed");
-            if w.table.awake_count() == 0 {
+            if w.table().awake_count() == 0 {
                 return f + 1;
             }
         }
@@ -76,9 +76,9 @@ pub fn assert_same_on_any_thread_count(make: impl Fn() -> VoxelWorld, seed: u64,
 /// with a phase diagram (sensible and latent heat), capacity × volume × T
 /// for the rest. Conduction and the phase pass each conserve it.
 pub fn energy(w: &VoxelWorld, phases: &PhaseTable, materials: &MaterialTable, voxel: f64) -> f64 {
-    let m = w.material.as_slice();
-    let t = w.temperature.as_slice();
-    let latent = w.latent.as_slice();
+    let m = w.pools().material;
+    let t = w.pools().temperature;
+    let latent = w.pools().latent;
     m.iter()
         .zip(t)
         .zip(latent)
