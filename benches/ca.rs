@@ -1,13 +1,14 @@
 //! Falling-sand throughput (criterion). The same workloads as `loam bench ca`;
-//! see `loam::bench::ca`.
+//! see `loam_bench::ca` and `loam::bench::sleeping`.
 
 // `criterion_group!` makes an undocumented `pub fn`.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use loam::bench::ca::{dense_frame, dense_world, sleeping_runtime};
+use loam::bench::sleeping::sleeping_runtime;
 use loam::loam_systems::MaterialTable;
+use loam_bench::ca::{dense_frame, dense_world};
 
 /// Frames per measured batch, each batch starting from the same fresh world.
 const FRAMES: u64 = 8;

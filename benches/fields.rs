@@ -1,12 +1,12 @@
 //! Field diffusion and decay (criterion): the same workload as `loam bench
-//! fields`; see `loam::bench::fields`.
+//! fields`; see `loam_bench::fields`.
 
 // `criterion_group!` makes an undocumented `pub fn`.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
-use loam::bench::fields::{dense_fields, step};
+use loam_bench::fields::{dense_fields, step};
 
 fn diffuse64(c: &mut Criterion) {
     let mut group = c.benchmark_group("fields.diffuse64");

@@ -1,12 +1,12 @@
 //! Job-graph frame overhead (criterion). The same workload as
-//! `loam bench jobgraph`; see `loam::bench::jobgraph`.
+//! `loam bench jobgraph`; see `loam_bench::jobgraph`.
 
 // `criterion_group!` makes an undocumented `pub fn`.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use loam::bench::jobgraph::{job_set, loam_engine, Shape};
+use loam_bench::jobgraph::{job_set, loam_engine, Shape};
 
 fn frame_overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("jobgraph");

@@ -1,14 +1,14 @@
 //! Phase-transition throughput (criterion): the same workloads as `loam
-//! bench phase`; see `loam::bench::phase`.
+//! bench phase`; see `loam_bench::phase`.
 
 // `criterion_group!` makes an undocumented `pub fn`.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use loam::bench::phase::{dense_pass, dense_world, Ising};
 use loam::loam_systems::phase::{PhaseState, PhaseTable};
 use loam::loam_systems::MaterialTable;
+use loam_bench::phase::{dense_pass, dense_world, Ising};
 
 fn dense(c: &mut Criterion) {
     let mut group = c.benchmark_group("phase.dense128");

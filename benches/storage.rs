@@ -1,17 +1,18 @@
 //! World-file throughput (criterion): the same workloads as `loam bench
-//! storage`; see `loam::bench::storage`.
+//! storage`; see `loam_bench::storage` and `loam::bench::streaming`.
 
 // `criterion_group!` makes an undocumented `pub fn`.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use loam::bench::storage::{
-    materialize, mixed_world, scratch_dir, stream_run, stream_scenario, write_world, STREAM_FRAMES,
+use loam::bench::streaming::{
+    materialize, mixed_world, stream_run, stream_scenario, STREAM_FRAMES,
 };
 use loam::loam_storage::file::{SaveOptions, WorldFile};
 use loam::loam_storage::io::{self, IoKind};
 use loam::loam_storage::VoxelWorld;
+use loam_bench::storage::{scratch_dir, write_world};
 
 fn load(c: &mut Criterion) {
     let dir = scratch_dir().expect("a scratch directory");

@@ -1,13 +1,13 @@
 //! Soft-body solver cost (criterion): the same workloads as `loam bench
-//! xpbd`; see `loam::bench::xpbd`.
+//! xpbd`; see `loam_bench::xpbd`.
 
 // `criterion_group!` makes an undocumented `pub fn`.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use loam::bench::xpbd::{grass5k, jelly10k, ENV};
 use loam::loam_systems::MaterialTable;
+use loam_bench::xpbd::{grass5k, jelly10k, ENV};
 
 fn jelly(c: &mut Criterion) {
     let mut group = c.benchmark_group("xpbd.jelly10k");

@@ -87,7 +87,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     // mirror, in its steady state: the cells were sent a frame before, and
     // the frame reads the peaks back after each substep and every cell at
     // the end.
-    let mut region = loam::bench::fields::dense_fields();
+    let mut region = loam_bench::fields::dense_fields();
     let mut on_gpu = loam_gpu::GpuFields::new(&gpu);
     let dt = 1.0 / 60.0;
     region.step_mirrored(dt, &mut on_gpu.on(&gpu))?;
@@ -101,11 +101,11 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     // The jelly10k workload of `loam bench xpbd`: 10,164 Gram-Schmidt
     // voxels, 4 substeps a frame; and its grass5k, 5,000 rooted blades of
     // the volume solver, awake (no sleeping), with contacts between them.
-    let (world, mut bodies) = loam::bench::xpbd::jelly10k();
+    let (world, mut bodies) = loam_bench::xpbd::jelly10k();
     let constraints = bodies.constraints();
     let soft_s = soft_frame_s(&gpu, &world, &mut bodies, 30)?;
-    let projections = (constraints * loam::bench::xpbd::ENV.substeps as usize) as f64 / soft_s;
-    let (world, mut grass) = loam::bench::xpbd::grass5k();
+    let projections = (constraints * loam_bench::xpbd::ENV.substeps as usize) as f64 / soft_s;
+    let (world, mut grass) = loam_bench::xpbd::grass5k();
     grass.no_sleep = true;
     let grass_s = soft_frame_s(&gpu, &world, &mut grass, 5)?;
     let table = loam_systems::materials::MaterialTable::default();
@@ -147,7 +147,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
 
     // The automaton's movement on `loam bench ca`'s dense world (64³ here),
     // every page every frame; the CPU with the same configuration.
-    let mut dense = loam::bench::ca::dense_world(64);
+    let mut dense = loam_bench::ca::dense_world(64);
     let config = loam_systems::ca::CaConfig {
         reactions: false,
         heat: false,
@@ -181,8 +181,8 @@ fn main() -> Result<(), loam_gpu::GpuError> {
         loam_systems::phase::PhaseTable::default(),
         loam_systems::materials::MaterialTable::default(),
     );
-    let mut block = loam::bench::phase::dense_world();
-    let config = loam::bench::phase::dense_config();
+    let mut block = loam_bench::phase::dense_world();
+    let config = loam_bench::phase::dense_config();
     let phase = loam_gpu::GpuPhase::new(&gpu, &block, &tables.0, &tables.1, &config)?;
     let mut state = loam_systems::phase::PhaseState::default();
     let passes = 5u64;
@@ -211,7 +211,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     }
     let gpu_phase = visits as f64 / phase_s;
     let phase_kernel_ms = phase.last_gpu_ns().map(|ns| ns as f64 / 1e6);
-    let cpu_phase = loam::bench::phase::dense_visits_per_s(2, passes);
+    let cpu_phase = loam_bench::phase::dense_visits_per_s(2, passes);
 
     println!("name                                    value unit");
     println!(
@@ -248,7 +248,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     println!("gpu.fields.diffuse64.ms_per_step       {mirror_ms:>12.3} ms");
     println!(
         "cpu.fields.diffuse64.ms.t2             {:>12.3} ms",
-        loam::bench::fields::diffuse64_ms(2, 10)
+        loam_bench::fields::diffuse64_ms(2, 10)
     );
     println!(
         "gpu.fields_decay.ms_1000_bricks        {:>12.3} ms",
@@ -268,7 +268,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     );
     println!(
         "cpu.xpbd.jelly10k.ms_per_frame.t2      {:>12.3} ms",
-        loam::bench::xpbd::jelly10k_ms(2, 30).0
+        loam_bench::xpbd::jelly10k_ms(2, 30).0
     );
     println!(
         "gpu.xpbd.grass5k.ms_per_frame          {:>12.3} ms",
@@ -276,7 +276,7 @@ fn main() -> Result<(), loam_gpu::GpuError> {
     );
     println!(
         "cpu.xpbd.grass5k.ms_per_frame.t2       {:>12.3} ms",
-        loam::bench::xpbd::grass5k_ms(false, 5)
+        loam_bench::xpbd::grass5k_ms(false, 5)
     );
     Ok(())
 }
@@ -295,7 +295,7 @@ fn soft_frame_s(
     let mut mirror = loam_gpu::WorldMirror::new(gpu, world)?;
     mirror.sync(gpu, world, &table);
     let mut soft = loam_gpu::GpuSoftBodies::new(gpu, &mirror, None);
-    let env = loam::bench::xpbd::ENV;
+    let env = loam_bench::xpbd::ENV;
     bodies.step_mirrored(world, &table, &env, &mut soft.on(gpu))?;
     let start = Instant::now();
     for _ in 0..frames {

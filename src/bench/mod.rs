@@ -1,26 +1,13 @@
-//! Benchmark workloads, defined once and run two ways: by criterion
-//! (`cargo bench`, in `benches/`) and by `loam bench` (briefly, on the
-//! user's machine, printing a table or JSON).
+//! `loam bench`: the benchmark groups, each the workloads over the kernels
+//! (the `loam-bench` crate) and, where a group has them, workloads of the
+//! whole engine, which live here beside the runtime they measure. Criterion
+//! (`cargo bench`, in `benches/`) runs the same workloads.
 
-pub mod ca;
-pub mod fields;
-pub mod jobgraph;
-pub mod phase;
-pub mod storage;
-pub mod xpbd;
+pub mod sleeping;
+pub mod streaming;
 
-use serde::Serialize;
-
-/// One measured number.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Measurement {
-    /// Dotted name, e.g. `jobgraph.ns_per_job.100`.
-    pub name: String,
-    /// The value.
-    pub value: f64,
-    /// Its unit.
-    pub unit: &'static str,
-}
+pub use loam_bench::Measurement;
+use loam_bench::{ca, fields, phase, xpbd};
 
 /// The benchmark groups `loam bench` knows, with what they measure.
 pub const GROUPS: &[(&str, &str)] = &[
@@ -61,38 +48,20 @@ pub fn run(filters: &[String], mut progress: impl FnMut(&str)) -> Vec<Measuremen
         }
         progress(group);
         match *group {
-            "jobgraph" => out.extend(jobgraph_measurements()),
-            "ca" => out.extend(ca::measurements()),
+            "jobgraph" => out.extend(loam_bench::jobgraph_measurements()),
+            "ca" => {
+                out.extend(ca::measurements());
+                out.extend(sleeping::ca_measurements());
+            }
             "fields" => out.extend(fields::measurements()),
-            "phase" => out.extend(phase::measurements()),
-            "storage" => out.extend(storage::measurements()),
+            "phase" => {
+                out.extend(phase::measurements());
+                out.extend(sleeping::phase_measurements());
+            }
+            "storage" => out.extend(streaming::measurements()),
             "xpbd" => out.extend(xpbd::measurements()),
             _ => {}
         }
-    }
-    out
-}
-
-fn jobgraph_measurements() -> Vec<Measurement> {
-    let mut out = Vec::new();
-    for n in [10usize, 100, 1000] {
-        let frames = (200_000 / n).clamp(100, 5_000) as u32;
-        let mut per_shape = Vec::new();
-        for shape in jobgraph::Shape::ALL {
-            let set = jobgraph::job_set(shape, n);
-            let ns = jobgraph::ns_per_job(&set, 2, frames);
-            out.push(Measurement {
-                name: format!("jobgraph.{}.ns_per_job.{n}", shape.name()),
-                value: ns,
-                unit: "ns",
-            });
-            per_shape.push(ns);
-        }
-        out.push(Measurement {
-            name: format!("jobgraph.ns_per_job.{n}"),
-            value: per_shape.iter().sum::<f64>() / per_shape.len() as f64,
-            unit: "ns",
-        });
     }
     out
 }

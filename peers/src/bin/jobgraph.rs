@@ -4,7 +4,7 @@
 //! The workload is Loam's own benchmark module, included by path, so both
 //! sides run exactly the jobs `job_set` describes: every job borrows the
 //! resources it declares and adds one to the slots it writes, so frame time
-//! per job is the scheduler's dispatch cost (see `src/bench/jobgraph.rs`).
+//! per job is the scheduler's dispatch cost (see `bench/src/jobgraph.rs`).
 //! After timing, every side checks that every slot holds the count that
 //! running each job once per frame gives.
 //!
@@ -55,7 +55,9 @@
 //! to quote, for checking that the comparison still builds and runs (CI's
 //! `.ci/readme.sh` does).
 
-#[path = "../../../src/bench/jobgraph.rs"]
+// The workload's own file, so that its slot types are local here and can
+// be bevy resources.
+#[path = "../../../bench/src/jobgraph.rs"]
 mod jobgraph;
 
 use std::hint::black_box;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use loam_runtime::random::hash3;
 use loam_systems::fields::{FieldConfig, Fields, Scalar};
 
-use super::Measurement;
+use crate::Measurement;
 
 /// The dense region: every field cell of 64³ (256³ voxels) written.
 pub fn dense_fields() -> Fields {

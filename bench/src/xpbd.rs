@@ -17,7 +17,7 @@ use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, MaterialTable, AMBIENT};
 use loam_systems::xpbd::{materials, Environment, SoftBodies, SoftBox, Solver};
 
-use super::Measurement;
+use crate::Measurement;
 
 /// A 60 Hz frame in 4 substeps, 0.25 m cells, no fields.
 pub const ENV: Environment<'static> = Environment {

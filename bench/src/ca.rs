@@ -4,8 +4,11 @@
 //!   water, with every page woken before each frame, so all 2,097,152 cells
 //!   are updated every frame. Throughput counts every cell of every updated
 //!   page, moving or not.
-//! - `sleeping`: the world of `scenarios/sleeping.toml` after it settled:
-//!   its frame cost should follow its few active pages, not its size.
+//! - `level`: the levelling pass over the dense world and over a 256-wide
+//!   lake with a heap on it.
+//!
+//! The sleeping world's frame time, which needs a scenario's runtime, is
+//! measured in the `loam` crate (`loam::bench::sleeping`).
 
 use std::time::Instant;
 
@@ -15,11 +18,7 @@ use loam_systems::ca::{self, CaConfig};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::MaterialTable;
 
-use super::Measurement;
-use crate::{Runtime, Scenario};
-
-/// The shipped sleeping scenario, embedded so `loam bench` runs anywhere.
-pub const SLEEPING_TOML: &str = include_str!("../../scenarios/sleeping.toml");
+use crate::Measurement;
 
 /// A world of `edge`³ cells (page 32): water in the bottom 7/16, sand above
 /// it up to 7/8 of the height, air on top, with one cell in 64 of each layer
@@ -133,30 +132,6 @@ pub fn lake_level_ms(runs: u32) -> f64 {
     spent.as_secs_f64() * 1000.0 / f64::from(runs)
 }
 
-/// A runtime of the sleeping scenario after `settle` frames, its world
-/// `grow` times wider and deeper (the active spot stays where it is).
-pub fn sleeping_runtime(threads: usize, settle: u64, grow: u32) -> Runtime {
-    let mut scenario = Scenario::parse(SLEEPING_TOML, "sleeping.toml".as_ref())
-        .expect("the shipped sleeping scenario is valid");
-    scenario.run.threads = threads;
-    scenario.world.size[0] *= grow;
-    scenario.world.size[2] *= grow;
-    let mut rt = Runtime::new(scenario).expect("the sleeping scenario builds");
-    rt.run(settle).expect("the sleeping scenario runs");
-    rt
-}
-
-/// Mean ms per frame of the settled sleeping world (grown `grow` times per
-/// horizontal axis), and the pages active at the end.
-pub fn sleeping_ms_per_frame(threads: usize, frames: u64, grow: u32) -> (f64, usize) {
-    let mut rt = sleeping_runtime(threads, 60, grow);
-    let start = Instant::now();
-    rt.run(frames).expect("the sleeping scenario runs");
-    let ms = start.elapsed().as_secs_f64() * 1000.0 / frames as f64;
-    let active = rt.world().table().awake_count();
-    (ms, active)
-}
-
 /// The `ca` group for `loam bench`.
 pub fn measurements() -> Vec<Measurement> {
     let mut out = Vec::new();
@@ -183,24 +158,6 @@ pub fn measurements() -> Vec<Measurement> {
     out.push(Measurement {
         name: "ca.level.lake256.ms_per_pass".into(),
         value: lake_level_ms(5),
-        unit: "ms",
-    });
-    let (ms, active) = sleeping_ms_per_frame(2, 200, 1);
-    out.push(Measurement {
-        name: "ca.sleeping.ms_per_frame".into(),
-        value: ms,
-        unit: "ms",
-    });
-    out.push(Measurement {
-        name: "ca.sleeping.active_pages".into(),
-        value: active as f64,
-        unit: "pages",
-    });
-    // The same activity in a world with 4x the cells: the frame should cost the same.
-    let (ms4, _) = sleeping_ms_per_frame(2, 200, 2);
-    out.push(Measurement {
-        name: "ca.sleeping.ms_per_frame.world_x4".into(),
-        value: ms4,
         unit: "ms",
     });
     out

@@ -8,9 +8,9 @@
 //!   red/black Metropolis with a counter-based random number per site and a
 //!   lookup table for the acceptance, on the same rayon pool.
 //!   `phase.ising_ratio` = Loam's time per visit over Ising's time per flip.
-//! - `settled`: the `phase.metropolis` job's mean time per frame in the
-//!   sleeping scenario's settled world, whose lake is far from any
-//!   transition: it should cost next to nothing.
+//!
+//! The settled world's cost, which needs a scenario's runtime, is measured
+//! in the `loam` crate (`loam::bench::sleeping`).
 
 use std::time::Instant;
 
@@ -22,7 +22,7 @@ use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, MaterialTable};
 use loam_systems::phase::{metropolis_pass, PhaseConfig, PhaseState, PhaseTable};
 
-use super::Measurement;
+use crate::Measurement;
 
 /// The dense block: water at 372.65–373.65 K.
 pub fn dense_world() -> VoxelWorld {
@@ -185,25 +185,6 @@ pub fn ising_flips_per_s(threads: usize, sweeps: u64) -> f64 {
     })
 }
 
-/// Mean ms of the `phase.metropolis` job per frame in the settled sleeping world.
-pub fn settled_ms_per_frame(frames: u64) -> f64 {
-    let mut rt = super::ca::sleeping_runtime(2, 60, 1);
-    let before = job_total_ms(&rt);
-    rt.run(frames).expect("the sleeping scenario runs");
-    (job_total_ms(&rt) - before) / frames as f64
-}
-
-fn job_total_ms(rt: &crate::Runtime) -> f64 {
-    rt.engine()
-        .job_stats()
-        .iter()
-        .find(|j| j.name == "phase.metropolis")
-        .map_or(0.0, |j| {
-            let s = j.summary();
-            s.mean_ms * s.runs as f64
-        })
-}
-
 /// The `phase` group for `loam bench`.
 pub fn measurements() -> Vec<Measurement> {
     let mut out = Vec::new();
@@ -229,11 +210,6 @@ pub fn measurements() -> Vec<Measurement> {
         name: "phase.ising_ratio".into(),
         value: ising / loam_t2,
         unit: "x",
-    });
-    out.push(Measurement {
-        name: "phase.settled.ms_per_frame".into(),
-        value: settled_ms_per_frame(200),
-        unit: "ms",
     });
     out
 }
