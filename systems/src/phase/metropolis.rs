@@ -25,7 +25,11 @@ struct Channels<'a> {
 
 /// One Metropolis pass: the pages woken this frame and the candidate pages
 /// (see the module docs), red cells then black cells, pages in parallel on
-/// the current rayon pool.
+/// the current rayon pool. Returns the absent pages its columns reached
+/// (the liquid or solid above a visited page went on into a page that is
+/// not resident), in page order: streaming loads them (through
+/// [`PageRequests`](loam_storage::stream::PageRequests)), so that the
+/// weight above is whole.
 ///
 /// # Panics
 /// If the world's pools and page table disagree over the visited pages and
@@ -41,13 +45,13 @@ pub fn metropolis_pass(
     fields: Option<&Fields>,
     seed: u64,
     frame: u64,
-) {
+) -> Vec<usize> {
     let layout = *world.layout();
     let plan = plan_pass(world, state, phases, config, frame);
     let pages = &plan.pages;
     if pages.is_empty() {
         finish_pass(world, state, phases, plan, &[]);
-        return;
+        return Vec::new();
     }
     let from_phase = FromPhase::table(&substance_terms(phases, config.voxel_size));
     // Stands for a neighbour that is not there: no phase's material.
@@ -376,7 +380,7 @@ pub fn metropolis_pass(
         world.set_last_use(p, frame);
     }
     finish_pass(world, state, phases, plan, &outcomes);
-    state.asked = asked.into_iter().map(|(p, _)| p).collect();
+    asked.into_iter().map(|(p, _)| p).collect()
 }
 
 /// A page a column reached above a visited page, and whether it is

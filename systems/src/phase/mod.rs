@@ -100,7 +100,7 @@ pub fn job() -> Job {
             let materials = ctx.read::<crate::MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut state = ctx.write::<PhaseState>()?;
-            metropolis_pass(
+            let asked = metropolis_pass(
                 &mut world,
                 &mut state,
                 &phases,
@@ -111,7 +111,7 @@ pub fn job() -> Job {
                 seed,
                 ctx.clock().frame,
             );
-            ctx.write::<PageRequests>()?.pages.clone_from(&state.asked);
+            ctx.write::<PageRequests>()?.pages = asked;
             Ok(())
         })
 }

@@ -197,8 +197,6 @@ pub fn finish_pass(
     candidates.dedup();
     state.candidates = candidates;
     state.last = stats;
-    // The backend that ran the pass says which pages its columns asked for.
-    state.asked.clear();
 }
 
 /// The key of a half-sweep's random numbers: a visited cell's number is

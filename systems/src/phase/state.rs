@@ -67,8 +67,4 @@ pub struct PhaseState {
     pub transitions: BTreeMap<(u8, u8), u64>,
     /// Pages that held a voxel near a transition at the last visit.
     pub(super) candidates: Vec<usize>,
-    /// Absent pages the last pass's columns reached (the liquid or solid
-    /// above a visited page went on into a page that is not resident), in
-    /// page order: streaming loads them, so the weight above is whole.
-    pub asked: Vec<usize>,
 }
