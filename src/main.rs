@@ -417,7 +417,8 @@ fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<E
         // holds, the others generated from its fills.
         let scenario = Scenario::load(input).map_err(LoamError::from)?;
         let world = &scenario.world;
-        let layout = loam::loam_storage::WorldLayout::new(world.size, world.page)
+        let layout = scenario
+            .layout()
             .map_err(|e| LoamError::Invalid(e.to_string()))?;
         let file = match world.storage.as_ref().filter(|s| s.file.exists()) {
             Some(spec) => Some(

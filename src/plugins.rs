@@ -1,7 +1,6 @@
 //! The mapping from a scenario to the plugins that run it.
 
 use loam_runtime::Plugins;
-use loam_storage::WorldLayout;
 use loam_systems::ca::AutomatonPlugin;
 use loam_systems::fields::FieldsPlugin;
 use loam_systems::phase::PhasePlugin;
@@ -18,7 +17,9 @@ use crate::world::WorldPlugin;
 /// [`Runtime::default_plugins`](crate::Runtime::default_plugins)).
 pub(crate) fn for_scenario(scenario: &Scenario) -> Result<(Plugins, Vec<String>), LoamError> {
     scenario.validate().map_err(LoamError::Invalid)?;
-    let layout = layout(scenario)?;
+    let layout = scenario
+        .layout()
+        .map_err(|e| LoamError::Invalid(e.to_string()))?;
     let mut plugins = Plugins::new();
     match scenario.world.storage {
         None => plugins.push(Box::new(WorldPlugin::new(scenario, layout))),
@@ -47,10 +48,4 @@ pub(crate) fn for_scenario(scenario: &Scenario) -> Result<(Plugins, Vec<String>)
     }
     let notes = crate::backend::choose(scenario, &mut plugins)?;
     Ok((plugins, notes))
-}
-
-/// The world's layout, or why the scenario's sizes make none.
-fn layout(scenario: &Scenario) -> Result<WorldLayout, LoamError> {
-    WorldLayout::new(scenario.world.size, scenario.world.page)
-        .map_err(|e| LoamError::Invalid(e.to_string()))
 }

@@ -55,8 +55,9 @@ impl Runtime {
     /// Builds the world of `scenario` and the systems that simulate it,
     /// from [`Runtime::default_plugins`].
     pub fn new(scenario: Scenario) -> Result<Self, LoamError> {
+        // `default_plugins` validated the scenario.
         let (plugins, notes) = Self::default_plugins(&scenario)?;
-        let mut runtime = Self::with_plugins(scenario, plugins)?;
+        let mut runtime = Self::build(scenario, plugins)?;
         runtime.setup.notes.splice(0..0, notes);
         Ok(runtime)
     }
@@ -76,6 +77,11 @@ impl Runtime {
     /// the world and everything that happens to it.
     pub fn with_plugins(scenario: Scenario, plugins: Plugins) -> Result<Self, LoamError> {
         scenario.validate().map_err(LoamError::Invalid)?;
+        Self::build(scenario, plugins)
+    }
+
+    /// [`Runtime::with_plugins`] for a scenario already validated.
+    fn build(scenario: Scenario, plugins: Plugins) -> Result<Self, LoamError> {
         check_memory(scenario.resident_cells())?;
         let mut engine = Engine::new(EngineConfig {
             threads: scenario.run.threads,

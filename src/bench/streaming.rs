@@ -19,7 +19,7 @@ use loam_runtime::random::hash3;
 use loam_storage::file::{PageBuf, SaveOptions, WorldFile};
 use loam_storage::io::IoKind;
 use loam_storage::stream::{wanted_pages, PageSource, Viewpoint};
-use loam_storage::{VoxelWorld, WorldLayout};
+use loam_storage::VoxelWorld;
 use loam_systems::materials::id;
 
 use crate::scenario::{ObserverSpec, SavePolicy, StorageSpec};
@@ -131,7 +131,7 @@ pub fn materialize(scenario: &Scenario) {
         .storage
         .as_ref()
         .expect("a streamed scenario");
-    let layout = WorldLayout::new(scenario.world.size, scenario.world.page).expect("valid");
+    let layout = scenario.layout().expect("a valid layout");
     let lookahead = storage.lookahead / scenario.run.dt;
     let mut pages: Vec<usize> = (0..=scenario.run.frames.max(STREAM_FRAMES))
         .flat_map(|f| {

@@ -1,5 +1,6 @@
 //! What the scenario asks of each system, as the systems' configurations.
 
+use loam_storage::{LayoutError, WorldLayout};
 use loam_systems::ca::CaConfig;
 use loam_systems::phase::PhaseConfig;
 use loam_systems::xpbd::SoftBodies;
@@ -8,6 +9,11 @@ use loam_systems::WorldScale;
 use super::Scenario;
 
 impl Scenario {
+    /// The world's layout (its size in pages), or why its sizes make none.
+    pub fn layout(&self) -> Result<WorldLayout, LayoutError> {
+        WorldLayout::new(self.world.size, self.world.page)
+    }
+
     /// The world's scale: its cell size, at Earth's gravity.
     pub fn world_scale(&self) -> WorldScale {
         WorldScale {

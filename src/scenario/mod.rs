@@ -541,7 +541,7 @@ impl Scenario {
     /// error says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         let size = self.world.size;
-        loam_storage::WorldLayout::new(size, self.world.page).map_err(|e| e.to_string())?;
+        self.layout().map_err(|e| e.to_string())?;
         let cells = self.resident_cells();
         if cells > limits::MAX_RESIDENT_CELLS {
             return Err(format!(
