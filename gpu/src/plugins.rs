@@ -26,7 +26,7 @@ use loam_runtime::{Engine, Job, JobError, Plugin, PluginError, Res, Seed, Stage}
 use loam_storage::stream::PageRequests;
 use loam_storage::VoxelWorld;
 use loam_systems::ca::{CaConfig, CaStats};
-use loam_systems::fields::{couple_job, Fields};
+use loam_systems::fields::{Fields, FieldsPlugin};
 use loam_systems::phase::{HeatBaths, PhaseConfig, PhasePlugin, PhaseState, PhaseTable};
 use loam_systems::xpbd::plugin::{environment, step_job};
 use loam_systems::xpbd::SoftBodies;
@@ -99,8 +99,7 @@ impl Plugin for GpuFieldsPlugin {
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
         let mirror = GpuFields::new(needs::<GpuDevice>(engine, self.name())?.context());
         engine.insert_resource(GpuFieldsState(mirror));
-        engine.insert_resource(Fields::default());
-        engine.add_job(couple_job());
+        FieldsPlugin::install_coupling(engine);
         const NAME: &str = "fields.step.gpu";
         engine.add_job(
             Job::new(NAME)

@@ -19,10 +19,19 @@ impl Plugin for FieldsPlugin {
     }
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
-        engine.insert_resource(Fields::default());
-        engine.add_job(couple_job());
+        Self::install_coupling(engine);
         engine.add_job(step_job());
         Ok(())
+    }
+}
+
+impl FieldsPlugin {
+    /// All of the plugin but `fields.step`: the [`Fields`] resource and
+    /// `fields.couple`, for a plugin that steps the fields its own way (the
+    /// GPU's).
+    pub fn install_coupling(engine: &mut Engine) {
+        engine.insert_resource(Fields::default());
+        engine.add_job(couple_job());
     }
 }
 
