@@ -244,6 +244,48 @@ fn an_unknown_version_is_named() {
     assert!(err.contains("unknown format version 9"), "{err}");
 }
 
+/// A commit by a newer build (a whole slot, its CRC good, of an unknown
+/// version) is refused, never opened at the older slot, and the file is left
+/// as it was: a save or a compaction from this build would write over it.
+#[test]
+fn a_newer_commit_is_refused_and_left_untouched() {
+    for (k, version) in [2u8, 9, 255].into_iter().enumerate() {
+        let path = temp(&format!("newer-{k}"));
+        let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+        file.save(&world(), &all_pages(), &SaveOptions::default())
+            .unwrap();
+        file.save(&world(), &all_pages()[..1], &SaveOptions::default())
+            .unwrap();
+        let seq = file.header().sequence;
+        drop(file);
+        let mut b = std::fs::read(&path).unwrap();
+        let newest = SLOT_OFFSETS
+            .iter()
+            .map(|&at| at as usize)
+            .find(|&at| {
+                let mut s = [0u8; SLOT_BYTES];
+                s.copy_from_slice(&b[at..at + SLOT_BYTES]);
+                Header::decode(&s).is_ok_and(|h| h.sequence == seq)
+            })
+            .unwrap();
+        b[newest + offsets::VERSION] = version;
+        let crc = crc32fast::hash(&b[newest..newest + offsets::CRC]);
+        b[newest + offsets::CRC..newest + SLOT_BYTES].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&path, &b).unwrap();
+        let err = WorldFile::open(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("unknown format version {version}"))
+                && err.contains("this build reads version 1"),
+            "{err}"
+        );
+        assert!(
+            WorldFile::compact(&path).is_err(),
+            "compaction refuses it too"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b, "the file is untouched");
+    }
+}
+
 #[test]
 fn a_damaged_or_truncated_directory_is_an_error() {
     let path = saved("directory");

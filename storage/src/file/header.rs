@@ -40,6 +40,21 @@ const AT_END: usize = AT_DIR_CRC + 4;
 const AT_CRC: usize = SLOT_BYTES - 4;
 const _: () = assert!(AT_END + 8 <= AT_CRC);
 
+/// Why a header slot is unusable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SlotError {
+    /// Not a whole slot (wrong magic, or a CRC mismatch): a torn write or
+    /// damage. The other slot holds the last commit.
+    #[error("{0}")]
+    Torn(String),
+    /// A whole slot (its CRC holds) in a format this build does not read:
+    /// another version, or other channels. The file is refused rather than
+    /// opened at the other slot, whose commit is older: a save there would
+    /// destroy this one.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
 /// One decoded header slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -96,26 +111,32 @@ impl Header {
     }
 
     /// Decodes and checks one slot; the error says what is wrong with it.
-    pub fn decode(b: &[u8; SLOT_BYTES]) -> Result<Self, String> {
+    /// The magic and the CRC are checked first, and stay where they are in
+    /// every version, so that a whole slot of another version is told from
+    /// a torn one.
+    pub fn decode(b: &[u8; SLOT_BYTES]) -> Result<Self, SlotError> {
         if b[AT_MAGIC..AT_MAGIC + 8] != MAGIC {
-            return Err("wrong magic (not a .loam world file)".into());
+            return Err(SlotError::Torn(
+                "wrong magic (not a .loam world file)".into(),
+            ));
         }
         let crc = u32_at(b, AT_CRC);
         if crc32fast::hash(&b[..AT_CRC]) != crc {
-            return Err("header CRC mismatch".into());
+            return Err(SlotError::Torn("header CRC mismatch".into()));
         }
         let version = u32_at(b, AT_VERSION);
         if version != VERSION {
-            return Err(format!(
-                "unknown format version {version} (this build reads {VERSION})"
-            ));
+            return Err(SlotError::Unreadable(format!(
+                "unknown format version {version} (this build reads version {VERSION}); \
+                 a newer build wrote it: open it with that build"
+            )));
         }
         let channels = u32_at(b, AT_CHANNELS) as usize;
         if channels != CHANNEL_TYPES.len() || b[AT_TYPES..AT_TYPES + channels] != CHANNEL_TYPES {
-            return Err(format!(
+            return Err(SlotError::Unreadable(format!(
                 "channels {:?} differ from version 1's {CHANNEL_TYPES:?}",
                 &b[AT_TYPES..AT_TYPES + channels.min(8)]
-            ));
+            )));
         }
         Ok(Self {
             sequence: u64_at(b, AT_SEQUENCE),

@@ -45,7 +45,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use codec::Codec;
-use header::{Header, ALIGN, CHANNEL_NAMES, CHANNEL_TYPES, SLOT_BYTES, SLOT_OFFSETS};
+use header::{Header, SlotError, ALIGN, CHANNEL_NAMES, CHANNEL_TYPES, SLOT_BYTES, SLOT_OFFSETS};
 
 use crate::layout::WorldLayout;
 use crate::morton::PageId;
@@ -258,7 +258,12 @@ impl WorldFile {
             file.read_exact_at(&mut b, at).map_err(io)?;
             match Header::decode(&b) {
                 Ok(h) => slots.push((h, i)),
-                Err(e) => problems.push(format!("header slot {}: {e}", ["A", "B"][i])),
+                Err(SlotError::Unreadable(e)) => {
+                    return Err(corrupt(format!("header slot {}: {e}", ["A", "B"][i])));
+                }
+                Err(SlotError::Torn(e)) => {
+                    problems.push(format!("header slot {}: {e}", ["A", "B"][i]))
+                }
             }
         }
         let Some(&(header, slot)) = slots.iter().max_by_key(|(h, _)| h.sequence) else {
