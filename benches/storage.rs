@@ -19,7 +19,7 @@ fn load(c: &mut Criterion) {
     let path = dir.join("mixed.loam");
     let world = mixed_world();
     write_world(&path, &world);
-    let file = WorldFile::open(&path).unwrap();
+    let file = WorldFile::open_read_only(&path).unwrap();
     let layout = file.layout();
     let pages: Vec<usize> = (0..layout.page_count()).collect();
     let mut group = c.benchmark_group("storage.load");

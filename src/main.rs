@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use loam::loam_storage::file::WorldFile;
+use loam::loam_storage::file::{Access, WorldFile};
 use loam::loam_storage::io::IoKind;
 use loam::snapshot::SnapshotWriter;
 use loam::soak::{soak, SoakConfig};
@@ -422,7 +422,7 @@ fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<E
             .map_err(|e| LoamError::Invalid(e.to_string()))?;
         let file = match world.storage.as_ref().filter(|s| s.file.exists()) {
             Some(spec) => Some(
-                loam::streaming::open_existing_world_file(spec, layout, world.seed)
+                loam::streaming::open_existing_world_file(spec, layout, world.seed, Access::Read)
                     .map_err(LoamError::from)?,
             ),
             None => None,
@@ -438,7 +438,7 @@ fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<E
             level,
         )
     } else {
-        let file = WorldFile::open(input).map_err(LoamError::from)?;
+        let file = WorldFile::open_read_only(input).map_err(LoamError::from)?;
         zarr::export(&file, channel, out, level)
     }
     .map_err(LoamError::from)?;
@@ -457,7 +457,7 @@ fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<E
 
 fn inspect(path: &Path, verify: bool) -> Result<ExitCode, CliError> {
     use loam::loam_storage::file::{codec::Codec, header::CHANNEL_NAMES, header::CHANNEL_TYPES};
-    let file = match WorldFile::open(path) {
+    let file = match WorldFile::open_read_only(path) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use loam_runtime::{Engine, Job, Notes, Plugin, PluginError, Samples, Stage};
-use loam_storage::file::{FileError, PageBuf, WorldFile};
+use loam_storage::file::{Access, FileError, PageBuf, WorldFile};
 use loam_storage::stream::{
     PageRequests, PageSource, StreamConfig, StreamStats, Streamer, Viewpoint,
 };
@@ -158,7 +158,7 @@ pub fn open_world_file(
     seed: u64,
 ) -> Result<WorldFile, FileError> {
     if spec.file.exists() {
-        return open_existing_world_file(spec, layout, seed);
+        return open_existing_world_file(spec, layout, seed, Access::Write);
     }
     if let Some(dir) = spec.file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| FileError::Io {
@@ -169,15 +169,19 @@ pub fn open_world_file(
     WorldFile::create(&spec.file, layout, seed)
 }
 
-/// Opens `spec.file`, which must exist, and checks it describes the
-/// scenario's world: the same seed (pages generated from the scenario must
-/// match the stored ones) and the same layout.
+/// Opens `spec.file`, which must exist, for `access`, and checks it
+/// describes the scenario's world: the same seed (pages generated from the
+/// scenario must match the stored ones) and the same layout.
 pub fn open_existing_world_file(
     spec: &StorageSpec,
     layout: WorldLayout,
     seed: u64,
+    access: Access,
 ) -> Result<WorldFile, FileError> {
-    let file = WorldFile::open(&spec.file)?;
+    let file = match access {
+        Access::Read => WorldFile::open_read_only(&spec.file)?,
+        Access::Write => WorldFile::open(&spec.file)?,
+    };
     if file.seed() != seed {
         return Err(FileError::Corrupt {
             path: spec.file.clone(),

@@ -396,6 +396,117 @@ fn inspect_describes_a_world_file_and_verify_names_a_bad_page() {
     assert_eq!(loam(&["compact", p]).status.code(), Some(2));
 }
 
+/// A small world file at `path`, every page saved.
+fn small_world_file(path: &Path) {
+    use loam::loam_storage::file::{SaveOptions, WorldFile};
+    use loam::loam_storage::{VoxelWorld, WorldLayout};
+    let layout = WorldLayout::new([32, 32, 32], 16).unwrap();
+    let mut world = VoxelWorld::new(layout, 0, 293.15);
+    world.set_cell([3, 4, 5], 2, 300.0);
+    let all: Vec<usize> = (0..layout.page_count()).collect();
+    WorldFile::create(path, layout, 3)
+        .unwrap()
+        .save(&world, &all, &SaveOptions::default())
+        .unwrap();
+}
+
+/// A world file has one writer at a time: while this process holds one for
+/// writing, `loam inspect`, `export-zarr` and `compact` in another process
+/// are refused (exit 2), naming the file and this process, and the file is
+/// left as it was; while it is only read, other readers run beside it and
+/// writers are still refused.
+#[test]
+fn a_world_file_has_one_writer_and_readers_share_it_across_processes() {
+    use loam::loam_storage::file::WorldFile;
+    let dir = temp_dir("lock");
+    let path = dir.join("w.loam");
+    small_world_file(&path);
+    let p = path.to_str().unwrap();
+    let zarr = dir.join("w.zarr");
+    let z = zarr.to_str().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let me = format!("pid {}", std::process::id());
+
+    let writer = WorldFile::open(&path).unwrap();
+    for args in [
+        vec!["inspect", p],
+        vec!["inspect", p, "--verify"],
+        vec!["export-zarr", p, z],
+        vec!["compact", p],
+    ] {
+        let out = loam(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(p) && err.contains(&me), "{args:?}: {err}");
+    }
+    assert!(!zarr.exists());
+    drop(writer);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
+
+    let reader = WorldFile::open_read_only(&path).unwrap();
+    let out = loam(&["inspect", p, "--verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = loam(&["export-zarr", p, z]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = loam(&["compact", p]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("in use by"), "{}", stderr(&out));
+    drop(reader);
+    let out = loam(&["compact", p]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A world file without write permission is inspected, verified and
+/// exported (opened read-only); a run that would write to it says so before
+/// it starts. Run as an unprivileged user where the tests run as root, for
+/// whom permissions do not hold.
+#[test]
+fn a_read_only_world_file_is_read_and_a_run_that_writes_it_says_it_cannot() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = temp_dir("read-only");
+    let scenario = streamed_scenario(&dir, 1);
+    let s = scenario.to_str().unwrap();
+    let out = loam(&["run", s, "--frames", "3", "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let world = dir.join("world.loam");
+    let w = world.to_str().unwrap();
+    std::fs::set_permissions(&world, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let exports = dir.join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    std::fs::set_permissions(&exports, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let zarr = exports.join("w.zarr");
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    let unprivileged = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_loam"));
+        command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+        if root {
+            command.uid(65534).gid(65534);
+        }
+        command.output().expect("the loam binary runs")
+    };
+    for args in [
+        vec!["inspect", w],
+        vec!["inspect", w, "--verify"],
+        // A streamed world's file holds the pages that changed; the export
+        // of its scenario reads them, and makes the others from its fills.
+        vec!["export-zarr", s, zarr.to_str().unwrap()],
+    ] {
+        let out = unprivileged(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let out = unprivileged(&["run", s, "--frames", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not writable here") && stderr(&out).contains(w),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::set_permissions(&world, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A small streamed scenario whose world file lives in `dir`.
 fn streamed_scenario(dir: &Path, seed: u64) -> PathBuf {
     let path = dir.join(format!("streamed-{seed}.toml"));

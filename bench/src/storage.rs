@@ -35,7 +35,7 @@ pub fn write_world(path: &Path, world: &VoxelWorld) {
 
 /// GB/s of raw cell data loading `pages` of `path` `reps` times (best pass).
 pub fn load_gbps(path: &Path, kind: IoKind, threads: usize, reps: u32) -> f64 {
-    let file = WorldFile::open(path).expect("the benchmark world opens");
+    let file = WorldFile::open_read_only(path).expect("the benchmark world opens");
     let layout = file.layout();
     let pages: Vec<usize> = (0..layout.page_count()).collect();
     let best = best_load(&file, &pages, kind, threads, reps);
@@ -45,7 +45,7 @@ pub fn load_gbps(path: &Path, kind: IoKind, threads: usize, reps: u32) -> f64 {
 /// GB/s of one load of every page of `path` on 2 threads right after the
 /// kernel dropped the file's cached pages; `None` where it cannot.
 pub fn cold_load_gbps(path: &Path, kind: IoKind) -> Option<f64> {
-    let file = WorldFile::open(path).expect("the benchmark world opens");
+    let file = WorldFile::open_read_only(path).expect("the benchmark world opens");
     let layout = file.layout();
     let pages: Vec<usize> = (0..layout.page_count()).collect();
     let (mut backend, _) = io::open(file.file(), kind).expect("the backend opens");
@@ -97,7 +97,7 @@ fn best_load(
 /// Loam's single-thread decode rate over the `zstd -d` program's on the
 /// same payloads; `None` when the program is not installed.
 pub fn zstd_cli_ratio(path: &Path, dir: &Path) -> Option<f64> {
-    let file = WorldFile::open(path).expect("the benchmark world opens");
+    let file = WorldFile::open_read_only(path).expect("the benchmark world opens");
     let layout = file.layout();
     let zstd: Vec<_> = file
         .entries()

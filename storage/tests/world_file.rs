@@ -57,7 +57,7 @@ fn all_pages() -> Vec<usize> {
 
 /// Loads every stored page of the file at `path` into a fresh world.
 fn read_back(path: &Path) -> Result<VoxelWorld, FileError> {
-    let file = WorldFile::open(path)?;
+    let file = WorldFile::open_read_only(path)?;
     let mut w = VoxelWorld::new(layout(), 0, 293.15);
     for p in all_pages() {
         file.load_page(&mut w, p)?;
@@ -79,6 +79,7 @@ fn every_codec_round_trips_every_channel() {
         3,
         "uniform, raw and zstd all used: {codecs:?}"
     );
+    drop(file);
     let back = read_back(&path).unwrap();
     assert_eq!(back.hash(), w.hash());
     assert_eq!(WorldFile::open(&path).unwrap().seed(), 42);
@@ -97,7 +98,8 @@ fn a_cell_part_way_through_a_phase_change_is_stored_as_its_whole_heat() {
     let mut file = WorldFile::create(&path, layout(), 1).unwrap();
     file.save(&w, &all_pages(), &SaveOptions::default())
         .unwrap();
-    let file = WorldFile::open(&path).unwrap();
+    drop(file);
+    let file = WorldFile::open_read_only(&path).unwrap();
     // Loaded over a world whose slots held latent heat of their own.
     let mut back = VoxelWorld::new(layout(), 0, 293.15);
     back.pools_mut().latent.fill(7.0);
@@ -133,6 +135,7 @@ fn an_incremental_save_writes_only_the_dirty_page() {
         "wrote {} bytes",
         stats.bytes
     );
+    drop(file);
     assert_eq!(read_back(&path).unwrap().hash(), w.hash());
 }
 
@@ -208,8 +211,7 @@ fn saved(name: &str) -> PathBuf {
 #[test]
 fn a_damaged_header_slot_falls_back_to_the_other_and_two_are_an_error() {
     let path = saved("header");
-    let current = WorldFile::open(&path).unwrap();
-    let seq = current.header().sequence;
+    let seq = WorldFile::open_read_only(&path).unwrap().header().sequence;
     let slot = SLOT_OFFSETS.iter().position(|&at| {
         let b = std::fs::read(&path).unwrap();
         let mut s = [0u8; SLOT_BYTES];
@@ -224,6 +226,7 @@ fn a_damaged_header_slot_falls_back_to_the_other_and_two_are_an_error() {
         seq - 1,
         "fell back to the previous commit"
     );
+    drop(older);
     corrupt(&path, SLOT_OFFSETS[1 - slot] as usize, 0xff);
     let err = WorldFile::open(&path).unwrap_err().to_string();
     assert!(err.contains("wrong magic") && err.contains("CRC"), "{err}");
@@ -519,6 +522,7 @@ fn uncommitted_write_backs_are_read_back_but_forgotten_by_a_crash() {
     file.write_pages(&new, &[page], &SaveOptions::default())
         .unwrap();
     file.commit().unwrap();
+    drop(file);
     assert_eq!(read_back(&path).unwrap().hash(), new.hash());
     std::fs::remove_file(&path).unwrap();
 }

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     let path = dir.join("mixed.loam");
     let world = mixed_world();
     write_world(&path, &world);
-    let file = WorldFile::open(&path).expect("the world opens");
+    let file = WorldFile::open_read_only(&path).expect("the world opens");
     let layout = file.layout();
     let raw_bytes = (layout.page_count() * layout.page_cells() * 6) as f64;
 

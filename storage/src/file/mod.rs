@@ -18,7 +18,10 @@
 //! let all: Vec<usize> = (0..layout.page_count()).collect();
 //! file.save(&world, &all, &SaveOptions::default()).unwrap();
 //!
-//! let mut reopened = WorldFile::open(&path).unwrap();
+//! // One writer at a time: while `file` is open, no one else opens it.
+//! assert!(WorldFile::open_read_only(&path).is_err());
+//! drop(file);
+//! let reopened = WorldFile::open_read_only(&path).unwrap();
 //! let mut copy = VoxelWorld::new(layout, 0, 0.0);
 //! for p in all {
 //!     reopened.load_page(&mut copy, p).unwrap();
@@ -31,10 +34,12 @@ pub mod codec;
 mod compact;
 mod directory;
 pub mod header;
+mod lock;
 mod read;
 mod write;
 
 pub use directory::{Entry, ENTRY_BYTES};
+pub use lock::Access;
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("the .loam reader decodes little-endian channels in place");
@@ -85,6 +90,34 @@ pub enum FileError {
         /// Pages of its world.
         total: usize,
     },
+    /// Another process holds a lock that excludes this one (see [`Access`]).
+    #[error("{path}: {}", locked_message(*.wanted, .holder.as_deref()))]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// The access this process asked for.
+        wanted: Access,
+        /// Who holds the file, where Linux says (`/proc/locks`).
+        holder: Option<String>,
+    },
+    /// The file cannot be opened for writing, and writing was asked for.
+    #[error(
+        "{path}: not writable here ({source}), and this writes to it (a streamed run writes \
+         evicted pages and saves to its world file): use a writable copy; `loam inspect` and \
+         `loam export-zarr` read it as it is"
+    )]
+    NotWritable {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A write through a world file opened read-only.
+    #[error("{path}: opened read-only, not for writing")]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
     /// One page's stored data is unusable.
     #[error("{path}: page {id:#x} at page coordinates {coord:?}, channel {channel}: {what}")]
     Page {
@@ -99,6 +132,19 @@ pub enum FileError {
         /// What is wrong.
         what: String,
     },
+}
+
+fn locked_message(wanted: Access, holder: Option<&str>) -> String {
+    let holder = holder.unwrap_or("another process");
+    match wanted {
+        Access::Write => format!(
+            "in use by {holder}; a world file is written by one process at a time, and not \
+             while another reads it"
+        ),
+        Access::Read => {
+            format!("being written by {holder}; read it once that process has finished")
+        }
+    }
 }
 
 /// How to save.
@@ -127,6 +173,8 @@ pub struct SaveStats {
 pub struct WorldFile {
     path: PathBuf,
     file: File,
+    /// Whether it may be written, and so which lock it holds.
+    access: Access,
     header: Header,
     /// Which slot holds `header`.
     slot: usize,
@@ -203,6 +251,7 @@ impl WorldFile {
             .create_new(true)
             .open(path)
             .map_err(io)?;
+        lock::lock(&file, path, Access::Write)?;
         let header = Header {
             sequence: 1,
             size: layout.size,
@@ -220,6 +269,7 @@ impl WorldFile {
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            access: Access::Write,
             header,
             slot: 0,
             layout,
@@ -229,9 +279,54 @@ impl WorldFile {
         })
     }
 
-    /// Opens and checks a world file: the newest valid header slot, and its
-    /// directory. Page payloads are checked when they are read.
+    /// Opens and checks a world file for reading and writing, by this
+    /// process alone ([`Access::Write`]): the newest valid header slot, and
+    /// its directory. Page payloads are checked when they are read.
     pub fn open(path: &Path) -> Result<Self, FileError> {
+        Self::open_for(path, Access::Write)
+    }
+
+    /// Opens and checks a world file for reading only, beside other readers
+    /// ([`Access::Read`]): a file without write permission opens.
+    pub fn open_read_only(path: &Path) -> Result<Self, FileError> {
+        Self::open_for(path, Access::Read)
+    }
+
+    /// Opens `path` for `access` and takes its lock, again if a compaction
+    /// replaced the file between the two.
+    fn open_for(path: &Path, access: Access) -> Result<Self, FileError> {
+        let io = |source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        for _ in 0..8 {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(access == Access::Write)
+                .open(path)
+                .map_err(|source| match source.kind() {
+                    std::io::ErrorKind::PermissionDenied
+                        if access == Access::Write && File::open(path).is_ok() =>
+                    {
+                        FileError::NotWritable {
+                            path: path.to_path_buf(),
+                            source,
+                        }
+                    }
+                    _ => io(source),
+                })?;
+            if lock::lock(&file, path, access)? {
+                return Self::read_committed(path, file, access);
+            }
+        }
+        Err(FileError::Corrupt {
+            path: path.to_path_buf(),
+            what: "the file was replaced while it was being opened, again and again".into(),
+        })
+    }
+
+    /// Reads and checks the committed header and directory of `file`.
+    fn read_committed(path: &Path, file: File, access: Access) -> Result<Self, FileError> {
         let io = |source| FileError::Io {
             path: path.to_path_buf(),
             source,
@@ -240,11 +335,6 @@ impl WorldFile {
             path: path.to_path_buf(),
             what,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len < ALIGN {
             return Err(corrupt(format!(
@@ -331,6 +421,7 @@ impl WorldFile {
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            access,
             header,
             slot,
             layout,
@@ -343,6 +434,11 @@ impl WorldFile {
     /// The world's geometry.
     pub fn layout(&self) -> WorldLayout {
         self.layout
+    }
+
+    /// Whether it was opened for writing or only for reading.
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     /// The world seed recorded in the file.

@@ -71,6 +71,7 @@ impl WorldFile {
         pages: &[usize],
         options: &SaveOptions,
     ) -> Result<SaveStats, FileError> {
+        self.check_writable()?;
         let mut stats = SaveStats::default();
         // Encode a batch of pages in parallel, write it, then the next: memory
         // stays bounded by one batch whatever the number of pages.
@@ -123,6 +124,15 @@ impl WorldFile {
         Ok(())
     }
 
+    fn check_writable(&self) -> Result<(), FileError> {
+        match self.access {
+            Access::Write => Ok(()),
+            Access::Read => Err(FileError::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
     /// Whether pages were written since the last commit.
     pub fn has_uncommitted(&self) -> bool {
         !self.pending.is_empty()
@@ -132,6 +142,7 @@ impl WorldFile {
     /// directory after everything written, `fsync`, the other header slot,
     /// `fsync` (FORMAT.md, "Saving"). Returns the directory bytes written.
     pub fn commit(&mut self) -> Result<SaveStats, FileError> {
+        self.check_writable()?;
         let io = |source| FileError::Io {
             path: self.path.clone(),
             source,
