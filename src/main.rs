@@ -120,8 +120,8 @@ enum Cmd {
         /// The channel: material, temperature or flags.
         #[arg(long, default_value = "material", value_parser = parse_channel)]
         channel: usize,
-        /// zstd level for pages not already stored as zstd.
-        #[arg(long, default_value_t = 3)]
+        /// zstd level (1 to 22) for pages not already stored as zstd.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
         level: i32,
     },
     /// Rewrite a .loam world file without the space superseded pages hold.

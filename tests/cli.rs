@@ -507,6 +507,37 @@ fn a_read_only_world_file_is_read_and_a_run_that_writes_it_says_it_cannot() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// zstd levels outside 1..=22 (which zarr readers cannot open) are refused,
+/// on the command line and through the API, before anything is written.
+#[test]
+fn export_zarr_refuses_a_zstd_level_out_of_range() {
+    use loam::loam_storage::file::WorldFile;
+    use loam::loam_storage::zarr;
+    let dir = temp_dir("zarr-level");
+    let path = dir.join("w.loam");
+    small_world_file(&path);
+    let out = dir.join("w.zarr");
+    for level in ["0", "23", "99", "1000000", "-3"] {
+        let run = loam(&[
+            "export-zarr",
+            path.to_str().unwrap(),
+            out.to_str().unwrap(),
+            &format!("--level={level}"),
+        ]);
+        assert_eq!(run.status.code(), Some(2), "{level}: {}", stderr(&run));
+        assert!(stderr(&run).contains("1..=22"), "{}", stderr(&run));
+        assert!(!out.exists());
+    }
+    let file = WorldFile::open_read_only(&path).unwrap();
+    for level in [0, 23, i32::MIN, i32::MAX] {
+        let err = zarr::export(&file, 0, &out, level).unwrap_err().to_string();
+        assert!(err.contains("outside 1..=22"), "{err}");
+        assert!(!out.exists());
+    }
+    assert!(zarr::export(&file, 0, &out, 22).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A small streamed scenario whose world file lives in `dir`.
 fn streamed_scenario(dir: &Path, seed: u64) -> PathBuf {
     let path = dir.join(format!("streamed-{seed}.toml"));

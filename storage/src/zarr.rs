@@ -41,6 +41,9 @@ pub struct ZarrStats {
     pub bytes: u64,
 }
 
+/// The zstd levels an export writes with: every Zarr reader decodes them.
+pub const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = 1..=22;
+
 /// The channel index of `name` (`material`, `temperature` or `flags`).
 pub fn channel_index(name: &str) -> Option<usize> {
     CHANNEL_NAMES.iter().position(|&n| n == name)
@@ -87,7 +90,8 @@ enum Chunk {
 /// Writes channel `channel` of a world of `layout` made with `seed` as a
 /// Zarr v3 array in the new directory `out`. Pages come from `file` where it
 /// holds them and from `absent` elsewhere; a page neither can give is a
-/// [`FileError::Incomplete`], raised before `out` is created.
+/// [`FileError::Incomplete`], and a level outside [`ZSTD_LEVELS`] an error,
+/// both raised before `out` is created.
 pub fn export_world(
     layout: WorldLayout,
     seed: u64,
@@ -98,6 +102,19 @@ pub fn export_world(
     zstd_level: i32,
 ) -> Result<ZarrStats, FileError> {
     debug_assert!(file.is_some() || absent.is_some(), "no page has a source");
+    if !ZSTD_LEVELS.contains(&zstd_level) {
+        return Err(FileError::Io {
+            path: out.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "zstd level {zstd_level} is outside {}..={}",
+                    ZSTD_LEVELS.start(),
+                    ZSTD_LEVELS.end()
+                ),
+            ),
+        });
+    }
     let mut pages: Vec<([u32; 3], Origin)> = Vec::with_capacity(layout.page_count());
     for p in 0..layout.page_count() {
         let coord = layout.page_coord(p);

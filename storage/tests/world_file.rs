@@ -118,6 +118,22 @@ fn a_cell_part_way_through_a_phase_change_is_stored_as_its_whole_heat() {
     assert_eq!(back.pools().material, w.pools().material);
 }
 
+/// A save of nothing (a run that changed nothing, a viewer) writes nothing:
+/// no new commit, not a byte more.
+#[test]
+fn a_save_of_nothing_writes_nothing() {
+    let path = saved("nothing");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut file = WorldFile::open(&path).unwrap();
+    let seq = file.header().sequence;
+    let stats = file.save(&world(), &[], &SaveOptions::default()).unwrap();
+    assert_eq!(stats, Default::default());
+    file.commit().unwrap();
+    assert_eq!(file.header().sequence, seq);
+    drop(file);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
 #[test]
 fn an_incremental_save_writes_only_the_dirty_page() {
     let path = temp("incremental");

@@ -141,8 +141,13 @@ impl WorldFile {
     /// Commits the pages written since the last commit, crash-safely: a new
     /// directory after everything written, `fsync`, the other header slot,
     /// `fsync` (FORMAT.md, "Saving"). Returns the directory bytes written.
+    /// With nothing written since the last commit it writes nothing: the
+    /// file and its commit stay as they are.
     pub fn commit(&mut self) -> Result<SaveStats, FileError> {
         self.check_writable()?;
+        if self.pending.is_empty() {
+            return Ok(SaveStats::default());
+        }
         let io = |source| FileError::Io {
             path: self.path.clone(),
             source,
