@@ -124,9 +124,10 @@ loam inspect "$tmp/world.loam"
 loam inspect "$tmp/world.loam" --verify
 
 step "loam compact"
-# README: loam compact FILE.loam
+# README: loam compact FILE.loam [--damaged refuse|drop|keep]
 cp "$tmp/world.loam" "$tmp/compact.loam"
 loam compact "$tmp/compact.loam"
+loam compact "$tmp/compact.loam" --damaged drop
 loam inspect "$tmp/compact.loam" --verify
 
 step "loam export-zarr, read back with zarr-python"

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use loam::loam_storage::file::{Access, WorldFile};
+use loam::loam_storage::file::{Access, DamagedPages, WorldFile};
 use loam::loam_storage::io::IoKind;
 use loam::snapshot::SnapshotWriter;
 use loam::soak::{soak, SoakConfig};
@@ -128,6 +128,10 @@ enum Cmd {
     Compact {
         /// The world file.
         file: PathBuf,
+        /// Damaged pages: refuse to compact (exit 1, naming them), drop
+        /// them, or keep them as they are.
+        #[arg(long, default_value = "refuse", value_parser = parse_damaged)]
+        damaged: DamagedPages,
     },
     /// Print a scenario's compiled job graph: each job and the jobs that wait for it.
     Graph {
@@ -148,6 +152,17 @@ fn parse_threads(s: &str) -> Result<usize, String> {
 fn parse_channel(s: &str) -> Result<usize, String> {
     loam::loam_storage::zarr::channel_index(s)
         .ok_or_else(|| format!("unknown channel `{s}` (expected material, temperature or flags)"))
+}
+
+fn parse_damaged(s: &str) -> Result<DamagedPages, String> {
+    match s {
+        "refuse" => Ok(DamagedPages::Refuse),
+        "drop" => Ok(DamagedPages::Drop),
+        "keep" => Ok(DamagedPages::Keep),
+        _ => Err(format!(
+            "unknown choice `{s}` (expected refuse, drop or keep)"
+        )),
+    }
 }
 
 fn parse_io(s: &str) -> Result<IoKind, String> {
@@ -216,14 +231,16 @@ fn main() -> ExitCode {
             channel,
             level,
         } => export_zarr(&input, &out, channel, level),
-        Cmd::Compact { file } => match loam::loam_storage::file::WorldFile::compact(&file) {
+        Cmd::Compact { file, damaged } => match WorldFile::compact_with(&file, damaged) {
             Ok((before, after)) => {
                 println!("{}: {before} -> {after} bytes", file.display());
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                Ok(ExitCode::from(2))
+                // Damaged pages are the file's trouble, not the command's.
+                let damaged = matches!(e, loam::loam_storage::file::FileError::Damaged { .. });
+                Ok(ExitCode::from(if damaged { 1 } else { 2 }))
             }
         },
         Cmd::Materials => {

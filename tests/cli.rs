@@ -385,10 +385,33 @@ fn inspect_describes_a_world_file_and_verify_names_a_bad_page() {
     std::fs::write(&path, &bytes).unwrap();
     let out = loam(&["inspect", p, "--verify"]);
     assert_eq!(out.status.code(), Some(1));
+    let id = format!("{:#x}", payload.page_id);
+    assert!(stderr(&out).contains(&id), "{}", stderr(&out));
+
+    // Compaction refuses to copy the damage forward unless told what to do.
+    let out = loam(&["compact", p]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains(&format!("{:#x}", payload.page_id)),
+        stderr(&out).contains(&id) && stderr(&out).contains("--damaged drop"),
         "{}",
         stderr(&out)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
+    let kept = dir.join("kept.loam");
+    std::fs::copy(&path, &kept).unwrap();
+    let k = kept.to_str().unwrap();
+    assert!(loam(&["compact", k, "--damaged", "keep"]).status.success());
+    assert_eq!(loam(&["inspect", k, "--verify"]).status.code(), Some(1));
+    assert!(loam(&["compact", p, "--damaged", "drop"]).status.success());
+    let out = loam(&["inspect", p, "--verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("7 of 8 pages stored"),
+        "the damaged page is gone"
+    );
+    assert_eq!(
+        loam(&["compact", p, "--damaged", "mend"]).status.code(),
+        Some(2)
     );
 
     std::fs::write(&path, b"not a world").unwrap();

@@ -2,23 +2,77 @@
 
 use super::*;
 
+/// What a compaction does with committed pages whose stored data is
+/// damaged (a payload that fails to decode or its CRC).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DamagedPages {
+    /// Refuse to compact, naming them ([`FileError::Damaged`]): the file
+    /// stays as it is.
+    #[default]
+    Refuse,
+    /// Leave them out: a streamed world makes them again from its
+    /// scenario's fills.
+    Drop,
+    /// Copy them forward as they are.
+    Keep,
+}
+
 impl WorldFile {
     /// Rewrites the file at `path` with only its committed pages, dropping
-    /// the space superseded payloads hold. The new file is written beside the
-    /// old one, synced, and renamed over it, so a crash leaves one or the
-    /// other whole. Returns the file's size before and after.
+    /// the space superseded payloads hold; refuses a file with damaged
+    /// pages (see [`WorldFile::compact_with`]). Returns the file's size
+    /// before and after.
     pub fn compact(path: &Path) -> Result<(u64, u64), FileError> {
+        Self::compact_with(path, DamagedPages::Refuse)
+    }
+
+    /// [`WorldFile::compact`], with `damaged` saying what becomes of pages
+    /// whose stored data is damaged. Every page is read and checked first.
+    /// The new file is written beside the old one, synced, and renamed over
+    /// it, so a crash leaves one or the other whole.
+    pub fn compact_with(path: &Path, damaged: DamagedPages) -> Result<(u64, u64), FileError> {
         let old = Self::open(path)?;
         let io = |source| FileError::Io {
             path: path.to_path_buf(),
             source,
         };
+        let mut dropped: Vec<u64> = Vec::new();
+        if damaged != DamagedPages::Keep {
+            let problems = old.verify();
+            if let Some(e) = problems
+                .iter()
+                .find(|e| !matches!(e, FileError::Page { .. }))
+            {
+                return Err(FileError::Corrupt {
+                    path: path.to_path_buf(),
+                    what: format!("checking its pages: {e}"),
+                });
+            }
+            if damaged == DamagedPages::Refuse && !problems.is_empty() {
+                return Err(FileError::Damaged {
+                    path: path.to_path_buf(),
+                    pages: problems.iter().map(ToString::to_string).collect(),
+                });
+            }
+            dropped = problems
+                .iter()
+                .filter_map(|e| match e {
+                    FileError::Page { id, .. } => Some(*id),
+                    _ => None,
+                })
+                .collect();
+        }
         let before = old.file.metadata().map_err(io)?.len();
         let tmp = path.with_extension("loam.compacting");
         let _ = std::fs::remove_file(&tmp);
         let new = Self::create(&tmp, old.layout, old.header.seed)?;
         let mut cursor = ALIGN;
-        let mut entries = old.entries.clone();
+        let mut entries: Vec<Entry> = old
+            .entries
+            .iter()
+            .filter(|e| !dropped.contains(&e.page_id))
+            .copied()
+            .collect();
         for e in entries.iter_mut().filter(|e| e.codec != Codec::Uniform) {
             let mut payload = vec![0u8; e.stored as usize];
             old.file.read_exact_at(&mut payload, e.offset).map_err(io)?;

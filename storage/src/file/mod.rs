@@ -38,6 +38,7 @@ mod lock;
 mod read;
 mod write;
 
+pub use compact::DamagedPages;
 pub use directory::{Entry, ENTRY_BYTES};
 pub use lock::Access;
 
@@ -89,6 +90,21 @@ pub enum FileError {
         held: usize,
         /// Pages of its world.
         total: usize,
+    },
+    /// Pages whose stored data is damaged, found where they must not be
+    /// (a compaction: see [`DamagedPages`]).
+    #[error(
+        "{path}: {} damaged pages, so it was not compacted: {}; compact with `--damaged drop` \
+         to leave them out (a streamed world makes them again from its scenario) or \
+         `--damaged keep` to copy them as they are",
+        .pages.len(),
+        .pages.join("; ")
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with each damaged page.
+        pages: Vec<String>,
     },
     /// Another process holds a lock that excludes this one (see [`Access`]).
     #[error("{path}: {}", locked_message(*.wanted, .holder.as_deref()))]
