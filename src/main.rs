@@ -338,7 +338,7 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     let (report_file, dump_file) = (create(&out.report)?, create(&out.dump_materials)?);
     if !out.quiet {
         for note in rt.notes() {
-            eprintln!("note: {note}");
+            eprintln!("{}", loam::report::note_line(note));
         }
     }
     let snapshots = match &out.snapshot {

@@ -348,7 +348,7 @@ impl Report {
             self.scenario, self.frames, self.seed, self.threads, self.backend
         );
         for n in &self.notes {
-            let _ = writeln!(s, "note: {n}");
+            let _ = writeln!(s, "{}", note_line(n));
         }
         let _ = writeln!(
             s,
@@ -385,7 +385,7 @@ impl Report {
                 s,
                 "storage ({}): {}/{} pages resident, {} loaded, {} generated, {} evicted, \
                  {} written; {:.1} MB read, {:.1} MB written; load ms mean {:.2} p95 {:.2} \
-                 max {:.2}; {} stalls",
+                 max {:.2}; {} stalls, {} frames over budget",
                 st.io_backend,
                 st.resident_pages,
                 st.capacity_pages,
@@ -398,7 +398,8 @@ impl Report {
                 st.load_ms.mean,
                 st.load_ms.p95,
                 st.load_ms.max,
-                st.stalls
+                st.stalls,
+                st.over_budget_frames
             );
         }
         let _ = writeln!(
@@ -585,4 +586,13 @@ pub fn evaluate(
             }
         })
         .collect()
+}
+/// A setup note as a line of text: `note: …`, or the warning itself where
+/// the note is one (`warning: …`).
+pub fn note_line(note: &str) -> String {
+    if note.starts_with("warning: ") {
+        note.to_string()
+    } else {
+        format!("note: {note}")
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use loam_runtime::{Engine, Job, Notes, Plugin, PluginError, Samples, Stage};
 use loam_storage::file::{Access, FileError, PageBuf, WorldFile};
 use loam_storage::stream::{
-    PageRequests, PageSource, StreamConfig, StreamStats, Streamer, Viewpoint,
+    wanted_pages, PageRequests, PageSource, StreamConfig, StreamStats, Streamer, Viewpoint,
 };
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
@@ -113,9 +113,9 @@ impl Plugin for StreamingPlugin {
             .storage
             .as_ref()
             .ok_or_else(|| error(&"the scenario has no `[world.storage]`"))?;
-        let (world, state, note) = open(&self.scenario, spec, self.layout)?;
-        if let Some(notes) = engine.resource_mut::<Notes>() {
-            notes.0.push(note);
+        let (world, state, notes) = open(&self.scenario, spec, self.layout)?;
+        if let Some(all) = engine.resource_mut::<Notes>() {
+            all.0.extend(notes);
         }
         let scale = self.scenario.world_scale();
         crate::world::insert_shared(engine, world, MaterialTable::default(), scale);
@@ -209,13 +209,14 @@ pub fn open_existing_world_file(
 
 /// Builds the streamed world: a pool of `resident_pages` slots, filled with
 /// what the observers want at frame 0 (read or generated, all of it, before
-/// the first frame). Returns the world, the streaming state and a note
-/// naming the I/O backend.
+/// the first frame). Returns the world, the streaming state and notes: one
+/// naming the I/O backend, and a warning where the budget is smaller than
+/// what the observers want.
 pub fn open(
     scenario: &Scenario,
     spec: &StorageSpec,
     layout: WorldLayout,
-) -> Result<(VoxelWorld, StreamState, String), PluginError> {
+) -> Result<(VoxelWorld, StreamState, Vec<String>), PluginError> {
     let error = |e: &dyn std::fmt::Display| PluginError::new("streaming", e);
     let file = open_world_file(spec, layout, scenario.world.seed).map_err(|e| error(&e))?;
     let (io, note) = loam_storage::io::open(file.file(), spec.io).map_err(|e| {
@@ -224,16 +225,33 @@ pub fn open(
             spec.io.name()
         ))
     })?;
-    let note = note.unwrap_or_else(|| format!("io: {}", io.name()));
+    let mut notes = vec![note.unwrap_or_else(|| format!("io: {}", io.name()))];
     let slots = spec
         .resident_pages
         .unwrap_or(usize::MAX)
         .min(layout.page_count());
+    let lookahead = spec.lookahead / scenario.run.dt;
+    let around = observers_need(scenario, &layout, 0.0);
+    let ahead = observers_need(scenario, &layout, lookahead);
+    match (around, ahead) {
+        (Some((need, frame)), _) if need > slots => notes.push(format!(
+            "warning: resident_pages = {slots} holds fewer pages than the observers need \
+             around them ({need} at frame {frame}): the pages beyond the budget are not \
+             simulated, emitters and commands there do nothing, and each frame that runs \
+             short is counted as over budget; set resident_pages = {need} or more"
+        )),
+        (_, Some((need, frame))) if need > slots => notes.push(format!(
+            "resident_pages = {slots} holds the pages around the observers but not all those \
+             `lookahead` ahead of them ({need} at frame {frame}): those load as the observers \
+             come, and each frame that runs short is counted as over budget; \
+             resident_pages = {need} loads them all ahead"
+        )),
+        _ => {}
+    }
     let mut world = VoxelWorld::with_capacity(layout, slots);
-    let frames_per_second = 1.0 / scenario.run.dt;
     let config = StreamConfig {
         load_per_frame: spec.load_per_frame,
-        lookahead: spec.lookahead * frames_per_second,
+        lookahead,
         ..StreamConfig::default()
     };
     let source = Arc::new(ScenarioPages::new(scenario));
@@ -249,7 +267,27 @@ pub fn open(
         save: spec.save,
         load_ms: Samples::default(),
     };
-    Ok((world, state, note))
+    Ok((world, state, notes))
+}
+
+/// The most pages the scenario's observers want at once over its run (as
+/// the streamer asks for them, `lookahead` frames ahead), and the first
+/// frame they want that many; `None` without observers.
+fn observers_need(
+    scenario: &Scenario,
+    layout: &WorldLayout,
+    lookahead: f64,
+) -> Option<(usize, u64)> {
+    if scenario.observers.is_empty() {
+        return None;
+    }
+    (0..=scenario.run.frames)
+        .map(|f| {
+            let viewpoints: Vec<Viewpoint> =
+                scenario.observers.iter().map(|o| viewpoint(o, f)).collect();
+            (wanted_pages(layout, &viewpoints, lookahead).len(), f)
+        })
+        .max_by_key(|&(need, f)| (need, std::cmp::Reverse(f)))
 }
 
 /// Where an observer following `o`'s path is at `frame`, as the streamer sees it.

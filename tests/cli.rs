@@ -561,6 +561,70 @@ fn export_zarr_refuses_a_zstd_level_out_of_range() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A budget smaller than what the observers want is a warning at start, in
+/// the text output and the report's notes, naming how many pages they
+/// want; the frames that ran short are counted and printed. A budget that
+/// holds them warns of nothing.
+#[test]
+fn a_resident_budget_too_small_for_the_observers_says_so() {
+    let dir = temp_dir("budget");
+    let scenario = streamed_scenario(&dir, 1);
+    let s = scenario.to_str().unwrap();
+    let report = dir.join("report.json");
+    let out = loam(&[
+        "run",
+        s,
+        "--frames",
+        "5",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+
+    let toml = std::fs::read_to_string(&scenario).unwrap();
+    std::fs::write(
+        &scenario,
+        toml.replace("resident_pages = 300", "resident_pages = 8"),
+    )
+    .unwrap();
+    let out = loam(&[
+        "run",
+        s,
+        "--frames",
+        "5",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: resident_pages = 8 holds fewer pages"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    let need: usize = warning
+        .rsplit("set resident_pages = ")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number of pages: {warning}"));
+    assert!(need > 8, "{warning}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("6 frames over budget"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["storage"]["over_budget_frames"], 6);
+    assert!(
+        json["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("warning: resident_pages")),
+        "{json}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A small streamed scenario whose world file lives in `dir`.
 fn streamed_scenario(dir: &Path, seed: u64) -> PathBuf {
     let path = dir.join(format!("streamed-{seed}.toml"));
