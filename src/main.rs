@@ -439,7 +439,7 @@ fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<E
             .map_err(|e| LoamError::Invalid(e.to_string()))?;
         let file = match world.storage.as_ref().filter(|s| s.file.exists()) {
             Some(spec) => Some(
-                loam::streaming::open_existing_world_file(spec, layout, world.seed, Access::Read)
+                loam::streaming::open_existing_world_file(&scenario, spec, layout, Access::Read)
                     .map_err(LoamError::from)?,
             ),
             None => None,

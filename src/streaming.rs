@@ -150,15 +150,15 @@ impl StreamState {
     }
 }
 
-/// Opens `spec.file`, or creates it when absent, and checks it describes
-/// the scenario's world.
-pub fn open_world_file(
-    spec: &StorageSpec,
-    layout: WorldLayout,
-    seed: u64,
-) -> Result<WorldFile, FileError> {
+/// Opens the file of `scenario`'s streamed world (`spec`), or creates it
+/// when absent, and checks it describes the scenario's world.
+pub fn open_world_file(scenario: &Scenario, spec: &StorageSpec) -> Result<WorldFile, FileError> {
+    let layout = scenario.layout().map_err(|e| FileError::Corrupt {
+        path: spec.file.clone(),
+        what: e.to_string(),
+    })?;
     if spec.file.exists() {
-        return open_existing_world_file(spec, layout, seed, Access::Write);
+        return open_existing_world_file(scenario, spec, layout, Access::Write);
     }
     if let Some(dir) = spec.file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| FileError::Io {
@@ -166,19 +166,25 @@ pub fn open_world_file(
             source,
         })?;
     }
-    WorldFile::create(&spec.file, layout, seed)
+    let generator = scenario.generator_fingerprint();
+    WorldFile::create_for(&spec.file, layout, scenario.world.seed, generator)
 }
 
-/// Opens `spec.file`, which must exist, for `access`, and checks it
-/// describes the scenario's world: the same seed (pages generated from the
-/// scenario must match the stored ones) and the same layout.
+/// Opens the file of `scenario`'s streamed world (`spec`, of `layout`),
+/// which must exist, for `access`, and checks it describes the scenario's
+/// world, so that pages generated from the scenario match the stored ones:
+/// the same seed and layout, and the same fills (the file's generator
+/// fingerprint), unless `spec.accept_other_fills`. A file that recorded no
+/// fingerprint (made before there were any) takes the scenario's with its
+/// next commit, as does one accepted with other fills.
 pub fn open_existing_world_file(
+    scenario: &Scenario,
     spec: &StorageSpec,
     layout: WorldLayout,
-    seed: u64,
     access: Access,
 ) -> Result<WorldFile, FileError> {
-    let file = match access {
+    let seed = scenario.world.seed;
+    let mut file = match access {
         Access::Read => WorldFile::open_read_only(&spec.file)?,
         Access::Write => WorldFile::open(&spec.file)?,
     };
@@ -204,6 +210,21 @@ pub fn open_existing_world_file(
             ),
         });
     }
+    let (recorded, generator) = (file.generator(), scenario.generator_fingerprint());
+    if recorded != 0 && recorded != generator && !spec.accept_other_fills {
+        return Err(FileError::Corrupt {
+            path: spec.file.clone(),
+            what: format!(
+                "the file was made from other [[fill]]s than the scenario's (generator \
+                 fingerprint {recorded:#018x}, the scenario's {generator:#018x}): its stored \
+                 pages would sit beside pages generated from these fills, a mix of two worlds; \
+                 set [world] accept_other_fills = true to use it anyway"
+            ),
+        });
+    }
+    if access == Access::Write {
+        file.set_generator(generator);
+    }
     Ok(file)
 }
 
@@ -218,7 +239,7 @@ pub fn open(
     layout: WorldLayout,
 ) -> Result<(VoxelWorld, StreamState, Vec<String>), PluginError> {
     let error = |e: &dyn std::fmt::Display| PluginError::new("streaming", e);
-    let file = open_world_file(spec, layout, scenario.world.seed).map_err(|e| error(&e))?;
+    let file = open_world_file(scenario, spec).map_err(|e| error(&e))?;
     let (io, note) = loam_storage::io::open(file.file(), spec.io).map_err(|e| {
         error(&format!(
             "io `{}` is not available here: {e}",

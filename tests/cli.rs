@@ -625,6 +625,58 @@ fn a_resident_budget_too_small_for_the_observers_says_so() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A world file reused with other `[[fill]]`s is refused (exit 2, the file
+/// untouched), as one with another seed is, unless the scenario accepts
+/// it; once accepted and saved, the file is the new fills' own.
+#[test]
+fn a_world_file_made_from_other_fills_is_refused_unless_accepted() {
+    let dir = temp_dir("fills");
+    let scenario = streamed_scenario(&dir, 1);
+    let s = scenario.to_str().unwrap();
+    let out = loam(&["run", s, "--frames", "10", "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let world = dir.join("world.loam");
+    let saved = std::fs::read(&world).unwrap();
+
+    let toml = std::fs::read_to_string(&scenario).unwrap();
+    let basalt = toml.replace("material = \"stone\"", "material = \"basalt\"");
+    assert_ne!(basalt, toml);
+    std::fs::write(&scenario, &basalt).unwrap();
+    let out = loam(&["run", s, "--frames", "10", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("other [[fill]]s") && stderr(&out).contains("accept_other_fills"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(&world).unwrap(),
+        saved,
+        "the file is untouched"
+    );
+    let out = loam(&["export-zarr", s, dir.join("w.zarr").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let accepting = basalt.replace(
+        "save = \"on_exit\"",
+        "save = \"on_exit\"\naccept_other_fills = true",
+    );
+    std::fs::write(&scenario, accepting).unwrap();
+    let out = loam(&["run", s, "--frames", "10", "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&scenario, &basalt).unwrap();
+    let out = loam(&["run", s, "--frames", "1", "--quiet"]);
+    assert!(
+        out.status.success(),
+        "now the basalt world's file: {}",
+        stderr(&out)
+    );
+    std::fs::write(&scenario, &toml).unwrap();
+    let out = loam(&["run", s, "--frames", "1", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A small streamed scenario whose world file lives in `dir`.
 fn streamed_scenario(dir: &Path, seed: u64) -> PathBuf {
     let path = dir.join(format!("streamed-{seed}.toml"));

@@ -32,6 +32,7 @@ fn scenario(file: &Path, threads: usize, io: IoKind) -> Scenario {
         save: SavePolicy::OnExit,
         load_per_frame: 64,
         lookahead: 0.25,
+        accept_other_fills: false,
     });
     s.run.threads = threads;
     s.systems.heat = false;
@@ -215,6 +216,7 @@ fn the_phase_pass_pulls_in_the_pages_above_its_columns() {
         save: SavePolicy::OnExit,
         load_per_frame: 64,
         lookahead: 0.0,
+        accept_other_fills: false,
     });
     s.fills.push(Fill {
         shape: Shape::Box {

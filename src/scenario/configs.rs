@@ -6,12 +6,65 @@ use loam_systems::phase::PhaseConfig;
 use loam_systems::xpbd::SoftBodies;
 use loam_systems::WorldScale;
 
-use super::Scenario;
+use super::{Scenario, Shape};
 
 impl Scenario {
     /// The world's layout (its size in pages), or why its sizes make none.
     pub fn layout(&self) -> Result<WorldLayout, LayoutError> {
         WorldLayout::new(self.world.size, self.world.page)
+    }
+
+    /// A fingerprint of everything that generates the world's pages: its
+    /// size, page, seed and `[[fill]]`s, in order (xxh3 of a fixed
+    /// little-endian encoding, the same on every machine and build). A world
+    /// file records it, so that it is not reused with other fills.
+    pub fn generator_fingerprint(&self) -> u64 {
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut put = |b: &[u8]| bytes.extend_from_slice(b);
+        self.world.size.iter().for_each(|v| put(&v.to_le_bytes()));
+        put(&self.world.page.to_le_bytes());
+        put(&self.world.seed.to_le_bytes());
+        for fill in &self.fills {
+            put(&[fill.material]);
+            match fill.temperature {
+                None => put(&[0]),
+                Some(t) => {
+                    put(&[1]);
+                    put(&t.to_bits().to_le_bytes());
+                }
+            }
+            match fill.shape {
+                Shape::Box { min, max } => {
+                    put(&[0]);
+                    min.iter().chain(&max).for_each(|v| put(&v.to_le_bytes()));
+                }
+                Shape::Sphere { center, radius } => {
+                    put(&[1]);
+                    center
+                        .iter()
+                        .chain([&radius])
+                        .for_each(|v| put(&v.to_bits().to_le_bytes()));
+                }
+                Shape::NoiseTerrain {
+                    height,
+                    scale,
+                    surface,
+                } => {
+                    put(&[2]);
+                    height.iter().for_each(|v| put(&v.to_le_bytes()));
+                    put(&scale.to_bits().to_le_bytes());
+                    match surface {
+                        None => put(&[0]),
+                        Some((m, depth)) => {
+                            put(&[1, m]);
+                            put(&depth.to_le_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        // 0 means "not recorded" in a world file.
+        xxhash_rust::xxh3::xxh3_64(&bytes).max(1)
     }
 
     /// The world's scale: its cell size, at Earth's gravity.

@@ -68,6 +68,10 @@ pub struct StorageSpec {
     pub load_per_frame: usize,
     /// How far ahead observers' velocities are followed, seconds.
     pub lookahead: f64,
+    /// Use a world file made from other `[[fill]]`s than the scenario's
+    /// (its stored pages stay as they are, the others come from the
+    /// scenario's fills); otherwise such a file is refused.
+    pub accept_other_fills: bool,
 }
 
 /// `[world] save`.

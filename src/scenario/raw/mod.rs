@@ -88,6 +88,7 @@ struct RawWorld {
     save_every: Option<Spanned<u64>>,
     load_per_frame: Option<Spanned<usize>>,
     lookahead: Option<Spanned<f64>>,
+    accept_other_fills: Option<Spanned<bool>>,
     pressure: Option<Spanned<f64>>,
     voxel_size: Option<Spanned<f64>>,
 }

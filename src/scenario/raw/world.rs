@@ -54,6 +54,9 @@ pub(super) fn check_storage(
                 .as_ref()
                 .map(|v| ("load_per_frame", v.span())),
             raw.lookahead.as_ref().map(|v| ("lookahead", v.span())),
+            raw.accept_other_fills
+                .as_ref()
+                .map(|v| ("accept_other_fills", v.span())),
         ];
         if let Some((key, span)) = stray.into_iter().flatten().next() {
             return Err(src.error(
@@ -124,6 +127,10 @@ pub(super) fn check_storage(
         save,
         load_per_frame,
         lookahead,
+        accept_other_fills: raw
+            .accept_other_fills
+            .as_ref()
+            .is_some_and(|a| *a.get_ref()),
     }))
 }
 

@@ -7,6 +7,7 @@
 //! 20 12  world size x, y, z      64  8  directory entry count
 //! 32  4  page edge P             72  4  directory CRC32
 //! 36  8  world seed              76  8  end of allocated space
+//!                                84  8  generator fingerprint
 //! 508 4  CRC32 of bytes 0..508
 //! ```
 
@@ -37,8 +38,9 @@ const AT_DIR_OFFSET: usize = AT_TYPES + 8;
 const AT_DIR_COUNT: usize = AT_DIR_OFFSET + 8;
 const AT_DIR_CRC: usize = AT_DIR_COUNT + 8;
 const AT_END: usize = AT_DIR_CRC + 4;
+const AT_GENERATOR: usize = AT_END + 8;
 const AT_CRC: usize = SLOT_BYTES - 4;
-const _: () = assert!(AT_END + 8 <= AT_CRC);
+const _: () = assert!(AT_GENERATOR + 8 <= AT_CRC);
 
 /// Why a header slot is unusable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -74,6 +76,12 @@ pub struct Header {
     pub dir_crc: u32,
     /// End of allocated space; the next save appends here.
     pub end: u64,
+    /// A fingerprint of what generates the pages the file does not hold
+    /// (for Loam's scenarios: the world's size, page, seed and fills), so
+    /// that a file is not reused with pages generated otherwise; 0 where
+    /// none was recorded. It took bytes version 1 left zero: builds before
+    /// it read these files, and write 0 there.
+    pub generator: u64,
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -105,6 +113,7 @@ impl Header {
         b[AT_DIR_COUNT..AT_DIR_COUNT + 8].copy_from_slice(&self.dir_count.to_le_bytes());
         b[AT_DIR_CRC..AT_DIR_CRC + 4].copy_from_slice(&self.dir_crc.to_le_bytes());
         b[AT_END..AT_END + 8].copy_from_slice(&self.end.to_le_bytes());
+        b[AT_GENERATOR..AT_GENERATOR + 8].copy_from_slice(&self.generator.to_le_bytes());
         let crc = crc32fast::hash(&b[..AT_CRC]);
         b[AT_CRC..].copy_from_slice(&crc.to_le_bytes());
         b
@@ -151,6 +160,7 @@ impl Header {
             dir_count: u64_at(b, AT_DIR_COUNT),
             dir_crc: u32_at(b, AT_DIR_CRC),
             end: u64_at(b, AT_END),
+            generator: u64_at(b, AT_GENERATOR),
         })
     }
 }
@@ -179,6 +189,7 @@ mod tests {
             dir_count: 3,
             dir_crc: 0xdead_beef,
             end: 12288,
+            generator: 0x1234_5678_9abc_def0,
         }
     }
 

@@ -255,8 +255,21 @@ fn align_up(v: u64) -> u64 {
 }
 
 impl WorldFile {
-    /// Creates a new, empty world file (an existing file is an error).
+    /// Creates a new, empty world file (an existing file is an error), with
+    /// no generator fingerprint (see [`WorldFile::create_for`]).
     pub fn create(path: &Path, layout: WorldLayout, seed: u64) -> Result<Self, FileError> {
+        Self::create_for(path, layout, seed, 0)
+    }
+
+    /// Creates a new, empty world file (an existing file is an error) whose
+    /// absent pages are made by the generator with fingerprint `generator`
+    /// ([`Header::generator`]).
+    pub fn create_for(
+        path: &Path,
+        layout: WorldLayout,
+        seed: u64,
+        generator: u64,
+    ) -> Result<Self, FileError> {
         let io = |source| FileError::Io {
             path: path.to_path_buf(),
             source,
@@ -277,6 +290,7 @@ impl WorldFile {
             dir_count: 0,
             dir_crc: crc32fast::hash(&[]),
             end: ALIGN,
+            generator,
         };
         let mut start = vec![0u8; ALIGN as usize];
         start[..SLOT_BYTES].copy_from_slice(&header.encode());
@@ -455,6 +469,19 @@ impl WorldFile {
     /// Whether it was opened for writing or only for reading.
     pub fn access(&self) -> Access {
         self.access
+    }
+
+    /// The fingerprint of the generator of the pages the file does not hold
+    /// (see [`Header::generator`]); 0 where none was recorded.
+    pub fn generator(&self) -> u64 {
+        self.header.generator
+    }
+
+    /// Records `generator` as the fingerprint of what makes the pages the
+    /// file does not hold, from the next commit on (see
+    /// [`Header::generator`]).
+    pub fn set_generator(&mut self, generator: u64) {
+        self.header.generator = generator;
     }
 
     /// The world seed recorded in the file.
