@@ -370,22 +370,35 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
         }
     }
     bar.finish_and_clear();
-    if let Some(saved) = rt.finish()? {
-        if !out.quiet {
+    let file = rt
+        .scenario()
+        .world
+        .storage
+        .as_ref()
+        .map_or(PathBuf::new(), |s| s.file.clone());
+    // A failed save (a full disk) leaves the file at its last commit: the
+    // run still reports what it did, and exits 1.
+    let save_error = match rt.finish() {
+        Ok(Some(saved)) if !out.quiet => {
             eprintln!(
                 "saved {} pages ({} bytes) to {}",
                 saved.pages,
                 saved.bytes,
-                rt.scenario()
-                    .world
-                    .storage
-                    .as_ref()
-                    .map_or(Path::new(""), |s| s.file.as_path())
-                    .display()
+                file.display()
             );
+            None
         }
-    }
-    let report = rt.report();
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!(
+                "error: the final save failed, so {} stays at its last commit: {e}",
+                file.display()
+            );
+            Some(e.to_string())
+        }
+    };
+    let mut report = rt.report();
+    report.save_error = save_error;
     if let Some(s) = &snapshots {
         let chart = s
             .chart(&rt.engine().job_stats(), rt.engine().frame_samples())

@@ -16,7 +16,8 @@
 //! frame asking for pages to the I/O actor having them), `stalls` (frames
 //! that waited for the actor), `requests_cancelled`, `over_budget_frames`,
 //! `pages_asked` (absent pages the phase pass's columns reached, loaded for
-//! it), `page_table_bytes`}.
+//! it), `page_table_bytes`}, and `save_error` (why the final save of a
+//! streamed world failed, leaving its file at the last commit; else null).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -135,6 +136,9 @@ pub struct Report {
     pub storage: Option<StorageReport>,
     /// Each soft body's state at the end.
     pub soft_bodies: Vec<SoftBodyReport>,
+    /// Why the final save of a streamed world failed (the file stays at
+    /// its last commit); `None` when it saved, or had nothing to save.
+    pub save_error: Option<String>,
 }
 
 /// One soft body at the end of a run.
@@ -331,12 +335,13 @@ impl Report {
                     page_table_bytes: world.table().memory_bytes() as u64,
                 }
             }),
+            save_error: None,
         }
     }
 
-    /// Whether every check passed.
+    /// Whether every check passed and the final save, if any, succeeded.
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.passed)
+        self.checks.iter().all(|c| c.passed) && self.save_error.is_none()
     }
 
     /// The summary table printed at the end of `loam run`.

@@ -677,6 +677,80 @@ fn a_world_file_made_from_other_fills_is_refused_unless_accepted() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A final save that fails (the file may not grow: a full disk) leaves the
+/// file at its last commit, and the run still prints its table and writes
+/// its report, with the error in it, and exits 1 (not 2: the input was
+/// good).
+#[test]
+fn a_final_save_that_fails_reports_the_run_and_keeps_the_last_commit() {
+    let dir = temp_dir("full");
+    // Every page resident, so that only the final save writes.
+    let scenario = dir.join("pour.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[world]
+size = [64, 64, 64]
+page = 16
+file = "world.loam"
+
+[[fill]]
+shape = "box"
+material = "stone"
+min = [0, 0, 0]
+max = [64, 8, 64]
+
+[[emitter]]
+material = "sand"
+center = [30, 40, 30]
+radius = 3.0
+frames = [0, 20]
+"#,
+    )
+    .unwrap();
+    let s = scenario.to_str().unwrap();
+    let out = loam(&["run", s, "--frames", "5", "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let world = dir.join("world.loam");
+    let w = world.to_str().unwrap();
+    let commit = || String::from_utf8_lossy(&loam(&["inspect", w]).stdout).into_owned();
+    let before = commit();
+    let kib = std::fs::metadata(&world).unwrap().len().div_ceil(1024);
+    let report = dir.join("report.json");
+    // The file may not grow past its size: every write beyond fails (EFBIG,
+    // with SIGXFSZ ignored), as on a full disk.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {kib}; exec \"$0\" run \"$1\" --frames 5 --report \"$2\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_loam"))
+        .arg(s)
+        .arg(&report)
+        .output()
+        .expect("bash runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the final save failed") && stderr(&out).contains(w),
+        "{}",
+        stderr(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("frames 5"), "the table: {stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(
+        r["save_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("large")),
+        "{r}"
+    );
+    assert_eq!(r["frames"], 5);
+    assert!(loam(&["inspect", w, "--verify"]).status.success());
+    assert_eq!(commit(), before, "the file is at its last commit");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A small streamed scenario whose world file lives in `dir`.
 fn streamed_scenario(dir: &Path, seed: u64) -> PathBuf {
     let path = dir.join(format!("streamed-{seed}.toml"));
