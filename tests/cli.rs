@@ -835,6 +835,10 @@ fn a_streamed_world_saves_reopens_and_refuses_a_mismatched_file() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("streamed"), "{}", stderr(&out));
+    assert!(
+        !dir.join("copy.loam").exists(),
+        "refused before any file is made"
+    );
 
     std::fs::write(&world, b"not a world").unwrap();
     let out = loam(&["run", s, "--frames", "1", "--quiet"]);
