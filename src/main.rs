@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use loam::loam_storage::file::{Access, DamagedPages, WorldFile};
+use loam::loam_storage::file::{Access, DamagedPages, FileError, WorldFile};
 use loam::loam_storage::io::IoKind;
 use loam::snapshot::SnapshotWriter;
 use loam::soak::{soak, SoakConfig};
@@ -239,7 +239,7 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("error: {e}");
                 // Damaged pages are the file's trouble, not the command's.
-                let damaged = matches!(e, loam::loam_storage::file::FileError::Damaged { .. });
+                let damaged = matches!(e, FileError::Damaged { .. });
                 Ok(ExitCode::from(if damaged { 1 } else { 2 }))
             }
         },

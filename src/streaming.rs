@@ -150,13 +150,13 @@ impl StreamState {
     }
 }
 
-/// Opens the file of `scenario`'s streamed world (`spec`), or creates it
-/// when absent, and checks it describes the scenario's world.
-pub fn open_world_file(scenario: &Scenario, spec: &StorageSpec) -> Result<WorldFile, FileError> {
-    let layout = scenario.layout().map_err(|e| FileError::Corrupt {
-        path: spec.file.clone(),
-        what: e.to_string(),
-    })?;
+/// Opens the file of `scenario`'s streamed world (`spec`, of `layout`), or
+/// creates it when absent, and checks it describes the scenario's world.
+pub fn open_world_file(
+    scenario: &Scenario,
+    spec: &StorageSpec,
+    layout: WorldLayout,
+) -> Result<WorldFile, FileError> {
     if spec.file.exists() {
         return open_existing_world_file(scenario, spec, layout, Access::Write);
     }
@@ -239,7 +239,7 @@ pub fn open(
     layout: WorldLayout,
 ) -> Result<(VoxelWorld, StreamState, Vec<String>), PluginError> {
     let error = |e: &dyn std::fmt::Display| PluginError::new("streaming", e);
-    let file = open_world_file(scenario, spec).map_err(|e| error(&e))?;
+    let file = open_world_file(scenario, spec, layout).map_err(|e| error(&e))?;
     let (io, note) = loam_storage::io::open(file.file(), spec.io).map_err(|e| {
         error(&format!(
             "io `{}` is not available here: {e}",
