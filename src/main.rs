@@ -565,12 +565,21 @@ fn graph(path: &Path) -> Result<ExitCode, CliError> {
     scenario.fills.clear();
     scenario.emitters.clear();
     scenario.commands.clear();
-    let mut rt = Runtime::new(scenario)?;
-    let listing = rt
-        .engine_mut()
-        .describe_graph()
-        .map_err(|e| LoamError::from(loam::loam_runtime::EngineError::from(e)))?;
-    print!("{listing}");
+    // A streamed world streams from a scratch file of the shrunk world: the
+    // scenario's own file is of the real one, and must be neither opened
+    // with another layout nor created with this one.
+    let scratch = std::env::temp_dir().join(format!("loam-graph-{}.loam", std::process::id()));
+    if let Some(storage) = scenario.world.storage.as_mut() {
+        let _ = std::fs::remove_file(&scratch);
+        storage.file = scratch.clone();
+    }
+    let listing = Runtime::new(scenario).and_then(|mut rt| {
+        rt.engine_mut()
+            .describe_graph()
+            .map_err(|e| LoamError::from(loam::loam_runtime::EngineError::from(e)))
+    });
+    let _ = std::fs::remove_file(&scratch);
+    print!("{}", listing?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -751,6 +751,28 @@ frames = [0, 20]
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `loam graph` of a streamed scenario lists the streaming jobs and leaves
+/// the scenario's world file alone: it neither creates one nor opens the
+/// real one with the shrunk world a graph is built from.
+#[test]
+fn graph_of_a_streamed_scenario_leaves_its_world_file_alone() {
+    let dir = temp_dir("graph-streamed");
+    let scenario = streamed_scenario(&dir, 1);
+    let s = scenario.to_str().unwrap();
+    let world = dir.join("world.loam");
+    let out = loam(&["graph", s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("storage.stream"));
+    assert!(!world.exists(), "no world file made");
+    let out = loam(&["run", s, "--frames", "3", "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let saved = std::fs::read(&world).unwrap();
+    let out = loam(&["graph", s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&world).unwrap(), saved);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A small streamed scenario whose world file lives in `dir`.
 fn streamed_scenario(dir: &Path, seed: u64) -> PathBuf {
     let path = dir.join(format!("streamed-{seed}.toml"));
