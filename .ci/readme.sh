@@ -66,7 +66,7 @@ LOAM_PEERS_QUICK=1 cargo run --release -p loam-peers --bin jobgraph | tee "$tmp/
 grep -q '^speedup_vs_bevy: ' "$tmp/peers.txt" || fail "jobgraph printed no speedup_vs_bevy line"
 
 step "loam run, every flag"
-# README: loam run SCENARIO [--frames N] [--threads N] [--seed N] [--backend cpu|gpu|auto] [--gpu-automaton] [--io uring|uring-direct|pread|mmap|auto] [--report FILE.json] [--snapshot DIR] [--snapshot-every K] [--dump-materials FILE] [--save-world FILE.loam] [--quiet]
+# README: loam run SCENARIO [--frames N] [--threads N] [--seed N] [--backend cpu|gpu|auto] [--gpu-automaton] [--io uring|uring-direct|pread|mmap|auto] [--report FILE.json] [--snapshot DIR] [--snapshot-every K] [--dump-materials FILE] [--save-world FILE.loam] [--resume-from FILE.loam] [--resume] [--quiet]
 loam run scenarios/hourglass.toml --frames 5 --threads 2 --seed 3 --backend auto --gpu-automaton \
     --report "$tmp/run.json" --snapshot "$tmp/snap" --snapshot-every 2 \
     --dump-materials "$tmp/world.bin" --save-world "$tmp/world.loam" --quiet
@@ -87,9 +87,18 @@ grep -q 'no GPU backend' "$tmp/gpu.err" || fail "--backend gpu: $(cat "$tmp/gpu.
 # --io on a streamed world (a copy, so its world file lands in $tmp).
 cp scenarios/streaming.toml "$tmp/streaming.toml"
 loam run "$tmp/streaming.toml" --frames 3 --io pread --quiet --report "$tmp/streaming.json"
-loam run "$tmp/streaming.toml" --frames 0 --io auto --quiet
 python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["storage"]; assert s["io_backend"] == "pread", s' \
     "$tmp/streaming.json"
+# --resume goes on from the streamed world's last save (frame 3), --resume-from from the file
+# --save-world wrote (frame 5, seed 3).
+loam run "$tmp/streaming.toml" --frames 2 --resume --quiet --report "$tmp/resumed.json"
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["frames"] == 5, r["frames"]' \
+    "$tmp/resumed.json"
+loam run scenarios/hourglass.toml --seed 3 --frames 2 --resume-from "$tmp/world.loam" --quiet \
+    --report "$tmp/from.json"
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["frames"] == 7, r["frames"]' \
+    "$tmp/from.json"
+loam run "$tmp/streaming.toml" --frames 0 --io auto --quiet
 
 # Bad input names the file, line and column: the README's example error, word for word.
 mkdir -p "$tmp/scenarios"
@@ -149,6 +158,20 @@ print("zarr snippet: shape", material.shape, "column", column.shape)
 PY
 )
 python3 .ci/check_zarr.py "$tmp/world.zarr" "$tmp/world.bin" 64 128 64
+
+step "Resuming a run: N frames, save, M frames give the world N + M frames give"
+# README: cargo run --release -- run scenarios/sandbox.toml --frames 100 --save-world sandbox-100.loam
+loam run scenarios/sandbox.toml --frames 10 --save-world "$tmp/sandbox-10.loam" --quiet
+# README: cargo run --release -- run scenarios/sandbox.toml --frames 100 --resume-from sandbox-100.loam
+loam run scenarios/sandbox.toml --frames 10 --resume-from "$tmp/sandbox-10.loam" --quiet \
+    --report "$tmp/resumed-sandbox.json"
+loam run scenarios/sandbox.toml --frames 20 --quiet --report "$tmp/straight-sandbox.json"
+python3 - "$tmp/resumed-sandbox.json" "$tmp/straight-sandbox.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert (a["frames"], a["world_hash"]) == (b["frames"], b["world_hash"]), (a["world_hash"], b["world_hash"])
+print("resumed sandbox:", a["frames"], "frames, world", a["world_hash"], "as in one run")
+PY
 
 step "Embedding: a runtime built from plugins"
 # README: cargo run --release --example plugins

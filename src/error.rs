@@ -22,6 +22,9 @@ pub enum LoamError {
     /// A plugin could not be installed.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// A run's saved state could not be saved or restored.
+    #[error(transparent)]
+    State(#[from] loam_runtime::StateError),
     /// A job failed while running.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -35,6 +38,7 @@ impl LoamError {
             | LoamError::Invalid(_)
             | LoamError::Unsupported(_)
             | LoamError::World(_)
+            | LoamError::State(_)
             | LoamError::Plugin(_) => 2,
             LoamError::Engine(_) => 1,
         }

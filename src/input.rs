@@ -1,7 +1,8 @@
 //! Commands and emitters as a plugin: what the scenario and the API ask of
 //! the world, applied at the start of each frame.
 
-use loam_runtime::{Engine, Inbox, Job, Plugin, PluginError, Seed, Stage};
+use loam_runtime::state::{decode, encode};
+use loam_runtime::{Engine, Inbox, Job, Plugin, PluginError, Seed, Stage, StateError};
 use loam_storage::VoxelWorld;
 use loam_systems::fields::{Fields, Scalar};
 use loam_systems::materials::id;
@@ -9,7 +10,9 @@ use loam_systems::MaterialTable;
 
 use crate::command::Command;
 use crate::generate::{apply_fill, spawn_temperature};
-use crate::scenario::{Emitter, PressureSpec, Scenario, ScheduledCommand, Shape, WindSpec};
+use crate::scenario::{
+    Emitter, HeatBathSpec, PressureSpec, Scenario, ScheduledCommand, Shape, WindSpec,
+};
 
 /// Commands from the scenario, waiting for their frame (latest first).
 struct ScheduledCommands(Vec<ScheduledCommand>);
@@ -54,12 +57,111 @@ impl Plugin for CommandsPlugin {
         scheduled.sort_by_key(|c| c.frame);
         scheduled.reverse();
         engine.insert_resource(ScheduledCommands(scheduled));
+        persist_actors(engine);
+        persist_scheduled(engine);
         engine.mailbox::<Command>();
         engine.add_job(commands_job());
         engine.add_job(emitters_job());
         engine.add_job(field_commands_job());
         Ok(())
     }
+}
+
+/// The emitters, heat baths, winds and pressure holds, each kind in the
+/// order its job visits them.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct SavedActors {
+    emitters: Vec<Emitter>,
+    heat_baths: Vec<HeatBathSpec>,
+    winds: Vec<WindSpec>,
+    pressures: Vec<PressureSpec>,
+}
+
+/// Every entity holding a `T`, in query order: what it saves and restores.
+fn all<T: hecs::Component + Clone>(actors: &hecs::World) -> Vec<T> {
+    actors.query::<&T>().iter().cloned().collect()
+}
+
+/// Despawns every entity holding a `T`, then spawns `saved` in order.
+fn replace<T: hecs::Component>(actors: &mut hecs::World, saved: Vec<T>) {
+    let old: Vec<hecs::Entity> = actors
+        .query::<(hecs::Entity, &T)>()
+        .iter()
+        .map(|(e, _)| e)
+        .collect();
+    for e in old {
+        let _ = actors.despawn(e);
+    }
+    for t in saved {
+        actors.spawn((t,));
+    }
+}
+
+/// Saves the emitters, heat baths, winds and pressure holds as section
+/// `actors` of the run's state; restoring replaces every one of them.
+fn persist_actors(engine: &mut Engine) {
+    fn busy() -> StateError {
+        StateError::Resource("actors".into())
+    }
+    engine.persist_with(
+        "actors",
+        |resources| {
+            let actors = resources.try_read::<hecs::World>().map_err(|_| busy())?;
+            encode(&SavedActors {
+                emitters: all(&actors),
+                heat_baths: all(&actors),
+                winds: all(&actors),
+                pressures: all(&actors),
+            })
+        },
+        |resources, bytes| {
+            let saved: SavedActors = decode(bytes)?;
+            let mut actors = resources.try_write::<hecs::World>().map_err(|_| busy())?;
+            replace(&mut actors, saved.emitters);
+            replace(&mut actors, saved.heat_baths);
+            replace(&mut actors, saved.winds);
+            replace(&mut actors, saved.pressures);
+            Ok(())
+        },
+    );
+}
+
+/// Saves how many of the scenario's commands are still to come as section
+/// `commands` of the run's state: a resumed run does not apply again those
+/// it applied before.
+fn persist_scheduled(engine: &mut Engine) {
+    fn busy() -> StateError {
+        StateError::Resource("commands".into())
+    }
+    engine.persist_with(
+        "commands",
+        |resources| {
+            let scheduled = resources
+                .try_read::<ScheduledCommands>()
+                .map_err(|_| busy())?;
+            encode(&(scheduled.0.len() as u64))
+        },
+        |resources, bytes| {
+            let left: u64 = decode(bytes)?;
+            let mut scheduled = resources
+                .try_write::<ScheduledCommands>()
+                .map_err(|_| busy())?;
+            let left = usize::try_from(left).unwrap_or(usize::MAX);
+            if left > scheduled.0.len() {
+                return Err(StateError::Section {
+                    section: "commands".into(),
+                    message: format!(
+                        "{left} of the scenario's commands were still to come, it has {}: \
+                         the scenario's commands changed",
+                        scheduled.0.len()
+                    ),
+                });
+            }
+            // Latest first: the ones still to come are at the front.
+            scheduled.0.truncate(left);
+            Ok(())
+        },
+    );
 }
 
 /// The `commands` actor: applies the scenario's commands due this frame,

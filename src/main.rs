@@ -63,9 +63,18 @@ enum Cmd {
         /// Write the final material channel as raw bytes, x fastest, then y, then z.
         #[arg(long, value_name = "FILE")]
         dump_materials: Option<PathBuf>,
-        /// Write the final world, every page, to a new .loam world file.
+        /// Write the final world, every page, and the run's state to a new
+        /// .loam world file, which `--resume-from` goes on from.
         #[arg(long, value_name = "FILE.loam")]
         save_world: Option<PathBuf>,
+        /// Go on from a file `--save-world` wrote for this scenario: its
+        /// frame, world and every system's state (a world held in memory).
+        #[arg(long, value_name = "FILE.loam")]
+        resume_from: Option<PathBuf>,
+        /// Go on from the state the world file's last save recorded (a
+        /// streamed world; sets [world] resume).
+        #[arg(long)]
+        resume: bool,
         /// Print only errors and failed checks.
         #[arg(long)]
         quiet: bool,
@@ -194,6 +203,8 @@ fn main() -> ExitCode {
             snapshot_every,
             dump_materials,
             save_world,
+            resume_from,
+            resume,
             quiet,
         } => run(
             &scenario,
@@ -204,6 +215,7 @@ fn main() -> ExitCode {
                 backend,
                 gpu_automaton,
                 io,
+                resume,
             },
             RunOutputs {
                 report,
@@ -211,6 +223,7 @@ fn main() -> ExitCode {
                 snapshot_every,
                 dump_materials,
                 save_world,
+                resume_from,
                 quiet,
             },
         ),
@@ -302,11 +315,22 @@ struct RunOutputs {
     snapshot_every: Option<u64>,
     dump_materials: Option<PathBuf>,
     save_world: Option<PathBuf>,
+    resume_from: Option<PathBuf>,
     quiet: bool,
 }
 
 fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, CliError> {
     let mut rt = Runtime::from_file(path, overrides)?;
+    if overrides.resume && rt.stream().is_none() {
+        return Err(CliError::Loam(LoamError::Unsupported(
+            "--resume goes on from a streamed world's own file; a world held in memory goes \
+             on from a file --save-world wrote, with --resume-from FILE.loam"
+                .into(),
+        )));
+    }
+    if let Some(file) = &out.resume_from {
+        rt.load_state(file)?;
+    }
     let frames = rt.scenario().run.frames;
     // Open the output files now, so a bad path fails before the run, not after.
     let create = |file: &Option<PathBuf>| -> Result<Option<File>, CliError> {
@@ -329,8 +353,13 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
         Some(path) => {
             let layout = *rt.world().layout();
             Some(
-                WorldFile::create(path, layout, rt.scenario().world.seed)
-                    .map_err(LoamError::from)?,
+                WorldFile::create_for(
+                    path,
+                    layout,
+                    rt.scenario().world.seed,
+                    rt.scenario().generator_fingerprint(),
+                )
+                .map_err(LoamError::from)?,
             )
         }
         None => None,
@@ -360,11 +389,13 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     if let Some(s) = &snapshots {
         shoot(&rt, s)?;
     }
+    // A resumed run starts part way.
+    let last = rt.frame() + frames;
     for _ in 0..frames {
         rt.step()?;
         bar.inc(1);
         if let Some(s) = &snapshots {
-            if rt.frame() % s.every == 0 || rt.frame() == frames {
+            if rt.frame() % s.every == 0 || rt.frame() == last {
                 shoot(&rt, s)?;
             }
         }
@@ -416,10 +447,7 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
         writeln!(file, "{json}").map_err(io("cannot write the report"))?;
     }
     if let Some(file) = save_world.as_mut() {
-        let world = rt.world();
-        let pages = world.resident_pages();
-        file.save(&world, &pages, &Default::default())
-            .map_err(LoamError::from)?;
+        rt.save_state_to(file)?;
     }
     if let Some(mut file) = dump_file {
         file.write_all(&rt.material_dump()?)
@@ -452,7 +480,7 @@ fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<E
             .map_err(|e| LoamError::Invalid(e.to_string()))?;
         let file = match world.storage.as_ref().filter(|s| s.file.exists()) {
             Some(spec) => Some(
-                loam::streaming::open_existing_world_file(&scenario, spec, layout, Access::Read)
+                loam::streaming::open_existing_world_file(&scenario, spec, Access::Read)
                     .map_err(LoamError::from)?,
             ),
             None => None,

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use loam_runtime::profiling::Plot;
 use loam_runtime::{Engine, EngineConfig, EngineError, Notes, Plugins, Res};
+use loam_storage::file::{FileError, WorldFile};
 use loam_storage::stream::PageSource;
 use loam_storage::VoxelWorld;
 use loam_systems::xpbd::SoftBodies;
@@ -102,7 +103,7 @@ impl Runtime {
             mailbox: engine.mailbox::<Command>(),
         };
         let adapter = crate::backend::adapter(&engine);
-        Ok(Self {
+        let mut runtime = Self {
             engine,
             scenario,
             commands,
@@ -115,12 +116,179 @@ impl Runtime {
             active_pages_plot: Plot::new("active pages"),
             resident_pages_plot: Plot::new("resident pages"),
             stream_queue_plot: Plot::new("page requests queued"),
-        })
+        };
+        runtime.resume()?;
+        Ok(runtime)
     }
 
-    /// Runs one frame.
+    /// Goes on from the state the world file's last save recorded, where
+    /// the scenario asks to resume (`[world] resume`).
+    fn resume(&mut self) -> Result<(), LoamError> {
+        let Some(spec) = self.scenario.world.storage.as_ref().filter(|s| s.resume) else {
+            return Ok(());
+        };
+        let file = spec.file.display().to_string();
+        let saved = {
+            let stream = self.stream().ok_or_else(|| {
+                LoamError::Unsupported("`resume` needs the streaming plugin".into())
+            })?;
+            if stream.streamer.file_is_new() {
+                return Ok(());
+            }
+            stream.streamer.committed_state()?
+        };
+        let saved = saved.ok_or_else(|| {
+            LoamError::Unsupported(format!(
+                "{file} holds no run state to resume from: its last save was made by a build \
+                 before resumable saves, on the gpu backend, or by `compact` of such a file; \
+                 run without `resume` to start at frame 0 from its pages"
+            ))
+        })?;
+        self.restore(&saved)
+    }
+
+    /// Restores a run state into the engine, where the backend allows.
+    fn restore(&mut self, saved: &[u8]) -> Result<(), LoamError> {
+        self.check_state_backend()?;
+        self.engine.load_state(saved)?;
+        Ok(())
+    }
+
+    /// Saved run states are CPU state: a GPU backend keeps its fields and
+    /// phase state on the device.
+    fn check_state_backend(&self) -> Result<(), LoamError> {
+        match self.setup.backend {
+            "cpu" => Ok(()),
+            other => Err(LoamError::Unsupported(format!(
+                "saving and resuming a run's state needs the cpu backend (this run uses {other})"
+            ))),
+        }
+    }
+
+    /// The run's state between frames, as a world file saves it beside the
+    /// pages (see [`loam_runtime::state`]); `None` on the gpu backend,
+    /// whose state is on the device.
+    pub fn state(&self) -> Result<Option<Vec<u8>>, LoamError> {
+        if self.check_state_backend().is_err() {
+            return Ok(None);
+        }
+        Ok(Some(self.engine.save_state()?))
+    }
+
+    /// Writes the whole run to a new world file at `path`, crash-safely:
+    /// every page and the run's state (the frame, fields, soft bodies,
+    /// emitters, winds, heat baths, observers...). [`Runtime::load_state`]
+    /// of the same scenario goes on from it exactly: N frames, save, load,
+    /// M frames gives the world N + M frames give. For a world held wholly
+    /// in memory; a streamed world saves into its own file
+    /// ([`Runtime::save`]) and resumes with `[world] resume`. The file is
+    /// written beside `path` and renamed over it once complete.
+    pub fn save_state(&self, path: &std::path::Path) -> Result<(), LoamError> {
+        self.check_state_backend()?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".saving");
+        let tmp = std::path::PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
+        let layout = *self.world().layout();
+        let generator = self.scenario.generator_fingerprint();
+        let mut file = WorldFile::create_for(&tmp, layout, self.scenario.world.seed, generator)?;
+        let saved = self.save_state_to(&mut file);
+        drop(file);
+        let renamed = saved.and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|source| {
+                LoamError::World(FileError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            })
+        });
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        renamed
+    }
+
+    /// Writes every page of a world held in memory and the run's state to
+    /// `file`, and commits: what [`Runtime::save_state`] writes, into a
+    /// file of your own. On the gpu backend it writes the pages with no
+    /// state (see [`Runtime::state`]).
+    pub fn save_state_to(&self, file: &mut WorldFile) -> Result<(), LoamError> {
+        if self.stream().is_some() {
+            return Err(LoamError::Unsupported(
+                "a streamed world saves its state into its own file: call `save` and resume \
+                 with `[world] resume`"
+                    .into(),
+            ));
+        }
+        let state = self.state()?;
+        let world = self.world();
+        file.write_pages(&world, &world.resident_pages(), &Default::default())?;
+        file.commit_with_state(state.as_deref())?;
+        Ok(())
+    }
+
+    /// Goes on from a file [`Runtime::save_state`] (or `loam run
+    /// --save-world`) wrote for the same scenario: its pages replace the
+    /// world's, its state every system's, and the clock its frame. The
+    /// runtime must be built as the saving one was (the same plugins); a
+    /// file of another world (size, page, seed or fills) is refused. On an
+    /// error the runtime may be part way: build it anew.
+    pub fn load_state(&mut self, path: &std::path::Path) -> Result<(), LoamError> {
+        if self.stream().is_some() {
+            return Err(LoamError::Unsupported(
+                "a streamed world resumes from its own file: set `[world] resume = true`".into(),
+            ));
+        }
+        self.check_state_backend()?;
+        let file = WorldFile::open_read_only(path)?;
+        crate::streaming::check_world_file(&self.scenario, &file, false)?;
+        let saved = file.state()?.ok_or_else(|| {
+            LoamError::Unsupported(format!(
+                "{} holds the world's pages but no run state to resume from (it was saved \
+                 without one)",
+                path.display()
+            ))
+        })?;
+        {
+            let resources = self.engine.resources();
+            let mut world = resources
+                .try_write::<VoxelWorld>()
+                .map_err(|_| LoamError::Unsupported("the world is borrowed".into()))?;
+            let pages = world.resident_pages();
+            let mut io =
+                loam_storage::io::Pread::new(file.file()).map_err(|source| FileError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            let loaded = file.load_pages(&mut world, &pages, &mut io)?;
+            if loaded != pages.len() {
+                return Err(LoamError::World(FileError::Corrupt {
+                    path: path.to_path_buf(),
+                    what: format!(
+                        "it holds {loaded} of the world's {} pages: not a whole saved run",
+                        pages.len()
+                    ),
+                }));
+            }
+            // Mirrors of the world see every page change.
+            for p in pages {
+                world.touch(p);
+            }
+        }
+        self.restore(&saved)
+    }
+
+    /// Runs one frame, then saves a streamed world when its `[world] save`
+    /// policy says (every N frames).
     pub fn step(&mut self) -> Result<(), LoamError> {
         self.engine.step()?;
+        let every = self.stream().and_then(|s| match s.save {
+            SavePolicy::EveryNFrames(n) => Some(n),
+            _ => None,
+        });
+        if every.is_some_and(|n| self.frame() % n == 0) {
+            self.save()?;
+        }
         if let Some(world) = self.engine.resource::<VoxelWorld>() {
             self.active_pages_plot
                 .set(world.table().awake_count() as f64);
@@ -133,17 +301,23 @@ impl Runtime {
     }
 
     /// Writes every changed page of a streamed world to its file and
-    /// commits, crash-safely. Returns what was written; `None` for a world
-    /// held wholly in memory, which has no file.
+    /// commits, crash-safely, with the run's state (see [`Runtime::state`])
+    /// for `[world] resume`. Returns what was written; `None` for a world
+    /// held wholly in memory, which has no file (see
+    /// [`Runtime::save_state`]).
     pub fn save(&mut self) -> Result<Option<loam_storage::file::SaveStats>, LoamError> {
+        if self.stream().is_none() {
+            return Ok(None);
+        }
+        let state = self.state()?;
         let resources = self.engine.resources();
-        let Ok(mut state) = resources.try_write::<StreamState>() else {
+        let Ok(mut stream) = resources.try_write::<StreamState>() else {
             return Ok(None);
         };
         let mut world = resources.try_write::<VoxelWorld>().expect(
             "the runtime inserts the world at construction; nothing holds it between frames",
         );
-        Ok(Some(state.streamer.save(&mut world)?))
+        Ok(Some(stream.streamer.save(&mut world, state.as_deref())?))
     }
 
     /// Ends a run the way the scenario's `[world] save` says: saves unless

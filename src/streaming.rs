@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
-use loam_runtime::{Engine, Job, Notes, Plugin, PluginError, Samples, Stage};
+use loam_runtime::state::{decode, encode};
+use loam_runtime::{Engine, Job, Notes, Plugin, PluginError, Samples, Stage, StateError};
 use loam_storage::file::{Access, FileError, PageBuf, WorldFile};
 use loam_storage::stream::{
-    wanted_pages, PageRequests, PageSource, StreamConfig, StreamStats, Streamer, Viewpoint,
+    wanted_pages, PageRequests, PageSource, StreamConfig, StreamStats, Streamer, StreamerState,
+    Viewpoint,
 };
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
@@ -123,10 +125,16 @@ impl Plugin for StreamingPlugin {
         if engine.resource::<PageRequests>().is_none() {
             engine.insert_resource(PageRequests::default());
         }
+        persist_requests(engine);
         let actors = engine
             .resource_mut::<hecs::World>()
             .ok_or_else(|| error(&"no actors"))?;
         spawn_observers(actors, &self.scenario);
+        // The streamer puts the pages back before the world's activity is
+        // restored over them.
+        persist_stream(engine);
+        crate::world::persist_activity(engine);
+        persist_observers(engine);
         engine.add_job(observers_job());
         engine.add_job(stream_job());
         Ok(())
@@ -158,7 +166,7 @@ pub fn open_world_file(
     layout: WorldLayout,
 ) -> Result<WorldFile, FileError> {
     if spec.file.exists() {
-        return open_existing_world_file(scenario, spec, layout, Access::Write);
+        return open_existing_world_file(scenario, spec, Access::Write);
     }
     if let Some(dir) = spec.file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| FileError::Io {
@@ -170,8 +178,8 @@ pub fn open_world_file(
     WorldFile::create_for(&spec.file, layout, scenario.world.seed, generator)
 }
 
-/// Opens the file of `scenario`'s streamed world (`spec`, of `layout`),
-/// which must exist, for `access`, and checks it describes the scenario's
+/// Opens the file of `scenario`'s streamed world (`spec`), which must
+/// exist, for `access`, and checks it describes the scenario's
 /// world, so that pages generated from the scenario match the stored ones:
 /// the same seed and layout, and the same fills (the file's generator
 /// fingerprint), unless `spec.accept_other_fills`. A file that recorded no
@@ -180,17 +188,33 @@ pub fn open_world_file(
 pub fn open_existing_world_file(
     scenario: &Scenario,
     spec: &StorageSpec,
-    layout: WorldLayout,
     access: Access,
 ) -> Result<WorldFile, FileError> {
-    let seed = scenario.world.seed;
     let mut file = match access {
         Access::Read => WorldFile::open_read_only(&spec.file)?,
         Access::Write => WorldFile::open(&spec.file)?,
     };
+    check_world_file(scenario, &file, spec.accept_other_fills)?;
+    if access == Access::Write {
+        file.set_generator(scenario.generator_fingerprint());
+    }
+    Ok(file)
+}
+
+/// Checks that `file` holds `scenario`'s world, so that pages generated
+/// from the scenario match the stored ones: the same seed and layout, and
+/// the same fills (the file's generator fingerprint, where it recorded
+/// one), unless `accept_other_fills`.
+pub fn check_world_file(
+    scenario: &Scenario,
+    file: &WorldFile,
+    accept_other_fills: bool,
+) -> Result<(), FileError> {
+    let seed = scenario.world.seed;
+    let path = file.path().to_path_buf();
     if file.seed() != seed {
         return Err(FileError::Corrupt {
-            path: spec.file.clone(),
+            path,
             what: format!(
                 "the file was made with seed {}, the scenario asks for seed {seed}: pages \
                  generated from the scenario would not match the stored ones",
@@ -198,9 +222,13 @@ pub fn open_existing_world_file(
             ),
         });
     }
+    let layout = scenario.layout().map_err(|e| FileError::Corrupt {
+        path: path.clone(),
+        what: e.to_string(),
+    })?;
     if file.layout() != layout {
         return Err(FileError::Corrupt {
-            path: spec.file.clone(),
+            path,
             what: format!(
                 "the file holds a world of {:?} cells in pages of {}, the scenario asks for {:?} in pages of {}",
                 file.layout().size,
@@ -211,9 +239,9 @@ pub fn open_existing_world_file(
         });
     }
     let (recorded, generator) = (file.generator(), scenario.generator_fingerprint());
-    if recorded != 0 && recorded != generator && !spec.accept_other_fills {
+    if recorded != 0 && recorded != generator && !accept_other_fills {
         return Err(FileError::Corrupt {
-            path: spec.file.clone(),
+            path,
             what: format!(
                 "the file was made from other [[fill]]s than the scenario's (generator \
                  fingerprint {recorded:#018x}, the scenario's {generator:#018x}): its stored \
@@ -222,10 +250,7 @@ pub fn open_existing_world_file(
             ),
         });
     }
-    if access == Access::Write {
-        file.set_generator(generator);
-    }
-    Ok(file)
+    Ok(())
 }
 
 /// Builds the streamed world: a pool of `resident_pages` slots, filled with
@@ -321,6 +346,121 @@ pub fn viewpoint(o: &ObserverSpec, frame: u64) -> Viewpoint {
     }
 }
 
+/// Saves which pages are resident, loading and queued as section `stream`
+/// of the run's state (see [`Streamer::saved`]).
+fn persist_stream(engine: &mut Engine) {
+    fn busy() -> StateError {
+        StateError::Resource("stream".into())
+    }
+    engine.persist_with(
+        "stream",
+        |resources| {
+            let state = resources.try_read::<StreamState>().map_err(|_| busy())?;
+            let world = resources.try_read::<VoxelWorld>().map_err(|_| busy())?;
+            encode(&state.streamer.saved(&world))
+        },
+        |resources, bytes| {
+            let saved: StreamerState = decode(bytes)?;
+            let mut state = resources.try_write::<StreamState>().map_err(|_| busy())?;
+            let mut world = resources.try_write::<VoxelWorld>().map_err(|_| busy())?;
+            state
+                .streamer
+                .restore(&mut world, &saved)
+                .map_err(|e| StateError::Section {
+                    section: "stream".into(),
+                    message: e.to_string(),
+                })
+        },
+    );
+}
+
+/// Saves the pages systems asked for as section `page_requests` of the
+/// run's state: streaming (stage `storage`, the first) reads them in the
+/// frame after they were asked for.
+fn persist_requests(engine: &mut Engine) {
+    fn busy() -> StateError {
+        StateError::Resource("page_requests".into())
+    }
+    engine.persist_with(
+        "page_requests",
+        |resources| {
+            encode(
+                &resources
+                    .try_read::<PageRequests>()
+                    .map_err(|_| busy())?
+                    .pages,
+            )
+        },
+        |resources, bytes| {
+            resources
+                .try_write::<PageRequests>()
+                .map_err(|_| busy())?
+                .pages = decode(bytes)?;
+            Ok(())
+        },
+    );
+}
+
+/// An observer as saved: where it is, how it moves, how far it sees, and
+/// the path it follows, if any.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedObserver {
+    position: [f64; 3],
+    velocity: [f64; 3],
+    radius: f64,
+    path: Option<ObserverSpec>,
+}
+
+/// Saves the observers (in the order the streamer sees them) as section
+/// `observers` of the run's state; restoring replaces every observer.
+fn persist_observers(engine: &mut Engine) {
+    fn busy() -> StateError {
+        StateError::Resource("observers".into())
+    }
+    engine.persist_with(
+        "observers",
+        |resources| {
+            let actors = resources.try_read::<hecs::World>().map_err(|_| busy())?;
+            let mut query =
+                actors.query::<(&Observer, &Position, &Velocity, Option<&ObserverPath>)>();
+            let saved: Vec<SavedObserver> = query
+                .iter()
+                .map(|(o, p, v, path)| SavedObserver {
+                    position: p.0,
+                    velocity: v.0,
+                    radius: o.radius,
+                    path: path.map(|p| p.0.clone()),
+                })
+                .collect();
+            encode(&saved)
+        },
+        |resources, bytes| {
+            let saved: Vec<SavedObserver> = decode(bytes)?;
+            let mut actors = resources.try_write::<hecs::World>().map_err(|_| busy())?;
+            let old: Vec<hecs::Entity> = actors
+                .query::<(hecs::Entity, &Observer)>()
+                .iter()
+                .map(|(e, _)| e)
+                .collect();
+            for e in old {
+                let _ = actors.despawn(e);
+            }
+            for o in saved {
+                let (observer, position, velocity) = (
+                    Observer { radius: o.radius },
+                    Position(o.position),
+                    Velocity(o.velocity),
+                );
+                match o.path {
+                    Some(path) => actors.spawn((observer, position, velocity, ObserverPath(path))),
+                    None => actors.spawn((observer, position, velocity)),
+                };
+            }
+            Ok(())
+        },
+    );
+}
+
 /// Spawns the scenario's observers into `actors`.
 pub fn spawn_observers(actors: &mut hecs::World, scenario: &Scenario) {
     for o in &scenario.observers {
@@ -353,9 +493,11 @@ pub fn observers_job() -> Job {
         })
 }
 
-/// The `storage.stream` job: installs last frame's pages, saves when the
-/// policy says so, and asks for the pages the observers want next, then
-/// for the absent pages systems asked for last frame ([`PageRequests`]).
+/// The `storage.stream` job: installs last frame's pages and asks for the
+/// pages the observers want next, then for the absent pages systems asked
+/// for last frame ([`PageRequests`]). (Saves happen between frames, in
+/// [`Runtime::step`](crate::Runtime::step), so that they record the run's
+/// state with the pages.)
 pub fn stream_job() -> Job {
     Job::new("storage.stream")
         .in_stage(Stage::Storage)
@@ -374,11 +516,6 @@ pub fn stream_job() -> Job {
                 .map_err(|e| ctx.fail(e))?;
             if let Some(latency) = installed.latency {
                 state.load_ms.push(latency.as_secs_f32() * 1e3);
-            }
-            if let SavePolicy::EveryNFrames(n) = state.save {
-                if frame > 0 && frame % n == 0 {
-                    state.streamer.save(&mut world).map_err(|e| ctx.fail(e))?;
-                }
             }
             let viewpoints: Vec<Viewpoint> = {
                 let actors = ctx.read::<hecs::World>()?;

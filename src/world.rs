@@ -1,7 +1,8 @@
 //! The world as a plugin: a world held in memory, generated from the
 //! scenario's fills, and the resources every system shares.
 
-use loam_runtime::{Engine, Plugin, PluginError};
+use loam_runtime::state::{decode, encode};
+use loam_runtime::{Engine, Plugin, PluginError, StateError};
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::{MaterialTable, WorldScale};
@@ -46,8 +47,75 @@ impl Plugin for WorldPlugin {
             apply_fill(&mut world, &table, fill, self.seed);
         }
         insert_shared(engine, world, table, self.scale);
+        persist_activity(engine);
         Ok(())
     }
+}
+
+/// What of a world carries from one frame to the next beside the cells a
+/// world file holds: which pages are awake, in the order they woke, and
+/// the latent heat of the pages holding any (with their temperatures
+/// exactly: a world file stores their sum).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedActivity {
+    woken: Vec<usize>,
+    latent: Vec<(usize, Vec<f32>, Vec<f32>)>,
+}
+
+/// Saves the world's activity as section `world` of the run's state. The
+/// cells themselves are saved as pages of a world file.
+pub(crate) fn persist_activity(engine: &mut Engine) {
+    engine.persist_with(
+        "world",
+        |resources| {
+            let world = resources
+                .try_read::<VoxelWorld>()
+                .map_err(|_| StateError::Resource("world".into()))?;
+            let latent = world
+                .resident_pages()
+                .into_iter()
+                .filter_map(|p| {
+                    let view = world.page(p)?;
+                    view.latent
+                        .iter()
+                        .any(|&l| l != 0.0)
+                        .then(|| (p, view.temperature.to_vec(), view.latent.to_vec()))
+                })
+                .collect();
+            encode(&SavedActivity {
+                woken: world.table().woken().to_vec(),
+                latent,
+            })
+        },
+        |resources, bytes| {
+            let saved: SavedActivity = decode(bytes)?;
+            let mut world = resources
+                .try_write::<VoxelWorld>()
+                .map_err(|_| StateError::Resource("world".into()))?;
+            let misfit = |message: String| StateError::Section {
+                section: "world".into(),
+                message,
+            };
+            for (p, temperature, latent) in &saved.latent {
+                let view = world.page_mut(*p).ok_or_else(|| {
+                    misfit(format!("page {p} holds latent heat but is not resident"))
+                })?;
+                if temperature.len() != view.temperature.len() || latent.len() != view.latent.len()
+                {
+                    return Err(misfit(format!(
+                        "page {p}'s latent heat is of another page size"
+                    )));
+                }
+                view.temperature.copy_from_slice(temperature);
+                view.latent.copy_from_slice(latent);
+            }
+            world.take_woken();
+            for &p in &saved.woken {
+                world.wake(p);
+            }
+            Ok(())
+        },
+    );
 }
 
 /// Inserts `world` and what every world has beside it.

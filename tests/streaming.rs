@@ -33,6 +33,7 @@ fn scenario(file: &Path, threads: usize, io: IoKind) -> Scenario {
         load_per_frame: 64,
         lookahead: 0.25,
         accept_other_fills: false,
+        resume: false,
     });
     s.run.threads = threads;
     s.systems.heat = false;
@@ -217,6 +218,7 @@ fn the_phase_pass_pulls_in_the_pages_above_its_columns() {
         load_per_frame: 64,
         lookahead: 0.0,
         accept_other_fills: false,
+        resume: false,
     });
     s.fills.push(Fill {
         shape: Shape::Box {

@@ -18,6 +18,7 @@ use crate::job::{Job, JobContext, JobFn, JobOptions};
 use crate::profiling;
 use crate::resources::{Res, Resources};
 use crate::stage::Stage;
+use crate::state::{self, Persistent, SavedState, StateError, STATE_VERSION};
 use crate::stats::{JobStats, Samples, Summary};
 
 /// How an engine is set up.
@@ -107,6 +108,8 @@ pub struct Engine {
     compiled: Option<Compiled>,
     pool: rayon::ThreadPool,
     drains: Vec<Drain>,
+    /// What [`Engine::save_state`] saves, in registration order.
+    sections: Vec<state::Section>,
     frame_ms: Samples,
     clock: Clock,
 }
@@ -133,6 +136,7 @@ impl Engine {
             compiled: None,
             pool,
             drains: Vec::new(),
+            sections: Vec::new(),
             frame_ms: Samples::default(),
             clock,
         })
@@ -267,6 +271,89 @@ impl Engine {
                 .join(", ")
         ));
         Ok(out)
+    }
+
+    /// Saves the [`Persistent`] resource `T` as section `name` of the
+    /// run's state (see [`crate::state`]); registering a name again
+    /// replaces the earlier section.
+    pub fn persist<T: Persistent>(&mut self, name: &str) {
+        self.add_section(state::section_of::<T>(name));
+    }
+
+    /// Saves section `name` of the run's state with `save` and restores it
+    /// with `restore`: for state spread over several resources, or kept in
+    /// a type of another crate.
+    pub fn persist_with(
+        &mut self,
+        name: &str,
+        save: impl Fn(&Resources) -> Result<Vec<u8>, StateError> + Send + Sync + 'static,
+        restore: impl Fn(&Resources, &[u8]) -> Result<(), StateError> + Send + Sync + 'static,
+    ) {
+        self.add_section(state::Section {
+            name: name.to_string(),
+            save: Box::new(save),
+            restore: Box::new(restore),
+        });
+    }
+
+    fn add_section(&mut self, section: state::Section) {
+        self.sections.retain(|s| s.name != section.name);
+        self.sections.push(section);
+    }
+
+    /// The names of the state's sections, in the order they are restored.
+    pub fn state_sections(&self) -> impl Iterator<Item = &str> {
+        self.sections.iter().map(|s| s.name.as_str())
+    }
+
+    /// The run's state between frames: the clock and every registered
+    /// section (see [`crate::state`]).
+    pub fn save_state(&self) -> Result<Vec<u8>, StateError> {
+        let sections = self
+            .sections
+            .iter()
+            .map(|s| Ok((s.name.clone(), (s.save)(&self.resources)?)))
+            .collect::<Result<_, StateError>>()?;
+        SavedState {
+            version: STATE_VERSION,
+            frame: self.clock.frame,
+            time: self.clock.time,
+            sections,
+        }
+        .encode()
+    }
+
+    /// Restores a state [`Engine::save_state`] made, into an engine built
+    /// the same way: the clock, then each section in registration order.
+    /// Every registered section must be in it, and nothing else; on an
+    /// error the engine may hold part of the state, so build it anew.
+    pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let saved = SavedState::decode(bytes)?;
+        if let Some((name, _)) = saved
+            .sections
+            .iter()
+            .find(|(name, _)| !self.sections.iter().any(|s| &s.name == name))
+        {
+            return Err(StateError::Unknown(name.clone()));
+        }
+        let bytes: Vec<&[u8]> = self
+            .sections
+            .iter()
+            .map(|section| {
+                saved
+                    .sections
+                    .iter()
+                    .find(|(name, _)| *name == section.name)
+                    .map(|(_, bytes)| bytes.as_slice())
+                    .ok_or_else(|| StateError::Missing(section.name.clone()))
+            })
+            .collect::<Result<_, _>>()?;
+        for (section, bytes) in self.sections.iter().zip(bytes) {
+            (section.restore)(&self.resources, bytes)?;
+        }
+        self.clock.frame = saved.frame;
+        self.clock.time = saved.time;
+        Ok(())
     }
 
     /// Runs one frame.

@@ -49,6 +49,7 @@ pub mod profiling;
 pub mod random;
 pub mod resources;
 pub mod stage;
+pub mod state;
 pub mod stats;
 
 pub use access::Access;
@@ -61,4 +62,5 @@ pub use job::{Job, JobContext, JobOptions};
 pub use plugin::{Notes, Plugin, PluginError, Plugins};
 pub use resources::{Res, ResMut, Resources};
 pub use stage::Stage;
+pub use state::{Persistent, StateError};
 pub use stats::{JobStats, Samples, Summary};

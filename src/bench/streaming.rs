@@ -92,6 +92,7 @@ pub fn stream_scenario(file: &Path, io: IoKind) -> Scenario {
         load_per_frame: 512,
         lookahead: 0.5,
         accept_other_fills: false,
+        resume: false,
     });
     s.run.threads = 2;
     s.systems.heat = false;

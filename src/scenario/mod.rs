@@ -72,6 +72,10 @@ pub struct StorageSpec {
     /// (its stored pages stay as they are, the others come from the
     /// scenario's fills); otherwise such a file is refused.
     pub accept_other_fills: bool,
+    /// Go on from the run state the file's last save recorded (its frame,
+    /// fields, bodies, emitters, observers...) instead of starting at frame
+    /// 0 from its pages; a new file starts at frame 0.
+    pub resume: bool,
 }
 
 /// `[world] save`.
@@ -87,7 +91,7 @@ pub enum SavePolicy {
 
 /// `[[observer]]`: a point that moves along keyframes and wants the pages
 /// around it resident.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ObserverSpec {
     /// `[x, y, z, frame]` keyframes, frames increasing; linear between,
     /// still before the first and after the last.
@@ -244,7 +248,7 @@ pub struct ExplosionSpec {
 }
 
 /// A wind over a box for a frame range (a `wind` command).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WindSpec {
     /// Inclusive lower corner, cells.
     pub min: [u32; 3],
@@ -262,7 +266,7 @@ pub struct WindSpec {
 
 /// A region whose pressure field is held at an overpressure (negative for
 /// thinner air) for a frame range (a `pressure` command).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PressureSpec {
     /// Inclusive lower corner, cells.
     pub min: [u32; 3],
@@ -275,7 +279,7 @@ pub struct PressureSpec {
 }
 
 /// A region held at a temperature for a frame range (a `heat` command).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HeatBathSpec {
     /// Inclusive lower corner, cells.
     pub min: [u32; 3],
@@ -299,7 +303,7 @@ pub struct Fill {
 }
 
 /// A sphere that fills its empty cells with a material every frame of a range.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Emitter {
     /// What it emits.
     pub material: u8,
@@ -418,6 +422,8 @@ pub struct Overrides {
     pub gpu_automaton: bool,
     /// Replaces `[world] io` (streamed worlds only).
     pub io: Option<loam_storage::io::IoKind>,
+    /// `--resume` (only ever turns it on; streamed worlds only).
+    pub resume: bool,
 }
 
 impl Scenario {
@@ -475,8 +481,9 @@ impl Scenario {
             self.run.backend = b;
         }
         self.run.gpu_automaton |= o.gpu_automaton;
-        if let (Some(io), Some(storage)) = (o.io, self.world.storage.as_mut()) {
-            storage.io = io;
+        if let Some(storage) = self.world.storage.as_mut() {
+            storage.io = o.io.unwrap_or(storage.io);
+            storage.resume |= o.resume;
         }
     }
 

@@ -268,7 +268,7 @@ fn an_unknown_version_is_named() {
 /// as it was: a save or a compaction from this build would write over it.
 #[test]
 fn a_newer_commit_is_refused_and_left_untouched() {
-    for (k, version) in [2u8, 9, 255].into_iter().enumerate() {
+    for (k, version) in [3u8, 9, 255].into_iter().enumerate() {
         let path = temp(&format!("newer-{k}"));
         let mut file = WorldFile::create(&path, layout(), 1).unwrap();
         file.save(&world(), &all_pages(), &SaveOptions::default())
@@ -294,7 +294,7 @@ fn a_newer_commit_is_refused_and_left_untouched() {
         let err = WorldFile::open(&path).unwrap_err().to_string();
         assert!(
             err.contains(&format!("unknown format version {version}"))
-                && err.contains("this build reads version 1"),
+                && err.contains("this build reads versions [1, 2]"),
             "{err}"
         );
         assert!(
@@ -303,6 +303,91 @@ fn a_newer_commit_is_refused_and_left_untouched() {
         );
         assert_eq!(std::fs::read(&path).unwrap(), b, "the file is untouched");
     }
+}
+
+/// Rewrites both header slots of the file at `path` as version 1 wrote
+/// them: version 1, no run state.
+fn as_version_1(path: &Path) {
+    let mut b = std::fs::read(path).unwrap();
+    for at in SLOT_OFFSETS.map(|at| at as usize) {
+        let mut slot = [0u8; SLOT_BYTES];
+        slot.copy_from_slice(&b[at..at + SLOT_BYTES]);
+        let Ok(header) = Header::decode(&slot) else {
+            continue;
+        };
+        let mut v1 = Header {
+            state: None,
+            ..header
+        }
+        .encode();
+        v1[offsets::VERSION] = 1;
+        let crc = crc32fast::hash(&v1[..offsets::CRC]);
+        v1[offsets::CRC..].copy_from_slice(&crc.to_le_bytes());
+        b[at..at + SLOT_BYTES].copy_from_slice(&v1);
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn a_version_1_file_opens_with_no_state_and_its_next_commit_writes_version_2() {
+    let path = temp("version-1");
+    let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+    file.save(&world(), &all_pages(), &SaveOptions::default())
+        .unwrap();
+    drop(file);
+    as_version_1(&path);
+    let mut file = WorldFile::open(&path).unwrap();
+    assert_eq!(file.state().unwrap(), None);
+    let mut back = VoxelWorld::new(layout(), 0, 0.0);
+    for p in all_pages() {
+        assert!(file.load_page(&mut back, p).unwrap());
+    }
+    assert_eq!(back.hash(), world().hash(), "its pages read as written");
+    file.commit_with_state(Some(b"a run's state")).unwrap();
+    drop(file);
+    let b = std::fs::read(&path).unwrap();
+    let versions: Vec<u8> = SLOT_OFFSETS
+        .iter()
+        .map(|&at| b[at as usize + offsets::VERSION])
+        .collect();
+    assert!(
+        versions.contains(&2),
+        "the new commit is version 2: {versions:?}"
+    );
+    let file = WorldFile::open_read_only(&path).unwrap();
+    assert_eq!(
+        file.state().unwrap().as_deref(),
+        Some(&b"a run's state"[..])
+    );
+}
+
+#[test]
+fn a_run_state_goes_with_its_commit_and_through_compaction() {
+    let path = temp("state");
+    let mut file = WorldFile::create(&path, layout(), 1).unwrap();
+    let w = world();
+    file.write_pages(&w, &all_pages(), &SaveOptions::default())
+        .unwrap();
+    file.commit_with_state(Some(b"frame 10")).unwrap();
+    // The same state again, with nothing written: no commit at all.
+    let seq = file.header().sequence;
+    assert_eq!(file.commit_with_state(Some(b"frame 10")).unwrap().bytes, 0);
+    assert_eq!(file.header().sequence, seq);
+    // Another state alone is a commit of its own.
+    file.commit_with_state(Some(b"frame 11")).unwrap();
+    assert_eq!(file.header().sequence, seq + 1);
+    drop(file);
+    WorldFile::compact(&path).unwrap();
+    let mut file = WorldFile::open(&path).unwrap();
+    assert_eq!(file.state().unwrap().as_deref(), Some(&b"frame 11"[..]));
+    assert!(file.verify().is_empty());
+    // Pages committed without a state drop the last one's: it no longer
+    // matches them.
+    file.write_pages(&w, &all_pages()[..1], &SaveOptions::default())
+        .unwrap();
+    file.commit().unwrap();
+    drop(file);
+    assert_eq!(WorldFile::open(&path).unwrap().state().unwrap(), None);
 }
 
 #[test]

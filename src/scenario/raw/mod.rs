@@ -89,6 +89,7 @@ struct RawWorld {
     load_per_frame: Option<Spanned<usize>>,
     lookahead: Option<Spanned<f64>>,
     accept_other_fills: Option<Spanned<bool>>,
+    resume: Option<Spanned<bool>>,
     pressure: Option<Spanned<f64>>,
     voxel_size: Option<Spanned<f64>>,
 }

@@ -57,6 +57,7 @@ pub(super) fn check_storage(
             raw.accept_other_fills
                 .as_ref()
                 .map(|v| ("accept_other_fills", v.span())),
+            raw.resume.as_ref().map(|v| ("resume", v.span())),
         ];
         if let Some((key, span)) = stray.into_iter().flatten().next() {
             return Err(src.error(
@@ -131,6 +132,7 @@ pub(super) fn check_storage(
             .accept_other_fills
             .as_ref()
             .is_some_and(|a| *a.get_ref()),
+        resume: raw.resume.as_ref().is_some_and(|r| *r.get_ref()),
     }))
 }
 

@@ -83,7 +83,19 @@ impl WorldFile {
         let mut dir = Vec::with_capacity(entries.len() * ENTRY_BYTES);
         entries.iter().for_each(|e| e.encode(&mut dir));
         new.file.write_all_at(&dir, cursor).map_err(io)?;
-        let end = align_up(cursor + dir.len() as u64);
+        // The run state goes with the pages it was saved with.
+        let state_offset = align_up(cursor + dir.len() as u64);
+        let state = match old.state()? {
+            Some(bytes) => {
+                new.file.write_all_at(&bytes, state_offset).map_err(io)?;
+                Some(StateRef {
+                    offset: state_offset,
+                    ..old.header.state.expect("a state was read")
+                })
+            }
+            None => None,
+        };
+        let end = align_up(state_offset + state.map_or(0, |s| s.len));
         new.file.set_len(end).map_err(io)?;
         new.file.sync_data().map_err(io)?;
         let header = Header {
@@ -92,6 +104,7 @@ impl WorldFile {
             dir_count: entries.len() as u64,
             dir_crc: crc32fast::hash(&dir),
             end,
+            state,
             ..old.header
         };
         new.file

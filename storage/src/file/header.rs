@@ -8,6 +8,9 @@
 //! 32  4  page edge P             72  4  directory CRC32
 //! 36  8  world seed              76  8  end of allocated space
 //!                                84  8  generator fingerprint
+//!                                92  8  run state offset (version 2)
+//!                               100  8  run state length (0: none)
+//!                               108  4  run state CRC32
 //! 508 4  CRC32 of bytes 0..508
 //! ```
 
@@ -19,8 +22,11 @@ pub const SLOT_OFFSETS: [u64; 2] = [0, SLOT_BYTES as u64];
 pub const ALIGN: u64 = 4096;
 /// The file's magic bytes.
 pub const MAGIC: [u8; 8] = *b"LOAMWRLD";
-/// The format version this code reads and writes.
-pub const VERSION: u32 = 1;
+/// The format version this code writes.
+pub const VERSION: u32 = 2;
+/// The format versions this code reads: version 1 had no run state (its
+/// bytes 92..112 are zero, which reads as none).
+pub const READS: [u32; 2] = [1, 2];
 /// Channel element sizes of version 1: material u8, temperature f32, flags u8.
 pub const CHANNEL_TYPES: [u8; 3] = [1, 4, 1];
 /// Channel names, for messages.
@@ -39,8 +45,11 @@ const AT_DIR_COUNT: usize = AT_DIR_OFFSET + 8;
 const AT_DIR_CRC: usize = AT_DIR_COUNT + 8;
 const AT_END: usize = AT_DIR_CRC + 4;
 const AT_GENERATOR: usize = AT_END + 8;
+const AT_STATE_OFFSET: usize = AT_GENERATOR + 8;
+const AT_STATE_LEN: usize = AT_STATE_OFFSET + 8;
+const AT_STATE_CRC: usize = AT_STATE_LEN + 8;
 const AT_CRC: usize = SLOT_BYTES - 4;
-const _: () = assert!(AT_GENERATOR + 8 <= AT_CRC);
+const _: () = assert!(AT_STATE_CRC + 4 <= AT_CRC);
 
 /// Why a header slot is unusable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +91,21 @@ pub struct Header {
     /// none was recorded. It took bytes version 1 left zero: builds before
     /// it read these files, and write 0 there.
     pub generator: u64,
+    /// Where the run's state saved with this commit is, if it was (see
+    /// FORMAT.md, "Run state").
+    pub state: Option<StateRef>,
+}
+
+/// Where a commit's run state is stored: bytes the runtime encodes, which
+/// the file keeps beside the directory and checks by CRC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateRef {
+    /// File offset.
+    pub offset: u64,
+    /// Length in bytes (never 0).
+    pub len: u64,
+    /// CRC32 of the bytes.
+    pub crc: u32,
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -114,6 +138,11 @@ impl Header {
         b[AT_DIR_CRC..AT_DIR_CRC + 4].copy_from_slice(&self.dir_crc.to_le_bytes());
         b[AT_END..AT_END + 8].copy_from_slice(&self.end.to_le_bytes());
         b[AT_GENERATOR..AT_GENERATOR + 8].copy_from_slice(&self.generator.to_le_bytes());
+        if let Some(state) = self.state {
+            b[AT_STATE_OFFSET..AT_STATE_OFFSET + 8].copy_from_slice(&state.offset.to_le_bytes());
+            b[AT_STATE_LEN..AT_STATE_LEN + 8].copy_from_slice(&state.len.to_le_bytes());
+            b[AT_STATE_CRC..AT_STATE_CRC + 4].copy_from_slice(&state.crc.to_le_bytes());
+        }
         let crc = crc32fast::hash(&b[..AT_CRC]);
         b[AT_CRC..].copy_from_slice(&crc.to_le_bytes());
         b
@@ -134,9 +163,9 @@ impl Header {
             return Err(SlotError::Torn("header CRC mismatch".into()));
         }
         let version = u32_at(b, AT_VERSION);
-        if version != VERSION {
+        if !READS.contains(&version) {
             return Err(SlotError::Unreadable(format!(
-                "unknown format version {version} (this build reads version {VERSION}); \
+                "unknown format version {version} (this build reads versions {READS:?}); \
                  a newer build wrote it: open it with that build"
             )));
         }
@@ -161,6 +190,14 @@ impl Header {
             dir_crc: u32_at(b, AT_DIR_CRC),
             end: u64_at(b, AT_END),
             generator: u64_at(b, AT_GENERATOR),
+            state: match u64_at(b, AT_STATE_LEN) {
+                0 => None,
+                len => Some(StateRef {
+                    offset: u64_at(b, AT_STATE_OFFSET),
+                    len,
+                    crc: u32_at(b, AT_STATE_CRC),
+                }),
+            },
         })
     }
 }
@@ -190,12 +227,32 @@ mod tests {
             dir_crc: 0xdead_beef,
             end: 12288,
             generator: 0x1234_5678_9abc_def0,
+            state: Some(StateRef {
+                offset: 16384,
+                len: 300,
+                crc: 0x0bad_f00d,
+            }),
         }
     }
 
     #[test]
     fn round_trip() {
         assert_eq!(Header::decode(&header().encode()), Ok(header()));
+    }
+
+    #[test]
+    fn a_version_1_slot_reads_with_no_state() {
+        let mut b = Header {
+            state: None,
+            ..header()
+        }
+        .encode();
+        b[AT_VERSION..AT_VERSION + 4].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32fast::hash(&b[..AT_CRC]);
+        b[AT_CRC..].copy_from_slice(&crc.to_le_bytes());
+        let read = Header::decode(&b).expect("version 1 reads");
+        assert_eq!(read.state, None);
+        assert_eq!(read.generator, header().generator);
     }
 
     #[test]

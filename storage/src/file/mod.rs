@@ -51,7 +51,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use codec::Codec;
-use header::{Header, SlotError, ALIGN, CHANNEL_NAMES, CHANNEL_TYPES, SLOT_BYTES, SLOT_OFFSETS};
+use header::{
+    Header, SlotError, StateRef, ALIGN, CHANNEL_NAMES, CHANNEL_TYPES, SLOT_BYTES, SLOT_OFFSETS,
+};
 
 use crate::layout::WorldLayout;
 use crate::morton::PageId;
@@ -291,6 +293,7 @@ impl WorldFile {
             dir_crc: crc32fast::hash(&[]),
             end: ALIGN,
             generator,
+            state: None,
         };
         let mut start = vec![0u8; ALIGN as usize];
         start[..SLOT_BYTES].copy_from_slice(&header.encode());
@@ -440,6 +443,18 @@ impl WorldFile {
             }
             entries.push(e);
         }
+        if let Some(state) = header.state {
+            if state
+                .offset
+                .checked_add(state.len)
+                .is_none_or(|end| end > len)
+            {
+                return Err(corrupt(format!(
+                    "run state of {} bytes at offset {} does not fit in the file ({len} bytes)",
+                    state.len, state.offset
+                )));
+            }
+        }
         if entries
             .windows(2)
             .any(|w| (w[0].page_id, w[0].channel) >= (w[1].page_id, w[1].channel))
@@ -469,6 +484,34 @@ impl WorldFile {
     /// Whether it was opened for writing or only for reading.
     pub fn access(&self) -> Access {
         self.access
+    }
+
+    /// The run state saved with the last commit ([`WorldFile::commit_with_state`]),
+    /// checked against its CRC; `None` when the commit saved none.
+    pub fn state(&self) -> Result<Option<Vec<u8>>, FileError> {
+        let Some(state) = self.header.state else {
+            return Ok(None);
+        };
+        let corrupt = |what: String| FileError::Corrupt {
+            path: self.path.clone(),
+            what,
+        };
+        let len = usize::try_from(state.len)
+            .map_err(|_| corrupt(format!("run state of {} bytes", state.len)))?;
+        let mut bytes = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut bytes, state.offset)
+            .map_err(|source| FileError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        if crc32fast::hash(&bytes) != state.crc {
+            return Err(corrupt(format!(
+                "the run state at offset {} fails its CRC",
+                state.offset
+            )));
+        }
+        Ok(Some(bytes))
     }
 
     /// The fingerprint of the generator of the pages the file does not hold

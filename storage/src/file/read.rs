@@ -146,7 +146,8 @@ impl WorldFile {
         Ok(count)
     }
 
-    /// Reads and checks every stored page; returns every problem found.
+    /// Reads and checks every stored page and the run state; returns every
+    /// problem found.
     pub fn verify(&self) -> Vec<FileError> {
         let mut io = match crate::io::Pread::new(&self.file) {
             Ok(io) => io,
@@ -166,6 +167,9 @@ impl WorldFile {
             if let Err(e) = self.load_into(&mut [(p, &mut buf)], &mut io) {
                 problems.push(e);
             }
+        }
+        if let Err(e) = self.state() {
+            problems.push(e);
         }
         problems
     }

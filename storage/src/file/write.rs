@@ -138,14 +138,24 @@ impl WorldFile {
         !self.pending.is_empty()
     }
 
-    /// Commits the pages written since the last commit, crash-safely: a new
-    /// directory after everything written, `fsync`, the other header slot,
-    /// `fsync` (FORMAT.md, "Saving"). Returns the directory bytes written.
-    /// With nothing written since the last commit it writes nothing: the
-    /// file and its commit stay as they are.
+    /// Commits the pages written since the last commit, crash-safely, with
+    /// no run state: a new directory after everything written, `fsync`, the
+    /// other header slot, `fsync` (FORMAT.md, "Saving"). Returns the
+    /// directory bytes written. With nothing written since the last commit,
+    /// which saved no state, it writes nothing: the file and its commit stay
+    /// as they are.
     pub fn commit(&mut self) -> Result<SaveStats, FileError> {
+        self.commit_with_state(None)
+    }
+
+    /// [`WorldFile::commit`], saving `state` (a run's state, as the runtime
+    /// encodes it) with the pages, in the same commit: after the directory,
+    /// before the header slot that names both. A commit without state drops
+    /// the last one's, which no longer matches the pages. Writes nothing
+    /// when no page was written and the state is the one already saved.
+    pub fn commit_with_state(&mut self, state: Option<&[u8]>) -> Result<SaveStats, FileError> {
         self.check_writable()?;
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.state().ok().flatten().as_deref() == state {
             return Ok(SaveStats::default());
         }
         let io = |source| FileError::Io {
@@ -164,9 +174,18 @@ impl WorldFile {
         let mut dir = Vec::with_capacity(merged.len() * ENTRY_BYTES);
         merged.iter().for_each(|e| e.encode(&mut dir));
         let dir_offset = self.cursor;
-        let end = align_up(dir_offset + dir.len() as u64);
+        let state_offset = align_up(dir_offset + dir.len() as u64);
+        let state_ref = state.filter(|s| !s.is_empty()).map(|s| StateRef {
+            offset: state_offset,
+            len: s.len() as u64,
+            crc: crc32fast::hash(s),
+        });
+        let end = align_up(state_offset + state_ref.map_or(0, |s| s.len));
         let written = (|| {
             self.file.write_all_at(&dir, dir_offset)?;
+            if let Some(state) = state.filter(|s| !s.is_empty()) {
+                self.file.write_all_at(state, state_offset)?;
+            }
             // Keep the file at least as long as the allocated space, so
             // `open`'s bounds checks accept every committed offset.
             if self.file.metadata()?.len() < end {
@@ -184,6 +203,7 @@ impl WorldFile {
             dir_count: merged.len() as u64,
             dir_crc: crc32fast::hash(&dir),
             end,
+            state: state_ref,
             ..self.header
         };
         let slot = 1 - self.slot;
@@ -201,7 +221,7 @@ impl WorldFile {
         self.cursor = end;
         Ok(SaveStats {
             pages: 0,
-            bytes: dir.len() as u64,
+            bytes: dir.len() as u64 + state_ref.map_or(0, |s| s.len),
         })
     }
 }

@@ -89,6 +89,21 @@ pub struct StreamStats {
     pub pages_asked: u64,
 }
 
+/// What of a [`Streamer`] carries from one frame to the next (see
+/// [`Streamer::saved`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StreamerState {
+    /// Resident pages and the frame each was last used in.
+    pub resident: Vec<(usize, u64)>,
+    /// The batch with the I/O actor, in the order it was sent, with
+    /// priorities: installed at the start of the next frame's stream job.
+    pub loading: Vec<(usize, f32)>,
+    /// Wanted pages not yet asked for, in order, with priorities.
+    pub queued: Vec<(usize, f32)>,
+    /// Pages other jobs asked for since the last plan.
+    pub asked: Vec<usize>,
+}
+
 /// What [`Streamer::install`] did this frame.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Installed {
@@ -108,8 +123,8 @@ pub struct Streamer {
     actor: Option<JoinHandle<()>>,
     io_name: &'static str,
     config: StreamConfig,
-    /// Whether a batch is with the actor.
-    in_flight: bool,
+    /// The pages of the batch with the actor, in the order they were sent.
+    in_flight: Option<Vec<usize>>,
     /// Wanted pages not yet asked for, in the order they would be.
     queued: Vec<usize>,
     /// Pages asked for since the last plan ([`Streamer::ask`]).
@@ -152,7 +167,7 @@ impl Streamer {
             actor: Some(actor),
             io_name,
             config,
-            in_flight: false,
+            in_flight: None,
             queued: Vec::new(),
             asked: Vec::new(),
             spare: Vec::new(),
@@ -170,6 +185,17 @@ impl Streamer {
         self.stats
     }
 
+    /// The run state the file's last commit saved, if it saved one.
+    pub fn committed_state(&self) -> Result<Option<Vec<u8>>, FileError> {
+        self.file().state()
+    }
+
+    /// Whether the file has never been committed to since it was created.
+    pub fn file_is_new(&self) -> bool {
+        let file = self.file();
+        file.header().sequence == 1 && file.entries().is_empty()
+    }
+
     /// Pages wanted but not yet asked for.
     pub fn queued(&self) -> usize {
         self.queued.len()
@@ -184,7 +210,7 @@ impl Streamer {
     /// neighbours are woken: cells may now move into it, and any flags it
     /// was saved with are cleared by the simulation's next frame.
     pub fn install(&mut self, world: &mut VoxelWorld) -> Result<Installed, FileError> {
-        if !self.in_flight {
+        if self.in_flight.is_none() {
             return Ok(Installed::default());
         }
         let mut done = Installed::default();
@@ -197,7 +223,7 @@ impl Streamer {
             }
             Err(flume::TryRecvError::Disconnected) => return Err(actor_gone()),
         };
-        self.in_flight = false;
+        self.in_flight = None;
         let served = served?;
         self.stats.bytes_read += served.bytes_read;
         done.latency = Some(served.latency);
@@ -313,31 +339,122 @@ impl Streamer {
             send = send.min(world.capacity() - world.resident_count());
         }
 
-        let cells = layout.page_cells();
-        let mut batch = Vec::with_capacity(send);
-        for w in &missing[..send] {
-            world.table.set_state(w.page, PageState::Loading);
-            world.table.set_priority(w.page, w.frames);
-            let buf = self.spare.pop().unwrap_or_else(|| PageBuf::new(cells));
-            batch.push((w.page, buf));
-        }
+        let load: Vec<(usize, f32)> = missing[..send].iter().map(|w| (w.page, w.frames)).collect();
+        self.send(world, &load)?;
         self.queued = missing[send..].iter().map(|w| w.page).collect();
         for w in &missing[send..] {
             world.table.set_state(w.page, PageState::Requested);
             world.table.set_priority(w.page, w.frames);
         }
-        if !batch.is_empty() {
-            let sent = self
-                .requests
-                .as_ref()
-                .ok_or_else(actor_gone)?
-                .send(actor::Batch {
-                    pages: batch,
-                    sent: std::time::Instant::now(),
-                });
-            sent.map_err(|_| actor_gone())?;
-            self.in_flight = true;
+        Ok(())
+    }
+
+    /// Sends `pages` (with their priorities) to the actor as one batch, to
+    /// be installed by the next [`Streamer::install`]; nothing for none.
+    fn send(&mut self, world: &mut VoxelWorld, pages: &[(usize, f32)]) -> Result<(), FileError> {
+        if pages.is_empty() {
+            return Ok(());
         }
+        let cells = world.layout().page_cells();
+        let mut batch = Vec::with_capacity(pages.len());
+        for &(p, priority) in pages {
+            world.table.set_state(p, PageState::Loading);
+            world.table.set_priority(p, priority);
+            let buf = self.spare.pop().unwrap_or_else(|| PageBuf::new(cells));
+            batch.push((p, buf));
+        }
+        let sent = self
+            .requests
+            .as_ref()
+            .ok_or_else(actor_gone)?
+            .send(actor::Batch {
+                pages: batch,
+                sent: std::time::Instant::now(),
+            });
+        sent.map_err(|_| actor_gone())?;
+        self.in_flight = Some(pages.iter().map(|&(p, _)| p).collect());
+        Ok(())
+    }
+
+    /// What of the streamer carries from one frame to the next, read
+    /// between frames: which pages are resident and when each was last
+    /// used, the batch with the actor and the queue behind it.
+    pub fn saved(&self, world: &VoxelWorld) -> StreamerState {
+        let with_priority = |p: usize| (p, world.table.priority(p));
+        StreamerState {
+            resident: world
+                .resident_pages()
+                .into_iter()
+                .map(|p| (p, world.table.last_use(p)))
+                .collect(),
+            loading: self
+                .in_flight
+                .iter()
+                .flatten()
+                .map(|&p| with_priority(p))
+                .collect(),
+            queued: self.queued.iter().map(|&p| with_priority(p)).collect(),
+            asked: self.asked.clone(),
+        }
+    }
+
+    /// Puts the streamer and `world` back as [`Streamer::saved`] found them,
+    /// with the pages' contents as the file holds them: evicts what is
+    /// resident now, loads the saved resident pages (waiting for them),
+    /// sends the saved batch and queues the rest. The world's activity
+    /// (which pages are awake) is the caller's to restore after.
+    pub fn restore(
+        &mut self,
+        world: &mut VoxelWorld,
+        state: &StreamerState,
+    ) -> Result<(), FileError> {
+        let layout = *world.layout();
+        let outside = state
+            .resident
+            .iter()
+            .map(|&(p, _)| p)
+            .chain(state.loading.iter().map(|&(p, _)| p))
+            .chain(state.queued.iter().map(|&(p, _)| p))
+            .chain(state.asked.iter().copied())
+            .find(|&p| p >= layout.page_count());
+        let path = self.file().path().to_path_buf();
+        let misfit = |what: String| FileError::Corrupt {
+            path: path.clone(),
+            what: format!("the saved streaming state does not fit this world: {what}"),
+        };
+        if let Some(p) = outside {
+            return Err(misfit(format!("page {p} is outside it")));
+        }
+        let holding = state.resident.len() + state.loading.len();
+        if holding > world.capacity() {
+            return Err(misfit(format!(
+                "it held {holding} pages resident or loading, the budget is {} \
+                 (resident_pages must be at least what it was when saved)",
+                world.capacity()
+            )));
+        }
+        self.install(world)?;
+        let resident = world.resident_pages();
+        self.evict(world, &resident)?;
+        for &p in &self.queued {
+            world.table.set_state(p, PageState::Absent);
+        }
+        let load: Vec<(usize, f32)> = state.resident.iter().map(|&(p, _)| (p, 0.0)).collect();
+        self.send(world, &load)?;
+        self.install(world)?;
+        for &(p, last_use) in &state.resident {
+            if world.table.resident_slot(p).is_none() {
+                return Err(misfit(format!("page {p} could not be loaded")));
+            }
+            world.table.set_last_use(p, last_use);
+        }
+        self.send(world, &state.loading)?;
+        self.queued = state.queued.iter().map(|&(p, _)| p).collect();
+        for &(p, priority) in &state.queued {
+            world.table.set_state(p, PageState::Requested);
+            world.table.set_priority(p, priority);
+        }
+        self.asked = state.asked.clone();
         Ok(())
     }
 
@@ -382,15 +499,20 @@ impl Streamer {
         Ok(file.load_into(&mut [(p, buf)], &mut io)?[0])
     }
 
-    /// Writes every dirty resident page and commits, crash-safely: after
-    /// this the file holds the whole world as it is now.
-    pub fn save(&mut self, world: &mut VoxelWorld) -> Result<SaveStats, FileError> {
+    /// Writes every dirty resident page and commits, crash-safely, with the
+    /// run's `state` when given (see [`WorldFile::commit_with_state`]):
+    /// after this the file holds the whole world as it is now.
+    pub fn save(
+        &mut self,
+        world: &mut VoxelWorld,
+        state: Option<&[u8]>,
+    ) -> Result<SaveStats, FileError> {
         let dirty: Vec<usize> = world.table.pages_in(PageState::Dirty).collect();
         let options = self.config.save;
         let stats = {
             let mut file = self.file();
             let written = file.write_pages(world, &dirty, &options)?;
-            let dir = file.commit()?;
+            let dir = file.commit_with_state(state)?;
             SaveStats {
                 pages: written.pages,
                 bytes: written.bytes + dir.bytes,

@@ -29,6 +29,7 @@
 mod couple;
 mod diffuse;
 pub mod mirror;
+mod persist;
 mod plugin;
 mod sampling;
 mod writes;
@@ -36,6 +37,7 @@ mod writes;
 pub use couple::{couple, CoupleStats};
 pub use diffuse::{diffuse_bricks, DecayBackend, StencilBackend};
 pub use mirror::{FieldMirror, MirrorStep, MirrorSync};
+pub use persist::SavedFields;
 pub use plugin::{couple_job, step_job, FieldsPlugin};
 
 use rayon::prelude::*;
@@ -119,7 +121,7 @@ type Channels = [Vec<[f32; BRICK_CELLS]>; CHANNELS];
 /// The largest magnitudes in one channel of a brick: on each face plane
 /// (in the order of the faces diffusion uses: −x, +x, −y, +y, −z, +z) and
 /// over the whole brick.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Peaks {
     /// On the −x, +x, −y, +y, −z and +z faces.
     pub faces: [f32; 6],

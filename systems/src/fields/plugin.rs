@@ -20,6 +20,7 @@ impl Plugin for FieldsPlugin {
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
         Self::install_coupling(engine);
+        engine.persist::<Fields>("fields");
         engine.add_job(step_job());
         Ok(())
     }

@@ -68,7 +68,7 @@ pub use diagram::{PhaseTable, State, Substance};
 pub use metropolis::metropolis_pass;
 pub use plan::{finish_pass, plan_pass, PageOutcome, PassPlan};
 pub use plugin::PhasePlugin;
-pub use state::{HeatBath, PhaseConfig, PhaseState, PhaseStats};
+pub use state::{HeatBath, PhaseConfig, PhaseState, PhaseStats, SavedPhase};
 
 use loam_runtime::{Job, Seed, Stage};
 use loam_storage::stream::PageRequests;

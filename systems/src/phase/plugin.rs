@@ -51,6 +51,7 @@ impl Plugin for PhasePlugin {
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
         self.insert_resources(engine);
+        engine.persist::<PhaseState>("phase");
         engine.add_job(super::job());
         Ok(())
     }

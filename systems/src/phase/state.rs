@@ -68,3 +68,28 @@ pub struct PhaseState {
     /// Pages that held a voxel near a transition at the last visit.
     pub(super) candidates: Vec<usize>,
 }
+
+/// What of [`PhaseState`] a saved run keeps: the pages the next pass
+/// revisits, and the transitions counted so far.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedPhase {
+    transitions: Vec<((u8, u8), u64)>,
+    candidates: Vec<usize>,
+}
+
+impl loam_runtime::Persistent for PhaseState {
+    type Saved = SavedPhase;
+
+    fn save(&self) -> SavedPhase {
+        SavedPhase {
+            transitions: self.transitions.iter().map(|(&k, &n)| (k, n)).collect(),
+            candidates: self.candidates.clone(),
+        }
+    }
+
+    fn restore(&mut self, saved: SavedPhase) -> Result<(), String> {
+        self.transitions = saved.transitions.into_iter().collect();
+        self.candidates = saved.candidates;
+        Ok(())
+    }
+}

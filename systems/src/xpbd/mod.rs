@@ -49,6 +49,7 @@ mod collide;
 mod contact;
 mod gram_schmidt;
 mod mirror;
+mod persist;
 pub mod plugin;
 mod react;
 mod solve;
@@ -59,6 +60,7 @@ pub use contact::{
     RADIUS as CONTACT_RADIUS, WAKE_DEPTH,
 };
 pub use mirror::{BodyMirror, Mirror, MirrorRead, MirrorStep};
+pub use persist::SavedBodies;
 pub use plugin::SoftBodyPlugin;
 
 use loam_storage::VoxelWorld;

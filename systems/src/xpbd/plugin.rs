@@ -27,6 +27,7 @@ impl Plugin for SoftBodyPlugin {
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
         engine.insert_resource(self.bodies);
+        engine.persist::<SoftBodies>("soft_bodies");
         let substeps = self.substeps;
         engine.add_job(step_job("softbody.step").run(move |ctx| {
             let scale = *ctx.read::<WorldScale>()?;
