@@ -109,8 +109,10 @@ want=$(grep -m1 '^error: scenarios/mine.toml:' README.md)
 [[ $(cat "$tmp/mine.err") == "$want" ]] || fail "scenario error differs from the README's: $(cat "$tmp/mine.err")"
 
 step "loam soak"
-# README: loam soak SCENARIO [--duration 60s] [--frames N] [--threads N] [--check-every N] [--quiet]
+# README: loam soak SCENARIO [--duration 60s] [--frames N] [--threads N] [--check-every N] [--own-file] [--quiet]
 loam soak scenarios/hourglass.toml --duration 3s --frames 10 --threads 2 --check-every 5 --quiet
+# --own-file: the streamed copy's own file, each run resuming from the last one's save.
+loam soak "$tmp/streaming.toml" --duration 1s --frames 3 --own-file --quiet
 
 step "loam bench (quick groups)"
 # README: loam bench [NAME...] [--json]
@@ -160,17 +162,17 @@ PY
 python3 .ci/check_zarr.py "$tmp/world.zarr" "$tmp/world.bin" 64 128 64
 
 step "Resuming a run: N frames, save, M frames give the world N + M frames give"
-# README: cargo run --release -- run scenarios/sandbox.toml --frames 100 --save-world sandbox-100.loam
-loam run scenarios/sandbox.toml --frames 10 --save-world "$tmp/sandbox-10.loam" --quiet
-# README: cargo run --release -- run scenarios/sandbox.toml --frames 100 --resume-from sandbox-100.loam
-loam run scenarios/sandbox.toml --frames 10 --resume-from "$tmp/sandbox-10.loam" --quiet \
-    --report "$tmp/resumed-sandbox.json"
-loam run scenarios/sandbox.toml --frames 20 --quiet --report "$tmp/straight-sandbox.json"
-python3 - "$tmp/resumed-sandbox.json" "$tmp/straight-sandbox.json" <<'PY'
+# README: cargo run --release -- run scenarios/hourglass.toml --frames 100 --save-world hourglass-100.loam
+loam run scenarios/hourglass.toml --frames 10 --save-world "$tmp/hourglass-10.loam" --quiet
+# README: cargo run --release -- run scenarios/hourglass.toml --frames 100 --resume-from hourglass-100.loam
+loam run scenarios/hourglass.toml --frames 10 --resume-from "$tmp/hourglass-10.loam" --quiet \
+    --report "$tmp/resumed-hourglass.json"
+loam run scenarios/hourglass.toml --frames 20 --quiet --report "$tmp/straight-hourglass.json"
+python3 - "$tmp/resumed-hourglass.json" "$tmp/straight-hourglass.json" <<'PY'
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:])
 assert (a["frames"], a["world_hash"]) == (b["frames"], b["world_hash"]), (a["world_hash"], b["world_hash"])
-print("resumed sandbox:", a["frames"], "frames, world", a["world_hash"], "as in one run")
+print("resumed hourglass:", a["frames"], "frames, world", a["world_hash"], "as in one run")
 PY
 
 step "Embedding: a runtime built from plugins"

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use loam::loam_runtime::state::SavedState;
 use loam::loam_storage::file::{Access, DamagedPages, FileError, WorldFile};
 use loam::loam_storage::io::IoKind;
 use loam::snapshot::SnapshotWriter;
@@ -95,6 +96,11 @@ enum Cmd {
         /// Check in-run invariants every this many frames.
         #[arg(long, default_value_t = 50)]
         check_every: u64,
+        /// A streamed scenario's runs reopen its own world file one after
+        /// another, each resuming from the last one's save, and check the
+        /// file after each (default: each run on a temporary file).
+        #[arg(long)]
+        own_file: bool,
         /// Print only the verdict.
         #[arg(long)]
         quiet: bool,
@@ -233,8 +239,19 @@ fn main() -> ExitCode {
             frames,
             threads,
             check_every,
+            own_file,
             quiet,
-        } => soak_cmd(&scenario, duration, frames, threads, check_every, quiet),
+        } => soak_cmd(
+            &scenario,
+            SoakConfig {
+                duration,
+                frames,
+                check_every,
+                own_file,
+            },
+            threads,
+            quiet,
+        ),
         Cmd::Bench { names, json } => bench(&names, json),
         Cmd::Graph { scenario } => graph(&scenario),
         Cmd::Inspect { file, verify } => inspect(&file, verify),
@@ -528,9 +545,31 @@ fn inspect(path: &Path, verify: bool) -> Result<ExitCode, CliError> {
     pages.dedup();
     println!("{}", path.display());
     println!(
-        "  format 1, commit {}, world {:?} cells, page {}³, seed {}",
-        h.sequence, h.size, h.page, h.seed
+        "  format {}, commit {}, world {:?} cells, page {}³, seed {}",
+        h.version, h.sequence, h.size, h.page, h.seed
     );
+    match (h.state, file.state()) {
+        (Some(at), Ok(Some(bytes))) => match SavedState::decode(&bytes) {
+            Ok(state) => println!(
+                "  run state: {} bytes at offset {}, frame {}, sections {}",
+                at.len,
+                at.offset,
+                state.frame,
+                state
+                    .sections
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(e) => println!("  run state: {} bytes at offset {}: {e}", at.len, at.offset),
+        },
+        (Some(at), _) => println!(
+            "  run state: {} bytes at offset {}, damaged (--verify says how)",
+            at.len, at.offset
+        ),
+        (None, _) => println!("  run state: none (the last save recorded none)"),
+    }
     println!(
         "  {} of {} pages stored, directory {} entries at offset {}, {} bytes allocated",
         pages.len(),
@@ -651,22 +690,16 @@ fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
 
 fn soak_cmd(
     path: &Path,
-    duration: Duration,
-    frames: Option<u64>,
+    config: SoakConfig,
     threads: Option<usize>,
-    check_every: u64,
     quiet: bool,
 ) -> Result<ExitCode, CliError> {
+    let duration = config.duration;
     let mut scenario = Scenario::load(path).map_err(LoamError::from)?;
     scenario.apply(&Overrides {
         threads,
         ..Default::default()
     });
-    let config = SoakConfig {
-        duration,
-        frames,
-        check_every,
-    };
     let interactive = !quiet && std::io::stderr().is_terminal();
     let outcome = soak(&scenario, &config, |p| {
         if interactive {

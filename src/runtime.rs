@@ -306,8 +306,16 @@ impl Runtime {
     /// held wholly in memory, which has no file (see
     /// [`Runtime::save_state`]).
     pub fn save(&mut self) -> Result<Option<loam_storage::file::SaveStats>, LoamError> {
-        if self.stream().is_none() {
-            return Ok(None);
+        match self.stream().map(|s| s.save) {
+            None => return Ok(None),
+            Some(SavePolicy::Never) => {
+                return Err(LoamError::Unsupported(
+                    "the scenario says `save = \"never\"`: its world file is only read (the \
+                     run streams from a temporary copy), so there is nothing to save to"
+                        .into(),
+                ))
+            }
+            Some(_) => {}
         }
         let state = self.state()?;
         let resources = self.engine.resources();

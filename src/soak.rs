@@ -1,7 +1,9 @@
 //! Soak testing: run a scenario again and again, checking invariants.
 //!
 //! A streamed scenario's runs each use a fresh world file in the temporary
-//! directory, removed after the run.
+//! directory, removed after the run; or, with [`SoakConfig::own_file`],
+//! they all use the scenario's own file, each resuming from the save the
+//! run before made, and the file must verify after every run.
 //!
 //! Each run uses the scenario's seed plus the run number, except every third
 //! run, which repeats the previous run's seed on one thread (the others use
@@ -12,8 +14,10 @@
 
 use std::time::{Duration, Instant};
 
+use loam_storage::file::WorldFile;
+
 use crate::runtime::{LoamError, Runtime};
-use crate::scenario::Scenario;
+use crate::scenario::{SavePolicy, Scenario};
 
 /// How to soak.
 #[derive(Clone, Debug)]
@@ -24,6 +28,11 @@ pub struct SoakConfig {
     pub frames: Option<u64>,
     /// Check in-run invariants every this many frames.
     pub check_every: u64,
+    /// A streamed scenario's runs reopen its own world file, one after
+    /// another, each going on from the last one's save (`[world] resume`),
+    /// with the scenario's seed; after each run every page and the run
+    /// state must verify. No seed is repeated: the world goes on.
+    pub own_file: bool,
 }
 
 /// Where a soak is, for progress display.
@@ -70,6 +79,22 @@ pub fn soak(
 ) -> Result<SoakOutcome, LoamError> {
     let start = Instant::now();
     let frames = config.frames.unwrap_or(scenario.run.frames);
+    let own_file = match (&scenario.world.storage, config.own_file) {
+        (_, false) => None,
+        (Some(storage), true) if storage.save != SavePolicy::Never => Some(storage.file.clone()),
+        (Some(_), true) => {
+            return Err(LoamError::Unsupported(
+                "--own-file reopens the scenario's world file after each run's save, and this \
+                 scenario says `save = \"never\"`"
+                    .into(),
+            ))
+        }
+        (None, true) => {
+            return Err(LoamError::Unsupported(
+                "--own-file needs a streamed scenario (`[world] file`)".into(),
+            ))
+        }
+    };
     // Counts over resident pages change as a streamed world's pages come and go.
     let conserving = scenario.conserves_materials() && scenario.world.storage.is_none();
     let mut out = SoakOutcome {
@@ -82,8 +107,10 @@ pub fn soak(
     let mut previous: Option<(u64, String)> = None;
     while out.runs == 0 || start.elapsed() < config.duration {
         let k = out.runs;
-        let repeat = k % 3 == 2;
+        let repeat = k % 3 == 2 && own_file.is_none();
         let seed = match (&previous, repeat) {
+            // The file is of the scenario's seed, and the world goes on.
+            _ if own_file.is_some() => scenario.world.seed,
             (Some((s, _)), true) => *s,
             _ => scenario.world.seed.wrapping_add(k),
         };
@@ -92,15 +119,23 @@ pub fn soak(
         if repeat {
             s.run.threads = 1;
         }
-        // A streamed world starts each run from a fresh file of its own seed;
-        // the scenario's file is never touched.
-        let scratch = s.world.storage.as_mut().map(|storage| {
-            let path =
-                std::env::temp_dir().join(format!("loam-soak-{}-run{k}.loam", std::process::id()));
-            let _ = std::fs::remove_file(&path);
-            storage.file = path.clone();
-            path
-        });
+        if let Some(storage) = s.world.storage.as_mut().filter(|_| own_file.is_some()) {
+            storage.resume = true;
+        }
+        // Otherwise a streamed world starts each run from a fresh file of
+        // its own seed; the scenario's file is never touched.
+        let scratch = s
+            .world
+            .storage
+            .as_mut()
+            .filter(|_| own_file.is_none())
+            .map(|storage| {
+                let path = std::env::temp_dir()
+                    .join(format!("loam-soak-{}-run{k}.loam", std::process::id()));
+                let _ = std::fs::remove_file(&path);
+                storage.file = path.clone();
+                path
+            });
         let mut rt = Runtime::new(s)?;
         let initial = rt.world().material_counts();
         for f in 0..frames {
@@ -130,22 +165,36 @@ pub fn soak(
                 }
             }
         }
-        let hash = rt.world_hash();
-        if repeat {
-            if let Some((s, h)) = &previous {
-                if *h != hash {
-                    out.violation = Some(format!(
-                        "run {k}: seed {s} gave world hash {hash}, but {h} the run before"
-                    ));
-                    return Ok(out);
-                }
-                out.repeats_matched += 1;
+        if let Some(path) = &own_file {
+            rt.finish()?;
+            drop(rt);
+            let problems = WorldFile::open_read_only(path)?.verify();
+            if let Some(problem) = problems.first() {
+                out.violation = Some(format!(
+                    "run {k}: after its save, {} fails to verify ({} problems): {problem}",
+                    path.display(),
+                    problems.len()
+                ));
+                return Ok(out);
             }
-        }
-        previous = Some((seed, hash));
-        drop(rt);
-        if let Some(path) = scratch {
-            let _ = std::fs::remove_file(path);
+        } else {
+            let hash = rt.world_hash();
+            if repeat {
+                if let Some((s, h)) = &previous {
+                    if *h != hash {
+                        out.violation = Some(format!(
+                            "run {k}: seed {s} gave world hash {hash}, but {h} the run before"
+                        ));
+                        return Ok(out);
+                    }
+                    out.repeats_matched += 1;
+                }
+            }
+            previous = Some((seed, hash));
+            drop(rt);
+            if let Some(path) = scratch {
+                let _ = std::fs::remove_file(path);
+            }
         }
         out.runs += 1;
         out.rss_bytes.push(resident_bytes());

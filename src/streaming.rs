@@ -2,6 +2,7 @@
 //! fills generate, observers as entities, and the `observers` and
 //! `storage.stream` jobs.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use loam_runtime::state::{decode, encode};
@@ -149,6 +150,78 @@ pub struct StreamState {
     pub save: SavePolicy,
     /// Time from asking for a frame's pages to having them, per frame that asked.
     pub load_ms: Samples,
+    /// With `save = "never"`: the temporary copy the streamer writes to.
+    _scratch: Option<ScratchCopy>,
+}
+
+/// The temporary file a run with `save = "never"` streams from: a copy of
+/// the world file (or a new file, where there is none), so that the pages
+/// it evicts are written there and the world file is only read. It holds a
+/// read lock on the world file, beside other readers, and is removed when
+/// the run ends.
+struct ScratchCopy {
+    path: PathBuf,
+    _origin: Option<WorldFile>,
+}
+
+impl Drop for ScratchCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Opens what a run with `save = "never"` streams from (see
+/// [`ScratchCopy`]), and a note saying so.
+fn open_scratch(
+    scenario: &Scenario,
+    spec: &StorageSpec,
+    layout: WorldLayout,
+) -> Result<(WorldFile, ScratchCopy, String), FileError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "loam-scratch-{}-{}.loam",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    let io = |source| FileError::Io {
+        path: path.clone(),
+        source,
+    };
+    let shown = spec.file.display();
+    if !spec.file.exists() {
+        let generator = scenario.generator_fingerprint();
+        let file = WorldFile::create_for(&path, layout, scenario.world.seed, generator)?;
+        let note = format!(
+            "save = \"never\" and {shown} does not exist: the run streams from a temporary \
+             file, removed at exit, and creates none"
+        );
+        let scratch = ScratchCopy {
+            path,
+            _origin: None,
+        };
+        return Ok((file, scratch, note));
+    }
+    let origin = open_existing_world_file(scenario, spec, Access::Read)?;
+    let scratch = ScratchCopy {
+        path: path.clone(),
+        _origin: Some(origin),
+    };
+    let bytes = std::fs::copy(&spec.file, &path).map_err(io)?;
+    // The copy is this run's to write, whatever the world file's mode.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    let file = WorldFile::open(&path)?;
+    let note = format!(
+        "save = \"never\": {shown} is only read; the pages the run evicts go to a temporary \
+         copy of it ({} MiB in {}), removed at exit",
+        bytes.div_ceil(1 << 20),
+        std::env::temp_dir().display()
+    );
+    Ok((file, scratch, note))
 }
 
 impl StreamState {
@@ -264,14 +337,22 @@ pub fn open(
     layout: WorldLayout,
 ) -> Result<(VoxelWorld, StreamState, Vec<String>), PluginError> {
     let error = |e: &dyn std::fmt::Display| PluginError::new("streaming", e);
-    let file = open_world_file(scenario, spec, layout).map_err(|e| error(&e))?;
+    let mut notes = Vec::new();
+    let (file, scratch) = if spec.save == SavePolicy::Never {
+        let (file, scratch, note) = open_scratch(scenario, spec, layout).map_err(|e| error(&e))?;
+        notes.push(note);
+        (file, Some(scratch))
+    } else {
+        let file = open_world_file(scenario, spec, layout).map_err(|e| error(&e))?;
+        (file, None)
+    };
     let (io, note) = loam_storage::io::open(file.file(), spec.io).map_err(|e| {
         error(&format!(
             "io `{}` is not available here: {e}",
             spec.io.name()
         ))
     })?;
-    let mut notes = vec![note.unwrap_or_else(|| format!("io: {}", io.name()))];
+    notes.insert(0, note.unwrap_or_else(|| format!("io: {}", io.name())));
     let slots = spec
         .resident_pages
         .unwrap_or(usize::MAX)
@@ -312,6 +393,7 @@ pub fn open(
         streamer,
         save: spec.save,
         load_ms: Samples::default(),
+        _scratch: scratch,
     };
     Ok((world, state, notes))
 }

@@ -311,6 +311,58 @@ fn soak_runs_repeats_seeds_and_passes() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+/// `soak --own-file` chains its runs on the scenario's own file: each
+/// resumes from the save of the one before, and a scenario that never
+/// saves, or holds its world in memory, is refused.
+#[test]
+fn soak_on_its_own_file_goes_on_run_after_run() {
+    let dir = temp_dir("soak-own");
+    let scenario = streamed_scenario(&dir, 1);
+    let s = scenario.to_str().unwrap();
+    for _ in 0..2 {
+        // A duration of 0 s is one run.
+        let out = loam(&["soak", s, "--duration", "0s", "--frames", "4", "--own-file"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let report = dir.join("r.json");
+    let out = loam(&[
+        "run",
+        s,
+        "--resume",
+        "--frames",
+        "0",
+        "--quiet",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["frames"], 8, "two soaks of one 4-frame run each");
+    let never = dir.join("never.toml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    std::fs::write(
+        &never,
+        text.replace("save = \"on_exit\"", "save = \"never\""),
+    )
+    .unwrap();
+    for args in [
+        vec!["soak", never.to_str().unwrap(), "--own-file"],
+        vec!["soak", "scenarios/hourglass.toml", "--own-file"],
+        vec![
+            "run",
+            "scenarios/hourglass.toml",
+            "--resume",
+            "--frames",
+            "1",
+        ],
+    ] {
+        let out = loam(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn bench_help_names_every_group() {
     let out = loam(&["bench", "--help"]);
@@ -525,6 +577,41 @@ fn a_read_only_world_file_is_read_and_a_run_that_writes_it_says_it_cannot() {
         stderr(&out).contains("not writable here") && stderr(&out).contains(w),
         "{}",
         stderr(&out)
+    );
+    // A run that saves nothing only reads it: the pages it evicts go to a
+    // temporary copy, removed at exit, and two such runs share the file.
+    let never = dir.join("never.toml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    std::fs::write(
+        &never,
+        text.replace("save = \"on_exit\"", "save = \"never\""),
+    )
+    .unwrap();
+    let n = never.to_str().unwrap();
+    let before = std::fs::read(&world).unwrap();
+    let reader = loam::loam_storage::file::WorldFile::open_read_only(&world).unwrap();
+    let json = exports.join("never.json");
+    let out = unprivileged(&[
+        "run",
+        n,
+        "--frames",
+        "25",
+        "--report",
+        json.to_str().unwrap(),
+    ]);
+    drop(reader);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is only read"), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let evicted = &report["storage"]["pages_evicted"];
+    assert!(
+        evicted.as_u64().unwrap() > 0,
+        "the run evicted pages: {evicted}"
+    );
+    assert_eq!(
+        std::fs::read(&world).unwrap(),
+        before,
+        "the world file is untouched"
     );
     std::fs::set_permissions(&world, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use loam::loam_runtime::state::SavedState;
+use loam::scenario::SavePolicy;
 use loam::{Runtime, Scenario};
 
 fn shipped() -> Vec<PathBuf> {
@@ -28,6 +29,9 @@ fn scenario(path: &Path, threads: usize, dir: &Path) -> Scenario {
     scenario.run.threads = threads;
     if let Some(storage) = scenario.world.storage.as_mut() {
         storage.file = dir.join("world.loam");
+        // `never` (lake.toml) only reads the file: a save needs a policy
+        // that writes it.
+        storage.save = SavePolicy::OnExit;
     }
     scenario
 }

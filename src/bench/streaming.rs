@@ -88,7 +88,10 @@ pub fn stream_scenario(file: &Path, io: IoKind) -> Scenario {
         file: file.to_path_buf(),
         resident_pages: Some(2048),
         io,
-        save: SavePolicy::Never,
+        // Never committed (the runs end without `finish`), but streamed
+        // from this file itself: `never` would stream from a temporary
+        // copy, which is not the file measured.
+        save: SavePolicy::OnExit,
         load_per_frame: 512,
         lookahead: 0.5,
         accept_other_fills: false,

@@ -99,6 +99,7 @@ impl WorldFile {
         new.file.set_len(end).map_err(io)?;
         new.file.sync_data().map_err(io)?;
         let header = Header {
+            version: VERSION,
             sequence: old.header.sequence + 1,
             dir_offset: cursor,
             dir_count: entries.len() as u64,

@@ -69,6 +69,9 @@ pub enum SlotError {
 /// One decoded header slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The format version the slot was written in (one of [`READS`]); a
+    /// commit writes [`VERSION`], whatever this says.
+    pub version: u32,
     /// Commit number; the valid slot with the higher one is current.
     pub sequence: u64,
     /// World size in cells.
@@ -177,6 +180,7 @@ impl Header {
             )));
         }
         Ok(Self {
+            version,
             sequence: u64_at(b, AT_SEQUENCE),
             size: [
                 u32_at(b, AT_SIZE),
@@ -218,6 +222,7 @@ mod tests {
 
     fn header() -> Header {
         Header {
+            version: VERSION,
             sequence: 7,
             size: [64, 32, 96],
             page: 32,
@@ -251,7 +256,7 @@ mod tests {
         let crc = crc32fast::hash(&b[..AT_CRC]);
         b[AT_CRC..].copy_from_slice(&crc.to_le_bytes());
         let read = Header::decode(&b).expect("version 1 reads");
-        assert_eq!(read.state, None);
+        assert_eq!((read.version, read.state), (1, None));
         assert_eq!(read.generator, header().generator);
     }
 

@@ -53,6 +53,7 @@ use std::path::{Path, PathBuf};
 use codec::Codec;
 use header::{
     Header, SlotError, StateRef, ALIGN, CHANNEL_NAMES, CHANNEL_TYPES, SLOT_BYTES, SLOT_OFFSETS,
+    VERSION,
 };
 
 use crate::layout::WorldLayout;
@@ -284,6 +285,7 @@ impl WorldFile {
             .map_err(io)?;
         lock::lock(&file, path, Access::Write)?;
         let header = Header {
+            version: VERSION,
             sequence: 1,
             size: layout.size,
             page: layout.page,

@@ -198,6 +198,7 @@ impl WorldFile {
             return Err(io(e));
         }
         let header = Header {
+            version: VERSION,
             sequence: self.header.sequence + 1,
             dir_offset,
             dir_count: merged.len() as u64,
