@@ -43,7 +43,7 @@ pub mod soak;
 pub mod streaming;
 pub mod world;
 
-pub use command::{Command, CommandSender};
+pub use command::{Command, CommandSender, SendError};
 pub use report::Report;
 pub use runtime::{LoamError, Runtime};
 pub use scenario::{

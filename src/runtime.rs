@@ -101,6 +101,8 @@ impl Runtime {
         let notes = engine.remove_resource::<Notes>().unwrap_or_default().0;
         let commands = CommandSender {
             mailbox: engine.mailbox::<Command>(),
+            size: scenario.world.size,
+            pressure: scenario.world.pressure,
         };
         let adapter = crate::backend::adapter(&engine);
         let mut runtime = Self {

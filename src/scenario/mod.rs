@@ -567,93 +567,18 @@ impl Scenario {
         rules::dt(self.run.dt)?;
         rules::substeps(self.run.substeps)?;
         rules::threads(self.run.threads)?;
-        let materials = loam_systems::MaterialTable::default().len();
-        let material = |m: u8| -> Result<(), String> {
-            ((m as usize) < materials)
-                .then_some(())
-                .ok_or(format!("material id {m} is not in the table"))
-        };
-        let temperature = |t: Option<f32>| t.map_or(Ok(()), |t| rules::temperature(f64::from(t)));
-        let fill = |f: &Fill| -> Result<(), String> {
-            material(f.material)?;
-            temperature(f.temperature)?;
-            if let Shape::NoiseTerrain {
-                surface: Some((m, _)),
-                ..
-            } = f.shape
-            {
-                material(m)?;
-            }
-            f.shape.check(size)
-        };
-        let emitter = |e: &Emitter| -> Result<(), String> {
-            material(e.material)?;
-            temperature(e.temperature)?;
-            rules::frames(e.frames)?;
-            Shape::Sphere {
-                center: e.center,
-                radius: e.radius,
-            }
-            .check(size)
-        };
-        self.fills.iter().try_for_each(fill)?;
-        self.emitters.iter().try_for_each(emitter)?;
+        for f in &self.fills {
+            check_fill(f, size)?;
+        }
+        for e in &self.emitters {
+            check_emitter(e, size)?;
+        }
         for c in &self.commands {
-            match &c.command {
-                Command::Place(f) => fill(f)?,
-                Command::SpawnEmitter(e) => emitter(e)?,
-                Command::Explode(e) => {
-                    rules::blast_strength(e.strength)?;
-                    rules::blast_heat(e.heat)?;
-                    Shape::Sphere {
-                        center: e.center,
-                        radius: e.radius,
-                    }
-                    .check(size)?
-                }
-                Command::Wind(w) => {
-                    // The file's direction is normalised as it is read; one
-                    // given in code must be a unit vector already.
-                    rules::wind_direction(w.direction)?;
-                    let norm = w.direction.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    if (norm - 1.0).abs() >= 1e-6 {
-                        return Err(format!(
-                            "wind direction {:?} must be a unit vector",
-                            w.direction
-                        ));
-                    }
-                    rules::wind_speed(w.strength)?;
-                    rules::gust(w.gust)?;
-                    rules::frames(w.frames)?;
-                    Shape::Box {
-                        min: w.min.map(i64::from),
-                        max: w.max.map(i64::from),
-                    }
-                    .check(size)?
-                }
-                Command::Pressure(p) => {
-                    rules::overpressure(p.pressure, self.world.pressure)?;
-                    rules::frames(p.frames)?;
-                    Shape::Box {
-                        min: p.min.map(i64::from),
-                        max: p.max.map(i64::from),
-                    }
-                    .check(size)?
-                }
-                Command::Heat(h) => {
-                    temperature(Some(h.temperature))?;
-                    rules::frames(h.frames)?;
-                    Shape::Box {
-                        min: h.min.map(i64::from),
-                        max: h.max.map(i64::from),
-                    }
-                    .check(size)?
-                }
-            }
+            c.command.check(size, self.world.pressure)?;
         }
         for c in &self.checks {
             if let Check::Count { material: m, .. } = c {
-                material(*m)?;
+                check_material(*m)?;
             }
         }
         Ok(())
@@ -663,5 +588,100 @@ impl Scenario {
     /// no emitters, no commands.
     pub fn conserves_materials(&self) -> bool {
         !self.systems.reactions && self.emitters.is_empty() && self.commands.is_empty()
+    }
+}
+
+/// A material id must name a material of the table.
+fn check_material(m: u8) -> Result<(), String> {
+    let materials = loam_systems::MaterialTable::default().len();
+    ((m as usize) < materials)
+        .then_some(())
+        .ok_or(format!("material id {m} is not in the table"))
+}
+
+fn check_temperature(t: Option<f32>) -> Result<(), String> {
+    t.map_or(Ok(()), |t| rules::temperature(f64::from(t)))
+}
+
+fn check_fill(f: &Fill, size: [u32; 3]) -> Result<(), String> {
+    check_material(f.material)?;
+    check_temperature(f.temperature)?;
+    if let Shape::NoiseTerrain {
+        surface: Some((m, _)),
+        ..
+    } = f.shape
+    {
+        check_material(m)?;
+    }
+    f.shape.check(size)
+}
+
+fn check_emitter(e: &Emitter, size: [u32; 3]) -> Result<(), String> {
+    check_material(e.material)?;
+    check_temperature(e.temperature)?;
+    rules::frames(e.frames)?;
+    Shape::Sphere {
+        center: e.center,
+        radius: e.radius,
+    }
+    .check(size)
+}
+
+/// A box given as corners.
+fn check_box(min: [u32; 3], max: [u32; 3], size: [u32; 3]) -> Result<(), String> {
+    Shape::Box {
+        min: min.map(i64::from),
+        max: max.map(i64::from),
+    }
+    .check(size)
+}
+
+impl Command {
+    /// Checks the command against a world of `size` cells at ambient
+    /// pressure `pressure` (Pa) with the rules a scenario file's
+    /// `[[command]]`s are checked with: materials in the table, finite
+    /// temperatures and strengths in range, shapes inside the world.
+    /// [`CommandSender::send`](crate::CommandSender::send) checks every
+    /// command with it.
+    pub fn check(&self, size: [u32; 3], pressure: f64) -> Result<(), String> {
+        match self {
+            Command::Place(f) => check_fill(f, size),
+            Command::SpawnEmitter(e) => check_emitter(e, size),
+            Command::Explode(e) => {
+                rules::blast_strength(e.strength)?;
+                rules::blast_heat(e.heat)?;
+                Shape::Sphere {
+                    center: e.center,
+                    radius: e.radius,
+                }
+                .check(size)
+            }
+            Command::Wind(w) => {
+                // The file's direction is normalised as it is read; one
+                // given in code must be a unit vector already.
+                rules::wind_direction(w.direction)?;
+                let norm = w.direction.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if (norm - 1.0).abs() >= 1e-6 {
+                    return Err(format!(
+                        "wind direction {:?} must be a unit vector",
+                        w.direction
+                    ));
+                }
+                rules::wind_speed(w.strength)?;
+                rules::gust(w.gust)?;
+                rules::frames(w.frames)?;
+                check_box(w.min, w.max, size)
+            }
+            Command::Pressure(p) => {
+                rules::overpressure(p.pressure, pressure)?;
+                rules::frames(p.frames)?;
+                check_box(p.min, p.max, size)
+            }
+            Command::Heat(h) => {
+                check_temperature(Some(h.temperature))?;
+                rules::frames(h.frames)?;
+                check_box(h.min, h.max, size)
+            }
+        }
     }
 }
