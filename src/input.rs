@@ -1,7 +1,7 @@
 //! Commands and emitters as a plugin: what the scenario and the API ask of
 //! the world, applied at the start of each frame.
 
-use loam_runtime::state::{decode, encode};
+use loam_runtime::state::{decode, encode, read, write};
 use loam_runtime::{Engine, Inbox, Job, Plugin, PluginError, Seed, Stage, StateError};
 use loam_storage::VoxelWorld;
 use loam_systems::fields::{Fields, Scalar};
@@ -13,6 +13,7 @@ use crate::generate::{apply_fill, spawn_temperature};
 use crate::scenario::{
     Emitter, HeatBathSpec, PressureSpec, Scenario, ScheduledCommand, Shape, WindSpec,
 };
+use crate::world::despawn_all;
 
 /// Commands from the scenario, waiting for their frame (latest first).
 struct ScheduledCommands(Vec<ScheduledCommand>);
@@ -84,14 +85,7 @@ fn all<T: hecs::Component + Clone>(actors: &hecs::World) -> Vec<T> {
 
 /// Despawns every entity holding a `T`, then spawns `saved` in order.
 fn replace<T: hecs::Component>(actors: &mut hecs::World, saved: Vec<T>) {
-    let old: Vec<hecs::Entity> = actors
-        .query::<(hecs::Entity, &T)>()
-        .iter()
-        .map(|(e, _)| e)
-        .collect();
-    for e in old {
-        let _ = actors.despawn(e);
-    }
+    despawn_all::<T>(actors);
     for t in saved {
         actors.spawn((t,));
     }
@@ -100,13 +94,10 @@ fn replace<T: hecs::Component>(actors: &mut hecs::World, saved: Vec<T>) {
 /// Saves the emitters, heat baths, winds and pressure holds as section
 /// `actors` of the run's state; restoring replaces every one of them.
 fn persist_actors(engine: &mut Engine) {
-    fn busy() -> StateError {
-        StateError::Resource("actors".into())
-    }
     engine.persist_with(
         "actors",
         |resources| {
-            let actors = resources.try_read::<hecs::World>().map_err(|_| busy())?;
+            let actors = read::<hecs::World>(resources, "actors")?;
             encode(&SavedActors {
                 emitters: all(&actors),
                 heat_baths: all(&actors),
@@ -116,7 +107,7 @@ fn persist_actors(engine: &mut Engine) {
         },
         |resources, bytes| {
             let saved: SavedActors = decode(bytes)?;
-            let mut actors = resources.try_write::<hecs::World>().map_err(|_| busy())?;
+            let mut actors = write::<hecs::World>(resources, "actors")?;
             replace(&mut actors, saved.emitters);
             replace(&mut actors, saved.heat_baths);
             replace(&mut actors, saved.winds);
@@ -130,22 +121,15 @@ fn persist_actors(engine: &mut Engine) {
 /// `commands` of the run's state: a resumed run does not apply again those
 /// it applied before.
 fn persist_scheduled(engine: &mut Engine) {
-    fn busy() -> StateError {
-        StateError::Resource("commands".into())
-    }
     engine.persist_with(
         "commands",
         |resources| {
-            let scheduled = resources
-                .try_read::<ScheduledCommands>()
-                .map_err(|_| busy())?;
+            let scheduled = read::<ScheduledCommands>(resources, "commands")?;
             encode(&(scheduled.0.len() as u64))
         },
         |resources, bytes| {
             let left: u64 = decode(bytes)?;
-            let mut scheduled = resources
-                .try_write::<ScheduledCommands>()
-                .map_err(|_| busy())?;
+            let mut scheduled = write::<ScheduledCommands>(resources, "commands")?;
             let left = usize::try_from(left).unwrap_or(usize::MAX);
             if left > scheduled.0.len() {
                 return Err(StateError::Section {

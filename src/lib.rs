@@ -52,6 +52,7 @@ pub use scenario::{
     WindSpec,
 };
 
+pub use hecs;
 pub use loam_bench;
 pub use loam_runtime;
 pub use loam_storage;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use loam_runtime::state::{decode, encode};
+use loam_runtime::state::{decode, encode, read, write};
 use loam_runtime::{Engine, Job, Notes, Plugin, PluginError, Samples, Stage, StateError};
 use loam_storage::file::{Access, FileError, PageBuf, WorldFile};
 use loam_storage::stream::{
@@ -431,20 +431,17 @@ pub fn viewpoint(o: &ObserverSpec, frame: u64) -> Viewpoint {
 /// Saves which pages are resident, loading and queued as section `stream`
 /// of the run's state (see [`Streamer::saved`]).
 fn persist_stream(engine: &mut Engine) {
-    fn busy() -> StateError {
-        StateError::Resource("stream".into())
-    }
     engine.persist_with(
         "stream",
         |resources| {
-            let state = resources.try_read::<StreamState>().map_err(|_| busy())?;
-            let world = resources.try_read::<VoxelWorld>().map_err(|_| busy())?;
+            let state = read::<StreamState>(resources, "stream")?;
+            let world = read::<VoxelWorld>(resources, "stream")?;
             encode(&state.streamer.saved(&world))
         },
         |resources, bytes| {
             let saved: StreamerState = decode(bytes)?;
-            let mut state = resources.try_write::<StreamState>().map_err(|_| busy())?;
-            let mut world = resources.try_write::<VoxelWorld>().map_err(|_| busy())?;
+            let mut state = write::<StreamState>(resources, "stream")?;
+            let mut world = write::<VoxelWorld>(resources, "stream")?;
             state
                 .streamer
                 .restore(&mut world, &saved)
@@ -460,24 +457,11 @@ fn persist_stream(engine: &mut Engine) {
 /// run's state: streaming (stage `storage`, the first) reads them in the
 /// frame after they were asked for.
 fn persist_requests(engine: &mut Engine) {
-    fn busy() -> StateError {
-        StateError::Resource("page_requests".into())
-    }
     engine.persist_with(
         "page_requests",
-        |resources| {
-            encode(
-                &resources
-                    .try_read::<PageRequests>()
-                    .map_err(|_| busy())?
-                    .pages,
-            )
-        },
+        |resources| encode(&read::<PageRequests>(resources, "page_requests")?.pages),
         |resources, bytes| {
-            resources
-                .try_write::<PageRequests>()
-                .map_err(|_| busy())?
-                .pages = decode(bytes)?;
+            write::<PageRequests>(resources, "page_requests")?.pages = decode(bytes)?;
             Ok(())
         },
     );
@@ -496,13 +480,10 @@ struct SavedObserver {
 /// Saves the observers (in the order the streamer sees them) as section
 /// `observers` of the run's state; restoring replaces every observer.
 fn persist_observers(engine: &mut Engine) {
-    fn busy() -> StateError {
-        StateError::Resource("observers".into())
-    }
     engine.persist_with(
         "observers",
         |resources| {
-            let actors = resources.try_read::<hecs::World>().map_err(|_| busy())?;
+            let actors = read::<hecs::World>(resources, "observers")?;
             let mut query =
                 actors.query::<(&Observer, &Position, &Velocity, Option<&ObserverPath>)>();
             let saved: Vec<SavedObserver> = query
@@ -518,15 +499,8 @@ fn persist_observers(engine: &mut Engine) {
         },
         |resources, bytes| {
             let saved: Vec<SavedObserver> = decode(bytes)?;
-            let mut actors = resources.try_write::<hecs::World>().map_err(|_| busy())?;
-            let old: Vec<hecs::Entity> = actors
-                .query::<(hecs::Entity, &Observer)>()
-                .iter()
-                .map(|(e, _)| e)
-                .collect();
-            for e in old {
-                let _ = actors.despawn(e);
-            }
+            let mut actors = write::<hecs::World>(resources, "observers")?;
+            crate::world::despawn_all::<Observer>(&mut actors);
             for o in saved {
                 let (observer, position, velocity) = (
                     Observer { radius: o.radius },

@@ -1,7 +1,7 @@
 //! The world as a plugin: a world held in memory, generated from the
 //! scenario's fills, and the resources every system shares.
 
-use loam_runtime::state::{decode, encode};
+use loam_runtime::state::{decode, encode, read, write};
 use loam_runtime::{Engine, Plugin, PluginError, StateError};
 use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
@@ -52,6 +52,20 @@ impl Plugin for WorldPlugin {
     }
 }
 
+/// Despawns every actor holding a `T` (restoring a saved state replaces
+/// them all).
+pub(crate) fn despawn_all<T: hecs::Component>(actors: &mut hecs::World) {
+    let old: Vec<hecs::Entity> = actors
+        .query::<(hecs::Entity, &T)>()
+        .iter()
+        .map(|(e, _)| e)
+        .collect();
+    for e in old {
+        // Each was just found, so it exists.
+        let _ = actors.despawn(e);
+    }
+}
+
 /// What of a world carries from one frame to the next beside the cells a
 /// world file holds: which pages are awake, in the order they woke, and
 /// the latent heat of the pages holding any (with their temperatures
@@ -68,9 +82,7 @@ pub(crate) fn persist_activity(engine: &mut Engine) {
     engine.persist_with(
         "world",
         |resources| {
-            let world = resources
-                .try_read::<VoxelWorld>()
-                .map_err(|_| StateError::Resource("world".into()))?;
+            let world = read::<VoxelWorld>(resources, "world")?;
             let latent = world
                 .resident_pages()
                 .into_iter()
@@ -89,9 +101,7 @@ pub(crate) fn persist_activity(engine: &mut Engine) {
         },
         |resources, bytes| {
             let saved: SavedActivity = decode(bytes)?;
-            let mut world = resources
-                .try_write::<VoxelWorld>()
-                .map_err(|_| StateError::Resource("world".into()))?;
+            let mut world = write::<VoxelWorld>(resources, "world")?;
             let misfit = |message: String| StateError::Section {
                 section: "world".into(),
                 message,

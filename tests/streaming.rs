@@ -167,17 +167,18 @@ fn frames_zero_opens_and_reports_without_stepping() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Also the README's snippet, as it is written there: `?` on a borrow of
+/// the actors, through the `hecs` Loam re-exports.
 #[test]
-fn an_observer_spawned_by_the_game_pulls_its_pages_in() {
+fn an_observer_spawned_by_the_game_pulls_its_pages_in() -> Result<(), Box<dyn std::error::Error>> {
     use loam::streaming::{Observer, Position, Velocity};
     let dir = temp_dir("spawned");
-    let mut rt = Runtime::new(scenario(&dir.join("w.loam"), 2, IoKind::Pread)).unwrap();
+    let mut rt = Runtime::new(scenario(&dir.join("w.loam"), 2, IoKind::Pread))?;
     let far = [900u32, 3, 900];
     assert_eq!(rt.world().material(far), None, "not resident yet");
     rt.engine()
         .resources()
-        .try_write::<hecs::World>()
-        .unwrap()
+        .try_write::<loam::hecs::World>()?
         .spawn((
             Observer { radius: 20.0 },
             Position(far.map(f64::from)),
@@ -190,7 +191,8 @@ fn an_observer_spawned_by_the_game_pulls_its_pages_in() {
         "stone under the terrain surface"
     );
     drop(rt);
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
 }
 
 /// A lake 96 cells deep (24 m), streamed around a diver at its bottom who

@@ -31,11 +31,13 @@ pub struct ResMut<'a, T: 'static> {
 }
 
 /// Why a borrow failed.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BorrowError {
     /// No resource of this type was inserted.
+    #[error("no resource of this type was inserted")]
     Missing,
     /// Another borrow holds it (a job graph bug, never expected).
+    #[error("the resource is borrowed elsewhere")]
     Busy,
 }
 

@@ -61,7 +61,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Resources;
+use crate::{Res, ResMut, Resources};
 
 /// The version of [`SavedState`] and of every section's encoding this
 /// build writes and reads.
@@ -145,8 +145,13 @@ pub enum StateError {
         message: String,
     },
     /// A section's resource was not there, or was borrowed.
-    #[error("`{0}`: its resource is missing or in use")]
-    Resource(String),
+    #[error("`{section}`: its resource `{resource}` is missing or in use")]
+    Resource {
+        /// The section's name.
+        section: String,
+        /// The resource's type.
+        resource: &'static str,
+    },
 }
 
 /// Saves a section from the resources.
@@ -159,6 +164,31 @@ pub(crate) struct Section {
     pub name: String,
     pub save: SaveFn,
     pub restore: RestoreFn,
+}
+
+/// Borrows resource `T` to save section `section`.
+pub fn read<'a, T: 'static>(
+    resources: &'a Resources,
+    section: &str,
+) -> Result<Res<'a, T>, StateError> {
+    resources.try_read::<T>().map_err(|_| missing::<T>(section))
+}
+
+/// Borrows resource `T` mutably to restore section `section`.
+pub fn write<'a, T: 'static>(
+    resources: &'a Resources,
+    section: &str,
+) -> Result<ResMut<'a, T>, StateError> {
+    resources
+        .try_write::<T>()
+        .map_err(|_| missing::<T>(section))
+}
+
+fn missing<T: 'static>(section: &str) -> StateError {
+    StateError::Resource {
+        section: section.to_string(),
+        resource: std::any::type_name::<T>(),
+    }
 }
 
 /// Encodes a section's value (postcard).
@@ -185,17 +215,10 @@ pub(crate) fn section_of<T: Persistent>(name: &str) -> Section {
     let (save_name, restore_name) = (owned.clone(), owned.clone());
     Section {
         name: owned,
-        save: Box::new(move |resources| {
-            let value = resources
-                .try_read::<T>()
-                .map_err(|_| StateError::Resource(save_name.clone()))?;
-            encode(&value.save())
-        }),
+        save: Box::new(move |resources| encode(&read::<T>(resources, &save_name)?.save())),
         restore: Box::new(move |resources, bytes| {
             let saved: T::Saved = decode(bytes)?;
-            let mut value = resources
-                .try_write::<T>()
-                .map_err(|_| StateError::Resource(restore_name.clone()))?;
+            let mut value = write::<T>(resources, &restore_name)?;
             value.restore(saved).map_err(|message| StateError::Section {
                 section: restore_name.clone(),
                 message,
