@@ -2,8 +2,11 @@
 //! (shapes inside, across and far outside the world, unknown materials,
 //! NaN and infinite values) are either refused as they are sent, with a
 //! message, or applied without a panic, a non-finite temperature or an
-//! unknown material in the world.
+//! unknown material in the world. Fields stay inside the world whatever a
+//! command's shape reaches, so no frame does more work than the world's
+//! own field cells take.
 
+use loam::loam_systems::fields::{Fields, Scalar};
 use loam::{
     Command, Emitter, ExplosionSpec, Fill, HeatBathSpec, PressureSpec, Runtime, Scenario,
     SendError, Shape, WindSpec,
@@ -169,6 +172,26 @@ fn random_commands_are_refused_or_applied_harmlessly() {
                 counts[materials..].iter().all(|&n| n == 0),
                 "seed {seed}, frame {frame}: a command wrote a material not in the table"
             );
+            drop(world);
+            let fields = rt.engine().resource::<Fields>().unwrap();
+            // 64 voxels are 16 field cells of 4, two bricks of 8.
+            let outside: Vec<_> = fields
+                .brick_coords()
+                .iter()
+                .filter(|b| b.iter().any(|&v| !(0..2).contains(&v)))
+                .collect();
+            assert!(
+                outside.is_empty(),
+                "seed {seed}, frame {frame}: field bricks outside the world at {outside:?}"
+            );
+            for field in [Scalar::Pressure, Scalar::Thermal] {
+                // A sum is finite only if every value is.
+                let total = fields.total(field);
+                assert!(
+                    total.is_finite(),
+                    "seed {seed}, frame {frame}: {field:?} sums to {total}"
+                );
+            }
         }
     }
     assert!(

@@ -406,6 +406,7 @@ impl Fields {
                     .map(move |f| offset(b, FACES[f]))
             })
             .collect();
+        wanted.retain(|&b| self.holds_brick(b));
         wanted.sort_unstable();
         wanted.dedup();
         self.insert_bricks(wanted);

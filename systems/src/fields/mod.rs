@@ -28,6 +28,7 @@
 
 mod couple;
 mod diffuse;
+mod extent;
 pub mod mirror;
 mod persist;
 mod plugin;
@@ -251,6 +252,9 @@ pub struct Fields {
     /// Bricks whose cells changed on the CPU since a [`FieldMirror`] last
     /// synced: the mirror is sent these, and only these.
     written: Vec<bool>,
+    /// The field cells that may hold values, `[0, extent)` on each axis
+    /// (the world's, see [`Fields::within`]); `None`: all of space.
+    extent: Option<[i32; 3]>,
 }
 
 impl Clone for Fields {
@@ -276,6 +280,7 @@ impl Clone for Fields {
             written: vec![true; self.written.len()],
             // Only its room matters: every substep overwrites it.
             scratch: Vec::with_capacity(self.scratch.capacity()),
+            extent: self.extent,
         }
     }
 }
@@ -317,7 +322,15 @@ impl Fields {
             neighbours: Vec::new(),
             scratch: Default::default(),
             written: Vec::new(),
+            extent: None,
         }
+    }
+
+    /// Brick coordinates of every allocated brick, in allocation order
+    /// (the order every pass visits them in). A brick covers
+    /// [`BRICK`]³ field cells from `coords × BRICK`.
+    pub fn brick_coords(&self) -> &[[i32; 3]] {
+        &self.coords
     }
 
     /// The configuration.

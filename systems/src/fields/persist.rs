@@ -49,6 +49,10 @@ impl Persistent for Fields {
             ));
         }
         let mut fresh = Fields::new(self.config);
+        fresh.extent = self.extent;
+        if let Some(b) = saved.coords.iter().find(|&&b| !fresh.holds_brick(b)) {
+            return Err(format!("a brick at {b:?}, outside the world"));
+        }
         fresh.insert_bricks(saved.coords.iter().copied());
         if fresh.index.len() != bricks {
             return Err("two bricks at the same place".into());

@@ -29,9 +29,15 @@ impl Plugin for FieldsPlugin {
 impl FieldsPlugin {
     /// All of the plugin but `fields.step`: the [`Fields`] resource and
     /// `fields.couple`, for a plugin that steps the fields its own way (the
-    /// GPU's).
+    /// GPU's). Where the engine holds a [`VoxelWorld`] already, the fields
+    /// are held to it ([`Fields::within`]).
     pub fn install_coupling(engine: &mut Engine) {
-        engine.insert_resource(Fields::default());
+        let size = engine.resource::<VoxelWorld>().map(|w| w.layout().size);
+        let fields = Fields::default();
+        engine.insert_resource(match size {
+            Some(size) => fields.within(size),
+            None => fields,
+        });
         engine.add_job(couple_job());
     }
 }

@@ -6,7 +6,9 @@ use super::{field_cell, Channels, Fields, Scalar, PRESSURE, THERMAL};
 impl Fields {
     /// Adds `force` (m/s) to the kinetic field at voxel-space point `p`.
     pub fn add_force(&mut self, p: [f32; 3], force: [f32; 3]) {
-        let (k, l) = self.cell_mut(field_cell(p, self.config.cell));
+        let Some((k, l)) = self.held_cell_mut(p) else {
+            return;
+        };
         for (a, f) in force.into_iter().enumerate() {
             self.channels[a][k][l] += f;
         }
@@ -14,23 +16,38 @@ impl Fields {
 
     /// Adds `value` to a scalar field at voxel-space point `p`.
     pub fn add_scalar(&mut self, field: Scalar, p: [f32; 3], value: f32) {
-        let (k, l) = self.cell_mut(field_cell(p, self.config.cell));
+        let Some((k, l)) = self.held_cell_mut(p) else {
+            return;
+        };
         self.channels[field.channel()][k][l] += value;
     }
 
     /// Sets a scalar field at `p` to at least `value`.
     pub fn raise_scalar(&mut self, field: Scalar, p: [f32; 3], value: f32) {
-        let (k, l) = self.cell_mut(field_cell(p, self.config.cell));
+        let Some((k, l)) = self.held_cell_mut(p) else {
+            return;
+        };
         let v = &mut self.channels[field.channel()][k][l];
         *v = v.max(value);
     }
 
+    /// The (brick, cell) indices of the field cell holding voxel-space
+    /// point `p`, its brick allocated if absent, to be written; `None`
+    /// where the fields may hold nothing there.
+    fn held_cell_mut(&mut self, p: [f32; 3]) -> Option<(usize, usize)> {
+        let c = field_cell(p, self.config.cell);
+        self.holds_cell(c).then(|| self.cell_mut(c))
+    }
+
     /// The field cells (as voxel-space centres and cell coordinates) whose
-    /// centres lie within `radius` voxels of `center`.
+    /// centres lie within `radius` voxels of `center`, and which may hold
+    /// values.
     fn cells_in_sphere(&self, center: [f32; 3], radius: f32) -> Vec<([i32; 3], [f32; 3], f32)> {
         let cell = self.config.cell as f32;
-        let lo = field_cell(center.map(|v| v - radius), self.config.cell);
-        let hi = field_cell(center.map(|v| v + radius), self.config.cell);
+        let (lo, hi) = self.clip(
+            field_cell(center.map(|v| v - radius), self.config.cell),
+            field_cell(center.map(|v| v + radius), self.config.cell),
+        );
         let mut out = Vec::new();
         for z in lo[2]..=hi[2] {
             for y in lo[1]..=hi[1] {
@@ -87,12 +104,14 @@ impl Fields {
         mut set: impl FnMut(&mut Channels, usize, usize),
     ) {
         let cell = self.config.cell;
-        let lo = min.map(|v| v / cell);
-        let hi = max.map(|v| v.div_ceil(cell));
-        for z in lo[2]..hi[2] {
-            for y in lo[1]..hi[1] {
-                for x in lo[0]..hi[0] {
-                    let (k, l) = self.cell_mut([x as i32, y as i32, z as i32]);
+        let (lo, hi) = self.clip(
+            min.map(|v| cell_index(v / cell)),
+            max.map(|v| cell_index(v.div_ceil(cell)) - 1),
+        );
+        for z in lo[2]..=hi[2] {
+            for y in lo[1]..=hi[1] {
+                for x in lo[0]..=hi[0] {
+                    let (k, l) = self.cell_mut([x, y, z]);
                     set(&mut self.channels, k, l);
                 }
             }
@@ -114,4 +133,9 @@ impl Fields {
     pub fn set_scalar_box(&mut self, field: Scalar, min: [u32; 3], max: [u32; 3], value: f32) {
         self.each_cell_in_box(min, max, |ch, k, l| ch[field.channel()][k][l] = value);
     }
+}
+
+/// A field cell index along an axis, saturating: no world is that large.
+fn cell_index(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
 }
