@@ -44,6 +44,9 @@ pub mod streaming;
 pub mod world;
 
 pub use command::{Command, CommandSender, SendError};
+pub use loam_storage::{
+    BoxCount, CellPos, ChangeKind, PageChange, PagePos, RefreshStats, WorldSnapshot,
+};
 pub use report::Report;
 pub use runtime::{LoamError, Runtime};
 pub use scenario::{

@@ -19,7 +19,7 @@ use loam_runtime::profiling::Plot;
 use loam_runtime::{Engine, EngineConfig, EngineError, Notes, Plugins, Res};
 use loam_storage::file::{FileError, WorldFile};
 use loam_storage::stream::PageSource;
-use loam_storage::VoxelWorld;
+use loam_storage::{PageChange, VoxelWorld, WorldSnapshot};
 use loam_systems::xpbd::SoftBodies;
 use loam_systems::MaterialTable;
 
@@ -376,6 +376,32 @@ impl Runtime {
         self.engine
             .resource::<VoxelWorld>()
             .expect("the runtime inserts the world at construction and never removes it")
+    }
+
+    /// Brings `snapshot` up to the world as it is now, copying only the
+    /// pages that changed since it was last brought up, and returns what
+    /// changed: each page with the channels that changed and the smallest
+    /// box holding the changed cells (see [`WorldSnapshot`]). The snapshot
+    /// is owned data: read it on another thread while the next frame
+    /// steps, and keep two to swap for a double buffer.
+    ///
+    /// ```
+    /// use loam::{Runtime, Scenario, WorldSnapshot};
+    ///
+    /// let mut runtime = Runtime::new(Scenario::empty("feed", [64, 64, 64])).unwrap();
+    /// let mut snapshot = WorldSnapshot::default();
+    /// runtime.snapshot_into(&mut snapshot); // the first: every page is new
+    /// runtime.step().unwrap();
+    /// for change in runtime.snapshot_into(&mut snapshot) {
+    ///     // Redraw change.min..change.max of change.page.
+    /// #   let _ = change;
+    /// }
+    /// ```
+    pub fn snapshot_into<'s>(&self, snapshot: &'s mut WorldSnapshot) -> &'s [PageChange] {
+        let world = self.world();
+        let frame = self.frame();
+        self.engine.install(|| snapshot.refresh(&world, frame));
+        snapshot.changes()
     }
 
     /// The material table.
