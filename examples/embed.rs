@@ -1,14 +1,28 @@
-//! A small game loop embedding Loam: the simulation steps at a fixed 60 Hz
-//! while an "input" thread drops sand and lava into the world.
+//! A small game loop embedding Loam. The simulation steps at a fixed
+//! 60 Hz while:
 //!
-//! Run with `cargo run --release --example embed`.
+//! - an input thread drops sand and lava into the world through checked
+//!   commands (one of them is refused: it names a material the world does
+//!   not have);
+//! - a render thread reads a snapshot of the world while the next frame
+//!   steps, redrawing only what the change feed says changed (two
+//!   snapshots, swapped, make a double buffer);
+//! - the game asks the world how much sand lies on the floor;
+//! - at the end the game saves its whole state, plays on, and a second
+//!   runtime loads the save and plays the same frames to the same world.
+//!
+//! Run with `cargo run --release --example embed`; add `--without-input`
+//! to step with no commands, for comparing step times.
 
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use loam::loam_systems::materials::id;
-use loam::{Command, Fill, Runtime, Scenario, Shape};
+use loam::{CellPos, Command, Fill, Runtime, Scenario, SendError, Shape, WorldSnapshot};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+const FRAMES: usize = 90;
+
+fn scenario() -> Scenario {
     let mut scenario = Scenario::empty("embed", [128, 64, 128]);
     scenario.fills.push(Fill {
         shape: Shape::Box {
@@ -18,7 +32,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         material: id::STONE,
         temperature: None,
     });
-    let mut runtime = Runtime::new(scenario)?;
+    scenario
+}
+
+/// p50, p95 and max of `times`, in ms.
+fn percentiles(times: &mut [Duration]) -> [f64; 3] {
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    [at(0.5), at(0.95), at(1.0)].map(|t| t.as_secs_f64() * 1e3)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let with_input = !std::env::args().any(|a| a == "--without-input");
+    let mut runtime = Runtime::new(scenario())?;
     let (sand, lava) = {
         let m = runtime.materials();
         (
@@ -27,46 +53,119 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     };
 
-    // Any thread may hold a sender; commands apply at the start of the next frame.
+    // Any thread may hold a sender; commands apply at the start of the
+    // next frame, and each is checked as it is sent.
     let sender = runtime.command_sender();
-    let input = std::thread::spawn(move || {
-        for i in 0..6u32 {
-            std::thread::sleep(Duration::from_millis(100));
-            let material = if i % 3 == 2 { lava } else { sand };
-            let center = [20.0 + 16.0 * f64::from(i), 50.0, 64.0];
-            let shape = Shape::Sphere {
-                center,
-                radius: 5.0,
-            };
-            if sender
-                .send(Command::Place(Fill {
+    let input = with_input.then(|| {
+        std::thread::spawn(move || -> Result<u32, String> {
+            let mut refused = 0;
+            for i in 0..7u32 {
+                std::thread::sleep(Duration::from_millis(100));
+                let material = match i {
+                    6 => 250, // not in the material table
+                    _ if i % 3 == 2 => lava,
+                    _ => sand,
+                };
+                let center = [20.0 + 16.0 * f64::from(i), 50.0, 64.0];
+                let shape = Shape::Sphere {
+                    center,
+                    radius: 5.0,
+                };
+                let place = Command::Place(Fill {
                     shape,
                     material,
                     temperature: None,
-                }))
-                .is_err()
-            {
-                return; // the game has shut down
+                });
+                match sender.send(place) {
+                    Ok(()) => {}
+                    Err(SendError::Invalid { message, .. }) => {
+                        println!("input: refused: {message}");
+                        refused += 1;
+                    }
+                    Err(SendError::Disconnected(_)) => break, // the game has shut down
+                }
+            }
+            Ok(refused)
+        })
+    });
+
+    // The render thread: it reads a snapshot while the next frame steps,
+    // redraws the boxes the feed names, and hands the snapshot back.
+    let (to_render, rendered_in) = mpsc::channel::<WorldSnapshot>();
+    let (to_game, back) = mpsc::channel::<WorldSnapshot>();
+    let render = std::thread::spawn(move || {
+        let mut redrawn = 0u64;
+        for snapshot in rendered_in {
+            for change in snapshot.changes() {
+                // A real renderer remeshes this box; here, count its cells.
+                redrawn += (0..3)
+                    .map(|a| u64::from(change.max.0[a] - change.min.0[a]))
+                    .product::<u64>();
+            }
+            if to_game.send(snapshot).is_err() {
+                break;
             }
         }
+        redrawn
     });
+    let mut spare = vec![WorldSnapshot::default(), WorldSnapshot::default()];
 
     let frame = Duration::from_secs_f64(1.0 / 60.0);
     let mut next = Instant::now();
-    for _ in 0..90 {
+    let mut steps = Vec::with_capacity(FRAMES);
+    for _ in 0..FRAMES {
+        let start = Instant::now();
         runtime.step()?;
+        steps.push(start.elapsed());
+        spare.extend(back.try_iter());
+        // A buffer the renderer is done with, brought up to this frame;
+        // each lists the changes since it was last brought up, so a
+        // renderer fed by both redraws everything that changed.
+        if let Some(mut snapshot) = spare.pop() {
+            runtime.snapshot_into(&mut snapshot);
+            to_render.send(snapshot)?;
+        }
         next += frame;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
-    input.join().map_err(|_| "input thread panicked")?;
+    drop(to_render);
+    let redrawn = render.join().map_err(|_| "render thread panicked")?;
+    let refused = match input {
+        Some(input) => input.join().map_err(|_| "input thread panicked")??,
+        None => 0,
+    };
 
-    let report = runtime.report();
+    // A query a game asks: how much sand lies on the stone floor.
+    let floor = runtime
+        .world()
+        .count_in_box(sand, CellPos([0, 4, 0]), CellPos([128, 8, 128]));
+    let [p50, p95, max] = percentiles(&mut steps);
     println!(
         "after {} frames: world hash {}",
-        report.frames, report.world_hash
+        runtime.frame(),
+        runtime.world_hash()
     );
-    for (name, m) in &report.materials {
-        println!("  {name:<8} {:>8} cells, lowest y {}", m.count, m.min_y);
+    println!("step ms: p50 {p50:.2}  p95 {p95:.2}  max {max:.2}  (input: {with_input})");
+    println!(
+        "commands refused: {refused}; cells redrawn: {redrawn}; sand on the floor: {}",
+        floor.cells
+    );
+
+    // The whole game state, saved and loaded: the loaded runtime plays on
+    // to the same world.
+    let save = std::env::temp_dir().join(format!("loam-embed-{}.loam", std::process::id()));
+    runtime.save_state(&save)?;
+    runtime.run(30)?;
+    let mut loaded = Runtime::new(scenario())?;
+    loaded.load_state(&save)?;
+    loaded.run(30)?;
+    std::fs::remove_file(&save)?;
+    if loaded.world_hash() != runtime.world_hash() {
+        return Err("the loaded game played to another world".into());
     }
+    println!(
+        "saved, loaded and played 30 frames more: world hash {} in both",
+        loaded.world_hash()
+    );
     Ok(())
 }
