@@ -25,6 +25,9 @@ pub enum LoamError {
     /// A run's saved state could not be saved or restored.
     #[error(transparent)]
     State(#[from] loam_runtime::StateError),
+    /// An observer could not be spawned, moved or removed.
+    #[error("observer: {0}")]
+    Observer(String),
     /// A job failed while running.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -39,7 +42,8 @@ impl LoamError {
             | LoamError::Unsupported(_)
             | LoamError::World(_)
             | LoamError::State(_)
-            | LoamError::Plugin(_) => 2,
+            | LoamError::Plugin(_)
+            | LoamError::Observer(_) => 2,
             LoamError::Engine(_) => 1,
         }
     }

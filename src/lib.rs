@@ -34,6 +34,7 @@ mod error;
 mod generate;
 pub mod heat_baths;
 pub mod input;
+pub mod observers;
 mod plugins;
 pub mod report;
 pub mod runtime;
@@ -47,6 +48,7 @@ pub use command::{Command, CommandSender, SendError};
 pub use loam_storage::{
     BoxCount, CellPos, ChangeKind, PageChange, PagePos, RefreshStats, WorldSnapshot,
 };
+pub use observers::ObserverId;
 pub use report::Report;
 pub use runtime::{LoamError, Runtime};
 pub use scenario::{

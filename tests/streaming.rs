@@ -26,14 +26,12 @@ fn scenario(file: &Path, threads: usize, io: IoKind) -> Scenario {
     s.world.page = 16;
     s.world.seed = 5;
     s.world.storage = Some(StorageSpec {
-        file: file.to_path_buf(),
         resident_pages: Some(BUDGET),
         io,
         save: SavePolicy::OnExit,
         load_per_frame: 64,
         lookahead: 0.25,
-        accept_other_fills: false,
-        resume: false,
+        ..StorageSpec::new(file)
     });
     s.run.threads = threads;
     s.systems.heat = false;
@@ -213,14 +211,11 @@ fn the_phase_pass_pulls_in_the_pages_above_its_columns() {
     let mut s = Scenario::empty("lake", [64, 128, 64]);
     s.world.page = 16;
     s.world.storage = Some(StorageSpec {
-        file: dir.join("lake.loam"),
         resident_pages: Some(64),
         io: IoKind::Pread,
-        save: SavePolicy::OnExit,
         load_per_frame: 64,
         lookahead: 0.0,
-        accept_other_fills: false,
-        resume: false,
+        ..StorageSpec::new(dir.join("lake.loam"))
     });
     s.fills.push(Fill {
         shape: Shape::Box {

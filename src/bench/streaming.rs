@@ -85,7 +85,6 @@ pub fn stream_scenario(file: &Path, io: IoKind) -> Scenario {
     let mut s = Scenario::empty("stream-bench", [2048, 256, 2048]);
     s.world.seed = 3;
     s.world.storage = Some(StorageSpec {
-        file: file.to_path_buf(),
         resident_pages: Some(2048),
         io,
         // Never committed (the runs end without `finish`), but streamed
@@ -94,8 +93,7 @@ pub fn stream_scenario(file: &Path, io: IoKind) -> Scenario {
         save: SavePolicy::OnExit,
         load_per_frame: 512,
         lookahead: 0.5,
-        accept_other_fills: false,
-        resume: false,
+        ..StorageSpec::new(file)
     });
     s.run.threads = 2;
     s.systems.heat = false;

@@ -76,6 +76,29 @@ pub struct StorageSpec {
     /// fields, bodies, emitters, observers...) instead of starting at frame
     /// 0 from its pages; a new file starts at frame 0.
     pub resume: bool,
+    /// The game spawns the observers from code
+    /// ([`Runtime::spawn_observer`](crate::Runtime::spawn_observer)), so
+    /// the world needs no `[[observer]]` to hold fewer pages than it has.
+    pub observers_from_code: bool,
+}
+
+impl StorageSpec {
+    /// Streaming from `file` with the defaults a scenario file gets: every
+    /// page resident, the best I/O, saved on exit, 256 loads a frame, a
+    /// second's lookahead.
+    pub fn new(file: impl Into<PathBuf>) -> Self {
+        Self {
+            file: file.into(),
+            resident_pages: None,
+            io: loam_storage::io::IoKind::Auto,
+            save: SavePolicy::OnExit,
+            load_per_frame: 256,
+            lookahead: 1.0,
+            accept_other_fills: false,
+            resume: false,
+            observers_from_code: false,
+        }
+    }
 }
 
 /// `[world] save`.
@@ -505,6 +528,12 @@ impl Scenario {
         }
     }
 
+    /// The rule a scenario's `[[observer]]` radius keeps, for observers
+    /// spawned from code.
+    pub(crate) fn check_observer_radius(radius: f64) -> Result<(), String> {
+        rules::observer_radius(radius).map_err(|m| format!("observer {m}"))
+    }
+
     fn validate_streaming(&self) -> Result<(), String> {
         for o in &self.observers {
             if o.path.is_empty()
@@ -539,10 +568,16 @@ impl Scenario {
             rules::at_least_one("resident_pages", r as u64)?;
         }
         match storage.resident_pages {
-            Some(r) if (r as u64) < pages && self.observers.is_empty() => Err(format!(
-                "resident_pages {r} is fewer than the world's {pages} pages, and no [[observer]] \
-                 says which to keep"
-            )),
+            Some(r)
+                if (r as u64) < pages
+                    && self.observers.is_empty()
+                    && !storage.observers_from_code =>
+            {
+                Err(format!(
+                    "resident_pages {r} is fewer than the world's {pages} pages, and no \
+                     [[observer]] says which to keep (or set observers_from_code = true)"
+                ))
+            }
             _ => Ok(()),
         }
     }

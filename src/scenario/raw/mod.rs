@@ -90,6 +90,7 @@ struct RawWorld {
     lookahead: Option<Spanned<f64>>,
     accept_other_fills: Option<Spanned<bool>>,
     resume: Option<Spanned<bool>>,
+    observers_from_code: Option<Spanned<bool>>,
     pressure: Option<Spanned<f64>>,
     voxel_size: Option<Spanned<f64>>,
 }
@@ -245,12 +246,15 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
             .iter()
             .map(|&s| u64::from(s / world.page))
             .product();
-        if (storage.resident_pages.unwrap_or(0) as u64) < pages && observers.is_empty() {
+        if (storage.resident_pages.unwrap_or(0) as u64) < pages
+            && observers.is_empty()
+            && !storage.observers_from_code
+        {
             return Err(src.error(
                 r.span(),
                 format!(
                     "resident_pages is fewer than the world's {pages} pages, and no \
-                     [[observer]] says which pages to keep"
+                     [[observer]] says which pages to keep (or set observers_from_code = true)"
                 ),
             ));
         }

@@ -58,6 +58,9 @@ pub(super) fn check_storage(
                 .as_ref()
                 .map(|v| ("accept_other_fills", v.span())),
             raw.resume.as_ref().map(|v| ("resume", v.span())),
+            raw.observers_from_code
+                .as_ref()
+                .map(|v| ("observers_from_code", v.span())),
         ];
         if let Some((key, span)) = stray.into_iter().flatten().next() {
             return Err(src.error(
@@ -133,6 +136,10 @@ pub(super) fn check_storage(
             .as_ref()
             .is_some_and(|a| *a.get_ref()),
         resume: raw.resume.as_ref().is_some_and(|r| *r.get_ref()),
+        observers_from_code: raw
+            .observers_from_code
+            .as_ref()
+            .is_some_and(|o| *o.get_ref()),
     }))
 }
 
