@@ -50,6 +50,8 @@ expect_exit() {
 # README-ELSEWHERE: LOAM_REQUIRE_GPU=1 cargo test -p loam-gpu --release | .ci/run: LOAM_REQUIRE_GPU=1 cargo test -p loam-gpu --release
 # README-ELSEWHERE: apt-get install mesa-vulkan-drivers libvulkan1 | .ci/run: apt-get install -y --no-install-recommends mesa-vulkan-drivers libvulkan1
 # README-ELSEWHERE: cargo run --release --features gpu -- run scenarios/explosion.toml --backend gpu | .ci/run: ./target/release/loam run scenarios/explosion.toml --backend gpu
+# README-ELSEWHERE: cargo build --release | .ci/run: cargo build --release
+# README-ELSEWHERE: cargo build --release --no-default-features --lib | .ci/run: cargo clippy --no-default-features -- -D warnings
 # README-ELSEWHERE: cargo run --release -p loam-gpu --example gpu_bench | .ci/run: cargo run --release -p loam-gpu --example gpu_bench
 
 step "The two commands: a scenario with pictures"

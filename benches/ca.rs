@@ -1,12 +1,12 @@
 //! Falling-sand throughput (criterion). The same workloads as `loam bench ca`;
-//! see `loam_bench::ca` and `loam::bench::sleeping`.
+//! see `loam_bench::ca` and `loam::cli::bench::sleeping`.
 
 // `criterion_group!` makes an undocumented `pub fn`.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use loam::bench::sleeping::sleeping_runtime;
+use loam::cli::bench::sleeping::sleeping_runtime;
 use loam::loam_systems::MaterialTable;
 use loam_bench::ca::{dense_frame, dense_world};
 

@@ -1,12 +1,12 @@
 //! World-file throughput (criterion): the same workloads as `loam bench
-//! storage`; see `loam_bench::storage` and `loam::bench::streaming`.
+//! storage`; see `loam_bench::storage` and `loam::cli::bench::streaming`.
 
 // `criterion_group!` makes an undocumented `pub fn`.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use loam::bench::streaming::{
+use loam::cli::bench::streaming::{
     materialize, mixed_world, stream_run, stream_scenario, STREAM_FRAMES,
 };
 use loam::loam_storage::file::{SaveOptions, WorldFile};

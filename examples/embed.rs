@@ -3,7 +3,7 @@
 //!
 //! - an input thread drops sand and lava into the world through checked
 //!   commands (one of them is refused: it names a material the world does
-//!   not have);
+//!   not have), then starts a breeze and calls it off by its handle;
 //! - a render thread reads a snapshot of the world while the next frame
 //!   steps, redrawing only what the change feed says changed (two
 //!   snapshots, swapped, make a double buffer);
@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use loam::loam_systems::materials::id;
-use loam::{CellPos, Command, Fill, Runtime, Scenario, SendError, Shape, WorldSnapshot};
+use loam::{CellPos, Command, Fill, Runtime, Scenario, SendError, Shape, WindSpec, WorldSnapshot};
 
 const FRAMES: usize = 90;
 
@@ -77,14 +77,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     temperature: None,
                 });
                 match sender.send(place) {
-                    Ok(()) => {}
+                    Ok(_) => {}
                     Err(SendError::Invalid { message, .. }) => {
                         println!("input: refused: {message}");
                         refused += 1;
                     }
-                    Err(SendError::Disconnected(_)) => break, // the game has shut down
+                    Err(SendError::Disconnected) => return Ok(refused), // the game is over
+                    Err(e) => return Err(e.to_string()),
                 }
             }
+            // A breeze over the heaps for its first 600 frames (frames
+            // count from the one it applies in), called off by its handle
+            // a fifth of a second later.
+            let breeze = sender
+                .send(Command::Wind(WindSpec {
+                    min: [0, 4, 0],
+                    max: [128, 40, 128],
+                    direction: [1.0, 0.0, 0.0],
+                    strength: 4.0,
+                    gust: 0.3,
+                    frames: [0, 600],
+                }))
+                .map_err(|e| e.to_string())?;
+            std::thread::sleep(Duration::from_millis(200));
+            sender.cancel(breeze).map_err(|e| e.to_string())?;
             Ok(refused)
         })
     });

@@ -8,7 +8,10 @@ use loam_systems::fields::{Fields, Scalar};
 use loam_systems::materials::id;
 use loam_systems::MaterialTable;
 
-use crate::command::Command;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::command::{Command, CommandHandle, SenderState, Sent};
 use crate::generate::{apply_fill, spawn_temperature};
 use crate::scenario::{
     Emitter, HeatBathSpec, PressureSpec, Scenario, ScheduledCommand, Shape, WindSpec,
@@ -17,6 +20,20 @@ use crate::world::despawn_all;
 
 /// Commands from the scenario, waiting for their frame (latest first).
 struct ScheduledCommands(Vec<ScheduledCommand>);
+
+/// What the runtime's [`CommandSender`](crate::CommandSender)s share with
+/// the `commands` job.
+pub(crate) struct Senders(pub(crate) Arc<SenderState>);
+
+/// Commands sent for a later frame, and how many arrived too late.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SentCommands {
+    /// Waiting for their frame: (frame, handle, command), in arrival order.
+    pending: Vec<(u64, CommandHandle, Command)>,
+    /// Commands `send_at` a frame that had taken its commands when they
+    /// arrived: each applied in the frame that took it.
+    pub(crate) late: u64,
+}
 
 /// The scenario's commands and those sent through a
 /// [`CommandSender`](crate::CommandSender) (`commands`), its emitters
@@ -58,9 +75,12 @@ impl Plugin for CommandsPlugin {
         scheduled.sort_by_key(|c| c.frame);
         scheduled.reverse();
         engine.insert_resource(ScheduledCommands(scheduled));
+        engine.insert_resource(Senders(Arc::default()));
+        engine.insert_resource(SentCommands::default());
         persist_actors(engine);
         persist_scheduled(engine);
-        engine.mailbox::<Command>();
+        persist_sent(engine);
+        engine.mailbox::<Sent>();
         engine.add_job(commands_job());
         engine.add_job(emitters_job());
         engine.add_job(field_commands_job());
@@ -68,27 +88,60 @@ impl Plugin for CommandsPlugin {
     }
 }
 
+/// An actor, and the handle of the sent command that started it.
+type Saved<T> = Vec<(T, Option<CommandHandle>)>;
+
 /// The emitters, heat baths, winds and pressure holds, each kind in the
 /// order its job visits them.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 struct SavedActors {
-    emitters: Vec<Emitter>,
-    heat_baths: Vec<HeatBathSpec>,
-    winds: Vec<WindSpec>,
-    pressures: Vec<PressureSpec>,
+    emitters: Saved<Emitter>,
+    heat_baths: Saved<HeatBathSpec>,
+    winds: Saved<WindSpec>,
+    pressures: Saved<PressureSpec>,
 }
 
 /// Every entity holding a `T`, in query order: what it saves and restores.
-fn all<T: hecs::Component + Clone>(actors: &hecs::World) -> Vec<T> {
-    actors.query::<&T>().iter().cloned().collect()
+fn all<T: hecs::Component + Clone>(actors: &hecs::World) -> Saved<T> {
+    let mut query = actors.query::<(&T, Option<&CommandHandle>)>();
+    query.iter().map(|(t, h)| (t.clone(), h.copied())).collect()
 }
 
 /// Despawns every entity holding a `T`, then spawns `saved` in order.
-fn replace<T: hecs::Component>(actors: &mut hecs::World, saved: Vec<T>) {
+fn replace<T: hecs::Component>(actors: &mut hecs::World, saved: Saved<T>) {
     despawn_all::<T>(actors);
-    for t in saved {
-        actors.spawn((t,));
+    for (t, handle) in saved {
+        spawn(actors, t, handle);
     }
+}
+
+/// Spawns an actor, with the handle of the command that started it.
+fn spawn<T: hecs::Component>(actors: &mut hecs::World, t: T, handle: Option<CommandHandle>) {
+    match handle {
+        Some(h) => actors.spawn((t, h)),
+        None => actors.spawn((t,)),
+    };
+}
+
+/// Saves the commands sent for later frames, the late count and the next
+/// handle as section `sent_commands` of the run's state.
+fn persist_sent(engine: &mut Engine) {
+    engine.persist_with(
+        "sent_commands",
+        |resources| {
+            let sent = read::<SentCommands>(resources, "sent_commands")?;
+            let senders = read::<Senders>(resources, "sent_commands")?;
+            let next = senders.0.next_handle.load(Ordering::Relaxed);
+            encode(&(&*sent, next))
+        },
+        |resources, bytes| {
+            let (saved, next): (SentCommands, u64) = decode(bytes)?;
+            *write::<SentCommands>(resources, "sent_commands")? = saved;
+            let senders = read::<Senders>(resources, "sent_commands")?;
+            senders.0.next_handle.store(next, Ordering::Relaxed);
+            Ok(())
+        },
+    );
 }
 
 /// Saves the emitters, heat baths, winds and pressure holds as section
@@ -149,13 +202,16 @@ fn persist_scheduled(engine: &mut Engine) {
 }
 
 /// The `commands` actor: applies the scenario's commands due this frame,
-/// then the commands sent through [`CommandSender`](crate::CommandSender)s,
-/// in arrival order.
+/// then the sent commands for this frame (in the order they were sent),
+/// then the commands and cancellations sent for the next frame, in
+/// arrival order.
 fn commands_job() -> Job {
     Job::new("commands")
         .in_stage(Stage::Input)
-        .writes::<Inbox<Command>>()
+        .writes::<Inbox<Sent>>()
         .writes::<ScheduledCommands>()
+        .writes::<SentCommands>()
+        .reads::<Senders>()
         .writes::<VoxelWorld>()
         .writes::<hecs::World>()
         .writes::<Fields>()
@@ -164,36 +220,77 @@ fn commands_job() -> Job {
         .run(|ctx| {
             let frame = ctx.clock().frame;
             let seed = ctx.read::<Seed>()?.0;
-            let mut due = Vec::new();
+            let mut due: Vec<(Command, Option<CommandHandle>)> = Vec::new();
             {
                 let mut scheduled = ctx.write::<ScheduledCommands>()?;
                 while scheduled.0.last().is_some_and(|c| c.frame <= frame) {
-                    due.extend(scheduled.0.pop().map(|c| c.command));
+                    due.extend(scheduled.0.pop().map(|c| (c.command, None)));
                 }
             }
-            due.extend(ctx.write::<Inbox<Command>>()?.drain());
-            if due.is_empty() {
+            let inbox: Vec<Sent> = ctx.write::<Inbox<Sent>>()?.drain().collect();
+            ctx.read::<Senders>()?
+                .0
+                .taken
+                .store(frame + 1, Ordering::Release);
+            let mut sent = ctx.write::<SentCommands>()?;
+            // Commands for a frame first wait with the others for it, so
+            // those of one frame apply in the order they were sent
+            // whenever each arrived.
+            let mut next_frame = Vec::new();
+            for message in inbox {
+                match message {
+                    Sent::Command {
+                        handle,
+                        at: Some(at),
+                        command,
+                    } => {
+                        if at < frame {
+                            sent.late += 1;
+                        }
+                        sent.pending.push((at.max(frame), handle, command));
+                    }
+                    other => next_frame.push(other),
+                }
+            }
+            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut sent.pending)
+                .into_iter()
+                .partition(|(at, ..)| *at <= frame);
+            sent.pending = later;
+            let mut now = now;
+            now.sort_by_key(|(_, handle, _)| *handle);
+            due.extend(
+                now.into_iter()
+                    .map(|(_, handle, command)| (command.delayed(frame), Some(handle))),
+            );
+            let mut cancels = Vec::new();
+            for message in next_frame {
+                match message {
+                    Sent::Command {
+                        handle, command, ..
+                    } => due.push((command.delayed(frame), Some(handle))),
+                    Sent::Cancel(handle) => cancels.push((due.len(), handle)),
+                }
+            }
+            if due.is_empty() && cancels.is_empty() {
                 return Ok(());
             }
             let table = ctx.read::<MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut actors = ctx.write::<hecs::World>()?;
             let mut fields = ctx.write::<Fields>()?;
-            for command in due {
+            let mut cancels = cancels.into_iter().peekable();
+            for (k, (command, handle)) in due.into_iter().enumerate() {
+                // Cancellations take effect where they arrived among the
+                // commands.
+                while let Some((_, h)) = cancels.next_if(|(at, _)| *at == k) {
+                    cancel(&mut actors, &mut sent, h);
+                }
                 match command {
                     Command::Place(fill) => apply_fill(&mut world, &table, &fill, seed),
-                    Command::SpawnEmitter(e) => {
-                        actors.spawn((e,));
-                    }
-                    Command::Heat(h) => {
-                        actors.spawn((h,));
-                    }
-                    Command::Wind(w) => {
-                        actors.spawn((w,));
-                    }
-                    Command::Pressure(p) => {
-                        actors.spawn((p,));
-                    }
+                    Command::SpawnEmitter(e) => spawn(&mut actors, e, handle),
+                    Command::Heat(h) => spawn(&mut actors, h, handle),
+                    Command::Wind(w) => spawn(&mut actors, w, handle),
+                    Command::Pressure(p) => spawn(&mut actors, p, handle),
                     Command::Explode(e) => {
                         fields.add_explosion(
                             e.center.map(|v| v as f32),
@@ -204,8 +301,26 @@ fn commands_job() -> Job {
                     }
                 }
             }
+            for (_, h) in cancels {
+                cancel(&mut actors, &mut sent, h);
+            }
             Ok(())
         })
+}
+
+/// Despawns what the command `handle` started, and drops it if it waits.
+fn cancel(actors: &mut hecs::World, sent: &mut SentCommands, handle: CommandHandle) {
+    sent.pending.retain(|(_, h, _)| *h != handle);
+    let started: Vec<hecs::Entity> = actors
+        .query::<(hecs::Entity, &CommandHandle)>()
+        .iter()
+        .filter(|(_, h)| **h == handle)
+        .map(|(e, _)| e)
+        .collect();
+    for e in started {
+        // Just found: it exists.
+        let _ = actors.despawn(e);
+    }
 }
 
 /// The `emitters` job: every active emitter fills the empty cells of its sphere.

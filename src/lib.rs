@@ -1,10 +1,15 @@
 //! Loam: a data-oriented simulation runtime for large voxel worlds.
 //!
-//! This crate is the facade: it loads scenario files, wires the world and
-//! its systems into a job graph ([`Runtime`]), and holds the command-line
-//! tool's pieces (reports, snapshots, soak, bench). The building blocks are
-//! re-exported: [`loam_runtime`] (jobs, graph, executor), [`loam_storage`]
-//! (paged world) and [`loam_systems`] (simulation kernels).
+//! This crate is the facade: it wires a scenario's world and its systems
+//! into a job graph ([`Runtime`]). The building blocks are re-exported:
+//! [`loam_runtime`] (jobs, graph, executor), [`loam_storage`] (paged world)
+//! and [`loam_systems`] (simulation kernels).
+//!
+//! Features: `cli` (default) builds the `loam` command-line tool and its
+//! pieces ([`cli`]: benchmarks, soak, pictures); `scenario-files` (part of
+//! `cli`) reads scenario files ([`Scenario::load`]). A game builds with
+//! `default-features = false`, adding `scenario-files` if it reads them;
+//! `gpu` adds the GPU backend, `tracy` the profiler.
 //!
 //! Embedding in a game loop:
 //!
@@ -28,7 +33,8 @@
 //! ```
 
 mod backend;
-pub mod bench;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod command;
 mod error;
 mod generate;
@@ -39,12 +45,10 @@ mod plugins;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
-pub mod snapshot;
-pub mod soak;
 pub mod streaming;
 pub mod world;
 
-pub use command::{Command, CommandSender, SendError};
+pub use command::{Command, CommandHandle, CommandSender, SendError};
 pub use loam_storage::{
     BoxCount, CellPos, ChangeKind, PageChange, PagePos, RefreshStats, WorldSnapshot,
 };
@@ -58,6 +62,7 @@ pub use scenario::{
 };
 
 pub use hecs;
+#[cfg(feature = "cli")]
 pub use loam_bench;
 pub use loam_runtime;
 pub use loam_storage;

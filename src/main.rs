@@ -9,11 +9,11 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use loam::cli::pictures::SnapshotWriter;
+use loam::cli::soak::{soak, SoakConfig};
 use loam::loam_runtime::state::SavedState;
 use loam::loam_storage::file::{Access, DamagedPages, FileError, WorldFile};
 use loam::loam_storage::io::IoKind;
-use loam::snapshot::SnapshotWriter;
-use loam::soak::{soak, SoakConfig};
 use loam::{Backend, LoamError, Overrides, Runtime, Scenario};
 
 #[derive(Parser)]
@@ -740,7 +740,7 @@ fn soak_cmd(
 }
 
 fn bench(names: &[String], json: bool) -> Result<ExitCode, CliError> {
-    let known: Vec<&str> = loam::bench::GROUPS.iter().map(|(g, _)| *g).collect();
+    let known: Vec<&str> = loam::cli::bench::GROUPS.iter().map(|(g, _)| *g).collect();
     if let Some(bad) = names
         .iter()
         .find(|n| !known.iter().any(|g| g.starts_with(n.as_str())))
@@ -751,7 +751,7 @@ fn bench(names: &[String], json: bool) -> Result<ExitCode, CliError> {
         );
         return Ok(ExitCode::from(2));
     }
-    let results = loam::bench::run(names, |g| {
+    let results = loam::cli::bench::run(names, |g| {
         if !json {
             eprintln!("running {g} ...");
         }

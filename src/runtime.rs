@@ -23,7 +23,7 @@ use loam_storage::{PageChange, VoxelWorld, WorldSnapshot};
 use loam_systems::xpbd::SoftBodies;
 use loam_systems::MaterialTable;
 
-use crate::command::{Command, CommandSender};
+use crate::command::{CommandSender, Sent};
 use crate::report::{self, CheckResult, Report, Setup};
 use crate::scenario::{SavePolicy, Scenario};
 use crate::streaming::StreamState;
@@ -43,7 +43,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Loads a scenario file, applies `overrides`, and builds its runtime.
+    /// Loads a scenario file, applies `overrides`, and builds its runtime
+    /// (feature `scenario-files`).
+    #[cfg(feature = "scenario-files")]
     pub fn from_file(
         path: &std::path::Path,
         overrides: &crate::scenario::Overrides,
@@ -99,10 +101,15 @@ impl Runtime {
         }
         engine.compile().map_err(EngineError::from)?;
         let notes = engine.remove_resource::<Notes>().unwrap_or_default().0;
+        let shared = engine
+            .resource::<crate::input::Senders>()
+            .map(|s| s.0.clone())
+            .unwrap_or_default();
         let commands = CommandSender {
-            mailbox: engine.mailbox::<Command>(),
+            mailbox: engine.mailbox::<Sent>(),
             size: scenario.world.size,
             pressure: scenario.world.pressure,
+            shared,
         };
         let adapter = crate::backend::adapter(&engine);
         let mut runtime = Self {

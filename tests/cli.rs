@@ -368,7 +368,7 @@ fn bench_help_names_every_group() {
     let out = loam(&["bench", "--help"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let help = String::from_utf8_lossy(&out.stdout);
-    for (group, _) in loam::bench::GROUPS {
+    for (group, _) in loam::cli::bench::GROUPS {
         assert!(
             help.contains(group),
             "`loam bench --help` misses {group}: {help}"

@@ -148,7 +148,7 @@ fn random_commands_are_refused_or_applied_harmlessly() {
                 let command = draws.command();
                 let expected = command.check([64, 64, 64], 101_325.0);
                 match sender.send(command) {
-                    Ok(()) => {
+                    Ok(_handle) => {
                         assert!(expected.is_ok());
                         sent += 1;
                     }
@@ -198,4 +198,175 @@ fn random_commands_are_refused_or_applied_harmlessly() {
         sent > 50 && refused > 50,
         "both kinds were drawn: {sent} sent, {refused} refused"
     );
+}
+
+/// A 64³ world of air with a stone floor, one thread.
+fn small_world() -> Runtime {
+    let mut scenario = Scenario::empty("handles", [64, 64, 64]);
+    scenario.world.page = 16;
+    scenario.run.threads = 1;
+    scenario.fills.push(Fill {
+        shape: Shape::Box {
+            min: [0, 0, 0],
+            max: [64, 4, 64],
+        },
+        material: loam::loam_systems::materials::id::STONE,
+        temperature: None,
+    });
+    Runtime::new(scenario).unwrap()
+}
+
+fn place(material: u8, at: [u32; 3]) -> Command {
+    Command::Place(Fill {
+        shape: Shape::Box {
+            min: at.map(i64::from),
+            max: at.map(|v| i64::from(v) + 1),
+        },
+        material,
+        temperature: None,
+    })
+}
+
+fn winds(rt: &Runtime) -> Vec<WindSpec> {
+    let actors = rt
+        .engine()
+        .resources()
+        .try_read::<loam::hecs::World>()
+        .unwrap();
+    let mut query = actors.query::<&WindSpec>();
+    query.iter().copied().collect()
+}
+
+fn wind(frames: [u64; 2]) -> Command {
+    Command::Wind(WindSpec {
+        min: [0, 4, 0],
+        max: [64, 32, 64],
+        direction: [1.0, 0.0, 0.0],
+        strength: 5.0,
+        gust: 0.0,
+        frames,
+    })
+}
+
+#[test]
+fn a_sent_commands_frames_count_from_the_frame_it_applies_in() {
+    let mut rt = small_world();
+    rt.run(10).unwrap();
+    rt.command_sender().send(wind([0, 5])).unwrap();
+    rt.step().unwrap();
+    assert_eq!(winds(&rt)[0].frames, [10, 15], "applied in frame 10");
+    rt.command_sender().send_at(30, wind([2, 4])).unwrap();
+    rt.run(25).unwrap();
+    assert_eq!(winds(&rt)[1].frames, [32, 34], "sent for frame 30");
+}
+
+#[test]
+fn send_at_applies_in_its_frame_in_the_order_sent_and_refuses_a_frame_begun() {
+    use loam::loam_systems::materials::id;
+    let mut rt = small_world();
+    let sender = rt.command_sender();
+    sender.send_at(5, place(id::SAND, [10, 30, 10])).unwrap();
+    sender.send_at(3, place(id::STONE, [20, 30, 20])).unwrap();
+    sender.send_at(5, place(id::WOOD, [10, 30, 10])).unwrap();
+    rt.run(3).unwrap();
+    assert_eq!(
+        rt.world().material([20, 30, 20]),
+        Some(id::AIR),
+        "frame 3 not yet run"
+    );
+    rt.step().unwrap();
+    assert_eq!(
+        rt.world().material([20, 30, 20]),
+        Some(id::STONE),
+        "frame 3"
+    );
+    assert_eq!(rt.world().material([10, 30, 10]), Some(id::AIR));
+    rt.run(2).unwrap();
+    assert_eq!(
+        rt.world().material([10, 30, 10]),
+        Some(id::WOOD),
+        "wood after sand"
+    );
+    match sender.send_at(4, place(id::SAND, [1, 30, 1])) {
+        Err(SendError::Late { frame, taken, .. }) => assert_eq!((frame, taken), (4, 5)),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Lockstep: the same commands for the same frames give the same world,
+/// whether sent all at once before the first frame or each from another
+/// thread just before its frame.
+#[test]
+fn commands_sent_for_their_frames_give_one_world_however_they_are_sent() {
+    use loam::loam_systems::materials::id;
+    let plan: Vec<(u64, Command)> = (0..12u32)
+        .map(|k| {
+            let material = [id::SAND, id::WATER, id::LAVA][(k % 3) as usize];
+            (u64::from(k) * 2 + 1, place(material, [8 + 4 * k, 40, 30]))
+        })
+        .chain([(6, wind([0, 10])), (9, wind([0, 3]))])
+        .collect();
+    let mut upfront = small_world();
+    for (frame, command) in &plan {
+        upfront
+            .command_sender()
+            .send_at(*frame, command.clone())
+            .unwrap();
+    }
+    upfront.run(40).unwrap();
+
+    let mut threaded = small_world();
+    for frame in 0..40 {
+        let due: Vec<_> = plan
+            .iter()
+            .filter(|(f, _)| *f == frame + 1)
+            .cloned()
+            .collect();
+        let sender = threaded.command_sender();
+        std::thread::spawn(move || {
+            for (f, c) in due {
+                sender.send_at(f, c).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        threaded.step().unwrap();
+    }
+    assert_eq!(upfront.world_hash(), threaded.world_hash());
+}
+
+#[test]
+fn a_handle_cancels_what_its_command_started_or_the_command_waiting() {
+    let mut rt = small_world();
+    let sender = rt.command_sender();
+    let gale = sender.send(wind([0, 1000])).unwrap();
+    let later = sender.send_at(20, wind([0, 10])).unwrap();
+    let other = sender.send(wind([0, 1000])).unwrap();
+    assert!(gale != later && later != other);
+    rt.run(2).unwrap();
+    assert_eq!(winds(&rt).len(), 2);
+    sender.cancel(gale).unwrap();
+    sender.cancel(later).unwrap();
+    rt.run(25).unwrap();
+    assert_eq!(winds(&rt).len(), 1, "only the other wind blows");
+
+    // Handles go with a saved state: the loaded game cancels by the same
+    // handle, and its next handle is a new one.
+    let dir = std::env::temp_dir().join(format!("loam-handles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = dir.join("game.loam");
+    rt.save_state(&save).unwrap();
+    let mut loaded = small_world();
+    loaded.load_state(&save).unwrap();
+    let sender = loaded.command_sender();
+    let next = sender.send(wind([0, 5])).unwrap();
+    assert!(next > other, "{next:?} after {other:?}");
+    sender.cancel(other).unwrap();
+    loaded.step().unwrap();
+    assert_eq!(
+        winds(&loaded).len(),
+        1,
+        "the other wind cancelled, the new one blows"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,7 @@
 //! README.md against what is there: every command it shows is run by
 //! `.ci/readme.sh` (or, for the GPU and the test suite, by `.ci/run`), the
 //! command-line synopsis matches the `loam` binary's flags, the files it
-//! names exist, and the benchmark groups it lists are `loam::bench::GROUPS`.
+//! names exist, and the benchmark groups it lists are `loam::cli::bench::GROUPS`.
 //!
 //! The commands, as the README shows them:
 //! - every line of a fenced `sh` block;
@@ -424,10 +424,10 @@ fn readme_bench_groups_are_the_bench_groups() {
         .expect("after `Groups are `");
     let list = &list[..list.find(['(', '.']).unwrap_or(list.len())];
     let documented: BTreeSet<&str> = list.split('`').skip(1).step_by(2).collect();
-    let groups: BTreeSet<&str> = loam::bench::GROUPS.iter().map(|(g, _)| *g).collect();
+    let groups: BTreeSet<&str> = loam::cli::bench::GROUPS.iter().map(|(g, _)| *g).collect();
     assert_eq!(
         documented, groups,
-        "README.md's bench groups against loam::bench::GROUPS"
+        "README.md's bench groups against loam::cli::bench::GROUPS"
     );
 }
 

@@ -65,7 +65,8 @@ use crate::{Res, ResMut, Resources};
 
 /// The version of [`SavedState`] and of every section's encoding this
 /// build writes and reads.
-pub const STATE_VERSION: u32 = 1;
+/// Version 2 added the handles of sent commands.
+pub const STATE_VERSION: u32 = 2;
 
 /// A resource whose value carries from one frame to the next, and so must
 /// be saved for a run to resume exactly.

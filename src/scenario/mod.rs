@@ -7,6 +7,7 @@
 //! [`Runtime::new`](crate::Runtime::new). The README documents every key.
 
 mod configs;
+#[cfg(feature = "scenario-files")]
 mod raw;
 mod rules;
 pub mod shape;
@@ -22,7 +23,9 @@ pub mod limits {
     pub const MAX_RADIUS: f64 = 4096.0;
 }
 
-use std::path::{Path, PathBuf};
+#[cfg(feature = "scenario-files")]
+use std::path::Path;
+use std::path::PathBuf;
 
 pub use shape::Shape;
 
@@ -258,7 +261,7 @@ impl Default for SystemsSpec {
 }
 
 /// A blast (an `explode` command).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExplosionSpec {
     /// Centre, cells.
     pub center: [f64; 3],
@@ -315,7 +318,7 @@ pub struct HeatBathSpec {
 }
 
 /// Material put into a shape.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Fill {
     /// Where.
     pub shape: Shape,
@@ -341,7 +344,7 @@ pub struct Emitter {
 }
 
 /// Something to do to the world at the start of a frame.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// Put a material into a shape (overwriting what is there).
     Place(Fill),
@@ -450,7 +453,9 @@ pub struct Overrides {
 }
 
 impl Scenario {
-    /// Reads and checks a scenario file.
+    /// Reads and checks a scenario file (feature `scenario-files`, on with
+    /// the default `cli`).
+    #[cfg(feature = "scenario-files")]
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
             path: path.to_path_buf(),
@@ -461,7 +466,9 @@ impl Scenario {
         Self::parse(&text, path)
     }
 
-    /// Checks scenario `text`; `path` is used in messages and for the name.
+    /// Checks scenario `text`; `path` is used in messages and for the name
+    /// (feature `scenario-files`).
+    #[cfg(feature = "scenario-files")]
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
         raw::parse(text, path)
     }
@@ -672,6 +679,21 @@ fn check_box(min: [u32; 3], max: [u32; 3], size: [u32; 3]) -> Result<(), String>
 }
 
 impl Command {
+    /// The command with its frame ranges (a wind's, a heat bath's, a
+    /// pressure hold's, an emitter's) moved `by` frames later: a sent
+    /// command's ranges count from the frame it applies in.
+    pub(crate) fn delayed(mut self, by: u64) -> Self {
+        let frames = match &mut self {
+            Command::SpawnEmitter(e) => &mut e.frames,
+            Command::Heat(h) => &mut h.frames,
+            Command::Wind(w) => &mut w.frames,
+            Command::Pressure(p) => &mut p.frames,
+            Command::Place(_) | Command::Explode(_) => return self,
+        };
+        *frames = frames.map(|f| f.saturating_add(by));
+        self
+    }
+
     /// Checks the command against a world of `size` cells at ambient
     /// pressure `pressure` (Pa) with the rules a scenario file's
     /// `[[command]]`s are checked with: materials in the table, finite

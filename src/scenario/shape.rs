@@ -3,7 +3,7 @@
 use loam_runtime::random::hash3;
 
 /// A region of cells.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Shape {
     /// Cells with `min <= p < max` on every axis.
     Box {

@@ -13,7 +13,7 @@ use loam_bench::Measurement;
 use crate::{Runtime, Scenario};
 
 /// The shipped sleeping scenario, embedded so `loam bench` runs anywhere.
-pub const SLEEPING_TOML: &str = include_str!("../../scenarios/sleeping.toml");
+pub const SLEEPING_TOML: &str = include_str!("../../../scenarios/sleeping.toml");
 
 /// A runtime of the sleeping scenario after `settle` frames, its world
 /// `grow` times wider and deeper (the active spot stays where it is).

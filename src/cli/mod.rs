@@ -1,0 +1,7 @@
+//! The command-line tool's pieces, apart from the library a game embeds
+//! (feature `cli`, on by default): the benchmark groups `loam bench` runs,
+//! `loam soak`, and the pictures `loam run --snapshot` draws.
+
+pub mod bench;
+pub mod pictures;
+pub mod soak;
