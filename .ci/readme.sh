@@ -47,6 +47,7 @@ expect_exit() {
 # the .ci/run line that runs it>`; tests/readme.rs checks .ci/run has it.
 #
 # README-ELSEWHERE: cargo test | .ci/run: cargo test
+# README-ELSEWHERE: cargo test --doc | .ci/run: cargo test
 # README-ELSEWHERE: LOAM_REQUIRE_GPU=1 cargo test -p loam-gpu --release | .ci/run: LOAM_REQUIRE_GPU=1 cargo test -p loam-gpu --release
 # README-ELSEWHERE: apt-get install mesa-vulkan-drivers libvulkan1 | .ci/run: apt-get install -y --no-install-recommends mesa-vulkan-drivers libvulkan1
 # README-ELSEWHERE: cargo run --release --features gpu -- run scenarios/explosion.toml --backend gpu | .ci/run: ./target/release/loam run scenarios/explosion.toml --backend gpu

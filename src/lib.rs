@@ -61,6 +61,12 @@ pub use scenario::{
     WindSpec,
 };
 
+/// The README's Rust blocks, compiled (and run, but for `no_run` ones) as
+/// doc tests, so they do not go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use hecs;
 #[cfg(feature = "cli")]
 pub use loam_bench;

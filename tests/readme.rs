@@ -110,7 +110,7 @@ fn synopsis(md: &Markdown) -> Vec<String> {
     let (_, lines) = md
         .blocks
         .iter()
-        .find(|(info, lines)| info.is_empty() && lines.iter().any(|l| l.starts_with("loam ")))
+        .find(|(info, lines)| info == "text" && lines.iter().any(|l| l.starts_with("loam ")))
         .expect("README.md has a synopsis block of `loam ...` lines");
     let mut commands: Vec<String> = Vec::new();
     for line in lines {
@@ -435,7 +435,7 @@ fn readme_bench_groups_are_the_bench_groups() {
 fn the_parser_finds_what_it_should() {
     let md = Markdown::parse(
         "Text `cargo test` and `LOAM_X=1` and `LOAM_X=1 cargo t\n  --x`.\n\n  ```sh\n  \
-         cargo a\n  ```\n\n```\nloam run S [--a N]\n    [--b]\nloam x\n```\n",
+         cargo a\n  ```\n\n```text\nloam run S [--a N]\n    [--b]\nloam x\n```\n",
     );
     assert_eq!(
         readme_commands(&md),
