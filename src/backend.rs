@@ -78,7 +78,9 @@ mod gpu {
                 },
             )?;
         }
-        if plugins.contains("soft_bodies") {
+        // Bodies a game adds later to a world that had none step on the
+        // CPU's plugin.
+        if plugins.contains("soft_bodies") && !scenario.soft_bodies.is_empty() {
             plugins.replace(
                 "soft_bodies",
                 GpuSoftBodyPlugin {

@@ -6,6 +6,8 @@ use loam_runtime::{Engine, Inbox, Job, Plugin, PluginError, Seed, Stage, StateEr
 use loam_storage::VoxelWorld;
 use loam_systems::fields::{Fields, Scalar};
 use loam_systems::materials::id;
+use loam_systems::scale::WorldScale;
+use loam_systems::xpbd::SoftBodies;
 use loam_systems::MaterialTable;
 
 use std::sync::atomic::Ordering;
@@ -215,6 +217,8 @@ fn commands_job() -> Job {
         .writes::<VoxelWorld>()
         .writes::<hecs::World>()
         .writes::<Fields>()
+        .writes::<SoftBodies>()
+        .reads::<WorldScale>()
         .reads::<MaterialTable>()
         .reads::<Seed>()
         .run(|ctx| {
@@ -278,12 +282,21 @@ fn commands_job() -> Job {
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut actors = ctx.write::<hecs::World>()?;
             let mut fields = ctx.write::<Fields>()?;
+            // Only a runtime with bodies, or one asked to add one, needs them.
+            let wants_bodies =
+                !cancels.is_empty() || due.iter().any(|(c, _)| matches!(c, Command::SpawnBody(_)));
+            let mut bodies = if wants_bodies {
+                Some(ctx.write::<SoftBodies>()?)
+            } else {
+                None
+            };
+            let voxel_size = ctx.read::<WorldScale>()?.cell_size as f32;
             let mut cancels = cancels.into_iter().peekable();
             for (k, (command, handle)) in due.into_iter().enumerate() {
                 // Cancellations take effect where they arrived among the
                 // commands.
                 while let Some((_, h)) = cancels.next_if(|(at, _)| *at == k) {
-                    cancel(&mut actors, &mut sent, h);
+                    cancel(&mut actors, &mut sent, bodies.as_deref_mut(), h);
                 }
                 match command {
                     Command::Place(fill) => apply_fill(&mut world, &table, &fill, seed),
@@ -291,6 +304,11 @@ fn commands_job() -> Job {
                     Command::Heat(h) => spawn(&mut actors, h, handle),
                     Command::Wind(w) => spawn(&mut actors, w, handle),
                     Command::Pressure(p) => spawn(&mut actors, p, handle),
+                    Command::SpawnBody(b) => {
+                        if let Some(bodies) = bodies.as_deref_mut() {
+                            bodies.add_tagged(&b, voxel_size, handle.map(|h| h.0));
+                        }
+                    }
                     Command::Explode(e) => {
                         fields.add_explosion(
                             e.center.map(|v| v as f32),
@@ -302,15 +320,26 @@ fn commands_job() -> Job {
                 }
             }
             for (_, h) in cancels {
-                cancel(&mut actors, &mut sent, h);
+                cancel(&mut actors, &mut sent, bodies.as_deref_mut(), h);
             }
             Ok(())
         })
 }
 
-/// Despawns what the command `handle` started, and drops it if it waits.
-fn cancel(actors: &mut hecs::World, sent: &mut SentCommands, handle: CommandHandle) {
+/// Despawns what the command `handle` started (a body too), and drops it
+/// if it waits.
+fn cancel(
+    actors: &mut hecs::World,
+    sent: &mut SentCommands,
+    bodies: Option<&mut SoftBodies>,
+    handle: CommandHandle,
+) {
     sent.pending.retain(|(_, h, _)| *h != handle);
+    if let Some(bodies) = bodies {
+        if let Some(b) = bodies.tagged(handle.0) {
+            bodies.remove(b);
+        }
+    }
     let started: Vec<hecs::Entity> = actors
         .query::<(hecs::Entity, &CommandHandle)>()
         .iter()

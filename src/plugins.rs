@@ -40,12 +40,11 @@ pub(crate) fn for_scenario(scenario: &Scenario) -> Result<(Plugins, Vec<String>)
             config: scenario.phase_config(),
         });
     }
-    if !scenario.soft_bodies.is_empty() {
-        plugins = plugins.with(SoftBodyPlugin {
-            bodies: scenario.build_soft_bodies(),
-            substeps: scenario.soft_body_substeps(),
-        });
-    }
+    // Always: a game may add bodies by command to a world that had none.
+    plugins = plugins.with(SoftBodyPlugin {
+        bodies: scenario.build_soft_bodies(),
+        substeps: scenario.soft_body_substeps(),
+    });
     let notes = crate::backend::choose(scenario, &mut plugins)?;
     Ok((plugins, notes))
 }

@@ -358,6 +358,9 @@ pub enum Command {
     Wind(WindSpec),
     /// Hold a region's pressure field for a frame range.
     Pressure(PressureSpec),
+    /// Add a soft body (in code only; a scenario file's bodies are its
+    /// `[[softbody]]`s). Sent, it is removed by cancelling its handle.
+    SpawnBody(Box<loam_systems::xpbd::SoftBox>),
 }
 
 /// A command applied at the start of frame `frame`.
@@ -688,7 +691,7 @@ impl Command {
             Command::Heat(h) => &mut h.frames,
             Command::Wind(w) => &mut w.frames,
             Command::Pressure(p) => &mut p.frames,
-            Command::Place(_) | Command::Explode(_) => return self,
+            Command::Place(_) | Command::Explode(_) | Command::SpawnBody(_) => return self,
         };
         *frames = frames.map(|f| f.saturating_add(by));
         self
@@ -739,6 +742,50 @@ impl Command {
                 rules::frames(h.frames)?;
                 check_box(h.min, h.max, size)
             }
+            Command::SpawnBody(b) => check_soft_body(b, size),
         }
     }
+}
+
+/// A soft body built in code, by the rules a `[[softbody]]` is read with.
+fn check_soft_body(b: &loam_systems::xpbd::SoftBox, size: [u32; 3]) -> Result<(), String> {
+    let known = loam_systems::xpbd::SoftMaterial::named(b.material.name);
+    if known != Some(b.material) {
+        let names: Vec<&str> = loam_systems::xpbd::materials()
+            .iter()
+            .map(|m| m.name)
+            .collect();
+        return Err(format!(
+            "soft material `{}` is not one of the built-in materials ({}) as they are",
+            b.material.name,
+            names.join(", ")
+        ));
+    }
+    if b.name.trim().is_empty() {
+        return Err("a soft body needs a name".into());
+    }
+    if !(b.voxel.is_finite() && b.voxel > 0.0 && b.voxel <= 64.0) {
+        return Err("voxel must be in (0, 64] cells".into());
+    }
+    let voxels: u64 = b.voxels.iter().map(|&v| u64::from(v)).product();
+    if voxels == 0 || voxels > 1 << 20 {
+        return Err(format!(
+            "a soft body has 1 to 2^20 voxels, not {:?}",
+            b.voxels
+        ));
+    }
+    if b.velocity.iter().any(|v| !v.is_finite() || v.abs() > 1.0e4) {
+        return Err("velocity must be finite, at most 10000 cells/s per axis".into());
+    }
+    let inside = (0..3).all(|a| {
+        let (lo, hi) = (b.origin[a], b.origin[a] + b.voxels[a] as f32 * b.voxel);
+        lo.is_finite() && lo >= 0.0 && hi.is_finite() && hi <= size[a] as f32
+    });
+    if !inside {
+        return Err(format!(
+            "a soft body from {:?} of {:?} voxels of {} cells must lie inside the world {size:?}",
+            b.origin, b.voxels, b.voxel
+        ));
+    }
+    Ok(())
 }

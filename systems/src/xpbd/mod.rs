@@ -52,6 +52,7 @@ mod mirror;
 mod persist;
 pub mod plugin;
 mod react;
+mod remove;
 mod solve;
 
 pub use collide::SKIN;
@@ -176,8 +177,31 @@ pub fn materials() -> [SoftMaterial; 3] {
     ]
 }
 
+/// A material is saved (in a run's state, in a command waiting for its
+/// frame) by its name: only the built-in [`materials`] restore.
+impl serde::Serialize for SoftMaterial {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SoftMaterial {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        SoftMaterial::named(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown soft material `{name}`")))
+    }
+}
+
+impl SoftMaterial {
+    /// The built-in material named `name`.
+    pub fn named(name: &str) -> Option<Self> {
+        materials().into_iter().find(|m| m.name == name)
+    }
+}
+
 /// How a body's voxels are held together.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Solver {
     /// Own corners per voxel, a Gram-Schmidt shape constraint per voxel,
     /// breakable face constraints between voxels (McGraw, MIG 2024).
@@ -209,7 +233,7 @@ impl Solver {
 }
 
 /// A box-shaped soft body to add.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SoftBox {
     /// Name in reports.
     pub name: String,
@@ -306,6 +330,11 @@ pub struct Body {
     resting_depth: f32,
     /// The material.
     pub material: SoftMaterial,
+    /// Whoever added it may find it by this (a game's command handle).
+    pub tag: Option<u64>,
+    /// What it was built from, in a world of cells this many metres
+    /// wide: what a rebuild builds it from again.
+    pub(crate) spec: (SoftBox, f32),
 }
 
 /// Distance constraints, SoA.
@@ -449,6 +478,12 @@ impl SoftBodies {
     /// Adds a body, in a world of `voxel_size_m`-metre cells (for its
     /// mass). Returns the body's index.
     pub fn add_box(&mut self, body: &SoftBox, voxel_size_m: f32) -> usize {
+        self.add_tagged(body, voxel_size_m, None)
+    }
+
+    /// Adds a body as [`SoftBodies::add_box`] does, with a tag its adder
+    /// finds it by ([`SoftBodies::tagged`]).
+    pub fn add_tagged(&mut self, body: &SoftBox, voxel_size_m: f32, tag: Option<u64>) -> usize {
         let cells = body.cells();
         let voxel_mass = body.material.density * (body.voxel * voxel_size_m).powi(3);
         let before = (
@@ -482,6 +517,8 @@ impl SoftBodies {
             pressure_written: 0.0,
             resting_depth: 0.0,
             material: body.material,
+            tag,
+            spec: (body.clone(), voxel_size_m),
         });
         // Colour once before the next step, not once per body added.
         self.uncoloured = true;

@@ -1,16 +1,19 @@
 //! Soft bodies as part of a run's saved state (see
-//! [`loam_runtime::state`]): what moves and what breaks. Their structure
-//! (particles' masses, constraints, skins, colours) is built again from
-//! the same bodies, and checked to match.
+//! [`loam_runtime::state`]): what each body was built from, and what moves
+//! and what breaks. Their structure (particles' masses, constraints,
+//! skins, colours) is built again from the saved bodies, so bodies added
+//! or removed during the run restore too.
 
 use loam_runtime::Persistent;
 use serde::{Deserialize, Serialize};
 
-use super::SoftBodies;
+use super::{SoftBodies, SoftBox};
 
-/// The soft bodies' saved motion, sleep and tears.
+/// The soft bodies' saved specs, motion, sleep and tears.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SavedBodies {
+    /// Per body: what it was built from, the cell size, its tag.
+    specs: Vec<(SoftBox, f32, Option<u64>)>,
     x: Vec<[f32; 3]>,
     prev: Vec<[f32; 3]>,
     v: Vec<[f32; 3]>,
@@ -29,6 +32,11 @@ impl Persistent for SoftBodies {
 
     fn save(&self) -> SavedBodies {
         SavedBodies {
+            specs: self
+                .bodies
+                .iter()
+                .map(|b| (b.spec.0.clone(), b.spec.1, b.tag))
+                .collect(),
             x: self.x.clone(),
             prev: self.prev.clone(),
             v: self.v.clone(),
@@ -54,7 +62,14 @@ impl Persistent for SoftBodies {
     }
 
     fn restore(&mut self, saved: SavedBodies) -> Result<(), String> {
-        let n = self.x.len();
+        let mut fresh = SoftBodies::built_from(
+            saved
+                .specs
+                .iter()
+                .map(|(spec, size, tag)| (spec, *size, *tag)),
+            self.no_sleep,
+        );
+        let n = fresh.x.len();
         // The per-frame arrays may be sized lazily; those that last a
         // body's life are not.
         let per_particle = [
@@ -64,36 +79,38 @@ impl Persistent for SoftBodies {
             saved.asleep.len(),
         ];
         if per_particle.iter().any(|&len| len != n)
-            || saved.bodies.len() != self.bodies.len()
-            || saved.broken.len() != self.faces.broken.len()
+            || saved.bodies.len() != fresh.bodies.len()
+            || saved.broken.len() != fresh.faces.broken.len()
         {
             return Err(format!(
-                "it saved {} bodies of {} particles and {} faces, this runtime has {} of {n} \
-                 and {}: the scenario's soft bodies changed",
+                "it saved {} bodies of {} particles and {} faces, which build {} of {n} \
+                 and {}: the soft bodies' build changed",
                 saved.bodies.len(),
                 saved.x.len(),
                 saved.broken.len(),
-                self.bodies.len(),
-                self.faces.broken.len()
+                fresh.bodies.len(),
+                fresh.faces.broken.len()
             ));
         }
-        self.x = saved.x;
-        self.prev = saved.prev;
-        self.v = saved.v;
-        self.asleep = saved.asleep;
-        self.wind = saved.wind;
-        self.buoyancy = saved.buoyancy;
-        self.pressed = saved.pressed;
-        self.free = saved.free;
-        for (body, (sleeping, still, pressure, depth)) in self.bodies.iter_mut().zip(saved.bodies) {
+        fresh.x = saved.x;
+        fresh.prev = saved.prev;
+        fresh.v = saved.v;
+        fresh.asleep = saved.asleep;
+        fresh.wind = saved.wind;
+        fresh.buoyancy = saved.buoyancy;
+        fresh.pressed = saved.pressed;
+        fresh.free = saved.free;
+        for (body, (sleeping, still, pressure, depth)) in fresh.bodies.iter_mut().zip(saved.bodies)
+        {
             body.sleeping = sleeping;
             body.still_frames = still;
             body.pressure_written = pressure;
             body.resting_depth = depth;
         }
-        self.faces.broken = saved.broken;
+        fresh.faces.broken = saved.broken;
         // Everything changed for a mirror.
-        self.unsent.fill(true);
+        fresh.unsent.fill(true);
+        *self = fresh;
         Ok(())
     }
 }

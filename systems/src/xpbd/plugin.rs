@@ -35,6 +35,10 @@ impl Plugin for SoftBodyPlugin {
             let table = ctx.read::<MaterialTable>()?;
             let mut fields = ctx.write::<Fields>()?;
             let mut bodies = ctx.write::<SoftBodies>()?;
+            if bodies.bodies.is_empty() {
+                // A world with no bodies yet: a game may add some later.
+                return Ok(());
+            }
             let env = environment(&scale, ctx.dt(), substeps);
             bodies.step(&world, &table, &env.feeling(&fields));
             bodies.push_fields(&mut fields, &world, &table, &env);
