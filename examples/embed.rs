@@ -9,7 +9,9 @@
 //!   snapshots, swapped, make a double buffer);
 //! - the game asks the world how much sand lies on the floor;
 //! - at the end the game saves its whole state, plays on, and a second
-//!   runtime loads the save and plays the same frames to the same world.
+//!   runtime loads the save and plays the same frames to the same world;
+//! - last, a world too large to hold streams around a camera the game
+//!   spawns as an observer and flies across it.
 //!
 //! Run with `cargo run --release --example embed`; add `--without-input`
 //! to step with no commands, for comparing step times.
@@ -18,6 +20,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use loam::loam_systems::materials::id;
+use loam::scenario::{SavePolicy, StorageSpec};
 use loam::{CellPos, Command, Fill, Runtime, Scenario, SendError, Shape, WindSpec, WorldSnapshot};
 
 const FRAMES: usize = 90;
@@ -183,5 +186,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "saved, loaded and played 30 frames more: world hash {} in both",
         loaded.world_hash()
     );
+    stream_around_a_camera()
+}
+
+/// A world too large to hold, streamed around a camera the game spawns
+/// and flies: the pages around it are resident wherever it goes.
+fn stream_around_a_camera() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("loam-embed-stream-{}", std::process::id()));
+    let mut scenario = Scenario::empty("camera", [512, 64, 512]);
+    scenario.world.page = 16;
+    scenario.world.storage = Some(StorageSpec {
+        resident_pages: Some(96),
+        save: SavePolicy::Never,
+        observers_from_code: true,
+        ..StorageSpec::new(dir.join("camera.loam"))
+    });
+    let mut runtime = Runtime::new(scenario)?;
+    let mut at = [20.0, 30.0, 20.0];
+    let camera = runtime.spawn_observer(at, 24.0)?;
+    for _ in 0..60 {
+        let velocity = [7.0, 0.0, 7.0]; // cells a frame, along the diagonal
+        at = [at[0] + velocity[0], at[1], at[2] + velocity[2]];
+        runtime.move_observer(camera, at, velocity)?;
+        runtime.step()?;
+    }
+    runtime.step()?; // the pages around its last position
+    let resident = runtime.world().material(at.map(|v| v as u32)).is_some();
+    println!(
+        "camera flown to {at:?}: {} of {} pages resident, its own {}",
+        runtime.world().resident_count(),
+        runtime.world().layout().page_count(),
+        if resident { "among them" } else { "missing" }
+    );
+    runtime.remove_observer(camera)?;
+    drop(runtime);
+    let _ = std::fs::remove_dir_all(&dir);
+    if !resident {
+        return Err("the camera's pages were not resident".into());
+    }
     Ok(())
 }

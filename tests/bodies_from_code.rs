@@ -24,7 +24,12 @@ fn floor_world(threads: usize) -> Runtime {
 }
 
 fn jelly(name: &str, origin: [f32; 3], edge: u32) -> Command {
-    Command::SpawnBody(Box::new(SoftBox::new(name, origin, [edge; 3], materials()[0])))
+    Command::SpawnBody(Box::new(SoftBox::new(
+        name,
+        origin,
+        [edge; 3],
+        materials()[0],
+    )))
 }
 
 /// The runtime's bodies: how many, and each's lowest particle and volume.
