@@ -102,7 +102,8 @@ impl CommandSender {
     /// `frame` (0 is the first frame a runtime steps). A frame already
     /// begun is refused ([`SendError::Late`]). A command sent just as its
     /// frame begins may still arrive after the frame took its commands:
-    /// it applies in the next, and the run's notes say so.
+    /// it applies in the next, and
+    /// [`Runtime::late_commands`](crate::Runtime::late_commands) counts it.
     pub fn send_at(&self, frame: u64, command: Command) -> Result<CommandHandle, SendError> {
         let taken = self.shared.taken.load(Ordering::Acquire);
         if frame < taken {

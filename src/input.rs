@@ -282,11 +282,12 @@ fn commands_job() -> Job {
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut actors = ctx.write::<hecs::World>()?;
             let mut fields = ctx.write::<Fields>()?;
-            // Only a runtime with bodies, or one asked to add one, needs them.
-            let wants_bodies =
-                !cancels.is_empty() || due.iter().any(|(c, _)| matches!(c, Command::SpawnBody(_)));
-            let mut bodies = if wants_bodies {
+            // Adding a body needs the soft bodies (a runtime without their
+            // plugin says so); a cancel removes one where there are any.
+            let mut bodies = if due.iter().any(|(c, _)| matches!(c, Command::SpawnBody(_))) {
                 Some(ctx.write::<SoftBodies>()?)
+            } else if !cancels.is_empty() {
+                ctx.write::<SoftBodies>().ok()
             } else {
                 None
             };

@@ -368,6 +368,15 @@ impl Runtime {
         self.commands.clone()
     }
 
+    /// Commands sent for a frame ([`CommandSender::send_at`]) that arrived
+    /// after that frame had taken its commands, each applied in the frame
+    /// that took it: a lockstep game checks this stays 0.
+    pub fn late_commands(&self) -> u64 {
+        self.engine
+            .resource::<crate::input::SentCommands>()
+            .map_or(0, |s| s.late)
+    }
+
     /// Frames run so far.
     pub fn frame(&self) -> u64 {
         self.engine.clock().frame

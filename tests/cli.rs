@@ -392,8 +392,9 @@ fn graph_shows_stages_and_the_jobs_that_run_together() {
          fields     fields.step -> [phase.metropolis]\n\
          automaton  ca.step -> [heat_baths]\n\
          heat       heat_baths -> [phase.metropolis]\n\
-         phase      phase.metropolis -> []\n\
-         8 jobs, 3 pairs that may run at the same time; up to 2 at once (fields.step, ca.step)\n"
+         phase      phase.metropolis -> [softbody.step]\n\
+         bodies     softbody.step -> []\n\
+         9 jobs, 3 pairs that may run at the same time; up to 2 at once (fields.step, ca.step)\n"
     );
 }
 

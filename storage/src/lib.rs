@@ -26,6 +26,8 @@ pub mod pool;
 pub mod query;
 pub mod snapshot;
 pub mod stream;
+#[cfg(test)]
+mod test_draws;
 pub mod world;
 pub mod zarr;
 

@@ -146,15 +146,7 @@ impl VoxelWorld {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// SplitMix64, for generated cases.
-    fn draw(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+    use crate::test_draws::draw;
 
     /// Every query over generated worlds (sizes, pages, fills, pages not
     /// resident) and boxes (inside, across the edges, outside, empty,

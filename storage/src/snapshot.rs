@@ -335,15 +335,7 @@ fn diff_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// SplitMix64, for generated cases.
-    fn draw(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+    use crate::test_draws::draw;
 
     /// Every resident page's cells, by page index (`None` if absent).
     type Full = Vec<Option<(Vec<u8>, Vec<u32>)>>;

@@ -52,13 +52,11 @@ mod tests {
     use super::super::{FieldConfig, Scalar};
     use super::*;
 
-    /// SplitMix64, for generated cases.
-    fn draw(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+    /// The next draw of a counter, counter-based as the runtime's
+    /// randomness is.
+    fn draw(counter: &mut u64) -> u64 {
+        *counter += 1;
+        loam_runtime::random::hash3(7, 0, *counter)
     }
 
     /// Every brick lies in the world, and every value is finite.
