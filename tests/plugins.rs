@@ -61,7 +61,8 @@ fn the_default_plugins_make_the_runtime_new_makes() {
             "heat_baths",
             "fields",
             "automaton",
-            "phase"
+            "phase",
+            "soft_bodies"
         ]
     );
     let mut by_plugins = Runtime::with_plugins(scenario(), plugins).unwrap();
@@ -116,7 +117,8 @@ fn a_replaced_plugin_runs_in_the_place_of_the_built_in() {
             "heat_baths",
             "fields",
             "frozen",
-            "phase"
+            "phase",
+            "soft_bodies"
         ]
     );
     let mut runtime = Runtime::with_plugins(scenario(), plugins).unwrap();
