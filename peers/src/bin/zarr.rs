@@ -1,6 +1,6 @@
 //! Loam's world-file reader against zarr-python on the same world, in one run.
 //!
-//! The world is Loam's benchmark *mixed* world (see `loam::bench::streaming`),
+//! The world is Loam's benchmark *mixed* world (see `loam::cli::bench::streaming`),
 //! saved as a `.loam` file and exported channel by channel with
 //! `loam export-zarr`'s code: one Zarr v3 array per channel, one zstd chunk
 //! per page, most chunks the very zstd frames the `.loam` file holds. Both
@@ -18,7 +18,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use loam::bench::streaming::mixed_world;
+use loam::cli::bench::streaming::mixed_world;
 use loam::loam_bench::storage::{scratch_dir, write_world};
 use loam::loam_storage::file::WorldFile;
 use loam::loam_storage::io::{self, IoKind};
