@@ -31,6 +31,8 @@ pub struct CommandSender {
     pub(crate) size: [u32; 3],
     /// The world's ambient pressure, Pa.
     pub(crate) pressure: f64,
+    /// The materials commands may name.
+    pub(crate) materials: Arc<loam_systems::MaterialTable>,
     pub(crate) shared: Arc<SenderState>,
 }
 
@@ -128,7 +130,7 @@ impl CommandSender {
     }
 
     fn deliver(&self, at: Option<u64>, command: Command) -> Result<CommandHandle, SendError> {
-        if let Err(message) = command.check(self.size, self.pressure) {
+        if let Err(message) = command.check(self.size, self.pressure, &self.materials) {
             return Err(SendError::Invalid { command, message });
         }
         let handle = CommandHandle(self.shared.next_handle.fetch_add(1, Ordering::Relaxed));

@@ -114,8 +114,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// List the materials scenario files can use.
-    Materials,
+    /// List the materials and reactions scenario files can use: the
+    /// built-in ones, or with SCENARIO, that scenario's (built-in and its own).
+    Materials {
+        /// A scenario file whose materials to list.
+        scenario: Option<PathBuf>,
+        /// Print the built-in materials data file (TOML) instead.
+        #[arg(long, conflicts_with = "scenario")]
+        data: bool,
+    },
     /// Describe a .loam world file; with --verify, read and check every page.
     Inspect {
         /// The world file.
@@ -273,23 +280,7 @@ fn main() -> ExitCode {
                 Ok(ExitCode::from(if damaged { 1 } else { 2 }))
             }
         },
-        Cmd::Materials => {
-            let table = loam::loam_systems::MaterialTable::default();
-            println!(
-                "{:<3} {:<11} {:<7} {:>8} {:>8}",
-                "id", "name", "kind", "kg/m3", "K"
-            );
-            for (id, m) in table.iter() {
-                println!(
-                    "{id:<3} {:<11} {:<7} {:>8} {:>8}",
-                    m.name,
-                    format!("{:?}", m.kind).to_lowercase(),
-                    m.density,
-                    m.spawn_temperature
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Materials { scenario, data } => materials(scenario.as_deref(), data),
     };
     result.unwrap_or_else(|e| e.report())
 }
@@ -623,6 +614,19 @@ fn inspect(path: &Path, verify: bool) -> Result<ExitCode, CliError> {
         eprintln!("verify FAILED: {} bad page channels", problems.len());
         Ok(ExitCode::from(1))
     }
+}
+
+fn materials(scenario: Option<&Path>, data: bool) -> Result<ExitCode, CliError> {
+    if data {
+        print!("{}", loam::loam_systems::materials::BUILTIN_DATA);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let table = match scenario {
+        Some(path) => Scenario::load(path).map_err(LoamError::from)?.materials,
+        None => std::sync::Arc::new(loam::loam_systems::MaterialTable::default()),
+    };
+    print!("{}", loam::cli::materials::listing(&table));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn graph(path: &Path) -> Result<ExitCode, CliError> {

@@ -109,6 +109,7 @@ impl Runtime {
             mailbox: engine.mailbox::<Sent>(),
             size: scenario.world.size,
             pressure: scenario.world.pressure,
+            materials: scenario.materials.clone(),
             shared,
         };
         let adapter = crate::backend::adapter(&engine);

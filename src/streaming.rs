@@ -52,7 +52,7 @@ impl ScenarioPages {
     pub fn new(scenario: &Scenario) -> Self {
         Self {
             fills: scenario.fills.clone(),
-            table: MaterialTable::default(),
+            table: MaterialTable::clone(&scenario.materials),
             seed: scenario.world.seed,
         }
     }
@@ -121,7 +121,8 @@ impl Plugin for StreamingPlugin {
             all.0.extend(notes);
         }
         let scale = self.scenario.world_scale();
-        crate::world::insert_shared(engine, world, MaterialTable::default(), scale);
+        let table = MaterialTable::clone(&self.scenario.materials);
+        crate::world::insert_shared(engine, world, table, scale);
         engine.insert_resource(state);
         if engine.resource::<PageRequests>().is_none() {
             engine.insert_resource(PageRequests::default());

@@ -18,6 +18,7 @@ pub struct WorldPlugin {
     fills: Vec<Fill>,
     seed: u64,
     scale: WorldScale,
+    materials: std::sync::Arc<MaterialTable>,
 }
 
 impl WorldPlugin {
@@ -28,6 +29,7 @@ impl WorldPlugin {
             fills: scenario.fills.clone(),
             seed: scenario.world.seed,
             scale: scenario.world_scale(),
+            materials: scenario.materials.clone(),
         }
     }
 }
@@ -38,7 +40,7 @@ impl Plugin for WorldPlugin {
     }
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
-        let table = MaterialTable::default();
+        let table = MaterialTable::clone(&self.materials);
         let mut world = VoxelWorld::new(self.layout, id::AIR, AMBIENT);
         // Fills wake the pages they touch and those next to them, so the
         // first frame visits everything that could change and lets the

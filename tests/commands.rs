@@ -160,7 +160,11 @@ fn random_commands_are_refused_or_applied_harmlessly() {
         for frame in 0..12 {
             for _ in 0..8 {
                 let command = draws.command();
-                let expected = command.check([64, 64, 64], 101_325.0);
+                let expected = command.check(
+                    [64, 64, 64],
+                    101_325.0,
+                    &loam::loam_systems::MaterialTable::default(),
+                );
                 let body = matches!(command, Command::SpawnBody(_));
                 match sender.send(command) {
                     Ok(_handle) => {

@@ -3,5 +3,6 @@
 //! `loam soak`, and the pictures `loam run --snapshot` draws.
 
 pub mod bench;
+pub mod materials;
 pub mod pictures;
 pub mod soak;

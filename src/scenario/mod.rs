@@ -26,6 +26,9 @@ pub mod limits {
 #[cfg(feature = "scenario-files")]
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use loam_systems::MaterialTable;
 
 pub use shape::Shape;
 
@@ -34,6 +37,9 @@ pub use shape::Shape;
 pub struct Scenario {
     /// Name for reports (the file stem when loaded from a file).
     pub name: String,
+    /// The materials and reactions: the built-in ones and the scenario's
+    /// own (`[[material]]`, `[[reaction]]`, `materials = "FILE"`).
+    pub materials: Arc<MaterialTable>,
     /// The world's geometry and seed.
     pub world: WorldSpec,
     /// How long and how to run.
@@ -480,6 +486,7 @@ impl Scenario {
     pub fn empty(name: &str, size: [u32; 3]) -> Self {
         Self {
             name: name.to_string(),
+            materials: Arc::new(MaterialTable::default()),
             world: WorldSpec {
                 size,
                 page: 32,
@@ -613,17 +620,18 @@ impl Scenario {
         rules::substeps(self.run.substeps)?;
         rules::threads(self.run.threads)?;
         for f in &self.fills {
-            check_fill(f, size)?;
+            check_fill(f, size, &self.materials)?;
         }
         for e in &self.emitters {
-            check_emitter(e, size)?;
+            check_emitter(e, size, &self.materials)?;
         }
         for c in &self.commands {
-            c.command.check(size, self.world.pressure)?;
+            c.command
+                .check(size, self.world.pressure, &self.materials)?;
         }
         for c in &self.checks {
             if let Check::Count { material: m, .. } = c {
-                check_material(*m)?;
+                check_material(*m, &self.materials)?;
             }
         }
         Ok(())
@@ -636,10 +644,9 @@ impl Scenario {
     }
 }
 
-/// A material id must name a material of the table.
-fn check_material(m: u8) -> Result<(), String> {
-    let materials = loam_systems::MaterialTable::default().len();
-    ((m as usize) < materials)
+/// A material id must name a material of `materials`.
+fn check_material(m: u8, materials: &MaterialTable) -> Result<(), String> {
+    ((m as usize) < materials.len())
         .then_some(())
         .ok_or(format!("material id {m} is not in the table"))
 }
@@ -648,21 +655,21 @@ fn check_temperature(t: Option<f32>) -> Result<(), String> {
     t.map_or(Ok(()), |t| rules::temperature(f64::from(t)))
 }
 
-fn check_fill(f: &Fill, size: [u32; 3]) -> Result<(), String> {
-    check_material(f.material)?;
+fn check_fill(f: &Fill, size: [u32; 3], materials: &MaterialTable) -> Result<(), String> {
+    check_material(f.material, materials)?;
     check_temperature(f.temperature)?;
     if let Shape::NoiseTerrain {
         surface: Some((m, _)),
         ..
     } = f.shape
     {
-        check_material(m)?;
+        check_material(m, materials)?;
     }
     f.shape.check(size)
 }
 
-fn check_emitter(e: &Emitter, size: [u32; 3]) -> Result<(), String> {
-    check_material(e.material)?;
+fn check_emitter(e: &Emitter, size: [u32; 3], materials: &MaterialTable) -> Result<(), String> {
+    check_material(e.material, materials)?;
     check_temperature(e.temperature)?;
     rules::frames(e.frames)?;
     Shape::Sphere {
@@ -698,15 +705,20 @@ impl Command {
     }
 
     /// Checks the command against a world of `size` cells at ambient
-    /// pressure `pressure` (Pa) with the rules a scenario file's
-    /// `[[command]]`s are checked with: materials in the table, finite
+    /// pressure `pressure` (Pa) holding `materials`, with the rules a
+    /// scenario file's `[[command]]`s are checked with: materials in the table, finite
     /// temperatures and strengths in range, shapes inside the world.
     /// [`CommandSender::send`](crate::CommandSender::send) checks every
     /// command with it.
-    pub fn check(&self, size: [u32; 3], pressure: f64) -> Result<(), String> {
+    pub fn check(
+        &self,
+        size: [u32; 3],
+        pressure: f64,
+        materials: &MaterialTable,
+    ) -> Result<(), String> {
         match self {
-            Command::Place(f) => check_fill(f, size),
-            Command::SpawnEmitter(e) => check_emitter(e, size),
+            Command::Place(f) => check_fill(f, size, materials),
+            Command::SpawnEmitter(e) => check_emitter(e, size, materials),
             Command::Explode(e) => {
                 rules::blast_strength(e.strength)?;
                 rules::blast_heat(e.heat)?;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use loam_storage::WorldLayout;
+use loam_systems::materials::{MaterialDef, MaterialsData, ReactionDef};
 use loam_systems::MaterialTable;
 
 use super::{
@@ -31,6 +32,8 @@ use world::*;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
+    /// A file of `[[material]]`s and `[[reaction]]`s, relative to the scenario.
+    materials: Option<Spanned<String>>,
     world: Spanned<RawWorld>,
     #[serde(default)]
     run: Option<Spanned<RawRun>>,
@@ -48,6 +51,10 @@ struct RawScenario {
     observer: Vec<Spanned<RawObserver>>,
     #[serde(default)]
     softbody: Vec<Spanned<RawSoftBody>>,
+    #[serde(default)]
+    material: Vec<Spanned<MaterialDef>>,
+    #[serde(default)]
+    reaction: Vec<Spanned<ReactionDef>>,
 }
 
 #[derive(Deserialize)]
@@ -171,15 +178,7 @@ impl Source<'_> {
     }
 
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
-        let before = &self.text[..span.start.min(self.text.len())];
-        let line = self.line(span.clone());
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        ScenarioError {
-            path: self.path.to_path_buf(),
-            line,
-            column,
-            message: message.into(),
-        }
+        positioned(self.text, self.path, span, message.into())
     }
 
     /// `rule` of the value at `span`: a broken one is an error there.
@@ -199,7 +198,11 @@ impl Source<'_> {
 
     fn material(&self, name: &Spanned<String>) -> Result<u8, ScenarioError> {
         self.materials.id(name.get_ref()).ok_or_else(|| {
-            let known: Vec<&str> = self.materials.iter().map(|(_, m)| m.name).collect();
+            let known: Vec<&str> = self
+                .materials
+                .iter()
+                .map(|(_, m)| m.name.as_str())
+                .collect();
             self.error(
                 name.span(),
                 format!(
@@ -218,8 +221,73 @@ impl Source<'_> {
     }
 }
 
+/// The error `message` at `span` of `text`, the file at `path`.
+fn positioned(text: &str, path: &Path, span: Range<usize>, message: String) -> ScenarioError {
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    ScenarioError {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// The scenario's material table: the built-in one, with the materials
+/// file's definitions and then the scenario's own added, each error placed
+/// in the file that holds it.
+fn check_materials(src: &Source<'_>, raw: &RawScenario) -> Result<MaterialTable, ScenarioError> {
+    let inline = MaterialsData {
+        material: raw.material.clone(),
+        reaction: raw.reaction.clone(),
+    };
+    if raw.materials.is_none() && inline.material.is_empty() && inline.reaction.is_empty() {
+        return Ok(MaterialTable::default());
+    }
+    let mut builder = MaterialTable::builder();
+    let first = MaterialTable::default().reactions().len();
+    // The materials file, read and applied first: (its text, path, data).
+    let mut file = None;
+    if let Some(name) = &raw.materials {
+        let path = src
+            .path
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(name.get_ref());
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            src.error(
+                name.span(),
+                format!("cannot read materials file {}: {e}", path.display()),
+            )
+        })?;
+        let at =
+            |e: loam_systems::materials::DataError| positioned(&text, &path, e.span, e.message);
+        let data = MaterialsData::parse(&text).map_err(at)?;
+        data.apply(&mut builder).map_err(at)?;
+        file = Some((text, path, data));
+    }
+    let inline_first = first + file.as_ref().map_or(0, |(_, _, d)| d.reaction.len());
+    inline
+        .apply(&mut builder)
+        .map_err(|e| src.error(e.span, e.message))?;
+    builder.build().map_err(|e| {
+        let message = e.to_string();
+        if let Some(span) = inline.span_of(&e, inline_first) {
+            return src.error(span, message);
+        }
+        match &file {
+            Some((text, path, data)) => match data.span_of(&e, first) {
+                Some(span) => positioned(text, path, span, message),
+                None => positioned(text, path, 0..0, message),
+            },
+            None => src.error(0..0, message),
+        }
+    })
+}
+
 pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-    let src = Source {
+    let mut src = Source {
         text,
         path,
         materials: MaterialTable::default(),
@@ -228,6 +296,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
         let span = e.span().unwrap_or(0..0);
         src.error(span, e.message().trim().to_string())
     })?;
+    src.materials = check_materials(&src, &raw)?;
 
     let world = check_world(&src, &raw.world)?;
     let mut observers = Vec::new();
@@ -322,6 +391,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     );
     Ok(Scenario {
         name,
+        materials: std::sync::Arc::new(src.materials),
         world,
         run,
         systems,

@@ -12,7 +12,7 @@ use super::flags::MOVED;
 use loam_runtime::Disjoint;
 
 use super::CaConfig;
-use crate::materials::{has, id, thresholds, Kind, MaterialTable};
+use crate::materials::{has, Kind, MaterialTable, Rule};
 
 /// Address of a cell that does not exist (a wall).
 pub(crate) const NONE: usize = usize::MAX;
@@ -37,8 +37,9 @@ pub(crate) struct Channels<'a> {
 /// Temperature changes smaller than this (K per frame) let a page sleep.
 pub(crate) const HEAT_EPSILON: f32 = 1e-3;
 
-/// Probabilities per frame of the slow reactions (public for the GPU's
-/// copy of the automaton).
+/// Probabilities per frame of the built-in slow reactions, as the shipped
+/// data says (a test checks they agree), for the GPU's copy of the
+/// automaton, which runs the built-in reactions only.
 pub mod rates {
     /// Water above its boiling point turns to steam.
     pub const BOIL: f32 = 0.05;
@@ -47,21 +48,25 @@ pub mod rates {
     /// Ice above its melting point turns to water.
     pub const MELT: f32 = 0.02;
     /// A material at its ignition temperature catches fire.
-    pub const IGNITE: f32 = 0.05;
+    pub const IGNITE: f32 = crate::materials::IGNITE_RATE;
     /// Fire turns to smoke.
     pub const BURN_OUT: f32 = 1.0 / 90.0;
     /// Smoke turns to air.
     pub const DISSIPATE: f32 = 1.0 / 250.0;
-    /// Fire spreads to a flammable face neighbour.
-    pub const SPREAD: f32 = 0.04;
+    /// Fire spreads to a flammable face neighbour: 11/256, exactly what
+    /// comparing a random byte over 256 with 0.04 always gave.
+    pub const SPREAD: f32 = 11.0 / 256.0;
 }
 
 /// Random streams, so unrelated choices of one cell are independent.
 mod streams {
     /// Where to move, and whether a slow reaction happens.
     pub const MOVE: u64 = 0;
-    /// Which neighbours a flame spreads to.
+    /// Which face neighbours a pair reaction happens with (a byte each).
     pub const SPREAD: u64 = 1;
+    /// A second byte for a face neighbour whose first byte falls on the
+    /// pair reaction's rate.
+    pub const FINE: u64 = 2;
 }
 
 /// The smallest and largest bit pattern (as `i32`) of `values`. For
@@ -586,103 +591,73 @@ impl PageUpdate<'_> {
         }
     }
 
-    /// Applies a reaction of cell `i` (material `m`); true if it changed.
-    /// It may change only this cell and its six face neighbours: the skips in
-    /// `run` and the wake box rely on that.
+    /// Applies the reactions of cell `i` (material `m`, temperature `t`):
+    /// first its pair reactions with each face neighbour in turn, then the
+    /// first of its single-cell reactions whose dice say yes. True if the
+    /// cell changed. It may change only this cell and its six face
+    /// neighbours: the skips in `run` and the wake box rely on that.
     ///
     /// # Safety
     /// (x, y, z) must be inside the page and `i` its address.
     #[inline(always)]
     unsafe fn react(&self, x: i32, y: i32, z: i32, i: usize, m: u8, out: &mut PageResult) -> bool {
+        let table = self.table;
+        let phase_changes = self.config.thermal_transitions;
         // SAFETY: the caller upholds this function's contract (above).
         unsafe {
             let t = self.temp(i);
             // A reaction whose condition holds but whose dice said "not yet"
             // keeps the page awake, so slow reactions do finish.
             let mut pending = false;
-            let mut chance = |rate: f32| {
-                let r = self.random(x, y, z, streams::MOVE) >> 40;
-                let hit = (r as f32) * (1.0 / (1u64 << 24) as f32) < rate;
-                pending |= !hit;
-                hit
-            };
-            let reacted = match m {
-                id::LAVA => {
-                    let water = NEIGHBOURS.iter().find_map(|&(dx, dy, dz)| {
-                        let j = self.addr(x + dx, y + dy, z + dz);
-                        (j != NONE && self.mat(j) == id::WATER).then_some(j)
-                    });
-                    if let Some(j) = water {
-                        self.transmute(i, id::BASALT, t);
-                        self.transmute(j, id::STEAM, self.temp(j).max(thresholds::BOIL + 30.0));
-                        out.changed(x);
-                        true
-                    } else if self.config.thermal_transitions && t < thresholds::SOLIDIFY {
-                        self.transmute(i, id::BASALT, t);
-                        true
-                    } else {
-                        false
+            if table.has_pairs[m as usize] {
+                let r = self.random(x, y, z, streams::SPREAD);
+                for (k, &(dx, dy, dz)) in NEIGHBOURS.iter().enumerate() {
+                    let j = self.addr(x + dx, y + dy, z + dz);
+                    if j == NONE {
+                        continue;
                     }
-                }
-                id::WATER
-                    if self.config.thermal_transitions
-                        && t > thresholds::BOIL
-                        && chance(rates::BOIL) =>
-                {
-                    self.transmute(i, id::STEAM, t);
-                    true
-                }
-                id::STEAM
-                    if self.config.thermal_transitions
-                        && t < thresholds::CONDENSE
-                        && chance(rates::CONDENSE) =>
-                {
-                    self.transmute(i, id::WATER, t);
-                    true
-                }
-                id::ICE
-                    if self.config.thermal_transitions
-                        && t > thresholds::MELT
-                        && chance(rates::MELT) =>
-                {
-                    self.transmute(i, id::WATER, t);
-                    true
-                }
-                id::FIRE => {
-                    // Flames spread to flammable neighbours they touch.
-                    let r = self.random(x, y, z, streams::SPREAD);
-                    for (k, &(dx, dy, dz)) in NEIGHBOURS.iter().enumerate() {
-                        let j = self.addr(x + dx, y + dy, z + dz);
-                        let roll = ((r >> (8 * k)) & 0xff) as f32 * (1.0 / 256.0);
-                        if j != NONE
-                            && self.table.ignition[self.mat(j) as usize].is_finite()
-                            && roll < rates::SPREAD
-                        {
-                            self.transmute(j, id::FIRE, thresholds::FLAME);
-                            out.reactions += 1;
-                            out.changed(x);
-                        }
+                    let Some(rule) = table.pair(m, self.mat(j)) else {
+                        continue;
+                    };
+                    if !rule.applies(t, phase_changes) {
+                        continue;
                     }
-                    if chance(rates::BURN_OUT) {
-                        self.transmute(i, id::SMOKE, t);
-                        true
-                    } else {
-                        // A burning cell holds its flame temperature: combustion
-                        // is the energy source.
-                        self.set_temp(i, thresholds::FLAME);
-                        false
+                    if !self.pair_dice(r, k, rule.rate, [x, y, z]) {
+                        pending = true;
+                        continue;
                     }
+                    self.produce(j, rule, 1);
+                    out.reactions += 1;
+                    out.changed(x);
+                    if rule.into[0] != m {
+                        self.produce(i, rule, 0);
+                        out.wake |= if pending { neighbourhood::SELF } else { 0 };
+                        return true;
+                    }
+                    self.produce(i, rule, 0);
                 }
-                id::SMOKE if chance(rates::DISSIPATE) => {
-                    self.transmute(i, id::AIR, t);
-                    true
+            }
+            let mut reacted = false;
+            let mut dice = None;
+            for rule in table.singles(m) {
+                if !rule.applies(t, phase_changes) {
+                    continue;
                 }
-                _ if t >= self.table.ignition[m as usize] && chance(rates::IGNITE) => {
-                    self.transmute(i, id::FIRE, thresholds::FLAME);
-                    true
+                let r = *dice.get_or_insert_with(|| {
+                    (self.random(x, y, z, streams::MOVE) >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+                });
+                if r < rule.rate {
+                    self.produce(i, rule, 0);
+                    reacted = true;
+                    break;
                 }
-                _ => false,
-            };
+                pending = true;
+            }
+            if !reacted && table.kind[m as usize] == Kind::Fire {
+                // A burning cell holds its flame temperature: combustion
+                // is the energy source.
+                self.set_temp(i, table.start_temperature[m as usize]);
+            }
             if pending {
                 out.wake |= neighbourhood::SELF;
             }
@@ -691,6 +666,56 @@ impl PageUpdate<'_> {
                 out.changed(x);
             }
             reacted
+        }
+    }
+
+    /// Whether a pair reaction of chance `rate` happens with face neighbour
+    /// `k` of the cell at `at`: byte `k` of `r` over 256 below `rate`, and
+    /// where that byte falls on the rate, a second byte decides, so rates
+    /// resolve to 1/65536 (one byte is exact for multiples of 1/256).
+    #[inline(always)]
+    fn pair_dice(&self, r: u64, k: usize, rate: f32, [x, y, z]: [i32; 3]) -> bool {
+        let byte = ((r >> (8 * k)) & 0xff) as f32;
+        let scaled = rate * 256.0;
+        if byte + 1.0 <= scaled {
+            true
+        } else if byte >= scaled {
+            false
+        } else {
+            let fine = ((self.random(x, y, z, streams::FINE) >> (8 * k)) & 0xff) as f32;
+            fine < (scaled - byte) * 256.0
+        }
+    }
+
+    /// Turns cell `i` into product `p` of `rule` (0: what the reacting
+    /// cell becomes, 1: its neighbour): a new material starts at its
+    /// cell's temperature raised to the rule's floor, a fire at its flame;
+    /// the reaction's heat warms it either way. A cell that stays what it
+    /// was and gains no heat is left alone.
+    ///
+    /// # Safety
+    /// `i` must be a valid address for this page update.
+    #[inline(always)]
+    unsafe fn produce(&self, i: usize, rule: &Rule, p: usize) {
+        // SAFETY: the caller upholds this function's contract (above).
+        unsafe {
+            let (into, warm) = (rule.into[p], rule.warm[p]);
+            if into == self.mat(i) {
+                if warm != 0.0 {
+                    self.set_temp(i, self.temp(i) + warm);
+                }
+                return;
+            }
+            let mut t = if self.table.kind[into as usize] == Kind::Fire {
+                self.table.start_temperature[into as usize]
+            } else {
+                let t = self.temp(i);
+                rule.at_least[p].map_or(t, |floor| t.max(floor))
+            };
+            if warm != 0.0 {
+                t += warm;
+            }
+            self.transmute(i, into, t);
         }
     }
 
@@ -846,19 +871,15 @@ impl PageUpdate<'_> {
                 f32::from_bits(hi_bits as u32),
             )
         };
-        let thermal = self.config.thermal_transitions;
+        let phase_changes = self.config.thermal_transitions;
         for (m, r) in reacts.iter_mut().enumerate() {
             *r = self.table.reactive[m]
-                && match m as u8 {
-                    // `react` falls through to ignition for these too.
-                    id::WATER => thermal && hi > thresholds::BOIL || hi >= self.table.ignition[m],
-                    id::STEAM => {
-                        thermal && lo < thresholds::CONDENSE || hi >= self.table.ignition[m]
-                    }
-                    id::ICE => thermal && hi > thresholds::MELT || hi >= self.table.ignition[m],
-                    id::LAVA | id::FIRE | id::SMOKE => true,
-                    _ => hi >= self.table.ignition[m],
-                };
+                && (self.table.has_pairs[m]
+                    || self
+                        .table
+                        .singles(m as u8)
+                        .iter()
+                        .any(|rule| rule.possible(lo, hi, phase_changes)));
         }
         reacts
     }

@@ -1,0 +1,353 @@
+//! Building a material table from definitions, each checked as it comes.
+
+use super::{id, Kind, Material, MaterialId, MaterialTable, Reaction, MAX_MATERIALS};
+
+/// Hottest temperature a material or reaction may name, K (as scenarios).
+const MAX_TEMPERATURE: f32 = 100_000.0;
+
+/// What a [`MaterialError`] is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// The material of this name.
+    Material(String),
+    /// The reaction at this index in the builder (built-in ones first).
+    Reaction(usize),
+}
+
+/// A material or reaction that cannot be used: which one, which of its
+/// values (the key in a data file), and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct MaterialError {
+    /// The material or reaction.
+    pub item: Item,
+    /// The value at fault, by its key in a data file (`density`, `rate`,
+    /// ...); `None` for the definition as a whole.
+    pub field: Option<&'static str>,
+    /// What is wrong, for people.
+    pub message: String,
+    what: String,
+}
+
+/// Builds a [`MaterialTable`]: materials and reactions are checked as they
+/// are added, conflicts between reactions when the table is built.
+///
+/// ```
+/// use loam_systems::materials::{id, Kind, Material, MaterialTable, Reaction};
+/// # fn main() -> Result<(), loam_systems::materials::MaterialError> {
+/// let mut materials = MaterialTable::builder();
+/// let acid = materials.add(Material {
+///     color: [120, 230, 60],
+///     ..Material::new("acid", Kind::Liquid, 1200.0, 3.9e6)
+/// })?;
+/// // Acid eats stone: the acid is used up, the stone turns to acid.
+/// materials.react(Reaction::pair(acid, id::STONE, [id::AIR, acid], 0.05))?;
+/// let table = materials.build()?;
+/// assert_eq!(table.id("acid"), Some(acid));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct MaterialsBuilder {
+    materials: Vec<Material>,
+    reactions: Vec<Reaction>,
+}
+
+impl MaterialsBuilder {
+    /// Nothing yet (the built-in data starts here; ids must then follow
+    /// [`id`]).
+    pub(super) fn empty() -> Self {
+        Self {
+            materials: Vec::new(),
+            reactions: Vec::new(),
+        }
+    }
+
+    /// The built-in materials and reactions.
+    pub fn builtin() -> Self {
+        let table = MaterialTable::default();
+        Self {
+            materials: table.materials().to_vec(),
+            reactions: table.reactions().to_vec(),
+        }
+    }
+
+    /// The id of the material called `name`.
+    pub fn id(&self, name: &str) -> Option<MaterialId> {
+        self.materials
+            .iter()
+            .position(|m| m.name == name)
+            .map(|i| i as MaterialId)
+    }
+
+    /// Adds a new material; its id is the next free one.
+    pub fn add(&mut self, material: Material) -> Result<MaterialId, MaterialError> {
+        let item = Item::Material(material.name.clone());
+        if self.id(&material.name).is_some() {
+            return Err(self.error(
+                item,
+                Some("name"),
+                format!(
+                    "`{}` is already a material: redefine it with `override = true`",
+                    material.name
+                ),
+            ));
+        }
+        if self.materials.len() >= MAX_MATERIALS {
+            return Err(self.error(item, None, format!("more than {MAX_MATERIALS} materials")));
+        }
+        let id = self.materials.len() as MaterialId;
+        self.check(id, &material)?;
+        self.materials.push(material);
+        Ok(id)
+    }
+
+    /// Replaces the material of the same name, keeping its id (a scenario
+    /// file's `override = true`).
+    pub fn replace(&mut self, material: Material) -> Result<MaterialId, MaterialError> {
+        let Some(id) = self.id(&material.name) else {
+            return Err(self.error(
+                Item::Material(material.name.clone()),
+                Some("override"),
+                format!(
+                    "`{}` is not a material yet, so there is nothing to override",
+                    material.name
+                ),
+            ));
+        };
+        self.check(id, &material)?;
+        self.materials[id as usize] = material;
+        Ok(id)
+    }
+
+    /// Adds a reaction (tried after those added before it).
+    pub fn react(&mut self, reaction: Reaction) -> Result<(), MaterialError> {
+        let item = Item::Reaction(self.reactions.len());
+        let fail = |field, message: String| Err(self.error(item.clone(), Some(field), message));
+        let n = self.materials.len();
+        let known = |m: MaterialId| (m as usize) < n;
+        if !known(reaction.a) {
+            return fail("a", format!("no material has id {}", reaction.a));
+        }
+        if let Some(b) = reaction.b.filter(|&b| !known(b)) {
+            return fail("b", format!("no material has id {b}"));
+        }
+        if let Some(&p) = reaction.into[..reaction.products()]
+            .iter()
+            .find(|&&p| !known(p))
+        {
+            return fail("into", format!("no material has id {p}"));
+        }
+        let kind = |m: MaterialId| self.materials[m as usize].kind;
+        if kind(reaction.a) == Kind::Empty {
+            return fail(
+                "a",
+                format!(
+                    "`{}` is empty space, which never reacts (give the reaction to the other material)",
+                    self.name(reaction.a)
+                ),
+            );
+        }
+        if !(0.0..=1.0).contains(&reaction.rate) {
+            return fail("rate", "rate must be a chance per frame in [0, 1]".into());
+        }
+        let temperature = |t: Option<f32>| t.is_none_or(|t| (0.0..=MAX_TEMPERATURE).contains(&t));
+        if !temperature(reaction.min_temperature) {
+            return fail(
+                "min_temperature",
+                format!("min_temperature must be in [0, {MAX_TEMPERATURE}] K"),
+            );
+        }
+        if !temperature(reaction.max_temperature) {
+            return fail(
+                "max_temperature",
+                format!("max_temperature must be in [0, {MAX_TEMPERATURE}] K"),
+            );
+        }
+        if let (Some(lo), Some(hi)) = (reaction.min_temperature, reaction.max_temperature) {
+            if lo >= hi {
+                return fail(
+                    "max_temperature",
+                    format!("max_temperature {hi} K is not above min_temperature {lo} K: the reaction could never happen"),
+                );
+            }
+        }
+        if !reaction.products_at_least.iter().all(|&t| temperature(t)) {
+            return fail(
+                "min_product_temperature",
+                format!("product temperatures must be in [0, {MAX_TEMPERATURE}] K"),
+            );
+        }
+        if !(reaction.heat.is_finite() && reaction.heat.abs() <= 1.0e12) {
+            return fail("heat", "heat must be a number of J/m³ within ±1e12".into());
+        }
+        let products = &reaction.into[..reaction.products()];
+        if reaction.heat != 0.0 && products.iter().any(|&p| kind(p) == Kind::Fire) {
+            return fail(
+                "heat",
+                "a fire product starts at its flame temperature, so heat would be lost: \
+                 leave heat out"
+                    .into(),
+            );
+        }
+        let matter = |ms: &[MaterialId]| ms.iter().filter(|&&m| kind(m) != Kind::Empty).count();
+        let before = match reaction.b {
+            Some(b) => matter(&[reaction.a, b]),
+            None => matter(&[reaction.a]),
+        };
+        let after = matter(products);
+        if after > before && !reaction.creates_matter {
+            return fail(
+                "into",
+                format!(
+                    "it turns {before} cells of matter into {after}, making matter from empty \
+                     space: set creates_matter = true if that is meant"
+                ),
+            );
+        }
+        self.reactions.push(reaction);
+        Ok(())
+    }
+
+    /// Checks the reactions against each other and builds the table.
+    pub fn build(self) -> Result<MaterialTable, MaterialError> {
+        for (k, r) in self.reactions.iter().enumerate() {
+            if let Some(first) = self.reactions[..k].iter().position(|q| conflicts(q, r)) {
+                return Err(self.error(
+                    Item::Reaction(k),
+                    None,
+                    format!(
+                        "conflicts with reaction {first} ({}): one pair of materials, or one \
+                         material over overlapping temperatures, may have one reaction",
+                        self.describe(&self.reactions[first])
+                    ),
+                ));
+            }
+        }
+        Ok(MaterialTable::from_checked(self.materials, self.reactions))
+    }
+
+    /// Checks one material definition for id `id`.
+    fn check(&self, id: MaterialId, m: &Material) -> Result<(), MaterialError> {
+        let fail = |field, message: String| {
+            Err(self.error(Item::Material(m.name.clone()), Some(field), message))
+        };
+        let name_ok = !m.name.is_empty()
+            && m.name.len() <= 64
+            && m.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            return fail(
+                "name",
+                "a name is 1 to 64 letters, digits, `_` or `-`".into(),
+            );
+        }
+        if (id == id::AIR) != (m.kind == Kind::Empty) {
+            return fail(
+                "kind",
+                "only air (the first material) is empty space, and air must stay empty".into(),
+            );
+        }
+        if !(m.density.is_finite() && m.density > 0.0) {
+            return fail(
+                "density",
+                "density must be a positive number of kg/m³".into(),
+            );
+        }
+        if !(m.heat_capacity.is_finite() && m.heat_capacity > 0.0) {
+            return fail(
+                "heat_capacity",
+                "heat_capacity must be a positive number of J/(m³·K)".into(),
+            );
+        }
+        if !(0.0..=0.5).contains(&m.conductivity) {
+            return fail("conductivity", "conductivity must be in [0, 0.5]".into());
+        }
+        if m.strength.is_nan() || m.strength < 0.0 {
+            return fail(
+                "strength",
+                "strength must be a pressure ≥ 0 Pa (inf: never thrown)".into(),
+            );
+        }
+        if !(m.spawn_temperature > 0.0 && m.spawn_temperature <= MAX_TEMPERATURE) {
+            return fail(
+                "temperature",
+                format!("temperature must be in (0, {MAX_TEMPERATURE}] K"),
+            );
+        }
+        if m.ignition
+            .is_some_and(|t| !(t > 0.0 && t <= MAX_TEMPERATURE))
+        {
+            return fail(
+                "ignition",
+                format!("ignition must be in (0, {MAX_TEMPERATURE}] K"),
+            );
+        }
+        if m.ignition.is_some() && m.kind == Kind::Fire {
+            return fail(
+                "ignition",
+                "a fire is already burning: it cannot ignite".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&m.spread) {
+            return fail(
+                "spread",
+                "spread must be a chance per frame in [0, 1]".into(),
+            );
+        }
+        if m.spread > 0.0 && m.kind != Kind::Fire {
+            return fail("spread", "only a fire spreads (kind = \"fire\")".into());
+        }
+        Ok(())
+    }
+
+    fn name(&self, m: MaterialId) -> &str {
+        self.materials.get(m as usize).map_or("?", |m| &m.name)
+    }
+
+    /// `a + b -> x + y` in names.
+    fn describe(&self, r: &Reaction) -> String {
+        match r.b {
+            Some(b) => format!(
+                "{} + {} -> {} + {}",
+                self.name(r.a),
+                self.name(b),
+                self.name(r.into[0]),
+                self.name(r.into[1])
+            ),
+            None => format!("{} -> {}", self.name(r.a), self.name(r.into[0])),
+        }
+    }
+
+    fn error(&self, item: Item, field: Option<&'static str>, message: String) -> MaterialError {
+        let what = match &item {
+            Item::Material(name) => format!("material `{name}`"),
+            Item::Reaction(k) => match self.reactions.get(*k) {
+                Some(r) => format!("reaction {k} ({})", self.describe(r)),
+                None => format!("reaction {k}"),
+            },
+        };
+        MaterialError {
+            item,
+            field,
+            message,
+            what,
+        }
+    }
+}
+
+/// Whether two reactions compete for the same cells: one pair of
+/// materials (either way round), or one material's single-cell reactions
+/// over overlapping temperatures.
+fn conflicts(p: &Reaction, q: &Reaction) -> bool {
+    match (p.b, q.b) {
+        (Some(pb), Some(qb)) => (p.a, pb) == (q.a, qb) || (p.a, pb) == (qb, q.a),
+        (None, None) => {
+            let lo = |r: &Reaction| r.min_temperature.unwrap_or(f32::NEG_INFINITY);
+            let hi = |r: &Reaction| r.max_temperature.unwrap_or(f32::INFINITY);
+            p.a == q.a && lo(p) < hi(q) && lo(q) < hi(p)
+        }
+        _ => false,
+    }
+}

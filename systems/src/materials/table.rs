@@ -1,0 +1,439 @@
+//! The material table: the flat per-id arrays kernels read.
+//!
+//! Kernels read the table as arrays of 256 entries indexed by material
+//! id, so a lookup is one load with no bounds check to fail. Unused ids
+//! behave as inert solids.
+
+use std::sync::OnceLock;
+
+use super::reaction::{just_above, Rule, IGNITE_RATE};
+use super::{id, Kind, Material, MaterialId, MaterialsBuilder, Reaction};
+
+/// The material table as flat per-id arrays for kernels, plus the
+/// descriptions for people. Build one with [`MaterialTable::builder`];
+/// [`MaterialTable::default`] is the built-in set.
+#[derive(Clone, PartialEq)]
+pub struct MaterialTable {
+    materials: Vec<Material>,
+    reactions: Vec<Reaction>,
+    /// Kind per id.
+    pub kind: [Kind; 256],
+    /// Density per id.
+    pub density: [f32; 256],
+    /// Conductivity per id, capped at 0.5.
+    pub conductivity: [f32; 256],
+    /// Volumetric heat capacity per id, J/(m³·K) (1 for unknown ids).
+    pub heat_capacity: [f32; 256],
+    /// Overpressure that throws a cell, Pa, per id.
+    pub strength: [f32; 256],
+    /// Ignition temperature per id (infinity when it does not burn).
+    pub ignition: [f32; 256],
+    /// Temperature a new cell starts at per id; a fire's flame.
+    pub start_temperature: [f32; 256],
+    /// `sinks[m][t]`: a cell of `m` may move down or sideways into a cell of
+    /// `t` (fluid and lighter). One byte load answers a move check.
+    pub sinks: Box<[[bool; 256]; 256]>,
+    /// `rises[m][t]`: a cell of `m` may move up into a cell of `t` (fluid and heavier).
+    pub rises: Box<[[bool; 256]; 256]>,
+    /// Whether cells of the id can react at all (skips reaction logic for the rest).
+    pub reactive: [bool; 256],
+    /// A gas denser than air (carbon dioxide): it sinks through air and
+    /// lighter gases and pools in low places, where other gases rise.
+    pub heavy: [bool; 256],
+    /// Whether the id has pair reactions (as the reacting cell `a`).
+    pub has_pairs: [bool; 256],
+    /// `pair[a][b]`: 1 + the index in `rules` of the reaction of a cell of
+    /// `a` with a face neighbour of `b`, or 0.
+    pair: Box<[[u16; 256]; 256]>,
+    /// The single-cell rules of each id: a range of `rules`, tried in order.
+    singles: [(u16, u16); 256],
+    rules: Vec<Rule>,
+}
+
+/// Whether `t` is in a set of material ids (a row of [`MaterialTable::sinks`]
+/// or [`MaterialTable::rises`]).
+#[inline(always)]
+pub fn has(set: &[bool; 256], t: u8) -> bool {
+    set[t as usize]
+}
+
+impl Default for MaterialTable {
+    /// The built-in materials and reactions (`systems/materials.toml`).
+    fn default() -> Self {
+        static BUILTIN: OnceLock<MaterialTable> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                let mut builder = MaterialsBuilder::empty();
+                super::MaterialsData::builtin()
+                    .and_then(|data| {
+                        data.apply(&mut builder)
+                            .map_err(|e| format!("at byte {}: {}", e.span.start, e.message))
+                    })
+                    .and_then(|()| builder.build().map_err(|e| e.to_string()))
+                    .unwrap_or_else(|e| panic!("the shipped materials.toml: {e}"))
+            })
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for MaterialTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaterialTable")
+            .field("materials", &self.materials)
+            .field("reactions", &self.reactions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MaterialTable {
+    /// A builder that starts from the built-in materials and reactions.
+    pub fn builder() -> MaterialsBuilder {
+        MaterialsBuilder::builtin()
+    }
+
+    /// The table of checked `materials` and `reactions` (the builder's
+    /// work): the per-id arrays, and the reactions as rules, with each
+    /// flammable material's ignition and each fire's spread added.
+    pub(super) fn from_checked(materials: Vec<Material>, reactions: Vec<Reaction>) -> Self {
+        let mut t = Self {
+            materials: Vec::new(),
+            reactions: Vec::new(),
+            kind: [Kind::Solid; 256],
+            density: [f32::INFINITY; 256],
+            conductivity: [0.0; 256],
+            heat_capacity: [1.0; 256],
+            strength: [f32::INFINITY; 256],
+            ignition: [f32::INFINITY; 256],
+            start_temperature: [super::AMBIENT; 256],
+            sinks: Box::new([[false; 256]; 256]),
+            rises: Box::new([[false; 256]; 256]),
+            reactive: [false; 256],
+            heavy: [false; 256],
+            has_pairs: [false; 256],
+            pair: Box::new([[0; 256]; 256]),
+            singles: [(0, 0); 256],
+            rules: Vec::new(),
+        };
+        for (i, m) in materials.iter().enumerate().take(256) {
+            t.kind[i] = m.kind;
+            t.density[i] = m.density;
+            t.conductivity[i] = m.conductivity.clamp(0.0, 0.5);
+            t.strength[i] = m.strength;
+            t.heat_capacity[i] = if m.heat_capacity > 0.0 {
+                m.heat_capacity
+            } else {
+                1.0
+            };
+            t.ignition[i] = m.ignition.unwrap_or(f32::INFINITY);
+            t.start_temperature[i] = m.spawn_temperature;
+        }
+        let air = t.density[id::AIR as usize];
+        for m in 0..256 {
+            t.heavy[m] = t.kind[m] == Kind::Gas && t.density[m] > air;
+        }
+        for m in 0..256 {
+            for target in 0..256 {
+                if !t.kind[target].is_fluid() {
+                    continue;
+                }
+                t.sinks[m][target] = t.density[target] < t.density[m];
+                t.rises[m][target] = t.density[target] > t.density[m];
+            }
+        }
+        t.add_rules(&materials, &reactions);
+        t.materials = materials;
+        t.reactions = reactions;
+        t
+    }
+
+    /// Fills `rules`, `pair` and `singles`: the listed reactions, then a
+    /// fire's spread to each flammable material it has no listed reaction
+    /// with, then ignition after each material's listed single-cell ones.
+    fn add_rules(&mut self, materials: &[Material], reactions: &[Reaction]) {
+        for r in reactions.iter().filter(|r| r.b.is_some()) {
+            let rule = self.rule(r);
+            self.add_pair(r.a, r.b.unwrap_or(r.a), rule);
+        }
+        for (f, fire) in materials.iter().enumerate() {
+            if fire.kind != Kind::Fire || fire.spread <= 0.0 {
+                continue;
+            }
+            for (b, fuel) in materials.iter().enumerate() {
+                if fuel.ignition.is_some() && self.pair[f][b] == 0 {
+                    let f = f as MaterialId;
+                    let rule = self.rule(&Reaction::pair(f, b as MaterialId, [f, f], fire.spread));
+                    self.add_pair(f, b as MaterialId, rule);
+                }
+            }
+        }
+        for (m, material) in materials.iter().enumerate() {
+            let start = self.rules.len() as u16;
+            for r in reactions
+                .iter()
+                .filter(|r| r.b.is_none() && r.a as usize == m)
+            {
+                let rule = self.rule(r);
+                self.rules.push(rule);
+            }
+            if let Some(ignition) = material.ignition {
+                let mut rule = self.rule(&Reaction::single(m as MaterialId, id::FIRE, IGNITE_RATE));
+                rule.lo = ignition;
+                self.rules.push(rule);
+            }
+            self.singles[m] = (start, self.rules.len() as u16);
+            self.reactive[m] |= start < self.rules.len() as u16;
+        }
+    }
+
+    fn add_pair(&mut self, a: MaterialId, b: MaterialId, rule: Rule) {
+        self.rules.push(rule);
+        self.pair[a as usize][b as usize] = self.rules.len() as u16;
+        self.has_pairs[a as usize] = true;
+        self.reactive[a as usize] = true;
+    }
+
+    /// `r` as a rule: its heat shared among its products.
+    fn rule(&self, r: &Reaction) -> Rule {
+        let n = r.products();
+        let share = r.heat / n as f32;
+        let mut warm = [0.0; 2];
+        for (w, &p) in warm.iter_mut().zip(&r.into).take(n) {
+            *w = share / self.heat_capacity[p as usize];
+        }
+        Rule {
+            into: r.into,
+            rate: r.rate,
+            lo: r.min_temperature.map_or(f32::NEG_INFINITY, just_above),
+            hi: r.max_temperature.unwrap_or(f32::INFINITY),
+            warm,
+            at_least: r.products_at_least,
+            phase_change: r.phase_change,
+        }
+    }
+
+    /// The reaction of a cell of `a` with a face neighbour of `b`.
+    #[inline(always)]
+    pub fn pair(&self, a: MaterialId, b: MaterialId) -> Option<&Rule> {
+        match self.pair[a as usize][b as usize] {
+            0 => None,
+            k => self.rules.get(k as usize - 1),
+        }
+    }
+
+    /// The single-cell reactions of `a`, in the order they are tried.
+    #[inline(always)]
+    pub fn singles(&self, a: MaterialId) -> &[Rule] {
+        let (start, end) = self.singles[a as usize];
+        &self.rules[start as usize..end as usize]
+    }
+
+    /// The material with id `id`.
+    pub fn get(&self, id: MaterialId) -> Option<&Material> {
+        self.materials.get(id as usize)
+    }
+
+    /// The id of the material called `name`.
+    pub fn id(&self, name: &str) -> Option<MaterialId> {
+        self.materials
+            .iter()
+            .position(|m| m.name == name)
+            .map(|i| i as MaterialId)
+    }
+
+    /// Name of id `id`, or `"#<id>"` for an unknown id.
+    pub fn name(&self, id: MaterialId) -> String {
+        self.get(id)
+            .map_or_else(|| format!("#{id}"), |m| m.name.clone())
+    }
+
+    /// All materials, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (MaterialId, &Material)> {
+        self.materials
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as MaterialId, m))
+    }
+
+    /// The listed reactions, in order (ignition and a fire's spread are
+    /// the materials' properties, not listed here).
+    pub fn reactions(&self) -> &[Reaction] {
+        &self.reactions
+    }
+
+    /// The materials, by id.
+    pub fn materials(&self) -> &[Material] {
+        &self.materials
+    }
+
+    /// Number of materials.
+    pub fn len(&self) -> usize {
+        self.materials.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.materials.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::thresholds;
+    use super::*;
+    use crate::ca::rates;
+
+    #[test]
+    fn builtin_ids_match_names() {
+        let t = MaterialTable::default();
+        for (id, name) in [
+            (id::AIR, "air"),
+            (id::STONE, "stone"),
+            (id::SAND, "sand"),
+            (id::GRAVEL, "gravel"),
+            (id::WATER, "water"),
+            (id::OIL, "oil"),
+            (id::LAVA, "lava"),
+            (id::WOOD, "wood"),
+            (id::FIRE, "fire"),
+            (id::SMOKE, "smoke"),
+            (id::STEAM, "steam"),
+            (id::ICE, "ice"),
+            (id::BASALT, "basalt"),
+            (id::DRY_ICE, "dry_ice"),
+            (id::LIQUID_CO2, "liquid_co2"),
+            (id::CO2, "co2"),
+        ] {
+            assert_eq!(t.id(name), Some(id));
+        }
+        assert_eq!(t.id("unobtainium"), None);
+        assert_eq!(t.kind[200], Kind::Solid);
+    }
+
+    #[test]
+    fn density_order_gives_the_expected_layering() {
+        let t = MaterialTable::default();
+        let d = |id: MaterialId| t.density[id as usize];
+        assert!(d(id::SAND) > d(id::WATER) && d(id::WATER) > d(id::OIL));
+        assert!(d(id::OIL) > d(id::AIR) && d(id::AIR) > d(id::SMOKE));
+        assert!(d(id::SMOKE) > d(id::STEAM));
+        assert!(has(&t.sinks[id::SAND as usize], id::WATER));
+        assert!(!has(&t.sinks[id::SAND as usize], id::STONE));
+        assert!(!has(&t.sinks[id::OIL as usize], id::WATER));
+        assert!(has(&t.rises[id::STEAM as usize], id::AIR));
+        assert!(!t.reactive[id::SAND as usize] && t.reactive[id::WOOD as usize]);
+    }
+
+    #[test]
+    fn nothing_enters_its_own_material() {
+        // The CA's exact skips rely on this.
+        let t = MaterialTable::default();
+        for m in 0..256 {
+            assert!(!t.sinks[m][m] && !t.rises[m][m], "material {m}");
+        }
+    }
+
+    /// The GPU automaton runs the built-in reactions compiled with
+    /// `thresholds` and `ca::rates`: the shipped data must say the same.
+    #[test]
+    fn the_shipped_reactions_are_the_constants_the_gpu_uses() {
+        let t = MaterialTable::default();
+        let single = |m: MaterialId| t.singles(m).to_vec();
+        let rule = |into: MaterialId, lo: f32, hi: f32, rate: f32, phase_change: bool| Rule {
+            into: [into; 2],
+            rate,
+            lo,
+            hi,
+            warm: [0.0; 2],
+            at_least: [None; 2],
+            phase_change,
+        };
+        let (ninf, inf) = (f32::NEG_INFINITY, f32::INFINITY);
+        let above = just_above;
+        assert_eq!(
+            single(id::WATER),
+            [rule(
+                id::STEAM,
+                above(thresholds::BOIL),
+                inf,
+                rates::BOIL,
+                true
+            )]
+        );
+        assert_eq!(
+            single(id::STEAM),
+            [rule(
+                id::WATER,
+                ninf,
+                thresholds::CONDENSE,
+                rates::CONDENSE,
+                true
+            )]
+        );
+        assert_eq!(
+            single(id::ICE),
+            [rule(
+                id::WATER,
+                above(thresholds::MELT),
+                inf,
+                rates::MELT,
+                true
+            )]
+        );
+        assert_eq!(
+            single(id::LAVA),
+            [rule(id::BASALT, ninf, thresholds::SOLIDIFY, 1.0, true)]
+        );
+        assert_eq!(
+            single(id::FIRE),
+            [rule(id::SMOKE, ninf, inf, rates::BURN_OUT, false)]
+        );
+        assert_eq!(
+            single(id::SMOKE),
+            [rule(id::AIR, ninf, inf, rates::DISSIPATE, false)]
+        );
+        for fuel in [id::OIL, id::WOOD] {
+            assert_eq!(
+                single(fuel),
+                [rule(
+                    id::FIRE,
+                    t.ignition[fuel as usize],
+                    inf,
+                    IGNITE_RATE,
+                    false
+                )]
+            );
+            let spread = t.pair(id::FIRE, fuel).copied();
+            assert_eq!(
+                spread,
+                Some(Rule {
+                    into: [id::FIRE; 2],
+                    ..rule(id::FIRE, ninf, inf, rates::SPREAD, false)
+                })
+            );
+        }
+        assert_eq!(t.start_temperature[id::FIRE as usize], thresholds::FLAME);
+        let quench = t.pair(id::LAVA, id::WATER).copied();
+        assert_eq!(
+            quench,
+            Some(Rule {
+                into: [id::BASALT, id::STEAM],
+                at_least: [None, Some(thresholds::BOIL + 30.0)],
+                ..rule(id::BASALT, ninf, inf, 1.0, false)
+            })
+        );
+        let reactive: Vec<MaterialId> = (0..=255).filter(|&m| t.reactive[m as usize]).collect();
+        assert_eq!(
+            reactive,
+            [
+                id::WATER,
+                id::OIL,
+                id::LAVA,
+                id::WOOD,
+                id::FIRE,
+                id::SMOKE,
+                id::STEAM,
+                id::ICE
+            ]
+        );
+    }
+}
