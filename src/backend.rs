@@ -62,6 +62,7 @@ mod gpu {
         plugins.insert(0, Box::new(device));
         plugins.replace("fields", GpuFieldsPlugin)?;
         if scenario.run.gpu_automaton && plugins.contains("automaton") {
+            loam_gpu::runs_reactions_of(&scenario.materials).map_err(LoamError::Unsupported)?;
             plugins.replace(
                 "automaton",
                 GpuAutomatonPlugin {

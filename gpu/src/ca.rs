@@ -69,6 +69,34 @@ pub struct GpuAutomaton {
     slots: Vec<usize>,
 }
 
+/// Whether the GPU automaton can run `table`: its kernel has the built-in
+/// reactions compiled in (`shaders::ca_constants`), and reads materials'
+/// kinds, densities and ignition temperatures from buffers. So a table may
+/// add and change materials, flammable ones too, but neither list
+/// reactions of its own nor add a fire. The error says which.
+pub fn runs_reactions_of(table: &MaterialTable) -> Result<(), String> {
+    use loam_systems::ca::rates;
+    use loam_systems::materials::{id, thresholds, Kind};
+    let builtin = MaterialTable::default();
+    if table.reactions() != builtin.reactions() {
+        return Err("the GPU automaton runs only the built-in reactions (its kernel has them \
+                    compiled in): run a scenario with reactions of its own on the CPU \
+                    automaton (gpu_automaton = false)"
+            .into());
+    }
+    for (m, material) in table.iter() {
+        let flame = (material.spread, material.spawn_temperature);
+        if material.kind == Kind::Fire && (m != id::FIRE || flame != (rates::SPREAD, thresholds::FLAME)) {
+            return Err(format!(
+                "the GPU automaton knows only the built-in fire, not `{}`: run it on the CPU \
+                 automaton (gpu_automaton = false)",
+                material.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl GpuAutomaton {
     /// Uploads `world`'s pools and resident pages, for frames with `seed`
     /// and the parts of the automaton `config` turns on.

@@ -58,7 +58,7 @@ mod timing;
 mod world;
 mod xpbd;
 
-pub use ca::GpuAutomaton;
+pub use ca::{runs_reactions_of, GpuAutomaton};
 pub use context::{GpuContext, GpuError};
 pub use decay::FieldDecay;
 pub use diffuse::FieldDiffusion;

@@ -139,6 +139,9 @@ impl Plugin for GpuAutomatonPlugin {
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
         needs::<GpuDevice>(engine, self.name())?;
+        if let Some(table) = engine.resource::<MaterialTable>() {
+            crate::runs_reactions_of(&table).map_err(|e| PluginError::new(self.name(), e))?;
+        }
         engine.insert_resource(self.config);
         engine.insert_resource(CaStats::default());
         engine.insert_resource(GpuAutomatonState(None));
