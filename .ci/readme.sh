@@ -125,8 +125,10 @@ python3 -c 'import json, sys; b = json.load(open(sys.argv[1])); assert b and all
     "$tmp/bench.json"
 
 step "loam materials"
-# README: loam materials
+# README: loam materials [SCENARIO] [--data]
 loam materials
+loam materials --data | grep -q '^name = "lava"'
+loam materials scenarios/alchemy.toml | grep -q '^acid + stone -> air + acid\|  acid + stone -> air + acid'
 
 step "loam graph"
 # README: loam graph SCENARIO

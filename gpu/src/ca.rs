@@ -79,14 +79,18 @@ pub fn runs_reactions_of(table: &MaterialTable) -> Result<(), String> {
     use loam_systems::materials::{id, thresholds, Kind};
     let builtin = MaterialTable::default();
     if table.reactions() != builtin.reactions() {
-        return Err("the GPU automaton runs only the built-in reactions (its kernel has them \
+        return Err(
+            "the GPU automaton runs only the built-in reactions (its kernel has them \
                     compiled in): run a scenario with reactions of its own on the CPU \
                     automaton (gpu_automaton = false)"
-            .into());
+                .into(),
+        );
     }
     for (m, material) in table.iter() {
         let flame = (material.spread, material.spawn_temperature);
-        if material.kind == Kind::Fire && (m != id::FIRE || flame != (rates::SPREAD, thresholds::FLAME)) {
+        if material.kind == Kind::Fire
+            && (m != id::FIRE || flame != (rates::SPREAD, thresholds::FLAME))
+        {
             return Err(format!(
                 "the GPU automaton knows only the built-in fire, not `{}`: run it on the CPU \
                  automaton (gpu_automaton = false)",

@@ -25,18 +25,99 @@ fn reaction_error(r: Reaction) -> MaterialError {
 #[test]
 fn bad_materials_are_refused_naming_the_key() {
     let cases: Vec<(Material, &str, &str)> = vec![
-        (Material { density: -1.0, ..acid() }, "density", "positive"),
-        (Material { density: f32::NAN, ..acid() }, "density", "positive"),
-        (Material { heat_capacity: 0.0, ..acid() }, "heat_capacity", "positive"),
-        (Material { conductivity: 0.7, ..acid() }, "conductivity", "[0, 0.5]"),
-        (Material { strength: -5.0, ..acid() }, "strength", "≥ 0"),
-        (Material { spawn_temperature: f32::INFINITY, ..acid() }, "temperature", "(0,"),
-        (Material { ignition: Some(-3.0), ..acid() }, "ignition", "(0,"),
-        (Material { spread: 0.5, ..acid() }, "spread", "only a fire"),
-        (Material { kind: Kind::Empty, ..acid() }, "kind", "only air"),
-        (Material { name: "sour acid".into(), ..acid() }, "name", "letters"),
-        (Material { name: String::new(), ..acid() }, "name", "letters"),
-        (Material::new("water", Kind::Liquid, 1000.0, 4e6), "name", "override = true"),
+        (
+            Material {
+                density: -1.0,
+                ..acid()
+            },
+            "density",
+            "positive",
+        ),
+        (
+            Material {
+                density: f32::NAN,
+                ..acid()
+            },
+            "density",
+            "positive",
+        ),
+        (
+            Material {
+                heat_capacity: 0.0,
+                ..acid()
+            },
+            "heat_capacity",
+            "positive",
+        ),
+        (
+            Material {
+                conductivity: 0.7,
+                ..acid()
+            },
+            "conductivity",
+            "[0, 0.5]",
+        ),
+        (
+            Material {
+                strength: -5.0,
+                ..acid()
+            },
+            "strength",
+            "≥ 0",
+        ),
+        (
+            Material {
+                spawn_temperature: f32::INFINITY,
+                ..acid()
+            },
+            "temperature",
+            "(0,",
+        ),
+        (
+            Material {
+                ignition: Some(-3.0),
+                ..acid()
+            },
+            "ignition",
+            "(0,",
+        ),
+        (
+            Material {
+                spread: 0.5,
+                ..acid()
+            },
+            "spread",
+            "only a fire",
+        ),
+        (
+            Material {
+                kind: Kind::Empty,
+                ..acid()
+            },
+            "kind",
+            "only air",
+        ),
+        (
+            Material {
+                name: "sour acid".into(),
+                ..acid()
+            },
+            "name",
+            "letters",
+        ),
+        (
+            Material {
+                name: String::new(),
+                ..acid()
+            },
+            "name",
+            "letters",
+        ),
+        (
+            Material::new("water", Kind::Liquid, 1000.0, 4e6),
+            "name",
+            "override = true",
+        ),
     ];
     for (m, field, words) in cases {
         let e = material_error(m.clone());
@@ -87,19 +168,37 @@ fn bad_reactions_are_refused_naming_the_key() {
     let acid = 16;
     let cases: Vec<(Reaction, &str, &str)> = vec![
         (Reaction::single(200, id::AIR, 0.1), "a", "no material"),
-        (Reaction::pair(acid, 99, [acid, acid], 0.1), "b", "no material"),
+        (
+            Reaction::pair(acid, 99, [acid, acid], 0.1),
+            "b",
+            "no material",
+        ),
         (Reaction::single(acid, 77, 0.1), "into", "no material"),
         (Reaction::single(id::AIR, id::SAND, 0.1), "a", "empty space"),
         (Reaction::single(acid, id::AIR, 1.5), "rate", "[0, 1]"),
         (Reaction::single(acid, id::AIR, f32::NAN), "rate", "[0, 1]"),
-        (Reaction::single(acid, id::AIR, 0.1).above(-4.0), "min_temperature", "[0,"),
-        (Reaction::single(acid, id::AIR, 0.1).below(f32::NAN), "max_temperature", "[0,"),
         (
-            Reaction::single(acid, id::AIR, 0.1).above(400.0).below(300.0),
+            Reaction::single(acid, id::AIR, 0.1).above(-4.0),
+            "min_temperature",
+            "[0,",
+        ),
+        (
+            Reaction::single(acid, id::AIR, 0.1).below(f32::NAN),
+            "max_temperature",
+            "[0,",
+        ),
+        (
+            Reaction::single(acid, id::AIR, 0.1)
+                .above(400.0)
+                .below(300.0),
             "max_temperature",
             "never happen",
         ),
-        (Reaction::single(acid, id::AIR, 0.1).releasing(f32::INFINITY), "heat", "J/m³"),
+        (
+            Reaction::single(acid, id::AIR, 0.1).releasing(f32::INFINITY),
+            "heat",
+            "J/m³",
+        ),
         (
             Reaction::pair(acid, id::WOOD, [acid, id::FIRE], 0.1).releasing(1e6),
             "heat",
@@ -153,7 +252,9 @@ fn conflicting_reactions_are_refused_when_the_table_is_built() {
         assert!(e.message.contains("conflicts with reaction"), "{e}");
     }
     let hot = Reaction::single(acid, id::STEAM, 0.1).above(350.0);
-    let overlapping = Reaction::single(acid, id::ICE, 0.1).above(300.0).below(360.0);
+    let overlapping = Reaction::single(acid, id::ICE, 0.1)
+        .above(300.0)
+        .below(360.0);
     assert!(built(vec![hot.clone(), overlapping]).is_err());
     let apart = Reaction::single(acid, id::ICE, 0.1).below(270.0);
     assert!(built(vec![hot, apart]).is_ok());
@@ -194,5 +295,8 @@ fn the_shipped_data_defines_every_builtin_material_and_reaction() {
     let data = MaterialsData::parse(loam_systems::materials::BUILTIN_DATA).unwrap();
     assert!(data.apply(&mut b).is_err());
     assert_eq!(data.material.len(), MaterialTable::default().len());
-    assert_eq!(data.reaction.len(), MaterialTable::default().reactions().len());
+    assert_eq!(
+        data.reaction.len(),
+        MaterialTable::default().reactions().len()
+    );
 }

@@ -76,22 +76,26 @@ fn acid_eats_stone_only_where_they_touch_and_is_never_made_or_lost() {
     for seed in 0..6 {
         let (size, page) = shapes(seed);
         let mut w = scattered(seed, size, page, &[acid, id::SAND], AMBIENT);
-        let (acid0, stone_air0) = (
-            count(&w, acid),
-            count(&w, id::STONE) + count(&w, id::AIR),
-        );
+        let (acid0, stone_air0) = (count(&w, acid), count(&w, id::STONE) + count(&w, id::AIR));
         let mut eaten = 0;
         for f in 0..120 {
             let before = w.clone();
             let stats = ca::step(&mut w, &t, &REACTIONS, seed, f);
-            assert_eq!(count(&w, acid), acid0, "seed {seed} frame {f}: acid changed");
+            assert_eq!(
+                count(&w, acid),
+                acid0,
+                "seed {seed} frame {f}: acid changed"
+            );
             assert_eq!(
                 count(&w, id::STONE) + count(&w, id::AIR),
                 stone_air0,
                 "seed {seed} frame {f}"
             );
             let lost = count(&before, id::STONE) - count(&w, id::STONE);
-            assert_eq!(lost, stats.reactions, "seed {seed} frame {f}: one stone per reaction");
+            assert_eq!(
+                lost, stats.reactions,
+                "seed {seed} frame {f}: one stone per reaction"
+            );
             eaten += lost;
         }
         assert!(eaten > 0, "seed {seed}: acid on a stone floor ate nothing");
@@ -113,7 +117,11 @@ fn a_pair_reaction_happens_at_its_rate_per_contact() {
             |ids| vec![Reaction::pair(ids[0], ids[1], [ids[0], ids[2]], rate)],
         );
         let [cat, fuel, ash] = ["catalyst", "fuel", "ash"].map(|n| t.id(n).unwrap());
-        let mut w = VoxelWorld::new(WorldLayout::new([128, 16, 128], 16).unwrap(), id::AIR, AMBIENT);
+        let mut w = VoxelWorld::new(
+            WorldLayout::new([128, 16, 128], 16).unwrap(),
+            id::AIR,
+            AMBIENT,
+        );
         for z in 0..128 {
             for x in 0..128 {
                 w.set_cell([x, 4, z], fuel, AMBIENT);
@@ -153,7 +161,11 @@ fn a_single_cell_reaction_decays_at_its_rate_and_conserves_cells() {
         let frames = 50;
         for f in 0..frames {
             ca::step(&mut w, &t, &REACTIONS, seed, f);
-            assert_eq!(count(&w, iso) + count(&w, lead), n0 as u64, "seed {seed} frame {f}");
+            assert_eq!(
+                count(&w, iso) + count(&w, lead),
+                n0 as u64,
+                "seed {seed} frame {f}"
+            );
         }
         let p = 0.98f64.powi(frames as i32);
         let (mean, sd) = (n0 * p, (n0 * p * (1.0 - p)).sqrt());
@@ -173,10 +185,18 @@ fn temperature_conditions_are_strict_bounds_on_the_reacting_cell() {
             Material::new("slush", Kind::Solid, 1000.0, 2.0e6),
             Material::new("brine", Kind::Solid, 1000.0, 2.0e6),
         ],
-        |ids| vec![Reaction::single(ids[0], ids[1], 1.0).above(260.0).below(280.0)],
+        |ids| {
+            vec![Reaction::single(ids[0], ids[1], 1.0)
+                .above(260.0)
+                .below(280.0)]
+        },
     );
     let (slush, brine) = (t.id("slush").unwrap(), t.id("brine").unwrap());
-    let mut w = VoxelWorld::new(WorldLayout::new([32, 16, 32], 16).unwrap(), id::AIR, AMBIENT);
+    let mut w = VoxelWorld::new(
+        WorldLayout::new([32, 16, 32], 16).unwrap(),
+        id::AIR,
+        AMBIENT,
+    );
     let temps = [250.0, 260.0, 260.001, 270.0, 279.999, 280.0, 300.0];
     for (k, &temp) in temps.iter().enumerate() {
         w.set_cell([2 + 3 * k as u32, 5, 5], slush, temp);
@@ -244,7 +264,11 @@ fn heat_released_warms_the_products_and_then_their_neighbours_with_energy_accoun
         );
     }
     // With conduction, the heat spreads to the stone beneath a reaction.
-    let mut w = VoxelWorld::new(WorldLayout::new([16, 16, 16], 16).unwrap(), id::AIR, AMBIENT);
+    let mut w = VoxelWorld::new(
+        WorldLayout::new([16, 16, 16], 16).unwrap(),
+        id::AIR,
+        AMBIENT,
+    );
     w.set_cell([8, 2, 8], id::STONE, AMBIENT);
     w.set_cell([8, 3, 8], al, AMBIENT);
     w.set_cell([8, 4, 8], rust, AMBIENT);
@@ -256,7 +280,10 @@ fn heat_released_warms_the_products_and_then_their_neighbours_with_energy_accoun
         ca::step(&mut w, &t, &config, 3, f);
     }
     assert_eq!(count(&w, iron), 1, "the thermite reacted");
-    assert!(w.temperature_at(CellPos([8, 2, 8])).unwrap() > AMBIENT + 1.0, "the stone below warmed");
+    assert!(
+        w.temperature_at(CellPos([8, 2, 8])).unwrap() > AMBIENT + 1.0,
+        "the stone below warmed"
+    );
 }
 
 #[test]
@@ -356,7 +383,11 @@ fn a_user_fire_spreads_through_a_user_fuel_and_burns_out() {
         |ids| vec![Reaction::single(ids[0], id::SMOKE, 0.05)],
     );
     let (fire, straw) = (t.id("blue_fire").unwrap(), t.id("straw").unwrap());
-    let mut w = VoxelWorld::new(WorldLayout::new([32, 16, 32], 16).unwrap(), id::AIR, AMBIENT);
+    let mut w = VoxelWorld::new(
+        WorldLayout::new([32, 16, 32], 16).unwrap(),
+        id::AIR,
+        AMBIENT,
+    );
     for z in 0..32 {
         for x in 0..32 {
             w.set_cell([x, 3, z], straw, AMBIENT);

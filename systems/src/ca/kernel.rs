@@ -597,9 +597,12 @@ impl PageUpdate<'_> {
     /// cell changed. It may change only this cell and its six face
     /// neighbours: the skips in `run` and the wake box rely on that.
     ///
+    /// Kept out of line: most cells cannot react, and the sweep's loop
+    /// stays small without it.
+    ///
     /// # Safety
     /// (x, y, z) must be inside the page and `i` its address.
-    #[inline(always)]
+    #[inline(never)]
     unsafe fn react(&self, x: i32, y: i32, z: i32, i: usize, m: u8, out: &mut PageResult) -> bool {
         let table = self.table;
         let phase_changes = self.config.thermal_transitions;
@@ -871,15 +874,13 @@ impl PageUpdate<'_> {
                 f32::from_bits(hi_bits as u32),
             )
         };
-        let phase_changes = self.config.thermal_transitions;
-        for (m, r) in reacts.iter_mut().enumerate() {
-            *r = self.table.reactive[m]
-                && (self.table.has_pairs[m]
-                    || self
-                        .table
-                        .singles(m as u8)
-                        .iter()
-                        .any(|rule| rule.possible(lo, hi, phase_changes)));
+        let phase_changes = usize::from(self.config.thermal_transitions);
+        for &m in &self.table.reactive_ids {
+            let m = m as usize;
+            // The union of the material's windows: exact for one reaction,
+            // never too narrow for several.
+            let (from, to) = self.table.single_window[m][phase_changes];
+            reacts[m] = self.table.has_pairs[m] || (hi >= from && lo < to);
         }
         reacts
     }

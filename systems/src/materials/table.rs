@@ -42,6 +42,12 @@ pub struct MaterialTable {
     pub heavy: [bool; 256],
     /// Whether the id has pair reactions (as the reacting cell `a`).
     pub has_pairs: [bool; 256],
+    /// The ids that react at all, ascending.
+    pub reactive_ids: Vec<MaterialId>,
+    /// Per id, the temperatures `[lo, hi)` its single-cell reactions span
+    /// (the union of their windows), `[0]` with fixed-temperature phase
+    /// changes off, `[1]` with them on; empty (`lo > hi`) without any.
+    pub single_window: Box<[[(f32, f32); 2]; 256]>,
     /// `pair[a][b]`: 1 + the index in `rules` of the reaction of a cell of
     /// `a` with a face neighbour of `b`, or 0.
     pair: Box<[[u16; 256]; 256]>,
@@ -110,6 +116,8 @@ impl MaterialTable {
             reactive: [false; 256],
             heavy: [false; 256],
             has_pairs: [false; 256],
+            reactive_ids: Vec::new(),
+            single_window: Box::new([[(f32::INFINITY, f32::NEG_INFINITY); 2]; 256]),
             pair: Box::new([[0; 256]; 256]),
             singles: [(0, 0); 256],
             rules: Vec::new(),
@@ -182,7 +190,17 @@ impl MaterialTable {
             }
             self.singles[m] = (start, self.rules.len() as u16);
             self.reactive[m] |= start < self.rules.len() as u16;
+            for (phase_changes, window) in self.single_window[m].iter_mut().enumerate() {
+                let rules = &self.rules[start as usize..];
+                for rule in rules
+                    .iter()
+                    .filter(|r| phase_changes == 1 || !r.phase_change)
+                {
+                    *window = (window.0.min(rule.lo), window.1.max(rule.hi));
+                }
+            }
         }
+        self.reactive_ids = (0..=255).filter(|&m| self.reactive[m as usize]).collect();
     }
 
     fn add_pair(&mut self, a: MaterialId, b: MaterialId, rule: Rule) {
