@@ -251,9 +251,9 @@ impl Report {
                 let per_phase = s
                     .phases
                     .iter()
-                    .map(|p| (p.name.to_string(), counts[p.material as usize]))
+                    .map(|p| (table.name(p.material), counts[p.material as usize]))
                     .collect();
-                (s.name.to_string(), per_phase)
+                (s.name.clone(), per_phase)
             })
             .collect();
         let transitions = engine

@@ -190,3 +190,86 @@ fn commands_from_code_may_name_the_scenario_s_materials_and_no_others() {
         "{e}"
     );
 }
+
+#[test]
+fn a_scenario_s_own_substance_boils_in_a_heat_bath() {
+    let text = r#"
+[world]
+size = [32, 32, 32]
+page = 16
+
+[[material]]
+name = "ethanol"
+kind = "liquid"
+density = 789.0
+heat_capacity = 1.925e6
+color = [230, 230, 250]
+
+[[material]]
+name = "ethanol_vapour"
+kind = "gas"
+density = 1.6
+heat_capacity = 1.120e6
+color = [240, 240, 255]
+
+[[substance]]
+name = "ethanol"
+molar_mass = 0.04607
+reference_density = 789.0
+interface_energy = 0.022
+phases = [
+    { material = "ethanol", state = "liquid", density = 789.0, cp = 112.4 },
+    { material = "ethanol_vapour", state = "gas", density = 1.6, cp = 65.4 },
+]
+transitions = [
+    { from = "ethanol", to = "ethanol_vapour", temperature = 351.44, latent_heat = 38560.0 },
+]
+
+[[fill]]
+shape = "box"
+min = [0, 0, 0]
+max = [32, 2, 32]
+material = "stone"
+
+[[fill]]
+shape = "box"
+min = [8, 2, 8]
+max = [24, 3, 24]
+material = "ethanol"
+
+[[command]]
+kind = "heat"
+min = [0, 0, 0]
+max = [32, 4, 32]
+temperature = 345.0
+frames = [0, 30]
+
+[[command]]
+kind = "heat"
+min = [0, 0, 0]
+max = [32, 4, 32]
+temperature = 360.0
+frames = [30, 60]
+"#;
+    let mut rt = Runtime::new(parse(text, Path::new("ethanol.toml")).unwrap()).unwrap();
+    rt.run(30).unwrap();
+    let vapour = |rt: &Runtime| {
+        rt.report()
+            .materials
+            .get("ethanol_vapour")
+            .map_or(0, |m| m.count)
+    };
+    assert_eq!(vapour(&rt), 0, "ethanol boiled at 345 K, below its 351 K");
+    rt.run(30).unwrap();
+    assert!(
+        vapour(&rt) > 128,
+        "{} of 256 cells boiled at 360 K",
+        vapour(&rt)
+    );
+    let report = rt.report();
+    assert!(
+        report.phases.contains_key("ethanol"),
+        "{:?}",
+        report.phases.keys()
+    );
+}

@@ -73,7 +73,8 @@ pub struct GpuAutomaton {
 /// reactions compiled in (`shaders::ca_constants`), and reads materials'
 /// kinds, densities and ignition temperatures from buffers. So a table may
 /// add and change materials, flammable ones too, but neither list
-/// reactions of its own nor add a fire. The error says which.
+/// reactions of its own, add a fire, nor make a liquid viscous. The error
+/// says which.
 pub fn runs_reactions_of(table: &MaterialTable) -> Result<(), String> {
     use loam_systems::ca::rates;
     use loam_systems::materials::{id, thresholds, Kind};
@@ -87,6 +88,13 @@ pub fn runs_reactions_of(table: &MaterialTable) -> Result<(), String> {
         );
     }
     for (m, material) in table.iter() {
+        if material.viscosity > 0.0 {
+            return Err(format!(
+                "the GPU automaton has no viscous liquids (`{}`): run it on the CPU automaton \
+                 (gpu_automaton = false)",
+                material.name
+            ));
+        }
         let flame = (material.spread, material.spawn_temperature);
         if material.kind == Kind::Fire
             && (m != id::FIRE || flame != (rates::SPREAD, thresholds::FLAME))

@@ -240,14 +240,9 @@ impl Plugin for GpuPhasePlugin {
             let device = needs::<GpuDevice>(engine, &name)?;
             let world = needs::<VoxelWorld>(engine, &name)?;
             let materials = needs::<MaterialTable>(engine, &name)?;
-            GpuPhase::new(
-                device.context(),
-                &world,
-                &PhaseTable::default(),
-                &materials,
-                &config,
-            )
-            .map_err(|e| PluginError::new(&name, e))?
+            let phases = needs::<PhaseTable>(engine, &name)?;
+            GpuPhase::new(device.context(), &world, &phases, &materials, &config)
+                .map_err(|e| PluginError::new(&name, e))?
         };
         engine.insert_resource(GpuPhaseState {
             kernel,

@@ -40,6 +40,18 @@ pub fn listing(table: &MaterialTable) -> String {
             loam_systems::materials::IGNITE_RATE
         );
     }
+    for s in table.substances() {
+        let phases: Vec<String> = s.phases.iter().map(|p| table.name(p.material)).collect();
+        let _ = write!(out, "\nsubstance {}: {}", s.name, phases.join(", "));
+        for t in &s.transitions {
+            let _ = write!(
+                out,
+                "; {} -> {} at {} K",
+                phases[t.from], phases[t.to], t.temperature
+            );
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "\nreactions ({}):", table.reactions().len());
     for r in table.reactions() {
         let _ = writeln!(out, "  {}", describe(table, r));
@@ -91,6 +103,7 @@ mod tests {
         assert!(text.contains("lava + water -> basalt + steam  rate 1"));
         assert!(text.contains("water -> steam  rate 0.05, above 373.15 K, a phase change"));
         assert!(text.contains(&format!("reactions ({})", table.reactions().len())));
+        assert!(text.contains("substance water: water, ice, steam; ice -> water at 273.15 K"));
         assert_eq!(table.name(id::FIRE), "fire");
     }
 }

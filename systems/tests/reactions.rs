@@ -4,8 +4,10 @@
 use loam_runtime::random::hash3;
 use loam_storage::query::CellPos;
 use loam_storage::{VoxelWorld, WorldLayout};
-use loam_systems::ca::{self, CaConfig};
-use loam_systems::materials::{id, Kind, Material, MaterialId, MaterialTable, Reaction, AMBIENT};
+use loam_systems::ca::{self, rates, CaConfig};
+use loam_systems::materials::{
+    id, thresholds, Kind, Material, MaterialId, MaterialTable, Reaction, Rule, AMBIENT, IGNITE_RATE,
+};
 
 const REACTIONS: CaConfig = CaConfig {
     reactions: true,
@@ -411,5 +413,110 @@ fn a_user_fire_spreads_through_a_user_fuel_and_burns_out() {
         count(&w, straw) < 32 * 32 / 2,
         "{} of 1024 straw left",
         count(&w, straw)
+    );
+}
+
+/// The GPU automaton runs the built-in reactions compiled with
+/// `thresholds` and `ca::rates`: the shipped data must say the same.
+#[test]
+fn the_shipped_reactions_are_the_constants_the_gpu_uses() {
+    let t = MaterialTable::default();
+    let single = |m: MaterialId| t.singles(m).to_vec();
+    let rule = |into: MaterialId, lo: f32, hi: f32, rate: f32, phase_change: bool| Rule {
+        into: [into; 2],
+        rate,
+        lo,
+        hi,
+        warm: [0.0; 2],
+        at_least: [None; 2],
+        phase_change,
+    };
+    let (ninf, inf) = (f32::NEG_INFINITY, f32::INFINITY);
+    let above = |t: f32| f32::from_bits(t.to_bits() + 1);
+    assert_eq!(
+        single(id::WATER),
+        [rule(
+            id::STEAM,
+            above(thresholds::BOIL),
+            inf,
+            rates::BOIL,
+            true
+        )]
+    );
+    assert_eq!(
+        single(id::STEAM),
+        [rule(
+            id::WATER,
+            ninf,
+            thresholds::CONDENSE,
+            rates::CONDENSE,
+            true
+        )]
+    );
+    assert_eq!(
+        single(id::ICE),
+        [rule(
+            id::WATER,
+            above(thresholds::MELT),
+            inf,
+            rates::MELT,
+            true
+        )]
+    );
+    assert_eq!(
+        single(id::LAVA),
+        [rule(id::BASALT, ninf, thresholds::SOLIDIFY, 1.0, true)]
+    );
+    assert_eq!(
+        single(id::FIRE),
+        [rule(id::SMOKE, ninf, inf, rates::BURN_OUT, false)]
+    );
+    assert_eq!(
+        single(id::SMOKE),
+        [rule(id::AIR, ninf, inf, rates::DISSIPATE, false)]
+    );
+    for fuel in [id::OIL, id::WOOD] {
+        assert_eq!(
+            single(fuel),
+            [rule(
+                id::FIRE,
+                t.ignition[fuel as usize],
+                inf,
+                IGNITE_RATE,
+                false
+            )]
+        );
+        let spread = t.pair(id::FIRE, fuel).copied();
+        assert_eq!(
+            spread,
+            Some(Rule {
+                into: [id::FIRE; 2],
+                ..rule(id::FIRE, ninf, inf, rates::SPREAD, false)
+            })
+        );
+    }
+    assert_eq!(t.start_temperature[id::FIRE as usize], thresholds::FLAME);
+    let quench = t.pair(id::LAVA, id::WATER).copied();
+    assert_eq!(
+        quench,
+        Some(Rule {
+            into: [id::BASALT, id::STEAM],
+            at_least: [None, Some(thresholds::BOIL + 30.0)],
+            ..rule(id::BASALT, ninf, inf, 1.0, false)
+        })
+    );
+    let reactive: Vec<MaterialId> = (0..=255).filter(|&m| t.reactive[m as usize]).collect();
+    assert_eq!(
+        reactive,
+        [
+            id::WATER,
+            id::OIL,
+            id::LAVA,
+            id::WOOD,
+            id::FIRE,
+            id::SMOKE,
+            id::STEAM,
+            id::ICE
+        ]
     );
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use loam_storage::WorldLayout;
-use loam_systems::materials::{MaterialDef, MaterialsData, ReactionDef};
+use loam_systems::materials::{MaterialDef, MaterialsData, ReactionDef, SubstanceDef};
 use loam_systems::MaterialTable;
 
 use super::{
@@ -55,6 +55,8 @@ struct RawScenario {
     material: Vec<Spanned<MaterialDef>>,
     #[serde(default)]
     reaction: Vec<Spanned<ReactionDef>>,
+    #[serde(default)]
+    substance: Vec<Spanned<SubstanceDef>>,
 }
 
 #[derive(Deserialize)]
@@ -241,8 +243,10 @@ fn check_materials(src: &Source<'_>, raw: &RawScenario) -> Result<MaterialTable,
     let inline = MaterialsData {
         material: raw.material.clone(),
         reaction: raw.reaction.clone(),
+        substance: raw.substance.clone(),
     };
-    if raw.materials.is_none() && inline.material.is_empty() && inline.reaction.is_empty() {
+    let none = inline.material.is_empty() && inline.reaction.is_empty();
+    if raw.materials.is_none() && none && inline.substance.is_empty() {
         return Ok(MaterialTable::default());
     }
     let mut builder = MaterialTable::builder();

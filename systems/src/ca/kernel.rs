@@ -447,20 +447,44 @@ impl PageUpdate<'_> {
                 return;
             }
             let target = match kind {
-                Kind::Powder => {
-                    self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], false)
-                }
-                Kind::Liquid => {
-                    self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
-                }
+                Kind::Powder => self.flow::<INTERIOR>(
+                    i,
+                    [x, y, z],
+                    m,
+                    -1,
+                    &self.table.sinks[m as usize],
+                    false,
+                    out,
+                ),
+                Kind::Liquid => self.flow::<INTERIOR>(
+                    i,
+                    [x, y, z],
+                    m,
+                    -1,
+                    &self.table.sinks[m as usize],
+                    true,
+                    out,
+                ),
                 // A gas moves by buoyancy against the air: one denser than air
                 // sinks through air and lighter gases, as a liquid does.
-                Kind::Gas if self.table.heavy[m as usize] => {
-                    self.flow::<INTERIOR>(i, [x, y, z], m, -1, &self.table.sinks[m as usize], true)
-                }
-                Kind::Gas => {
-                    self.flow::<INTERIOR>(i, [x, y, z], m, 1, &self.table.rises[m as usize], true)
-                }
+                Kind::Gas if self.table.heavy[m as usize] => self.flow::<INTERIOR>(
+                    i,
+                    [x, y, z],
+                    m,
+                    -1,
+                    &self.table.sinks[m as usize],
+                    true,
+                    out,
+                ),
+                Kind::Gas => self.flow::<INTERIOR>(
+                    i,
+                    [x, y, z],
+                    m,
+                    1,
+                    &self.table.rises[m as usize],
+                    true,
+                    out,
+                ),
                 Kind::Empty | Kind::Solid | Kind::Fire => return,
             };
             if let Some(j) = target {
@@ -475,7 +499,9 @@ impl PageUpdate<'_> {
     /// +1 rises), else diagonally along `dy`, else (for fluids, `spreads`)
     /// sideways: into an empty cell when pressed by its own material from
     /// behind, or when a `dy` step opens within reach on that side. Moves only into cells in
-    /// `set`, the material's sink (falling) or rise table.
+    /// `set`, the material's sink (falling) or rise table. A viscous
+    /// liquid spreads with chance `1 − viscosity`; held back, it keeps its
+    /// page awake in `out`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn flow<const INTERIOR: bool>(
@@ -486,6 +512,7 @@ impl PageUpdate<'_> {
         dy: i32,
         set: &[bool; 256],
         spreads: bool,
+        out: &mut PageResult,
     ) -> Option<usize> {
         let here = [x, y, z];
         let ahead = self.near::<INTERIOR>(i, here, [0, dy, 0]);
@@ -521,6 +548,14 @@ impl PageUpdate<'_> {
             open |= u32::from(flows) << k;
         }
         if open != 0 {
+            let viscosity = self.table.viscosity[m as usize];
+            if viscosity > 0.0 {
+                let r = (self.random(x, y, z, streams::MOVE) >> 16) & 0xff;
+                if (r as f32) < viscosity * 256.0 {
+                    out.wake |= neighbourhood::SELF;
+                    return None;
+                }
+            }
             let k = self.choose(open, x, y, z, 1);
             return Some(targets[k]);
         }

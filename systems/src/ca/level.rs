@@ -30,7 +30,8 @@
 //! the hole's fluid trade places: the surface where the body stands high
 //! sinks by a cell and the low side rises by one. (A top at the hole's own
 //! height would only swap two columns that differ by one.)
-//! Each pass makes a quarter of the possible trades (at least one), the
+//! Each pass makes a quarter of the possible trades (at least one; times
+//! `1 − viscosity` for a viscous liquid, none for a paste), the
 //! highest tops with the lowest holes, equal heights in a random order
 //! drawn from (seed, frame, cell).
 //!
@@ -511,7 +512,14 @@ fn trade_level(
         .collect();
     let mut holes: Vec<(u32, u64, Cell)> =
         holes.iter().map(|c| (elevation(c), key(c), *c)).collect();
-    let trades = pairs_above(tops.iter().map(|t| t.0 .0), holes.iter().map(|h| h.0)).div_ceil(4);
+    let pairs = pairs_above(tops.iter().map(|t| t.0 .0), holes.iter().map(|h| h.0));
+    let viscosity = table.viscosity[m as usize];
+    let trades = if viscosity > 0.0 {
+        // A viscous liquid levels that much more slowly (a paste not at all).
+        (pairs as f64 * f64::from(1.0 - viscosity) / 4.0).ceil() as usize
+    } else {
+        pairs.div_ceil(4)
+    };
     // Only the first `trades` of each need sorting.
     let by_order =
         |a: &(Reverse<u32>, u64, Cell), b: &(Reverse<u32>, u64, Cell)| (a.0, a.1).cmp(&(b.0, b.1));

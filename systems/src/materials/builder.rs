@@ -1,6 +1,7 @@
 //! Building a material table from definitions, each checked as it comes.
 
 use super::{id, Kind, Material, MaterialId, MaterialTable, Reaction, MAX_MATERIALS};
+use crate::phase::{State, Substance};
 
 /// Hottest temperature a material or reaction may name, K (as scenarios).
 const MAX_TEMPERATURE: f32 = 100_000.0;
@@ -12,6 +13,8 @@ pub enum Item {
     Material(String),
     /// The reaction at this index in the builder (built-in ones first).
     Reaction(usize),
+    /// The substance of this name.
+    Substance(String),
 }
 
 /// A material or reaction that cannot be used: which one, which of its
@@ -51,6 +54,7 @@ pub struct MaterialError {
 pub struct MaterialsBuilder {
     materials: Vec<Material>,
     reactions: Vec<Reaction>,
+    substances: Vec<Substance>,
 }
 
 impl MaterialsBuilder {
@@ -60,6 +64,7 @@ impl MaterialsBuilder {
         Self {
             materials: Vec::new(),
             reactions: Vec::new(),
+            substances: Vec::new(),
         }
     }
 
@@ -69,6 +74,7 @@ impl MaterialsBuilder {
         Self {
             materials: table.materials().to_vec(),
             reactions: table.reactions().to_vec(),
+            substances: table.substances().to_vec(),
         }
     }
 
@@ -209,8 +215,150 @@ impl MaterialsBuilder {
         Ok(())
     }
 
+    /// Adds a substance with a phase diagram (see [`Substance::new`]); its
+    /// phases are materials already added.
+    pub fn substance(&mut self, substance: Substance) -> Result<(), MaterialError> {
+        if self.substances.iter().any(|s| s.name == substance.name) {
+            return Err(self.error(
+                Item::Substance(substance.name.clone()),
+                Some("name"),
+                format!(
+                    "`{}` is already a substance: redefine it with `override = true`",
+                    substance.name
+                ),
+            ));
+        }
+        self.check_substance(&substance)?;
+        self.substances.push(substance);
+        Ok(())
+    }
+
+    /// Replaces the substance of the same name (`override = true`).
+    pub fn replace_substance(&mut self, substance: Substance) -> Result<(), MaterialError> {
+        let Some(k) = self
+            .substances
+            .iter()
+            .position(|s| s.name == substance.name)
+        else {
+            return Err(self.error(
+                Item::Substance(substance.name.clone()),
+                Some("override"),
+                format!(
+                    "`{}` is not a substance yet, so there is nothing to override",
+                    substance.name
+                ),
+            ));
+        };
+        self.check_substance(&substance)?;
+        self.substances[k] = substance;
+        Ok(())
+    }
+
+    /// Checks a substance's numbers and that its phases are materials of
+    /// a matching kind (how they agree with the other substances and with
+    /// the materials' heat capacities is checked by [`Self::build`]).
+    fn check_substance(&self, s: &Substance) -> Result<(), MaterialError> {
+        let fail = |field, message: String| {
+            Err(self.error(Item::Substance(s.name.clone()), Some(field), message))
+        };
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if s.name.is_empty() || s.name.len() > 64 {
+            return fail("name", "a name is 1 to 64 characters".into());
+        }
+        if !positive(s.molar_mass) {
+            return fail(
+                "molar_mass",
+                "molar_mass must be a positive number of kg/mol".into(),
+            );
+        }
+        if !positive(s.reference_density) {
+            return fail(
+                "reference_density",
+                "reference_density must be a positive number of kg/m³".into(),
+            );
+        }
+        if !(s.interface_energy.is_finite() && s.interface_energy >= 0.0) {
+            return fail(
+                "interface_energy",
+                "interface_energy must be ≥ 0 J/m²".into(),
+            );
+        }
+        for ph in &s.phases {
+            let Some(m) = self.materials.get(ph.material as usize) else {
+                return fail("phases", format!("no material has id {}", ph.material));
+            };
+            let fits = match ph.state {
+                State::Gas => m.kind == Kind::Gas,
+                State::Liquid => m.kind == Kind::Liquid,
+                State::Solid => matches!(m.kind, Kind::Solid | Kind::Powder),
+            };
+            if !fits {
+                return fail(
+                    "phases",
+                    format!(
+                        "`{}` is a {} material, not one of state {:?}",
+                        m.name,
+                        m.kind.name(),
+                        ph.state
+                    ),
+                );
+            }
+            if !(positive(ph.density) && positive(ph.cp)) {
+                return fail(
+                    "phases",
+                    format!("the phase `{}` needs a positive density and cp", m.name),
+                );
+            }
+        }
+        for t in &s.transitions {
+            if !(positive(t.temperature) && t.latent_heat.is_finite()) {
+                return fail(
+                    "transitions",
+                    "a transition needs a positive temperature and a finite latent_heat".into(),
+                );
+            }
+        }
+        for p in [s.triple, s.critical].into_iter().flatten() {
+            if !(positive(p.temperature) && positive(p.pressure)) {
+                return fail(
+                    "triple",
+                    "a triple or critical point is [K, Pa], both positive".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the reactions against each other and builds the table.
     pub fn build(self) -> Result<MaterialTable, MaterialError> {
+        let mut owner: Vec<Option<&str>> = vec![None; self.materials.len()];
+        for s in &self.substances {
+            for (k, ph) in s.phases.iter().enumerate() {
+                let m = &self.materials[ph.material as usize];
+                let slot = &mut owner[ph.material as usize];
+                if let Some(other) = slot.replace(&s.name) {
+                    return Err(self.error(
+                        Item::Substance(s.name.clone()),
+                        Some("phases"),
+                        format!("`{}` is already a phase of substance `{other}`", m.name),
+                    ));
+                }
+                // The automaton conducts heat by the material's capacity, the
+                // phase pass by the phase's: they must agree.
+                let c = s.heat_capacity(k);
+                if (f64::from(m.heat_capacity) - c).abs() > 1e-3 * c {
+                    return Err(self.error(
+                        Item::Substance(s.name.clone()),
+                        Some("phases"),
+                        format!(
+                            "`{}` has heat_capacity {} J/(m³·K), but as a phase of `{}` it holds \
+                             reference_density / molar_mass × cp = {c:.6e}: make them agree",
+                            m.name, m.heat_capacity, s.name
+                        ),
+                    ));
+                }
+            }
+        }
         for (k, r) in self.reactions.iter().enumerate() {
             if let Some(first) = self.reactions[..k].iter().position(|q| conflicts(q, r)) {
                 return Err(self.error(
@@ -224,7 +372,11 @@ impl MaterialsBuilder {
                 ));
             }
         }
-        Ok(MaterialTable::from_checked(self.materials, self.reactions))
+        Ok(MaterialTable::from_checked(
+            self.materials,
+            self.reactions,
+            self.substances,
+        ))
     }
 
     /// Checks one material definition for id `id`.
@@ -299,6 +451,12 @@ impl MaterialsBuilder {
         if m.spread > 0.0 && m.kind != Kind::Fire {
             return fail("spread", "only a fire spreads (kind = \"fire\")".into());
         }
+        if !(0.0..=1.0).contains(&m.viscosity) {
+            return fail("viscosity", "viscosity must be in [0, 1]".into());
+        }
+        if m.viscosity > 0.0 && m.kind != Kind::Liquid {
+            return fail("viscosity", "only a liquid has a viscosity".into());
+        }
         Ok(())
     }
 
@@ -323,6 +481,7 @@ impl MaterialsBuilder {
     fn error(&self, item: Item, field: Option<&'static str>, message: String) -> MaterialError {
         let what = match &item {
             Item::Material(name) => format!("material `{name}`"),
+            Item::Substance(name) => format!("substance `{name}`"),
             Item::Reaction(k) => match self.reactions.get(*k) {
                 Some(r) => format!("reaction {k} ({})", self.describe(r)),
                 None => format!("reaction {k}"),

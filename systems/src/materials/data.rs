@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Item, Kind, Material, MaterialError, MaterialsBuilder, Reaction, AMBIENT};
+use crate::phase::{DiagramPoint, Phase, State, Substance, Transition};
 
 /// The built-in materials and reactions, as shipped.
 pub const BUILTIN_DATA: &str = include_str!("../../materials.toml");
@@ -35,6 +36,8 @@ pub struct MaterialDef {
     pub ignition: Option<Spanned<f64>>,
     /// `spread`, for a fire.
     pub spread: Option<Spanned<f64>>,
+    /// `viscosity`, for a liquid: 0 (water) to 1.
+    pub viscosity: Option<Spanned<f64>>,
     /// `color`, sRGB.
     pub color: Spanned<[u8; 3]>,
     /// `override = true` redefines a material that exists, keeping its id.
@@ -69,6 +72,59 @@ pub struct ReactionDef {
     pub creates_matter: Option<Spanned<bool>>,
 }
 
+/// A `[[substance]]` table: a phase diagram over materials.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubstanceDef {
+    /// `name`.
+    pub name: Spanned<String>,
+    /// `molar_mass`, kg/mol.
+    pub molar_mass: Spanned<f64>,
+    /// `reference_density`, kg/m³: the moles a voxel holds.
+    pub reference_density: Spanned<f64>,
+    /// `interface_energy`, J/m².
+    pub interface_energy: Spanned<f64>,
+    /// `phases`, the first the reference.
+    pub phases: Spanned<Vec<PhaseDef>>,
+    /// `transitions` measured at 1 atm.
+    pub transitions: Spanned<Vec<TransitionDef>>,
+    /// `triple = [K, Pa]`, for reference and checks.
+    pub triple: Option<Spanned<[f64; 2]>>,
+    /// `critical = [K, Pa]`.
+    pub critical: Option<Spanned<[f64; 2]>>,
+    /// `override = true` redefines a substance that exists.
+    #[serde(rename = "override")]
+    pub replaces: Option<Spanned<bool>>,
+}
+
+/// One of a `[[substance]]`'s `phases`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseDef {
+    /// `material`: the material a cell in this phase is.
+    pub material: Spanned<String>,
+    /// `state`: solid, liquid or gas.
+    pub state: Spanned<State>,
+    /// `density` of the phase, kg/m³.
+    pub density: Spanned<f64>,
+    /// `cp`, molar heat capacity, J/(mol·K).
+    pub cp: Spanned<f64>,
+}
+
+/// One of a `[[substance]]`'s `transitions`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionDef {
+    /// `from`: the phase (by material) below the transition.
+    pub from: Spanned<String>,
+    /// `to`: the phase above it.
+    pub to: Spanned<String>,
+    /// `temperature` at 1 atm, K.
+    pub temperature: Spanned<f64>,
+    /// `latent_heat`, J/mol, absorbed on heating.
+    pub latent_heat: Spanned<f64>,
+}
+
 /// Materials and reactions read from TOML, not yet checked.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +135,9 @@ pub struct MaterialsData {
     /// `[[reaction]]`s.
     #[serde(default)]
     pub reaction: Vec<Spanned<ReactionDef>>,
+    /// `[[substance]]`s.
+    #[serde(default)]
+    pub substance: Vec<Spanned<SubstanceDef>>,
 }
 
 /// A mistake in materials data: where in the text (bytes) and what.
@@ -104,7 +163,8 @@ impl MaterialsData {
         Self::parse(BUILTIN_DATA).map_err(|e| format!("at byte {}: {}", e.span.start, e.message))
     }
 
-    /// Adds the materials, then the reactions, to `builder`, each checked.
+    /// Adds the materials, the substances, then the reactions, to
+    /// `builder`, each checked.
     /// Reactions are numbered on from those the builder had; a conflict
     /// found by [`MaterialsBuilder::build`] is placed by [`Self::span_of`].
     pub fn apply(&self, builder: &mut MaterialsBuilder) -> Result<(), DataError> {
@@ -115,6 +175,19 @@ impl MaterialsData {
                 builder.replace(material)
             } else {
                 builder.add(material)
+            };
+            added.map_err(|e| DataError {
+                span: def.span_of(e.field),
+                message: e.message,
+            })?;
+        }
+        for def in &self.substance {
+            let substance = def.get_ref().substance(builder)?;
+            let def = def.get_ref();
+            let added = if def.replaces.as_ref().is_some_and(|r| *r.get_ref()) {
+                builder.replace_substance(substance)
+            } else {
+                builder.substance(substance)
             };
             added.map_err(|e| DataError {
                 span: def.span_of(e.field),
@@ -133,10 +206,16 @@ impl MaterialsData {
 
     /// Where `error`, from building a table this data was applied to with
     /// its first reaction numbered `first`, points in this data's text (if
-    /// it is about this data's reactions).
+    /// it is about this data's reactions or substances).
     pub fn span_of(&self, error: &MaterialError, first: usize) -> Option<Range<usize>> {
-        match error.item {
-            Item::Reaction(k) if k >= first => self.reaction.get(k - first).map(|def| def.span()),
+        match &error.item {
+            Item::Reaction(k) if *k >= first => self.reaction.get(k - first).map(|def| def.span()),
+            Item::Substance(name) => self
+                .substance
+                .iter()
+                .rev()
+                .find(|def| def.get_ref().name.get_ref() == name)
+                .map(|def| def.get_ref().span_of(error.field)),
             _ => None,
         }
     }
@@ -161,6 +240,7 @@ impl MaterialDef {
             spawn_temperature: opt(&self.temperature).unwrap_or(AMBIENT),
             ignition: opt(&self.ignition),
             spread: opt(&self.spread).unwrap_or(0.0),
+            viscosity: opt(&self.viscosity).unwrap_or(0.0),
             color: *self.color.get_ref(),
         }
     }
@@ -177,6 +257,7 @@ impl MaterialDef {
             Some("temperature") => opt(&self.temperature),
             Some("ignition") => opt(&self.ignition),
             Some("spread") => opt(&self.spread),
+            Some("viscosity") => opt(&self.viscosity),
             Some("override") => self.replaces.as_ref().map(Spanned::span),
             _ => None,
         };
@@ -261,6 +342,96 @@ impl ReactionDef {
             "heat" => opt(&self.heat),
             "min_product_temperature" => self.min_product_temperature.as_ref().map(Spanned::span),
             _ => None,
+        }
+    }
+}
+
+impl SubstanceDef {
+    /// The substance it defines, its phases' materials and transitions'
+    /// phases resolved by name in `builder`.
+    fn substance(&self, builder: &MaterialsBuilder) -> Result<Substance, DataError> {
+        let mut phases = Vec::new();
+        for ph in self.phases.get_ref() {
+            let material = builder.id(ph.material.get_ref()).ok_or_else(|| DataError {
+                span: ph.material.span(),
+                message: format!("unknown material `{}`", ph.material.get_ref()),
+            })?;
+            phases.push(Phase {
+                material,
+                state: *ph.state.get_ref(),
+                density: *ph.density.get_ref(),
+                cp: *ph.cp.get_ref(),
+                a: 0.0,
+                b: 0.0,
+            });
+        }
+        let names: Vec<&str> = self
+            .phases
+            .get_ref()
+            .iter()
+            .map(|p| p.material.get_ref().as_str())
+            .collect();
+        let phase = |name: &Spanned<String>| {
+            names
+                .iter()
+                .position(|n| *n == name.get_ref())
+                .ok_or_else(|| DataError {
+                    span: name.span(),
+                    message: format!(
+                        "`{}` is not a phase of `{}` (its phases: {})",
+                        name.get_ref(),
+                        self.name.get_ref(),
+                        names.join(", ")
+                    ),
+                })
+        };
+        let mut transitions = Vec::new();
+        for t in self.transitions.get_ref() {
+            transitions.push(Transition {
+                from: phase(&t.from)?,
+                to: phase(&t.to)?,
+                temperature: *t.temperature.get_ref(),
+                latent_heat: *t.latent_heat.get_ref(),
+            });
+        }
+        let mut substance = Substance::new(
+            self.name.get_ref().clone(),
+            *self.molar_mass.get_ref(),
+            *self.reference_density.get_ref(),
+            *self.interface_energy.get_ref(),
+            phases,
+            transitions,
+        )
+        .map_err(|message| DataError {
+            span: self.transitions.span(),
+            message,
+        })?;
+        let point = |p: &Option<Spanned<[f64; 2]>>| {
+            p.as_ref().map(|p| DiagramPoint {
+                temperature: p.get_ref()[0],
+                pressure: p.get_ref()[1],
+            })
+        };
+        substance.triple = point(&self.triple);
+        substance.critical = point(&self.critical);
+        Ok(substance)
+    }
+
+    /// The span of the value under key `field` (the name, when absent).
+    fn span_of(&self, field: Option<&str>) -> Range<usize> {
+        let point = self.triple.as_ref().or(self.critical.as_ref());
+        match field {
+            Some("molar_mass") => self.molar_mass.span(),
+            Some("reference_density") => self.reference_density.span(),
+            Some("interface_energy") => self.interface_energy.span(),
+            Some("phases") => self.phases.span(),
+            Some("transitions") => self.transitions.span(),
+            Some("triple") => point.map_or_else(|| self.name.span(), Spanned::span),
+            Some("override") => self
+                .replaces
+                .as_ref()
+                .map_or_else(|| self.name.span(), Spanned::span),
+            _ => self.name.span(),
         }
     }
 }

@@ -31,7 +31,10 @@ mod reaction;
 mod table;
 
 pub use builder::{Item, MaterialError, MaterialsBuilder};
-pub use data::{DataError, MaterialDef, MaterialsData, ReactionDef, BUILTIN_DATA};
+pub use data::{
+    DataError, MaterialDef, MaterialsData, PhaseDef, ReactionDef, SubstanceDef, TransitionDef,
+    BUILTIN_DATA,
+};
 pub use reaction::{Reaction, Rule, IGNITE_RATE};
 pub use table::{has, MaterialTable};
 
@@ -104,6 +107,11 @@ pub struct Material {
     /// For a fire: chance per frame that it sets each flammable face
     /// neighbour alight (0 for other kinds).
     pub spread: f32,
+    /// For a liquid: how reluctantly it spreads, 0 (water) to 1 (a paste
+    /// that keeps its heap). A cell that could spread sideways does so
+    /// with chance `1 − viscosity` a frame, and levelling moves that
+    /// fraction of what it would.
+    pub viscosity: f32,
     /// Colour for pictures, sRGB.
     pub color: [u8; 3],
 }
@@ -134,6 +142,7 @@ impl Material {
             spawn_temperature: AMBIENT,
             ignition: None,
             spread: 0.0,
+            viscosity: 0.0,
             color: [128, 128, 128],
         }
     }

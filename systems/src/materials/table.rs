@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use super::reaction::{just_above, Rule, IGNITE_RATE};
 use super::{id, Kind, Material, MaterialId, MaterialsBuilder, Reaction};
+use crate::phase::Substance;
 
 /// The material table as flat per-id arrays for kernels, plus the
 /// descriptions for people. Build one with [`MaterialTable::builder`];
@@ -16,6 +17,7 @@ use super::{id, Kind, Material, MaterialId, MaterialsBuilder, Reaction};
 pub struct MaterialTable {
     materials: Vec<Material>,
     reactions: Vec<Reaction>,
+    substances: Vec<Substance>,
     /// Kind per id.
     pub kind: [Kind; 256],
     /// Density per id.
@@ -30,6 +32,8 @@ pub struct MaterialTable {
     pub ignition: [f32; 256],
     /// Temperature a new cell starts at per id; a fire's flame.
     pub start_temperature: [f32; 256],
+    /// Viscosity per id (0 but for thick liquids).
+    pub viscosity: [f32; 256],
     /// `sinks[m][t]`: a cell of `m` may move down or sideways into a cell of
     /// `t` (fluid and lighter). One byte load answers a move check.
     pub sinks: Box<[[bool; 256]; 256]>,
@@ -87,6 +91,7 @@ impl std::fmt::Debug for MaterialTable {
         f.debug_struct("MaterialTable")
             .field("materials", &self.materials)
             .field("reactions", &self.reactions)
+            .field("substances", &self.substances)
             .finish_non_exhaustive()
     }
 }
@@ -97,13 +102,18 @@ impl MaterialTable {
         MaterialsBuilder::builtin()
     }
 
-    /// The table of checked `materials` and `reactions` (the builder's
-    /// work): the per-id arrays, and the reactions as rules, with each
-    /// flammable material's ignition and each fire's spread added.
-    pub(super) fn from_checked(materials: Vec<Material>, reactions: Vec<Reaction>) -> Self {
+    /// The table of checked `materials`, `reactions` and `substances` (the
+    /// builder's work): the per-id arrays, and the reactions as rules, with
+    /// each flammable material's ignition and each fire's spread added.
+    pub(super) fn from_checked(
+        materials: Vec<Material>,
+        reactions: Vec<Reaction>,
+        substances: Vec<Substance>,
+    ) -> Self {
         let mut t = Self {
             materials: Vec::new(),
             reactions: Vec::new(),
+            substances,
             kind: [Kind::Solid; 256],
             density: [f32::INFINITY; 256],
             conductivity: [0.0; 256],
@@ -111,6 +121,7 @@ impl MaterialTable {
             strength: [f32::INFINITY; 256],
             ignition: [f32::INFINITY; 256],
             start_temperature: [super::AMBIENT; 256],
+            viscosity: [0.0; 256],
             sinks: Box::new([[false; 256]; 256]),
             rises: Box::new([[false; 256]; 256]),
             reactive: [false; 256],
@@ -134,6 +145,7 @@ impl MaterialTable {
             };
             t.ignition[i] = m.ignition.unwrap_or(f32::INFINITY);
             t.start_temperature[i] = m.spawn_temperature;
+            t.viscosity[i] = m.viscosity;
         }
         let air = t.density[id::AIR as usize];
         for m in 0..256 {
@@ -283,6 +295,12 @@ impl MaterialTable {
         &self.materials
     }
 
+    /// The substances with phase diagrams (the phase pass's
+    /// [`PhaseTable`](crate::phase::PhaseTable) is built from them).
+    pub fn substances(&self) -> &[Substance] {
+        &self.substances
+    }
+
     /// Number of materials.
     pub fn len(&self) -> usize {
         self.materials.len()
@@ -296,9 +314,7 @@ impl MaterialTable {
 
 #[cfg(test)]
 mod tests {
-    use super::super::thresholds;
     use super::*;
-    use crate::ca::rates;
 
     #[test]
     fn builtin_ids_match_names() {
@@ -348,110 +364,5 @@ mod tests {
         for m in 0..256 {
             assert!(!t.sinks[m][m] && !t.rises[m][m], "material {m}");
         }
-    }
-
-    /// The GPU automaton runs the built-in reactions compiled with
-    /// `thresholds` and `ca::rates`: the shipped data must say the same.
-    #[test]
-    fn the_shipped_reactions_are_the_constants_the_gpu_uses() {
-        let t = MaterialTable::default();
-        let single = |m: MaterialId| t.singles(m).to_vec();
-        let rule = |into: MaterialId, lo: f32, hi: f32, rate: f32, phase_change: bool| Rule {
-            into: [into; 2],
-            rate,
-            lo,
-            hi,
-            warm: [0.0; 2],
-            at_least: [None; 2],
-            phase_change,
-        };
-        let (ninf, inf) = (f32::NEG_INFINITY, f32::INFINITY);
-        let above = just_above;
-        assert_eq!(
-            single(id::WATER),
-            [rule(
-                id::STEAM,
-                above(thresholds::BOIL),
-                inf,
-                rates::BOIL,
-                true
-            )]
-        );
-        assert_eq!(
-            single(id::STEAM),
-            [rule(
-                id::WATER,
-                ninf,
-                thresholds::CONDENSE,
-                rates::CONDENSE,
-                true
-            )]
-        );
-        assert_eq!(
-            single(id::ICE),
-            [rule(
-                id::WATER,
-                above(thresholds::MELT),
-                inf,
-                rates::MELT,
-                true
-            )]
-        );
-        assert_eq!(
-            single(id::LAVA),
-            [rule(id::BASALT, ninf, thresholds::SOLIDIFY, 1.0, true)]
-        );
-        assert_eq!(
-            single(id::FIRE),
-            [rule(id::SMOKE, ninf, inf, rates::BURN_OUT, false)]
-        );
-        assert_eq!(
-            single(id::SMOKE),
-            [rule(id::AIR, ninf, inf, rates::DISSIPATE, false)]
-        );
-        for fuel in [id::OIL, id::WOOD] {
-            assert_eq!(
-                single(fuel),
-                [rule(
-                    id::FIRE,
-                    t.ignition[fuel as usize],
-                    inf,
-                    IGNITE_RATE,
-                    false
-                )]
-            );
-            let spread = t.pair(id::FIRE, fuel).copied();
-            assert_eq!(
-                spread,
-                Some(Rule {
-                    into: [id::FIRE; 2],
-                    ..rule(id::FIRE, ninf, inf, rates::SPREAD, false)
-                })
-            );
-        }
-        assert_eq!(t.start_temperature[id::FIRE as usize], thresholds::FLAME);
-        let quench = t.pair(id::LAVA, id::WATER).copied();
-        assert_eq!(
-            quench,
-            Some(Rule {
-                into: [id::BASALT, id::STEAM],
-                at_least: [None, Some(thresholds::BOIL + 30.0)],
-                ..rule(id::BASALT, ninf, inf, 1.0, false)
-            })
-        );
-        let reactive: Vec<MaterialId> = (0..=255).filter(|&m| t.reactive[m as usize]).collect();
-        assert_eq!(
-            reactive,
-            [
-                id::WATER,
-                id::OIL,
-                id::LAVA,
-                id::WOOD,
-                id::FIRE,
-                id::SMOKE,
-                id::STEAM,
-                id::ICE
-            ]
-        );
     }
 }

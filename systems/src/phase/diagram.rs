@@ -21,7 +21,7 @@
 //! energy are conserved, and the phase's own density only decides where the
 //! cell moves.
 
-use crate::materials::{id, MaterialId};
+use crate::materials::MaterialId;
 
 /// Gas constant, J/(mol·K).
 pub const R: f64 = 8.314_462_618;
@@ -29,7 +29,8 @@ pub const R: f64 = 8.314_462_618;
 pub const P0: f64 = 101_325.0;
 
 /// State of matter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     /// Solid.
     Solid,
@@ -39,11 +40,10 @@ pub enum State {
     Gas,
 }
 
-/// One phase of a substance, with its molar properties.
+/// One phase of a substance, with its molar properties. Its name is its
+/// material's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Phase {
-    /// Name in reports (`ice`, `water`, `steam`, ...).
-    pub name: &'static str,
     /// The material a voxel in this phase is.
     pub material: MaterialId,
     /// Solid, liquid or gas.
@@ -84,7 +84,7 @@ pub struct DiagramPoint {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Substance {
     /// Name in reports.
-    pub name: &'static str,
+    pub name: String,
     /// Molar mass, kg/mol.
     pub molar_mass: f64,
     /// Density of the reference (liquid) phase, kg/m³: the moles a voxel holds.
@@ -105,15 +105,30 @@ pub struct Substance {
 impl Substance {
     /// Builds a substance whose phase 0 is the reference (`a = b = 0`) and
     /// whose other phases get offsets from `transitions`, which must reach
-    /// every phase from phase 0.
-    fn new(
-        name: &'static str,
+    /// every phase from phase 0 (the error says which cannot be reached).
+    pub fn new(
+        name: impl Into<String>,
         molar_mass: f64,
         reference_density: f64,
         interface_energy: f64,
         mut phases: Vec<Phase>,
         transitions: Vec<Transition>,
-    ) -> Self {
+    ) -> Result<Self, String> {
+        let name = name.into();
+        if phases.is_empty() {
+            return Err(format!("substance `{name}` has no phases"));
+        }
+        if let Some(t) = transitions
+            .iter()
+            .find(|t| t.from >= phases.len() || t.to >= phases.len() || t.from == t.to)
+        {
+            return Err(format!(
+                "substance `{name}`: a transition from phase {} to phase {} names no two of its {} phases",
+                t.from,
+                t.to,
+                phases.len()
+            ));
+        }
         let mut known = vec![false; phases.len()];
         known[0] = true;
         while known.iter().any(|k| !k) {
@@ -131,12 +146,14 @@ impl Substance {
                 phases[u].b = pk.b + pk.cp * tt.ln() + l / tt - pu.cp * tt.ln();
                 known[u] = true;
             }
-            assert!(
-                known.iter().filter(|k| **k).count() > before,
-                "the transitions of {name} must connect every phase"
-            );
+            if known.iter().filter(|k| **k).count() == before {
+                let lost = known.iter().position(|k| !k).unwrap_or(0);
+                return Err(format!(
+                    "substance `{name}`: no transition connects phase {lost} to the first phase"
+                ));
+            }
         }
-        Self {
+        Ok(Self {
             name,
             molar_mass,
             reference_density,
@@ -145,7 +162,13 @@ impl Substance {
             transitions,
             triple: None,
             critical: None,
-        }
+        })
+    }
+
+    /// Molar heat capacity of phase `k` as a volumetric one, J/(m³·K): a
+    /// voxel holds the moles of `reference_density`.
+    pub fn heat_capacity(&self, k: usize) -> f64 {
+        self.reference_density / self.molar_mass * self.phases[k].cp
     }
 
     /// Molar volume of phase `k`, m³/mol.
@@ -205,136 +228,6 @@ impl Substance {
     }
 }
 
-fn phase(name: &'static str, material: MaterialId, state: State, density: f64, cp: f64) -> Phase {
-    Phase {
-        name,
-        material,
-        state,
-        density,
-        cp,
-        a: 0.0,
-        b: 0.0,
-    }
-}
-
-/// Water: ice Ih, liquid, vapour.
-///
-/// Sources (NIST Chemistry WebBook, water; CRC Handbook): M = 18.015 g/mol;
-/// ΔH_fus = 6.01 kJ/mol at 273.15 K; ΔH_vap = 40.65 kJ/mol at 373.15 K;
-/// cp: ice 38.1, liquid 75.3, vapour 34.0 J/(mol·K) near the transitions;
-/// densities: ice 917, liquid 1000 kg/m³; surface tension 0.072 J/m²;
-/// triple point 273.16 K, 611.657 Pa; critical point 647.096 K, 22.064 MPa.
-pub fn water() -> Substance {
-    let mut s = Substance::new(
-        "water",
-        0.018_015,
-        1000.0,
-        0.072,
-        vec![
-            phase("water", id::WATER, State::Liquid, 1000.0, 75.3),
-            phase("ice", id::ICE, State::Solid, 917.0, 38.1),
-            phase("steam", id::STEAM, State::Gas, 0.6, 34.0),
-        ],
-        vec![
-            Transition {
-                from: 1,
-                to: 0,
-                temperature: 273.15,
-                latent_heat: 6_010.0,
-            },
-            Transition {
-                from: 0,
-                to: 2,
-                temperature: 373.15,
-                latent_heat: 40_650.0,
-            },
-        ],
-    );
-    s.triple = Some(DiagramPoint {
-        temperature: 273.16,
-        pressure: 611.657,
-    });
-    s.critical = Some(DiagramPoint {
-        temperature: 647.096,
-        pressure: 22.064e6,
-    });
-    s
-}
-
-/// Basalt: lava (melt) and solid basalt, one melting temperature.
-///
-/// Basalt melts over a range (solidus ≈ 1270 K, liquidus ≈ 1470 K for
-/// Hawaiian tholeiite); the model uses one temperature in between, 1373 K.
-/// Latent heat of crystallisation ≈ 400 kJ/kg and cp ≈ 1.2 kJ/(kg·K)
-/// (values used in lava-flow models, e.g. Harris & Rowland, FLOWGO, 2001),
-/// per "mole" of 100 g of oxides: ΔH = 40 kJ/mol, cp = 120 J/(mol·K).
-/// Densities: melt 2700, rock 3000 kg/m³.
-pub fn basalt() -> Substance {
-    Substance::new(
-        "basalt",
-        0.1,
-        2700.0,
-        0.35,
-        vec![
-            phase("lava", id::LAVA, State::Liquid, 2700.0, 120.0),
-            phase("basalt", id::BASALT, State::Solid, 3000.0, 120.0),
-        ],
-        vec![Transition {
-            from: 1,
-            to: 0,
-            temperature: 1373.0,
-            latent_heat: 40_000.0,
-        }],
-    )
-}
-
-/// Carbon dioxide: dry ice, liquid (only above 5.18 bar), gas.
-///
-/// Sources (NIST Chemistry WebBook, carbon dioxide): M = 44.01 g/mol;
-/// sublimation at 1 atm: 194.7 K, ΔH_sub = 25.2 kJ/mol; fusion at the triple
-/// point (216.58 K, 518 kPa): ΔH_fus = 9.02 kJ/mol; cp: solid 47, liquid 85,
-/// gas 37 J/(mol·K); densities: solid 1562, liquid 1178 kg/m³; critical
-/// point 304.13 K, 7.377 MPa. The melting line is placed at the triple
-/// point's temperature; the liquid's offset follows from the solid and the
-/// gas (ΔH_vap = ΔH_sub − ΔH_fus), so that the model's triple point lands
-/// near the measured one and there is no liquid at 1 atm.
-pub fn carbon_dioxide() -> Substance {
-    let mut s = Substance::new(
-        "co2",
-        0.044_01,
-        1178.0,
-        0.016,
-        vec![
-            phase("liquid_co2", id::LIQUID_CO2, State::Liquid, 1178.0, 85.0),
-            phase("dry_ice", id::DRY_ICE, State::Solid, 1562.0, 47.0),
-            phase("co2", id::CO2, State::Gas, 1.98, 37.0),
-        ],
-        vec![
-            Transition {
-                from: 1,
-                to: 0,
-                temperature: 216.58,
-                latent_heat: 9_020.0,
-            },
-            Transition {
-                from: 1,
-                to: 2,
-                temperature: 194.7,
-                latent_heat: 25_200.0,
-            },
-        ],
-    );
-    s.triple = Some(DiagramPoint {
-        temperature: 216.58,
-        pressure: 518_000.0,
-    });
-    s.critical = Some(DiagramPoint {
-        temperature: 304.13,
-        pressure: 7.377e6,
-    });
-    s
-}
-
 /// Where each material id sits in the phase diagrams.
 #[derive(Clone, Debug)]
 pub struct PhaseTable {
@@ -346,12 +239,24 @@ pub struct PhaseTable {
 }
 
 impl Default for PhaseTable {
+    /// The built-in substances: water, basalt and carbon dioxide, from
+    /// `systems/materials.toml`.
     fn default() -> Self {
-        Self::new(vec![water(), basalt(), carbon_dioxide()])
+        Self::of(&crate::materials::MaterialTable::default())
     }
 }
 
 impl PhaseTable {
+    /// The phase diagrams of a material table's substances.
+    pub fn of(materials: &crate::materials::MaterialTable) -> Self {
+        Self::new(materials.substances().to_vec())
+    }
+
+    /// The substance called `name`.
+    pub fn substance(&self, name: &str) -> Option<&Substance> {
+        self.substances.iter().find(|s| s.name == name)
+    }
+
     /// A table of `substances`.
     pub fn new(substances: Vec<Substance>) -> Self {
         let mut of_material = [None; 256];
@@ -376,8 +281,7 @@ impl PhaseTable {
     /// the moles per cubic metre of its substance times the phase's cp.
     pub fn heat_capacity(&self, m: MaterialId) -> Option<f64> {
         let (s, k) = self.of_material[m as usize]?;
-        let sub = &self.substances[s as usize];
-        Some(sub.reference_density / sub.molar_mass * sub.phases[k as usize].cp)
+        Some(self.substances[s as usize].heat_capacity(k as usize))
     }
 }
 
@@ -397,9 +301,13 @@ mod tests {
         }
     }
 
+    fn substance(name: &str) -> Substance {
+        PhaseTable::default().substance(name).cloned().unwrap()
+    }
+
     #[test]
     fn water_boils_and_melts_where_measured() {
-        let w = water();
+        let w = substance("water");
         let tb = w.coexistence(0, 2, P0, 300.0, 450.0).unwrap();
         assert!((tb - 373.15).abs() < 0.01, "{tb}");
         let tm = w.coexistence(1, 0, P0, 200.0, 300.0).unwrap();
@@ -418,7 +326,7 @@ mod tests {
 
     #[test]
     fn co2_has_no_liquid_at_one_atmosphere_but_has_one_above_its_triple_point() {
-        let c = carbon_dioxide();
+        let c = substance("co2");
         for t in (150..320).map(f64::from) {
             assert_ne!(c.stable_phase(t, P0), 0, "liquid at {t} K and 1 atm");
         }
@@ -429,6 +337,7 @@ mod tests {
 
     #[test]
     fn the_table_finds_each_phase_by_material() {
+        use crate::materials::id;
         let t = PhaseTable::default();
         assert_eq!(t.of_material[id::STEAM as usize], Some((0, 2)));
         assert_eq!(t.of_material[id::BASALT as usize], Some((1, 1)));

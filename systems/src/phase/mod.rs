@@ -64,7 +64,7 @@ mod plugin;
 mod state;
 pub mod terms;
 
-pub use diagram::{PhaseTable, State, Substance};
+pub use diagram::{DiagramPoint, Phase, PhaseTable, State, Substance, Transition};
 pub use metropolis::metropolis_pass;
 pub use plan::{finish_pass, plan_pass, PageOutcome, PassPlan};
 pub use plugin::PhasePlugin;

@@ -4,10 +4,12 @@ use loam_runtime::{Engine, Plugin, PluginError};
 use loam_storage::stream::PageRequests;
 
 use super::{HeatBaths, PhaseConfig, PhaseState, PhaseTable};
+use crate::materials::MaterialTable;
 use crate::scale::WorldScale;
 
 /// Phase transitions by Metropolis (`phase.metropolis`, stage `phase`):
-/// inserts the phase table, the pass's configuration and state, an empty
+/// inserts the phase table (of the [`MaterialTable`]'s substances), the
+/// pass's configuration and state, an empty
 /// [`HeatBaths`] where no plugin set one, and the [`PageRequests`] the
 /// pass's columns fill.
 #[derive(Clone, Copy, Debug, Default)]
@@ -33,7 +35,12 @@ impl PhasePlugin {
     /// Inserts the resources the pass (on any backend) reads and writes.
     pub fn insert_resources(&self, engine: &mut Engine) {
         engine.insert_resource(self.config_in(engine));
-        engine.insert_resource(PhaseTable::default());
+        // The diagrams of the world's materials (the built-in ones where no
+        // plugin inserted a material table).
+        let phases = engine
+            .resource::<MaterialTable>()
+            .map_or_else(PhaseTable::default, |t| PhaseTable::of(&t));
+        engine.insert_resource(phases);
         engine.insert_resource(PhaseState::default());
         if engine.resource::<HeatBaths>().is_none() {
             engine.insert_resource(HeatBaths::default());
