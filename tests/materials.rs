@@ -193,37 +193,12 @@ fn commands_from_code_may_name_the_scenario_s_materials_and_no_others() {
 
 #[test]
 fn a_scenario_s_own_substance_boils_in_a_heat_bath() {
-    let text = r#"
+    let ethanol = include_str!("../systems/tests/data/ethanol.toml");
+    let text = ethanol.to_string()
+        + r#"
 [world]
 size = [32, 32, 32]
 page = 16
-
-[[material]]
-name = "ethanol"
-kind = "liquid"
-density = 789.0
-heat_capacity = 1.925e6
-color = [230, 230, 250]
-
-[[material]]
-name = "ethanol_vapour"
-kind = "gas"
-density = 1.6
-heat_capacity = 1.120e6
-color = [240, 240, 255]
-
-[[substance]]
-name = "ethanol"
-molar_mass = 0.04607
-reference_density = 789.0
-interface_energy = 0.022
-phases = [
-    { material = "ethanol", state = "liquid", density = 789.0, cp = 112.4 },
-    { material = "ethanol_vapour", state = "gas", density = 1.6, cp = 65.4 },
-]
-transitions = [
-    { from = "ethanol", to = "ethanol_vapour", temperature = 351.44, latent_heat = 38560.0 },
-]
 
 [[fill]]
 shape = "box"
@@ -251,7 +226,7 @@ max = [32, 4, 32]
 temperature = 360.0
 frames = [30, 60]
 "#;
-    let mut rt = Runtime::new(parse(text, Path::new("ethanol.toml")).unwrap()).unwrap();
+    let mut rt = Runtime::new(parse(&text, Path::new("ethanol.toml")).unwrap()).unwrap();
     rt.run(30).unwrap();
     let vapour = |rt: &Runtime| {
         rt.report()

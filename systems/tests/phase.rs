@@ -16,42 +16,9 @@ fn world() -> VoxelWorld {
     VoxelWorld::new(WorldLayout::new([16, 16, 16], 8).unwrap(), id::AIR, AMBIENT)
 }
 
-/// Holds a one-cell-thick 4 × 4 block of `material` at `t` K in a heat bath
-/// for 20 passes and returns the fraction that ended as `target`.
+/// [`common::fraction_in_bath`] with the built-in materials.
 fn fraction_in_bath(material: u8, target: u8, t: f32, pressure: f64) -> f64 {
-    let mut w = world();
-    let bath = HeatBath {
-        min: [6, 8, 6],
-        max: [10, 9, 10],
-        temperature: t,
-    };
-    let phases = PhaseTable::default();
-    let materials = MaterialTable::default();
-    let config = PhaseConfig {
-        ambient_pressure: pressure,
-        ..PhaseConfig::default()
-    };
-    let mut state = PhaseState::default();
-    for x in 6..10 {
-        for z in 6..10 {
-            w.set_cell([x, 8, z], material, t);
-        }
-    }
-    for frame in 0..20 {
-        metropolis_pass(
-            &mut w,
-            &mut state,
-            &phases,
-            &materials,
-            &config,
-            &[bath],
-            None,
-            3,
-            frame,
-        );
-        w.take_woken();
-    }
-    f64::from(w.material_counts()[target as usize] as u32) / 16.0
+    common::fraction_in_bath(&MaterialTable::default(), material, target, t, pressure)
 }
 
 /// The lowest temperature on a 0.25 K grid in `[lo, hi]` at which most of

@@ -1,42 +1,16 @@
 //! A substance a user defines as data, with its own boiling curve: the
 //! phase pass boils it where its data says, at any pressure.
 
-use loam_storage::{VoxelWorld, WorldLayout};
-use loam_systems::materials::{id, MaterialId, MaterialTable, MaterialsData, AMBIENT};
+use loam_systems::materials::{MaterialTable, MaterialsData};
 use loam_systems::phase::diagram::R;
-use loam_systems::phase::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseTable};
+use loam_systems::phase::PhaseTable;
 
-/// Ethanol (NIST Chemistry WebBook): M = 46.07 g/mol, boils at 351.44 K
-/// with ΔH_vap = 38.56 kJ/mol; cp liquid 112.4, vapour 65.4 J/(mol·K);
-/// liquid 789 kg/m³. Each heat capacity is 789 / 0.04607 × cp.
-const ETHANOL: &str = r#"
-[[material]]
-name = "ethanol"
-kind = "liquid"
-density = 789.0
-heat_capacity = 1.925e6
-color = [230, 230, 250]
+mod common;
 
-[[material]]
-name = "ethanol_vapour"
-kind = "gas"
-density = 1.6
-heat_capacity = 1.120e6
-color = [240, 240, 255]
+use common::fraction_in_bath;
 
-[[substance]]
-name = "ethanol"
-molar_mass = 0.04607
-reference_density = 789.0
-interface_energy = 0.022
-phases = [
-    { material = "ethanol", state = "liquid", density = 789.0, cp = 112.4 },
-    { material = "ethanol_vapour", state = "gas", density = 1.6, cp = 65.4 },
-]
-transitions = [
-    { from = "ethanol", to = "ethanol_vapour", temperature = 351.44, latent_heat = 38560.0 },
-]
-"#;
+/// Ethanol as data (`data/ethanol.toml`, with its sources).
+const ETHANOL: &str = include_str!("data/ethanol.toml");
 
 fn ethanol() -> MaterialTable {
     let mut b = MaterialTable::builder();
@@ -45,49 +19,6 @@ fn ethanol() -> MaterialTable {
         .apply(&mut b)
         .unwrap();
     b.build().unwrap()
-}
-
-/// The fraction of a 4 × 4 layer of `material` held at `t` K that ended
-/// as `target` after 20 passes.
-fn fraction_in_bath(
-    table: &MaterialTable,
-    material: MaterialId,
-    target: MaterialId,
-    t: f32,
-    pressure: f64,
-) -> f64 {
-    let mut w = VoxelWorld::new(WorldLayout::new([16, 16, 16], 8).unwrap(), id::AIR, AMBIENT);
-    let bath = HeatBath {
-        min: [6, 8, 6],
-        max: [10, 9, 10],
-        temperature: t,
-    };
-    let phases = PhaseTable::of(table);
-    let config = PhaseConfig {
-        ambient_pressure: pressure,
-        ..PhaseConfig::default()
-    };
-    let mut state = PhaseState::default();
-    for x in 6..10 {
-        for z in 6..10 {
-            w.set_cell([x, 8, z], material, t);
-        }
-    }
-    for frame in 0..20 {
-        metropolis_pass(
-            &mut w,
-            &mut state,
-            &phases,
-            table,
-            &config,
-            &[bath],
-            None,
-            3,
-            frame,
-        );
-        w.take_woken();
-    }
-    f64::from(w.material_counts()[target as usize] as u32) / 16.0
 }
 
 #[test]

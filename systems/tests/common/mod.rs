@@ -5,10 +5,10 @@
 // Each test file uses its own part of this module.
 #![allow(dead_code)]
 
-use loam_storage::VoxelWorld;
+use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::ca::{self, CaConfig};
-use loam_systems::materials::{MaterialTable, AMBIENT};
-use loam_systems::phase::PhaseTable;
+use loam_systems::materials::{id, MaterialTable, AMBIENT};
+use loam_systems::phase::{metropolis_pass, HeatBath, PhaseConfig, PhaseState, PhaseTable};
 
 /// Movement alone: no reactions, no heat, no phase changes.
 pub const CONFIG: CaConfig = CaConfig {
@@ -93,4 +93,48 @@ pub fn energy(w: &VoxelWorld, phases: &PhaseTable, materials: &MaterialTable, vo
             }
         })
         .sum()
+}
+
+/// Holds a one-cell-thick 4 × 4 block of `material` at `t` K and ambient
+/// pressure `pressure` (Pa) in a heat bath for 20 phase passes over the
+/// diagrams of `materials`, and returns the fraction that ended as `target`.
+pub fn fraction_in_bath(
+    materials: &MaterialTable,
+    material: u8,
+    target: u8,
+    t: f32,
+    pressure: f64,
+) -> f64 {
+    let mut w = VoxelWorld::new(WorldLayout::new([16, 16, 16], 8).unwrap(), id::AIR, AMBIENT);
+    let bath = HeatBath {
+        min: [6, 8, 6],
+        max: [10, 9, 10],
+        temperature: t,
+    };
+    let phases = PhaseTable::of(materials);
+    let config = PhaseConfig {
+        ambient_pressure: pressure,
+        ..PhaseConfig::default()
+    };
+    let mut state = PhaseState::default();
+    for x in 6..10 {
+        for z in 6..10 {
+            w.set_cell([x, 8, z], material, t);
+        }
+    }
+    for frame in 0..20 {
+        metropolis_pass(
+            &mut w,
+            &mut state,
+            &phases,
+            materials,
+            &config,
+            &[bath],
+            None,
+            3,
+            frame,
+        );
+        w.take_woken();
+    }
+    f64::from(w.material_counts()[target as usize] as u32) / 16.0
 }
