@@ -248,3 +248,35 @@ frames = [30, 60]
         report.phases.keys()
     );
 }
+
+#[test]
+fn blasts_reach_the_fields_only_in_a_world_whose_reactions_blast() {
+    let jobs = |text: &str| {
+        let mut rt = Runtime::new(parse(text, Path::new("s.toml")).unwrap()).unwrap();
+        rt.engine_mut().describe_graph().unwrap()
+    };
+    assert!(!jobs(SCENARIO).contains("fields.blasts"));
+    let blasting = SCENARIO.replacen("rate = 0.5", "rate = 0.5\nblast_pressure = 1.0e5", 1);
+    let graph = jobs(&blasting);
+    assert!(graph.contains("fields.blasts"), "{graph}");
+    // A blast with no pressure is refused where it is.
+    let e = parse(
+        &SCENARIO.replacen("rate = 0.5", "rate = 0.5\nblast_radius = 2.0", 1),
+        Path::new("s.toml"),
+    )
+    .unwrap_err();
+    assert!(e.contains("a blast needs blast_pressure"), "{e}");
+    // And the blasts move the world: acid eating its floor blasts sand off it.
+    let sandy = format!(
+        "{blasting}\n[[fill]]\nshape = \"box\"\nmin = [8, 10, 8]\nmax = [24, 12, 24]\nmaterial = \"sand\"\n"
+    );
+    let mut rt = Runtime::new(parse(&sandy, Path::new("s.toml")).unwrap()).unwrap();
+    rt.run(20).unwrap();
+    let sand = &rt.report().materials["sand"];
+    assert_eq!(sand.count, 16 * 16 * 2, "sand is conserved");
+    assert!(
+        sand.max_y > 12,
+        "no sand was thrown up (max y {})",
+        sand.max_y
+    );
+}

@@ -430,6 +430,7 @@ fn the_shipped_reactions_are_the_constants_the_gpu_uses() {
         warm: [0.0; 2],
         at_least: [None; 2],
         phase_change,
+        blast: None,
     };
     let (ninf, inf) = (f32::NEG_INFINITY, f32::INFINITY);
     let above = |t: f32| f32::from_bits(t.to_bits() + 1);
@@ -519,4 +520,66 @@ fn the_shipped_reactions_are_the_constants_the_gpu_uses() {
             id::ICE
         ]
     );
+}
+
+#[test]
+fn blasting_reactions_hand_out_one_blast_each_at_the_reacting_cell_on_any_thread_count() {
+    use loam_systems::materials::Blast;
+    let blast = Blast {
+        pressure: 3.0e4,
+        radius: 3.0,
+        heat: 100.0,
+    };
+    let t = table(
+        vec![Material {
+            ignition: Some(450.0),
+            ..Material::new("gunpowder", Kind::Powder, 1700.0, 1.5e6)
+        }],
+        |ids| vec![Reaction::pair(id::FIRE, ids[0], [id::FIRE, id::FIRE], 0.9).exploding(blast)],
+    );
+    let powder = t.id("gunpowder").unwrap();
+    assert!(t.has_blasts() && !MaterialTable::default().has_blasts());
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut w = scattered(
+            11,
+            [48, 32, 48],
+            16,
+            &[powder, powder, powder, id::FIRE],
+            AMBIENT,
+        );
+        let mut all = Vec::new();
+        pool.install(|| {
+            for f in 0..20 {
+                let mut blasts = Vec::new();
+                let before = count(&w, powder);
+                ca::step_with_blasts(&mut w, &t, &REACTIONS, 11, f, &mut blasts);
+                // One blast per grain set alight (gunpowder only burns by it),
+                // on the face between the flame and the grain, which is now
+                // alight (a cell set alight does not burn out in that frame).
+                assert_eq!(blasts.len() as u64, before - count(&w, powder), "frame {f}");
+                for b in &blasts {
+                    let on_face: Vec<usize> =
+                        (0..3).filter(|&a| b.center[a].fract() == 0.0).collect();
+                    assert_eq!(on_face.len(), 1, "frame {f}: {:?}", b.center);
+                    let sides = [-0.5, 0.5].map(|d| {
+                        let mut c = b.center;
+                        c[on_face[0]] += d;
+                        w.material_at(CellPos(c.map(|v| v.floor() as u32)))
+                    });
+                    assert!(sides.contains(&Some(id::FIRE)), "frame {f}: {sides:?}");
+                    assert_eq!(b.blast, blast);
+                }
+                all.extend(blasts);
+            }
+        });
+        all
+    };
+    let one = run(1);
+    assert!(one.len() > 100, "{} blasts", one.len());
+    assert_eq!(run(2), one);
+    assert_eq!(run(4), one);
 }

@@ -11,7 +11,7 @@ use loam_storage::neighbourhood::{self, sideways_reach};
 use super::flags::MOVED;
 use loam_runtime::Disjoint;
 
-use super::CaConfig;
+use super::{CaConfig, ReactionBlast};
 use crate::materials::{has, Kind, MaterialTable, Rule};
 
 /// Address of a cell that does not exist (a wall).
@@ -127,7 +127,7 @@ const NEIGHBOURS: [(i32, i32, i32); 6] = [
 ];
 
 /// What one page update did.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct PageResult {
     /// Pages to wake, as a `loam_storage::neighbourhood` mask (the changed
     /// box is folded in at the end of the update).
@@ -136,6 +136,8 @@ pub(crate) struct PageResult {
     pub dirty: u32,
     pub moves: u32,
     pub reactions: u32,
+    /// Blasts the reactions set off, in sweep order.
+    pub blasts: Vec<ReactionBlast>,
     /// Box (local coordinates, inclusive) around every cell changed in the
     /// rows finished so far; empty while `lo > hi`.
     lo: [i32; 3],
@@ -154,6 +156,7 @@ impl Default for PageResult {
             dirty: 0,
             moves: 0,
             reactions: 0,
+            blasts: Vec::new(),
             lo: [i32::MAX; 3],
             hi: [i32::MIN; 3],
             row_lo: i32::MAX,
@@ -665,6 +668,9 @@ impl PageUpdate<'_> {
                         continue;
                     }
                     self.produce(j, rule, 1);
+                    // A pair's blast goes off where the two touch.
+                    let at = [2 * x + dx, 2 * y + dy, 2 * z + dz];
+                    self.blast(rule, at, out);
                     out.reactions += 1;
                     out.changed(x);
                     if rule.into[0] != m {
@@ -686,6 +692,7 @@ impl PageUpdate<'_> {
                 });
                 if r < rule.rate {
                     self.produce(i, rule, 0);
+                    self.blast(rule, [2 * x, 2 * y, 2 * z], out);
                     reacted = true;
                     break;
                 }
@@ -722,6 +729,17 @@ impl PageUpdate<'_> {
         } else {
             let fine = ((self.random(x, y, z, streams::FINE) >> (8 * k)) & 0xff) as f32;
             fine < (scaled - byte) * 256.0
+        }
+    }
+
+    /// Records the blast of `rule`, if it has one, at `twice`, twice the
+    /// local coordinates of the point (a cell's, or the midpoint of two).
+    #[inline(always)]
+    fn blast(&self, rule: &Rule, twice: [i32; 3], out: &mut PageResult) {
+        if let Some(blast) = rule.blast {
+            let center = [0, 1, 2]
+                .map(|a| (2 * i64::from(self.origin[a]) + i64::from(twice[a]) + 1) as f32 * 0.5);
+            out.blasts.push(ReactionBlast { center, blast });
         }
     }
 

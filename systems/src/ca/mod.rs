@@ -40,12 +40,12 @@ mod schedule;
 pub use kernel::rates;
 pub use level::{level, LevelStats};
 pub use plugin::AutomatonPlugin;
-pub use schedule::step;
+pub use schedule::{step, step_with_blasts};
 
 use loam_runtime::{Job, Seed, Stage};
 use loam_storage::VoxelWorld;
 
-use crate::materials::MaterialTable;
+use crate::materials::{Blast, MaterialTable};
 
 /// Which parts of the automaton run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,13 +92,30 @@ pub struct CaStats {
     pub active_pages: u64,
 }
 
+/// A blast a reaction set off this frame, for the fields
+/// (`fields.blasts` applies them in the same frame).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReactionBlast {
+    /// Where, in cells: the reacting cell's centre, or for a pair the
+    /// middle of the face the two share.
+    pub center: [f32; 3],
+    /// How strong.
+    pub blast: Blast,
+}
+
+/// The blasts the automaton's reactions set off this frame, in a fixed
+/// order ([`step_with_blasts`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReactionBlasts(pub Vec<ReactionBlast>);
+
 /// The `ca.step` job: one automaton frame over the [`VoxelWorld`]: the
-/// sweep ([`step`]), then levelling ([`level`]).
+/// sweep ([`step_with_blasts`]), then levelling ([`level`]).
 pub fn job() -> Job {
     Job::new("ca.step")
         .in_stage(Stage::Automaton)
         .writes::<VoxelWorld>()
         .writes::<CaStats>()
+        .writes::<ReactionBlasts>()
         .reads::<MaterialTable>()
         .reads::<CaConfig>()
         .reads::<Seed>()
@@ -110,7 +127,10 @@ pub fn job() -> Job {
             let frame = ctx.clock().frame;
             // The pages the sweep is about to update.
             let swept = world.table().woken().to_vec();
-            let mut stats = step(&mut world, &table, &config, seed, frame);
+            let mut blasts = ctx.write::<ReactionBlasts>()?;
+            blasts.0.clear();
+            let mut stats =
+                step_with_blasts(&mut world, &table, &config, seed, frame, &mut blasts.0);
             level(&mut world, &table, seed, frame, &swept);
             stats.active_pages = world.table().awake_count() as u64;
             *ctx.write::<CaStats>()? = stats;

@@ -2,10 +2,11 @@
 
 use loam_runtime::{Engine, Plugin, PluginError};
 
-use super::{CaConfig, CaStats};
+use super::{CaConfig, CaStats, ReactionBlasts};
 
 /// The falling-sand automaton (`ca.step`, stage `automaton`) with its
-/// configuration and statistics as resources.
+/// configuration, statistics and the blasts its reactions set off as
+/// resources.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AutomatonPlugin {
     /// Which parts of the automaton run.
@@ -20,6 +21,7 @@ impl Plugin for AutomatonPlugin {
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
         engine.insert_resource(self.config);
         engine.insert_resource(CaStats::default());
+        engine.insert_resource(ReactionBlasts::default());
         engine.add_job(super::job());
         Ok(())
     }

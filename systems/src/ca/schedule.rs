@@ -9,7 +9,7 @@ use super::flags::MOVED;
 use loam_runtime::Disjoint;
 
 use super::kernel::{Channels, PageResult, PageUpdate, NONE};
-use super::{CaConfig, CaStats};
+use super::{CaConfig, CaStats, ReactionBlast};
 use crate::materials::MaterialTable;
 
 /// Runs one automaton frame over the pages woken since the last one.
@@ -25,12 +25,29 @@ use crate::materials::MaterialTable;
 /// current rayon pool (serially when it has one thread). Returns what the
 /// frame did; the pages it changed, and those next to the changes, are woken
 /// for the next frame.
+///
+/// Blasts that reactions set off are dropped: [`step_with_blasts`] hands
+/// them out for the fields.
 pub fn step(
     world: &mut VoxelWorld,
     table: &MaterialTable,
     config: &CaConfig,
     seed: u64,
     frame: u64,
+) -> CaStats {
+    step_with_blasts(world, table, config, seed, frame, &mut Vec::new())
+}
+
+/// [`step`], appending the blasts that reactions set off to `blasts`, in
+/// page order (pages by phase, then by index) and sweep order within a
+/// page: the same on any number of threads.
+pub fn step_with_blasts(
+    world: &mut VoxelWorld,
+    table: &MaterialTable,
+    config: &CaConfig,
+    seed: u64,
+    frame: u64,
+    blasts: &mut Vec<ReactionBlast>,
 ) -> CaStats {
     let active = world.take_woken();
     let layout = *world.layout();
@@ -134,6 +151,7 @@ pub fn step(
         for (&p, r) in phase_pages.iter().zip(&results) {
             stats.moves += u64::from(r.moves);
             stats.reactions += u64::from(r.reactions);
+            blasts.extend_from_slice(&r.blasts);
             if r.wake == 0 {
                 continue;
             }

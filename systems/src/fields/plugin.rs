@@ -4,12 +4,14 @@ use loam_runtime::{Engine, Job, Plugin, PluginError, Seed, Stage};
 use loam_storage::VoxelWorld;
 
 use super::{couple, Fields};
+use crate::ca::ReactionBlasts;
 use crate::materials::MaterialTable;
 use crate::scale::WorldScale;
 
 /// The force fields: the [`Fields`] resource, `fields.couple` (stage
-/// `forces`: fields move and heat the world) and `fields.step` (stage
-/// `fields`: diffusion and decay).
+/// `forces`: fields move and heat the world), `fields.step` (stage
+/// `fields`: diffusion and decay), and where the world's reactions set off
+/// blasts, `fields.blasts` (stage `heat`, after `ca.step`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FieldsPlugin;
 
@@ -27,10 +29,10 @@ impl Plugin for FieldsPlugin {
 }
 
 impl FieldsPlugin {
-    /// All of the plugin but `fields.step`: the [`Fields`] resource and
-    /// `fields.couple`, for a plugin that steps the fields its own way (the
-    /// GPU's). Where the engine holds a [`VoxelWorld`] already, the fields
-    /// are held to it ([`Fields::within`]).
+    /// All of the plugin but `fields.step`: the [`Fields`] resource,
+    /// `fields.couple` and `fields.blasts`, for a plugin that steps the
+    /// fields its own way (the GPU's). Where the engine holds a
+    /// [`VoxelWorld`] already, the fields are held to it ([`Fields::within`]).
     pub fn install_coupling(engine: &mut Engine) {
         let size = engine.resource::<VoxelWorld>().map(|w| w.layout().size);
         let fields = Fields::default();
@@ -39,7 +41,37 @@ impl FieldsPlugin {
             None => fields,
         });
         engine.add_job(couple_job());
+        // Only a world whose reactions can blast needs the job (and the
+        // built-in ones cannot, so the usual graph is unchanged).
+        if engine
+            .resource::<MaterialTable>()
+            .is_some_and(|t| t.has_blasts())
+        {
+            if engine.resource::<ReactionBlasts>().is_none() {
+                engine.insert_resource(ReactionBlasts::default());
+            }
+            engine.add_job(blasts_job());
+        }
     }
+}
+
+/// The `fields.blasts` job: the blasts the automaton's reactions set off
+/// this frame, added to the fields in the order they were set off.
+pub fn blasts_job() -> Job {
+    Job::new("fields.blasts")
+        // After the automaton's stage: stages order jobs that share a
+        // resource, and this one needs the frame's blasts.
+        .in_stage(Stage::Heat)
+        .reads::<ReactionBlasts>()
+        .writes::<Fields>()
+        .run(|ctx| {
+            let blasts = ctx.read::<ReactionBlasts>()?;
+            let mut fields = ctx.write::<Fields>()?;
+            for b in &blasts.0 {
+                fields.add_explosion(b.center, b.blast.radius, b.blast.pressure, b.blast.heat);
+            }
+            Ok(())
+        })
 }
 
 /// The `fields.couple` job: fields move the world (see [`couple`]).

@@ -1,7 +1,7 @@
 //! Building a material table from definitions, each checked as it comes.
 
+use super::diagram::{State, Substance};
 use super::{id, Kind, Material, MaterialId, MaterialTable, Reaction, MAX_MATERIALS};
-use crate::phase::{State, Substance};
 
 /// Hottest temperature a material or reaction may name, K (as scenarios).
 const MAX_TEMPERATURE: f32 = 100_000.0;
@@ -186,6 +186,26 @@ impl MaterialsBuilder {
         }
         if !(reaction.heat.is_finite() && reaction.heat.abs() <= 1.0e12) {
             return fail("heat", "heat must be a number of J/m³ within ±1e12".into());
+        }
+        if let Some(b) = reaction.blast {
+            if !(b.pressure > 0.0 && b.pressure <= 1.0e9) {
+                return fail(
+                    "blast_pressure",
+                    "blast_pressure must be in (0, 1e9] Pa".into(),
+                );
+            }
+            if !(b.radius > 0.0 && b.radius <= 64.0) {
+                return fail(
+                    "blast_radius",
+                    "blast_radius must be in (0, 64] cells".into(),
+                );
+            }
+            if !(0.0..=MAX_TEMPERATURE).contains(&b.heat) {
+                return fail(
+                    "blast_heat",
+                    format!("blast_heat must be in [0, {MAX_TEMPERATURE}] K"),
+                );
+            }
         }
         let products = &reaction.into[..reaction.products()];
         if reaction.heat != 0.0 && products.iter().any(|&p| kind(p) == Kind::Fire) {

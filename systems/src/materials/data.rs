@@ -8,8 +8,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Item, Kind, Material, MaterialError, MaterialsBuilder, Reaction, AMBIENT};
-use crate::phase::{DiagramPoint, Phase, State, Substance, Transition};
+use super::diagram::{DiagramPoint, Phase, State, Substance, Transition};
+use super::{Blast, Item, Kind, Material, MaterialError, MaterialsBuilder, Reaction, AMBIENT};
 
 /// The built-in materials and reactions, as shipped.
 pub const BUILTIN_DATA: &str = include_str!("../../materials.toml");
@@ -70,6 +70,12 @@ pub struct ReactionDef {
     pub phase_change: Option<Spanned<bool>>,
     /// `creates_matter`: may make matter from empty space.
     pub creates_matter: Option<Spanned<bool>>,
+    /// `blast_pressure`, Pa: a blast through the fields where it happens.
+    pub blast_pressure: Option<Spanned<f64>>,
+    /// `blast_radius`, cells (default 3).
+    pub blast_radius: Option<Spanned<f64>>,
+    /// `blast_heat`, K of thermal excess (default 0).
+    pub blast_heat: Option<Spanned<f64>>,
 }
 
 /// A `[[substance]]` table: a phase diagram over materials.
@@ -315,6 +321,20 @@ impl ReactionDef {
             }
         }
         let flag = |v: &Option<Spanned<bool>>| v.as_ref().is_some_and(|v| *v.get_ref());
+        let blast = match (&self.blast_pressure, &self.blast_radius, &self.blast_heat) {
+            (None, None, None) => None,
+            (None, Some(v), _) | (None, _, Some(v)) => {
+                return Err(DataError {
+                    span: v.span(),
+                    message: "a blast needs blast_pressure".into(),
+                })
+            }
+            (Some(pressure), radius, heat) => Some(Blast {
+                pressure: f32_of(pressure),
+                radius: radius.as_ref().map_or(3.0, f32_of),
+                heat: heat.as_ref().map_or(0.0, f32_of),
+            }),
+        };
         Ok(Reaction {
             a,
             b,
@@ -326,6 +346,7 @@ impl ReactionDef {
             products_at_least: at_least,
             phase_change: flag(&self.phase_change),
             creates_matter: flag(&self.creates_matter),
+            blast,
         })
     }
 
@@ -341,6 +362,9 @@ impl ReactionDef {
             "max_temperature" => opt(&self.max_temperature),
             "heat" => opt(&self.heat),
             "min_product_temperature" => self.min_product_temperature.as_ref().map(Spanned::span),
+            "blast_pressure" => opt(&self.blast_pressure),
+            "blast_radius" => opt(&self.blast_radius),
+            "blast_heat" => opt(&self.blast_heat),
             _ => None,
         }
     }

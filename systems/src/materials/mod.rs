@@ -27,6 +27,7 @@
 
 mod builder;
 mod data;
+pub mod diagram;
 mod reaction;
 mod table;
 
@@ -35,7 +36,7 @@ pub use data::{
     DataError, MaterialDef, MaterialsData, PhaseDef, ReactionDef, SubstanceDef, TransitionDef,
     BUILTIN_DATA,
 };
-pub use reaction::{Reaction, Rule, IGNITE_RATE};
+pub use reaction::{Blast, Reaction, Rule, IGNITE_RATE};
 pub use table::{has, MaterialTable};
 
 /// A material id, the value of the `material` channel.

@@ -7,6 +7,19 @@ use super::MaterialId;
 /// catches fire.
 pub const IGNITE_RATE: f32 = 0.05;
 
+/// A blast a reaction sets off at the reacting cell, through the force
+/// fields: overpressure `pressure` (Pa) at the cell falling to nothing at
+/// `radius` cells, an outward push, and `heat` K of thermal excess.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Blast {
+    /// Peak overpressure, Pa.
+    pub pressure: f32,
+    /// Reach, cells.
+    pub radius: f32,
+    /// Thermal excess at the centre, K.
+    pub heat: f32,
+}
+
 /// A reaction, as data: a cell of `a` (and, for a pair reaction, a face
 /// neighbour of `b`) becomes `into`, with chance `rate` per frame (per
 /// contact for a pair), while `a`'s temperature is strictly between
@@ -51,6 +64,8 @@ pub struct Reaction {
     /// The products may hold more non-empty cells than the reactants (a
     /// reaction that makes matter from empty space must say so).
     pub creates_matter: bool,
+    /// A blast through the force fields where it happens (gunpowder).
+    pub blast: Option<Blast>,
 }
 
 impl Reaction {
@@ -67,6 +82,7 @@ impl Reaction {
             products_at_least: [None; 2],
             phase_change: false,
             creates_matter: false,
+            blast: None,
         }
     }
 
@@ -109,6 +125,14 @@ impl Reaction {
         }
     }
 
+    /// Setting off `blast` where it happens.
+    pub fn exploding(self, blast: Blast) -> Self {
+        Self {
+            blast: Some(blast),
+            ..self
+        }
+    }
+
     /// Marks it a phase change (see [`Reaction::phase_change`]).
     pub fn as_phase_change(self) -> Self {
         Self {
@@ -146,6 +170,8 @@ pub struct Rule {
     pub at_least: [Option<f32>; 2],
     /// Off while the phase pass runs.
     pub phase_change: bool,
+    /// The blast it sets off.
+    pub blast: Option<Blast>,
 }
 
 impl Rule {

@@ -6,9 +6,9 @@
 
 use std::sync::OnceLock;
 
+use super::diagram::Substance;
 use super::reaction::{just_above, Rule, IGNITE_RATE};
 use super::{id, Kind, Material, MaterialId, MaterialsBuilder, Reaction};
-use crate::phase::Substance;
 
 /// The material table as flat per-id arrays for kernels, plus the
 /// descriptions for people. Build one with [`MaterialTable::builder`];
@@ -238,6 +238,7 @@ impl MaterialTable {
             warm,
             at_least: r.products_at_least,
             phase_change: r.phase_change,
+            blast: r.blast,
         }
     }
 
@@ -248,6 +249,12 @@ impl MaterialTable {
             0 => None,
             k => self.rules.get(k as usize - 1),
         }
+    }
+
+    /// Whether any reaction sets off a blast (then the fields plugin applies
+    /// them: `fields.blasts`).
+    pub fn has_blasts(&self) -> bool {
+        self.rules.iter().any(|r| r.blast.is_some())
     }
 
     /// The single-cell reactions of `a`, in the order they are tried.
