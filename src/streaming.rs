@@ -317,10 +317,10 @@ pub fn check_world_file(
         return Err(FileError::Corrupt {
             path,
             what: format!(
-                "the file was made from other [[fill]]s than the scenario's (generator \
-                 fingerprint {recorded:#018x}, the scenario's {generator:#018x}): its stored \
-                 pages would sit beside pages generated from these fills, a mix of two worlds; \
-                 set [world] accept_other_fills = true to use it anyway"
+                "the file was made from other [[fill]]s or materials than the scenario's \
+                 (generator fingerprint {recorded:#018x}, the scenario's {generator:#018x}): its \
+                 stored pages would sit beside pages generated from these fills, a mix of two \
+                 worlds; set [world] accept_other_fills = true to use it anyway"
             ),
         });
     }

@@ -280,3 +280,31 @@ fn blasts_reach_the_fields_only_in_a_world_whose_reactions_blast() {
         sand.max_y
     );
 }
+
+#[test]
+fn a_world_file_made_with_some_materials_is_not_read_with_others() {
+    let d = dir("file-materials");
+    let streamed = |name: &str| {
+        let mut s = parse(
+            &SCENARIO.replace("\"acid\"", &format!("\"{name}\"")),
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        s.world.storage = Some(loam::StorageSpec::new(d.join("w.loam")));
+        s
+    };
+    let mut rt = Runtime::new(streamed("acid")).unwrap();
+    rt.run(5).unwrap();
+    rt.finish().unwrap();
+    drop(rt);
+    // Id 16 is acid in the file: a scenario whose id 16 is slime is refused.
+    let e = Runtime::new(streamed("slime"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("other [[fill]]s or materials"), "{e}");
+    let mut same = Runtime::new(streamed("acid")).unwrap();
+    assert!(same.report().materials.contains_key("acid"));
+    same.run(1).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -14,10 +14,12 @@ impl Scenario {
         WorldLayout::new(self.world.size, self.world.page)
     }
 
-    /// A fingerprint of everything that generates the world's pages: its
-    /// size, page, seed and `[[fill]]`s, in order (xxh3 of a fixed
-    /// little-endian encoding, the same on every machine and build). A world
-    /// file records it, so that it is not reused with other fills.
+    /// A fingerprint of everything that generates the world's pages and
+    /// says what they hold: its size, page, seed and `[[fill]]`s, in order,
+    /// and the names of its materials when they are not the built-in set
+    /// (xxh3 of a fixed little-endian encoding, the same on every machine
+    /// and build). A world file records it, so that it is not reused with
+    /// other fills, nor read with other materials.
     pub fn generator_fingerprint(&self) -> u64 {
         let mut bytes: Vec<u8> = Vec::new();
         let mut put = |b: &[u8]| bytes.extend_from_slice(b);
@@ -61,6 +63,17 @@ impl Scenario {
                         }
                     }
                 }
+            }
+        }
+        // What the ids in the pages mean: a world made with materials of
+        // its own is another world under other materials. (The built-in
+        // table adds nothing, so files made before tables were data keep
+        // their fingerprint.)
+        if *self.materials != loam_systems::MaterialTable::default() {
+            put(b"materials");
+            for (_, m) in self.materials.iter() {
+                put(m.name.as_bytes());
+                put(&[0]);
             }
         }
         // 0 means "not recorded" in a world file.
