@@ -4,8 +4,9 @@
 // slide and spread, gases rise and spread; a random choice only where there
 // is one, from the same counter-based hash; reactions first where the
 // page's temperatures allow them; then, with `heat`, heat conduction.
-// Material ids, thresholds and rates come from the CPU's tables, in a
-// prelude of constants (loam_gpu::shaders::ca_constants).
+// Reactions come from the CPU's material table, packed into `reactions`
+// (loam_gpu::reaction_tables; its layout's constants are a prelude,
+// loam_gpu::shaders::ca_constants).
 //
 // A page's update is sequential, so it is cut into dispatches of one slab
 // each, in the CPU's order: per phase, `range` (the page's temperature
@@ -50,6 +51,7 @@ const EMPTY: u32 = 0u;
 const POWDER: u32 = 2u;
 const LIQUID: u32 = 3u;
 const GAS: u32 = 4u;
+const FIRE: u32 = 5u;
 // Not a kind of the CPU's: the kinds table marks a gas denser than air
 // (MaterialTable::heavy) with it, and such a gas sinks as a liquid does.
 const HEAVY_GAS: u32 = 6u;
@@ -81,9 +83,9 @@ const HEAVY_GAS: u32 = 6u;
 const CHANGE_WORDS: u32 = 12u;
 // Per material: conductivity, then volumetric heat capacity.
 @group(0) @binding(10) var<storage, read> heat: array<f32>;
-// Per material: ignition temperature (infinite: never), then 1 where it
-// can react at all.
-@group(0) @binding(11) var<storage, read> ignition: array<f32>;
+// The reaction tables: per material, the pair index, the rules (see
+// loam_gpu::reaction_tables).
+@group(0) @binding(11) var<storage, read> reactions_table: array<u32>;
 // Latent heat a cell holds part way through a phase change (see
 // `VoxelWorld::latent`): it moves with the cell.
 @group(0) @binding(12) var<storage, read_write> latent: array<f32>;
@@ -150,7 +152,8 @@ fn enters(table_id: u32, m: u32, cell: u32) -> bool {
 }
 
 // 64 random bits for the cell (x, y, z) this frame from `stream` (0: moves
-// and slow reactions, 1: which neighbours a flame spreads to).
+// and slow reactions, 1: which neighbours a pair reaction happens with, 2:
+// the second byte of a neighbour whose first falls on the rate).
 fn random_stream(row: u32, x: i32, y: i32, z: i32, stream: u32) -> vec2<u32> {
     let gx = pages[30u * row + 27u] + u32(x);
     let gy = pages[30u * row + 28u] + u32(y);
@@ -237,32 +240,50 @@ fn flow(row: u32, x: i32, y: i32, z: i32, m: u32, dy: i32, table_id: u32, spread
         open |= u32(flows) << k;
     }
     if (open != 0u) {
+        // A viscous liquid spreads with chance 1 - viscosity; held back, it
+        // keeps its page awake.
+        let viscosity = material_float(m, 8u);
+        if (viscosity > 0.0 && f32((random(row, x, y, z).x >> 16u) & 0xFFu) < viscosity * 256.0) {
+            pending = true;
+            return NONE;
+        }
         return targets[choose(open, row, x, y, z, 1u)];
     }
     return NONE;
 }
 
-fn finite(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7F800000u) != 0x7F800000u;
+// Word `k` of material m's record in the reaction tables.
+fn material_word(m: u32, k: u32) -> u32 {
+    return reactions_table[m * MATERIAL_WORDS + k];
 }
 
-// Whether material m can react in a page whose temperatures span [lo, hi].
+fn material_float(m: u32, k: u32) -> f32 {
+    return bitcast<f32>(material_word(m, k));
+}
+
+// Word `k` of rule `r`.
+fn rule_word(r: u32, k: u32) -> u32 {
+    return reactions_table[RULES_AT + r * RULE_WORDS + k];
+}
+
+fn rule_float(r: u32, k: u32) -> f32 {
+    return bitcast<f32>(rule_word(r, k));
+}
+
+// Whether rule r applies at temperature t, as the CPU's Rule::applies.
+fn applies(r: u32, t: f32, phase_changes: bool) -> bool {
+    return (phase_changes || (rule_word(r, 9u) & 1u) == 0u) && rule_float(r, 3u) <= t && t < rule_float(r, 4u);
+}
+
+// Whether material m can react in a page whose temperatures span [lo, hi]:
+// it has pair reactions, or its single-cell ones span a temperature there.
 fn can_react(m: u32, lo: f32, hi: f32) -> bool {
-    if ((params.reactions & 1u) == 0u || ignition[256u + m] == 0.0) {
+    let flags = material_word(m, 0u);
+    if ((params.reactions & 1u) == 0u || (flags & 1u) == 0u) {
         return false;
     }
-    let thermal = (params.reactions & 2u) != 0u;
-    let ign = ignition[m];
-    if (m == ID_WATER) {
-        return (thermal && hi > BOIL_T) || hi >= ign;
-    } else if (m == ID_STEAM) {
-        return (thermal && lo < CONDENSE_T) || hi >= ign;
-    } else if (m == ID_ICE) {
-        return (thermal && hi > MELT_T) || hi >= ign;
-    } else if (m == ID_LAVA || m == ID_FIRE || m == ID_SMOKE) {
-        return true;
-    }
-    return hi >= ign;
+    let window = 3u + 2u * ((params.reactions >> 1u) & 1u);
+    return (flags & 2u) != 0u || (hi >= material_float(m, window) && lo < material_float(m, window + 1u));
 }
 
 fn transmute(i: u32, m: u32, t: f32) {
@@ -272,81 +293,118 @@ fn transmute(i: u32, m: u32, t: f32) {
     set_moved(i);
 }
 
-// Whether this cell's dice say the slow reaction of `rate` happens now.
-fn chance(row: u32, x: i32, y: i32, z: i32, rate: f32) -> bool {
-    let r = random(row, x, y, z).y >> 8u;
-    let hit = f32(r) * (1.0 / 16777216.0) < rate;
-    pending = pending || !hit;
-    return hit;
+// Turns cell i into product p of rule r, as the CPU's `produce`.
+fn produce(i: u32, r: u32, p: u32) {
+    let into = rule_word(r, p);
+    let warm = rule_float(r, 5u + p);
+    if (into == byte(0u, i)) {
+        if (warm != 0.0) {
+            temperature[i] = temperature[i] + warm;
+        }
+        return;
+    }
+    var t: f32;
+    if (kinds[into] == FIRE) {
+        t = material_float(into, 7u);
+    } else {
+        t = temperature[i];
+        if ((rule_word(r, 9u) & (2u << p)) != 0u) {
+            t = max(t, rule_float(r, 7u + p));
+        }
+    }
+    if (warm != 0.0) {
+        t = t + warm;
+    }
+    transmute(i, into, t);
+}
+
+// Whether a pair reaction of chance `rate` happens with face neighbour k,
+// as the CPU's `pair_dice`: byte k of `r`, and on the rate's boundary
+// byte k of a second draw.
+fn pair_dice(r: vec2<u32>, k: u32, rate: f32, row: u32, x: i32, y: i32, z: i32) -> bool {
+    var b = (r.x >> (8u * k)) & 0xFFu;
+    if (k >= 4u) {
+        b = (r.y >> (8u * (k - 4u))) & 0xFFu;
+    }
+    let byte_k = f32(b);
+    let scaled = rate * 256.0;
+    if (byte_k + 1.0 <= scaled) {
+        return true;
+    }
+    if (byte_k >= scaled) {
+        return false;
+    }
+    let f = random_stream(row, x, y, z, 2u);
+    var fine = (f.x >> (8u * k)) & 0xFFu;
+    if (k >= 4u) {
+        fine = (f.y >> (8u * (k - 4u))) & 0xFFu;
+    }
+    return f32(fine) < (scaled - byte_k) * 256.0;
 }
 
 const REACTED: u32 = 1u;
 const CHANGED: u32 = 2u;
 
-// The reactions of cell i (material m, at (x, y, z)), as the CPU's:
-// REACTED if it changed, CHANGED if it or a neighbour changed.
+// The reactions of cell i (material m, at (x, y, z)), as the CPU's: pair
+// reactions with each face neighbour in turn, then the first single-cell
+// one whose dice say yes. REACTED if it changed, CHANGED if it or a
+// neighbour changed.
 fn react(row: u32, x: i32, y: i32, z: i32, i: u32, m: u32) -> u32 {
     let t = temperature[i];
-    let thermal = (params.reactions & 2u) != 0u;
+    let phase_changes = (params.reactions & 2u) != 0u;
     var out = 0u;
-    var reacted = false;
-    if (m == ID_LAVA) {
-        var water = NONE;
-        for (var n = 0u; n < 6u; n++) {
-            let d = NEIGHBOURS[n];
-            let j = addr(row, x + d.x, y + d.y, z + d.z);
-            if (j != NONE && byte(0u, j) == ID_WATER) {
-                water = j;
-                break;
-            }
-        }
-        if (water != NONE) {
-            transmute(i, ID_BASALT, t);
-            transmute(water, ID_STEAM, max(temperature[water], BOIL_T + 30.0));
-            out |= CHANGED;
-            reacted = true;
-        } else if (thermal && t < SOLIDIFY_T) {
-            transmute(i, ID_BASALT, t);
-            reacted = true;
-        }
-    } else if (m == ID_WATER && thermal && t > BOIL_T && chance(row, x, y, z, RATE_BOIL)) {
-        transmute(i, ID_STEAM, t);
-        reacted = true;
-    } else if (m == ID_STEAM && thermal && t < CONDENSE_T && chance(row, x, y, z, RATE_CONDENSE)) {
-        transmute(i, ID_WATER, t);
-        reacted = true;
-    } else if (m == ID_ICE && thermal && t > MELT_T && chance(row, x, y, z, RATE_MELT)) {
-        transmute(i, ID_WATER, t);
-        reacted = true;
-    } else if (m == ID_FIRE) {
-        // Flames spread to flammable neighbours they touch.
+    if ((material_word(m, 0u) & 2u) != 0u) {
         let r = random_stream(row, x, y, z, 1u);
         for (var k = 0u; k < 6u; k++) {
             let d = NEIGHBOURS[k];
             let j = addr(row, x + d.x, y + d.y, z + d.z);
-            var byte_k = (r.x >> (8u * k)) & 0xFFu;
-            if (k >= 4u) {
-                byte_k = (r.y >> (8u * (k - 4u))) & 0xFFu;
+            if (j == NONE) {
+                continue;
             }
-            let roll = f32(byte_k) * (1.0 / 256.0);
-            if (j != NONE && finite(ignition[byte(0u, j)]) && roll < RATE_SPREAD) {
-                transmute(j, ID_FIRE, FLAME_T);
-                reactions += 1;
-                out |= CHANGED;
+            let index = reactions_table[PAIRS_AT + 256u * m + byte(0u, j)];
+            if (index == 0u) {
+                continue;
+            }
+            let rule = index - 1u;
+            if (!applies(rule, t, phase_changes)) {
+                continue;
+            }
+            if (!pair_dice(r, k, rule_float(rule, 2u), row, x, y, z)) {
+                pending = true;
+                continue;
+            }
+            produce(j, rule, 1u);
+            reactions += 1;
+            out |= CHANGED;
+            let changes_itself = rule_word(rule, 0u) != m;
+            produce(i, rule, 0u);
+            if (changes_itself) {
+                return REACTED | CHANGED;
             }
         }
-        if (chance(row, x, y, z, RATE_BURN_OUT)) {
-            transmute(i, ID_SMOKE, t);
+    }
+    var reacted = false;
+    var rolled = false;
+    var dice = 0.0;
+    let end = material_word(m, 2u);
+    for (var rule = material_word(m, 1u); rule < end; rule++) {
+        if (!applies(rule, t, phase_changes)) {
+            continue;
+        }
+        if (!rolled) {
+            dice = f32(random(row, x, y, z).y >> 8u) * (1.0 / 16777216.0);
+            rolled = true;
+        }
+        if (dice < rule_float(rule, 2u)) {
+            produce(i, rule, 0u);
             reacted = true;
-        } else {
-            temperature[i] = FLAME_T;
+            break;
         }
-    } else if (m == ID_SMOKE && chance(row, x, y, z, RATE_DISSIPATE)) {
-        transmute(i, ID_AIR, t);
-        reacted = true;
-    } else if (t >= ignition[m] && chance(row, x, y, z, RATE_IGNITE)) {
-        transmute(i, ID_FIRE, FLAME_T);
-        reacted = true;
+        pending = true;
+    }
+    if (!reacted && kinds[m] == FIRE) {
+        // A burning cell holds its flame temperature.
+        temperature[i] = material_float(m, 7u);
     }
     if (reacted) {
         reactions += 1;

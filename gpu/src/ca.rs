@@ -69,42 +69,17 @@ pub struct GpuAutomaton {
     slots: Vec<usize>,
 }
 
-/// Whether the GPU automaton can run `table`: its kernel has the built-in
-/// reactions compiled in (`shaders::ca_constants`), and reads materials'
-/// kinds, densities and ignition temperatures from buffers. So a table may
-/// add and change materials, flammable ones too, but neither list
-/// reactions of its own, add a fire, nor make a liquid viscous. The error
-/// says which.
+/// Whether the GPU automaton can run `table`: it reads the materials and
+/// reactions from buffers (`reaction_tables`), as the CPU does, but hands
+/// out no blasts, so a table whose reactions blast is refused (the error
+/// says so).
 pub fn runs_reactions_of(table: &MaterialTable) -> Result<(), String> {
-    use loam_systems::ca::rates;
-    use loam_systems::materials::{id, thresholds, Kind};
-    let builtin = MaterialTable::default();
-    if table.reactions() != builtin.reactions() {
+    if table.has_blasts() {
         return Err(
-            "the GPU automaton runs only the built-in reactions (its kernel has them \
-                    compiled in): run a scenario with reactions of its own on the CPU \
-                    automaton (gpu_automaton = false)"
+            "the GPU automaton sets off no blasts: run a scenario whose reactions \
+                    blast on the CPU automaton (gpu_automaton = false)"
                 .into(),
         );
-    }
-    for (m, material) in table.iter() {
-        if material.viscosity > 0.0 {
-            return Err(format!(
-                "the GPU automaton has no viscous liquids (`{}`): run it on the CPU automaton \
-                 (gpu_automaton = false)",
-                material.name
-            ));
-        }
-        let flame = (material.spread, material.spawn_temperature);
-        if material.kind == Kind::Fire
-            && (m != id::FIRE || flame != (rates::SPREAD, thresholds::FLAME))
-        {
-            return Err(format!(
-                "the GPU automaton knows only the built-in fire, not `{}`: run it on the CPU \
-                 automaton (gpu_automaton = false)",
-                material.name
-            ));
-        }
     }
     Ok(())
 }
@@ -209,15 +184,9 @@ impl GpuAutomaton {
             bytemuck::cast_slice(&conduction),
             wgpu::BufferUsages::empty(),
         );
-        let ignition: Vec<f32> = table
-            .ignition
-            .iter()
-            .copied()
-            .chain(table.reactive.iter().map(|&r| f32::from(u8::from(r))))
-            .collect();
-        let ignition = buffer(
-            "ca.ignition",
-            bytemuck::cast_slice(&ignition),
+        let reactions = buffer(
+            "ca.reactions",
+            bytemuck::cast_slice(&crate::reaction_tables::pack(table)),
             wgpu::BufferUsages::empty(),
         );
         let rises = buffer(
@@ -270,7 +239,7 @@ impl GpuAutomaton {
                 &rises,
                 &changes,
                 &heat,
-                &ignition,
+                &reactions,
                 &pools.latent,
             ]
             .iter()

@@ -52,6 +52,7 @@ mod phase;
 pub mod plugins;
 mod pools;
 pub mod random;
+pub mod reaction_tables;
 mod runs;
 pub mod shaders;
 mod timing;

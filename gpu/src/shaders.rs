@@ -35,45 +35,19 @@ pub fn phase_metropolis() -> String {
     with_random(PHASE_METROPOLIS)
 }
 
-/// The CPU automaton's material ids, temperature thresholds and reaction
-/// rates as WGSL constants, for `ca_move.wgsl`. Floats are written as
-/// Rust prints them, the shortest decimal that reads back to the same
-/// `f32`, so the GPU compares against exactly the CPU's numbers.
+/// The layout of the reaction tables (`reaction_tables`) as WGSL
+/// constants, for `ca_move.wgsl`.
 pub fn ca_constants() -> String {
-    use loam_systems::ca::rates;
-    use loam_systems::materials::{id, thresholds};
-    let ids = [
-        ("AIR", id::AIR),
-        ("WATER", id::WATER),
-        ("STEAM", id::STEAM),
-        ("ICE", id::ICE),
-        ("LAVA", id::LAVA),
-        ("BASALT", id::BASALT),
-        ("FIRE", id::FIRE),
-        ("SMOKE", id::SMOKE),
-    ];
-    let floats = [
-        ("BOIL_T", thresholds::BOIL),
-        ("CONDENSE_T", thresholds::CONDENSE),
-        ("MELT_T", thresholds::MELT),
-        ("SOLIDIFY_T", thresholds::SOLIDIFY),
-        ("FLAME_T", thresholds::FLAME),
-        ("RATE_BOIL", rates::BOIL),
-        ("RATE_CONDENSE", rates::CONDENSE),
-        ("RATE_MELT", rates::MELT),
-        ("RATE_IGNITE", rates::IGNITE),
-        ("RATE_BURN_OUT", rates::BURN_OUT),
-        ("RATE_DISSIPATE", rates::DISSIPATE),
-        ("RATE_SPREAD", rates::SPREAD),
-    ];
-    let mut out = String::new();
-    for (name, v) in ids {
-        out += &format!("const ID_{name}: u32 = {v}u;\n");
-    }
-    for (name, v) in floats {
-        out += &format!("const {name}: f32 = {v:?};\n");
-    }
-    out
+    use crate::reaction_tables::{MATERIAL_WORDS, PAIRS_AT, RULES_AT, RULE_WORDS};
+    [
+        ("MATERIAL_WORDS", MATERIAL_WORDS),
+        ("PAIRS_AT", PAIRS_AT),
+        ("RULES_AT", RULES_AT),
+        ("RULE_WORDS", RULE_WORDS),
+    ]
+    .iter()
+    .map(|(name, v)| format!("const {name}: u32 = {v}u;\n"))
+    .collect()
 }
 
 /// Bodies a body lists as near it in `xpbd_substep.wgsl`; one near more

@@ -278,3 +278,94 @@ pub(super) fn automaton_matches_the_cpu_at_every_page_size() {
         }
     }
 }
+
+pub(super) fn automaton_with_a_scenario_s_own_materials_and_reactions_matches_the_cpu_bit_for_bit()
+{
+    use loam_storage::{VoxelWorld, WorldLayout};
+    use loam_systems::ca::CaConfig;
+    use loam_systems::materials::{id, Kind, Material, MaterialTable, Reaction, AMBIENT};
+    let gpu = gpu();
+    // Acid eating stone (a pair rate off the 1/256 grid: the second byte),
+    // a fire of its own spreading through straw and burning out, a decaying
+    // isotope, thermite releasing heat, a viscous liquid, and water over
+    // lava as built in.
+    let mut b = MaterialTable::builder();
+    let add = |b: &mut loam_systems::materials::MaterialsBuilder, m: Material| b.add(m).unwrap();
+    let acid = add(&mut b, Material::new("acid", Kind::Liquid, 1200.0, 3.9e6));
+    let blue = add(
+        &mut b,
+        Material {
+            spread: 0.3,
+            spawn_temperature: 1500.0,
+            ..Material::new("blue_fire", Kind::Fire, 0.3, 330.0)
+        },
+    );
+    let straw = add(
+        &mut b,
+        Material {
+            ignition: Some(450.0),
+            ..Material::new("straw", Kind::Solid, 100.0, 2.0e5)
+        },
+    );
+    let isotope = add(
+        &mut b,
+        Material::new("isotope", Kind::Powder, 5000.0, 2.0e6),
+    );
+    let rust = add(&mut b, Material::new("rust", Kind::Solid, 4000.0, 3.0e6));
+    let aluminium = add(
+        &mut b,
+        Material::new("aluminium", Kind::Powder, 4000.0, 3.0e6),
+    );
+    let honey = add(
+        &mut b,
+        Material {
+            viscosity: 0.8,
+            ..Material::new("honey", Kind::Liquid, 1400.0, 3.0e6)
+        },
+    );
+    for r in [
+        Reaction::pair(acid, id::STONE, [id::AIR, acid], 0.05),
+        Reaction::single(blue, id::SMOKE, 0.03),
+        Reaction::single(isotope, id::GRAVEL, 0.01).above(250.0),
+        Reaction::pair(aluminium, rust, [id::GRAVEL, id::SAND], 0.2).releasing(4.0e8),
+    ] {
+        b.react(r).unwrap();
+    }
+    let table = b.build().unwrap();
+    let layout = WorldLayout::new([32, 32, 32], 8).expect("a valid layout");
+    let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+    let boxes = [
+        ([0, 0, 0], [32, 4, 32], id::STONE, AMBIENT),
+        ([2, 4, 2], [10, 7, 10], acid, AMBIENT),
+        ([14, 4, 2], [26, 6, 12], straw, AMBIENT),
+        ([19, 6, 6], [20, 7, 7], blue, 1500.0),
+        ([2, 4, 18], [8, 10, 24], isotope, 300.0),
+        ([12, 4, 18], [18, 6, 24], rust, AMBIENT),
+        ([12, 6, 18], [18, 9, 24], aluminium, AMBIENT),
+        ([22, 10, 20], [28, 18, 26], honey, AMBIENT),
+        ([4, 14, 4], [9, 17, 9], id::LAVA, 1400.0),
+        ([3, 8, 3], [10, 12, 10], id::WATER, 290.0),
+    ];
+    for (lo, hi, m, t) in boxes {
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                for x in lo[0]..hi[0] {
+                    world.set_cell([x, y, z], m, t);
+                }
+            }
+        }
+    }
+    let run = on_the_cpus_schedule(&gpu, &world, &table, &CaConfig::default(), 2027);
+    assert!(run.reactions > 200, "things reacted: {}", run.reactions);
+    assert_eq!(
+        first_difference(&run.cpu, &run.gpu),
+        None,
+        "the same world, cell for cell"
+    );
+    let count = |w: &VoxelWorld, m| w.pools().material.iter().filter(|&&c| c == m).count();
+    assert!(count(&run.gpu, straw) < 12 * 2 * 10, "the fire spread");
+    assert!(
+        count(&run.gpu, id::GRAVEL) > 0,
+        "isotopes decayed and thermite burnt"
+    );
+}

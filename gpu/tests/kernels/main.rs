@@ -116,6 +116,7 @@ fn main() -> ExitCode {
         on_gpu("phase_pass_near_the_boiling_point_agrees_with_the_cpu_statistically", phase_pass_near_the_boiling_point_agrees_with_the_cpu_statistically),
         on_gpu("phase_changes_held_part_way_agree_with_the_cpu", phase_changes_held_part_way_agree_with_the_cpu),
         on_gpu("automaton_matches_the_cpu_at_every_page_size", automaton_matches_the_cpu_at_every_page_size),
+        on_gpu("automaton_with_a_scenario_s_own_materials_and_reactions_matches_the_cpu_bit_for_bit", automaton_with_a_scenario_s_own_materials_and_reactions_matches_the_cpu_bit_for_bit),
         on_gpu("the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_cpu_does", the_phase_pass_asks_for_the_absent_pages_its_columns_reach_as_the_cpu_does),
     ]);
     // Each test makes its own device.

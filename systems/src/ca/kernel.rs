@@ -11,7 +11,8 @@ use loam_storage::neighbourhood::{self, sideways_reach};
 use super::flags::MOVED;
 use loam_runtime::Disjoint;
 
-use super::{CaConfig, ReactionBlast};
+use super::CaConfig;
+use crate::materials::ReactionBlast;
 use crate::materials::{has, Kind, MaterialTable, Rule};
 
 /// Address of a cell that does not exist (a wall).
@@ -36,27 +37,6 @@ pub(crate) struct Channels<'a> {
 
 /// Temperature changes smaller than this (K per frame) let a page sleep.
 pub(crate) const HEAT_EPSILON: f32 = 1e-3;
-
-/// Probabilities per frame of the built-in slow reactions, as the shipped
-/// data says (a test checks they agree), for the GPU's copy of the
-/// automaton, which runs the built-in reactions only.
-pub mod rates {
-    /// Water above its boiling point turns to steam.
-    pub const BOIL: f32 = 0.05;
-    /// Steam below its condensing point turns to water.
-    pub const CONDENSE: f32 = 0.02;
-    /// Ice above its melting point turns to water.
-    pub const MELT: f32 = 0.02;
-    /// A material at its ignition temperature catches fire.
-    pub const IGNITE: f32 = crate::materials::IGNITE_RATE;
-    /// Fire turns to smoke.
-    pub const BURN_OUT: f32 = 1.0 / 90.0;
-    /// Smoke turns to air.
-    pub const DISSIPATE: f32 = 1.0 / 250.0;
-    /// Fire spreads to a flammable face neighbour: 11/256, exactly what
-    /// comparing a random byte over 256 with 0.04 always gave.
-    pub const SPREAD: f32 = 11.0 / 256.0;
-}
 
 /// Random streams, so unrelated choices of one cell are independent.
 mod streams {

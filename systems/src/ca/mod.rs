@@ -37,7 +37,6 @@ mod level;
 mod plugin;
 mod schedule;
 
-pub use kernel::rates;
 pub use level::{level, LevelStats};
 pub use plugin::AutomatonPlugin;
 pub use schedule::{step, step_with_blasts};
@@ -45,7 +44,7 @@ pub use schedule::{step, step_with_blasts};
 use loam_runtime::{Job, Seed, Stage};
 use loam_storage::VoxelWorld;
 
-use crate::materials::{Blast, MaterialTable};
+use crate::materials::{MaterialTable, ReactionBlasts};
 
 /// Which parts of the automaton run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,22 +90,6 @@ pub struct CaStats {
     /// Pages awake for the next frame.
     pub active_pages: u64,
 }
-
-/// A blast a reaction set off this frame, for the fields
-/// (`fields.blasts` applies them in the same frame).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ReactionBlast {
-    /// Where, in cells: the reacting cell's centre, or for a pair the
-    /// middle of the face the two share.
-    pub center: [f32; 3],
-    /// How strong.
-    pub blast: Blast,
-}
-
-/// The blasts the automaton's reactions set off this frame, in a fixed
-/// order ([`step_with_blasts`]).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReactionBlasts(pub Vec<ReactionBlast>);
 
 /// The `ca.step` job: one automaton frame over the [`VoxelWorld`]: the
 /// sweep ([`step_with_blasts`]), then levelling ([`level`]).

@@ -2,7 +2,8 @@
 
 use loam_runtime::{Engine, Plugin, PluginError};
 
-use super::{CaConfig, CaStats, ReactionBlasts};
+use super::{CaConfig, CaStats};
+use crate::materials::ReactionBlasts;
 
 /// The falling-sand automaton (`ca.step`, stage `automaton`) with its
 /// configuration, statistics and the blasts its reactions set off as

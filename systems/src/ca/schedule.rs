@@ -9,8 +9,9 @@ use super::flags::MOVED;
 use loam_runtime::Disjoint;
 
 use super::kernel::{Channels, PageResult, PageUpdate, NONE};
-use super::{CaConfig, CaStats, ReactionBlast};
+use super::{CaConfig, CaStats};
 use crate::materials::MaterialTable;
+use crate::materials::ReactionBlast;
 
 /// Runs one automaton frame over the pages woken since the last one.
 ///

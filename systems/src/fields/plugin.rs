@@ -4,8 +4,7 @@ use loam_runtime::{Engine, Job, Plugin, PluginError, Seed, Stage};
 use loam_storage::VoxelWorld;
 
 use super::{couple, Fields};
-use crate::ca::ReactionBlasts;
-use crate::materials::MaterialTable;
+use crate::materials::{MaterialTable, ReactionBlasts};
 use crate::scale::WorldScale;
 
 /// The force fields: the [`Fields`] resource, `fields.couple` (stage

@@ -36,7 +36,7 @@ pub use data::{
     DataError, MaterialDef, MaterialsData, PhaseDef, ReactionDef, SubstanceDef, TransitionDef,
     BUILTIN_DATA,
 };
-pub use reaction::{Blast, Reaction, Rule, IGNITE_RATE};
+pub use reaction::{Blast, Reaction, ReactionBlast, ReactionBlasts, Rule, IGNITE_RATE};
 pub use table::{has, MaterialTable};
 
 /// A material id, the value of the `material` channel.
@@ -189,19 +189,3 @@ pub mod id {
 
 /// Room temperature, K.
 pub const AMBIENT: f32 = 293.15;
-
-/// Temperatures at which the built-in reactions happen, K, as the shipped
-/// data says (a test checks they agree; the GPU automaton, which runs the
-/// built-in reactions only, is compiled with these).
-pub mod thresholds {
-    /// Water boils to steam above this.
-    pub const BOIL: f32 = 373.15;
-    /// Steam condenses to water below this.
-    pub const CONDENSE: f32 = 363.15;
-    /// Ice melts above this.
-    pub const MELT: f32 = 273.15;
-    /// Lava solidifies to basalt below this.
-    pub const SOLIDIFY: f32 = 1000.0;
-    /// Temperature fire holds while it burns.
-    pub const FLAME: f32 = 1200.0;
-}

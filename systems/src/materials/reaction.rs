@@ -194,3 +194,21 @@ impl Rule {
 pub(super) fn just_above(t: f32) -> f32 {
     f32::from_bits(t.to_bits() + 1)
 }
+
+/// A blast a reaction set off this frame, for the fields
+/// (`fields.blasts` applies them in the same frame): what the automaton
+/// and the fields share.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReactionBlast {
+    /// Where, in cells: the reacting cell's centre, or for a pair the
+    /// middle of the face the two share.
+    pub center: [f32; 3],
+    /// How strong.
+    pub blast: Blast,
+}
+
+/// The blasts the automaton's reactions set off this frame, in a fixed
+/// order (`ca::step_with_blasts`): a resource the automaton
+/// writes and the fields read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReactionBlasts(pub Vec<ReactionBlast>);

@@ -245,10 +245,29 @@ impl MaterialTable {
     /// The reaction of a cell of `a` with a face neighbour of `b`.
     #[inline(always)]
     pub fn pair(&self, a: MaterialId, b: MaterialId) -> Option<&Rule> {
+        self.pair_index(a, b).and_then(|k| self.rules.get(k))
+    }
+
+    /// The index in [`Self::rules`] of the reaction of `a` with `b`.
+    #[inline(always)]
+    pub fn pair_index(&self, a: MaterialId, b: MaterialId) -> Option<usize> {
         match self.pair[a as usize][b as usize] {
             0 => None,
-            k => self.rules.get(k as usize - 1),
+            k => Some(k as usize - 1),
         }
+    }
+
+    /// Every rule: the pair reactions and the single-cell ones, which
+    /// [`Self::pair_index`] and [`Self::single_range`] index (for kernels
+    /// that take the tables as buffers: the GPU's).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Where the single-cell rules of `a` are in [`Self::rules`].
+    pub fn single_range(&self, a: MaterialId) -> std::ops::Range<usize> {
+        let (start, end) = self.singles[a as usize];
+        start as usize..end as usize
     }
 
     /// Whether any reaction sets off a blast (then the fields plugin applies
@@ -260,8 +279,7 @@ impl MaterialTable {
     /// The single-cell reactions of `a`, in the order they are tried.
     #[inline(always)]
     pub fn singles(&self, a: MaterialId) -> &[Rule] {
-        let (start, end) = self.singles[a as usize];
-        &self.rules[start as usize..end as usize]
+        &self.rules[self.single_range(a)]
     }
 
     /// The material with id `id`.
