@@ -3,7 +3,7 @@
 
 use loam_systems::materials::{
     id, Item, Kind, Material, MaterialError, MaterialTable, MaterialsBuilder, MaterialsData,
-    Reaction, MAX_MATERIALS,
+    Reaction, MAX_MATERIALS, MAX_REACTIONS,
 };
 
 fn acid() -> Material {
@@ -145,6 +145,28 @@ fn more_than_255_materials_are_refused() {
         .unwrap_err();
     assert!(e.message.contains("more than 255 materials"), "{e}");
     assert_eq!(b.build().unwrap().len(), MAX_MATERIALS);
+}
+
+#[test]
+fn more_than_4096_reactions_are_refused() {
+    let mut b = MaterialTable::builder();
+    let first = MaterialTable::default().reactions().len();
+    // Single-cell reactions of one material over narrow, apart windows.
+    for k in first..MAX_REACTIONS {
+        let t = 10.0 + 2.0 * k as f32;
+        b.react(
+            Reaction::single(id::SAND, id::GRAVEL, 0.1)
+                .above(t)
+                .below(t + 1.0),
+        )
+        .unwrap();
+    }
+    let e = b
+        .react(Reaction::single(id::STONE, id::SAND, 0.1))
+        .unwrap_err();
+    assert!(e.message.contains("more than 4096 reactions"), "{e}");
+    let table = b.build().unwrap();
+    assert_eq!(table.reactions().len(), MAX_REACTIONS);
 }
 
 #[test]

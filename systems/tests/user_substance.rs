@@ -118,6 +118,14 @@ fn a_substance_s_mistakes_are_refused_at_their_key() {
     );
     assert!(twice[data.span_of(&e, 7).unwrap()].contains("\"steam\""));
     refused(
+        "{ material = \"ethanol\", state = \"liquid\", density = 789.0, cp = 112.4 },",
+        "{ material = \"ethanol\", state = \"liquid\", density = 789.0, cp = 112.4 }, \
+         { material = \"sand\", state = \"solid\", density = 1600.0, cp = 30.0 }, \
+         { material = \"gravel\", state = \"solid\", density = 1800.0, cp = 30.0 },",
+        "it needs 1 to 3",
+        "latent_heat",
+    );
+    refused(
         "to = \"ethanol_vapour\"",
         "to = \"ethanol\"",
         "names no two",

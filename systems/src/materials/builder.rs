@@ -6,6 +6,11 @@ use super::{id, Kind, Material, MaterialId, MaterialTable, Reaction, MAX_MATERIA
 /// Hottest temperature a material or reaction may name, K (as scenarios).
 const MAX_TEMPERATURE: f32 = 100_000.0;
 
+/// Most reactions a table lists. With the rules a table adds (a fire's
+/// spread to each flammable material, each ignition) they stay well within
+/// the 16-bit indices the automaton's tables use.
+pub const MAX_REACTIONS: usize = 4096;
+
 /// What a [`MaterialError`] is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Item {
@@ -130,6 +135,13 @@ impl MaterialsBuilder {
     pub fn react(&mut self, reaction: Reaction) -> Result<(), MaterialError> {
         let item = Item::Reaction(self.reactions.len());
         let fail = |field, message: String| Err(self.error(item.clone(), Some(field), message));
+        if self.reactions.len() >= MAX_REACTIONS {
+            return Err(self.error(
+                item.clone(),
+                None,
+                format!("more than {MAX_REACTIONS} reactions"),
+            ));
+        }
         let n = self.materials.len();
         let known = |m: MaterialId| (m as usize) < n;
         if !known(reaction.a) {

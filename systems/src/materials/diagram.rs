@@ -27,6 +27,9 @@ use super::MaterialId;
 
 /// Gas constant, J/(mol·K).
 pub const R: f64 = 8.314_462_618;
+/// Most phases a substance has (the phase pass keeps its pair terms in
+/// fixed 3 × 3 tables).
+pub const MAX_PHASES: usize = 3;
 /// Reference pressure of the data, Pa (1 atm).
 pub const P0: f64 = 101_325.0;
 
@@ -117,8 +120,11 @@ impl Substance {
         transitions: Vec<Transition>,
     ) -> Result<Self, String> {
         let name = name.into();
-        if phases.is_empty() {
-            return Err(format!("substance `{name}` has no phases"));
+        if phases.is_empty() || phases.len() > MAX_PHASES {
+            return Err(format!(
+                "substance `{name}` has {} phases: it needs 1 to {MAX_PHASES}",
+                phases.len()
+            ));
         }
         if let Some(t) = transitions
             .iter()

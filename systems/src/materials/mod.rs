@@ -31,7 +31,7 @@ pub mod diagram;
 mod reaction;
 mod table;
 
-pub use builder::{Item, MaterialError, MaterialsBuilder};
+pub use builder::{Item, MaterialError, MaterialsBuilder, MAX_REACTIONS};
 pub use data::{
     DataError, MaterialDef, MaterialsData, PhaseDef, ReactionDef, SubstanceDef, TransitionDef,
     BUILTIN_DATA,

@@ -121,7 +121,8 @@ impl PhaseTerms {
 /// Every substance's terms for voxels of edge `voxel_size` (m).
 ///
 /// # Panics
-/// If a substance has more than 3 phases.
+/// If a substance has more than [`MAX_PHASES`](crate::materials::diagram::MAX_PHASES)
+/// phases, which [`Substance::new`](crate::materials::diagram::Substance::new) refuses.
 pub fn substance_terms(phases: &PhaseTable, voxel_size: f64) -> Vec<SubstanceTerms> {
     phases
         .substances
