@@ -12,8 +12,7 @@ use super::flags::MOVED;
 use loam_runtime::Disjoint;
 
 use super::CaConfig;
-use crate::materials::ReactionBlast;
-use crate::materials::{has, Kind, MaterialTable, Rule};
+use crate::materials::{has, Kind, MaterialTable, ReactionBlast, Rule};
 
 /// Address of a cell that does not exist (a wall).
 pub(crate) const NONE: usize = usize::MAX;
