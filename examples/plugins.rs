@@ -7,6 +7,7 @@ use loam::loam_runtime::{Engine, Job, Plugin, PluginError, Stage};
 use loam::loam_storage::VoxelWorld;
 use loam::loam_systems::ca::{self, CaConfig};
 use loam::loam_systems::materials::id;
+use loam::loam_systems::materials::ReactionBlasts;
 use loam::{Fill, Runtime, Scenario, Shape};
 
 /// Our own system: counts the sand cells in the world after every frame.
@@ -54,8 +55,11 @@ impl Plugin for HalfRateAutomaton {
     }
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
+        // What `ca.step` reads and writes besides the world and the
+        // material table (the world plugin's).
         engine.insert_resource(CaConfig::default());
         engine.insert_resource(ca::CaStats::default());
+        engine.insert_resource(ReactionBlasts::default());
         engine.add_job(ca::job().every(2));
         Ok(())
     }

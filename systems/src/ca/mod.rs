@@ -92,7 +92,9 @@ pub struct CaStats {
 }
 
 /// The `ca.step` job: one automaton frame over the [`VoxelWorld`]: the
-/// sweep ([`step_with_blasts`]), then levelling ([`level`]).
+/// sweep ([`step_with_blasts`]), then levelling ([`level`]). Besides the
+/// world and the [`MaterialTable`] it needs the [`CaConfig`], [`CaStats`]
+/// and [`ReactionBlasts`] resources ([`AutomatonPlugin`] inserts them).
 pub fn job() -> Job {
     Job::new("ca.step")
         .in_stage(Stage::Automaton)
