@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::command::{Command, CommandHandle, SenderState, Sent};
 use crate::generate::{apply_fill, spawn_temperature};
+use crate::recording::{CommandEvent, CommandTape};
 use crate::scenario::{
     Emitter, HeatBathSpec, PressureSpec, Scenario, ScheduledCommand, Shape, WindSpec,
 };
@@ -79,6 +80,7 @@ impl Plugin for CommandsPlugin {
         engine.insert_resource(ScheduledCommands(scheduled));
         engine.insert_resource(Senders(Arc::default()));
         engine.insert_resource(SentCommands::default());
+        engine.insert_resource(CommandTape::default());
         persist_actors(engine);
         persist_scheduled(engine);
         persist_sent(engine);
@@ -213,6 +215,7 @@ fn commands_job() -> Job {
         .writes::<Inbox<Sent>>()
         .writes::<ScheduledCommands>()
         .writes::<SentCommands>()
+        .writes::<CommandTape>()
         .reads::<Senders>()
         .writes::<VoxelWorld>()
         .writes::<hecs::World>()
@@ -224,81 +227,60 @@ fn commands_job() -> Job {
         .run(|ctx| {
             let frame = ctx.clock().frame;
             let seed = ctx.read::<Seed>()?.0;
-            let mut due: Vec<(Command, Option<CommandHandle>)> = Vec::new();
-            {
-                let mut scheduled = ctx.write::<ScheduledCommands>()?;
-                while scheduled.0.last().is_some_and(|c| c.frame <= frame) {
-                    due.extend(scheduled.0.pop().map(|c| (c.command, None)));
-                }
-            }
-            let inbox: Vec<Sent> = ctx.write::<Inbox<Sent>>()?.drain().collect();
+            let taken = take_commands(
+                frame,
+                &mut *ctx.write::<ScheduledCommands>()?,
+                &mut *ctx.write::<Inbox<Sent>>()?,
+                &mut *ctx.write::<SentCommands>()?,
+            );
             ctx.read::<Senders>()?
                 .0
                 .taken
                 .store(frame + 1, Ordering::Release);
-            let mut sent = ctx.write::<SentCommands>()?;
-            // Commands for a frame first wait with the others for it, so
-            // those of one frame apply in the order they were sent
-            // whenever each arrived.
-            let mut next_frame = Vec::new();
-            for message in inbox {
-                match message {
-                    Sent::Command {
-                        handle,
-                        at: Some(at),
-                        command,
-                    } => {
-                        if at < frame {
-                            sent.late += 1;
-                        }
-                        sent.pending.push((at.max(frame), handle, command));
-                    }
-                    other => next_frame.push(other),
-                }
-            }
-            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut sent.pending)
-                .into_iter()
-                .partition(|(at, ..)| *at <= frame);
-            sent.pending = later;
-            let mut now = now;
-            now.sort_by_key(|(_, handle, _)| *handle);
-            due.extend(
-                now.into_iter()
-                    .map(|(_, handle, command)| (command.delayed(frame), Some(handle))),
-            );
-            let mut cancels = Vec::new();
-            for message in next_frame {
-                match message {
-                    Sent::Command {
-                        handle, command, ..
-                    } => due.push((command.delayed(frame), Some(handle))),
-                    Sent::Cancel(handle) => cancels.push((due.len(), handle)),
-                }
-            }
-            if due.is_empty() && cancels.is_empty() {
+            let events = {
+                let mut tape = ctx.write::<CommandTape>()?;
+                let events = tape.replay(frame).unwrap_or(taken);
+                tape.record(frame, &events);
+                events
+            };
+            if events.is_empty() {
                 return Ok(());
             }
+            let mut sent = ctx.write::<SentCommands>()?;
             let table = ctx.read::<MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut actors = ctx.write::<hecs::World>()?;
             let mut fields = ctx.write::<Fields>()?;
             // Adding a body needs the soft bodies (a runtime without their
             // plugin says so); a cancel removes one where there are any.
-            let mut bodies = if due.iter().any(|(c, _)| matches!(c, Command::SpawnBody(_))) {
+            let spawns_body = events.iter().any(|e| {
+                matches!(
+                    e,
+                    CommandEvent::Apply {
+                        command: Command::SpawnBody(_),
+                        ..
+                    }
+                )
+            });
+            let mut bodies = if spawns_body {
                 Some(ctx.write::<SoftBodies>()?)
-            } else if !cancels.is_empty() {
+            } else if events
+                .iter()
+                .any(|e| matches!(e, CommandEvent::Cancel { .. }))
+            {
                 ctx.write::<SoftBodies>().ok()
             } else {
                 None
             };
             let voxel_size = ctx.read::<WorldScale>()?.cell_size as f32;
-            let mut cancels = cancels.into_iter().peekable();
-            for (k, (command, handle)) in due.into_iter().enumerate() {
-                // Cancellations take effect where they arrived among the
-                // commands.
-                while let Some((_, h)) = cancels.next_if(|(at, _)| *at == k) {
-                    cancel(&mut actors, &mut sent, bodies.as_deref_mut(), h);
-                }
+            for event in events {
+                let (handle, command) = match event {
+                    CommandEvent::Cancel { handle } => {
+                        cancel(&mut actors, &mut sent, bodies.as_deref_mut(), handle);
+                        continue;
+                    }
+                    CommandEvent::Apply { handle, command } => (handle, command),
+                };
                 match command {
                     Command::Place(fill) => apply_fill(&mut world, &table, &fill, seed),
                     Command::SpawnEmitter(e) => spawn(&mut actors, e, handle),
@@ -320,11 +302,63 @@ fn commands_job() -> Job {
                     }
                 }
             }
-            for (_, h) in cancels {
-                cancel(&mut actors, &mut sent, bodies.as_deref_mut(), h);
-            }
             Ok(())
         })
+}
+
+/// What the scenario and the senders ask of frame `frame`, in the order it
+/// happens: the scenario's commands due, then the commands sent for this
+/// frame (in the order they were sent), then the commands and
+/// cancellations sent for the next frame, in arrival order. Commands sent
+/// for a later frame wait in `sent`.
+fn take_commands(
+    frame: u64,
+    scheduled: &mut ScheduledCommands,
+    inbox: &mut Inbox<Sent>,
+    sent: &mut SentCommands,
+) -> Vec<CommandEvent> {
+    let mut events = Vec::new();
+    while scheduled.0.last().is_some_and(|c| c.frame <= frame) {
+        events.extend(scheduled.0.pop().map(|c| CommandEvent::Apply {
+            handle: None,
+            command: c.command,
+        }));
+    }
+    // Commands for a frame first wait with the others for it, so those of
+    // one frame apply in the order they were sent whenever each arrived.
+    let mut next_frame = Vec::new();
+    for message in inbox.drain() {
+        match message {
+            Sent::Command {
+                handle,
+                at: Some(at),
+                command,
+            } => {
+                if at < frame {
+                    sent.late += 1;
+                }
+                sent.pending.push((at.max(frame), handle, command));
+            }
+            other => next_frame.push(other),
+        }
+    }
+    let (mut now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut sent.pending)
+        .into_iter()
+        .partition(|(at, ..)| *at <= frame);
+    sent.pending = later;
+    now.sort_by_key(|(_, handle, _)| *handle);
+    let apply = |handle, command: Command| CommandEvent::Apply {
+        handle: Some(handle),
+        command: command.delayed(frame),
+    };
+    events.extend(now.into_iter().map(|(_, h, c)| apply(h, c)));
+    events.extend(next_frame.into_iter().map(|message| match message {
+        Sent::Command {
+            handle, command, ..
+        } => apply(handle, command),
+        Sent::Cancel(handle) => CommandEvent::Cancel { handle },
+    }));
+    events
 }
 
 /// Despawns what the command `handle` started (a body too), and drops it

@@ -42,6 +42,7 @@ pub mod heat_baths;
 pub mod input;
 pub mod observers;
 mod plugins;
+pub mod recording;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
@@ -53,6 +54,7 @@ pub use loam_storage::{
     BoxCount, CellPos, ChangeKind, PageChange, PagePos, RefreshStats, WorldSnapshot,
 };
 pub use observers::ObserverId;
+pub use recording::{CommandEvent, RecordedCommand};
 pub use report::Report;
 pub use runtime::{LoamError, Runtime};
 pub use scenario::{

@@ -24,6 +24,7 @@ use loam_systems::xpbd::SoftBodies;
 use loam_systems::MaterialTable;
 
 use crate::command::{CommandSender, Sent};
+use crate::recording::{CommandTape, RecordedCommand};
 use crate::report::{self, CheckResult, Report, Setup};
 use crate::scenario::{SavePolicy, Scenario};
 use crate::streaming::StreamState;
@@ -367,6 +368,49 @@ impl Runtime {
     /// A handle for sending commands from any thread.
     pub fn command_sender(&self) -> CommandSender {
         self.commands.clone()
+    }
+
+    /// From now on, keeps what the `commands` job does each frame (every
+    /// command applied, the scenario's and those sent, and every cancel, in
+    /// order) for [`Runtime::recorded_commands`]; see [`crate::recording`].
+    /// A runtime without the commands plugin has nothing to record.
+    pub fn record_commands(&mut self) {
+        if let Ok(mut tape) = self.engine.resources().try_write::<CommandTape>() {
+            *tape = CommandTape::Record(Vec::new());
+        }
+    }
+
+    /// What [`Runtime::record_commands`] kept so far, in order.
+    pub fn recorded_commands(&self) -> Vec<RecordedCommand> {
+        match self.engine.resource::<CommandTape>().as_deref() {
+            Some(CommandTape::Record(events)) => events.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Replays `events` (a recording of a runtime of the same scenario and
+    /// seed) instead of taking commands: from the next frame on, the
+    /// scenario's commands and those sent through a [`CommandSender`] are
+    /// dropped, and each frame applies what the recording says it did, so
+    /// the run gives the recorded world bit for bit. Refused unless the
+    /// events are in frame order, none is for a frame already begun, and
+    /// every command keeps the rules a sent one is held to.
+    pub fn replay_commands(&mut self, events: Vec<RecordedCommand>) -> Result<(), LoamError> {
+        let frame = self.frame();
+        crate::recording::check_recording(
+            &events,
+            frame,
+            self.scenario.world.size,
+            self.scenario.world.pressure,
+            &self.scenario.materials,
+        )
+        .map_err(|m| LoamError::Invalid(format!("the recording: {m}")))?;
+        let resources = self.engine.resources();
+        let mut tape = resources.try_write::<CommandTape>().map_err(|_| {
+            LoamError::Unsupported("replaying commands needs the commands plugin".into())
+        })?;
+        *tape = CommandTape::Replay { events, next: 0 };
+        Ok(())
     }
 
     /// Commands sent for a frame ([`CommandSender::send_at`]) that arrived

@@ -1,0 +1,419 @@
+//! Stress testing: a run under fire from other threads.
+//!
+//! While one thread steps the scenario, [`StressConfig::senders`] threads
+//! send it random valid commands through
+//! [`CommandSender`](crate::CommandSender)s, at random moments: places,
+//! blasts, winds, heat baths, pressure holds, emitters and soft bodies,
+//! some for a later frame (`send_at`), some cancelled again. A streamed
+//! world runs on a fresh file of its own with a tiny resident budget and a
+//! save every few frames. Every [`StressConfig::check_every`] frames the
+//! world must hold no non-finite temperature and every soft body's
+//! particles must be finite; at the end a streamed world's file must
+//! verify.
+//!
+//! The run records every command as it applied ([`crate::recording`]): the
+//! order the senders' commands arrived in is the one thing a scenario and
+//! seed do not fix, and with the recording
+//! [`Runtime::replay_commands`](crate::Runtime::replay_commands)
+//! reproduces the run, its world hash too.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use loam_runtime::random::{hash3, unit3};
+use loam_storage::file::WorldFile;
+use loam_systems::xpbd::{SoftBodies, SoftBox};
+
+use crate::command::{CommandHandle, CommandSender, SendError};
+use crate::recording::RecordedCommand;
+use crate::runtime::{LoamError, Runtime};
+use crate::scenario::{
+    Command, Emitter, ExplosionSpec, Fill, HeatBathSpec, PressureSpec, SavePolicy, Scenario, Shape,
+    WindSpec,
+};
+
+/// How to stress.
+#[derive(Clone, Debug)]
+pub struct StressConfig {
+    /// Frames to run.
+    pub frames: u64,
+    /// Threads sending commands.
+    pub senders: usize,
+    /// Seeds the senders' choices (not the world's: that is the scenario's).
+    pub seed: u64,
+    /// Each sender sends up to this many commands a frame, at random
+    /// moments while the frame runs.
+    pub per_frame: u32,
+    /// Each sender waits up to this long between two sends.
+    pub interval: Duration,
+    /// Check the world's invariants every this many frames.
+    pub check_every: u64,
+    /// A streamed world holds at most this many pages.
+    pub resident_pages: usize,
+    /// A streamed world saves every this many frames.
+    pub save_every: u64,
+}
+
+impl Default for StressConfig {
+    fn default() -> Self {
+        Self {
+            frames: 300,
+            senders: 3,
+            seed: 1,
+            per_frame: 3,
+            interval: Duration::from_millis(2),
+            check_every: 10,
+            resident_pages: 16,
+            save_every: 5,
+        }
+    }
+}
+
+/// What a stress run did and found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StressOutcome {
+    /// Frames stepped.
+    pub frames: u64,
+    /// Commands the senders sent (all accepted).
+    pub sent: u64,
+    /// Of them, sent for a later frame.
+    pub sent_ahead: u64,
+    /// Cancels sent.
+    pub cancels: u64,
+    /// Commands the runtime refused: a sender's bug, so a violation.
+    pub refused: u64,
+    /// The commands as they applied, to replay the run.
+    #[serde(skip)]
+    pub recording: Vec<RecordedCommand>,
+    /// Events recorded (commands applied and cancels).
+    pub recorded: usize,
+    /// The world hash at the end.
+    pub world_hash: String,
+    /// The scenario as stressed (its budget, saves and file as changed
+    /// here): the one to replay the recording into.
+    #[serde(skip)]
+    pub scenario: Scenario,
+    /// The first invariant that failed, if any.
+    pub violation: Option<String>,
+}
+
+/// `scenario` as a stress run runs it: a streamed world on a fresh file at
+/// `file`, with `config`'s budget and saves.
+pub fn stressed_scenario(scenario: &Scenario, config: &StressConfig, file: PathBuf) -> Scenario {
+    let mut s = scenario.clone();
+    s.run.frames = config.frames;
+    if let Some(storage) = s.world.storage.as_mut() {
+        storage.file = file;
+        storage.resume = false;
+        storage.resident_pages = Some(config.resident_pages.max(1));
+        storage.save = SavePolicy::EveryNFrames(config.save_every.max(1));
+    }
+    s
+}
+
+/// Runs `scenario` under fire; stops at the first violation. `file` is
+/// where a streamed world's file goes (it must not exist).
+pub fn stress(
+    scenario: &Scenario,
+    config: &StressConfig,
+    file: PathBuf,
+    mut progress: impl FnMut(u64),
+) -> Result<StressOutcome, LoamError> {
+    let scenario = stressed_scenario(scenario, config, file.clone());
+    let mut rt = Runtime::new(scenario.clone())?;
+    rt.record_commands();
+    let stop = Arc::new(AtomicBool::new(false));
+    let frame = Arc::new(AtomicU64::new(0));
+    let senders: Vec<_> = (0..config.senders)
+        .map(|k| {
+            let sender = Sender {
+                commands: rt.command_sender(),
+                materials: scenario.materials.len() as u8,
+                size: scenario.world.size,
+                seed: hash3(config.seed, k as u64, 0x5eed),
+                per_frame: config.per_frame,
+                interval: config.interval,
+                stop: stop.clone(),
+                frame: frame.clone(),
+            };
+            std::thread::spawn(move || sender.run())
+        })
+        .collect();
+    let mut violation = None;
+    for f in 0..config.frames {
+        if let Err(e) = rt.step() {
+            violation = Some(format!("frame {f}: {e}"));
+            break;
+        }
+        frame.store(f + 1, Ordering::Relaxed);
+        progress(f + 1);
+        if (f + 1) % config.check_every.max(1) == 0 || f + 1 == config.frames {
+            if let Some(v) = invariants(&rt) {
+                violation = Some(format!("frame {}: {v}", f + 1));
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut sent = SenderCounts::default();
+    for handle in senders {
+        let counts = handle
+            .join()
+            .map_err(|_| LoamError::Unsupported("a stress sender thread panicked".into()))?;
+        sent.add(&counts);
+    }
+    if violation.is_none() && sent.refused > 0 {
+        violation = Some(format!(
+            "{} of the senders' commands were refused; the first: {}",
+            sent.refused,
+            sent.first_refusal.as_deref().unwrap_or("?")
+        ));
+    }
+    let frames = rt.frame();
+    let world_hash = rt.world_hash();
+    let recording = rt.recorded_commands();
+    if scenario.world.storage.is_some() {
+        if violation.is_none() {
+            rt.finish()?;
+        }
+        drop(rt);
+        let problems = WorldFile::open_read_only(&file)?.verify();
+        if let (None, Some(problem)) = (&violation, problems.first()) {
+            violation = Some(format!(
+                "after the run, {} fails to verify ({} problems): {problem}",
+                file.display(),
+                problems.len()
+            ));
+        }
+    }
+    Ok(StressOutcome {
+        frames,
+        sent: sent.sent,
+        sent_ahead: sent.ahead,
+        cancels: sent.cancels,
+        refused: sent.refused,
+        recorded: recording.len(),
+        recording,
+        world_hash,
+        scenario,
+        violation,
+    })
+}
+
+/// What must hold of a world under stress, or what broke.
+fn invariants(rt: &Runtime) -> Option<String> {
+    if let Some(p) = rt.world().first_non_finite_temperature() {
+        return Some(format!("non-finite temperature at cell {p:?}"));
+    }
+    let bodies = rt.engine().resource::<SoftBodies>()?;
+    let bad = bodies
+        .x
+        .iter()
+        .position(|p| !p.iter().all(|v| v.is_finite()));
+    bad.map(|k| format!("soft-body particle {k} has a non-finite position"))
+}
+
+/// What one sender thread did.
+#[derive(Default)]
+struct SenderCounts {
+    sent: u64,
+    ahead: u64,
+    cancels: u64,
+    refused: u64,
+    first_refusal: Option<String>,
+}
+
+impl SenderCounts {
+    fn add(&mut self, o: &SenderCounts) {
+        self.sent += o.sent;
+        self.ahead += o.ahead;
+        self.cancels += o.cancels;
+        self.refused += o.refused;
+        if self.first_refusal.is_none() {
+            self.first_refusal.clone_from(&o.first_refusal);
+        }
+    }
+}
+
+/// A thread sending random commands until told to stop.
+struct Sender {
+    commands: CommandSender,
+    /// Materials the table has (ids below it are valid).
+    materials: u8,
+    size: [u32; 3],
+    seed: u64,
+    per_frame: u32,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+    /// The frames the runtime has stepped.
+    frame: Arc<AtomicU64>,
+}
+
+impl Sender {
+    fn run(self) -> SenderCounts {
+        let mut counts = SenderCounts::default();
+        let mut handles: Vec<CommandHandle> = Vec::new();
+        let mut k = 0u64;
+        while !self.stop.load(Ordering::Relaxed) {
+            let frame = self.frame.load(Ordering::Relaxed);
+            let burst = (unit3(self.seed, frame, 1 << 40) * (self.per_frame + 1) as f32) as u32;
+            for _ in 0..burst {
+                k += 1;
+                let pick = |stream: u64| unit3(self.seed, k, stream);
+                std::thread::sleep(self.interval.mul_f32(pick(0)));
+                if !self.send_one(k, &mut handles, &mut counts) {
+                    return counts;
+                }
+            }
+            // The next burst goes to the next frame.
+            while self.frame.load(Ordering::Relaxed) == frame && !self.stop.load(Ordering::Relaxed)
+            {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        counts
+    }
+
+    /// Sends the `k`th command (or a cancel); false once the runtime is gone.
+    fn send_one(
+        &self,
+        k: u64,
+        handles: &mut Vec<CommandHandle>,
+        counts: &mut SenderCounts,
+    ) -> bool {
+        let pick = |stream: u64| unit3(self.seed, k, stream);
+        if pick(1) < 0.1 && !handles.is_empty() {
+            let h = handles[(pick(2) * handles.len() as f32) as usize % handles.len()];
+            if self.commands.cancel(h).is_ok() {
+                counts.cancels += 1;
+            }
+            return true;
+        }
+        let command = self.command(k);
+        let result = if pick(3) < 0.2 {
+            let ahead = 1 + (pick(4) * 8.0) as u64;
+            let at = self.frame.load(Ordering::Relaxed) + ahead;
+            self.commands
+                .send_at(at, command)
+                .inspect(|_| counts.ahead += 1)
+        } else {
+            self.commands.send(command)
+        };
+        match result {
+            Ok(h) => {
+                counts.sent += 1;
+                handles.push(h);
+            }
+            // The frame began while this was on its way: not an error.
+            Err(SendError::Late { .. }) => {}
+            Err(SendError::Disconnected) => return false,
+            Err(e @ SendError::Invalid { .. }) => {
+                counts.refused += 1;
+                counts.first_refusal.get_or_insert_with(|| e.to_string());
+            }
+        }
+        true
+    }
+
+    /// A random valid command (the `k`th of this sender).
+    fn command(&self, k: u64) -> Command {
+        let u = |stream: u64| f64::from(unit3(self.seed, k, 16 + stream));
+        let size = self.size.map(f64::from);
+        // A point at least `margin` cells inside the world on every axis
+        // (or the middle of an axis shorter than twice that).
+        let point = |margin: f64, stream: u64| -> [f64; 3] {
+            std::array::from_fn(|a| {
+                let span = (size[a] - 2.0 * margin).max(0.0);
+                (size[a] - span) / 2.0 + u(stream + a as u64) * span
+            })
+        };
+        let cell_box = |stream: u64| -> ([u32; 3], [u32; 3]) {
+            // Below the size: `u` is below 1.
+            let min: [u32; 3] =
+                std::array::from_fn(|a| (u(stream + a as u64) * f64::from(self.size[a])) as u32);
+            let max = std::array::from_fn(|a| {
+                let span = 1 + (u(stream + 3 + a as u64) * 12.0) as u32;
+                min[a].saturating_add(span).min(self.size[a])
+            });
+            (min, max)
+        };
+        let frames = [0, 1 + (u(30) * 120.0) as u64];
+        let material = (u(31) * f64::from(self.materials)) as u8 % self.materials.max(1);
+        // Soft bodies are the costliest to add and remove: one in 13.
+        match (u(32) * 13.0) as u32 {
+            0 | 1 => Command::Place(Fill {
+                shape: Shape::Sphere {
+                    center: point(4.0, 0),
+                    radius: 1.0 + u(3) * 3.0,
+                },
+                material,
+                temperature: None,
+            }),
+            2 | 3 => Command::Explode(ExplosionSpec {
+                center: point(6.0, 0),
+                radius: 2.0 + u(3) * 4.0,
+                strength: 1.0e3 + u(4) * 1.0e6,
+                heat: u(5) * 900.0,
+            }),
+            4 | 5 => {
+                let (min, max) = cell_box(0);
+                let d = [u(6) - 0.5, u(7) - 0.5, u(8) - 0.5];
+                let n = d.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-3);
+                let direction = if n > 1e-3 {
+                    d.map(|v| v / n)
+                } else {
+                    [1.0, 0.0, 0.0]
+                };
+                Command::Wind(WindSpec {
+                    min,
+                    max,
+                    direction,
+                    strength: u(9) * 30.0,
+                    gust: u(10),
+                    frames,
+                })
+            }
+            6 | 7 => {
+                let (min, max) = cell_box(0);
+                Command::Heat(HeatBathSpec {
+                    min,
+                    max,
+                    temperature: (200.0 + u(6) * 1600.0) as f32,
+                    frames,
+                })
+            }
+            8 | 9 => {
+                let (min, max) = cell_box(0);
+                Command::Pressure(PressureSpec {
+                    min,
+                    max,
+                    pressure: (u(6) - 0.3) * 5.0e4,
+                    frames,
+                })
+            }
+            10 | 11 => Command::SpawnEmitter(Emitter {
+                material,
+                center: point(3.0, 0),
+                radius: 1.0 + u(3) * 2.0,
+                frames,
+                temperature: None,
+            }),
+            _ => {
+                let soft = loam_systems::xpbd::materials();
+                let edge = 2 + (u(3) * 2.0) as u32;
+                let origin = point(f64::from(edge) + 1.0, 0)
+                    .map(|v| (v - f64::from(edge) / 2.0).max(0.0) as f32);
+                let mut body = SoftBox::new(
+                    "stress",
+                    origin,
+                    [edge; 3],
+                    soft[(u(4) * soft.len() as f64) as usize % soft.len()],
+                );
+                body.velocity = [0.0, -(u(5) * 20.0) as f32, 0.0];
+                Command::SpawnBody(Box::new(body))
+            }
+        }
+    }
+}
