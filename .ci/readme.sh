@@ -69,10 +69,13 @@ LOAM_PEERS_QUICK=1 cargo run --release -p loam-peers --bin jobgraph | tee "$tmp/
 grep -q '^speedup_vs_bevy: ' "$tmp/peers.txt" || fail "jobgraph printed no speedup_vs_bevy line"
 
 step "loam run, every flag"
-# README: loam run SCENARIO [--frames N] [--threads N] [--seed N] [--backend cpu|gpu|auto] [--gpu-automaton] [--io uring|uring-direct|pread|mmap|auto] [--report FILE.json] [--snapshot DIR] [--snapshot-every K] [--dump-materials FILE] [--save-world FILE.loam] [--resume-from FILE.loam] [--resume] [--quiet]
+# README: loam run SCENARIO [--frames N] [--threads N] [--seed N] [--backend cpu|gpu|auto] [--gpu-automaton] [--io uring|uring-direct|pread|mmap|auto] [--report FILE.json] [--snapshot DIR] [--snapshot-every K] [--dump-materials FILE] [--save-world FILE.loam] [--resume-from FILE.loam] [--resume] [--record FILE.json] [--quiet]
 loam run scenarios/hourglass.toml --frames 5 --threads 2 --seed 3 --backend auto --gpu-automaton \
     --report "$tmp/run.json" --snapshot "$tmp/snap" --snapshot-every 2 \
     --dump-materials "$tmp/world.bin" --save-world "$tmp/world.loam" --quiet
+# --record: the beach's blast, replayed below.
+loam run scenarios/beach.toml --frames 40 --record "$tmp/beach.json" --quiet
+expect_file "$tmp/beach.json"
 # hourglass.toml: 64 x 128 x 64 cells.
 expect_file "$tmp/run.json" "$tmp/snap/top_00002.png" "$tmp/snap/frame_times.png" "$tmp/world.loam"
 [[ $(stat -c %s "$tmp/world.bin") -eq $((64 * 128 * 64)) ]] || fail "world.bin is not 64 x 128 x 64 bytes"
@@ -112,10 +115,25 @@ want=$(grep -m1 '^error: scenarios/mine.toml:' README.md)
 [[ $(cat "$tmp/mine.err") == "$want" ]] || fail "scenario error differs from the README's: $(cat "$tmp/mine.err")"
 
 step "loam soak"
-# README: loam soak SCENARIO [--duration 60s] [--frames N] [--threads N] [--check-every N] [--own-file] [--quiet]
+# README: loam soak SCENARIO [--duration 60s] [--frames N] [--restart-every N] [--threads N] [--check-every N] [--own-file] [--json] [--quiet]
 loam soak scenarios/hourglass.toml --duration 3s --frames 10 --threads 2 --check-every 5 --quiet
+loam soak scenarios/hourglass.toml --duration 2s --restart-every 5 --json >"$tmp/soak.json"
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["runs"] >= 3 and s["violation"] is None, s' \
+    "$tmp/soak.json"
 # --own-file: the streamed copy's own file, each run resuming from the last one's save.
 loam soak "$tmp/streaming.toml" --duration 1s --frames 3 --own-file --quiet
+
+step "loam stress and loam replay"
+# README: loam stress SCENARIO [--frames 300] [--senders 3] [--per-frame 3] [--seed 1] [--resident-pages 16] [--save-every 5] [--record FILE.json] [--json] [--quiet]
+# The streamed copy: 8 resident pages, a save every 3 frames, on a temporary file.
+loam stress "$tmp/streaming.toml" --frames 30 --senders 2 --per-frame 2 --seed 4 --resident-pages 8 \
+    --save-every 3 --record "$tmp/stress.json" --json >"$tmp/stress-out.json"
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["sent"] > 0 and s["violation"] is None, s' \
+    "$tmp/stress-out.json"
+loam stress scenarios/hourglass.toml --frames 10 --quiet
+# README: loam replay FILE.json [--threads N] [--quiet]
+loam replay "$tmp/stress.json" --threads 1 --quiet
+loam replay "$tmp/beach.json"
 
 step "loam bench (quick groups)"
 # README: loam bench [NAME...] [--json]

@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use loam::cli::pictures::SnapshotWriter;
+use loam::cli::replay::{scratch_file, RecordingFile};
 use loam::cli::soak::{soak, SoakConfig};
+use loam::cli::stress::{stress, StressConfig};
 use loam::loam_runtime::state::SavedState;
 use loam::loam_storage::file::{Access, DamagedPages, FileError, WorldFile};
 use loam::loam_storage::io::IoKind;
@@ -76,31 +78,92 @@ enum Cmd {
         /// streamed world; sets [world] resume).
         #[arg(long)]
         resume: bool,
+        /// Write every command with the frame it applied in, and the world
+        /// hash, to FILE.json, for `loam replay`.
+        #[arg(long, value_name = "FILE.json", conflicts_with_all = ["resume", "resume_from"])]
+        record: Option<PathBuf>,
         /// Print only errors and failed checks.
         #[arg(long)]
         quiet: bool,
     },
-    /// Run a scenario over and over with varied seeds, checking invariants.
-    Soak {
+    /// Run a scenario while threads send it random commands, with a tiny
+    /// resident budget and frequent saves for a streamed world; check
+    /// invariants and record the run for `loam replay`.
+    Stress {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// How long to keep starting runs, e.g. 60s, 5m.
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-        duration: Duration,
-        /// Frames per run (default: the scenario's).
+        /// Frames to run.
+        #[arg(long, default_value_t = 300)]
+        frames: u64,
+        /// Threads sending commands.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+        senders: u64,
+        /// Up to this many commands per sender per frame.
+        #[arg(long, default_value_t = 3)]
+        per_frame: u32,
+        /// Seeds the senders' choices (the world's seed is the scenario's).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// A streamed world holds at most this many pages.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+        resident_pages: u64,
+        /// A streamed world saves every this many frames.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        save_every: u64,
+        /// Where to write the recording (default: a file in the temporary
+        /// directory, kept when the run fails).
+        #[arg(long, value_name = "FILE.json")]
+        record: Option<PathBuf>,
+        /// Print the outcome as JSON.
         #[arg(long)]
-        frames: Option<u64>,
+        json: bool,
+        /// Print only the verdict.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Replay a recording (`loam run --record`, `loam stress`): the scenario
+    /// as it was run, with every command at its frame; exit 1 unless the
+    /// world hash is the recorded one.
+    Replay {
+        /// The recording (JSON).
+        recording: PathBuf,
         /// Worker threads, 0 = all cores.
         #[arg(long, value_parser = parse_threads)]
         threads: Option<usize>,
-        /// Check in-run invariants every this many frames.
-        #[arg(long, default_value_t = 50)]
+        /// Print only the verdict.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run a scenario for a long time (one runtime, or a fresh one every N
+    /// frames), checking invariants, its checks, memory, frame time and file.
+    Soak {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// How long to keep going, e.g. 60s, 5m, 1h.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Stop after this many frames in all, even before the duration.
+        #[arg(long)]
+        frames: Option<u64>,
+        /// Start a fresh runtime every N frames, with varied seeds and every
+        /// third repeating the last (default: one runtime throughout).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        restart_every: Option<u64>,
+        /// Worker threads, 0 = all cores.
+        #[arg(long, value_parser = parse_threads)]
+        threads: Option<usize>,
+        /// Check invariants every this many frames.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
         check_every: u64,
         /// A streamed scenario's runs reopen its own world file one after
         /// another, each resuming from the last one's save, and check the
-        /// file after each (default: each run on a temporary file).
+        /// file after each (runs of --restart-every frames, or the
+        /// scenario's own count).
         #[arg(long)]
         own_file: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
         /// Print only the verdict.
         #[arg(long)]
         quiet: bool,
@@ -218,6 +281,7 @@ fn main() -> ExitCode {
             save_world,
             resume_from,
             resume,
+            record,
             quiet,
         } => run(
             &scenario,
@@ -237,26 +301,62 @@ fn main() -> ExitCode {
                 dump_materials,
                 save_world,
                 resume_from,
+                record,
                 quiet,
             },
         ),
+        Cmd::Stress {
+            scenario,
+            frames,
+            senders,
+            per_frame,
+            seed,
+            resident_pages,
+            save_every,
+            record,
+            json,
+            quiet,
+        } => stress_cmd(
+            &scenario,
+            &StressConfig {
+                frames,
+                senders: senders as usize,
+                per_frame,
+                seed,
+                resident_pages: usize::try_from(resident_pages).unwrap_or(usize::MAX),
+                save_every,
+                ..StressConfig::default()
+            },
+            record,
+            json,
+            quiet,
+        ),
+        Cmd::Replay {
+            recording,
+            threads,
+            quiet,
+        } => replay_cmd(&recording, threads, quiet),
         Cmd::Soak {
             scenario,
             duration,
             frames,
+            restart_every,
             threads,
             check_every,
             own_file,
+            json,
             quiet,
         } => soak_cmd(
             &scenario,
             SoakConfig {
                 duration,
                 frames,
+                restart_every,
                 check_every,
                 own_file,
             },
             threads,
+            json,
             quiet,
         ),
         Cmd::Bench { names, json } => bench(&names, json),
@@ -324,6 +424,7 @@ struct RunOutputs {
     dump_materials: Option<PathBuf>,
     save_world: Option<PathBuf>,
     resume_from: Option<PathBuf>,
+    record: Option<PathBuf>,
     quiet: bool,
 }
 
@@ -339,6 +440,10 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     if let Some(file) = &out.resume_from {
         rt.load_state(file)?;
     }
+    let recording = match &out.record {
+        Some(file) => Some(start_recording(path, &mut rt, file)?),
+        None => None,
+    };
     let frames = rt.scenario().run.frames;
     // Open the output files now, so a bad path fails before the run, not after.
     let create = |file: &Option<PathBuf>| -> Result<Option<File>, CliError> {
@@ -454,6 +559,12 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
         let json = serde_json::to_string_pretty(&report).expect("reports serialise");
         writeln!(file, "{json}").map_err(io("cannot write the report"))?;
     }
+    if let (Some((text, mut file)), Some(at)) = (recording, &out.record) {
+        let recording = RecordingFile::of_run(path, text, &rt, None);
+        recording
+            .write_to(&mut file)
+            .map_err(io(format!("cannot write the recording {}", at.display())))?;
+    }
     if let Some(file) = save_world.as_mut() {
         rt.save_state_to(file)?;
     }
@@ -473,6 +584,144 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Starts recording `rt`'s commands for `--record FILE`: creates the file
+/// now (a bad path fails before the run) and keeps the scenario's text. A
+/// streamed world must start from its fills, as a replay does.
+fn start_recording(path: &Path, rt: &mut Runtime, file: &Path) -> Result<(String, File), CliError> {
+    if let Some(stream) = rt.stream() {
+        if !stream.streamer.file_is_new() {
+            return Err(CliError::Loam(LoamError::Unsupported(format!(
+                "--record: this run starts from the pages {} holds, and a replay starts from \
+                 the scenario's fills; record a run on a new file (remove it, or point \
+                 `[world] file` elsewhere)",
+                rt.scenario()
+                    .world
+                    .storage
+                    .as_ref()
+                    .map_or(Path::new(""), |s| &s.file)
+                    .display()
+            ))));
+        }
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(io(format!("cannot read {}", path.display())))?;
+    let out = File::create(file).map_err(io(format!("cannot create {}", file.display())))?;
+    rt.record_commands();
+    Ok((text, out))
+}
+
+fn stress_cmd(
+    path: &Path,
+    config: &StressConfig,
+    record: Option<PathBuf>,
+    json: bool,
+    quiet: bool,
+) -> Result<ExitCode, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(io(format!("cannot read {}", path.display())))?;
+    let scenario = Scenario::parse(&text, path).map_err(LoamError::from)?;
+    let record_path = record.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("loam-stress-{}.json", std::process::id()))
+    });
+    let record_file = File::create(&record_path)
+        .map_err(io(format!("cannot create {}", record_path.display())))?;
+    let world_file = scratch_file("stress");
+    let bar = progress_bar(config.frames, quiet || json);
+    let outcome = stress(&scenario, config, world_file.clone(), |_| bar.inc(1));
+    bar.finish_and_clear();
+    let _ = std::fs::remove_file(&world_file);
+    let outcome = outcome?;
+    let recording = RecordingFile::new(
+        path,
+        text,
+        &outcome.scenario,
+        outcome.frames,
+        outcome.world_hash.clone(),
+        outcome.recording.clone(),
+        Some(config),
+    );
+    let mut record_file = record_file;
+    recording.write_to(&mut record_file).map_err(io(format!(
+        "cannot write the recording {}",
+        record_path.display()
+    )))?;
+    let replay = format!("loam replay {}", record_path.display());
+    if json {
+        let mut value = serde_json::to_value(&outcome).expect("outcomes serialise");
+        value["recording"] = serde_json::json!(record_path);
+        value["replay"] = serde_json::json!(replay);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("JSON values serialise")
+        );
+    }
+    match &outcome.violation {
+        Some(v) => {
+            eprintln!(
+                "stress FAILED at {} frames: {v}\nreproduce it with: {replay}",
+                outcome.frames
+            );
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            if !json {
+                println!(
+                    "stress ok: {} frames, {} commands sent ({} for a later frame), {} cancels, \
+                     world hash {}",
+                    outcome.frames,
+                    outcome.sent,
+                    outcome.sent_ahead,
+                    outcome.cancels,
+                    outcome.world_hash
+                );
+                if !quiet {
+                    println!("replay it with: {replay}");
+                }
+            }
+            if record.is_none() {
+                let _ = std::fs::remove_file(&record_path);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn replay_cmd(path: &Path, threads: Option<usize>, quiet: bool) -> Result<ExitCode, CliError> {
+    let recording = RecordingFile::read(path)?;
+    let world_file = scratch_file("replay");
+    let mut scenario = recording.scenario(world_file.clone())?;
+    if let Some(t) = threads {
+        scenario.run.threads = t;
+    }
+    let replayed = (|| -> Result<String, LoamError> {
+        let mut rt = Runtime::new(scenario)?;
+        rt.replay_commands(recording.commands.clone())?;
+        let bar = progress_bar(recording.frames, quiet);
+        for _ in 0..recording.frames {
+            rt.step()?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(rt.world_hash())
+    })();
+    let _ = std::fs::remove_file(&world_file);
+    let hash = replayed?;
+    if hash == recording.world_hash {
+        println!(
+            "replay ok: {} frames, {} commands, world hash {hash} as recorded",
+            recording.frames,
+            recording.commands.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "replay DIFFERS: after {} frames the world hash is {hash}, the recording says {}",
+            recording.frames, recording.world_hash
+        );
+        Ok(ExitCode::from(1))
+    }
 }
 
 fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<ExitCode, CliError> {
@@ -696,6 +945,7 @@ fn soak_cmd(
     path: &Path,
     config: SoakConfig,
     threads: Option<usize>,
+    json: bool,
     quiet: bool,
 ) -> Result<ExitCode, CliError> {
     let duration = config.duration;
@@ -704,7 +954,7 @@ fn soak_cmd(
         threads,
         ..Default::default()
     });
-    let interactive = !quiet && std::io::stderr().is_terminal();
+    let interactive = !quiet && !json && std::io::stderr().is_terminal();
     let outcome = soak(&scenario, &config, |p| {
         if interactive {
             eprint!(
@@ -722,7 +972,24 @@ fn soak_cmd(
     if interactive {
         eprintln!();
     }
-    match outcome.violation {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).expect("outcomes serialise")
+        );
+    }
+    let mib = |b: u64| b >> 20;
+    let rss = match (outcome.rss_bytes.first(), outcome.rss_bytes.last()) {
+        (Some(first), Some(last)) => format!("rss {} -> {} MiB", mib(*first), mib(*last)),
+        _ => "rss unknown".into(),
+    };
+    let p95 = outcome.frame_p95_ms.map_or(String::new(), |[a, b]| {
+        format!(", frame p95 {a:.2} -> {b:.2} ms (first/last tenth)")
+    });
+    let file = outcome.file_bytes.map_or(String::new(), |[size, live]| {
+        format!(", file {} MiB for {} MiB live", mib(size), mib(live))
+    });
+    match &outcome.violation {
         Some(v) => {
             eprintln!(
                 "soak FAILED after {} runs, {} frames: {v}",
@@ -731,13 +998,13 @@ fn soak_cmd(
             Ok(ExitCode::from(1))
         }
         None => {
-            println!(
-                "soak ok: {} runs, {} frames, {} repeated seeds matched, rss {} MiB at the end",
-                outcome.runs,
-                outcome.frames,
-                outcome.repeats_matched,
-                outcome.rss_bytes.last().copied().unwrap_or(0) >> 20
-            );
+            if !json {
+                println!(
+                    "soak ok: {} runs, {} frames, {} repeated seeds matched, {} checks \
+                     evaluated, {rss}{p95}{file}",
+                    outcome.runs, outcome.frames, outcome.repeats_matched, outcome.checks_evaluated
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

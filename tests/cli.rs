@@ -299,14 +299,20 @@ fn soak_runs_repeats_seeds_and_passes() {
         "scenarios/hourglass.toml",
         "--duration",
         "2s",
-        "--frames",
+        "--restart-every",
         "15",
         "--check-every",
         "5",
+        "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("soak ok"), "{stdout}");
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(outcome["runs"].as_u64().unwrap() >= 3, "{outcome}");
+    assert!(
+        outcome["repeats_matched"].as_u64().unwrap() >= 1,
+        "{outcome}"
+    );
+    assert_eq!(outcome["violation"], serde_json::Value::Null);
     let bad = loam(&["soak", "scenarios/hourglass.toml", "--duration", "forever"]);
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -1078,4 +1084,167 @@ fn the_tear_scenario_holds_until_the_blast_and_then_tears() {
     assert!((ratio - 1.0).abs() < 0.05, "and keeps its volume: {ratio}");
     let (after, _) = torn("150");
     assert!(after > 20, "the blast tore {after} faces");
+}
+
+/// `loam stress` writes a recording; `loam replay` reproduces its world
+/// hash on another thread count, and says when a recording's hash is not
+/// the world's (exit 1) or the file is not a recording (exit 2).
+#[test]
+fn a_stress_run_replays_from_its_recording() {
+    let dir = temp_dir("stress");
+    let rec = dir.join("stress.json");
+    let r = rec.to_str().unwrap();
+    let out = loam(&[
+        "stress",
+        "scenarios/hourglass.toml",
+        "--frames",
+        "30",
+        "--senders",
+        "2",
+        "--record",
+        r,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["sent"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["violation"], serde_json::Value::Null);
+    let replayed = loam(&["replay", r, "--threads", "1"]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let hash = summary["world_hash"].as_str().unwrap();
+    assert!(String::from_utf8_lossy(&replayed.stdout).contains(hash));
+
+    let mut recording: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rec).unwrap()).unwrap();
+    recording["world_hash"] = "0000000000000000".into();
+    let wrong = dir.join("wrong.json");
+    std::fs::write(&wrong, recording.to_string()).unwrap();
+    let differs = loam(&["replay", wrong.to_str().unwrap()]);
+    assert_eq!(differs.status.code(), Some(1), "{}", stderr(&differs));
+    assert!(stderr(&differs).contains("replay DIFFERS"));
+
+    std::fs::write(&wrong, "{\"format\": \"loam-recording\", \"version\": 1,").unwrap();
+    let broken = loam(&["replay", wrong.to_str().unwrap()]);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(
+        stderr(&broken).contains("wrong.json: not a Loam recording"),
+        "{}",
+        stderr(&broken)
+    );
+}
+
+/// `loam run --record` records the scenario's own commands, and the
+/// replay matches; a streamed world that starts from its file's pages
+/// cannot be recorded (a replay starts from the fills).
+#[test]
+fn run_record_replays_and_refuses_a_world_that_starts_from_its_file() {
+    let dir = temp_dir("record");
+    let rec = dir.join("beach.json");
+    let r = rec.to_str().unwrap();
+    let out = loam(&[
+        "run",
+        "scenarios/beach.toml",
+        "--frames",
+        "40",
+        "--quiet",
+        "--record",
+        r,
+    ]);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
+    let recording: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rec).unwrap()).unwrap();
+    assert!(
+        !recording["commands"].as_array().unwrap().is_empty(),
+        "the blast"
+    );
+    let replayed = loam(&["replay", r]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+
+    let world = dir.join("world.loam");
+    let scenario = dir.join("streamed.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[world]\nsize = [64, 32, 64]\npage = 16\nfile = {:?}\nresident_pages = 64\n\n\
+             [[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\nmax = [64, 4, 64]\nmaterial = \"stone\"\n",
+            world.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let s = scenario.to_str().unwrap();
+    let first = loam(&["run", s, "--frames", "3", "--quiet", "--record", r]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let again = loam(&["run", s, "--frames", "3", "--quiet", "--record", r]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("a replay starts from the scenario's fills"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+/// One runtime soaks for the whole duration: the scenario's checks are
+/// evaluated from its own frame count on, and one that stops holding fails
+/// the soak (exit 1) naming it; the JSON has the frame-time and memory
+/// watches.
+#[test]
+fn soak_of_one_runtime_evaluates_the_checks_and_reports_its_watches() {
+    let dir = temp_dir("soak-one");
+    let scenario = dir.join("falling.toml");
+    let text = |max: u32| {
+        format!(
+            "[world]\nsize = [32, 48, 32]\npage = 16\n\n[run]\nframes = 10\n\n\
+             [[fill]]\nshape = \"box\"\nmin = [8, 30, 8]\nmax = [24, 40, 24]\nmaterial = \"sand\"\n\n\
+             [[check]]\nkind = \"count\"\nmaterial = \"sand\"\nfrom = [0, 0, 0]\nto = [32, 20, 32]\nmax = {max}\n"
+        )
+    };
+    // The sand starts above y = 20 and falls below it after frame 10.
+    std::fs::write(&scenario, text(0)).unwrap();
+    let s = scenario.to_str().unwrap();
+    let out = loam(&[
+        "soak",
+        s,
+        "--duration",
+        "30s",
+        "--frames",
+        "400",
+        "--check-every",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the scenario's check `count` fails"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(&scenario, text(100_000)).unwrap();
+    let out = loam(&[
+        "soak",
+        s,
+        "--duration",
+        "30s",
+        "--frames",
+        "400",
+        "--check-every",
+        "5",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["frames"], 400);
+    assert_eq!(outcome["runs"], 1);
+    assert_eq!(outcome["checks_evaluated"], 79, "frames 10, 15, ..., 400");
+    assert!(
+        outcome["frame_p95_ms"][1].as_f64().unwrap() > 0.0,
+        "{outcome}"
+    );
+    assert!(
+        outcome["rss_bytes"].as_array().unwrap().len() >= 80,
+        "{outcome}"
+    );
 }

@@ -6,5 +6,6 @@
 pub mod bench;
 pub mod materials;
 pub mod pictures;
+pub mod replay;
 pub mod soak;
 pub mod stress;

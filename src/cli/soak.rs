@@ -1,17 +1,26 @@
-//! Soak testing: run a scenario again and again, checking invariants.
+//! Soak testing: run a scenario for a long time, checking invariants.
 //!
-//! A streamed scenario's runs each use a fresh world file in the temporary
-//! directory, removed after the run; or, with [`SoakConfig::own_file`],
-//! they all use the scenario's own file, each resuming from the save the
-//! run before made, and the file must verify after every run.
+//! By default one runtime runs for the whole duration (a streamed world on
+//! a fresh file of its own in the temporary directory). Every
+//! `check_every` frames: every temperature is finite; when the scenario
+//! cannot create or destroy material (no reactions, emitters or commands,
+//! a world held in memory) every material count equals the start's; and
+//! once the run is past the scenario's own frame count, the scenario's
+//! checks hold. At the end: resident memory did not keep growing (the last
+//! tenth's samples against the first's, after the first tenth settles
+//! allocators), the frame time's p95 did not drift (last tenth against
+//! first), and a streamed world's file holds at most twice its live data.
 //!
-//! Each run uses the scenario's seed plus the run number, except every third
-//! run, which repeats the previous run's seed on one thread (the others use
-//! the scenario's thread count) and must end with the same world hash. During a run, every `check_every` frames: every temperature is
-//! finite, and when the scenario cannot create or destroy material (no
-//! reactions, emitters or commands) every material count equals the start's.
-//! Between runs: the process's resident memory must not keep growing.
+//! With [`SoakConfig::restart_every`] a fresh runtime starts every N
+//! frames instead. Each run uses the scenario's seed plus the run number,
+//! except every third run, which repeats the previous run's seed on one
+//! thread (the others use the scenario's thread count) and must end with
+//! the same world hash. With [`SoakConfig::own_file`] the runs all use the
+//! scenario's own file, each resuming from the save the run before made,
+//! and the file must verify after every run. Resident memory must not
+//! keep growing run over run.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use loam_storage::file::WorldFile;
@@ -22,16 +31,20 @@ use crate::scenario::{SavePolicy, Scenario};
 /// How to soak.
 #[derive(Clone, Debug)]
 pub struct SoakConfig {
-    /// Keep starting runs until this much time has passed.
+    /// Keep going until this much time has passed.
     pub duration: Duration,
-    /// Frames per run (the scenario's own when `None`).
+    /// Stop after this many frames in all, even before the duration.
     pub frames: Option<u64>,
-    /// Check in-run invariants every this many frames.
+    /// Start a fresh runtime every this many frames (one runtime for the
+    /// whole soak when `None`).
+    pub restart_every: Option<u64>,
+    /// Check invariants every this many frames.
     pub check_every: u64,
     /// A streamed scenario's runs reopen its own world file, one after
     /// another, each going on from the last one's save (`[world] resume`),
     /// with the scenario's seed; after each run every page and the run
-    /// state must verify. No seed is repeated: the world goes on.
+    /// state must verify. No seed is repeated: the world goes on. Runs
+    /// restart every `restart_every` frames, or the scenario's own count.
     pub own_file: bool,
 }
 
@@ -42,23 +55,32 @@ pub struct SoakProgress {
     pub runs: u64,
     /// Frames stepped in all runs.
     pub frames: u64,
-    /// Resident memory after the last run, bytes.
+    /// Resident memory at the last sample, bytes.
     pub rss_bytes: u64,
     /// Time since the soak started.
     pub elapsed: Duration,
 }
 
 /// What a soak found.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct SoakOutcome {
-    /// Runs finished.
+    /// Runs finished (1 for a soak of one runtime).
     pub runs: u64,
     /// Frames stepped.
     pub frames: u64,
     /// Runs that repeated a seed and matched its hash.
     pub repeats_matched: u64,
-    /// Resident memory after each run, bytes.
+    /// Resident memory at each sample (after each run, or every
+    /// `check_every` frames of one runtime), bytes.
     pub rss_bytes: Vec<u64>,
+    /// Frame time p95 over the first and the last tenth of the frames of
+    /// one runtime, ms.
+    pub frame_p95_ms: Option<[f64; 2]>,
+    /// A streamed world's file at the end: its size and the bytes its
+    /// committed pages hold.
+    pub file_bytes: Option<[u64; 2]>,
+    /// Times the scenario's checks were evaluated.
+    pub checks_evaluated: u64,
     /// The first invariant that failed, if any.
     pub violation: Option<String>,
 }
@@ -75,10 +97,218 @@ pub fn resident_bytes() -> u64 {
 pub fn soak(
     scenario: &Scenario,
     config: &SoakConfig,
+    progress: impl FnMut(&SoakProgress),
+) -> Result<SoakOutcome, LoamError> {
+    match (config.restart_every, config.own_file) {
+        (None, false) => soak_one_runtime(scenario, config, progress),
+        (every, _) => soak_restarting(
+            scenario,
+            config,
+            every.unwrap_or(scenario.run.frames),
+            progress,
+        ),
+    }
+}
+
+/// A fresh file in the temporary directory for a soak's streamed world.
+fn scratch_file(run: u64) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("loam-soak-{}-run{run}.loam", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// What every check finds wrong with `rt`'s world, if anything: a
+/// non-finite temperature, or (when `initial` counts are given) a changed
+/// material count.
+fn world_invariants(rt: &Runtime, initial: Option<&[u64; 256]>) -> Option<String> {
+    let world = rt.world();
+    if let Some(p) = world.first_non_finite_temperature() {
+        return Some(format!("non-finite temperature at cell {p:?}"));
+    }
+    let initial = initial?;
+    let now = world.material_counts();
+    let m = (0..256).find(|&m| now[m] != initial[m])?;
+    Some(format!(
+        "material {} count {} changed from {} with reactions, emitters and commands off",
+        rt.materials().name(m as u8),
+        now[m],
+        initial[m]
+    ))
+}
+
+/// One runtime for the whole soak.
+fn soak_one_runtime(
+    scenario: &Scenario,
+    config: &SoakConfig,
     mut progress: impl FnMut(&SoakProgress),
 ) -> Result<SoakOutcome, LoamError> {
     let start = Instant::now();
-    let frames = config.frames.unwrap_or(scenario.run.frames);
+    let mut s = scenario.clone();
+    let file = s.world.storage.as_mut().map(|storage| {
+        storage.file = scratch_file(0);
+        storage.resume = false;
+        storage.file.clone()
+    });
+    let result = soak_runtime(s, config, start, &mut progress);
+    if let Some(file) = file {
+        let _ = std::fs::remove_file(file);
+    }
+    result
+}
+
+fn soak_runtime(
+    scenario: Scenario,
+    config: &SoakConfig,
+    start: Instant,
+    progress: &mut impl FnMut(&SoakProgress),
+) -> Result<SoakOutcome, LoamError> {
+    let conserving = scenario.conserves_materials() && scenario.world.storage.is_none();
+    let checks_from = scenario.run.frames;
+    let file = scenario.world.storage.as_ref().map(|s| s.file.clone());
+    let mut rt = Runtime::new(scenario)?;
+    let initial = conserving.then(|| rt.world().material_counts());
+    let mut out = SoakOutcome {
+        runs: 1,
+        ..SoakOutcome::default()
+    };
+    let mut frame_ms = Vec::new();
+    let cap = config.frames.unwrap_or(u64::MAX);
+    let every = config.check_every.max(1);
+    while out.frames < cap && (out.frames == 0 || start.elapsed() < config.duration) {
+        let t = Instant::now();
+        rt.step()?;
+        frame_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        out.frames += 1;
+        if out.frames % every != 0 {
+            continue;
+        }
+        let frame = out.frames;
+        if let Some(v) = world_invariants(&rt, initial.as_ref()) {
+            out.violation = Some(format!("frame {frame}: {v}"));
+            return Ok(out);
+        }
+        if frame >= checks_from {
+            out.checks_evaluated += 1;
+            if let Some(c) = rt.checks().into_iter().find(|c| !c.passed) {
+                out.violation = Some(format!(
+                    "frame {frame}: the scenario's check `{}` fails ({}); the soak checks them \
+                     from its frame {checks_from} on",
+                    c.kind, c.detail
+                ));
+                return Ok(out);
+            }
+        }
+        out.rss_bytes.push(resident_bytes());
+        progress(&SoakProgress {
+            runs: 0,
+            frames: out.frames,
+            rss_bytes: resident_bytes(),
+            elapsed: start.elapsed(),
+        });
+    }
+    out.rss_bytes.push(resident_bytes());
+    out.frame_p95_ms = tenths_p95(&frame_ms);
+    if let Some(file) = file {
+        rt.finish()?;
+        drop(rt);
+        let sizes = file_sizes(&file)?;
+        out.file_bytes = Some(sizes);
+        out.violation = file_growth(sizes);
+        if out.violation.is_some() {
+            return Ok(out);
+        }
+    }
+    out.violation = memory_drift(&out.rss_bytes).or_else(|| frame_time_drift(out.frame_p95_ms));
+    Ok(out)
+}
+
+/// A world file's size and the bytes its committed pages hold.
+fn file_sizes(path: &Path) -> Result<[u64; 2], LoamError> {
+    let file = WorldFile::open_read_only(path)?;
+    let live = file.entries().iter().map(|e| u64::from(e.stored)).sum();
+    let size = std::fs::metadata(path)
+        .map_err(|source| loam_storage::file::FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok([size, live])
+}
+
+/// A world file may hold up to twice its live data, and 4 MiB of header,
+/// directory and padding.
+fn file_growth([size, live]: [u64; 2]) -> Option<String> {
+    let allowed = 2 * live + (4 << 20);
+    (size > allowed).then(|| {
+        format!(
+            "the world file grew to {} MiB for {} MiB of live pages (limit {} MiB): superseded \
+             space is not reused; `loam compact` reclaims it",
+            size >> 20,
+            live >> 20,
+            allowed >> 20
+        )
+    })
+}
+
+/// The p95 of the first and of the last tenth of `ms` (at least 20 frames
+/// each), or `None` for a shorter run.
+fn tenths_p95(ms: &[f64]) -> Option<[f64; 2]> {
+    let tenth = ms.len() / 10;
+    if tenth < 20 {
+        return None;
+    }
+    let p95 = |part: &[f64]| {
+        let mut v = part.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[(v.len() * 95 / 100).min(v.len() - 1)]
+    };
+    Some([p95(&ms[..tenth]), p95(&ms[ms.len() - tenth..])])
+}
+
+/// The last tenth's frame p95 may be at most twice the first's and 2 ms
+/// more: a world that gets busier is slower, one that leaks work is slower
+/// without end.
+fn frame_time_drift(p95: Option<[f64; 2]>) -> Option<String> {
+    let [first, last] = p95?;
+    (last > 2.0 * first + 2.0).then(|| {
+        format!(
+            "frame time drifted: p95 {first:.2} ms over the first tenth of the frames, \
+             {last:.2} ms over the last"
+        )
+    })
+}
+
+/// Resident memory samples of one runtime: the first tenth settles
+/// (allocator pools, thread stacks, pages coming in); the last tenth's
+/// highest must stay within a quarter (and at least 64 MiB) above the
+/// second tenth's highest.
+fn memory_drift(rss: &[u64]) -> Option<String> {
+    let tenth = rss.len() / 10;
+    if tenth == 0 {
+        return None;
+    }
+    let baseline = rss[tenth..2 * tenth].iter().copied().max()?;
+    let last = rss[rss.len() - tenth..].iter().copied().max()?;
+    let allowed = baseline + (baseline / 4).max(64 << 20);
+    (last > allowed).then(|| {
+        format!(
+            "resident memory kept growing: {} MiB early in the soak, {} MiB at its end (limit {} MiB)",
+            baseline >> 20,
+            last >> 20,
+            allowed >> 20
+        )
+    })
+}
+
+/// A fresh runtime every `run_frames` frames.
+fn soak_restarting(
+    scenario: &Scenario,
+    config: &SoakConfig,
+    run_frames: u64,
+    mut progress: impl FnMut(&SoakProgress),
+) -> Result<SoakOutcome, LoamError> {
+    let start = Instant::now();
+    let cap = config.frames.unwrap_or(u64::MAX);
     let own_file = match (&scenario.world.storage, config.own_file) {
         (_, false) => None,
         (Some(storage), true) if storage.save != SavePolicy::Never => Some(storage.file.clone()),
@@ -97,15 +327,10 @@ pub fn soak(
     };
     // Counts over resident pages change as a streamed world's pages come and go.
     let conserving = scenario.conserves_materials() && scenario.world.storage.is_none();
-    let mut out = SoakOutcome {
-        runs: 0,
-        frames: 0,
-        repeats_matched: 0,
-        rss_bytes: Vec::new(),
-        violation: None,
-    };
+    let mut out = SoakOutcome::default();
     let mut previous: Option<(u64, String)> = None;
-    while out.runs == 0 || start.elapsed() < config.duration {
+    while out.frames < cap && (out.runs == 0 || start.elapsed() < config.duration) {
+        let frames = run_frames.min(cap - out.frames);
         let k = out.runs;
         let repeat = k % 3 == 2 && own_file.is_none();
         let seed = match (&previous, repeat) {
@@ -130,38 +355,18 @@ pub fn soak(
             .as_mut()
             .filter(|_| own_file.is_none())
             .map(|storage| {
-                let path = std::env::temp_dir()
-                    .join(format!("loam-soak-{}-run{k}.loam", std::process::id()));
-                let _ = std::fs::remove_file(&path);
-                storage.file = path.clone();
-                path
+                storage.file = scratch_file(k);
+                storage.file.clone()
             });
         let mut rt = Runtime::new(s)?;
-        let initial = rt.world().material_counts();
+        let initial = conserving.then(|| rt.world().material_counts());
         for f in 0..frames {
             rt.step()?;
             out.frames += 1;
             if (f + 1) % config.check_every.max(1) == 0 || f + 1 == frames {
-                let world = rt.world();
-                if let Some(p) = world.first_non_finite_temperature() {
-                    out.violation = Some(format!(
-                        "run {k} (seed {seed}), frame {}: non-finite temperature at cell {p:?}",
-                        f + 1
-                    ));
+                if let Some(v) = world_invariants(&rt, initial.as_ref()) {
+                    out.violation = Some(format!("run {k} (seed {seed}), frame {}: {v}", f + 1));
                     return Ok(out);
-                }
-                if conserving {
-                    let now = world.material_counts();
-                    if let Some(m) = (0..256).find(|&m| now[m] != initial[m]) {
-                        out.violation = Some(format!(
-                            "run {k} (seed {seed}), frame {}: material {} count {} changed from {} with reactions, emitters and commands off",
-                            f + 1,
-                            rt.materials().name(m as u8),
-                            now[m],
-                            initial[m]
-                        ));
-                        return Ok(out);
-                    }
                 }
             }
         }
@@ -175,6 +380,12 @@ pub fn soak(
                     path.display(),
                     problems.len()
                 ));
+                return Ok(out);
+            }
+            let sizes = file_sizes(path)?;
+            out.file_bytes = Some(sizes);
+            if let Some(v) = file_growth(sizes) {
+                out.violation = Some(format!("run {k}: {v}"));
                 return Ok(out);
             }
         } else {
@@ -236,6 +447,28 @@ fn memory_growth(rss: &[u64]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watches_pass_steady_runs_and_catch_drift() {
+        let mib = 1u64 << 20;
+        let steady: Vec<u64> = (0..100).map(|i| (200 + i % 3) * mib).collect();
+        assert_eq!(memory_drift(&steady), None);
+        let leaking: Vec<u64> = (0..100).map(|i| (200 + 4 * i) * mib).collect();
+        assert!(memory_drift(&leaking).unwrap().contains("kept growing"));
+
+        let flat = vec![1.0; 400];
+        assert_eq!(tenths_p95(&flat), Some([1.0, 1.0]));
+        assert_eq!(tenths_p95(&flat[..100]), None, "too short to compare");
+        let slowing: Vec<f64> = (0..400).map(|i| 1.0 + f64::from(i) * 0.05).collect();
+        let p95 = tenths_p95(&slowing);
+        assert!(frame_time_drift(p95).unwrap().contains("drifted"));
+        assert_eq!(frame_time_drift(tenths_p95(&flat)), None);
+
+        assert_eq!(file_growth([10 * mib, 5 * mib]), None);
+        assert!(file_growth([40 * mib, 5 * mib])
+            .unwrap()
+            .contains("not reused"));
+    }
 
     #[test]
     fn steady_memory_passes_and_growth_is_caught() {
