@@ -16,6 +16,7 @@ use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::MaterialTable;
 
+use crate::generate::{PageCells, PageFill};
 use crate::scenario::{Fill, ObserverSpec, SavePolicy, Scenario, StorageSpec};
 
 /// Where an observer is, cells.
@@ -63,22 +64,12 @@ impl PageSource for ScenarioPages {
         buf.material.fill(id::AIR);
         buf.temperature.fill(AMBIENT);
         buf.flags.fill(0);
-        let pe = layout.page;
-        let origin = layout.page_coord(p).map(|c| c * pe);
-        let clip = (origin.map(i64::from), origin.map(|o| i64::from(o + pe)));
+        let page = PageCells::of(layout, p);
         for fill in &self.fills {
-            crate::generate::fill_cells(
-                &self.table,
-                fill,
-                self.seed,
-                layout.size,
-                clip,
-                |c, m, t| {
-                    let i =
-                        layout.local_offset([c[0] - origin[0], c[1] - origin[1], c[2] - origin[2]]);
-                    buf.material[i] = m;
-                    buf.temperature[i] = t;
-                },
+            PageFill::new(&self.table, fill, self.seed, layout.size, false).write(
+                &page,
+                &mut buf.material,
+                &mut buf.temperature,
             );
         }
     }

@@ -7,7 +7,7 @@ use loam_storage::{VoxelWorld, WorldLayout};
 use loam_systems::materials::{id, AMBIENT};
 use loam_systems::{MaterialTable, WorldScale};
 
-use crate::generate::apply_fill;
+use crate::generate::generate_world;
 use crate::scenario::{Fill, Scenario};
 
 /// A world held wholly in memory: the [`VoxelWorld`] with the scenario's
@@ -41,17 +41,30 @@ impl Plugin for WorldPlugin {
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
         let table = MaterialTable::clone(&self.materials);
-        let mut world = VoxelWorld::new(self.layout, id::AIR, AMBIENT);
         // Fills wake the pages they touch and those next to them, so the
         // first frame visits everything that could change and lets the
         // rest sleep.
-        for fill in &self.fills {
-            apply_fill(&mut world, &table, fill, self.seed);
-        }
+        let world = engine.install(|| generate(self.layout, &table, &self.fills, self.seed));
         insert_shared(engine, world, table, self.scale);
         persist_activity(engine);
         Ok(())
     }
+}
+
+/// A new world of `layout` held in memory with `fills` (materials of
+/// `table`, noise of `seed`), generated a page at a time in parallel on the
+/// current rayon pool, straight into the pages: the world writing the
+/// fills cell by cell in order gives, with the pages they touch and those
+/// next to them awake. What [`WorldPlugin`] builds.
+pub fn generate(
+    layout: WorldLayout,
+    table: &MaterialTable,
+    fills: &[Fill],
+    seed: u64,
+) -> VoxelWorld {
+    let mut world = VoxelWorld::new(layout, id::AIR, AMBIENT);
+    generate_world(&mut world, table, fills, seed);
+    world
 }
 
 /// Despawns every actor holding a `T` (restoring a saved state replaces

@@ -154,9 +154,7 @@ impl Shape {
             Shape::NoiseTerrain { height, scale, .. } => {
                 for z in min[2]..max[2] {
                     for x in min[0]..max[0] {
-                        let n = fractal_noise(x as f64 / scale, z as f64 / scale, seed);
-                        let top = height[0] as f64 + (height[1] - height[0]) as f64 * n;
-                        let top = (top.round() as i64).clamp(0, i64::from(size[1]));
+                        let top = terrain_top(height, scale, size, seed, x, z);
                         for y in min[1]..top.min(max[1]) {
                             visit([x as u32, y as u32, z as u32], (top - 1 - y) as u32);
                         }
@@ -165,6 +163,22 @@ impl Shape {
             }
         }
     }
+}
+
+/// The height of a noise terrain's column `(x, z)` (its cells are
+/// `0..top`), in a world of `size`.
+#[inline]
+pub(crate) fn terrain_top(
+    height: [i64; 2],
+    scale: f64,
+    size: [u32; 3],
+    seed: u64,
+    x: i64,
+    z: i64,
+) -> i64 {
+    let n = fractal_noise(x as f64 / scale, z as f64 / scale, seed);
+    let top = height[0] as f64 + (height[1] - height[0]) as f64 * n;
+    (top.round() as i64).clamp(0, i64::from(size[1]))
 }
 
 /// Value noise at lattice point (i, j) in `[0, 1)`.

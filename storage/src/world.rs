@@ -369,15 +369,51 @@ impl VoxelWorld {
     /// and wakes every page whose update can read the box (see
     /// [`neighbourhood::seen_by_box`]).
     pub fn wake_box(&mut self, page: usize, lo: [i32; 3], hi: [i32; 3]) {
-        self.table.touch(page);
         let e = self.layout.page as i32;
-        let seen = neighbourhood::seen_by_box(lo, hi, e) & !neighbourhood::SELF;
+        self.wake_seen(page, neighbourhood::seen_by_box(lo, hi, e));
+    }
+
+    /// Marks page `page` changed, and wakes the pages of `seen` (bits of
+    /// [`crate::neighbourhood`], the union of [`neighbourhood::seen_by_box`]
+    /// over the boxes changed): what [`VoxelWorld::wake_box`] does for each
+    /// box, done once.
+    pub fn wake_seen(&mut self, page: usize, seen: u32) {
+        self.table.touch(page);
+        let seen = seen & !neighbourhood::SELF;
         let c = self.layout.page_coord(page);
         for k in (0..27).filter(|k| seen >> k & 1 == 1) {
             if let Some(n) = self.layout.neighbour_page(c, neighbourhood::offset(k)) {
                 self.table.wake(n);
             }
         }
+    }
+
+    /// Every resident page's channels, mutably, with its page, in slot
+    /// order: to write pages in parallel (`into_par_iter`). As with
+    /// [`VoxelWorld::page_mut`], writing does not wake or dirty a page.
+    pub fn resident_pages_mut(&mut self) -> Vec<(usize, PageViewMut<'_>)> {
+        let cells = self.layout.page_cells();
+        let channels = self
+            .material
+            .as_mut_slice()
+            .chunks_exact_mut(cells)
+            .zip(self.temperature.as_mut_slice().chunks_exact_mut(cells))
+            .zip(self.latent.as_mut_slice().chunks_exact_mut(cells))
+            .zip(self.flags.as_mut_slice().chunks_exact_mut(cells));
+        self.slot_page
+            .iter()
+            .zip(channels)
+            .filter(|(&p, _)| p != NO_PAGE)
+            .map(|(&p, (((material, temperature), latent), flags))| {
+                let view = PageViewMut {
+                    material,
+                    temperature,
+                    latent,
+                    flags,
+                };
+                (p, view)
+            })
+            .collect()
     }
 
     /// Page `p`'s channels, if resident.
