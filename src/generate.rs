@@ -74,6 +74,7 @@ pub(crate) fn generate_world(
     fills: &[Fill],
     seed: u64,
 ) {
+    let _zone = loam_runtime::profiling::zone("worldgen");
     let layout = *world.layout();
     let fills: Vec<PageFill> = fills
         .iter()

@@ -19,7 +19,7 @@ use loam_runtime::profiling::Plot;
 use loam_runtime::{Engine, EngineConfig, EngineError, Notes, Plugins, Res};
 use loam_storage::file::{FileError, WorldFile};
 use loam_storage::stream::PageSource;
-use loam_storage::{PageChange, VoxelWorld, WorldSnapshot};
+use loam_storage::{PageChange, PageState, VoxelWorld, WorldSnapshot};
 use loam_systems::xpbd::SoftBodies;
 use loam_systems::MaterialTable;
 
@@ -40,6 +40,7 @@ pub struct Runtime {
     started: Instant,
     active_pages_plot: Plot,
     resident_pages_plot: Plot,
+    dirty_pages_plot: Plot,
     stream_queue_plot: Plot,
 }
 
@@ -126,6 +127,7 @@ impl Runtime {
             started: Instant::now(),
             active_pages_plot: Plot::new("active pages"),
             resident_pages_plot: Plot::new("resident pages"),
+            dirty_pages_plot: Plot::new("dirty pages"),
             stream_queue_plot: Plot::new("page requests queued"),
         };
         runtime.resume()?;
@@ -304,6 +306,10 @@ impl Runtime {
             self.active_pages_plot
                 .set(world.table().awake_count() as f64);
             self.resident_pages_plot.set(world.resident_count() as f64);
+            if self.dirty_pages_plot.is_on() {
+                let dirty = world.table().pages_in(PageState::Dirty).count();
+                self.dirty_pages_plot.set(dirty as f64);
+            }
         }
         if let Some(stream) = self.engine.resource::<StreamState>() {
             self.stream_queue_plot.set(stream.streamer.queued() as f64);
@@ -328,6 +334,7 @@ impl Runtime {
             }
             Some(_) => {}
         }
+        let _zone = loam_runtime::profiling::zone("storage.save");
         let state = self.state()?;
         let resources = self.engine.resources();
         let Ok(mut stream) = resources.try_write::<StreamState>() else {

@@ -121,6 +121,7 @@ impl Engine {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .thread_name(|i| format!("loam-worker-{i}"))
+            .start_handler(|i| crate::profiling::name_thread(&format!("loam-worker-{i}")))
             .build()
             .map_err(|e| EngineError::Pool {
                 threads: config.threads,

@@ -71,6 +71,7 @@ impl WorldFile {
         pages: &[usize],
         options: &SaveOptions,
     ) -> Result<SaveStats, FileError> {
+        let _zone = loam_runtime::profiling::zone("storage.write_pages");
         self.check_writable()?;
         let mut stats = SaveStats::default();
         // Encode a batch of pages in parallel, write it, then the next: memory
@@ -154,6 +155,7 @@ impl WorldFile {
     /// the last one's, which no longer matches the pages. Writes nothing
     /// when no page was written and the state is the one already saved.
     pub fn commit_with_state(&mut self, state: Option<&[u8]>) -> Result<SaveStats, FileError> {
+        let _zone = loam_runtime::profiling::zone("storage.commit");
         self.check_writable()?;
         if self.pending.is_empty() && self.state().ok().flatten().as_deref() == state {
             return Ok(SaveStats::default());

@@ -2,6 +2,7 @@
 //! buffers, reading from the world file or generating what it lacks.
 
 use flume::{Receiver, Sender};
+use loam_runtime::profiling;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,8 +37,18 @@ pub(super) fn run(
     mut io: Box<dyn PageIo>,
     source: Arc<dyn PageSource>,
 ) {
+    profiling::name_thread("loam-io");
+    let frames = profiling::FrameSet::new("io batches");
+    let bytes_read = profiling::Plot::new("io bytes read");
     for batch in requests {
-        let result = serve(batch, &file, io.as_mut(), source.as_ref());
+        let result = {
+            let _zone = profiling::zone("io.batch");
+            serve(batch, &file, io.as_mut(), source.as_ref())
+        };
+        if let Ok(served) = &result {
+            bytes_read.set(served.bytes_read as f64);
+        }
+        frames.mark();
         if served.send(result).is_err() {
             return;
         }
@@ -57,6 +68,7 @@ fn serve(
         // fully written entries, so reading on is safe.
         let file = file.lock().unwrap_or_else(|e| e.into_inner());
         let mut refs: Vec<(usize, &mut PageBuf)> = pages.iter_mut().map(|(p, b)| (*p, b)).collect();
+        let _zone = profiling::zone("io.read_decode");
         let held = file.load_into(&mut refs, io)?;
         let bytes: u64 = pages
             .iter()
@@ -66,11 +78,14 @@ fn serve(
             .sum();
         (held, bytes, file.layout())
     };
-    pages
-        .par_iter_mut()
-        .zip(&held)
-        .filter(|(_, &h)| !h)
-        .for_each(|((p, buf), _)| source.generate(&layout, *p, buf));
+    {
+        let _zone = profiling::zone("io.generate");
+        pages
+            .par_iter_mut()
+            .zip(&held)
+            .filter(|(_, &h)| !h)
+            .for_each(|((p, buf), _)| source.generate(&layout, *p, buf));
+    }
     Ok(Served {
         pages: pages
             .into_iter()

@@ -460,6 +460,7 @@ impl Streamer {
 
     /// Evicts `pages`, writing the dirty ones back (uncommitted) first.
     fn evict(&mut self, world: &mut VoxelWorld, pages: &[usize]) -> Result<(), FileError> {
+        let _zone = loam_runtime::profiling::zone("storage.evict");
         let dirty: Vec<usize> = pages
             .iter()
             .copied()

@@ -116,6 +116,7 @@ pub fn job() -> Job {
             blasts.0.clear();
             let mut stats =
                 step_with_blasts(&mut world, &table, &config, seed, frame, &mut blasts.0);
+            let _zone = loam_runtime::profiling::zone("ca.level");
             level(&mut world, &table, seed, frame, &swept);
             stats.active_pages = world.table().awake_count() as u64;
             *ctx.write::<CaStats>()? = stats;

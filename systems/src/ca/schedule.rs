@@ -6,6 +6,7 @@ use loam_storage::pool::slots_mut;
 use loam_storage::{neighbourhood, VoxelWorld};
 
 use super::flags::MOVED;
+use loam_runtime::profiling::zone;
 use loam_runtime::Disjoint;
 
 use super::kernel::{Channels, PageResult, PageUpdate, NONE};
@@ -106,6 +107,7 @@ pub fn step_with_blasts(
     // once the pools are no longer borrowed.
     let mut woken: Vec<(usize, bool)> = Vec::new();
     for phase in 0..8u32 {
+        let _zone = zone("ca.checkerboard_phase");
         phase_pages.clear();
         phase_pages.extend(resident.iter().copied().filter(|&p| {
             let c = layout.page_coord(p);

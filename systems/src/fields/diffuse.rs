@@ -370,6 +370,7 @@ impl Fields {
         );
         let diffusion = per_channel(self.config.diffusion);
         for s in 0..substeps.iter().copied().max().unwrap_or(1) {
+            let _zone = loam_runtime::profiling::zone("fields.substep");
             self.grow();
             let plan: Plan = std::array::from_fn(|c| {
                 (s < substeps[c]).then(|| ChannelStep {

@@ -122,6 +122,7 @@ pub fn metropolis_pass(
     let page_cells = layout.page_cells();
     let mut outcomes: Vec<PageOutcome> = vec![PageOutcome::new(from_phase.len()); pages.len()];
     for colour in 0..2u32 {
+        let _zone = loam_runtime::profiling::zone("phase.half_sweep");
         let key = sweep_key(seed, frame, colour);
         let sweep = |(k, &p): (usize, &usize)| -> PageOutcome {
             // Borrows the whole of `ch` (which is `Sync`), not its pointer

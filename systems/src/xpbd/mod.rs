@@ -64,6 +64,7 @@ pub use mirror::{BodyMirror, Mirror, MirrorRead, MirrorStep};
 pub use persist::SavedBodies;
 pub use plugin::SoftBodyPlugin;
 
+use loam_runtime::profiling::zone;
 use loam_storage::VoxelWorld;
 
 use crate::materials::MaterialTable;
@@ -784,17 +785,29 @@ impl SoftBodies {
         gravity: f32,
     ) {
         for _ in 0..n {
-            solve::predict(self, h, gravity);
-            solve::distances(self, h);
-            solve::volumes(self, h);
-            gram_schmidt::shapes(self, h);
-            gram_schmidt::faces(self, h);
-            gram_schmidt::body_volumes(self);
-            let (found, woken) = contact::contacts(self);
-            for b in woken {
-                self.wake(b);
+            let _substep = zone("softbody.substep");
+            {
+                let _zone = zone("softbody.constraints");
+                solve::predict(self, h, gravity);
+                solve::distances(self, h);
+                solve::volumes(self, h);
+                gram_schmidt::shapes(self, h);
+                gram_schmidt::faces(self, h);
+                gram_schmidt::body_volumes(self);
             }
-            collide::collide(self, world, table);
+            let found = {
+                let _zone = zone("softbody.contacts");
+                let (found, woken) = contact::contacts(self);
+                for b in woken {
+                    self.wake(b);
+                }
+                found
+            };
+            {
+                let _zone = zone("softbody.collide");
+                collide::collide(self, world, table);
+            }
+            let _zone = zone("softbody.velocities");
             solve::update_velocities(self, h);
             contact::damp(self, &found);
         }
