@@ -124,9 +124,9 @@ python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["runs"]
 loam soak "$tmp/streaming.toml" --duration 1s --frames 3 --own-file --quiet
 
 step "loam stress and loam replay"
-# README: loam stress SCENARIO [--frames 300] [--senders 3] [--per-frame 3] [--seed 1] [--resident-pages 16] [--save-every 5] [--record FILE.json] [--json] [--quiet]
+# README: loam stress SCENARIO [--frames 300] [--duration 10m] [--senders 3] [--per-frame 3] [--seed 1] [--resident-pages 16] [--save-every 5] [--record FILE.json] [--json] [--quiet]
 # The streamed copy: 8 resident pages, a save every 3 frames, on a temporary file.
-loam stress "$tmp/streaming.toml" --frames 30 --senders 2 --per-frame 2 --seed 4 --resident-pages 8 \
+loam stress "$tmp/streaming.toml" --frames 30 --duration 1m --senders 2 --per-frame 2 --seed 4 --resident-pages 8 \
     --save-every 3 --record "$tmp/stress.json" --json >"$tmp/stress-out.json"
 python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["sent"] > 0 and s["violation"] is None, s' \
     "$tmp/stress-out.json"

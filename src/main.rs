@@ -95,6 +95,9 @@ enum Cmd {
         /// Frames to run.
         #[arg(long, default_value_t = 300)]
         frames: u64,
+        /// Stop after this long, e.g. 10m, even before --frames.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
         /// Threads sending commands.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
         senders: u64,
@@ -308,6 +311,7 @@ fn main() -> ExitCode {
         Cmd::Stress {
             scenario,
             frames,
+            duration,
             senders,
             per_frame,
             seed,
@@ -320,6 +324,7 @@ fn main() -> ExitCode {
             &scenario,
             &StressConfig {
                 frames,
+                duration,
                 senders: senders as usize,
                 per_frame,
                 seed,
@@ -668,9 +673,10 @@ fn stress_cmd(
         None => {
             if !json {
                 println!(
-                    "stress ok: {} frames, {} commands sent ({} for a later frame), {} cancels, \
-                     world hash {}",
+                    "stress ok: {} frames in {:.0} s, {} commands sent ({} for a later frame), {} \
+                     cancels, world hash {}",
                     outcome.frames,
+                    outcome.seconds,
                     outcome.sent,
                     outcome.sent_ahead,
                     outcome.cancels,

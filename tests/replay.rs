@@ -75,6 +75,7 @@ fn a_stress_run_and_its_replay_give_the_same_world() {
         let scenario = world(size, seed, streamed);
         let config = StressConfig {
             frames: 40,
+            duration: None,
             senders,
             seed,
             per_frame: 3,

@@ -39,6 +39,8 @@ use crate::scenario::{
 pub struct StressConfig {
     /// Frames to run.
     pub frames: u64,
+    /// Stop after this long, even before `frames`.
+    pub duration: Option<Duration>,
     /// Threads sending commands.
     pub senders: usize,
     /// Seeds the senders' choices (not the world's: that is the scenario's).
@@ -60,6 +62,7 @@ impl Default for StressConfig {
     fn default() -> Self {
         Self {
             frames: 300,
+            duration: None,
             senders: 3,
             seed: 1,
             per_frame: 3,
@@ -76,6 +79,8 @@ impl Default for StressConfig {
 pub struct StressOutcome {
     /// Frames stepped.
     pub frames: u64,
+    /// Seconds the frames took, in all.
+    pub seconds: f64,
     /// Commands the senders sent (all accepted).
     pub sent: u64,
     /// Of them, sent for a later frame.
@@ -142,19 +147,26 @@ pub fn stress(
         })
         .collect();
     let mut violation = None;
+    let start = std::time::Instant::now();
     for f in 0..config.frames {
+        if config.duration.is_some_and(|d| start.elapsed() >= d) {
+            break;
+        }
         if let Err(e) = rt.step() {
             violation = Some(format!("frame {f}: {e}"));
             break;
         }
         frame.store(f + 1, Ordering::Relaxed);
         progress(f + 1);
-        if (f + 1) % config.check_every.max(1) == 0 || f + 1 == config.frames {
+        if (f + 1) % config.check_every.max(1) == 0 {
             if let Some(v) = invariants(&rt) {
                 violation = Some(format!("frame {}: {v}", f + 1));
                 break;
             }
         }
+    }
+    if violation.is_none() {
+        violation = invariants(&rt).map(|v| format!("frame {}: {v}", rt.frame()));
     }
     stop.store(true, Ordering::Relaxed);
     let mut sent = SenderCounts::default();
@@ -172,6 +184,7 @@ pub fn stress(
         ));
     }
     let frames = rt.frame();
+    let seconds = start.elapsed().as_secs_f64();
     let world_hash = rt.world_hash();
     let recording = rt.recorded_commands();
     if scenario.world.storage.is_some() {
@@ -190,6 +203,7 @@ pub fn stress(
     }
     Ok(StressOutcome {
         frames,
+        seconds,
         sent: sent.sent,
         sent_ahead: sent.ahead,
         cancels: sent.cancels,
