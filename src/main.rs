@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use loam::cli::pictures::SnapshotWriter;
-use loam::cli::replay::{scratch_file, RecordingFile};
+use loam::cli::replay::RecordingFile;
+use loam::cli::scratch_file;
 use loam::cli::soak::{soak, SoakConfig};
 use loam::cli::stress::{stress, StressConfig};
 use loam::loam_runtime::state::SavedState;

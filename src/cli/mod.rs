@@ -9,3 +9,12 @@ pub mod pictures;
 pub mod replay;
 pub mod soak;
 pub mod stress;
+
+/// A fresh world file in the temporary directory for the streamed world of
+/// a soak, stress or replay (`what` tells them apart), removed by the
+/// caller.
+pub fn scratch_file(what: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("loam-{what}-{}.loam", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}

@@ -163,11 +163,3 @@ impl RecordingFile {
         })
     }
 }
-
-/// Where a replay's streamed world goes: a fresh file in the temporary
-/// directory, removed by the caller.
-pub fn scratch_file(what: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("loam-{what}-{}.loam", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}

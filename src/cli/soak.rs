@@ -20,11 +20,12 @@
 //! and the file must verify after every run. Resident memory must not
 //! keep growing run over run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use loam_storage::file::WorldFile;
 
+use crate::cli::scratch_file;
 use crate::runtime::{LoamError, Runtime};
 use crate::scenario::{SavePolicy, Scenario};
 
@@ -110,13 +111,6 @@ pub fn soak(
     }
 }
 
-/// A fresh file in the temporary directory for a soak's streamed world.
-fn scratch_file(run: u64) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("loam-soak-{}-run{run}.loam", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
 /// What every check finds wrong with `rt`'s world, if anything: a
 /// non-finite temperature, or (when `initial` counts are given) a changed
 /// material count.
@@ -145,7 +139,7 @@ fn soak_one_runtime(
     let start = Instant::now();
     let mut s = scenario.clone();
     let file = s.world.storage.as_mut().map(|storage| {
-        storage.file = scratch_file(0);
+        storage.file = scratch_file("soak-run0");
         storage.resume = false;
         storage.file.clone()
     });
@@ -278,6 +272,12 @@ fn frame_time_drift(p95: Option<[f64; 2]>) -> Option<String> {
     })
 }
 
+/// How far resident memory may rise over `baseline` (bytes): a quarter,
+/// and at least 64 MiB.
+fn memory_limit(baseline: u64) -> u64 {
+    baseline + (baseline / 4).max(64 << 20)
+}
+
 /// Resident memory samples of one runtime: the first tenth settles
 /// (allocator pools, thread stacks, pages coming in); the last tenth's
 /// highest must stay within a quarter (and at least 64 MiB) above the
@@ -289,7 +289,7 @@ fn memory_drift(rss: &[u64]) -> Option<String> {
     }
     let baseline = rss[tenth..2 * tenth].iter().copied().max()?;
     let last = rss[rss.len() - tenth..].iter().copied().max()?;
-    let allowed = baseline + (baseline / 4).max(64 << 20);
+    let allowed = memory_limit(baseline);
     (last > allowed).then(|| {
         format!(
             "resident memory kept growing: {} MiB early in the soak, {} MiB at its end (limit {} MiB)",
@@ -355,7 +355,7 @@ fn soak_restarting(
             .as_mut()
             .filter(|_| own_file.is_none())
             .map(|storage| {
-                storage.file = scratch_file(k);
+                storage.file = scratch_file(&format!("soak-run{k}"));
                 storage.file.clone()
             });
         let mut rt = Runtime::new(s)?;
@@ -432,7 +432,7 @@ fn memory_growth(rss: &[u64]) -> Option<String> {
     }
     let baseline = rss[1..3].iter().copied().min()?;
     let last = *rss.last()?;
-    let allowed = baseline + (baseline / 4).max(64 << 20);
+    let allowed = memory_limit(baseline);
     (last > allowed).then(|| {
         format!(
             "resident memory grew run over run: {} MiB after run 2, {} MiB after run {} (limit {} MiB)",
