@@ -392,16 +392,21 @@ pub fn open(
 
 /// The most pages the scenario's observers want at once over its run (as
 /// the streamer asks for them, `lookahead` frames ahead), and the first
-/// frame they want that many; `None` without observers.
+/// frame they want that many; `None` without observers. Its cost grows
+/// with the frames the observers move in, not the run's length.
 fn observers_need(
     scenario: &Scenario,
     layout: &WorldLayout,
     lookahead: f64,
 ) -> Option<(usize, u64)> {
-    if scenario.observers.is_empty() {
-        return None;
-    }
-    (0..=scenario.run.frames)
+    // After its last keyframe an observer stands still: the frames after
+    // every observer's last want what that frame wants.
+    let still_from = scenario
+        .observers
+        .iter()
+        .map(|o| o.path.last().map_or(0.0, |k| k[3].max(0.0).ceil()) as u64)
+        .max()?;
+    (0..=scenario.run.frames.min(still_from))
         .map(|f| {
             let viewpoints: Vec<Viewpoint> =
                 scenario.observers.iter().map(|o| viewpoint(o, f)).collect();
