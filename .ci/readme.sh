@@ -153,9 +153,10 @@ step "loam graph"
 loam graph scenarios/sandbox.toml
 
 step "loam inspect"
-# README: loam inspect FILE.loam [--verify]
-loam inspect "$tmp/world.loam"
+# README: loam inspect FILE.loam [--verify] [--commit K]
+loam inspect "$tmp/world.loam" | grep -q 'commits kept: 2 (this one), 1;'
 loam inspect "$tmp/world.loam" --verify
+loam inspect "$tmp/world.loam" --commit 1 --verify | grep -q 'commit 1,'
 
 step "loam compact"
 # README: loam compact FILE.loam [--damaged refuse|drop|keep]

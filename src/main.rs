@@ -197,6 +197,10 @@ enum Cmd {
         /// Read every stored page and check its CRC; exit 1 naming each bad page.
         #[arg(long)]
         verify: bool,
+        /// Describe an older commit the file keeps (see its "commits kept"
+        /// line) instead of the last.
+        #[arg(long, value_name = "K")]
+        commit: Option<u64>,
     },
     /// Export one channel of a world as a Zarr v3 array (one chunk per page): a
     /// scenario (.toml; a streamed world's pages come from its file, or from
@@ -367,7 +371,11 @@ fn main() -> ExitCode {
         ),
         Cmd::Bench { names, json } => bench(&names, json),
         Cmd::Graph { scenario } => graph(&scenario),
-        Cmd::Inspect { file, verify } => inspect(&file, verify),
+        Cmd::Inspect {
+            file,
+            verify,
+            commit,
+        } => inspect(&file, verify, commit),
         Cmd::ExportZarr {
             input,
             out,
@@ -777,9 +785,13 @@ fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(path: &Path, verify: bool) -> Result<ExitCode, CliError> {
+fn inspect(path: &Path, verify: bool, commit: Option<u64>) -> Result<ExitCode, CliError> {
     use loam::loam_storage::file::{codec::Codec, header::CHANNEL_NAMES, header::CHANNEL_TYPES};
-    let file = match WorldFile::open_read_only(path) {
+    let opened = match commit {
+        Some(k) => WorldFile::open_commit(path, k),
+        None => WorldFile::open_read_only(path),
+    };
+    let file = match opened {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
@@ -815,7 +827,7 @@ fn inspect(path: &Path, verify: bool) -> Result<ExitCode, CliError> {
             "  run state: {} bytes at offset {}, damaged (--verify says how)",
             at.len, at.offset
         ),
-        (None, _) => println!("  run state: none (the last save recorded none)"),
+        (None, _) => println!("  run state: none (this commit recorded none)"),
     }
     println!(
         "  {} of {} pages stored, directory {} entries at offset {}, {} bytes allocated",
@@ -824,6 +836,16 @@ fn inspect(path: &Path, verify: bool) -> Result<ExitCode, CliError> {
         h.dir_count,
         h.dir_offset,
         h.end
+    );
+    let kept: Vec<String> = std::iter::once(format!("{} (this one)", h.sequence))
+        .chain(file.kept_commits().iter().map(|k| k.sequence.to_string()))
+        .collect();
+    let free = file.free_space();
+    println!(
+        "  commits kept: {}; free space: {} bytes in {} extents",
+        kept.join(", "),
+        free.bytes(),
+        free.len()
     );
     println!(
         "\n  {:<12} {:>9} {:>9} {:>9} {:>14} {:>14} {:>7}",

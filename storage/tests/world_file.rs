@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use loam_storage::file::header::{offsets, Header, SLOT_BYTES, SLOT_OFFSETS};
+use loam_storage::file::header::{offsets, Header, SLOT_BYTES, SLOT_OFFSETS, VERSION};
 use loam_storage::file::{FileError, SaveOptions, WorldFile};
 use loam_storage::{VoxelWorld, WorldLayout};
 
@@ -268,7 +268,7 @@ fn an_unknown_version_is_named() {
 /// as it was: a save or a compaction from this build would write over it.
 #[test]
 fn a_newer_commit_is_refused_and_left_untouched() {
-    for (k, version) in [3u8, 9, 255].into_iter().enumerate() {
+    for (k, version) in [4u8, 9, 255].into_iter().enumerate() {
         let path = temp(&format!("newer-{k}"));
         let mut file = WorldFile::create(&path, layout(), 1).unwrap();
         file.save(&world(), &all_pages(), &SaveOptions::default())
@@ -294,7 +294,7 @@ fn a_newer_commit_is_refused_and_left_untouched() {
         let err = WorldFile::open(&path).unwrap_err().to_string();
         assert!(
             err.contains(&format!("unknown format version {version}"))
-                && err.contains("this build reads versions [1, 2]"),
+                && err.contains("this build reads versions [1, 2, 3]"),
             "{err}"
         );
         assert!(
@@ -351,8 +351,8 @@ fn a_version_1_file_opens_with_no_state_and_its_next_commit_writes_version_2() {
         .map(|&at| b[at as usize + offsets::VERSION])
         .collect();
     assert!(
-        versions.contains(&2),
-        "the new commit is version 2: {versions:?}"
+        versions.contains(&(VERSION as u8)),
+        "the new commit is the current version: {versions:?}"
     );
     let file = WorldFile::open_read_only(&path).unwrap();
     assert_eq!(

@@ -88,7 +88,7 @@ impl WorldFile {
         let state = match old.state()? {
             Some(bytes) => {
                 new.file.write_all_at(&bytes, state_offset).map_err(io)?;
-                Some(StateRef {
+                Some(BlockRef {
                     offset: state_offset,
                     ..old.header.state.expect("a state was read")
                 })
@@ -106,6 +106,7 @@ impl WorldFile {
             dir_crc: crc32fast::hash(&dir),
             end,
             state,
+            space: None,
             ..old.header
         };
         new.file

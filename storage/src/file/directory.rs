@@ -1,8 +1,15 @@
 //! The directory: one entry per stored page channel (FORMAT.md,
 //! "Directory").
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
 use super::codec::Codec;
-use super::header::CHANNEL_TYPES;
+use super::header::{Header, ALIGN, CHANNEL_TYPES};
+use super::FileError;
+use crate::layout::WorldLayout;
+use crate::morton::PageId;
 
 /// Bytes in one directory entry.
 pub const ENTRY_BYTES: usize = 32;
@@ -53,4 +60,94 @@ impl Entry {
             crc: u32_at(28),
         })
     }
+}
+
+/// Reads and checks the directory `header` names in `file` (`len` bytes
+/// long): it fits and holds its CRC, every entry is known, inside the
+/// world and the file, sorted and unique; and the run state fits.
+pub(super) fn read_directory(
+    path: &Path,
+    file: &File,
+    header: &Header,
+    layout: &WorldLayout,
+    len: u64,
+) -> Result<Vec<Entry>, FileError> {
+    let io = |source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let corrupt = |what: String| FileError::Corrupt {
+        path: path.to_path_buf(),
+        what,
+    };
+    let dir_bytes = header
+        .dir_count
+        .checked_mul(ENTRY_BYTES as u64)
+        .filter(|&n| {
+            header
+                .dir_offset
+                .checked_add(n)
+                .is_some_and(|end| end <= len)
+        })
+        .ok_or_else(|| {
+            corrupt(format!(
+                "directory of {} entries at offset {} does not fit in the file ({len} bytes)",
+                header.dir_count, header.dir_offset
+            ))
+        })?;
+    let mut dir = vec![0u8; dir_bytes as usize];
+    file.read_exact_at(&mut dir, header.dir_offset)
+        .map_err(io)?;
+    if crc32fast::hash(&dir) != header.dir_crc {
+        return Err(corrupt(format!(
+            "directory at offset {} fails its CRC",
+            header.dir_offset
+        )));
+    }
+    let mut entries = Vec::with_capacity(header.dir_count as usize);
+    for (k, raw) in dir.chunks_exact(ENTRY_BYTES).enumerate() {
+        let e = Entry::decode(raw).map_err(|w| corrupt(format!("directory entry {k}: {w}")))?;
+        let coord = PageId(e.page_id).coord();
+        if (0..3).any(|a| coord[a] >= layout.pages[a]) {
+            return Err(corrupt(format!(
+                "directory entry {k}: page {:#x} at {coord:?} is outside the world",
+                e.page_id
+            )));
+        }
+        let raw_len = (layout.page_cells() * CHANNEL_TYPES[e.channel as usize] as usize) as u64;
+        let fits = e
+            .offset
+            .checked_add(u64::from(e.stored))
+            .is_some_and(|end| end <= len);
+        if e.codec != Codec::Uniform
+            && (!fits || e.offset % ALIGN != 0 || u64::from(e.stored) > raw_len + 1024)
+        {
+            return Err(corrupt(format!(
+                "directory entry {k}: payload of {} bytes at offset {} is out of range",
+                e.stored, e.offset
+            )));
+        }
+        entries.push(e);
+    }
+    if let Some(state) = header.state {
+        if state
+            .offset
+            .checked_add(state.len)
+            .is_none_or(|end| end > len)
+        {
+            return Err(corrupt(format!(
+                "run state of {} bytes at offset {} does not fit in the file ({len} bytes)",
+                state.len, state.offset
+            )));
+        }
+    }
+    if entries
+        .windows(2)
+        .any(|w| (w[0].page_id, w[0].channel) >= (w[1].page_id, w[1].channel))
+    {
+        return Err(corrupt(
+            "directory entries are not sorted and unique".into(),
+        ));
+    }
+    Ok(entries)
 }

@@ -11,6 +11,9 @@
 //!                                92  8  run state offset (version 2)
 //!                               100  8  run state length (0: none)
 //!                               108  4  run state CRC32
+//!                               112  8  space block offset (version 3)
+//!                               120  8  space block length (0: none)
+//!                               128  4  space block CRC32
 //! 508 4  CRC32 of bytes 0..508
 //! ```
 
@@ -23,10 +26,11 @@ pub const ALIGN: u64 = 4096;
 /// The file's magic bytes.
 pub const MAGIC: [u8; 8] = *b"LOAMWRLD";
 /// The format version this code writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The format versions this code reads: version 1 had no run state (its
-/// bytes 92..112 are zero, which reads as none).
-pub const READS: [u32; 2] = [1, 2];
+/// bytes 92..112 are zero, which reads as none), version 2 no space block
+/// (bytes 112..132 zero: no free space, no kept commits).
+pub const READS: [u32; 3] = [1, 2, 3];
 /// Channel element sizes of version 1: material u8, temperature f32, flags u8.
 pub const CHANNEL_TYPES: [u8; 3] = [1, 4, 1];
 /// Channel names, for messages.
@@ -45,11 +49,12 @@ const AT_DIR_COUNT: usize = AT_DIR_OFFSET + 8;
 const AT_DIR_CRC: usize = AT_DIR_COUNT + 8;
 const AT_END: usize = AT_DIR_CRC + 4;
 const AT_GENERATOR: usize = AT_END + 8;
-const AT_STATE_OFFSET: usize = AT_GENERATOR + 8;
-const AT_STATE_LEN: usize = AT_STATE_OFFSET + 8;
-const AT_STATE_CRC: usize = AT_STATE_LEN + 8;
+/// A block reference: offset (8), length (8), CRC32 (4).
+const BLOCK_REF_BYTES: usize = 20;
+const AT_STATE: usize = AT_GENERATOR + 8;
+const AT_SPACE: usize = AT_STATE + BLOCK_REF_BYTES;
 const AT_CRC: usize = SLOT_BYTES - 4;
-const _: () = assert!(AT_STATE_CRC + 4 <= AT_CRC);
+const _: () = assert!(AT_SPACE + BLOCK_REF_BYTES <= AT_CRC);
 
 /// Why a header slot is unusable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -96,13 +101,16 @@ pub struct Header {
     pub generator: u64,
     /// Where the run's state saved with this commit is, if it was (see
     /// FORMAT.md, "Run state").
-    pub state: Option<StateRef>,
+    pub state: Option<BlockRef>,
+    /// Where this commit's space block is (free space and kept commits,
+    /// FORMAT.md "Space block"), if it wrote one (version 3).
+    pub space: Option<BlockRef>,
 }
 
-/// Where a commit's run state is stored: bytes the runtime encodes, which
-/// the file keeps beside the directory and checks by CRC.
+/// Where a block the header names is stored (a commit's run state, its
+/// space block), checked by CRC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StateRef {
+pub struct BlockRef {
     /// File offset.
     pub offset: u64,
     /// Length in bytes (never 0).
@@ -141,10 +149,12 @@ impl Header {
         b[AT_DIR_CRC..AT_DIR_CRC + 4].copy_from_slice(&self.dir_crc.to_le_bytes());
         b[AT_END..AT_END + 8].copy_from_slice(&self.end.to_le_bytes());
         b[AT_GENERATOR..AT_GENERATOR + 8].copy_from_slice(&self.generator.to_le_bytes());
-        if let Some(state) = self.state {
-            b[AT_STATE_OFFSET..AT_STATE_OFFSET + 8].copy_from_slice(&state.offset.to_le_bytes());
-            b[AT_STATE_LEN..AT_STATE_LEN + 8].copy_from_slice(&state.len.to_le_bytes());
-            b[AT_STATE_CRC..AT_STATE_CRC + 4].copy_from_slice(&state.crc.to_le_bytes());
+        for (block, at) in [(self.state, AT_STATE), (self.space, AT_SPACE)] {
+            if let Some(block) = block {
+                b[at..at + 8].copy_from_slice(&block.offset.to_le_bytes());
+                b[at + 8..at + 16].copy_from_slice(&block.len.to_le_bytes());
+                b[at + 16..at + 20].copy_from_slice(&block.crc.to_le_bytes());
+            }
         }
         let crc = crc32fast::hash(&b[..AT_CRC]);
         b[AT_CRC..].copy_from_slice(&crc.to_le_bytes());
@@ -194,15 +204,21 @@ impl Header {
             dir_crc: u32_at(b, AT_DIR_CRC),
             end: u64_at(b, AT_END),
             generator: u64_at(b, AT_GENERATOR),
-            state: match u64_at(b, AT_STATE_LEN) {
-                0 => None,
-                len => Some(StateRef {
-                    offset: u64_at(b, AT_STATE_OFFSET),
-                    len,
-                    crc: u32_at(b, AT_STATE_CRC),
-                }),
-            },
+            state: block_at(b, AT_STATE),
+            space: block_at(b, AT_SPACE),
         })
+    }
+}
+
+/// The block named at `at` (offset, length, CRC); `None` for length 0.
+fn block_at(b: &[u8], at: usize) -> Option<BlockRef> {
+    match u64_at(b, at + 8) {
+        0 => None,
+        len => Some(BlockRef {
+            offset: u64_at(b, at),
+            len,
+            crc: u32_at(b, at + 16),
+        }),
     }
 }
 
@@ -232,10 +248,15 @@ mod tests {
             dir_crc: 0xdead_beef,
             end: 12288,
             generator: 0x1234_5678_9abc_def0,
-            state: Some(StateRef {
+            state: Some(BlockRef {
                 offset: 16384,
                 len: 300,
                 crc: 0x0bad_f00d,
+            }),
+            space: Some(BlockRef {
+                offset: 20480,
+                len: 4096,
+                crc: 0x5eed_cafe,
             }),
         }
     }
@@ -249,6 +270,7 @@ mod tests {
     fn a_version_1_slot_reads_with_no_state() {
         let mut b = Header {
             state: None,
+            space: None,
             ..header()
         }
         .encode();
@@ -258,6 +280,21 @@ mod tests {
         let read = Header::decode(&b).expect("version 1 reads");
         assert_eq!((read.version, read.state), (1, None));
         assert_eq!(read.generator, header().generator);
+    }
+
+    #[test]
+    fn a_version_2_slot_reads_with_no_space_block() {
+        let mut b = Header {
+            space: None,
+            ..header()
+        }
+        .encode();
+        b[AT_VERSION..AT_VERSION + 4].copy_from_slice(&2u32.to_le_bytes());
+        let crc = crc32fast::hash(&b[..AT_CRC]);
+        b[AT_CRC..].copy_from_slice(&crc.to_le_bytes());
+        let read = Header::decode(&b).expect("version 2 reads");
+        assert_eq!((read.version, read.space), (2, None));
+        assert_eq!(read.state, header().state);
     }
 
     #[test]

@@ -36,11 +36,14 @@ mod directory;
 pub mod header;
 mod lock;
 mod read;
+mod space;
 mod write;
 
 pub use compact::DamagedPages;
+use directory::read_directory;
 pub use directory::{Entry, ENTRY_BYTES};
 pub use lock::Access;
+pub use space::{FreeSpace, KeptCommit};
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("the .loam reader decodes little-endian channels in place");
@@ -52,7 +55,7 @@ use std::path::{Path, PathBuf};
 
 use codec::Codec;
 use header::{
-    Header, SlotError, StateRef, ALIGN, CHANNEL_NAMES, CHANNEL_TYPES, SLOT_BYTES, SLOT_OFFSETS,
+    BlockRef, Header, SlotError, ALIGN, CHANNEL_NAMES, CHANNEL_TYPES, SLOT_BYTES, SLOT_OFFSETS,
     VERSION,
 };
 
@@ -203,9 +206,21 @@ pub struct WorldFile {
     /// Pages written since the last commit, by page id: readable now,
     /// durable once [`WorldFile::commit`] returns.
     pending: BTreeMap<u64, [Entry; 3]>,
-    /// Where the next payload goes.
+    /// The end of allocated space: where a write goes that no free extent
+    /// holds.
     cursor: u64,
+    /// Space no kept commit uses (FORMAT.md, "Space block").
+    free: FreeSpace,
+    /// The older commits the committed one keeps readable, newest first.
+    kept: Vec<KeptCommit>,
+    /// How many commits, the newest included, stay readable.
+    keep_commits: u64,
 }
+
+/// How many commits a writer keeps readable unless told otherwise
+/// ([`WorldFile::set_keep_commits`]): the last and the one before it, so
+/// that space is reused once two later commits have superseded it.
+pub const DEFAULT_KEEP_COMMITS: u64 = 2;
 
 /// One page's channels outside the pool: where the I/O actor decodes and
 /// the generator writes before the page is installed.
@@ -296,6 +311,7 @@ impl WorldFile {
             end: ALIGN,
             generator,
             state: None,
+            space: None,
         };
         let mut start = vec![0u8; ALIGN as usize];
         start[..SLOT_BYTES].copy_from_slice(&header.encode());
@@ -311,6 +327,9 @@ impl WorldFile {
             entries: Vec::new(),
             pending: BTreeMap::new(),
             cursor: ALIGN,
+            free: FreeSpace::default(),
+            kept: Vec::new(),
+            keep_commits: DEFAULT_KEEP_COMMITS,
         })
     }
 
@@ -396,75 +415,16 @@ impl WorldFile {
         };
         let layout = WorldLayout::new(header.size, header.page)
             .map_err(|e| corrupt(format!("header: {e}")))?;
-        let dir_bytes = header
-            .dir_count
-            .checked_mul(ENTRY_BYTES as u64)
-            .filter(|&n| {
-                header
-                    .dir_offset
-                    .checked_add(n)
-                    .is_some_and(|end| end <= len)
-            })
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "directory of {} entries at offset {} does not fit in the file ({len} bytes)",
-                    header.dir_count, header.dir_offset
-                ))
-            })?;
-        let mut dir = vec![0u8; dir_bytes as usize];
-        file.read_exact_at(&mut dir, header.dir_offset)
-            .map_err(io)?;
-        if crc32fast::hash(&dir) != header.dir_crc {
-            return Err(corrupt(format!(
-                "directory at offset {} fails its CRC",
-                header.dir_offset
-            )));
-        }
-        let mut entries = Vec::with_capacity(header.dir_count as usize);
-        for (k, raw) in dir.chunks_exact(ENTRY_BYTES).enumerate() {
-            let e = Entry::decode(raw).map_err(|w| corrupt(format!("directory entry {k}: {w}")))?;
-            let coord = PageId(e.page_id).coord();
-            if (0..3).any(|a| coord[a] >= layout.pages[a]) {
-                return Err(corrupt(format!(
-                    "directory entry {k}: page {:#x} at {coord:?} is outside the world",
-                    e.page_id
-                )));
+        let entries = read_directory(path, &file, &header, &layout, len)?;
+        let (kept, free) = match header.space {
+            None => (Vec::new(), FreeSpace::default()),
+            Some(space) => {
+                let bytes = read_block(path, &file, space, len, "space block")?;
+                space::decode(&bytes, header.sequence, header.end).map_err(|what| {
+                    corrupt(format!("space block at offset {}: {what}", space.offset))
+                })?
             }
-            let raw_len = (layout.page_cells() * CHANNEL_TYPES[e.channel as usize] as usize) as u64;
-            let fits = e
-                .offset
-                .checked_add(u64::from(e.stored))
-                .is_some_and(|end| end <= len);
-            if e.codec != Codec::Uniform
-                && (!fits || e.offset % ALIGN != 0 || u64::from(e.stored) > raw_len + 1024)
-            {
-                return Err(corrupt(format!(
-                    "directory entry {k}: payload of {} bytes at offset {} is out of range",
-                    e.stored, e.offset
-                )));
-            }
-            entries.push(e);
-        }
-        if let Some(state) = header.state {
-            if state
-                .offset
-                .checked_add(state.len)
-                .is_none_or(|end| end > len)
-            {
-                return Err(corrupt(format!(
-                    "run state of {} bytes at offset {} does not fit in the file ({len} bytes)",
-                    state.len, state.offset
-                )));
-            }
-        }
-        if entries
-            .windows(2)
-            .any(|w| (w[0].page_id, w[0].channel) >= (w[1].page_id, w[1].channel))
-        {
-            return Err(corrupt(
-                "directory entries are not sorted and unique".into(),
-            ));
-        }
+        };
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -475,7 +435,54 @@ impl WorldFile {
             entries,
             pending: BTreeMap::new(),
             cursor: align_up(header.end),
+            free,
+            kept,
+            keep_commits: DEFAULT_KEEP_COMMITS,
         })
+    }
+
+    /// Opens commit `sequence` of the file at `path` for reading only: the
+    /// committed one, or one of the older commits it keeps
+    /// ([`WorldFile::kept_commits`]). An error names the commits there are.
+    pub fn open_commit(path: &Path, sequence: u64) -> Result<Self, FileError> {
+        let mut file = Self::open_read_only(path)?;
+        if sequence == file.header.sequence {
+            return Ok(file);
+        }
+        let Some(kept) = file.kept.iter().find(|k| k.sequence == sequence).copied() else {
+            let mut there: Vec<String> = vec![file.header.sequence.to_string()];
+            there.extend(file.kept.iter().map(|k| k.sequence.to_string()));
+            return Err(FileError::Corrupt {
+                path: path.to_path_buf(),
+                what: format!(
+                    "holds no commit {sequence}: it keeps commits {} (newest first)",
+                    there.join(", ")
+                ),
+            });
+        };
+        let len = file
+            .file
+            .metadata()
+            .map_err(|source| FileError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        let header = Header {
+            sequence: kept.sequence,
+            dir_offset: kept.dir_offset,
+            dir_count: kept.dir_count,
+            dir_crc: kept.dir_crc,
+            generator: kept.generator,
+            state: kept.state,
+            space: None,
+            ..file.header
+        };
+        file.entries = read_directory(path, &file.file, &header, &file.layout, len)?;
+        file.kept.retain(|k| k.sequence < sequence);
+        file.free = file.free.as_of(sequence);
+        file.header = header;
+        Ok(file)
     }
 
     /// The world's geometry.
@@ -494,26 +501,30 @@ impl WorldFile {
         let Some(state) = self.header.state else {
             return Ok(None);
         };
-        let corrupt = |what: String| FileError::Corrupt {
+        let len = self.file.metadata().map_err(|source| FileError::Io {
             path: self.path.clone(),
-            what,
-        };
-        let len = usize::try_from(state.len)
-            .map_err(|_| corrupt(format!("run state of {} bytes", state.len)))?;
-        let mut bytes = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut bytes, state.offset)
-            .map_err(|source| FileError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        if crc32fast::hash(&bytes) != state.crc {
-            return Err(corrupt(format!(
-                "the run state at offset {} fails its CRC",
-                state.offset
-            )));
-        }
-        Ok(Some(bytes))
+            source,
+        })?;
+        read_block(&self.path, &self.file, state, len.len(), "run state").map(Some)
+    }
+
+    /// The older commits the committed one keeps readable, newest first
+    /// (see [`WorldFile::open_commit`]).
+    pub fn kept_commits(&self) -> &[KeptCommit] {
+        &self.kept
+    }
+
+    /// Space in the file that no kept commit uses: the next writes go there
+    /// once no kept commit may read it.
+    pub fn free_space(&self) -> &FreeSpace {
+        &self.free
+    }
+
+    /// Keeps `commits` commits readable (at least 1, the newest), from the
+    /// next commit on: older ones' space is reused. The default is
+    /// [`DEFAULT_KEEP_COMMITS`].
+    pub fn set_keep_commits(&mut self, commits: u64) {
+        self.keep_commits = commits.max(1);
     }
 
     /// The fingerprint of the generator of the pages the file does not hold
@@ -576,4 +587,41 @@ impl WorldFile {
         let found = self.entries.get(start..start + 3)?;
         found.iter().all(|e| e.page_id == id).then_some(found)
     }
+}
+
+/// Reads the block `at` names (`what`, for messages) from `file`, `len`
+/// bytes long, and checks it fits and holds its CRC.
+fn read_block(
+    path: &Path,
+    file: &File,
+    at: BlockRef,
+    len: u64,
+    what: &str,
+) -> Result<Vec<u8>, FileError> {
+    let corrupt = |msg: String| FileError::Corrupt {
+        path: path.to_path_buf(),
+        what: msg,
+    };
+    let size = usize::try_from(at.len)
+        .ok()
+        .filter(|_| at.offset.checked_add(at.len).is_some_and(|end| end <= len))
+        .ok_or_else(|| {
+            corrupt(format!(
+                "{what} of {} bytes at offset {} does not fit in the file ({len} bytes)",
+                at.len, at.offset
+            ))
+        })?;
+    let mut bytes = vec![0u8; size];
+    file.read_exact_at(&mut bytes, at.offset)
+        .map_err(|source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if crc32fast::hash(&bytes) != at.crc {
+        return Err(corrupt(format!(
+            "the {what} at offset {} fails its CRC",
+            at.offset
+        )));
+    }
+    Ok(bytes)
 }

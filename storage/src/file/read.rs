@@ -171,6 +171,48 @@ impl WorldFile {
         if let Err(e) = self.state() {
             problems.push(e);
         }
+        problems.extend(self.free_space_in_use());
         problems
+    }
+
+    /// Free extents that overlap what the committed state uses: its
+    /// payloads, directory, run state and space block. Any is damage a
+    /// later save would make worse, by writing over live data.
+    fn free_space_in_use(&self) -> Option<FileError> {
+        let h = &self.header;
+        let mut used: Vec<(u64, u64, String)> = self
+            .entries
+            .iter()
+            .filter(|e| e.codec != Codec::Uniform)
+            .map(|e| {
+                let coord = PageId(e.page_id).coord();
+                (e.offset, u64::from(e.stored), format!("page {coord:?}"))
+            })
+            .collect();
+        used.push((
+            h.dir_offset,
+            h.dir_count * ENTRY_BYTES as u64,
+            "the directory".into(),
+        ));
+        for (block, what) in [(h.state, "the run state"), (h.space, "the space block")] {
+            if let Some(b) = block {
+                used.push((b.offset, b.len, what.into()));
+            }
+        }
+        used.retain(|&(_, len, _)| len > 0);
+        used.sort_unstable();
+        let free: Vec<(u64, u64, u64)> = self.free.extents().collect();
+        used.into_iter().find_map(|(offset, len, what)| {
+            // The free extent starting last at or before this use's end.
+            let k = free.partition_point(|&(at, _, _)| at < offset + len);
+            let (at, flen, _) = *free.get(k.checked_sub(1)?)?;
+            (at + flen > offset).then(|| FileError::Corrupt {
+                path: self.path.clone(),
+                what: format!(
+                    "the space block lists {flen} bytes at offset {at} as free, which \
+                     {what} uses ({len} bytes at offset {offset})"
+                ),
+            })
+        })
     }
 }

@@ -113,16 +113,38 @@ impl WorldFile {
                     ..*entry
                 };
                 if codec != Codec::Uniform {
-                    entry.offset = self.cursor;
-                    self.file.write_all_at(&payload, self.cursor)?;
-                    self.cursor = align_up(self.cursor + payload.len() as u64);
+                    entry.offset = self.allocate(payload.len() as u64);
+                    self.file.write_all_at(&payload, entry.offset)?;
                     stats.bytes += payload.len() as u64;
                 }
             }
-            self.pending.insert(id, entries);
+            // A page written again before a commit: no commit ever used its
+            // last payloads, so their space is free at once.
+            if let Some(superseded) = self.pending.insert(id, entries) {
+                for e in superseded {
+                    self.free.free(e.offset, payload_space(&e), 0);
+                }
+            }
             stats.pages += 1;
         }
         Ok(())
+    }
+
+    /// The commit space freed at or before may be reused now: every commit
+    /// that used it has left the kept ones (FORMAT.md, "Space block").
+    fn reusable(&self) -> u64 {
+        let oldest_kept = self
+            .kept
+            .last()
+            .map_or(self.header.sequence, |k| k.sequence);
+        oldest_kept.min((self.header.sequence + 1).saturating_sub(self.keep_commits))
+    }
+
+    /// Space for `len` bytes that no kept commit uses: a reusable free
+    /// extent, or the end of the file.
+    fn allocate(&mut self, len: u64) -> u64 {
+        let (reusable, len) = (self.reusable(), align_up(len));
+        take_space(&mut self.free, &mut self.cursor, len, reusable)
     }
 
     fn check_writable(&self) -> Result<(), FileError> {
@@ -165,29 +187,68 @@ impl WorldFile {
             source,
         };
         let pending = std::mem::take(&mut self.pending);
-        let mut merged: Vec<Entry> = self
-            .entries
-            .iter()
-            .filter(|e| !pending.contains_key(&e.page_id))
-            .copied()
-            .collect();
+        let sequence = self.header.sequence + 1;
+        // Work on copies of the free space and the end, kept only once the
+        // commit is durable: a failed commit leaves them as they were.
+        let (mut free, mut cursor, reusable) = (self.free.clone(), self.cursor, self.reusable());
+        let mut merged: Vec<Entry> = Vec::with_capacity(self.entries.len());
+        for e in &self.entries {
+            if pending.contains_key(&e.page_id) {
+                free.free(e.offset, payload_space(e), sequence);
+            } else {
+                merged.push(*e);
+            }
+        }
         merged.extend(pending.values().flatten());
         merged.sort_by_key(|e| (e.page_id, e.channel));
         let mut dir = Vec::with_capacity(merged.len() * ENTRY_BYTES);
         merged.iter().for_each(|e| e.encode(&mut dir));
-        let dir_offset = self.cursor;
-        let state_offset = align_up(dir_offset + dir.len() as u64);
-        let state_ref = state.filter(|s| !s.is_empty()).map(|s| StateRef {
-            offset: state_offset,
+        let state = state.filter(|s| !s.is_empty());
+        let dir_offset = take_space(&mut free, &mut cursor, align_up(dir.len() as u64), reusable);
+        let state_ref = state.map(|s| BlockRef {
+            offset: take_space(&mut free, &mut cursor, align_up(s.len() as u64), reusable),
             len: s.len() as u64,
             crc: crc32fast::hash(s),
         });
-        let end = align_up(state_offset + state_ref.map_or(0, |s| s.len));
+        // The last commit's own blocks: this one has its own.
+        let last = self.header;
+        let dir_space = align_up(last.dir_count * ENTRY_BYTES as u64);
+        free.free(last.dir_offset, dir_space, sequence);
+        for block in [last.state, last.space].into_iter().flatten() {
+            free.free(block.offset, align_up(block.len), sequence);
+        }
+        let mut kept = vec![KeptCommit {
+            sequence: last.sequence,
+            dir_offset: last.dir_offset,
+            dir_count: last.dir_count,
+            dir_crc: last.dir_crc,
+            state: last.state,
+            generator: last.generator,
+        }];
+        kept.extend(self.kept.iter().copied());
+        kept.truncate((self.keep_commits - 1) as usize);
+        // Neither taking the block's own space nor settling adds a free
+        // extent, so a block sized for today's extents holds what is left.
+        let space_len = align_up(space::block_bytes(kept.len(), free.len()));
+        let space_offset = take_space(&mut free, &mut cursor, space_len, reusable);
+        // Only now, with every write of this commit placed: what becomes
+        // reusable once it is the last. Until its header is durable, the
+        // last commit and those it keeps stay untouched.
+        let oldest_kept = kept.last().map_or(sequence, |k| k.sequence);
+        free.settle(oldest_kept.min((sequence + 1).saturating_sub(self.keep_commits)));
+        let space_bytes = space::encode(&kept, &free, space_len);
+        let space_ref = BlockRef {
+            offset: space_offset,
+            len: space_len,
+            crc: crc32fast::hash(&space_bytes),
+        };
+        let end = cursor;
         let written = (|| {
             self.file.write_all_at(&dir, dir_offset)?;
-            if let Some(state) = state.filter(|s| !s.is_empty()) {
-                self.file.write_all_at(state, state_offset)?;
+            if let (Some(state), Some(at)) = (state, state_ref) {
+                self.file.write_all_at(state, at.offset)?;
             }
+            self.file.write_all_at(&space_bytes, space_offset)?;
             // Keep the file at least as long as the allocated space, so
             // `open`'s bounds checks accept every committed offset.
             if self.file.metadata()?.len() < end {
@@ -201,12 +262,13 @@ impl WorldFile {
         }
         let header = Header {
             version: VERSION,
-            sequence: self.header.sequence + 1,
+            sequence,
             dir_offset,
             dir_count: merged.len() as u64,
             dir_crc: crc32fast::hash(&dir),
             end,
             state: state_ref,
+            space: Some(space_ref),
             ..self.header
         };
         let slot = 1 - self.slot;
@@ -222,9 +284,33 @@ impl WorldFile {
         self.slot = slot;
         self.entries = merged;
         self.cursor = end;
+        self.free = free;
+        self.kept = kept;
         Ok(SaveStats {
             pages: 0,
             bytes: dir.len() as u64 + state_ref.map_or(0, |s| s.len),
         })
     }
+}
+
+/// The space an entry's payload holds (FORMAT.md: payloads start on
+/// 4096-byte boundaries): nothing for a uniform channel.
+fn payload_space(e: &Entry) -> u64 {
+    match e.codec {
+        Codec::Uniform => 0,
+        _ => align_up(u64::from(e.stored)),
+    }
+}
+
+/// `len` bytes (aligned) from a free extent reusable at commit `reusable`,
+/// or else at the end, `cursor`, which moves past them.
+fn take_space(free: &mut FreeSpace, cursor: &mut u64, len: u64, reusable: u64) -> u64 {
+    if len == 0 {
+        return *cursor;
+    }
+    free.take(len, reusable).unwrap_or_else(|| {
+        let at = *cursor;
+        *cursor += len;
+        at
+    })
 }
