@@ -292,7 +292,9 @@ impl Runtime {
     }
 
     /// Runs one frame, then saves a streamed world when its `[world] save`
-    /// policy says (every N frames).
+    /// policy says (every N frames). Such a save copies the changed pages
+    /// and the run's state and returns: the I/O thread writes and commits
+    /// them while the next frames run (a failure fails a later frame).
     pub fn step(&mut self) -> Result<(), LoamError> {
         self.engine.step()?;
         let every = self.stream().and_then(|s| match s.save {
@@ -300,7 +302,7 @@ impl Runtime {
             _ => None,
         });
         if every.is_some_and(|n| self.frame() % n == 0) {
-            self.save()?;
+            self.save_with(false)?;
         }
         if let Some(world) = self.engine.resource::<VoxelWorld>() {
             self.active_pages_plot
@@ -323,6 +325,15 @@ impl Runtime {
     /// held wholly in memory, which has no file (see
     /// [`Runtime::save_state`]).
     pub fn save(&mut self) -> Result<Option<loam_storage::file::SaveStats>, LoamError> {
+        self.save_with(true)
+    }
+
+    /// [`Runtime::save`], waiting for the I/O thread to finish with `wait`;
+    /// without, what was written is not known yet (`Some` of nothing).
+    fn save_with(
+        &mut self,
+        wait: bool,
+    ) -> Result<Option<loam_storage::file::SaveStats>, LoamError> {
         match self.stream().map(|s| s.save) {
             None => return Ok(None),
             Some(SavePolicy::Never) => {
@@ -343,7 +354,13 @@ impl Runtime {
         let mut world = resources.try_write::<VoxelWorld>().expect(
             "the runtime inserts the world at construction; nothing holds it between frames",
         );
-        Ok(Some(stream.streamer.save(&mut world, state.as_deref())?))
+        if wait {
+            return Ok(Some(stream.streamer.save(&mut world, state.as_deref())?));
+        }
+        stream
+            .streamer
+            .save_in_background(&mut world, state.as_deref())?;
+        Ok(Some(loam_storage::file::SaveStats::default()))
     }
 
     /// Ends a run the way the scenario's `[world] save` says: saves unless

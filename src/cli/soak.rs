@@ -216,10 +216,11 @@ fn soak_runtime(
     Ok(out)
 }
 
-/// A world file's size and the bytes its committed pages hold.
-fn file_sizes(path: &Path) -> Result<[u64; 2], LoamError> {
+/// A world file's size and the bytes its last commit uses
+/// ([`WorldFile::live_bytes`]).
+pub(crate) fn file_sizes(path: &Path) -> Result<[u64; 2], LoamError> {
     let file = WorldFile::open_read_only(path)?;
-    let live = file.entries().iter().map(|e| u64::from(e.stored)).sum();
+    let live = file.live_bytes();
     let size = std::fs::metadata(path)
         .map_err(|source| loam_storage::file::FileError::Io {
             path: path.to_path_buf(),
@@ -231,12 +232,13 @@ fn file_sizes(path: &Path) -> Result<[u64; 2], LoamError> {
 
 /// A world file may hold up to twice its live data, and 4 MiB of header,
 /// directory and padding.
-fn file_growth([size, live]: [u64; 2]) -> Option<String> {
+pub(crate) fn file_growth([size, live]: [u64; 2]) -> Option<String> {
     let allowed = 2 * live + (4 << 20);
     (size > allowed).then(|| {
         format!(
-            "the world file grew to {} MiB for {} MiB of live pages (limit {} MiB): superseded \
-             space is not reused; `loam compact` reclaims it",
+            "the world file grew to {} MiB for {} MiB of live data (limit {} MiB): space two \
+             later commits superseded is reused, so something holds more than it should; \
+             `loam inspect` shows the free space and the commits kept",
             size >> 20,
             live >> 20,
             allowed >> 20

@@ -100,6 +100,9 @@ pub struct StressOutcome {
     /// here): the one to replay the recording into.
     #[serde(skip)]
     pub scenario: Scenario,
+    /// A streamed world's file at the end: its size and the bytes its last
+    /// commit uses.
+    pub file_bytes: Option<[u64; 2]>,
     /// The first invariant that failed, if any.
     pub violation: Option<String>,
 }
@@ -187,6 +190,7 @@ pub fn stress(
     let seconds = start.elapsed().as_secs_f64();
     let world_hash = rt.world_hash();
     let recording = rt.recorded_commands();
+    let mut file_bytes = None;
     if scenario.world.storage.is_some() {
         if violation.is_none() {
             rt.finish()?;
@@ -200,6 +204,11 @@ pub fn stress(
                 problems.len()
             ));
         }
+        let sizes = crate::cli::soak::file_sizes(&file)?;
+        file_bytes = Some(sizes);
+        if violation.is_none() {
+            violation = crate::cli::soak::file_growth(sizes);
+        }
     }
     Ok(StressOutcome {
         frames,
@@ -212,6 +221,7 @@ pub fn stress(
         recording,
         world_hash,
         scenario,
+        file_bytes,
         violation,
     })
 }

@@ -244,6 +244,25 @@ impl PageBuf {
         }
     }
 
+    /// Copies page `p` out of `world`, as a save stores it: a cell part way
+    /// through a phase change with its latent heat added to its
+    /// temperature. False (and the buffer as it was) if `p` is not
+    /// resident.
+    pub fn copy_from(&mut self, world: &VoxelWorld, p: usize) -> bool {
+        let Some(view) = world.page(p) else {
+            return false;
+        };
+        self.material.copy_from_slice(view.material);
+        self.temperature.copy_from_slice(view.temperature);
+        if view.latent.iter().any(|&l| l != 0.0) {
+            for (t, &l) in self.temperature.iter_mut().zip(view.latent) {
+                *t += l;
+            }
+        }
+        self.flags.copy_from_slice(view.flags);
+        true
+    }
+
     /// Copies the page into `world`'s slot for page `p`; false if `p` is
     /// not resident.
     pub fn install(&self, world: &mut VoxelWorld, p: usize) -> bool {
@@ -474,7 +493,7 @@ impl WorldFile {
             dir_count: kept.dir_count,
             dir_crc: kept.dir_crc,
             generator: kept.generator,
-            state: kept.state,
+            state: None,
             space: None,
             ..file.header
         };
@@ -518,6 +537,25 @@ impl WorldFile {
     /// once no kept commit may read it.
     pub fn free_space(&self) -> &FreeSpace {
         &self.free
+    }
+
+    /// Bytes the committed state uses: the header area, payloads,
+    /// directory, run state and space block, each in the space it takes
+    /// (whole 4096-byte blocks; the directory and run state with their
+    /// room to grow). The rest of the file is free space, or held for the older
+    /// commits it keeps.
+    pub fn live_bytes(&self) -> u64 {
+        let h = &self.header;
+        let payloads: u64 = self
+            .entries
+            .iter()
+            .filter(|e| e.codec != Codec::Uniform)
+            .map(|e| align_up(u64::from(e.stored)))
+            .sum();
+        let taken = h.taken();
+        let state = h.state.map_or(0, |b| taken(b.len));
+        let space = h.space.map_or(0, |b| b.len);
+        ALIGN + payloads + taken(h.dir_count * ENTRY_BYTES as u64) + state + space
     }
 
     /// Keeps `commits` commits readable (at least 1, the newest), from the

@@ -2,11 +2,11 @@
 //! block").
 //!
 //! ```text
-//! 0        4  kept commits K            each kept commit (56 bytes):
-//! 4        4  free extents F              0  8 sequence      28 4 run state CRC32
-//! 8   K × 56  kept commits, newest first  8  8 dir offset    32 8 run state offset
-//! .   F × 24  free extents, by offset    16  8 dir entries   40 8 run state length
-//! .           zero padding to 4096       24  4 dir CRC32     48 8 generator
+//! 0        4  kept commits K            each kept commit (40 bytes):
+//! 4        4  free extents F              0  8 sequence      28 4 zero
+//! 8   K × 40  kept commits, newest first  8  8 dir offset    32 8 generator
+//! .   F × 24  free extents, by offset    16  8 dir entries
+//! .           zero padding to 4096       24  4 dir CRC32
 //!                                       each free extent (24 bytes):
 //!                                         0  8 offset   8 8 length   16 8 freed at
 //! ```
@@ -16,13 +16,43 @@
 //! every commit that may have used it has left the kept ones, so a crash
 //! part way through a save, which opens the file at its last commit, finds
 //! that commit and every commit it keeps as they were written.
+//!
+//! A kept commit keeps its pages, not its run state: a run resumes from
+//! the last commit, and a run state written whole at every commit would
+//! otherwise be held two and three times over.
 
 use std::collections::BTreeMap;
 
-use super::header::{BlockRef, ALIGN};
+use super::header::ALIGN;
+
+/// The space a directory or run state of `len` bytes takes: `len` rounded
+/// up to 4096 bytes, and above 64 KiB to an eighth of the power of two at
+/// or below it. Both are written whole at every commit and grow slowly;
+/// with room to grow, the next one fits where the one before the last was.
+pub fn block_space(len: u64) -> u64 {
+    let aligned = len.div_ceil(ALIGN) * ALIGN;
+    if aligned <= 16 * ALIGN {
+        return aligned;
+    }
+    let step = (1u64 << (63 - aligned.leading_zeros())) / 8;
+    aligned.div_ceil(step) * step
+}
+
+impl super::Header {
+    /// The space this commit's directory or run state of `len` bytes
+    /// takes: [`block_space`] for a commit that wrote a space block; whole
+    /// 4096-byte blocks, back to back, for one that did not (versions 1
+    /// and 2, and a compacted file).
+    pub fn taken(&self) -> fn(u64) -> u64 {
+        match self.space {
+            Some(_) => block_space,
+            None => |len| len.div_ceil(ALIGN) * ALIGN,
+        }
+    }
+}
 
 /// Bytes of one kept commit record.
-const KEPT_BYTES: usize = 56;
+const KEPT_BYTES: usize = 40;
 /// Bytes of one free extent record.
 const FREE_BYTES: usize = 24;
 
@@ -37,8 +67,6 @@ pub struct KeptCommit {
     pub dir_count: u64,
     /// CRC32 of its directory's bytes.
     pub dir_crc: u32,
-    /// Its run state, if it saved one.
-    pub state: Option<BlockRef>,
     /// Its generator fingerprint.
     pub generator: u64,
 }
@@ -140,18 +168,11 @@ pub(super) fn encode(kept: &[KeptCommit], free: &FreeSpace, padded: u64) -> Vec<
     b.extend_from_slice(&(kept.len() as u32).to_le_bytes());
     b.extend_from_slice(&(free.len() as u32).to_le_bytes());
     for k in kept {
-        let state = k.state.unwrap_or(BlockRef {
-            offset: 0,
-            len: 0,
-            crc: 0,
-        });
         b.extend_from_slice(&k.sequence.to_le_bytes());
         b.extend_from_slice(&k.dir_offset.to_le_bytes());
         b.extend_from_slice(&k.dir_count.to_le_bytes());
         b.extend_from_slice(&k.dir_crc.to_le_bytes());
-        b.extend_from_slice(&state.crc.to_le_bytes());
-        b.extend_from_slice(&state.offset.to_le_bytes());
-        b.extend_from_slice(&state.len.to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
         b.extend_from_slice(&k.generator.to_le_bytes());
     }
     for (offset, len, at) in free.extents() {
@@ -202,15 +223,7 @@ pub(super) fn decode(
             dir_offset: u64_at(at + 8),
             dir_count: u64_at(at + 16),
             dir_crc: u32_at(at + 24),
-            state: match u64_at(at + 40) {
-                0 => None,
-                len => Some(BlockRef {
-                    offset: u64_at(at + 32),
-                    len,
-                    crc: u32_at(at + 28),
-                }),
-            },
-            generator: u64_at(at + 48),
+            generator: u64_at(at + 32),
         };
         let newer = kept.last().map_or(sequence, |c: &KeptCommit| c.sequence);
         if commit.sequence >= newer {
@@ -273,6 +286,20 @@ mod tests {
     }
 
     #[test]
+    fn blocks_take_room_to_grow_in_steps_of_an_eighth() {
+        assert_eq!(block_space(0), 0);
+        assert_eq!(block_space(1), ALIGN);
+        assert_eq!(block_space(16 * ALIGN), 16 * ALIGN);
+        assert_eq!(block_space(16 * ALIGN + 1), 18 * ALIGN);
+        for len in [70_000u64, 1 << 20, 47_913_077, (1 << 20) + 1] {
+            let space = block_space(len);
+            assert!(space >= len && space % ALIGN == 0, "{len} -> {space}");
+            assert!(space as f64 <= len as f64 * 1.126 + ALIGN as f64, "{len} -> {space}");
+        }
+        assert_eq!(block_space(47_000_000), block_space(48_000_000));
+    }
+
+    #[test]
     fn a_block_round_trips_and_every_flaw_is_named() {
         let kept = vec![
             KeptCommit {
@@ -280,11 +307,6 @@ mod tests {
                 dir_offset: 3 * ALIGN,
                 dir_count: 6,
                 dir_crc: 7,
-                state: Some(BlockRef {
-                    offset: 9 * ALIGN,
-                    len: 100,
-                    crc: 11,
-                }),
                 generator: 12,
             },
             KeptCommit {
@@ -292,7 +314,6 @@ mod tests {
                 dir_offset: ALIGN,
                 dir_count: 0,
                 dir_crc: 0,
-                state: None,
                 generator: 0,
             },
         ];

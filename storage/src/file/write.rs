@@ -1,5 +1,6 @@
 //! Writing pages and committing them, crash-safely.
 
+use super::space::block_space;
 use super::*;
 
 /// One channel of a page, encoded: codec, uniform value, payload, CRC of
@@ -27,20 +28,26 @@ fn encode_pages(
                     .map(|(&t, &l)| t + l)
                     .collect()
             });
-            let channels: [&[u8]; 3] = [
-                view.material,
-                bytemuck::cast_slice(heat.as_deref().unwrap_or(view.temperature)),
-                view.flags,
-            ];
-            let encode = |c: usize| -> std::io::Result<EncodedChannel> {
-                let raw = channels[c];
-                let (codec, uniform, payload) =
-                    codec::encode(raw, CHANNEL_TYPES[c] as usize, options.zstd_level)?;
-                Ok((codec, uniform, payload, crc32fast::hash(raw)))
-            };
-            Ok((world.page_id(p).0, [encode(0)?, encode(1)?, encode(2)?]))
+            let temperature = heat.as_deref().unwrap_or(view.temperature);
+            encode_page(world.page_id(p).0, [view.material, bytemuck::cast_slice(temperature), view.flags], options)
         })
         .collect()
+}
+
+/// Encodes one page's three channels (temperatures with any latent heat
+/// already added).
+fn encode_page(
+    id: u64,
+    channels: [&[u8]; 3],
+    options: &SaveOptions,
+) -> std::io::Result<(u64, [EncodedChannel; 3])> {
+    let encode = |c: usize| -> std::io::Result<EncodedChannel> {
+        let raw = channels[c];
+        let (codec, uniform, payload) =
+            codec::encode(raw, CHANNEL_TYPES[c] as usize, options.zstd_level)?;
+        Ok((codec, uniform, payload, crc32fast::hash(raw)))
+    };
+    Ok((id, [encode(0)?, encode(1)?, encode(2)?]))
 }
 
 impl WorldFile {
@@ -78,6 +85,41 @@ impl WorldFile {
         // stays bounded by one batch whatever the number of pages.
         let written = pages.chunks(256).try_for_each(|batch| {
             let encoded = encode_pages(world, batch, options)?;
+            self.write_encoded(encoded, &mut stats)
+        });
+        written.map_err(|source| FileError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(stats)
+    }
+
+    /// [`WorldFile::write_pages`] of pages copied out of a world
+    /// ([`PageBuf::copy_from`]): dense index and contents. The I/O thread
+    /// writes these while the frame goes on.
+    pub fn write_bufs(
+        &mut self,
+        pages: &[(usize, PageBuf)],
+        options: &SaveOptions,
+    ) -> Result<SaveStats, FileError> {
+        use rayon::prelude::*;
+        let _zone = loam_runtime::profiling::zone("storage.write_pages");
+        self.check_writable()?;
+        let mut stats = SaveStats::default();
+        let layout = self.layout;
+        let written = pages.chunks(256).try_for_each(|batch| {
+            let encoded = batch
+                .par_iter()
+                .map(|(p, buf)| {
+                    let id = PageId::from_coord(layout.page_coord(*p)).0;
+                    let channels = [
+                        buf.material.as_slice(),
+                        bytemuck::cast_slice(buf.temperature.as_slice()),
+                        buf.flags.as_slice(),
+                    ];
+                    encode_page(id, channels, options)
+                })
+                .collect::<std::io::Result<Vec<_>>>()?;
             self.write_encoded(encoded, &mut stats)
         });
         written.map_err(|source| FileError::Io {
@@ -204,17 +246,18 @@ impl WorldFile {
         let mut dir = Vec::with_capacity(merged.len() * ENTRY_BYTES);
         merged.iter().for_each(|e| e.encode(&mut dir));
         let state = state.filter(|s| !s.is_empty());
-        let dir_offset = take_space(&mut free, &mut cursor, align_up(dir.len() as u64), reusable);
+        let dir_offset = take_space(&mut free, &mut cursor, block_space(dir.len() as u64), reusable);
         let state_ref = state.map(|s| BlockRef {
-            offset: take_space(&mut free, &mut cursor, align_up(s.len() as u64), reusable),
+            offset: take_space(&mut free, &mut cursor, block_space(s.len() as u64), reusable),
             len: s.len() as u64,
             crc: crc32fast::hash(s),
         });
-        // The last commit's own blocks: this one has its own.
+        // The last commit's own blocks: this one has its own. Its directory
+        // stays while it is kept; its space block and run state are not kept.
         let last = self.header;
-        let dir_space = align_up(last.dir_count * ENTRY_BYTES as u64);
-        free.free(last.dir_offset, dir_space, sequence);
-        for block in [last.state, last.space].into_iter().flatten() {
+        let taken = last.taken();
+        free.free(last.dir_offset, taken(last.dir_count * ENTRY_BYTES as u64), sequence);
+        if let Some(block) = last.space {
             free.free(block.offset, align_up(block.len), sequence);
         }
         let mut kept = vec![KeptCommit {
@@ -222,20 +265,23 @@ impl WorldFile {
             dir_offset: last.dir_offset,
             dir_count: last.dir_count,
             dir_crc: last.dir_crc,
-            state: last.state,
             generator: last.generator,
         }];
         kept.extend(self.kept.iter().copied());
         kept.truncate((self.keep_commits - 1) as usize);
-        // Neither taking the block's own space nor settling adds a free
-        // extent, so a block sized for today's extents holds what is left.
-        let space_len = align_up(space::block_bytes(kept.len(), free.len()));
+        // Taking the block's own space and settling add no free extent, and
+        // the last run state one: a block sized for one more extent than
+        // today's holds what is left.
+        let space_len = align_up(space::block_bytes(kept.len(), free.len() + 1));
         let space_offset = take_space(&mut free, &mut cursor, space_len, reusable);
         // Only now, with every write of this commit placed: what becomes
         // reusable once it is the last. Until its header is durable, the
         // last commit and those it keeps stay untouched.
         let oldest_kept = kept.last().map_or(sequence, |k| k.sequence);
         free.settle(oldest_kept.min((sequence + 1).saturating_sub(self.keep_commits)));
+        if let Some(block) = last.state {
+            free.free(block.offset, taken(block.len), 0);
+        }
         let space_bytes = space::encode(&kept, &free, space_len);
         let space_ref = BlockRef {
             offset: space_offset,

@@ -1,5 +1,8 @@
 //! The I/O actor: a thread that turns page requests into filled page
-//! buffers, reading from the world file or generating what it lacks.
+//! buffers, reading from the world file or generating what it lacks, and
+//! writes and commits pages copied out of the world while the frame goes
+//! on. It takes its jobs in the order they were sent, so a read sees every
+//! write sent before it.
 
 use flume::{Receiver, Sender};
 use loam_runtime::profiling;
@@ -9,13 +12,44 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::PageSource;
-use crate::file::{FileError, PageBuf, WorldFile};
+use crate::file::{FileError, PageBuf, SaveOptions, SaveStats, WorldFile};
 use crate::io::PageIo;
 
 /// One frame's requests.
 pub(super) struct Batch {
     pub pages: Vec<(usize, PageBuf)>,
     pub sent: Instant,
+}
+
+/// What the actor is asked to do.
+pub(super) enum Job {
+    /// Read or generate a frame's pages.
+    Load(Batch),
+    /// Write pages, then commit if asked.
+    Write(Write),
+    /// Read one page as the file holds it once every earlier job is done.
+    Peek(Peek),
+}
+
+/// Pages copied out of the world, to write (uncommitted), then commit with
+/// `commit`'s run state when it is there.
+pub(super) struct Write {
+    pub pages: Vec<(usize, PageBuf)>,
+    pub commit: Option<Option<Vec<u8>>>,
+    pub options: SaveOptions,
+}
+
+/// A write done: what it wrote, and its buffers back for reuse.
+pub(super) struct Written {
+    pub stats: Result<SaveStats, FileError>,
+    pub bufs: Vec<PageBuf>,
+}
+
+/// One page read for a caller outside the frame loop.
+pub(super) struct Peek {
+    pub page: usize,
+    pub buf: PageBuf,
+    pub reply: Sender<Result<(PageBuf, bool), FileError>>,
 }
 
 /// One frame's requests, served.
@@ -29,10 +63,17 @@ pub(super) struct Served {
     pub latency: Duration,
 }
 
-/// Serves batches until the request channel closes.
+/// Where the actor sends what it did.
+pub(super) struct Replies {
+    pub served: Sender<Result<Served, FileError>>,
+    pub written: Sender<Written>,
+}
+
+/// Does jobs until the request channel closes (after the jobs sent before
+/// it closed).
 pub(super) fn run(
-    requests: Receiver<Batch>,
-    served: Sender<Result<Served, FileError>>,
+    jobs: Receiver<Job>,
+    replies: Replies,
     file: Arc<Mutex<WorldFile>>,
     mut io: Box<dyn PageIo>,
     source: Arc<dyn PageSource>,
@@ -40,17 +81,61 @@ pub(super) fn run(
     profiling::name_thread("loam-io");
     let frames = profiling::FrameSet::new("io batches");
     let bytes_read = profiling::Plot::new("io bytes read");
-    for batch in requests {
-        let result = {
-            let _zone = profiling::zone("io.batch");
-            serve(batch, &file, io.as_mut(), source.as_ref())
-        };
-        if let Ok(served) = &result {
-            bytes_read.set(served.bytes_read as f64);
-        }
-        frames.mark();
-        if served.send(result).is_err() {
-            return;
+    let bytes_written = profiling::Plot::new("io bytes written");
+    let lock = || file.lock().unwrap_or_else(|e| e.into_inner());
+    for job in jobs {
+        match job {
+            Job::Load(batch) => {
+                let result = {
+                    let _zone = profiling::zone("io.batch");
+                    serve(batch, &file, io.as_mut(), source.as_ref())
+                };
+                if let Ok(served) = &result {
+                    bytes_read.set(served.bytes_read as f64);
+                }
+                frames.mark();
+                if replies.served.send(result).is_err() {
+                    return;
+                }
+            }
+            Job::Write(write) => {
+                let _zone = profiling::zone("io.write");
+                let stats = {
+                    let mut file = lock();
+                    file.write_bufs(&write.pages, &write.options)
+                        .and_then(|pages| {
+                            let Some(state) = &write.commit else {
+                                return Ok(pages);
+                            };
+                            let dir = file.commit_with_state(state.as_deref())?;
+                            Ok(SaveStats {
+                                pages: pages.pages,
+                                bytes: pages.bytes + dir.bytes,
+                            })
+                        })
+                };
+                if let Ok(s) = &stats {
+                    bytes_written.set(s.bytes as f64);
+                }
+                let bufs = write.pages.into_iter().map(|(_, b)| b).collect();
+                if replies.written.send(Written { stats, bufs }).is_err() {
+                    return;
+                }
+            }
+            Job::Peek(mut peek) => {
+                let read = {
+                    let file = lock();
+                    crate::io::Pread::new(file.file())
+                        .map_err(|source| FileError::Io {
+                            path: file.path().to_path_buf(),
+                            source,
+                        })
+                        .and_then(|mut pread| {
+                            file.load_into(&mut [(peek.page, &mut peek.buf)], &mut pread)
+                        })
+                };
+                let _ = peek.reply.send(read.map(|held| (peek.buf, held[0])));
+            }
         }
     }
 }

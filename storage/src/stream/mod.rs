@@ -13,7 +13,11 @@
 //!    most `load_per_frame` of them.
 //!
 //! The actor reads and decodes (or generates, for pages the file does not
-//! hold) while the rest of the frame simulates. Because pages asked for in
+//! hold) while the rest of the frame simulates, and writes: an evicted
+//! page's write-back and a save are copies of the pages, which the actor
+//! encodes, writes and commits while the frames go on
+//! ([`Streamer::save_in_background`]). It takes jobs in the order they were
+//! sent, so a page read back sees every write sent before it. Because pages asked for in
 //! frame `f` always become resident at the start of frame `f + 1`, which
 //! pages are resident when is decided by frame numbers alone, never by I/O
 //! timing: a streamed world is as deterministic as one that fits in memory.
@@ -118,8 +122,11 @@ pub struct Installed {
 /// Decides which pages are resident and moves them in and out.
 pub struct Streamer {
     file: Arc<Mutex<WorldFile>>,
-    requests: Option<flume::Sender<actor::Batch>>,
+    requests: Option<flume::Sender<actor::Job>>,
     served: flume::Receiver<Result<actor::Served, FileError>>,
+    written: flume::Receiver<actor::Written>,
+    /// Write jobs sent whose outcome has not come back.
+    writes_in_flight: usize,
     actor: Option<JoinHandle<()>>,
     io_name: &'static str,
     config: StreamConfig,
@@ -156,14 +163,21 @@ impl Streamer {
         let file = Arc::new(Mutex::new(file));
         let (requests, requests_rx) = flume::unbounded();
         let (served_tx, served) = flume::unbounded();
+        let (written_tx, written) = flume::unbounded();
+        let replies = actor::Replies {
+            served: served_tx,
+            written: written_tx,
+        };
         let actor_file = Arc::clone(&file);
         let actor = std::thread::Builder::new()
             .name("loam-io".into())
-            .spawn(move || actor::run(requests_rx, served_tx, actor_file, io, source))?;
+            .spawn(move || actor::run(requests_rx, replies, actor_file, io, source))?;
         Ok(Self {
             file,
             requests: Some(requests),
             served,
+            written,
+            writes_in_flight: 0,
             actor: Some(actor),
             io_name,
             config,
@@ -210,6 +224,9 @@ impl Streamer {
     /// neighbours are woken: cells may now move into it, and any flags it
     /// was saved with are cleared by the simulation's next frame.
     pub fn install(&mut self, world: &mut VoxelWorld) -> Result<Installed, FileError> {
+        // A write that failed fails the frame that learns of it; the file
+        // is still at its last commit.
+        self.collect_writes(false)?;
         if self.in_flight.is_none() {
             return Ok(Installed::default());
         }
@@ -363,15 +380,10 @@ impl Streamer {
             let buf = self.spare.pop().unwrap_or_else(|| PageBuf::new(cells));
             batch.push((p, buf));
         }
-        let sent = self
-            .requests
-            .as_ref()
-            .ok_or_else(actor_gone)?
-            .send(actor::Batch {
-                pages: batch,
-                sent: std::time::Instant::now(),
-            });
-        sent.map_err(|_| actor_gone())?;
+        self.send_job(actor::Job::Load(actor::Batch {
+            pages: batch,
+            sent: std::time::Instant::now(),
+        }))?;
         self.in_flight = Some(pages.iter().map(|&(p, _)| p).collect());
         Ok(())
     }
@@ -458,7 +470,8 @@ impl Streamer {
         Ok(())
     }
 
-    /// Evicts `pages`, writing the dirty ones back (uncommitted) first.
+    /// Evicts `pages`, sending copies of the dirty ones to be written back
+    /// (uncommitted) first.
     fn evict(&mut self, world: &mut VoxelWorld, pages: &[usize]) -> Result<(), FileError> {
         let _zone = loam_runtime::profiling::zone("storage.evict");
         let dirty: Vec<usize> = pages
@@ -466,20 +479,7 @@ impl Streamer {
             .copied()
             .filter(|&p| world.table.state(p) == PageState::Dirty)
             .collect();
-        if !dirty.is_empty() {
-            for &p in &dirty {
-                world.table.set_state(p, PageState::Evicting);
-            }
-            let options = self.config.save;
-            let written = self.file().write_pages(world, &dirty, &options);
-            let written = written.inspect_err(|_| {
-                for &p in &dirty {
-                    world.table.set_state(p, PageState::Dirty);
-                }
-            })?;
-            self.stats.pages_written += written.pages as u64;
-            self.stats.bytes_written += written.bytes;
-        }
+        self.write_in_background(world, &dirty, None)?;
         for &p in pages {
             world.evict(p);
         }
@@ -487,42 +487,135 @@ impl Streamer {
         Ok(())
     }
 
-    /// Reads page `p` as the world file holds it now (its last save, or a
-    /// later write-back on eviction) into `buf`; `Ok(false)` when the file
-    /// does not hold it. For reading a page that is not resident, outside
-    /// the frame loop: it reads with `pread`, beside the I/O actor.
-    pub fn read_page(&self, p: usize, buf: &mut PageBuf) -> Result<bool, FileError> {
-        let file = self.file();
-        let mut io = crate::io::Pread::new(file.file()).map_err(|source| FileError::Io {
-            path: file.path().to_path_buf(),
-            source,
-        })?;
-        Ok(file.load_into(&mut [(p, buf)], &mut io)?[0])
+    /// Copies `pages` (the resident ones) out of `world` and sends them to
+    /// the actor to write, then to commit with `commit`'s state when given.
+    fn write_in_background(
+        &mut self,
+        world: &VoxelWorld,
+        pages: &[usize],
+        commit: Option<Option<&[u8]>>,
+    ) -> Result<(), FileError> {
+        if pages.is_empty() && commit.is_none() {
+            return Ok(());
+        }
+        let cells = world.layout().page_cells();
+        let copies: Vec<(usize, PageBuf)> = {
+            let _zone = loam_runtime::profiling::zone("storage.copy_pages");
+            pages
+                .iter()
+                .filter_map(|&p| {
+                    let mut buf = self.spare.pop().unwrap_or_else(|| PageBuf::new(cells));
+                    if buf.copy_from(world, p) {
+                        Some((p, buf))
+                    } else {
+                        self.spare.push(buf);
+                        None
+                    }
+                })
+                .collect()
+        };
+        self.send_job(actor::Job::Write(actor::Write {
+            pages: copies,
+            commit: commit.map(|state| state.map(<[u8]>::to_vec)),
+            options: self.config.save,
+        }))?;
+        self.writes_in_flight += 1;
+        Ok(())
     }
 
-    /// Writes every dirty resident page and commits, crash-safely, with the
-    /// run's `state` when given (see [`WorldFile::commit_with_state`]):
-    /// after this the file holds the whole world as it is now.
+    fn send_job(&self, job: actor::Job) -> Result<(), FileError> {
+        let requests = self.requests.as_ref().ok_or_else(actor_gone)?;
+        requests.send(job).map_err(|_| actor_gone())
+    }
+
+    /// Takes the outcomes of finished writes (all of them, waiting, with
+    /// `wait`), counting what they wrote; the first failure is returned.
+    fn collect_writes(&mut self, wait: bool) -> Result<SaveStats, FileError> {
+        let mut total = SaveStats::default();
+        let mut failed = None;
+        while self.writes_in_flight > 0 {
+            let done = if wait {
+                self.written.recv().map_err(|_| actor_gone())?
+            } else {
+                match self.written.try_recv() {
+                    Ok(done) => done,
+                    Err(flume::TryRecvError::Empty) => break,
+                    Err(flume::TryRecvError::Disconnected) => return Err(actor_gone()),
+                }
+            };
+            self.writes_in_flight -= 1;
+            self.spare.extend(done.bufs);
+            match done.stats {
+                Ok(s) => {
+                    total.pages += s.pages;
+                    total.bytes += s.bytes;
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        self.stats.pages_written += total.pages as u64;
+        self.stats.bytes_written += total.bytes;
+        failed.map_or(Ok(total), Err)
+    }
+
+    /// Reads page `p` as the world file holds it once every write sent
+    /// before is done (its last save, or a later write-back on eviction)
+    /// into `buf`; `Ok(false)` when the file does not hold it. For reading
+    /// a page that is not resident, outside the frame loop.
+    pub fn read_page(&self, p: usize, buf: &mut PageBuf) -> Result<bool, FileError> {
+        let (reply, answer) = flume::bounded(1);
+        let empty = PageBuf {
+            material: Vec::new(),
+            temperature: Vec::new(),
+            flags: Vec::new(),
+        };
+        self.send_job(actor::Job::Peek(actor::Peek {
+            page: p,
+            buf: std::mem::replace(buf, empty),
+            reply,
+        }))?;
+        let (read, held) = answer.recv().map_err(|_| actor_gone())??;
+        *buf = read;
+        Ok(held)
+    }
+
+    /// Sends every dirty resident page to be written and committed,
+    /// crash-safely, with the run's `state` when given (see
+    /// [`WorldFile::commit_with_state`]), and returns at once: the I/O
+    /// thread encodes, writes and commits while the frames go on. The pages
+    /// are copied now, so the commit holds the world as it is now, whenever
+    /// the disk finishes. A failure is returned by a later frame's
+    /// [`Streamer::install`] (or [`Streamer::flush`]); the file is then at
+    /// its last commit.
+    pub fn save_in_background(
+        &mut self,
+        world: &mut VoxelWorld,
+        state: Option<&[u8]>,
+    ) -> Result<(), FileError> {
+        let dirty: Vec<usize> = world.table.pages_in(PageState::Dirty).collect();
+        self.write_in_background(world, &dirty, Some(state))?;
+        world.table.mark_all_clean();
+        Ok(())
+    }
+
+    /// Waits for every write sent to the I/O thread; returns what they
+    /// wrote, or the first failure.
+    pub fn flush(&mut self) -> Result<SaveStats, FileError> {
+        self.collect_writes(true)
+    }
+
+    /// [`Streamer::save_in_background`], then waits for it (and every write
+    /// before it): after this the file holds the whole world as it is now.
+    /// Returns what the writes waited for wrote.
     pub fn save(
         &mut self,
         world: &mut VoxelWorld,
         state: Option<&[u8]>,
     ) -> Result<SaveStats, FileError> {
-        let dirty: Vec<usize> = world.table.pages_in(PageState::Dirty).collect();
-        let options = self.config.save;
-        let stats = {
-            let mut file = self.file();
-            let written = file.write_pages(world, &dirty, &options)?;
-            let dir = file.commit_with_state(state)?;
-            SaveStats {
-                pages: written.pages,
-                bytes: written.bytes + dir.bytes,
-            }
-        };
-        world.table.mark_all_clean();
-        self.stats.pages_written += stats.pages as u64;
-        self.stats.bytes_written += stats.bytes;
-        Ok(stats)
+        self.save_in_background(world, state)?;
+        self.flush()
     }
 }
 
