@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use loam::cli::bench::streaming::{
-    materialize, mixed_world, stream_run, stream_scenario, STREAM_FRAMES,
+    materialize, mixed_world, save_hitch_run, stream_run, stream_scenario, STREAM_FRAMES,
 };
 use loam::loam_storage::file::{SaveOptions, WorldFile};
 use loam::loam_storage::io::{self, IoKind};
@@ -102,5 +102,23 @@ fn stream(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, load, stream);
+/// The streaming run with saves every 5 frames and without: a save's cost
+/// to the frames, with the I/O thread writing and committing meanwhile.
+fn save_hitch(c: &mut Criterion) {
+    let dir = scratch_dir().expect("a scratch directory");
+    let path = dir.join("stream.loam");
+    materialize(&stream_scenario(&path, IoKind::Pread));
+    let mut group = c.benchmark_group("storage.save_hitch");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(STREAM_FRAMES));
+    for (name, every) in [("none", None), ("every5", Some(5))] {
+        group.bench_function(format!("{name}.frames{STREAM_FRAMES}"), |b| {
+            b.iter(|| save_hitch_run(&path, every))
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, load, stream, save_hitch);
 criterion_main!(benches);

@@ -645,7 +645,7 @@ fn stress_cmd(
     let bar = progress_bar(config.frames, quiet || json);
     let outcome = stress(&scenario, config, world_file.clone(), |_| bar.inc(1));
     bar.finish_and_clear();
-    if std::env::var_os("LOAM_KEEP").is_none() { let _ = std::fs::remove_file(&world_file); }
+    let _ = std::fs::remove_file(&world_file);
     let outcome = outcome?;
     let recording = RecordingFile::new(
         path,
@@ -682,7 +682,11 @@ fn stress_cmd(
         None => {
             if !json {
                 let file = outcome.file_bytes.map_or(String::new(), |[size, live]| {
-                    format!(", world file {} KiB for {} KiB live", size >> 10, live >> 10)
+                    format!(
+                        ", world file {} KiB for {} KiB live",
+                        size >> 10,
+                        live >> 10
+                    )
                 });
                 println!(
                     "stress ok: {} frames in {:.0} s, {} commands sent ({} for a later frame), {} \

@@ -91,22 +91,62 @@ struct SavedActivity {
     latent: Vec<(usize, Vec<f32>, Vec<f32>)>,
 }
 
+/// Resident pages found to hold no latent heat, each with its change stamp
+/// then ([`PageTable::change_stamp`](loam_storage::PageTable::change_stamp)):
+/// until the page changes, a save need not look at its cells again. A
+/// streamed world saved every few frames holds thousands of pages, few of
+/// them changing; reading all their latent heat made each save a hitch.
+#[derive(Default)]
+struct NoLatent(std::collections::HashMap<usize, u64>);
+
+impl NoLatent {
+    /// The resident pages of `world` holding latent heat, looking only at
+    /// the cells of pages that changed since they were last found to hold
+    /// none.
+    fn pages(&mut self, world: &VoxelWorld) -> Vec<usize> {
+        let table = world.table();
+        self.0
+            .retain(|&p, stamp| table.change_stamp(p) == Some(*stamp));
+        world
+            .resident_pages()
+            .into_iter()
+            .filter(|&p| {
+                let Some(stamp) = table.change_stamp(p) else {
+                    return false;
+                };
+                if self.0.contains_key(&p) {
+                    return false;
+                }
+                let holds = world
+                    .page(p)
+                    .is_some_and(|v| v.latent.iter().any(|&l| l != 0.0));
+                if !holds {
+                    self.0.insert(p, stamp);
+                }
+                holds
+            })
+            .collect()
+    }
+}
+
 /// Saves the world's activity as section `world` of the run's state. The
 /// cells themselves are saved as pages of a world file.
 pub(crate) fn persist_activity(engine: &mut Engine) {
+    let no_latent = std::sync::Arc::new(std::sync::Mutex::new(NoLatent::default()));
+    let forget = std::sync::Arc::clone(&no_latent);
     engine.persist_with(
         "world",
-        |resources| {
+        move |resources| {
             let world = read::<VoxelWorld>(resources, "world")?;
-            let latent = world
-                .resident_pages()
+            let holding = no_latent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pages(&world);
+            let latent = holding
                 .into_iter()
                 .filter_map(|p| {
                     let view = world.page(p)?;
-                    view.latent
-                        .iter()
-                        .any(|&l| l != 0.0)
-                        .then(|| (p, view.temperature.to_vec(), view.latent.to_vec()))
+                    Some((p, view.temperature.to_vec(), view.latent.to_vec()))
                 })
                 .collect();
             encode(&SavedActivity {
@@ -114,7 +154,9 @@ pub(crate) fn persist_activity(engine: &mut Engine) {
                 latent,
             })
         },
-        |resources, bytes| {
+        move |resources, bytes| {
+            // Restored cells may hold latent heat a page's stamp does not show.
+            forget.lock().unwrap_or_else(|e| e.into_inner()).0.clear();
             let saved: SavedActivity = decode(bytes)?;
             let mut world = write::<VoxelWorld>(resources, "world")?;
             let misfit = |message: String| StateError::Section {

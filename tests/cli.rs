@@ -441,10 +441,17 @@ fn inspect_describes_a_world_file_and_verify_names_a_bad_page() {
     assert!(text.contains("commits kept: 2 (this one), 1;"), "{text}");
     let out = loam(&["inspect", p, "--commit", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("commit 1,") && text.contains("0 of 8 pages stored"), "{text}");
+    assert!(
+        text.contains("commit 1,") && text.contains("0 of 8 pages stored"),
+        "{text}"
+    );
     let out = loam(&["inspect", p, "--commit", "9"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("holds no commit 9: it keeps commits 2, 1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("holds no commit 9: it keeps commits 2, 1"),
+        "{}",
+        stderr(&out)
+    );
 
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[payload.offset as usize] ^= 0xff;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use loam::loam_storage::file::WorldFile;
 use loam::loam_storage::io::IoKind;
 use loam::loam_storage::VoxelWorld;
 use loam::{Emitter, Fill, ObserverSpec, Runtime, SavePolicy, Scenario, Shape, StorageSpec};
@@ -288,5 +289,63 @@ fn the_phase_pass_pulls_in_the_pages_above_its_columns() {
         "each page over the diver asked for once"
     );
     drop(rt);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs 140 frames saving every `every` frames (the I/O thread writes and
+/// commits while the frames go on), then finishes.
+fn run_saving(file: &Path, threads: usize, every: u64) -> Runtime {
+    let mut s = scenario(file, threads, IoKind::Pread);
+    if let Some(storage) = s.world.storage.as_mut() {
+        storage.save = SavePolicy::EveryNFrames(every);
+    }
+    let mut rt = Runtime::new(s).unwrap();
+    rt.run(140).unwrap();
+    rt.finish().unwrap().expect("a streamed world saves");
+    rt
+}
+
+/// Saves every few frames run off the frame, on the I/O thread: the world
+/// is the one a run without them makes, the file commits every save and
+/// verifies, and its bytes are the same on 1 thread and 2 — what is written
+/// where never depends on when the disk finished.
+#[test]
+fn saves_in_the_background_change_nothing_but_the_file() {
+    let dir = temp_dir("background");
+    let plain = run(&dir.join("plain.loam"), 2, IoKind::Pread);
+    for every in [1, 3] {
+        let one = run_saving(&dir.join(format!("every{every}-t1.loam")), 1, every);
+        let two = run_saving(&dir.join(format!("every{every}-t2.loam")), 2, every);
+        for rt in [&one, &two] {
+            assert_eq!(rt.world_hash(), plain.world_hash(), "saving every {every}");
+        }
+        let (a, b) = (
+            one.stream().unwrap().stats(),
+            plain.stream().unwrap().stats(),
+        );
+        assert_eq!(
+            (a.pages_generated, a.pages_evicted, a.pages_loaded),
+            (b.pages_generated, b.pages_evicted, b.pages_loaded),
+            "saving every {every} moves the same pages"
+        );
+        drop((one, two));
+        let path = |t: usize| dir.join(format!("every{every}-t{t}.loam"));
+        let file = WorldFile::open_read_only(&path(1)).unwrap();
+        assert_eq!(file.verify().len(), 0, "saving every {every}");
+        assert!(
+            file.header().sequence > 140 / every,
+            "a commit a save: {}",
+            file.header().sequence
+        );
+        let state =
+            loam::loam_runtime::state::SavedState::decode(&file.state().unwrap().unwrap()).unwrap();
+        assert_eq!(state.frame, 140, "the last commit holds the run's end");
+        drop(file);
+        assert!(
+            std::fs::read(path(1)).unwrap() == std::fs::read(path(2)).unwrap(),
+            "saving every {every}: the files of 1 thread and 2 differ"
+        );
+    }
+    drop(plain);
     std::fs::remove_dir_all(&dir).unwrap();
 }

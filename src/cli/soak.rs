@@ -232,7 +232,7 @@ pub(crate) fn file_sizes(path: &Path) -> Result<[u64; 2], LoamError> {
 
 /// A world file may hold up to twice its live data, and 4 MiB of header,
 /// directory and padding.
-pub(crate) fn file_growth([size, live]: [u64; 2]) -> Option<String> {
+fn file_growth([size, live]: [u64; 2]) -> Option<String> {
     let allowed = 2 * live + (4 << 20);
     (size > allowed).then(|| {
         format!(
@@ -469,7 +469,7 @@ mod tests {
         assert_eq!(file_growth([10 * mib, 5 * mib]), None);
         assert!(file_growth([40 * mib, 5 * mib])
             .unwrap()
-            .contains("not reused"));
+            .contains("something holds more"));
     }
 
     #[test]

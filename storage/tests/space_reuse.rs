@@ -355,13 +355,22 @@ fn saves_after_a_compaction_free_only_what_it_wrote() {
     drop(file);
     WorldFile::compact(&path).unwrap();
     let mut file = WorldFile::open(&path).unwrap();
-    assert_eq!(file.header().space, None, "a compacted file has no space block");
+    assert_eq!(
+        file.header().space,
+        None,
+        "a compacted file has no space block"
+    );
     for round in 0..6 {
         let changed = stir(&mut w, &mut d, 3, 200);
-        file.write_pages(&w, &changed, &SaveOptions::default()).unwrap();
+        file.write_pages(&w, &changed, &SaveOptions::default())
+            .unwrap();
         file.commit_with_state(Some(&vec![round; 90_000 + 5000 * round as usize]))
             .unwrap();
-        assert!(file.verify().is_empty(), "round {round}: {:?}", file.verify());
+        assert!(
+            file.verify().is_empty(),
+            "round {round}: {:?}",
+            file.verify()
+        );
         assert_eq!(read_all(&file).hash(), w.hash(), "round {round}");
     }
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();

@@ -5,6 +5,10 @@
 //!   2048 world whose every page along the way is in the file, 2048 pages
 //!   resident; frame time p95 per backend, with a warm page cache and (where
 //!   the kernel drops a file's cached pages on request) a cold one.
+//! - `save_hitch`: the same run from a copy of its file, saving every 5
+//!   frames or only at the end: the p95 of whole steps, saves included. A
+//!   save copies the changed pages and the run's state, and the I/O thread
+//!   writes and commits them while the frames go on.
 //!
 //! The mixed world is 256 × 128 × 256 cells in pages of 32: noise terrain
 //! of stone under sand, a lake, and 300 spheres of sand, gravel, water, oil
@@ -203,6 +207,36 @@ pub fn stream_run(file: &Path, io: IoKind, cold: bool) -> StreamRun {
     }
 }
 
+/// One run of the stream scenario from a fresh copy of `file`, saving
+/// every `save_every` frames (`None`: not during the run), with pread:
+/// each [`Runtime::step`]'s wall time, its save included, in ms.
+pub fn save_hitch_run(file: &Path, save_every: Option<u64>) -> Vec<f64> {
+    let copy = file.with_extension("hitch.loam");
+    std::fs::copy(file, &copy).expect("the stream world copies");
+    let mut scenario = stream_scenario(&copy, IoKind::Pread);
+    if let (Some(n), Some(storage)) = (save_every, scenario.world.storage.as_mut()) {
+        storage.save = SavePolicy::EveryNFrames(n);
+    }
+    let mut rt = Runtime::new(scenario).expect("the stream scenario builds");
+    let steps = (0..STREAM_FRAMES)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            rt.step().expect("the stream scenario runs");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    drop(rt);
+    let _ = std::fs::remove_file(&copy);
+    steps
+}
+
+/// The 95th percentile of `ms`.
+pub fn p95(ms: &[f64]) -> f64 {
+    let mut sorted = ms.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() * 95 / 100).copied().unwrap_or(0.0)
+}
+
 /// The `storage` group for `loam bench`: the world-file measurements of
 /// the mixed world ([`loam_bench::storage::file_measurements`]), then the
 /// streaming run per backend.
@@ -229,6 +263,14 @@ pub fn measurements() -> Vec<Measurement> {
                 unit: "ms",
             });
         }
+    }
+    for (name, every) in [("none", None), ("every5", Some(5))] {
+        save_hitch_run(&stream_file, every); // warm the page cache
+        out.push(Measurement {
+            name: format!("storage.save_hitch.step_ms_p95.{name}"),
+            value: p95(&save_hitch_run(&stream_file, every)),
+            unit: "ms",
+        });
     }
     let _ = std::fs::remove_dir_all(&dir);
     out

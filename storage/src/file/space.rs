@@ -294,7 +294,10 @@ mod tests {
         for len in [70_000u64, 1 << 20, 47_913_077, (1 << 20) + 1] {
             let space = block_space(len);
             assert!(space >= len && space % ALIGN == 0, "{len} -> {space}");
-            assert!(space as f64 <= len as f64 * 1.126 + ALIGN as f64, "{len} -> {space}");
+            assert!(
+                space as f64 <= len as f64 * 1.126 + ALIGN as f64,
+                "{len} -> {space}"
+            );
         }
         assert_eq!(block_space(47_000_000), block_space(48_000_000));
     }

@@ -29,7 +29,11 @@ fn encode_pages(
                     .collect()
             });
             let temperature = heat.as_deref().unwrap_or(view.temperature);
-            encode_page(world.page_id(p).0, [view.material, bytemuck::cast_slice(temperature), view.flags], options)
+            encode_page(
+                world.page_id(p).0,
+                [view.material, bytemuck::cast_slice(temperature), view.flags],
+                options,
+            )
         })
         .collect()
 }
@@ -246,9 +250,19 @@ impl WorldFile {
         let mut dir = Vec::with_capacity(merged.len() * ENTRY_BYTES);
         merged.iter().for_each(|e| e.encode(&mut dir));
         let state = state.filter(|s| !s.is_empty());
-        let dir_offset = take_space(&mut free, &mut cursor, block_space(dir.len() as u64), reusable);
+        let dir_offset = take_space(
+            &mut free,
+            &mut cursor,
+            block_space(dir.len() as u64),
+            reusable,
+        );
         let state_ref = state.map(|s| BlockRef {
-            offset: take_space(&mut free, &mut cursor, block_space(s.len() as u64), reusable),
+            offset: take_space(
+                &mut free,
+                &mut cursor,
+                block_space(s.len() as u64),
+                reusable,
+            ),
             len: s.len() as u64,
             crc: crc32fast::hash(s),
         });
@@ -256,7 +270,11 @@ impl WorldFile {
         // stays while it is kept; its space block and run state are not kept.
         let last = self.header;
         let taken = last.taken();
-        free.free(last.dir_offset, taken(last.dir_count * ENTRY_BYTES as u64), sequence);
+        free.free(
+            last.dir_offset,
+            taken(last.dir_count * ENTRY_BYTES as u64),
+            sequence,
+        );
         if let Some(block) = last.space {
             free.free(block.offset, align_up(block.len), sequence);
         }
