@@ -363,6 +363,22 @@ impl Runtime {
         Ok(Some(loam_storage::file::SaveStats::default()))
     }
 
+    /// Makes a streamed world's file fail reads and writes on purpose, as
+    /// `faults` says (`None` stops it), to test what a failing disk does to
+    /// a run: the frame that meets a failure returns an error naming the
+    /// file, and the file stays at its last commit. An error for a world
+    /// held wholly in memory, which has no file.
+    pub fn inject_io_faults(
+        &mut self,
+        faults: Option<loam_storage::file::Faults>,
+    ) -> Result<(), LoamError> {
+        let stream = self.stream().ok_or_else(|| {
+            LoamError::Unsupported("I/O faults need a streamed world, which has a file".into())
+        })?;
+        stream.streamer.inject_faults(faults);
+        Ok(())
+    }
+
     /// Ends a run the way the scenario's `[world] save` says: saves unless
     /// it is `never`. Call it once after the last [`Runtime::step`].
     pub fn finish(&mut self) -> Result<Option<loam_storage::file::SaveStats>, LoamError> {

@@ -349,3 +349,51 @@ fn saves_in_the_background_change_nothing_but_the_file() {
     drop(plain);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Reads and then writes failing on purpose part way through a run that
+/// saves every 3 frames: the frame that meets the failure returns an error
+/// naming the file, and the file, reopened, verifies and holds a commit the
+/// run made, with the run's state of a frame it saved at.
+#[test]
+fn a_failing_disk_stops_the_run_with_the_file_at_a_commit() {
+    use loam::loam_storage::file::Faults;
+    let dir = temp_dir("faults");
+    for (k, (reads, writes)) in [(0.3, 0.0), (0.0, 0.2)].into_iter().enumerate() {
+        let path = dir.join(format!("faults-{k}.loam"));
+        let mut s = scenario(&path, 2, IoKind::Pread);
+        if let Some(storage) = s.world.storage.as_mut() {
+            storage.save = SavePolicy::EveryNFrames(3);
+        }
+        let mut rt = Runtime::new(s).unwrap();
+        rt.run(20).unwrap();
+        let seed = k as u64;
+        rt.inject_io_faults(Some(Faults {
+            seed,
+            reads,
+            writes,
+        }))
+        .unwrap();
+        let failed = (20..140).find_map(|_| rt.step().err());
+        let err = failed.expect("a fault stopped the run").to_string();
+        assert!(
+            err.contains("injected fault") && err.contains(&format!("faults-{k}.loam")),
+            "{err}"
+        );
+        let stopped_at = rt.frame();
+        drop(rt);
+        let file = WorldFile::open_read_only(&path).unwrap();
+        assert!(file.verify().is_empty(), "{:?}", file.verify());
+        let state = file
+            .state()
+            .unwrap()
+            .expect("the saves recorded the run's state");
+        let frame = loam::loam_runtime::state::SavedState::decode(&state)
+            .unwrap()
+            .frame;
+        assert!(
+            frame % 3 == 0 && frame >= 18 && frame <= stopped_at,
+            "the file holds frame {frame}; the run stopped at {stopped_at}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -33,6 +33,7 @@
 pub mod codec;
 mod compact;
 mod directory;
+mod faults;
 pub mod header;
 mod lock;
 mod read;
@@ -42,6 +43,7 @@ mod write;
 pub use compact::DamagedPages;
 use directory::read_directory;
 pub use directory::{Entry, ENTRY_BYTES};
+pub use faults::Faults;
 pub use lock::Access;
 pub use space::{FreeSpace, KeptCommit};
 
@@ -140,6 +142,17 @@ pub enum FileError {
         /// The file.
         path: PathBuf,
     },
+    /// A write after a commit failed part way through writing its header:
+    /// the file holds that commit or the one before it, each whole, and
+    /// only reopening it tells which.
+    #[error(
+        "{path}: an earlier commit failed while its header was written; reopen the file, \
+         which opens at that commit or the one before it, each whole"
+    )]
+    CommitInDoubt {
+        /// The file.
+        path: PathBuf,
+    },
     /// One page's stored data is unusable.
     #[error("{path}: page {id:#x} at page coordinates {coord:?}, channel {channel}: {what}")]
     Page {
@@ -215,6 +228,12 @@ pub struct WorldFile {
     kept: Vec<KeptCommit>,
     /// How many commits, the newest included, stay readable.
     keep_commits: u64,
+    /// Reads and writes failing on purpose ([`WorldFile::inject_faults`]).
+    faults: Option<faults::Injector>,
+    /// Whether a commit failed once its header slot may have been written:
+    /// the slot on disk may then name that commit or the one before, and
+    /// only reopening the file tells which.
+    header_in_doubt: bool,
 }
 
 /// How many commits a writer keeps readable unless told otherwise
@@ -349,6 +368,8 @@ impl WorldFile {
             free: FreeSpace::default(),
             kept: Vec::new(),
             keep_commits: DEFAULT_KEEP_COMMITS,
+            faults: None,
+            header_in_doubt: false,
         })
     }
 
@@ -457,6 +478,8 @@ impl WorldFile {
             free,
             kept,
             keep_commits: DEFAULT_KEEP_COMMITS,
+            faults: None,
+            header_in_doubt: false,
         })
     }
 
@@ -556,6 +579,23 @@ impl WorldFile {
         let state = h.state.map_or(0, |b| taken(b.len));
         let space = h.space.map_or(0, |b| b.len);
         ALIGN + payloads + taken(h.dir_count * ENTRY_BYTES as u64) + state + space
+    }
+
+    /// Makes reads of page payloads and writes (and `fsync`s) fail on
+    /// purpose as `faults` says, from now on; `None` stops it. For stress
+    /// tests: every failure must leave the file at its last commit.
+    pub fn inject_faults(&mut self, faults: Option<Faults>) {
+        self.faults = faults.map(faults::Injector::new);
+    }
+
+    /// Faults injected since [`WorldFile::inject_faults`].
+    pub fn faults_injected(&self) -> u64 {
+        self.faults.as_ref().map_or(0, faults::Injector::injected)
+    }
+
+    /// An injected write failure, if one is due.
+    fn write_fault(&self) -> std::io::Result<()> {
+        self.faults.as_ref().map_or(Ok(()), faults::Injector::write)
     }
 
     /// Keeps `commits` commits readable (at least 1, the newest), from the

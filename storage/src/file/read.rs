@@ -106,7 +106,10 @@ impl WorldFile {
                 buf: buf.as_mut_slice(),
             })
             .collect();
-        io.read_batch(&mut requests)
+        self.faults
+            .as_ref()
+            .map_or(Ok(()), |f| f.read())
+            .and_then(|()| io.read_batch(&mut requests))
             .map_err(|source| FileError::Io {
                 path: self.path.clone(),
                 source,

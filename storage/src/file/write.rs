@@ -159,6 +159,7 @@ impl WorldFile {
                     ..*entry
                 };
                 if codec != Codec::Uniform {
+                    self.write_fault()?;
                     entry.offset = self.allocate(payload.len() as u64);
                     self.file.write_all_at(&payload, entry.offset)?;
                     stats.bytes += payload.len() as u64;
@@ -194,11 +195,11 @@ impl WorldFile {
     }
 
     fn check_writable(&self) -> Result<(), FileError> {
+        let path = self.path.clone();
         match self.access {
+            Access::Read => Err(FileError::ReadOnly { path }),
+            Access::Write if self.header_in_doubt => Err(FileError::CommitInDoubt { path }),
             Access::Write => Ok(()),
-            Access::Read => Err(FileError::ReadOnly {
-                path: self.path.clone(),
-            }),
         }
     }
 
@@ -308,16 +309,20 @@ impl WorldFile {
         };
         let end = cursor;
         let written = (|| {
+            self.write_fault()?;
             self.file.write_all_at(&dir, dir_offset)?;
             if let (Some(state), Some(at)) = (state, state_ref) {
+                self.write_fault()?;
                 self.file.write_all_at(state, at.offset)?;
             }
+            self.write_fault()?;
             self.file.write_all_at(&space_bytes, space_offset)?;
             // Keep the file at least as long as the allocated space, so
             // `open`'s bounds checks accept every committed offset.
             if self.file.metadata()?.len() < end {
                 self.file.set_len(end)?;
             }
+            self.write_fault()?;
             self.file.sync_data()
         })();
         if let Err(e) = written {
@@ -337,11 +342,13 @@ impl WorldFile {
         };
         let slot = 1 - self.slot;
         let flipped = self
-            .file
-            .write_all_at(&header.encode(), SLOT_OFFSETS[slot])
+            .write_fault()
+            .and_then(|()| self.file.write_all_at(&header.encode(), SLOT_OFFSETS[slot]))
+            .and_then(|()| self.write_fault())
             .and_then(|()| self.file.sync_data());
         if let Err(e) = flipped {
             self.pending = pending;
+            self.header_in_doubt = true;
             return Err(io(e));
         }
         self.header = header;

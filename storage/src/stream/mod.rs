@@ -210,6 +210,17 @@ impl Streamer {
         file.header().sequence == 1 && file.entries().is_empty()
     }
 
+    /// Makes the world file's reads and writes fail on purpose as `faults`
+    /// says ([`WorldFile::inject_faults`]), from the I/O thread's next job.
+    pub fn inject_faults(&self, faults: Option<crate::file::Faults>) {
+        self.file().inject_faults(faults);
+    }
+
+    /// Faults injected so far ([`WorldFile::faults_injected`]).
+    pub fn faults_injected(&self) -> u64 {
+        self.file().faults_injected()
+    }
+
     /// Pages wanted but not yet asked for.
     pub fn queued(&self) -> usize {
         self.queued.len()
