@@ -80,6 +80,8 @@ fn every_zone_a_profile_should_show_is_opened() {
         "io.generate",
         "storage.evict",
         "storage.save",
+        "storage.copy_pages",
+        "io.write",
         "storage.write_pages",
         "storage.commit",
     ];

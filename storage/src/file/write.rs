@@ -180,11 +180,7 @@ impl WorldFile {
     /// The commit space freed at or before may be reused now: every commit
     /// that used it has left the kept ones (FORMAT.md, "Space block").
     fn reusable(&self) -> u64 {
-        let oldest_kept = self
-            .kept
-            .last()
-            .map_or(self.header.sequence, |k| k.sequence);
-        oldest_kept.min((self.header.sequence + 1).saturating_sub(self.keep_commits))
+        reusable_at(self.header.sequence, &self.kept, self.keep_commits)
     }
 
     /// Space for `len` bytes that no kept commit uses: a reusable free
@@ -296,8 +292,7 @@ impl WorldFile {
         // Only now, with every write of this commit placed: what becomes
         // reusable once it is the last. Until its header is durable, the
         // last commit and those it keeps stay untouched.
-        let oldest_kept = kept.last().map_or(sequence, |k| k.sequence);
-        free.settle(oldest_kept.min((sequence + 1).saturating_sub(self.keep_commits)));
+        free.settle(reusable_at(sequence, &kept, self.keep_commits));
         if let Some(block) = last.state {
             free.free(block.offset, taken(block.len), 0);
         }
@@ -362,6 +357,14 @@ impl WorldFile {
             bytes: dir.len() as u64 + state_ref.map_or(0, |s| s.len),
         })
     }
+}
+
+/// The last commit whose freed space may be written once commit
+/// `sequence`, keeping `kept`, is the last: no commit it keeps, nor any of
+/// the `keep_commits` newest, used that space.
+fn reusable_at(sequence: u64, kept: &[KeptCommit], keep_commits: u64) -> u64 {
+    let oldest_kept = kept.last().map_or(sequence, |k| k.sequence);
+    oldest_kept.min((sequence + 1).saturating_sub(keep_commits))
 }
 
 /// The space an entry's payload holds (FORMAT.md: payloads start on
