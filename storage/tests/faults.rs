@@ -2,33 +2,12 @@
 //! `fsync` fails, the file reopens at a whole commit and verifies; a failed
 //! read is an error naming the file, never a page read wrong.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{mix, read_all, temp};
 
 use loam_storage::file::{Faults, FileError, SaveOptions, WorldFile};
 use loam_storage::{VoxelWorld, WorldLayout};
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loam-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("world.loam")
-}
-
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn read_all(file: &WorldFile) -> VoxelWorld {
-    let layout = file.layout();
-    let mut w = VoxelWorld::new(layout, 0, 293.15);
-    for p in 0..layout.page_count() {
-        file.load_page(&mut w, p).unwrap();
-    }
-    w
-}
 
 /// Seeded cases of random changes, write-backs and commits with writes
 /// failing at 5 to 30 %: after every failure the file, reopened without
@@ -39,7 +18,7 @@ fn every_failed_write_leaves_a_whole_commit() {
     let layout = WorldLayout::new([32, 32, 32], 8).unwrap();
     let mut failures = 0;
     for case in 0..6u64 {
-        let path = temp(&format!("writes-{case}"));
+        let path = temp(&format!("faults-writes-{case}"));
         let faults = Faults {
             seed: case,
             reads: 0.0,
@@ -93,7 +72,7 @@ fn every_failed_write_leaves_a_whole_commit() {
 
 #[test]
 fn a_failed_read_is_an_error_naming_the_file() {
-    let path = temp("reads");
+    let path = temp("faults-reads");
     let layout = WorldLayout::new([16, 16, 16], 8).unwrap();
     let mut w = VoxelWorld::new(layout, 0, 293.15);
     for x in 0..16 {

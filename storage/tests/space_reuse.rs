@@ -3,26 +3,15 @@
 //! reads back as it was, and a crash part way through a save that reuses
 //! space opens at the old commit or the new one, each whole.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::{mix, read_all, temp};
 
 use loam_storage::file::header::{Header, ALIGN, SLOT_BYTES, SLOT_OFFSETS};
 use loam_storage::file::{SaveOptions, WorldFile, ENTRY_BYTES};
 use loam_storage::{VoxelWorld, WorldLayout};
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loam-space-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("world.loam")
-}
-
-/// SplitMix64: the test's counter-based randomness.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// Draws from one seeded stream.
 struct Draws(u64);
@@ -74,16 +63,6 @@ fn live_bytes(file: &WorldFile) -> u64 {
     ALIGN + payloads + up(h.dir_count * ENTRY_BYTES as u64) + blocks
 }
 
-/// Every stored page of the file read into a fresh world.
-fn read_all(file: &WorldFile) -> VoxelWorld {
-    let layout = file.layout();
-    let mut w = VoxelWorld::new(layout, 0, 293.15);
-    for p in 0..layout.page_count() {
-        file.load_page(&mut w, p).unwrap();
-    }
-    w
-}
-
 /// Many generated worlds (sizes, pages, how much changes, write-backs
 /// between saves), each saved 45 times: after every commit the file reads
 /// back as the world, verifies, and (once reuse has begun) is no bigger
@@ -100,7 +79,7 @@ fn a_world_saved_again_and_again_stays_within_twice_its_live_data() {
         let pages = layout.page_count();
         let churn = 1 + d.below(pages as u64 / 18) as usize;
         let cells = 1 + d.below(u64::from(page).pow(3) / 4) as usize;
-        let path = temp(&format!("again-{case}"));
+        let path = temp(&format!("space-again-{case}"));
         let mut w = VoxelWorld::new(layout, 0, 293.15);
         let all: Vec<usize> = (0..pages).collect();
         stir(&mut w, &mut d, pages, pages * cells / 2);
@@ -172,7 +151,7 @@ fn a_world_saved_again_and_again_stays_within_twice_its_live_data() {
 
 #[test]
 fn a_commit_not_kept_is_refused_naming_those_that_are() {
-    let path = temp("not-kept");
+    let path = temp("space-not-kept");
     let layout = WorldLayout::new([16, 16, 16], 8).unwrap();
     let mut w = VoxelWorld::new(layout, 0, 293.15);
     let mut file = WorldFile::create(&path, layout, 1).unwrap();
@@ -204,7 +183,7 @@ fn a_commit_not_kept_is_refused_naming_those_that_are() {
 /// slot torn at every byte opens at one whole state.
 #[test]
 fn a_save_into_reused_space_cut_anywhere_opens_at_a_whole_commit() {
-    let path = temp("cut-reuse");
+    let path = temp("space-cut-reuse");
     let layout = WorldLayout::new([32, 16, 32], 8).unwrap();
     let mut d = Draws(77);
     let mut w = VoxelWorld::new(layout, 0, 293.15);
@@ -302,7 +281,7 @@ fn forge_free_list(path: &Path, free: (u64, u64, u64)) {
 
 #[test]
 fn a_free_list_over_live_data_is_found_by_verify() {
-    let path = temp("forged");
+    let path = temp("space-forged");
     let layout = WorldLayout::new([16, 16, 16], 8).unwrap();
     let mut w = VoxelWorld::new(layout, 0, 293.15);
     stir(&mut w, &mut Draws(5), 4, 400);
@@ -342,7 +321,7 @@ fn a_free_list_over_live_data_is_found_by_verify() {
 /// they took, and every commit reads back and verifies.
 #[test]
 fn saves_after_a_compaction_free_only_what_it_wrote() {
-    let path = temp("after-compact");
+    let path = temp("space-after-compact");
     // 4096 pages: a directory of 384 KiB, past where room to grow begins.
     let layout = WorldLayout::new([128, 128, 128], 8).unwrap();
     let mut d = Draws(21);

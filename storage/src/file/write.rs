@@ -82,20 +82,7 @@ impl WorldFile {
         pages: &[usize],
         options: &SaveOptions,
     ) -> Result<SaveStats, FileError> {
-        let _zone = loam_runtime::profiling::zone("storage.write_pages");
-        self.check_writable()?;
-        let mut stats = SaveStats::default();
-        // Encode a batch of pages in parallel, write it, then the next: memory
-        // stays bounded by one batch whatever the number of pages.
-        let written = pages.chunks(256).try_for_each(|batch| {
-            let encoded = encode_pages(world, batch, options)?;
-            self.write_encoded(encoded, &mut stats)
-        });
-        written.map_err(|source| FileError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        Ok(stats)
+        self.write_in_batches(pages, |batch| encode_pages(world, batch, options))
     }
 
     /// [`WorldFile::write_pages`] of pages copied out of a world
@@ -107,12 +94,9 @@ impl WorldFile {
         options: &SaveOptions,
     ) -> Result<SaveStats, FileError> {
         use rayon::prelude::*;
-        let _zone = loam_runtime::profiling::zone("storage.write_pages");
-        self.check_writable()?;
-        let mut stats = SaveStats::default();
         let layout = self.layout;
-        let written = pages.chunks(256).try_for_each(|batch| {
-            let encoded = batch
+        self.write_in_batches(pages, |batch| {
+            batch
                 .par_iter()
                 .map(|(p, buf)| {
                     let id = PageId::from_coord(layout.page_coord(*p)).0;
@@ -123,7 +107,22 @@ impl WorldFile {
                     ];
                     encode_page(id, channels, options)
                 })
-                .collect::<std::io::Result<Vec<_>>>()?;
+                .collect()
+        })
+    }
+
+    /// Encodes a batch of `pages` with `encode`, writes it, then the next:
+    /// memory stays bounded by one batch whatever the number of pages.
+    fn write_in_batches<T>(
+        &mut self,
+        pages: &[T],
+        encode: impl Fn(&[T]) -> std::io::Result<Vec<(u64, [EncodedChannel; 3])>>,
+    ) -> Result<SaveStats, FileError> {
+        let _zone = loam_runtime::profiling::zone("storage.write_pages");
+        self.check_writable()?;
+        let mut stats = SaveStats::default();
+        let written = pages.chunks(256).try_for_each(|batch| {
+            let encoded = encode(batch)?;
             self.write_encoded(encoded, &mut stats)
         });
         written.map_err(|source| FileError::Io {
