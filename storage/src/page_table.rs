@@ -20,20 +20,16 @@ pub enum PageState {
     Loading,
     /// In memory and clean.
     Resident,
-    /// In memory and changed since it was last written.
+    /// In memory and changed since it was last written. (A write-back
+    /// copies the page before it is evicted, so no page waits for the disk
+    /// in memory.)
     Dirty,
-    /// Being written back before its slot is reused.
-    Evicting,
 }
 
 impl PageState {
-    /// Whether the page's cells are in a pool slot. (An evicting page's
-    /// are, until the write-back that needs them is done.)
+    /// Whether the page's cells are in a pool slot.
     pub fn is_resident(self) -> bool {
-        matches!(
-            self,
-            PageState::Resident | PageState::Dirty | PageState::Evicting
-        )
+        matches!(self, PageState::Resident | PageState::Dirty)
     }
 }
 

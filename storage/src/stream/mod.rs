@@ -577,14 +577,9 @@ impl Streamer {
     /// a page that is not resident, outside the frame loop.
     pub fn read_page(&self, p: usize, buf: &mut PageBuf) -> Result<bool, FileError> {
         let (reply, answer) = flume::bounded(1);
-        let empty = PageBuf {
-            material: Vec::new(),
-            temperature: Vec::new(),
-            flags: Vec::new(),
-        };
         self.send_job(actor::Job::Peek(actor::Peek {
             page: p,
-            buf: std::mem::replace(buf, empty),
+            buf: PageBuf::new(buf.material.len()),
             reply,
         }))?;
         let (read, held) = answer.recv().map_err(|_| actor_gone())??;
