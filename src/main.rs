@@ -19,6 +19,35 @@ use loam::loam_storage::file::{Access, DamagedPages, FileError, WorldFile};
 use loam::loam_storage::io::IoKind;
 use loam::{Backend, LoamError, Overrides, Runtime, Scenario};
 
+/// `println!` that ends the process quietly when stdout is a closed pipe
+/// (`loam inspect f | head`), where `println!` would panic: a reader that has
+/// seen enough is not an error.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        written(writeln!(std::io::stdout(), $($arg)*))
+    };
+}
+
+/// `print!` with [`say!`]'s handling of a closed pipe.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        written(write!(std::io::stdout(), $($arg)*))
+    };
+}
+
+/// Ends the process on a failed write to stdout: quietly with success when the
+/// reader closed the pipe, else with the error and exit code 2.
+fn written(result: std::io::Result<()>) {
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(2)
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "loam",
@@ -384,7 +413,7 @@ fn main() -> ExitCode {
         } => export_zarr(&input, &out, channel, level),
         Cmd::Compact { file, damaged } => match WorldFile::compact_with(&file, damaged) {
             Ok((before, after)) => {
-                println!("{}: {before} -> {after} bytes", file.display());
+                say!("{}: {before} -> {after} bytes", file.display());
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -591,7 +620,7 @@ fn run(path: &Path, overrides: &Overrides, out: RunOutputs) -> Result<ExitCode, 
             eprintln!("check {} FAILED: {}", c.kind, c.detail);
         }
     } else {
-        print!("{}", report.to_table());
+        say_raw!("{}", report.to_table());
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS
@@ -666,7 +695,7 @@ fn stress_cmd(
         let mut value = serde_json::to_value(&outcome).expect("outcomes serialise");
         value["recording"] = serde_json::json!(record_path);
         value["replay"] = serde_json::json!(replay);
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&value).expect("JSON values serialise")
         );
@@ -688,7 +717,7 @@ fn stress_cmd(
                         live >> 10
                     )
                 });
-                println!(
+                say!(
                     "stress ok: {} frames in {:.0} s, {} commands sent ({} for a later frame), {} \
                      cancels, world hash {}{file}",
                     outcome.frames,
@@ -699,7 +728,7 @@ fn stress_cmd(
                     outcome.world_hash
                 );
                 if !quiet {
-                    println!("replay it with: {replay}");
+                    say!("replay it with: {replay}");
                 }
             }
             if record.is_none() {
@@ -731,7 +760,7 @@ fn replay_cmd(path: &Path, threads: Option<usize>, quiet: bool) -> Result<ExitCo
     let _ = std::fs::remove_file(&world_file);
     let hash = replayed?;
     if hash == recording.world_hash {
-        println!(
+        say!(
             "replay ok: {} frames, {} commands, world hash {hash} as recorded",
             recording.frames,
             recording.commands.len()
@@ -779,7 +808,7 @@ fn export_zarr(input: &Path, out: &Path, channel: usize, level: i32) -> Result<E
         zarr::export(&file, channel, out, level)
     }
     .map_err(LoamError::from)?;
-    println!(
+    say!(
         "{}: {} chunks ({} bytes) written, {} pages left to the fill value, {} pages generated \
          from the scenario, in {:.2} s",
         out.display(),
@@ -809,14 +838,18 @@ fn inspect(path: &Path, verify: bool, commit: Option<u64>) -> Result<ExitCode, C
     let layout = file.layout();
     let mut pages: Vec<u64> = file.entries().iter().map(|e| e.page_id).collect();
     pages.dedup();
-    println!("{}", path.display());
-    println!(
+    say!("{}", path.display());
+    say!(
         "  format {}, commit {}, world {:?} cells, page {}³, seed {}",
-        h.version, h.sequence, h.size, h.page, h.seed
+        h.version,
+        h.sequence,
+        h.size,
+        h.page,
+        h.seed
     );
     match (h.state, file.state()) {
         (Some(at), Ok(Some(bytes))) => match SavedState::decode(&bytes) {
-            Ok(state) => println!(
+            Ok(state) => say!(
                 "  run state: {} bytes at offset {}, frame {}, sections {}",
                 at.len,
                 at.offset,
@@ -828,15 +861,16 @@ fn inspect(path: &Path, verify: bool, commit: Option<u64>) -> Result<ExitCode, C
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Err(e) => println!("  run state: {} bytes at offset {}: {e}", at.len, at.offset),
+            Err(e) => say!("  run state: {} bytes at offset {}: {e}", at.len, at.offset),
         },
-        (Some(at), _) => println!(
+        (Some(at), _) => say!(
             "  run state: {} bytes at offset {}, damaged (--verify says how)",
-            at.len, at.offset
+            at.len,
+            at.offset
         ),
-        (None, _) => println!("  run state: none (this commit recorded none)"),
+        (None, _) => say!("  run state: none (this commit recorded none)"),
     }
-    println!(
+    say!(
         "  {} of {} pages stored, directory {} entries at offset {}, {} bytes allocated",
         pages.len(),
         layout.page_count(),
@@ -848,15 +882,21 @@ fn inspect(path: &Path, verify: bool, commit: Option<u64>) -> Result<ExitCode, C
         .chain(file.kept_commits().iter().map(|k| k.sequence.to_string()))
         .collect();
     let free = file.free_space();
-    println!(
+    say!(
         "  commits kept: {}; free space: {} bytes in {} extents",
         kept.join(", "),
         free.bytes(),
         free.len()
     );
-    println!(
+    say!(
         "\n  {:<12} {:>9} {:>9} {:>9} {:>14} {:>14} {:>7}",
-        "channel", "uniform", "raw", "zstd", "raw bytes", "stored bytes", "ratio"
+        "channel",
+        "uniform",
+        "raw",
+        "zstd",
+        "raw bytes",
+        "stored bytes",
+        "ratio"
     );
     for (c, name) in CHANNEL_NAMES.iter().enumerate() {
         let entries: Vec<_> = file
@@ -867,7 +907,7 @@ fn inspect(path: &Path, verify: bool, commit: Option<u64>) -> Result<ExitCode, C
         let count = |codec: Codec| entries.iter().filter(|e| e.codec == codec).count();
         let raw = (entries.len() * layout.page_cells() * CHANNEL_TYPES[c] as usize) as u64;
         let stored: u64 = entries.iter().map(|e| u64::from(e.stored)).sum();
-        println!(
+        say!(
             "  {:<12} {:>9} {:>9} {:>9} {:>14} {:>14} {:>7}",
             name,
             count(Codec::Uniform),
@@ -887,7 +927,7 @@ fn inspect(path: &Path, verify: bool, commit: Option<u64>) -> Result<ExitCode, C
     }
     let problems = file.verify();
     if problems.is_empty() {
-        println!(
+        say!(
             "\n  verify: all {} stored pages read back and match their CRCs",
             pages.len()
         );
@@ -903,14 +943,14 @@ fn inspect(path: &Path, verify: bool, commit: Option<u64>) -> Result<ExitCode, C
 
 fn materials(scenario: Option<&Path>, data: bool) -> Result<ExitCode, CliError> {
     if data {
-        print!("{}", loam::loam_systems::materials::BUILTIN_DATA);
+        say_raw!("{}", loam::loam_systems::materials::BUILTIN_DATA);
         return Ok(ExitCode::SUCCESS);
     }
     let table = match scenario {
         Some(path) => Scenario::load(path).map_err(LoamError::from)?.materials,
         None => std::sync::Arc::new(loam::loam_systems::MaterialTable::default()),
     };
-    print!("{}", loam::cli::materials::listing(&table));
+    say_raw!("{}", loam::cli::materials::listing(&table));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -935,7 +975,7 @@ fn graph(path: &Path) -> Result<ExitCode, CliError> {
             .map_err(|e| LoamError::from(loam::loam_runtime::EngineError::from(e)))
     });
     let _ = std::fs::remove_file(&scratch);
-    print!("{}", listing?);
+    say_raw!("{}", listing?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1009,7 +1049,7 @@ fn soak_cmd(
         eprintln!();
     }
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&outcome).expect("outcomes serialise")
         );
@@ -1035,10 +1075,13 @@ fn soak_cmd(
         }
         None => {
             if !json {
-                println!(
+                say!(
                     "soak ok: {} runs, {} frames, {} repeated seeds matched, {} checks \
                      evaluated, {rss}{p95}{file}",
-                    outcome.runs, outcome.frames, outcome.repeats_matched, outcome.checks_evaluated
+                    outcome.runs,
+                    outcome.frames,
+                    outcome.repeats_matched,
+                    outcome.checks_evaluated
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -1064,14 +1107,14 @@ fn bench(names: &[String], json: bool) -> Result<ExitCode, CliError> {
         }
     });
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&results).expect("measurements serialise")
         );
     } else {
-        println!("{:<48} {:>12} unit", "name", "value");
+        say!("{:<48} {:>12} unit", "name", "value");
         for m in &results {
-            println!("{:<48} {:>12.3} {}", m.name, m.value, m.unit);
+            say!("{:<48} {:>12.3} {}", m.name, m.value, m.unit);
         }
     }
     Ok(ExitCode::SUCCESS)

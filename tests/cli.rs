@@ -1262,3 +1262,34 @@ fn soak_of_one_runtime_evaluates_the_checks_and_reports_its_watches() {
         "{outcome}"
     );
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_loam_quietly() {
+    // `loam … | head` or `| grep -q`: the reader goes before loam has printed
+    // everything. Before, `println!` panicked with a backtrace and failed a
+    // `pipefail` script.
+    for args in [
+        &["materials", "--data"][..],
+        &["graph", "scenarios/sandbox.toml"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loam"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("loam starts");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("loam ends");
+        assert!(
+            out.status.success(),
+            "{args:?}: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
