@@ -69,13 +69,20 @@ LOAM_PEERS_QUICK=1 cargo run --release -p loam-peers --bin jobgraph | tee "$tmp/
 grep -q '^speedup_vs_bevy: ' "$tmp/peers.txt" || fail "jobgraph printed no speedup_vs_bevy line"
 
 step "loam run, every flag"
-# README: loam run SCENARIO [--frames N] [--threads N] [--seed N] [--backend cpu|gpu|auto] [--gpu-automaton] [--io uring|uring-direct|pread|mmap|auto] [--report FILE.json] [--snapshot DIR] [--snapshot-every K] [--dump-materials FILE] [--save-world FILE.loam] [--resume-from FILE.loam] [--resume] [--record FILE.json] [--quiet]
+# README: loam run SCENARIO [--frames N] [--threads N] [--seed N] [--backend cpu|gpu|auto] [--gpu-automaton] [--no-lod] [--io uring|uring-direct|pread|mmap|auto] [--report FILE.json] [--snapshot DIR] [--snapshot-every K] [--dump-materials FILE] [--save-world FILE.loam] [--resume-from FILE.loam] [--resume] [--record FILE.json] [--quiet]
 loam run scenarios/hourglass.toml --frames 5 --threads 2 --seed 3 --backend auto --gpu-automaton \
     --report "$tmp/run.json" --snapshot "$tmp/snap" --snapshot-every 2 \
     --dump-materials "$tmp/world.bin" --save-world "$tmp/world.loam" --quiet
 # --record: the beach's blast, replayed below.
 loam run scenarios/beach.toml --frames 40 --record "$tmp/beach.json" --quiet
 expect_file "$tmp/beach.json"
+# --no-lod: distant.toml with its frame budget's LOD, then without.
+mkdir -p "$tmp/distant"
+cp scenarios/distant.toml "$tmp/distant/distant.toml"
+loam run "$tmp/distant/distant.toml" --frames 8 --quiet --report "$tmp/distant/lod.json"
+grep -q '"pages_deferred"' "$tmp/distant/lod.json" || fail "distant.toml reported no lod"
+loam run "$tmp/distant/distant.toml" --frames 8 --no-lod --quiet --report "$tmp/distant/all.json"
+grep -q '"lod": null' "$tmp/distant/all.json" || fail "--no-lod still reported a lod"
 # hourglass.toml: 64 x 128 x 64 cells.
 expect_file "$tmp/run.json" "$tmp/snap/top_00002.png" "$tmp/snap/frame_times.png" "$tmp/world.loam"
 [[ $(stat -c %s "$tmp/world.bin") -eq $((64 * 128 * 64)) ]] || fail "world.bin is not 64 x 128 x 64 bytes"

@@ -40,6 +40,7 @@ mod error;
 mod generate;
 pub mod heat_baths;
 pub mod input;
+pub mod lod;
 pub mod observers;
 mod plugins;
 pub mod recording;

@@ -81,6 +81,10 @@ enum Cmd {
         /// bit the CPU's, and much slower (sets [run] gpu_automaton).
         #[arg(long)]
         gpu_automaton: bool,
+        /// Simulate every page every frame, whatever [run] frame_budget_ms
+        /// says: to compare a run with simulation LOD against one without.
+        #[arg(long)]
+        no_lod: bool,
         /// Page reads of a streamed world: uring, uring-direct, pread, mmap or auto (overrides [world] io).
         #[arg(long, value_parser = parse_io)]
         io: Option<IoKind>,
@@ -310,6 +314,7 @@ fn main() -> ExitCode {
             seed,
             backend,
             gpu_automaton,
+            no_lod,
             io,
             report,
             snapshot,
@@ -328,6 +333,7 @@ fn main() -> ExitCode {
                 seed,
                 backend,
                 gpu_automaton,
+                no_lod,
                 io,
                 resume,
             },

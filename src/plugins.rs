@@ -9,6 +9,7 @@ use loam_systems::xpbd::SoftBodyPlugin;
 use crate::error::LoamError;
 use crate::heat_baths::HeatBathPlugin;
 use crate::input::CommandsPlugin;
+use crate::lod::LodPlugin;
 use crate::scenario::Scenario;
 use crate::streaming::StreamingPlugin;
 use crate::world::WorldPlugin;
@@ -33,6 +34,11 @@ pub(crate) fn for_scenario(scenario: &Scenario) -> Result<(Plugins, Vec<String>)
     if systems.ca {
         plugins = plugins.with(AutomatonPlugin {
             config: scenario.ca_config(),
+        });
+    }
+    if scenario.run.frame_budget_ms.is_some() {
+        plugins = plugins.with(LodPlugin {
+            near: scenario.run.lod_near,
         });
     }
     if systems.phase {

@@ -16,8 +16,13 @@
 //! frame asking for pages to the I/O actor having them), `stalls` (frames
 //! that waited for the actor), `requests_cancelled`, `over_budget_frames`,
 //! `pages_asked` (absent pages the phase pass's columns reached, loaded for
-//! it), `page_table_bytes`}, and `save_error` (why the final save of a
-//! streamed world failed, leaving its file at the last commit; else null).
+//! it), `page_table_bytes`}, `lod` (`null` without `[run]
+//! frame_budget_ms`): {`frame_budget_ms`, `within_budget` (frame p95 at
+//! most the budget), `near` (cells), `page_updates` {"1", "2", "4", "8":
+//! automaton page updates run at each period}, `pages_deferred` (awake
+//! pages put off to a later frame)}, and `save_error` (why the final save
+//! of a streamed world failed, leaving its file at the last commit; else
+//! null).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,6 +32,7 @@ use serde::Serialize;
 
 use loam_runtime::{Engine, Summary};
 use loam_storage::VoxelWorld;
+use loam_systems::lod::SimulationLod;
 use loam_systems::MaterialTable;
 
 use crate::scenario::{Check, Scenario};
@@ -134,6 +140,8 @@ pub struct Report {
     pub transitions: BTreeMap<String, u64>,
     /// Streaming counters of a streamed world.
     pub storage: Option<StorageReport>,
+    /// What the simulation LOD coarsened, with a frame budget.
+    pub lod: Option<LodReport>,
     /// Each soft body's state at the end.
     pub soft_bodies: Vec<SoftBodyReport>,
     /// Why the final save of a streamed world failed (the file stays at
@@ -183,6 +191,17 @@ pub struct StorageReport {
     pub over_budget_frames: u64,
     pub pages_asked: u64,
     pub page_table_bytes: u64,
+}
+
+/// What the simulation LOD did (see the module docs for each key).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[allow(missing_docs)]
+pub struct LodReport {
+    pub frame_budget_ms: f64,
+    pub within_budget: bool,
+    pub near: f64,
+    pub page_updates: BTreeMap<String, u64>,
+    pub pages_deferred: u64,
 }
 
 impl Report {
@@ -335,6 +354,20 @@ impl Report {
                     page_table_bytes: world.table().memory_bytes() as u64,
                 }
             }),
+            lod: scenario.run.frame_budget_ms.and_then(|budget| {
+                let lod = engine.resource::<SimulationLod>()?;
+                Some(LodReport {
+                    frame_budget_ms: budget,
+                    within_budget: frame.p95_ms <= budget,
+                    near: lod.near?,
+                    page_updates: [1, 2, 4, 8]
+                        .iter()
+                        .zip(lod.counts.updates)
+                        .map(|(k, n)| (k.to_string(), n))
+                        .collect(),
+                    pages_deferred: lod.counts.deferred,
+                })
+            }),
             save_error: None,
         }
     }
@@ -405,6 +438,22 @@ impl Report {
                 st.load_ms.max,
                 st.stalls,
                 st.over_budget_frames
+            );
+        }
+        if let Some(lod) = &self.lod {
+            let updates: Vec<String> = lod
+                .page_updates
+                .iter()
+                .map(|(k, n)| format!("{n} every {k}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "lod: frame p95 {:.2} ms {} the {} ms budget; page updates {}; {} deferred",
+                self.frame_ms.p95,
+                if lod.within_budget { "within" } else { "over" },
+                lod.frame_budget_ms,
+                updates.join(", "),
+                lod.pages_deferred
             );
         }
         let _ = writeln!(

@@ -254,6 +254,35 @@ fn bad_numbers() {
         17,
         "expected a boolean",
     );
+    error_at(
+        &format!("{WORLD}[run]\nframe_budget_ms = 0.0\n"),
+        4,
+        19,
+        "frame_budget_ms must be",
+    );
+    error_at(
+        &format!("{WORLD}[run]\nframe_budget_ms = 16.0\n"),
+        4,
+        19,
+        "needs a streamed world with observers",
+    );
+    let streamed = "[world]\nsize = [64, 64, 64]\nfile = \"w.loam\"\nobservers_from_code = true\n";
+    error_at(
+        &format!("{streamed}[run]\nframe_budget_ms = 16.0\nlod_near = -3.0\n"),
+        7,
+        12,
+        "lod_near must be",
+    );
+    error_at(
+        &format!("{streamed}[run]\nframe_budget_ms = 16.0\ngpu_automaton = true\n"),
+        6,
+        19,
+        "cannot be used with gpu_automaton",
+    );
+    assert!(parse(&format!(
+        "{streamed}[run]\nframe_budget_ms = 16.0\nlod_near = 40.0\n"
+    ))
+    .is_ok());
     let text = format!("{WORLD}[[emitter]]\nmaterial = \"water\"\ncenter = [1, 1, 1]\nradius = 1.0\nframes = [9, 3]\n");
     error_at(&text, 7, 10, "start <= end");
     let text = format!("{WORLD}[[fill]]\nshape = \"sphere\"\ncenter = [1, 1, 1]\nradius = 2.0\nmaterial = \"sand\"\ntemperature = -4.0\n");
@@ -535,7 +564,7 @@ fn soft_bodies_are_checked() {
 #[test]
 fn a_scenario_in_code_and_a_file_break_a_rule_with_the_same_message() {
     type Edit = fn(&mut Scenario);
-    let cases: [(&str, Edit); 6] = [
+    let cases: [(&str, Edit); 7] = [
         ("[world]\nsize = [64, 64, 64]\nvoxel_size = 500.0\n", |s| {
             s.world.voxel_size = 500.0
         }),
@@ -551,6 +580,10 @@ fn a_scenario_in_code_and_a_file_break_a_rule_with_the_same_message() {
         (
             "[world]\nsize = [64, 64, 64]\n[run]\nthreads = 5000\n",
             |s| s.run.threads = 5000,
+        ),
+        (
+            "[world]\nsize = [64, 64, 64]\n[run]\nframe_budget_ms = 16.0\n",
+            |s| s.run.frame_budget_ms = Some(16.0),
         ),
         (
             "[world]\nsize = [64, 64, 64]\n[systems]\nphase_stagger = 0\n",

@@ -222,7 +222,20 @@ pub struct RunSpec {
     /// is the CPU's page-serial update, bit for bit, which makes it far
     /// slower than the CPU: it is there to check the GPU, not to speed up.
     pub gpu_automaton: bool,
+    /// The frame time the run aims for, ms: set, it turns on simulation
+    /// LOD (see [`loam_systems::lod`]), pages far from every observer
+    /// simulated every 2, 4 or 8 frames, and the report says whether the
+    /// frame p95 kept within it. The schedule depends on distances and frame
+    /// numbers only, never on time measured.
+    pub frame_budget_ms: Option<f64>,
+    /// With a frame budget: cells from the nearest observer within which
+    /// pages are simulated every frame (twice as far, every 2 frames, and
+    /// so on).
+    pub lod_near: f64,
 }
+
+/// `[run] lod_near` when the file leaves it out, cells.
+pub const DEFAULT_LOD_NEAR: f64 = 64.0;
 
 impl Default for RunSpec {
     /// The values a scenario file gets for keys it leaves out.
@@ -234,6 +247,8 @@ impl Default for RunSpec {
             threads: 0,
             backend: Backend::Cpu,
             gpu_automaton: false,
+            frame_budget_ms: None,
+            lod_near: DEFAULT_LOD_NEAR,
         }
     }
 }
@@ -455,6 +470,8 @@ pub struct Overrides {
     pub backend: Option<Backend>,
     /// `--gpu-automaton` (only ever turns it on).
     pub gpu_automaton: bool,
+    /// `--no-lod`: drops `[run] frame_budget_ms`.
+    pub no_lod: bool,
     /// Replaces `[world] io` (streamed worlds only).
     pub io: Option<loam_storage::io::IoKind>,
     /// `--resume` (only ever turns it on; streamed worlds only).
@@ -521,6 +538,9 @@ impl Scenario {
             self.run.backend = b;
         }
         self.run.gpu_automaton |= o.gpu_automaton;
+        if o.no_lod {
+            self.run.frame_budget_ms = None;
+        }
         if let Some(storage) = self.world.storage.as_mut() {
             storage.io = o.io.unwrap_or(storage.io);
             storage.resume |= o.resume;
@@ -599,6 +619,22 @@ impl Scenario {
         }
     }
 
+    /// A frame budget's LOD needs observers to measure distance from, and
+    /// the CPU automaton to schedule.
+    fn validate_lod(&self) -> Result<(), String> {
+        let Some(budget) = self.run.frame_budget_ms else {
+            return Ok(());
+        };
+        rules::frame_budget_ms(budget)?;
+        rules::lod_near(self.run.lod_near)?;
+        let observed = self
+            .world
+            .storage
+            .as_ref()
+            .is_some_and(|s| s.observers_from_code || !self.observers.is_empty());
+        rules::lod_fits(observed, self.run.gpu_automaton)
+    }
+
     /// Checks the rules every scenario must keep, for one built in code
     /// (a file's are checked as it is read, with line and column); the
     /// error says what is wrong.
@@ -619,6 +655,7 @@ impl Scenario {
         rules::dt(self.run.dt)?;
         rules::substeps(self.run.substeps)?;
         rules::threads(self.run.threads)?;
+        self.validate_lod()?;
         for f in &self.fills {
             check_fill(f, size, &self.materials)?;
         }

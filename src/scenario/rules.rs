@@ -125,6 +125,35 @@ pub(super) fn overpressure(p: f64, ambient: f64) -> Rule {
     })
 }
 
+/// `[run] frame_budget_ms`.
+pub(super) fn frame_budget_ms(v: f64) -> Rule {
+    holds(v.is_finite() && v > 0.0 && v <= 60_000.0, || {
+        "frame_budget_ms must be in (0, 60000] ms".into()
+    })
+}
+
+/// `[run] lod_near`, cells.
+pub(super) fn lod_near(v: f64) -> Rule {
+    holds(
+        v.is_finite() && (1.0..=limits::MAX_RADIUS).contains(&v),
+        || format!("lod_near must be in [1, {}] cells", limits::MAX_RADIUS),
+    )
+}
+
+/// A frame budget's LOD: it needs observers to measure distance from, and
+/// the CPU automaton to schedule.
+pub(super) fn lod_fits(observed: bool, gpu_automaton: bool) -> Rule {
+    holds(observed, || {
+        "frame_budget_ms simulates pages far from every observer less often: it needs a \
+         streamed world with observers ([world] file, and [[observer]] or \
+         observers_from_code = true)"
+            .into()
+    })?;
+    holds(!gpu_automaton, || {
+        "frame_budget_ms schedules the CPU automaton: it cannot be used with gpu_automaton".into()
+    })
+}
+
 /// An observer's radius, cells.
 pub(super) fn observer_radius(r: f64) -> Rule {
     holds(r.is_finite() && r > 0.0 && r <= limits::MAX_RADIUS, || {

@@ -7,12 +7,14 @@
 //! - [`phase`]: phase transitions from phase diagrams (Metropolis).
 //! - [`fields`]: sparse kinetic, pressure and thermal fields, and how they
 //!   move the world.
+//! - [`lod`]: which pages far from every observer run less often.
 //! - [`scale`]: the world's cell size and gravity, shared by all.
 //! - [`xpbd`]: soft bodies (distance and volume constraints, small steps,
 //!   colouring, collision with the world).
 
 pub mod ca;
 pub mod fields;
+pub mod lod;
 pub mod materials;
 pub mod phase;
 pub mod scale;

@@ -113,6 +113,8 @@ struct RawRun {
     threads: Option<Spanned<usize>>,
     backend: Option<Spanned<String>>,
     gpu_automaton: Option<bool>,
+    frame_budget_ms: Option<Spanned<f64>>,
+    lod_near: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -333,6 +335,17 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
         }
     }
     let run = check_run(&src, raw.run.as_ref())?;
+    if let Some(budget) = raw
+        .run
+        .as_ref()
+        .and_then(|r| r.get_ref().frame_budget_ms.as_ref())
+    {
+        let observed = world
+            .storage
+            .as_ref()
+            .is_some_and(|s| s.observers_from_code || !observers.is_empty());
+        src.rule(budget.span(), rules::lod_fits(observed, run.gpu_automaton))?;
+    }
     let defaults = SystemsSpec::default();
     let systems = match raw.systems.as_ref() {
         None => defaults,

@@ -233,5 +233,11 @@ pub(super) fn check_run(
     if let Some(g) = r.gpu_automaton {
         run.gpu_automaton = g;
     }
+    if let Some(b) = &r.frame_budget_ms {
+        run.frame_budget_ms = Some(src.checked(b, rules::frame_budget_ms)?);
+    }
+    if let Some(n) = &r.lod_near {
+        run.lod_near = src.checked(n, rules::lod_near)?;
+    }
     Ok(run)
 }

@@ -39,11 +39,12 @@ mod schedule;
 
 pub use level::{level, LevelStats};
 pub use plugin::AutomatonPlugin;
-pub use schedule::{step, step_with_blasts};
+pub use schedule::{step, step_scheduled, step_with_blasts};
 
 use loam_runtime::{Job, Seed, Stage};
 use loam_storage::VoxelWorld;
 
+use crate::lod::SimulationLod;
 use crate::materials::{MaterialTable, ReactionBlasts};
 
 /// Which parts of the automaton run.
@@ -89,18 +90,24 @@ pub struct CaStats {
     pub reactions: u64,
     /// Pages awake for the next frame.
     pub active_pages: u64,
+    /// Awake pages left for a later frame by the LOD schedule, since the
+    /// start (see [`crate::lod`]).
+    pub pages_deferred: u64,
 }
 
 /// The `ca.step` job: one automaton frame over the [`VoxelWorld`]: the
-/// sweep ([`step_with_blasts`]), then levelling ([`level`]). Besides the
-/// world and the [`MaterialTable`] it needs the [`CaConfig`], [`CaStats`]
-/// and [`ReactionBlasts`] resources ([`AutomatonPlugin`] inserts them).
+/// sweep of the pages due under the [`SimulationLod`] ([`step_scheduled`]),
+/// then levelling ([`level`]) of those pages. Besides the world and the
+/// [`MaterialTable`] it needs the [`CaConfig`], [`CaStats`],
+/// [`SimulationLod`] and [`ReactionBlasts`] resources ([`AutomatonPlugin`]
+/// inserts them, the LOD off).
 pub fn job() -> Job {
     Job::new("ca.step")
         .in_stage(Stage::Automaton)
         .writes::<VoxelWorld>()
         .writes::<CaStats>()
         .writes::<ReactionBlasts>()
+        .writes::<SimulationLod>()
         .reads::<MaterialTable>()
         .reads::<CaConfig>()
         .reads::<Seed>()
@@ -110,15 +117,18 @@ pub fn job() -> Job {
             let table = ctx.read::<MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let frame = ctx.clock().frame;
-            // The pages the sweep is about to update.
-            let swept = world.table().woken().to_vec();
+            let mut lod = ctx.write::<SimulationLod>()?;
             let mut blasts = ctx.write::<ReactionBlasts>()?;
             blasts.0.clear();
-            let mut stats =
-                step_with_blasts(&mut world, &table, &config, seed, frame, &mut blasts.0);
-            let _zone = loam_runtime::profiling::zone("ca.level");
-            level(&mut world, &table, seed, frame, &swept);
-            stats.active_pages = world.table().awake_count() as u64;
+            let stats = step_scheduled(
+                &mut world,
+                &table,
+                &config,
+                seed,
+                frame,
+                &mut lod,
+                &mut blasts.0,
+            );
             *ctx.write::<CaStats>()? = stats;
             Ok(())
         })

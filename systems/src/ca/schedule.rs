@@ -11,6 +11,7 @@ use loam_runtime::Disjoint;
 
 use super::kernel::{Channels, PageResult, PageUpdate, NONE};
 use super::{CaConfig, CaStats};
+use crate::lod::SimulationLod;
 use crate::materials::MaterialTable;
 use crate::materials::ReactionBlast;
 
@@ -52,20 +53,84 @@ pub fn step_with_blasts(
     blasts: &mut Vec<ReactionBlast>,
 ) -> CaStats {
     let active = world.take_woken();
+    sweep(world, table, config, seed, frame, &active, &active, blasts)
+}
+
+/// A whole automaton frame under `lod` (see [`crate::lod`]): the sweep of
+/// [`step_with_blasts`] and the levelling of [`level`](super::level), over
+/// the woken pages whose turn it is. The others stay awake for a later
+/// frame, counted in `lod.counts` and [`CaStats::pages_deferred`]; they
+/// are woken again after the levelling, which would otherwise see them as
+/// quiet pages to level.
+pub fn step_scheduled(
+    world: &mut VoxelWorld,
+    table: &MaterialTable,
+    config: &CaConfig,
+    seed: u64,
+    frame: u64,
+    lod: &mut SimulationLod,
+    blasts: &mut Vec<ReactionBlast>,
+) -> CaStats {
+    let active = world.take_woken();
+    let layout = *world.layout();
+    let mut due = Vec::with_capacity(active.len());
+    let mut deferred = Vec::new();
+    for &p in &active {
+        match lod.due(&layout, p, frame) {
+            (true, period) => {
+                lod.count_update(period);
+                due.push(p);
+            }
+            (false, _) => deferred.push(p),
+        }
+    }
+    let mut stats = sweep(world, table, config, seed, frame, &active, &due, blasts);
+    {
+        let _zone = zone("ca.level");
+        super::level(world, table, seed, frame, &due);
+    }
+    lod.counts.deferred += deferred.len() as u64;
+    for p in deferred {
+        world.wake(p);
+    }
+    stats.pages_deferred = lod.counts.deferred;
+    stats.active_pages = world.table().awake_count() as u64;
+    stats
+}
+
+/// One sweep: clears the MOVED bits of every page in `active` and updates
+/// the pages in `due` (a subset).
+#[allow(clippy::too_many_arguments)]
+fn sweep(
+    world: &mut VoxelWorld,
+    table: &MaterialTable,
+    config: &CaConfig,
+    seed: u64,
+    frame: u64,
+    active: &[usize],
+    due: &[usize],
+    blasts: &mut Vec<ReactionBlast>,
+) -> CaStats {
     let layout = *world.layout();
     let page_cells = layout.page_cells();
-    let resident: Vec<usize> = active
-        .iter()
-        .copied()
-        .filter(|&p| world.table().resident_slot(p).is_some())
-        .collect();
+    let resident_of = |pages: &[usize]| -> Vec<usize> {
+        pages
+            .iter()
+            .copied()
+            .filter(|&p| world.table().resident_slot(p).is_some())
+            .collect()
+    };
+    let cleared = resident_of(active);
+    let resident = resident_of(due);
     let parallel = rayon::current_num_threads() > 1;
 
     // MOVED bits are only ever set by page updates and levelling trades
     // (`level`), which wake every page whose cells they flag; so every page holding a bit set last frame is
     // in `active` now, and clearing these pages leaves no stale bit anywhere
     // in the world. That matters beyond the updated pages: a mover reads the
-    // MOVED bit of its target, which may lie in a neighbouring page.
+    // MOVED bit of its target, which may lie in a neighbouring page. Pages
+    // awake but not due this frame (LOD) are cleared too, so a neighbour
+    // that runs does not read their bits as moves made this frame.
 
     // The page updates below write through raw pointers into these pages and
     // their neighbours: that is sound only if their slots are in range and
@@ -79,7 +144,7 @@ pub fn step_with_blasts(
     }
 
     let pools = world.pools_mut();
-    let mut slots: Vec<usize> = resident
+    let mut slots: Vec<usize> = cleared
         .iter()
         .filter_map(|&p| pools.table.resident_slot(p))
         .collect();

@@ -1,0 +1,257 @@
+//! Simulation LOD (`[run] frame_budget_ms`): near an observer the world
+//! runs exactly as without it; far away it runs less often but still runs,
+//! conserves what it moves, and costs nothing once settled. Checked over
+//! generated worlds: page sizes, near distances, observers at the edge.
+
+use std::path::PathBuf;
+
+use loam::loam_storage::VoxelWorld;
+use loam::loam_systems::lod::SimulationLod;
+use loam::{Fill, ObserverSpec, Runtime, SavePolicy, Scenario, Shape, StorageSpec};
+
+const SAND: u8 = 2;
+const WATER: u8 = 4;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loam-lod-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A counter-based generator for the cases (splitmix64).
+struct Cases(u64);
+
+impl Cases {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One generated case: a world with an observer standing still, sand and
+/// water near it, and more of both far from it, with air between.
+struct Case {
+    scenario: Scenario,
+    near: f64,
+    observer: [f64; 3],
+    /// How far near material can travel in the frames run, cells.
+    frames: u64,
+}
+
+fn case(seed: u64, file: PathBuf, lod: bool) -> Case {
+    let mut r = Cases(seed);
+    let page = [8u32, 16][r.below(2) as usize];
+    let near = [16.0, 24.0, 32.0][r.below(3) as usize];
+    let frames = 12;
+    let size = [256, 32, 64];
+    let mut s = Scenario::empty("lod-test", size);
+    s.world.page = page;
+    s.world.seed = seed;
+    s.world.storage = Some(StorageSpec {
+        save: SavePolicy::Never,
+        ..StorageSpec::new(file)
+    });
+    s.systems.heat = false;
+    s.systems.reactions = false;
+    s.systems.phase = false;
+    s.run.threads = 1 + r.below(2) as usize;
+    if lod {
+        s.run.frame_budget_ms = Some(16.0);
+        s.run.lod_near = near;
+    }
+    // The observer stands at the world's left edge or a little in.
+    let ox = [0.0, 3.0, 10.0][r.below(3) as usize];
+    let oz = r.below(64) as f64;
+    let observer = [ox, 16.0, oz];
+    s.observers.push(ObserverSpec {
+        path: vec![[ox, 16.0, oz, 0.0]],
+        radius: 300.0,
+    });
+    // Near: boxes within near − frames cells of the observer, so what they
+    // hold stays among the pages that run every frame.
+    let reach = (near as i64 - frames as i64 - 2).max(2) / 2;
+    for _ in 0..1 + r.below(3) {
+        let x0 = (ox as i64 - reach + r.below(reach as u64) as i64).max(0);
+        let z0 = (oz as i64 - reach + r.below(reach as u64) as i64).clamp(0, 63);
+        let y0 = 8 + r.below(12) as i64;
+        let extent = 1 + r.below(reach as u64) as i64;
+        s.fills.push(fill(
+            [x0, y0, z0],
+            [x0 + extent, y0 + 4, (z0 + extent).min(64)],
+            [SAND, WATER][r.below(2) as usize],
+        ));
+    }
+    // Far: boxes past 4 × near, anywhere across the world's far end and
+    // reaching its edges.
+    for _ in 0..2 + r.below(4) {
+        let from = 4 * near as i64 + 24;
+        let x0 = from + r.below((256 - from - 4) as u64) as i64;
+        let z0 = r.below(60) as i64;
+        let y0 = 4 + r.below(20) as i64;
+        s.fills.push(fill(
+            [x0, y0, z0],
+            [
+                (x0 + 4 + r.below(30) as i64).min(256),
+                y0 + 1 + r.below(8) as i64,
+                64,
+            ],
+            [SAND, WATER][r.below(2) as usize],
+        ));
+    }
+    // A floor, so sand and water pile and spread rather than all falling
+    // out of the world's bottom row.
+    s.fills.push(fill([0, 0, 0], [256, 2, 64], 1));
+    Case {
+        scenario: s,
+        near,
+        observer,
+        frames,
+    }
+}
+
+fn fill(min: [i64; 3], max: [i64; 3], material: u8) -> Fill {
+    Fill {
+        shape: Shape::Box { min, max },
+        material,
+        temperature: None,
+    }
+}
+
+fn counts(world: &VoxelWorld) -> [u64; 256] {
+    let mut n = [0u64; 256];
+    for p in 0..world.layout().page_count() {
+        if let Some(v) = world.page(p) {
+            v.material.iter().for_each(|&m| n[m as usize] += 1);
+        }
+    }
+    n
+}
+
+/// Material and temperature bits of every cell of the pages `lod` runs
+/// every frame.
+fn near_cells(world: &VoxelWorld, lod: &SimulationLod) -> Vec<(usize, Vec<u8>, Vec<u32>)> {
+    let layout = *world.layout();
+    (0..layout.page_count())
+        .filter(|&p| lod.period(&layout, p) == 1)
+        .filter_map(|p| {
+            let v = world.page(p)?;
+            let t = v.temperature.iter().map(|t| t.to_bits()).collect();
+            Some((p, v.material.to_vec(), t))
+        })
+        .collect()
+}
+
+#[test]
+fn near_an_observer_the_world_runs_as_without_lod_and_far_away_it_still_runs() {
+    let dir = temp_dir("near");
+    for seed in 0..16 {
+        let with = case(seed, dir.join(format!("with-{seed}.loam")), true);
+        let without = case(seed, dir.join(format!("without-{seed}.loam")), false);
+        let lod = SimulationLod {
+            focus: vec![with.observer],
+            ..SimulationLod::new(with.near)
+        };
+        let mut a = Runtime::new(with.scenario).unwrap();
+        let mut b = Runtime::new(without.scenario).unwrap();
+        let near_held: usize = near_cells(&a.world(), &lod)
+            .iter()
+            .map(|(_, m, _)| m.iter().filter(|&&m| m == SAND || m == WATER).count())
+            .sum();
+        assert!(
+            near_held > 0,
+            "seed {seed}: the near pages hold sand or water"
+        );
+        let start = counts(&a.world());
+        assert_eq!(
+            start,
+            counts(&b.world()),
+            "seed {seed}: same world to start"
+        );
+        for f in 0..with.frames {
+            a.step().unwrap();
+            b.step().unwrap();
+            assert_eq!(
+                counts(&a.world()),
+                start,
+                "seed {seed} frame {f}: LOD conserves"
+            );
+            assert_eq!(
+                near_cells(&a.world(), &lod),
+                near_cells(&b.world(), &lod),
+                "seed {seed} frame {f}: the near pages differ"
+            );
+        }
+        let report = a.report().lod.expect("a run with a budget reports its LOD");
+        let far: u64 = ["2", "4", "8"]
+            .iter()
+            .map(|k| report.page_updates[*k])
+            .sum();
+        assert!(far > 0, "seed {seed}: far pages ran: {report:?}");
+        assert!(
+            report.pages_deferred > 0,
+            "seed {seed}: and were put off: {report:?}"
+        );
+        assert!(
+            report.page_updates["1"] > 0,
+            "seed {seed}: near pages ran: {report:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn far_away_the_world_settles_as_without_lod_and_then_costs_nothing() {
+    let dir = temp_dir("settle");
+    for seed in 100..106 {
+        let with = case(seed, dir.join(format!("with-{seed}.loam")), true);
+        let mut s1 = case(seed, dir.join(format!("one-{seed}.loam")), true).scenario;
+        s1.run.threads = 1;
+        let mut s2 = case(seed, dir.join(format!("two-{seed}.loam")), true).scenario;
+        s2.run.threads = 2;
+        let mut a = Runtime::new(with.scenario).unwrap();
+        let start = counts(&a.world());
+        // Long enough for every fill to land, at an eighth of the rate.
+        a.run(400).unwrap();
+        assert_eq!(counts(&a.world()), start, "seed {seed}: conserved");
+        let settled = a.report().lod.unwrap();
+        a.run(40).unwrap();
+        let later = a.report().lod.unwrap();
+        assert_eq!(
+            (settled.page_updates.clone(), settled.pages_deferred),
+            (later.page_updates.clone(), later.pages_deferred),
+            "seed {seed}: a settled world updates no page"
+        );
+        // Nothing hangs in the air far away: every sand cell rests on
+        // something.
+        let world = a.world();
+        let layout = *world.layout();
+        for x in 0..layout.size[0] {
+            for z in 0..layout.size[2] {
+                for y in 1..layout.size[1] {
+                    if world.material([x, y, z]) == Some(SAND) {
+                        assert_ne!(
+                            world.material([x, y - 1, z]),
+                            Some(0),
+                            "seed {seed}: sand over air at {x},{y},{z}"
+                        );
+                    }
+                }
+            }
+        }
+        drop(world);
+        // The same on 1 thread and 2.
+        let (mut one, mut two) = (Runtime::new(s1).unwrap(), Runtime::new(s2).unwrap());
+        one.run(60).unwrap();
+        two.run(60).unwrap();
+        assert_eq!(one.world_hash(), two.world_hash(), "seed {seed}: threads");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
