@@ -10,6 +10,11 @@
 //! p95. Between its turns an awake page stays awake, so nothing it had to do
 //! is lost, only done later: far sand falls at a fraction of the speed.
 //!
+//! The automaton (its sweep and levelling, [`crate::ca::step_scheduled`])
+//! and the phase pass (which leaves the pages whose turn it is not as
+//! candidates for their turn) follow the schedule; the fields, coarse
+//! grids over the whole world, do not.
+//!
 //! The choice depends only on the frame number, the page and the observers'
 //! positions (themselves set by the scenario or by commands), never on time
 //! measured: a run with LOD is as deterministic as one without, and a page

@@ -74,6 +74,8 @@ use loam_runtime::{Job, Seed, Stage};
 use loam_storage::stream::PageRequests;
 use loam_storage::VoxelWorld;
 
+use crate::lod::SimulationLod;
+
 /// Heat baths active this frame (written by the heat baths' job, read here).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HeatBaths(pub Vec<HeatBath>);
@@ -91,8 +93,10 @@ pub fn job() -> Job {
         .reads::<crate::fields::Fields>()
         .reads::<crate::MaterialTable>()
         .reads::<Seed>()
+        .reads::<SimulationLod>()
         .run(|ctx| {
             let seed = ctx.read::<Seed>()?.0;
+            let frame = ctx.clock().frame;
             let config = *ctx.read::<PhaseConfig>()?;
             let phases = ctx.read::<PhaseTable>()?;
             let baths = ctx.read::<HeatBaths>()?;
@@ -100,6 +104,8 @@ pub fn job() -> Job {
             let materials = ctx.read::<crate::MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut state = ctx.write::<PhaseState>()?;
+            let lod = ctx.read::<SimulationLod>()?;
+            let parked = park_far_pages(&mut world, &mut state, &lod, frame);
             let asked = metropolis_pass(
                 &mut world,
                 &mut state,
@@ -109,9 +115,62 @@ pub fn job() -> Job {
                 &baths.0,
                 Some(&fields),
                 seed,
-                ctx.clock().frame,
+                frame,
             );
+            parked.restore(&mut world, &mut state);
             ctx.write::<PageRequests>()?.pages = asked;
             Ok(())
         })
+}
+
+/// Pages a pass leaves for a later frame under the [`SimulationLod`].
+#[derive(Default)]
+struct Parked {
+    /// Woken pages, put asleep for the pass.
+    woken: Vec<usize>,
+    /// Candidates taken out of the pass.
+    candidates: Vec<usize>,
+}
+
+impl Parked {
+    /// After the pass: wakes the parked woken pages again (the automaton
+    /// still has work on them) and makes every parked page a candidate,
+    /// visited on its turn: a woken page is visited later, not missed, even
+    /// if nothing wakes it then.
+    fn restore(self, world: &mut VoxelWorld, state: &mut PhaseState) {
+        for &p in &self.woken {
+            world.wake(p);
+        }
+        state
+            .candidates
+            .extend(self.woken.into_iter().chain(self.candidates));
+        state.candidates.sort_unstable();
+        state.candidates.dedup();
+    }
+}
+
+/// Takes the pages whose turn it is not under `lod` out of this frame's
+/// pass: the woken ones (left asleep) and the candidates.
+fn park_far_pages(
+    world: &mut VoxelWorld,
+    state: &mut PhaseState,
+    lod: &SimulationLod,
+    frame: u64,
+) -> Parked {
+    if lod.near.is_none() {
+        return Parked::default();
+    }
+    let layout = *world.layout();
+    let due = |p: usize| lod.due(&layout, p, frame).0;
+    let mut parked = Parked::default();
+    for p in world.take_woken() {
+        if due(p) {
+            world.wake(p);
+        } else {
+            parked.woken.push(p);
+        }
+    }
+    let candidates = std::mem::take(&mut state.candidates);
+    (state.candidates, parked.candidates) = candidates.into_iter().partition(|&p| due(p));
+    parked
 }
