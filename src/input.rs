@@ -14,7 +14,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::command::{Command, CommandHandle, SenderState, Sent};
-use crate::generate::{apply_fill, spawn_temperature};
+use crate::generate::spawn_temperature;
+use crate::placement::PlacementQueue;
 use crate::recording::{CommandEvent, CommandTape};
 use crate::scenario::{
     Emitter, HeatBathSpec, PressureSpec, Scenario, ScheduledCommand, Shape, WindSpec,
@@ -45,6 +46,7 @@ pub(crate) struct SentCommands {
 pub struct CommandsPlugin {
     scheduled: Vec<ScheduledCommand>,
     emitters: Vec<Emitter>,
+    place_budget: Option<u64>,
 }
 
 impl CommandsPlugin {
@@ -53,6 +55,7 @@ impl CommandsPlugin {
         Self {
             scheduled: scenario.commands.clone(),
             emitters: scenario.emitters.clone(),
+            place_budget: scenario.run.place_cells_per_frame,
         }
     }
 }
@@ -81,6 +84,11 @@ impl Plugin for CommandsPlugin {
         engine.insert_resource(Senders(Arc::default()));
         engine.insert_resource(SentCommands::default());
         engine.insert_resource(CommandTape::default());
+        engine.insert_resource(PlacementQueue::new(self.place_budget));
+        if self.place_budget.is_some() {
+            // Only then: the state of a run without a budget stays as it was.
+            persist_placements(engine);
+        }
         persist_actors(engine);
         persist_scheduled(engine);
         persist_sent(engine);
@@ -174,6 +182,19 @@ fn persist_actors(engine: &mut Engine) {
     );
 }
 
+/// Saves the placements under way as section `placements` of the run's
+/// state.
+fn persist_placements(engine: &mut Engine) {
+    engine.persist_with(
+        "placements",
+        |resources| encode(&read::<PlacementQueue>(resources, "placements")?.saved()),
+        |resources, bytes| {
+            write::<PlacementQueue>(resources, "placements")?.restore(decode(bytes)?);
+            Ok(())
+        },
+    );
+}
+
 /// Saves how many of the scenario's commands are still to come as section
 /// `commands` of the run's state: a resumed run does not apply again those
 /// it applied before.
@@ -216,6 +237,7 @@ fn commands_job() -> Job {
         .writes::<ScheduledCommands>()
         .writes::<SentCommands>()
         .writes::<CommandTape>()
+        .writes::<PlacementQueue>()
         .reads::<Senders>()
         .writes::<VoxelWorld>()
         .writes::<hecs::World>()
@@ -243,7 +265,12 @@ fn commands_job() -> Job {
                 tape.record(frame, &events);
                 events
             };
+            let mut placements = ctx.write::<PlacementQueue>()?;
             if events.is_empty() {
+                if placements.pending() > 0 {
+                    let table = ctx.read::<MaterialTable>()?;
+                    placements.write_frame(&mut *ctx.write::<VoxelWorld>()?, &table, seed);
+                }
                 return Ok(());
             }
             let mut sent = ctx.write::<SentCommands>()?;
@@ -282,7 +309,7 @@ fn commands_job() -> Job {
                     CommandEvent::Apply { handle, command } => (handle, command),
                 };
                 match command {
-                    Command::Place(fill) => apply_fill(&mut world, &table, &fill, seed),
+                    Command::Place(fill) => placements.place(&mut world, &table, fill, seed),
                     Command::SpawnEmitter(e) => spawn(&mut actors, e, handle),
                     Command::Heat(h) => spawn(&mut actors, h, handle),
                     Command::Wind(w) => spawn(&mut actors, w, handle),
@@ -302,6 +329,7 @@ fn commands_job() -> Job {
                     }
                 }
             }
+            placements.write_frame(&mut world, &table, seed);
             Ok(())
         })
 }

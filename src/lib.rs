@@ -42,6 +42,7 @@ pub mod heat_baths;
 pub mod input;
 pub mod lod;
 pub mod observers;
+pub mod placement;
 mod plugins;
 pub mod recording;
 pub mod report;

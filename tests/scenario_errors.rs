@@ -283,6 +283,12 @@ fn bad_numbers() {
         "{streamed}[run]\nframe_budget_ms = 16.0\nlod_near = 40.0\n"
     ))
     .is_ok());
+    error_at(
+        &format!("{WORLD}[run]\nplace_cells_per_frame = 0\n"),
+        4,
+        25,
+        "place_cells_per_frame must be at least 1",
+    );
     let text = format!("{WORLD}[[emitter]]\nmaterial = \"water\"\ncenter = [1, 1, 1]\nradius = 1.0\nframes = [9, 3]\n");
     error_at(&text, 7, 10, "start <= end");
     let text = format!("{WORLD}[[fill]]\nshape = \"sphere\"\ncenter = [1, 1, 1]\nradius = 2.0\nmaterial = \"sand\"\ntemperature = -4.0\n");

@@ -232,6 +232,10 @@ pub struct RunSpec {
     /// pages are simulated every frame (twice as far, every 2 frames, and
     /// so on).
     pub lod_near: f64,
+    /// Cells a frame's `place` commands may write (see
+    /// [`crate::placement`]): a larger one is spread over frames, in
+    /// order. `None`: each is written whole in its frame.
+    pub place_cells_per_frame: Option<u64>,
 }
 
 /// `[run] lod_near` when the file leaves it out, cells.
@@ -249,6 +253,7 @@ impl Default for RunSpec {
             gpu_automaton: false,
             frame_budget_ms: None,
             lod_near: DEFAULT_LOD_NEAR,
+            place_cells_per_frame: None,
         }
     }
 }
@@ -656,6 +661,9 @@ impl Scenario {
         rules::substeps(self.run.substeps)?;
         rules::threads(self.run.threads)?;
         self.validate_lod()?;
+        if let Some(n) = self.run.place_cells_per_frame {
+            rules::place_cells_per_frame(n)?;
+        }
         for f in &self.fills {
             check_fill(f, size, &self.materials)?;
         }

@@ -132,6 +132,11 @@ pub(super) fn frame_budget_ms(v: f64) -> Rule {
     })
 }
 
+/// `[run] place_cells_per_frame`.
+pub(super) fn place_cells_per_frame(n: u64) -> Rule {
+    holds(n >= 1, || "place_cells_per_frame must be at least 1".into())
+}
+
 /// `[run] lod_near`, cells.
 pub(super) fn lod_near(v: f64) -> Rule {
     holds(

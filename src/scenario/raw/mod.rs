@@ -115,6 +115,7 @@ struct RawRun {
     gpu_automaton: Option<bool>,
     frame_budget_ms: Option<Spanned<f64>>,
     lod_near: Option<Spanned<f64>>,
+    place_cells_per_frame: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]

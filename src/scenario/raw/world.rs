@@ -236,6 +236,9 @@ pub(super) fn check_run(
     if let Some(b) = &r.frame_budget_ms {
         run.frame_budget_ms = Some(src.checked(b, rules::frame_budget_ms)?);
     }
+    if let Some(n) = &r.place_cells_per_frame {
+        run.place_cells_per_frame = Some(src.checked(n, rules::place_cells_per_frame)?);
+    }
     if let Some(n) = &r.lod_near {
         run.lod_near = src.checked(n, rules::lod_near)?;
     }
