@@ -4,7 +4,10 @@
 //! `scenario`, `frames`, `seed`, `threads`, `backend`, `adapter` (the GPU's
 //! name, or null), `world_hash` (16 hex
 //! digits over every cell channel), `frame_ms` {`mean`, `p95`, `max`},
-//! `jobs` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`, `over_budget`}],
+//! `jobs` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`, `over_budget`,
+//! `phases` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`}] (the zones the
+//! job opens directly inside itself, on its own thread: per run that
+//! entered one, the time in it)}],
 //! `active_pages`, `materials` {name: {`count`, `center_of_mass`, `min_y`,
 //! `max_y`}} for materials present, `checks` [{`kind`, `passed`, `detail`}],
 //! `wall_s`, `notes`, `phases` {substance: {phase: cells}} for the
@@ -75,6 +78,25 @@ pub struct JobReport {
     pub max_ms: f64,
     /// Runs over the job's budget.
     pub over_budget: u64,
+    /// Its phases: the zones it opens directly inside itself, on its own
+    /// thread, in the order first seen.
+    pub phases: Vec<PhaseTiming>,
+}
+
+/// The time a job spent in one of its phases, per run that entered it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PhaseTiming {
+    /// The zone's name (`ca.checkerboard_phase`, `ca.level`, ...).
+    pub name: String,
+    /// Job runs that entered it.
+    pub runs: u64,
+    /// Mean time per such run, ms (a phase entered several times in a run
+    /// counts its total).
+    pub mean_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// Maximum, ms.
+    pub max_ms: f64,
 }
 
 /// One material's census.
@@ -232,6 +254,20 @@ impl Report {
                     p95_ms,
                     max_ms,
                     over_budget: s.over_budget,
+                    phases: s
+                        .inner
+                        .iter()
+                        .map(|(name, samples)| {
+                            let t = samples.summary();
+                            PhaseTiming {
+                                name: name.clone(),
+                                runs: t.runs,
+                                mean_ms: t.mean_ms,
+                                p95_ms: t.p95_ms,
+                                max_ms: t.max_ms,
+                            }
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -390,19 +426,26 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n{:<16} {:>7} {:>10} {:>10} {:>10}",
+            "\n{:<24} {:>7} {:>10} {:>10} {:>10}",
             "job", "runs", "mean ms", "p95 ms", "max ms"
         );
         for j in &self.jobs {
             let _ = writeln!(
                 s,
-                "{:<16} {:>7} {:>10.3} {:>10.3} {:>10.3}",
+                "{:<24} {:>7} {:>10.3} {:>10.3} {:>10.3}",
                 j.name, j.runs, j.mean_ms, j.p95_ms, j.max_ms
             );
+            for p in &j.phases {
+                let _ = writeln!(
+                    s,
+                    "  {:<22} {:>7} {:>10.3} {:>10.3} {:>10.3}",
+                    p.name, p.runs, p.mean_ms, p.p95_ms, p.max_ms
+                );
+            }
         }
         let _ = writeln!(
             s,
-            "{:<16} {:>7} {:>10.3} {:>10.3} {:>10.3}",
+            "{:<24} {:>7} {:>10.3} {:>10.3} {:>10.3}",
             "frame", self.frames, self.frame_ms.mean, self.frame_ms.p95, self.frame_ms.max
         );
         let _ = writeln!(

@@ -116,6 +116,17 @@ fn run_writes_a_report_with_the_documented_schema() {
     for k in ["mean_ms", "p95_ms", "max_ms"] {
         assert!(ca[k].as_f64().is_some());
     }
+    // Its phases: the checkerboard sweeps and the levelling, every run,
+    // within the job's own time.
+    let phases = ca["phases"].as_array().expect("ca.step phases");
+    let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ca.checkerboard_phase", "ca.level"]);
+    assert!(phases.iter().all(|p| p["runs"] == 20), "{phases:?}");
+    let inside: f64 = phases.iter().map(|p| p["mean_ms"].as_f64().unwrap()).sum();
+    assert!(
+        inside <= ca["mean_ms"].as_f64().unwrap(),
+        "{phases:?} in {ca}"
+    );
     let sand = &r["materials"]["sand"];
     assert_eq!(sand["count"], 82944);
     assert_eq!(sand["center_of_mass"].as_array().unwrap().len(), 3);

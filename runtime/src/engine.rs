@@ -492,8 +492,11 @@ impl FrameRun<'_> {
             budget: slot.options.budget,
             started,
         };
-        let result = catch_unwind(AssertUnwindSafe(|| (state.body)(&mut ctx)));
+        let (result, inner) = profiling::time_inner_zones(|| {
+            catch_unwind(AssertUnwindSafe(|| (state.body)(&mut ctx)))
+        });
         state.stats.record(started.elapsed(), slot.options.budget);
+        state.stats.record_inner(&inner);
         let error = match result {
             Ok(Ok(())) => return,
             Ok(Err(e)) => e,

@@ -11,11 +11,15 @@
 //! Either way, [`record_zones`] keeps the name of every zone opened from
 //! then on, so a test can check that the zones a profile should show are
 //! there (`recorded_zones`); until it is called a zone costs one relaxed
-//! atomic load.
+//! atomic load. And [`time_inner_zones`] times the zones a job opens
+//! directly inside itself, on its own thread, for the report's per-job
+//! breakdown without a profiler.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Whether zone names are being kept.
 static RECORDING: AtomicBool = AtomicBool::new(false);
@@ -44,10 +48,57 @@ pub fn start() {
     }
 }
 
+/// The zones opened on one thread while [`time_inner_zones`] runs there.
+struct InnerZones {
+    /// Zones open now, below the timed closure.
+    depth: u32,
+    /// Each outermost zone's name and time, in the order opened.
+    spans: Vec<(String, Duration)>,
+}
+
+thread_local! {
+    static INNER: RefCell<Option<InnerZones>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, timing the zones it opens on this thread that are not inside
+/// another of its zones: returns what `f` returned and each zone's name and
+/// time, in the order opened (a name opened twice appears twice). Zones
+/// opened on other threads (rayon's workers) are not seen.
+pub fn time_inner_zones<R>(f: impl FnOnce() -> R) -> (R, Vec<(String, Duration)>) {
+    let outer = INNER.with(|i| {
+        i.borrow_mut().replace(InnerZones {
+            depth: 0,
+            spans: Vec::new(),
+        })
+    });
+    let result = f();
+    let inner = INNER.with(|i| std::mem::replace(&mut *i.borrow_mut(), outer));
+    (result, inner.map(|z| z.spans).unwrap_or_default())
+}
+
 /// A profiler zone; ends when dropped.
 pub struct Zone {
     #[cfg(feature = "tracy")]
     _span: Option<tracy_client::Span>,
+    /// Under [`time_inner_zones`]: this zone's index among the timed spans
+    /// (when outermost) and when it opened.
+    timed: Option<(Option<usize>, Instant)>,
+}
+
+impl Drop for Zone {
+    fn drop(&mut self) {
+        let Some((index, opened)) = self.timed else {
+            return;
+        };
+        INNER.with(|i| {
+            if let Some(z) = i.borrow_mut().as_mut() {
+                z.depth = z.depth.saturating_sub(1);
+                if let Some(span) = index.and_then(|k| z.spans.get_mut(k)) {
+                    span.1 += opened.elapsed();
+                }
+            }
+        });
+    }
 }
 
 /// Opens a zone named `name`. Zones nest: one opened inside a job's zone
@@ -60,17 +111,27 @@ pub fn zone(name: &str) -> Zone {
             recorded.insert(name.to_string());
         }
     }
+    let timed = INNER.with(|i| {
+        let mut inner = i.borrow_mut();
+        let z = inner.as_mut()?;
+        z.depth += 1;
+        let index = (z.depth == 1).then(|| {
+            z.spans.push((name.to_string(), Duration::ZERO));
+            z.spans.len() - 1
+        });
+        Some((index, Instant::now()))
+    });
     #[cfg(feature = "tracy")]
     {
         Zone {
             _span: tracy_client::Client::running()
                 .map(|c| c.span_alloc(Some(name), "job", file!(), line!(), 0)),
+            timed,
         }
     }
     #[cfg(not(feature = "tracy"))]
     {
-        let _ = name;
-        Zone {}
+        Zone { timed }
     }
 }
 
@@ -173,5 +234,30 @@ impl Plot {
         }
         #[cfg(not(feature = "tracy"))]
         let _ = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inner_zones_are_the_outermost_ones_opened_on_the_thread() {
+        let ((), spans) = time_inner_zones(|| {
+            {
+                let _a = zone("a");
+                let _nested = zone("nested");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::spawn(|| drop(zone("elsewhere")))
+                .join()
+                .unwrap();
+            drop(zone("b"));
+        });
+        let names: Vec<&str> = spans.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(spans[0].1 >= Duration::from_millis(2), "{spans:?}");
+        // Outside, nothing is timed.
+        assert!(zone("c").timed.is_none());
     }
 }

@@ -73,6 +73,9 @@ pub struct JobStats {
     pub samples: Samples,
     /// Runs that took longer than the job's budget.
     pub over_budget: u64,
+    /// The zones the job opens directly inside itself (its phases), in the
+    /// order first seen: per run that opened it, the time spent in it.
+    pub inner: Vec<(String, Samples)>,
 }
 
 /// Mean, 95th percentile and maximum of a set of samples.
@@ -102,6 +105,30 @@ impl JobStats {
         self.samples.push(elapsed.as_secs_f32() * 1000.0);
         if budget.is_some_and(|b| elapsed > b) {
             self.over_budget += 1;
+        }
+    }
+
+    /// Records the inner zones of one run (see
+    /// [`time_inner_zones`](crate::profiling::time_inner_zones)): the times
+    /// of a name opened several times add up.
+    pub fn record_inner(&mut self, spans: &[(String, Duration)]) {
+        let mut run: Vec<(&str, Duration)> = Vec::new();
+        for (name, t) in spans {
+            match run.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sum)) => *sum += *t,
+                None => run.push((name, *t)),
+            }
+        }
+        for (name, t) in run {
+            let ms = t.as_secs_f32() * 1000.0;
+            match self.inner.iter_mut().find(|(n, _)| n == name) {
+                Some((_, samples)) => samples.push(ms),
+                None => {
+                    let mut samples = Samples::default();
+                    samples.push(ms);
+                    self.inner.push((name.to_string(), samples));
+                }
+            }
         }
     }
 
@@ -139,6 +166,20 @@ mod tests {
         assert_eq!(sum.p95_ms, 1.0, "the percentile covers the recent window");
         s.push(7.0);
         assert_eq!(s.recent().last(), Some(7.0), "oldest first, newest last");
+    }
+
+    #[test]
+    fn inner_zones_of_a_run_add_up_by_name_in_the_order_first_seen() {
+        let mut st = JobStats::new("x");
+        let ms = Duration::from_millis;
+        let span = |n: &str, t| (n.to_string(), t);
+        st.record_inner(&[span("b", ms(1)), span("a", ms(2)), span("b", ms(3))]);
+        st.record_inner(&[span("a", ms(4))]);
+        let names: Vec<&str> = st.inner.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+        let (b, a) = (st.inner[0].1.summary(), st.inner[1].1.summary());
+        assert_eq!((b.runs, b.max_ms), (1, 4.0));
+        assert_eq!((a.runs, a.mean_ms), (2, 3.0));
     }
 
     #[test]
