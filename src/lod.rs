@@ -8,8 +8,9 @@ use loam_systems::lod::SimulationLod;
 use crate::streaming::{Observer, Position};
 
 /// Pages within `near` cells of an observer simulated every frame, farther
-/// ones every 2, 4 or 8 (`lod.focus`, stage `storage`, after `observers`).
-/// Added after the automaton, whose schedule (off) it replaces.
+/// ones every 2, 4 or 8: inserts the automaton's and the phase pass's
+/// [`SimulationLod`] and keeps its observers (`lod.focus`, stage
+/// `storage`, after `observers`).
 #[derive(Clone, Copy, Debug)]
 pub struct LodPlugin {
     /// Cells from the nearest observer simulated every frame.

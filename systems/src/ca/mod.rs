@@ -41,7 +41,7 @@ pub use level::{level, LevelStats};
 pub use plugin::AutomatonPlugin;
 pub use schedule::{step, step_scheduled, step_with_blasts};
 
-use loam_runtime::{Job, Seed, Stage};
+use loam_runtime::{Job, JobError, Seed, Stage};
 use loam_storage::VoxelWorld;
 
 use crate::lod::SimulationLod;
@@ -98,9 +98,10 @@ pub struct CaStats {
 /// The `ca.step` job: one automaton frame over the [`VoxelWorld`]: the
 /// sweep of the pages due under the [`SimulationLod`] ([`step_scheduled`]),
 /// then levelling ([`level`]) of those pages. Besides the world and the
-/// [`MaterialTable`] it needs the [`CaConfig`], [`CaStats`],
-/// [`SimulationLod`] and [`ReactionBlasts`] resources ([`AutomatonPlugin`]
-/// inserts them, the LOD off).
+/// [`MaterialTable`] it needs the [`CaConfig`], [`CaStats`] and
+/// [`ReactionBlasts`] resources, and follows the [`SimulationLod`] if there
+/// is one (without, every woken page runs): [`AutomatonPlugin`] inserts
+/// the first three; a plugin that knows the observers, the schedule.
 pub fn job() -> Job {
     Job::new("ca.step")
         .in_stage(Stage::Automaton)
@@ -117,18 +118,17 @@ pub fn job() -> Job {
             let table = ctx.read::<MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let frame = ctx.clock().frame;
-            let mut lod = ctx.write::<SimulationLod>()?;
+            let mut lod = match ctx.write::<SimulationLod>() {
+                Ok(lod) => Some(lod),
+                Err(JobError::Missing { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let mut off = SimulationLod::default();
+            let lod = lod.as_deref_mut().unwrap_or(&mut off);
             let mut blasts = ctx.write::<ReactionBlasts>()?;
             blasts.0.clear();
-            let stats = step_scheduled(
-                &mut world,
-                &table,
-                &config,
-                seed,
-                frame,
-                &mut lod,
-                &mut blasts.0,
-            );
+            let stats =
+                step_scheduled(&mut world, &table, &config, seed, frame, lod, &mut blasts.0);
             *ctx.write::<CaStats>()? = stats;
             Ok(())
         })

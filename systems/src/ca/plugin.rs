@@ -3,12 +3,10 @@
 use loam_runtime::{Engine, Plugin, PluginError};
 
 use super::{CaConfig, CaStats};
-use crate::lod::SimulationLod;
 use crate::materials::ReactionBlasts;
 
 /// The falling-sand automaton (`ca.step`, stage `automaton`) with its
-/// configuration, statistics, LOD schedule (off: a plugin that knows the
-/// observers replaces it) and the blasts its reactions set off as
+/// configuration, statistics and the blasts its reactions set off as
 /// resources.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AutomatonPlugin {
@@ -25,7 +23,6 @@ impl Plugin for AutomatonPlugin {
         engine.insert_resource(self.config);
         engine.insert_resource(CaStats::default());
         engine.insert_resource(ReactionBlasts::default());
-        engine.insert_resource(SimulationLod::default());
         engine.add_job(super::job());
         Ok(())
     }

@@ -70,7 +70,7 @@ pub use plan::{finish_pass, plan_pass, PageOutcome, PassPlan};
 pub use plugin::PhasePlugin;
 pub use state::{HeatBath, PhaseConfig, PhaseState, PhaseStats, SavedPhase};
 
-use loam_runtime::{Job, Seed, Stage};
+use loam_runtime::{Job, JobError, Seed, Stage};
 use loam_storage::stream::PageRequests;
 use loam_storage::VoxelWorld;
 
@@ -104,8 +104,13 @@ pub fn job() -> Job {
             let materials = ctx.read::<crate::MaterialTable>()?;
             let mut world = ctx.write::<VoxelWorld>()?;
             let mut state = ctx.write::<PhaseState>()?;
-            let lod = ctx.read::<SimulationLod>()?;
-            let parked = park_far_pages(&mut world, &mut state, &lod, frame);
+            // Without a LOD schedule (a runtime built without the
+            // automaton's plugin), every page is due.
+            let parked = match ctx.read::<SimulationLod>() {
+                Ok(lod) => park_far_pages(&mut world, &mut state, &lod, frame),
+                Err(JobError::Missing { .. }) => Parked::default(),
+                Err(e) => return Err(e),
+            };
             let asked = metropolis_pass(
                 &mut world,
                 &mut state,

@@ -4,7 +4,6 @@ use loam_runtime::{Engine, Plugin, PluginError};
 use loam_storage::stream::PageRequests;
 
 use super::{HeatBaths, PhaseConfig, PhaseState, PhaseTable};
-use crate::lod::SimulationLod;
 use crate::materials::MaterialTable;
 use crate::scale::WorldScale;
 
@@ -48,9 +47,6 @@ impl PhasePlugin {
         }
         if engine.resource::<PageRequests>().is_none() {
             engine.insert_resource(PageRequests::default());
-        }
-        if engine.resource::<SimulationLod>().is_none() {
-            engine.insert_resource(SimulationLod::default());
         }
     }
 }
