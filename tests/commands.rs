@@ -13,22 +13,10 @@ use loam::{
     SendError, Shape, WindSpec,
 };
 
-/// SplitMix64: the test's own counter-based randomness.
-struct Draws(u64);
+mod common;
+use common::Draws;
 
 impl Draws {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
     /// A float that is sometimes NaN, infinite, negative or huge.
     fn value(&mut self, typical: f64) -> f64 {
         match self.below(12) {

@@ -20,22 +20,8 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A counter-based generator for the cases (splitmix64).
-struct Cases(u64);
-
-impl Cases {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+mod common;
+use common::Draws;
 
 /// One generated case: a world with an observer standing still, sand and
 /// water near it, and more of both far from it, with air between.
@@ -48,7 +34,7 @@ struct Case {
 }
 
 fn case(seed: u64, file: PathBuf, lod: bool) -> Case {
-    let mut r = Cases(seed);
+    let mut r = Draws(seed);
     let page = [8u32, 16][r.below(2) as usize];
     let near = [16.0, 24.0, 32.0][r.below(3) as usize];
     let frames = 12;

@@ -7,20 +7,13 @@
 use loam::placement::PlacementQueue;
 use loam::{Command, Fill, Runtime, Scenario, ScheduledCommand, Shape};
 
-/// A counter-based generator for the cases (splitmix64).
-struct Cases(u64);
+mod common;
+use common::Draws;
 
-impl Cases {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> i64 {
-        (self.next() % n) as i64
+impl Draws {
+    /// A draw in `0..n`, signed.
+    fn int(&mut self, n: u64) -> i64 {
+        self.below(n) as i64
     }
 }
 
@@ -29,27 +22,27 @@ const SIZE: [u32; 3] = [32, 16, 32];
 /// A world where nothing moves (every system off), so what changes from
 /// one frame to the next is what the placements wrote.
 fn scenario(seed: u64, budget: Option<u64>) -> (Scenario, Vec<(u64, Fill)>) {
-    let mut r = Cases(seed);
+    let mut r = Draws(seed);
     let mut s = Scenario::empty("placement-test", SIZE);
-    s.world.page = [8, 16][r.below(2) as usize];
+    s.world.page = [8, 16][r.int(2) as usize];
     s.systems.ca = false;
     s.systems.phase = false;
     s.systems.heat = false;
     s.run.place_cells_per_frame = budget;
     let mut sent = Vec::new();
-    for k in 0..2 + r.below(5) {
-        let material = [1u8, 2, 4, 5][r.below(4) as usize];
-        let shape = if r.below(2) == 0 {
+    for k in 0..2 + r.int(5) {
+        let material = [1u8, 2, 4, 5][r.int(4) as usize];
+        let shape = if r.int(2) == 0 {
             // Reaching the world's edges often: a box must stay inside.
-            let min = [r.below(40) - 8, r.below(24) - 8, r.below(40) - 8].map(|v| v.max(0));
+            let min = [r.int(40) - 8, r.int(24) - 8, r.int(40) - 8].map(|v| v.max(0));
             let max: [i64; 3] =
-                std::array::from_fn(|a| (min[a] + 1 + r.below(20)).min(i64::from(SIZE[a])));
+                std::array::from_fn(|a| (min[a] + 1 + r.int(20)).min(i64::from(SIZE[a])));
             let min = std::array::from_fn(|a| min[a].min(max[a] - 1));
             Shape::Box { min, max }
         } else {
             Shape::Sphere {
-                center: [r.below(32) as f64, r.below(16) as f64, r.below(32) as f64],
-                radius: 1.0 + r.below(10) as f64,
+                center: [r.int(32) as f64, r.int(16) as f64, r.int(32) as f64],
+                radius: 1.0 + r.int(10) as f64,
             }
         };
         let fill = Fill {
@@ -57,7 +50,7 @@ fn scenario(seed: u64, budget: Option<u64>) -> (Scenario, Vec<(u64, Fill)>) {
             material,
             temperature: Some(250.0 + k as f32 * 10.0),
         };
-        let frame = r.below(4) as u64;
+        let frame = r.int(4) as u64;
         if k % 2 == 0 {
             s.commands.push(ScheduledCommand {
                 frame,
