@@ -131,13 +131,18 @@ python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["runs"]
 loam soak "$tmp/streaming.toml" --duration 1s --frames 3 --own-file --quiet
 
 step "loam stress and loam replay"
-# README: loam stress SCENARIO [--frames 300] [--duration 10m] [--senders 3] [--per-frame 3] [--seed 1] [--resident-pages 16] [--save-every 5] [--record FILE.json] [--json] [--quiet]
+# README: loam stress SCENARIO [--frames 300] [--duration 10m] [--senders 3] [--per-frame 3] [--seed 1] [--resident-pages 16] [--save-every 5] [--jump-every 30] [--faults 0.05] [--kill-every 500ms] [--kills 20] [--record FILE.json] [--json] [--quiet]
 # The streamed copy: 8 resident pages, a save every 3 frames, on a temporary file.
 loam stress "$tmp/streaming.toml" --frames 30 --duration 1m --senders 2 --per-frame 2 --seed 4 --resident-pages 8 \
     --save-every 3 --record "$tmp/stress.json" --json >"$tmp/stress-out.json"
 python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["sent"] > 0 and s["violation"] is None, s' \
     "$tmp/stress-out.json"
 loam stress scenarios/hourglass.toml --frames 10 --quiet
+# Faults on reads and writes, observers jumping every 10 frames; then kills of a saving child.
+loam stress "$tmp/streaming.toml" --frames 40 --faults 0.05 --jump-every 10 --quiet
+loam stress "$tmp/streaming.toml" --kill-every 300ms --kills 5 --json >"$tmp/kills.json"
+python3 -c 'import json, sys; k = json.load(open(sys.argv[1])); assert k["kills_survived"] == 5 and k["violation"] is None, k' \
+    "$tmp/kills.json"
 # README: loam replay FILE.json [--threads N] [--quiet]
 loam replay "$tmp/stress.json" --threads 1 --quiet
 loam replay "$tmp/beach.json"

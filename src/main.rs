@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use loam::cli::kills::{kill_child, kill_trials, KillConfig};
 use loam::cli::pictures::SnapshotWriter;
 use loam::cli::replay::RecordingFile;
 use loam::cli::scratch_file;
@@ -147,6 +148,25 @@ enum Cmd {
         /// A streamed world saves every this many frames.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
         save_every: u64,
+        /// A streamed world's observers jump to a random place every this
+        /// many frames (0: they follow their paths).
+        #[arg(long, default_value_t = 30)]
+        jump_every: u64,
+        /// The chance, 0 to 1, that each read and write of a streamed
+        /// world's file fails; each failure restarts the run from the file.
+        #[arg(long, default_value_t = 0.0, value_parser = parse_fault_chance)]
+        faults: f64,
+        /// Run the stressed world in a child process and kill it after
+        /// about this long, again and again (see --kills), saving every
+        /// frame; each time its file must reopen at a commit.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        kill_every: Option<Duration>,
+        /// With --kill-every: how many kills (--duration may end it first).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+        kills: u64,
+        /// The child process --kill-every runs (not for users).
+        #[arg(long, hide = true, value_name = "FILE.loam")]
+        kill_child: Option<PathBuf>,
         /// Where to write the recording (default: a file in the temporary
         /// directory, kept when the run fails).
         #[arg(long, value_name = "FILE.json")]
@@ -275,6 +295,13 @@ fn parse_threads(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_fault_chance(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a chance between 0 and 1")),
+    }
+}
+
 fn parse_channel(s: &str) -> Result<usize, String> {
     loam::loam_storage::zarr::channel_index(s)
         .ok_or_else(|| format!("unknown channel `{s}` (expected material, temperature or flags)"))
@@ -357,12 +384,16 @@ fn main() -> ExitCode {
             seed,
             resident_pages,
             save_every,
+            jump_every,
+            faults,
+            kill_every,
+            kills,
+            kill_child,
             record,
             json,
             quiet,
-        } => stress_cmd(
-            &scenario,
-            &StressConfig {
+        } => {
+            let config = StressConfig {
                 frames,
                 duration,
                 senders: senders as usize,
@@ -370,12 +401,16 @@ fn main() -> ExitCode {
                 seed,
                 resident_pages: usize::try_from(resident_pages).unwrap_or(usize::MAX),
                 save_every,
+                observer_jump_every: jump_every,
+                faults,
                 ..StressConfig::default()
-            },
-            record,
-            json,
-            quiet,
-        ),
+            };
+            match (kill_child, kill_every) {
+                (Some(file), _) => kill_child_cmd(&scenario, &config, file),
+                (None, Some(every)) => kill_cmd(&scenario, &config, every, kills, json, quiet),
+                (None, None) => stress_cmd(&scenario, &config, record, json, quiet),
+            }
+        }
         Cmd::Replay {
             recording,
             threads,
@@ -696,7 +731,18 @@ fn stress_cmd(
         "cannot write the recording {}",
         record_path.display()
     )))?;
-    let replay = format!("loam replay {}", record_path.display());
+    // A run a fault restarted does not replay (where a fault lands depends
+    // on the disk's timing): the same stress command, with its seed, is the
+    // way back to it.
+    let replay = if outcome.replayable() {
+        format!("loam replay {}", record_path.display())
+    } else {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        format!(
+            "loam {} (faults restarted it: not replayable)",
+            args.join(" ")
+        )
+    };
     if json {
         let mut value = serde_json::to_value(&outcome).expect("outcomes serialise");
         value["recording"] = serde_json::json!(record_path);
@@ -723,10 +769,18 @@ fn stress_cmd(
                         live >> 10
                     )
                 });
+                let faults = if config.faults > 0.0 {
+                    format!(
+                        ", {} faults injected, {} restarts, the world at frame {}",
+                        outcome.faults_injected, outcome.restarts, outcome.frames
+                    )
+                } else {
+                    String::new()
+                };
                 say!(
                     "stress ok: {} frames in {:.0} s, {} commands sent ({} for a later frame), {} \
-                     cancels, world hash {}{file}",
-                    outcome.frames,
+                     cancels, world hash {}{file}{faults}",
+                    outcome.steps,
                     outcome.seconds,
                     outcome.sent,
                     outcome.sent_ahead,
@@ -742,6 +796,80 @@ fn stress_cmd(
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `loam stress --kill-every`: the kill trials.
+fn kill_cmd(
+    path: &Path,
+    config: &StressConfig,
+    every: Duration,
+    kills: u64,
+    json: bool,
+    quiet: bool,
+) -> Result<ExitCode, CliError> {
+    // The child reads the scenario itself; refuse a bad one here, once.
+    let text =
+        std::fs::read_to_string(path).map_err(io(format!("cannot read {}", path.display())))?;
+    let scenario = Scenario::parse(&text, path).map_err(LoamError::from)?;
+    if scenario.world.storage.is_none() {
+        return Err(LoamError::Invalid(format!(
+            "{}: --kill-every needs a streamed world (set [world] file): a world held in memory \
+             has no file to kill a save of",
+            path.display()
+        ))
+        .into());
+    }
+    let file = scratch_file("kills");
+    let kill = KillConfig {
+        every,
+        kills,
+        duration: config.duration,
+    };
+    let bar = progress_bar(kills, quiet || json);
+    let outcome = kill_trials(path, config, &kill, &file, |_| bar.inc(1));
+    bar.finish_and_clear();
+    let _ = std::fs::remove_file(&file);
+    let outcome = outcome?;
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).expect("outcomes serialise")
+        );
+    }
+    if let Some(v) = &outcome.violation {
+        eprintln!(
+            "kill trials FAILED after {} kills survived: {v}",
+            outcome.kills_survived
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if !json {
+        say!(
+            "kill trials ok: {} kills survived in {:.0} s ({} children ended by themselves); \
+             the file reached commit {} at frame {}, {} KiB",
+            outcome.kills_survived,
+            outcome.seconds,
+            outcome.children_ended,
+            outcome.commit,
+            outcome.frame,
+            outcome.file_bytes >> 10
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The child process of [`kill_cmd`].
+fn kill_child_cmd(path: &Path, config: &StressConfig, file: PathBuf) -> Result<ExitCode, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(io(format!("cannot read {}", path.display())))?;
+    let scenario = Scenario::parse(&text, path).map_err(LoamError::from)?;
+    match kill_child(&scenario, config, file)? {
+        Some(v) => {
+            eprintln!("stress FAILED: {v}");
+            Ok(ExitCode::from(1))
+        }
+        None => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -1158,6 +1158,66 @@ fn a_stress_run_replays_from_its_recording() {
     );
 }
 
+/// `loam stress --kill-every` kills a child saving a streamed world again
+/// and again; each time the file opens, verifies and has gone forward or
+/// stayed. `--faults` makes reads and writes fail and the run goes on from
+/// its file after each. Neither is offered a world without a file, and a
+/// chance outside 0..=1 is refused.
+#[test]
+fn stress_survives_kills_and_faults() {
+    let dir = temp_dir("stress-kills");
+    let scenario = streamed_scenario(&dir, 3);
+    let s = scenario.to_str().unwrap();
+    let out = loam(&[
+        "stress",
+        s,
+        "--kill-every",
+        "150ms",
+        "--kills",
+        "6",
+        // More than a child steps before its kill.
+        "--frames",
+        "2000",
+        "--resident-pages",
+        "8",
+        "--jump-every",
+        "5",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kills: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(kills["violation"], serde_json::Value::Null);
+    assert_eq!(kills["kills_survived"], 6, "{kills}");
+    assert!(kills["frame"].as_u64().unwrap() > 0, "{kills}");
+    assert!(kills["commit"].as_u64().unwrap() > 1, "{kills}");
+
+    let mut restarts = 0;
+    for seed in ["1", "2", "3"] {
+        let out = loam(&[
+            "stress", s, "--frames", "60", "--faults", "0.1", "--seed", seed, "--json",
+        ]);
+        assert!(out.status.success(), "seed {seed}: {}", stderr(&out));
+        let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(run["violation"], serde_json::Value::Null, "{run}");
+        assert!(run["steps"].as_u64() == Some(60), "{run}");
+        let r = run["restarts"].as_u64().unwrap();
+        if r > 0 {
+            assert!(run["replay"].as_str().unwrap().contains("not replayable"));
+        }
+        restarts += r;
+    }
+    assert!(restarts > 0, "no fault ever stopped a run");
+
+    for args in [
+        vec!["stress", "scenarios/hourglass.toml", "--kill-every", "1s"],
+        vec!["stress", s, "--faults", "1.5"],
+    ] {
+        let out = loam(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `loam run --record` records the scenario's own commands, and the
 /// replay matches; a streamed world that starts from its file's pages
 /// cannot be recorded (a replay starts from the fills).

@@ -83,6 +83,11 @@ fn a_stress_run_and_its_replay_give_the_same_world() {
             check_every: 1,
             resident_pages: 6,
             save_every: 3,
+            // Every 7 frames, the observers of a streamed world are
+            // somewhere else: the replay must put them there too.
+            observer_jump_every: 7,
+            faults: 0.0,
+            resume: false,
         };
         let file = temp_file(&format!("stress{seed}"));
         let out = stress(&scenario, &config, file.clone(), |_| {}).unwrap();

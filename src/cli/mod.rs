@@ -1,9 +1,10 @@
 //! The command-line tool's pieces, apart from the library a game embeds
 //! (feature `cli`, on by default): the benchmark groups `loam bench` runs,
-//! `loam soak`, `loam stress`, and the pictures `loam run --snapshot`
+//! `loam soak`, `loam stress` (and its kill trials), and the pictures `loam run --snapshot`
 //! draws.
 
 pub mod bench;
+pub mod kills;
 pub mod materials;
 pub mod pictures;
 pub mod replay;

@@ -39,6 +39,11 @@ pub struct RecordingFile {
     /// A stress run's changes to a streamed world: resident pages and
     /// frames between saves.
     pub stress: Option<[u64; 2]>,
+    /// A stress run's observer jumps: frames between jumps and the stress
+    /// seed they are drawn from (absent: the observers followed their
+    /// paths, as in recordings made before stress runs made them jump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observer_jumps: Option<[u64; 2]>,
     /// The world hash the run ended with.
     pub world_hash: String,
     /// The commands as they applied.
@@ -97,6 +102,9 @@ impl RecordingFile {
             .into(),
             gpu_automaton: scenario.run.gpu_automaton,
             stress: stress.map(|c| [c.resident_pages as u64, c.save_every]),
+            observer_jumps: stress
+                .filter(|c| c.observer_jump_every > 0)
+                .map(|c| [c.observer_jump_every, c.seed]),
             world_hash,
             commands,
         }
@@ -145,10 +153,13 @@ impl RecordingFile {
         scenario.run.gpu_automaton = self.gpu_automaton;
         Ok(match self.stress {
             Some([resident_pages, save_every]) => {
+                let [observer_jump_every, seed] = self.observer_jumps.unwrap_or([0, 0]);
                 let config = StressConfig {
                     frames: self.frames,
                     resident_pages: usize::try_from(resident_pages).unwrap_or(usize::MAX),
                     save_every,
+                    observer_jump_every,
+                    seed,
                     ..StressConfig::default()
                 };
                 stressed_scenario(&scenario, &config, file)

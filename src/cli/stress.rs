@@ -6,24 +6,28 @@
 //! blasts, winds, heat baths, pressure holds, emitters and soft bodies,
 //! some for a later frame (`send_at`), some cancelled again. A streamed
 //! world runs on a fresh file of its own with a tiny resident budget and a
-//! save every few frames. Every [`StressConfig::check_every`] frames the
-//! world must hold no non-finite temperature and every soft body's
-//! particles must be finite; at the end a streamed world's file must
-//! verify.
+//! save every few frames, its observers jumping across the world (see
+//! [`StressConfig::observer_jump_every`]); its file can be made to fail
+//! reads and writes ([`StressConfig::faults`]), and each failure restarts
+//! the run from the file, which must verify and must not have gone back.
+//! Every [`StressConfig::check_every`] frames the world must hold no
+//! non-finite temperature and every soft body's particles must be finite;
+//! at the end a streamed world's file must verify.
 //!
 //! The run records every command as it applied ([`crate::recording`]): the
 //! order the senders' commands arrived in is the one thing a scenario and
 //! seed do not fix, and with the recording
 //! [`Runtime::replay_commands`](crate::Runtime::replay_commands)
-//! reproduces the run, its world hash too.
+//! reproduces the run, its world hash too (not a run a fault restarted:
+//! where a fault lands depends on the disk's timing).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use loam_runtime::random::{hash3, unit3};
-use loam_storage::file::WorldFile;
+use loam_storage::file::{Faults, WorldFile};
 use loam_systems::xpbd::{SoftBodies, SoftBox};
 
 use crate::command::{CommandHandle, CommandSender, SendError};
@@ -56,6 +60,15 @@ pub struct StressConfig {
     pub resident_pages: usize,
     /// A streamed world saves every this many frames.
     pub save_every: u64,
+    /// A streamed world's observers jump to a random place every this many
+    /// frames instead of following their paths (0: they follow them).
+    pub observer_jump_every: u64,
+    /// The chance that each read and each write of a streamed world's file
+    /// fails on purpose (0: none do).
+    pub faults: f64,
+    /// Go on from the commit the file holds (a killed run's; see
+    /// [`crate::cli::kills`]) instead of starting on a fresh file.
+    pub resume: bool,
 }
 
 impl Default for StressConfig {
@@ -70,6 +83,9 @@ impl Default for StressConfig {
             check_every: 10,
             resident_pages: 16,
             save_every: 5,
+            observer_jump_every: 30,
+            faults: 0.0,
+            resume: false,
         }
     }
 }
@@ -77,8 +93,11 @@ impl Default for StressConfig {
 /// What a stress run did and found.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StressOutcome {
-    /// Frames stepped.
+    /// The frame the world reached (fewer than `steps` when faults sent
+    /// the run back to its file's last commit).
     pub frames: u64,
+    /// Frames stepped.
+    pub steps: u64,
     /// Seconds the frames took, in all.
     pub seconds: f64,
     /// Commands the senders sent (all accepted).
@@ -103,22 +122,62 @@ pub struct StressOutcome {
     /// A streamed world's file at the end: its size and the bytes its last
     /// commit uses.
     pub file_bytes: Option<[u64; 2]>,
+    /// Faults injected into the file's reads and writes.
+    pub faults_injected: u64,
+    /// Times a fault stopped the run and it went on from its file.
+    pub restarts: u64,
     /// The first invariant that failed, if any.
     pub violation: Option<String>,
 }
 
+impl StressOutcome {
+    /// Whether the recording reproduces the run: not once a fault
+    /// restarted it, since where a fault lands depends on timing.
+    pub fn replayable(&self) -> bool {
+        self.restarts == 0 && self.faults_injected == 0
+    }
+}
+
 /// `scenario` as a stress run runs it: a streamed world on a fresh file at
-/// `file`, with `config`'s budget and saves.
+/// `file`, with `config`'s budget and saves, its observers jumping.
 pub fn stressed_scenario(scenario: &Scenario, config: &StressConfig, file: PathBuf) -> Scenario {
     let mut s = scenario.clone();
     s.run.frames = config.frames;
     if let Some(storage) = s.world.storage.as_mut() {
         storage.file = file;
-        storage.resume = false;
+        storage.resume = config.resume;
         storage.resident_pages = Some(config.resident_pages.max(1));
         storage.save = SavePolicy::EveryNFrames(config.save_every.max(1));
     }
+    let size = s.world.size;
+    for (k, observer) in s.observers.iter_mut().enumerate() {
+        if config.observer_jump_every > 0 {
+            observer.path = jumping_path(size, config, k as u64);
+        }
+    }
     s
+}
+
+/// At most this many jumps are planned; an observer rests after the last.
+const MAX_JUMPS: u64 = 4096;
+
+/// Keyframes that hold an observer still for `observer_jump_every` frames
+/// at a time, at places drawn from the stress seed, and move it to the next
+/// place in one frame: a game's teleport, where every page the observer
+/// wants is new at once.
+fn jumping_path(size: [u32; 3], config: &StressConfig, observer: u64) -> Vec<[f64; 4]> {
+    let every = config.observer_jump_every.max(2);
+    let jumps = (config.frames / every).clamp(1, MAX_JUMPS);
+    let seed = hash3(config.seed, observer, 0x0b5e_5e4e);
+    let mut path = Vec::with_capacity(2 * jumps as usize + 2);
+    for j in 0..=jumps {
+        let place: [f64; 3] =
+            std::array::from_fn(|a| f64::from(unit3(seed, j, a as u64)) * f64::from(size[a]));
+        let first = (j * every) as f64;
+        path.push([place[0], place[1], place[2], first]);
+        path.push([place[0], place[1], place[2], first + (every - 1) as f64]);
+    }
+    path
 }
 
 /// Runs `scenario` under fire; stops at the first violation. `file` is
@@ -132,12 +191,20 @@ pub fn stress(
     let scenario = stressed_scenario(scenario, config, file.clone());
     let mut rt = Runtime::new(scenario.clone())?;
     rt.record_commands();
+    let faulty = config.faults > 0.0 && scenario.world.storage.is_some();
+    let mut restarts = Restarts::default();
+    if faulty {
+        restarts.inject(&mut rt, config)?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let frame = Arc::new(AtomicU64::new(0));
+    // The senders' way in: a fault's restart replaces it with the new
+    // runtime's.
+    let commands = Arc::new(Mutex::new(rt.command_sender()));
     let senders: Vec<_> = (0..config.senders)
         .map(|k| {
             let sender = Sender {
-                commands: rt.command_sender(),
+                commands: commands.clone(),
                 materials: scenario.materials.len() as u8,
                 size: scenario.world.size,
                 seed: hash3(config.seed, k as u64, 0x5eed),
@@ -150,20 +217,35 @@ pub fn stress(
         })
         .collect();
     let mut violation = None;
+    let mut steps = 0;
     let start = std::time::Instant::now();
     for f in 0..config.frames {
         if config.duration.is_some_and(|d| start.elapsed() >= d) {
             break;
         }
         if let Err(e) = rt.step() {
-            violation = Some(format!("frame {f}: {e}"));
-            break;
+            if !faulty || restarts.injected(&rt) == 0 {
+                violation = Some(format!("frame {}: {e}", rt.frame()));
+                break;
+            }
+            // A fault stopped the frame: go on from the file, as a game
+            // would after an I/O error.
+            match restarts.restart(rt, &scenario, config, &file) {
+                Ok(again) => rt = again,
+                Err(v) => {
+                    violation = Some(format!("after the fault \"{e}\": {v}"));
+                    // Nothing to finish: the file was checked.
+                    return Ok(restarts.outcome(&stop, senders, start, scenario, violation));
+                }
+            }
+            *commands.lock().unwrap_or_else(|e| e.into_inner()) = rt.command_sender();
         }
-        frame.store(f + 1, Ordering::Relaxed);
-        progress(f + 1);
-        if (f + 1) % config.check_every.max(1) == 0 {
+        frame.store(rt.frame(), Ordering::Relaxed);
+        steps = f + 1;
+        progress(steps);
+        if steps % config.check_every.max(1) == 0 {
             if let Some(v) = invariants(&rt) {
-                violation = Some(format!("frame {}: {v}", f + 1));
+                violation = Some(format!("frame {}: {v}", rt.frame()));
                 break;
             }
         }
@@ -171,30 +253,32 @@ pub fn stress(
     if violation.is_none() {
         violation = invariants(&rt).map(|v| format!("frame {}: {v}", rt.frame()));
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut sent = SenderCounts::default();
-    for handle in senders {
-        let counts = handle
-            .join()
-            .map_err(|_| LoamError::Unsupported("a stress sender thread panicked".into()))?;
-        sent.add(&counts);
-    }
-    if violation.is_none() && sent.refused > 0 {
-        violation = Some(format!(
-            "{} of the senders' commands were refused; the first: {}",
-            sent.refused,
-            sent.first_refusal.as_deref().unwrap_or("?")
-        ));
-    }
-    let frames = rt.frame();
-    let seconds = start.elapsed().as_secs_f64();
-    let world_hash = rt.world_hash();
-    let recording = rt.recorded_commands();
     let mut file_bytes = None;
-    if scenario.world.storage.is_some() {
-        if violation.is_none() {
+    if scenario.world.storage.is_some() && violation.is_none() {
+        // The last save must land: no faults for it.
+        rt.inject_io_faults(None)?;
+        if let Err(e) = rt.finish() {
+            if !faulty {
+                return Err(e);
+            }
+            // A fault met by a save still in flight: go on from the file
+            // once more and save from there.
+            match restarts.restart(rt, &scenario, config, &file) {
+                Ok(again) => rt = again,
+                Err(v) => {
+                    violation = Some(format!("after the fault \"{e}\": {v}"));
+                    return Ok(restarts.outcome(&stop, senders, start, scenario, violation));
+                }
+            }
+            rt.inject_io_faults(None)?;
             rt.finish()?;
         }
+    }
+    let frames = rt.frame();
+    let world_hash = rt.world_hash();
+    let recording = rt.recorded_commands();
+    let faults_injected = restarts.total_injected(&rt);
+    if scenario.world.storage.is_some() {
         drop(rt);
         let problems = WorldFile::open_read_only(&file)?.verify();
         if let (None, Some(problem)) = (&violation, problems.first()) {
@@ -209,20 +293,132 @@ pub fn stress(
         // behind; `loam soak` watches the growth of a settled run.
         file_bytes = Some(crate::cli::soak::file_sizes(&file)?);
     }
-    Ok(StressOutcome {
-        frames,
-        seconds,
-        sent: sent.sent,
-        sent_ahead: sent.ahead,
-        cancels: sent.cancels,
-        refused: sent.refused,
-        recorded: recording.len(),
-        recording,
-        world_hash,
-        scenario,
-        file_bytes,
-        violation,
-    })
+    let mut outcome = restarts.outcome(&stop, senders, start, scenario, violation);
+    outcome.frames = frames;
+    outcome.steps = steps;
+    outcome.world_hash = world_hash;
+    outcome.recorded = recording.len();
+    outcome.recording = recording;
+    outcome.faults_injected = faults_injected;
+    outcome.file_bytes = file_bytes;
+    Ok(outcome)
+}
+
+/// The faults a stress run injects and the restarts they cause.
+#[derive(Default)]
+struct Restarts {
+    /// Restarts so far.
+    count: u64,
+    /// Faults injected by runtimes already dropped.
+    injected_before: u64,
+    /// The file's commit sequence and the frame it resumed at, the last
+    /// time the file was checked: neither may go back.
+    committed: (u64, u64),
+}
+
+impl Restarts {
+    /// Makes `rt`'s file fail as `config` says, differently each restart.
+    fn inject(&self, rt: &mut Runtime, config: &StressConfig) -> Result<(), LoamError> {
+        rt.inject_io_faults(Some(Faults {
+            seed: hash3(config.seed, self.count, 0xfa17),
+            reads: config.faults,
+            writes: config.faults,
+        }))
+    }
+
+    /// Faults `rt`'s file has injected.
+    fn injected(&self, rt: &Runtime) -> u64 {
+        rt.stream().map_or(0, |s| s.streamer.faults_injected())
+    }
+
+    fn total_injected(&self, rt: &Runtime) -> u64 {
+        self.injected_before + self.injected(rt)
+    }
+
+    /// Drops `rt` after a fault, checks its file verifies and has not gone
+    /// back to an older commit, and resumes a new runtime from it; or what
+    /// is wrong.
+    fn restart(
+        &mut self,
+        rt: Runtime,
+        scenario: &Scenario,
+        config: &StressConfig,
+        file: &std::path::Path,
+    ) -> Result<Runtime, String> {
+        self.injected_before += self.injected(&rt);
+        self.count += 1;
+        drop(rt);
+        let name = file.display();
+        let opened =
+            WorldFile::open_read_only(file).map_err(|e| format!("{name} does not open: {e}"))?;
+        if let Some(problem) = opened.verify().first() {
+            return Err(format!("{name} fails to verify: {problem}"));
+        }
+        let sequence = opened.header().sequence;
+        drop(opened);
+        let mut s = scenario.clone();
+        if let Some(storage) = s.world.storage.as_mut() {
+            storage.resume = true;
+        }
+        let mut rt = Runtime::new(s).map_err(|e| format!("{name} does not resume: {e}"))?;
+        let now = (sequence, rt.frame());
+        if now.0 < self.committed.0 || now.1 < self.committed.1 {
+            return Err(format!(
+                "{name} went back from commit {} (frame {}) to commit {} (frame {})",
+                self.committed.0, self.committed.1, now.0, now.1
+            ));
+        }
+        self.committed = now;
+        rt.record_commands();
+        self.inject(&mut rt, config).map_err(|e| e.to_string())?;
+        Ok(rt)
+    }
+
+    /// Stops the senders and gathers what the run did; the caller fills in
+    /// what the runtime ended with.
+    fn outcome(
+        &self,
+        stop: &AtomicBool,
+        senders: Vec<std::thread::JoinHandle<SenderCounts>>,
+        start: std::time::Instant,
+        scenario: Scenario,
+        mut violation: Option<String>,
+    ) -> StressOutcome {
+        stop.store(true, Ordering::Relaxed);
+        let mut sent = SenderCounts::default();
+        for handle in senders {
+            match handle.join() {
+                Ok(counts) => sent.add(&counts),
+                Err(_) => {
+                    violation.get_or_insert_with(|| "a stress sender thread panicked".into());
+                }
+            }
+        }
+        if violation.is_none() && sent.refused > 0 {
+            violation = Some(format!(
+                "{} of the senders' commands were refused; the first: {}",
+                sent.refused,
+                sent.first_refusal.as_deref().unwrap_or("?")
+            ));
+        }
+        StressOutcome {
+            frames: self.committed.1,
+            steps: 0,
+            seconds: start.elapsed().as_secs_f64(),
+            sent: sent.sent,
+            sent_ahead: sent.ahead,
+            cancels: sent.cancels,
+            refused: sent.refused,
+            recording: Vec::new(),
+            recorded: 0,
+            world_hash: String::new(),
+            scenario,
+            file_bytes: None,
+            faults_injected: self.injected_before,
+            restarts: self.count,
+            violation,
+        }
+    }
 }
 
 /// What must hold of a world under stress, or what broke.
@@ -262,7 +458,8 @@ impl SenderCounts {
 
 /// A thread sending random commands until told to stop.
 struct Sender {
-    commands: CommandSender,
+    /// The runtime's sender (replaced when a fault restarts the run).
+    commands: Arc<Mutex<CommandSender>>,
     /// Materials the table has (ids below it are valid).
     materials: u8,
     size: [u32; 3],
@@ -286,9 +483,7 @@ impl Sender {
                 k += 1;
                 let pick = |stream: u64| unit3(self.seed, k, stream);
                 std::thread::sleep(self.interval.mul_f32(pick(0)));
-                if !self.send_one(k, &mut handles, &mut counts) {
-                    return counts;
-                }
+                self.send_one(k, &mut handles, &mut counts);
             }
             // The next burst goes to the next frame.
             while self.frame.load(Ordering::Relaxed) == frame && !self.stop.load(Ordering::Relaxed)
@@ -299,45 +494,42 @@ impl Sender {
         counts
     }
 
-    /// Sends the `k`th command (or a cancel); false once the runtime is gone.
-    fn send_one(
-        &self,
-        k: u64,
-        handles: &mut Vec<CommandHandle>,
-        counts: &mut SenderCounts,
-    ) -> bool {
+    /// Sends the `k`th command (or a cancel).
+    fn send_one(&self, k: u64, handles: &mut Vec<CommandHandle>, counts: &mut SenderCounts) {
         let pick = |stream: u64| unit3(self.seed, k, stream);
+        let commands = self
+            .commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if pick(1) < 0.1 && !handles.is_empty() {
             let h = handles[(pick(2) * handles.len() as f32) as usize % handles.len()];
-            if self.commands.cancel(h).is_ok() {
+            if commands.cancel(h).is_ok() {
                 counts.cancels += 1;
             }
-            return true;
+            return;
         }
         let command = self.command(k);
         let result = if pick(3) < 0.2 {
             let ahead = 1 + (pick(4) * 8.0) as u64;
             let at = self.frame.load(Ordering::Relaxed) + ahead;
-            self.commands
-                .send_at(at, command)
-                .inspect(|_| counts.ahead += 1)
+            commands.send_at(at, command).inspect(|_| counts.ahead += 1)
         } else {
-            self.commands.send(command)
+            commands.send(command)
         };
         match result {
             Ok(h) => {
                 counts.sent += 1;
                 handles.push(h);
             }
-            // The frame began while this was on its way: not an error.
-            Err(SendError::Late { .. }) => {}
-            Err(SendError::Disconnected) => return false,
+            // The frame began while this was on its way, or a fault's
+            // restart dropped the runtime: not an error.
+            Err(SendError::Late { .. } | SendError::Disconnected) => {}
             Err(e @ SendError::Invalid { .. }) => {
                 counts.refused += 1;
                 counts.first_refusal.get_or_insert_with(|| e.to_string());
             }
         }
-        true
     }
 
     /// A random valid command (the `k`th of this sender).
