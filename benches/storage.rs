@@ -19,19 +19,23 @@ fn load(c: &mut Criterion) {
     let path = dir.join("mixed.loam");
     let world = mixed_world();
     write_world(&path, &world);
-    let file = WorldFile::open_read_only(&path).unwrap();
+    let mut file = WorldFile::open_read_only(&path).unwrap();
     let layout = file.layout();
     let pages: Vec<usize> = (0..layout.page_count()).collect();
     let mut group = c.benchmark_group("storage.load");
     group.throughput(Throughput::Bytes(
         (pages.len() * layout.page_cells() * 6) as u64,
     ));
-    for (name, kind) in [
-        ("uring", IoKind::Uring),
-        ("uring-direct", IoKind::UringDirect),
-        ("pread", IoKind::Pread),
-        ("mmap", IoKind::Mmap),
+    // `trusted`: the same reads without checking each payload's CRC.
+    for (name, kind, trusted) in [
+        ("uring", IoKind::Uring, false),
+        ("uring-direct", IoKind::UringDirect, false),
+        ("pread", IoKind::Pread, false),
+        ("mmap", IoKind::Mmap, false),
+        ("uring-trusted", IoKind::Uring, true),
+        ("mmap-trusted", IoKind::Mmap, true),
     ] {
+        file.trust(trusted);
         let Ok((mut backend, _)) = io::open(file.file(), kind) else {
             eprintln!("storage.load.{name}: backend not available here, skipped");
             continue;

@@ -330,7 +330,7 @@ pub fn open(
 ) -> Result<(VoxelWorld, StreamState, Vec<String>), PluginError> {
     let error = |e: &dyn std::fmt::Display| PluginError::new("streaming", e);
     let mut notes = Vec::new();
-    let (file, scratch) = if spec.save == SavePolicy::Never {
+    let (mut file, scratch) = if spec.save == SavePolicy::Never {
         let (file, scratch, note) = open_scratch(scenario, spec, layout).map_err(|e| error(&e))?;
         notes.push(note);
         (file, Some(scratch))
@@ -338,6 +338,7 @@ pub fn open(
         let file = open_world_file(scenario, spec, layout).map_err(|e| error(&e))?;
         (file, None)
     };
+    file.trust(spec.trusted);
     let (io, note) = loam_storage::io::open(file.file(), spec.io).map_err(|e| {
         error(&format!(
             "io `{}` is not available here: {e}",

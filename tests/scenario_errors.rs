@@ -144,6 +144,18 @@ fn streaming_keys_are_checked() {
         18,
         "needs a streamed world",
     );
+    error_at(
+        "[world]\nsize = [64, 64, 64]\ntrusted = true\n",
+        3,
+        11,
+        "`trusted` needs a streamed world",
+    );
+    error_at(
+        &format!("{STREAMED}trusted = 1\n"),
+        4,
+        11,
+        "expected a boolean",
+    );
     error_at(&format!("{STREAMED}io = \"fast\"\n"), 4, 6, "unknown io");
     error_at(
         &format!("{STREAMED}save = \"every_n_frames\"\n"),

@@ -85,6 +85,11 @@ pub struct StorageSpec {
     /// fields, bodies, emitters, observers...) instead of starting at frame
     /// 0 from its pages; a new file starts at frame 0.
     pub resume: bool,
+    /// Read the file's pages without checking their CRCs, for a file its
+    /// user trusts ([`WorldFile::trust`](loam_storage::file::WorldFile::trust)):
+    /// faster loads, and damage goes unnoticed. `loam inspect --verify`
+    /// still checks it all.
+    pub trusted: bool,
     /// The game spawns the observers from code
     /// ([`Runtime::spawn_observer`](crate::Runtime::spawn_observer)), so
     /// the world needs no `[[observer]]` to hold fewer pages than it has.
@@ -105,6 +110,7 @@ impl StorageSpec {
             lookahead: 1.0,
             accept_other_fills: false,
             resume: false,
+            trusted: false,
             observers_from_code: false,
         }
     }

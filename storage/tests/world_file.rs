@@ -427,6 +427,48 @@ fn a_damaged_payload_names_the_page_and_verify_finds_it() {
     );
 }
 
+/// A trusted file's page reads skip the CRC: damage that still decodes
+/// reads as it decodes, where an untrusted read names the CRC; `verify`
+/// checks a trusted file all the same.
+#[test]
+fn a_trusted_file_reads_without_crcs_and_verify_still_checks() {
+    let path = saved("trusted");
+    let entries: Vec<_> = WorldFile::open(&path)
+        .unwrap()
+        .entries()
+        .iter()
+        .filter(|e| e.stored > 8)
+        .copied()
+        .collect();
+    let pristine = std::fs::read(&path).unwrap();
+    let mut unnoticed = 0;
+    for entry in entries.iter().take(24) {
+        std::fs::write(&path, &pristine).unwrap();
+        // The last byte of the payload: past any frame header.
+        corrupt(
+            &path,
+            (entry.offset + u64::from(entry.stored) - 1) as usize,
+            0x10,
+        );
+        let p = layout().page_index(loam_storage::PageId(entry.page_id).coord());
+        let mut file = WorldFile::open(&path).unwrap();
+        let mut w = VoxelWorld::new(layout(), 0, 293.15);
+        let checked = file.load_page(&mut w, p);
+        assert!(checked.is_err(), "an untrusted read noticed nothing");
+        file.trust(true);
+        assert!(file.is_trusted());
+        if file.load_page(&mut w, p).is_ok() {
+            unnoticed += 1;
+            assert!(checked.unwrap_err().to_string().contains("CRC mismatch"));
+            assert_eq!(file.verify().len(), 1, "verify checks a trusted file");
+        }
+    }
+    assert!(
+        unnoticed > 0,
+        "no damage decoded: the trusted reads were not shown to skip the CRC"
+    );
+}
+
 #[test]
 fn short_or_foreign_files_are_errors_not_panics() {
     let path = temp("short");

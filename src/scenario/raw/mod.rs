@@ -99,6 +99,7 @@ struct RawWorld {
     lookahead: Option<Spanned<f64>>,
     accept_other_fills: Option<Spanned<bool>>,
     resume: Option<Spanned<bool>>,
+    trusted: Option<Spanned<bool>>,
     observers_from_code: Option<Spanned<bool>>,
     pressure: Option<Spanned<f64>>,
     voxel_size: Option<Spanned<f64>>,

@@ -58,6 +58,7 @@ pub(super) fn check_storage(
                 .as_ref()
                 .map(|v| ("accept_other_fills", v.span())),
             raw.resume.as_ref().map(|v| ("resume", v.span())),
+            raw.trusted.as_ref().map(|v| ("trusted", v.span())),
             raw.observers_from_code
                 .as_ref()
                 .map(|v| ("observers_from_code", v.span())),
@@ -136,6 +137,7 @@ pub(super) fn check_storage(
             .as_ref()
             .is_some_and(|a| *a.get_ref()),
         resume: raw.resume.as_ref().is_some_and(|r| *r.get_ref()),
+        trusted: raw.trusted.as_ref().is_some_and(|t| *t.get_ref()),
         observers_from_code: raw
             .observers_from_code
             .as_ref()

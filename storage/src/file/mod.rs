@@ -230,6 +230,8 @@ pub struct WorldFile {
     keep_commits: u64,
     /// Reads and writes failing on purpose ([`WorldFile::inject_faults`]).
     faults: Option<faults::Injector>,
+    /// Whether page reads skip their payloads' CRCs ([`WorldFile::trust`]).
+    trusted: bool,
     /// Whether a commit failed once its header slot may have been written:
     /// the slot on disk may then name that commit or the one before, and
     /// only reopening the file tells which.
@@ -369,6 +371,7 @@ impl WorldFile {
             kept: Vec::new(),
             keep_commits: DEFAULT_KEEP_COMMITS,
             faults: None,
+            trusted: false,
             header_in_doubt: false,
         })
     }
@@ -479,6 +482,7 @@ impl WorldFile {
             kept,
             keep_commits: DEFAULT_KEEP_COMMITS,
             faults: None,
+            trusted: false,
             header_in_doubt: false,
         })
     }
@@ -586,6 +590,21 @@ impl WorldFile {
     /// tests: every failure must leave the file at its last commit.
     pub fn inject_faults(&mut self, faults: Option<Faults>) {
         self.faults = faults.map(faults::Injector::new);
+    }
+
+    /// Makes page reads skip checking each decoded payload against its CRC
+    /// (or check again, with `false`), for a file its user trusts: one this
+    /// program wrote and nothing else touched, or one `verify` passed. A
+    /// payload damaged since then reads as whatever it decodes to (the
+    /// directory and headers are still checked, so a read never leaves the
+    /// file's bounds). [`WorldFile::verify`] always checks.
+    pub fn trust(&mut self, trusted: bool) {
+        self.trusted = trusted;
+    }
+
+    /// Whether page reads skip their CRCs ([`WorldFile::trust`]).
+    pub fn is_trusted(&self) -> bool {
+        self.trusted
     }
 
     /// Faults injected since [`WorldFile::inject_faults`].

@@ -48,7 +48,7 @@ impl WorldFile {
             .zip(materials.into_iter().zip(temperatures).zip(flags))
             .map(|(&(_, p), ((m, t), f))| (p, [m, bytemuck::cast_slice_mut(t), f]))
             .collect();
-        self.read_into(targets, io)
+        self.read_into(targets, io, !self.trusted)
     }
 
     /// Reads pages into owned buffers through `io`, all payload reads in one
@@ -58,6 +58,16 @@ impl WorldFile {
         &self,
         bufs: &mut [(usize, &mut PageBuf)],
         io: &mut dyn crate::io::PageIo,
+    ) -> Result<Vec<bool>, FileError> {
+        self.load_checked(bufs, io, !self.trusted)
+    }
+
+    /// [`WorldFile::load_into`], checking each payload's CRC if `check`.
+    fn load_checked(
+        &self,
+        bufs: &mut [(usize, &mut PageBuf)],
+        io: &mut dyn crate::io::PageIo,
+        check: bool,
     ) -> Result<Vec<bool>, FileError> {
         let held: Vec<bool> = bufs.iter().map(|(p, _)| self.contains(*p)).collect();
         let targets = bufs
@@ -76,17 +86,19 @@ impl WorldFile {
                 )
             })
             .collect();
-        self.read_into(targets, io)?;
+        self.read_into(targets, io, check)?;
         Ok(held)
     }
 
     /// Reads the payloads of `targets`' pages (all held by the file) in one
     /// batch, then decodes and checks each page into its three channel
-    /// byte slices, pages in parallel on the current rayon pool.
+    /// byte slices, pages in parallel on the current rayon pool; checks
+    /// each payload's CRC if `check`.
     fn read_into(
         &self,
         targets: Vec<(usize, [&mut [u8]; 3])>,
         io: &mut dyn crate::io::PageIo,
+        check: bool,
     ) -> Result<usize, FileError> {
         let entries: Vec<&[Entry]> = targets
             .iter()
@@ -140,7 +152,7 @@ impl WorldFile {
                     let elem = CHANNEL_TYPES[c] as usize;
                     codec::decode_into(e.codec, e.uniform, &buffers[3 * k + c], target, elem)
                         .map_err(page_error)?;
-                    if crc32fast::hash(target) != e.crc {
+                    if check && crc32fast::hash(target) != e.crc {
                         return Err(page_error("CRC mismatch".into()));
                     }
                 }
@@ -167,7 +179,7 @@ impl WorldFile {
         ids.dedup();
         for id in ids {
             let p = self.layout.page_index(PageId(id).coord());
-            if let Err(e) = self.load_into(&mut [(p, &mut buf)], &mut io) {
+            if let Err(e) = self.load_checked(&mut [(p, &mut buf)], &mut io, true) {
                 problems.push(e);
             }
         }
