@@ -152,3 +152,51 @@ fn faults_restart_the_run_from_a_file_that_never_goes_back() {
         "{restarts} restarts, {injected} faults"
     );
 }
+
+/// `ObserverSpec::at` (a search over keyframes) is the linear
+/// interpolation of the keyframe pair around each frame, still before the
+/// first and after the last, over generated paths.
+#[test]
+fn an_observer_is_where_its_keyframes_put_it() {
+    let mut draws = Draws(3);
+    for case in 0..50 {
+        let mut frame = draws.below(5) as f64;
+        let path: Vec<[f64; 4]> = (0..1 + draws.below(20))
+            .map(|_| {
+                let k = [
+                    draws.below(500) as f64,
+                    draws.below(100) as f64,
+                    draws.below(500) as f64,
+                    frame,
+                ];
+                frame += 1.0 + draws.below(30) as f64;
+                k
+            })
+            .collect();
+        let observer = ObserverSpec {
+            path: path.clone(),
+            radius: 10.0,
+        };
+        for f in 0..frame as u64 + 5 {
+            let x = f as f64;
+            let expected = match path.windows(2).find(|w| x >= w[0][3] && x < w[1][3]) {
+                Some(w) => {
+                    let t = (x - w[0][3]) / (w[1][3] - w[0][3]);
+                    [0, 1, 2].map(|i| w[0][i] + t * (w[1][i] - w[0][i]))
+                }
+                None if x < path[0][3] => [path[0][0], path[0][1], path[0][2]],
+                None => {
+                    let l = path[path.len() - 1];
+                    [l[0], l[1], l[2]]
+                }
+            };
+            let (p, _) = observer.at(f);
+            for a in 0..3 {
+                assert!(
+                    (p[a] - expected[a]).abs() < 1e-9,
+                    "case {case}, frame {f}: {p:?} against {expected:?}"
+                );
+            }
+        }
+    }
+}

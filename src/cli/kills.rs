@@ -157,6 +157,7 @@ fn spawn_child(
         .args(["--seed", &config.seed.wrapping_add(k).to_string()])
         .args(["--resident-pages", &config.resident_pages.to_string()])
         .args(["--jump-every", &config.observer_jump_every.to_string()])
+        .args(["--faults", &config.faults.to_string()])
         .arg("--quiet")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

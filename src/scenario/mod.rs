@@ -149,14 +149,15 @@ impl ObserverSpec {
         if f <= first[3] {
             return (xyz(first), [0.0; 3]);
         }
-        for w in self.path.windows(2) {
-            let (a, b) = (w[0], w[1]);
-            if f < b[3] {
-                let v = [0, 1, 2].map(|i| (b[i] - a[i]) / (b[3] - a[3]));
-                return ([0, 1, 2].map(|i| a[i] + v[i] * (f - a[3])), v);
-            }
-        }
-        (xyz(last), [0.0; 3])
+        // The first keyframe after `f` (frames increase): a search, not a
+        // scan, for paths of thousands of keyframes (a stress run's jumps).
+        let next = self.path.partition_point(|k| k[3] <= f);
+        let before = next.checked_sub(1).and_then(|k| self.path.get(k));
+        let (Some(a), Some(b)) = (before, self.path.get(next)) else {
+            return (xyz(last), [0.0; 3]);
+        };
+        let v = [0, 1, 2].map(|i| (b[i] - a[i]) / (b[3] - a[3]));
+        ([0, 1, 2].map(|i| a[i] + v[i] * (f - a[3])), v)
     }
 }
 
