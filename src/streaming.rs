@@ -182,6 +182,17 @@ fn open_scratch(
         source,
     };
     let shown = spec.file.display();
+    if let (Some(k), false) = (spec.commit, spec.file.exists()) {
+        return Err(FileError::Io {
+            path: spec.file.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "[world] commit = {k} runs from a commit of this file, which does not exist"
+                ),
+            ),
+        });
+    }
     if !spec.file.exists() {
         let generator = scenario.generator_fingerprint();
         let file = WorldFile::create_for(&path, layout, scenario.world.seed, generator)?;
@@ -195,7 +206,15 @@ fn open_scratch(
         };
         return Ok((file, scratch, note));
     }
-    let origin = open_existing_world_file(scenario, spec, Access::Read)?;
+    let origin = match spec.commit {
+        // The commit's own fingerprint is the one its pages were made with.
+        Some(k) => {
+            let origin = WorldFile::open_commit(&spec.file, k)?;
+            check_world_file(scenario, &origin, spec.accept_other_fills)?;
+            origin
+        }
+        None => open_existing_world_file(scenario, spec, Access::Read)?,
+    };
     let scratch = ScratchCopy {
         path: path.clone(),
         _origin: Some(origin),
@@ -206,10 +225,16 @@ fn open_scratch(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     }
-    let file = WorldFile::open(&path)?;
+    let (file, which) = match spec.commit {
+        Some(k) => (
+            WorldFile::open_commit_to_write(&path, k)?,
+            format!(" at commit {k}"),
+        ),
+        None => (WorldFile::open(&path)?, String::new()),
+    };
     let note = format!(
-        "save = \"never\": {shown} is only read; the pages the run evicts go to a temporary \
-         copy of it ({} MiB in {}), removed at exit",
+        "save = \"never\": {shown} is only read{which}; the pages the run evicts go to a \
+         temporary copy of it ({} MiB in {}), removed at exit",
         bytes.div_ceil(1 << 20),
         std::env::temp_dir().display()
     );

@@ -156,6 +156,25 @@ fn streaming_keys_are_checked() {
         11,
         "expected a boolean",
     );
+    error_at(
+        "[world]\nsize = [64, 64, 64]\ncommit = 3\n",
+        3,
+        10,
+        "`commit` needs a streamed world",
+    );
+    error_at(&format!("{STREAMED}commit = -1\n"), 4, 10, "invalid value");
+    error_at(
+        &format!("{STREAMED}save = \"on_exit\"\ncommit = 3\n"),
+        5,
+        10,
+        "never to save over it",
+    );
+    error_at(
+        &format!("{STREAMED}commit = 3\nresume = true\n"),
+        5,
+        10,
+        "use one or the other",
+    );
     error_at(&format!("{STREAMED}io = \"fast\"\n"), 4, 6, "unknown io");
     error_at(
         &format!("{STREAMED}save = \"every_n_frames\"\n"),

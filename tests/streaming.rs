@@ -397,3 +397,102 @@ fn a_failing_disk_stops_the_run_with_the_file_at_a_commit() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A world that saves every 5 frames keeps its last two commits; a
+/// scenario with `[world] commit = K` runs from either, read-only: its
+/// pages are the ones commit K holds (which differ between the two), the
+/// run steps on from them, and the world file is left byte for byte as it
+/// was. A commit the file does not keep is an error naming the ones it
+/// does.
+#[test]
+fn a_kept_commit_runs_read_only_from_a_scenario() {
+    let dir = temp_dir("commit");
+    let path = dir.join("world.loam");
+    let kept_scenario = |save: SavePolicy, commit: Option<u64>| {
+        let mut s = Scenario::empty("commit-test", [64, 48, 64]);
+        s.world.page = 16;
+        s.world.storage = Some(StorageSpec {
+            save,
+            commit,
+            ..StorageSpec::new(&path)
+        });
+        s.fills.push(Fill {
+            shape: Shape::Box {
+                min: [0, 0, 0],
+                max: [64, 4, 64],
+            },
+            material: 1,
+            temperature: None,
+        });
+        s.emitters.push(Emitter {
+            material: 2,
+            center: [20.0, 40.0, 30.0],
+            radius: 3.0,
+            frames: [0, 40],
+            temperature: None,
+        });
+        s
+    };
+    let mut rt = Runtime::new(kept_scenario(SavePolicy::EveryNFrames(5), None)).unwrap();
+    rt.run(23).unwrap();
+    rt.finish().unwrap();
+    drop(rt);
+    let before = std::fs::read(&path).unwrap();
+    let newest = WorldFile::open_read_only(&path).unwrap();
+    let mut commits = vec![newest.header().sequence];
+    commits.extend(newest.kept_commits().iter().map(|k| k.sequence));
+    assert_eq!(commits.len(), 2, "{commits:?}");
+    drop(newest);
+
+    let mut seen = Vec::new();
+    for &k in &commits {
+        let stored = {
+            let file = WorldFile::open_commit(&path, k).unwrap();
+            let layout = file.layout();
+            let mut w = VoxelWorld::new(layout, 0, 293.15);
+            let held: Vec<usize> = (0..layout.page_count())
+                .filter(|&p| file.load_page(&mut w, p).unwrap())
+                .collect();
+            assert!(
+                !held.is_empty(),
+                "commit {k} holds the pages the sand changed"
+            );
+            let mut pages = page_hashes(&w);
+            pages.retain(|(p, _)| held.contains(p));
+            pages
+        };
+        let mut rt = Runtime::new(kept_scenario(SavePolicy::Never, Some(k))).unwrap();
+        let mut loaded = page_hashes(&rt.world());
+        loaded.retain(|page| stored.iter().any(|s| s.0 == page.0));
+        assert_eq!(loaded, stored, "commit {k}'s pages");
+        assert!(
+            rt.notes()
+                .iter()
+                .any(|n| n.contains(&format!("at commit {k}"))),
+            "{:?}",
+            rt.notes()
+        );
+        rt.run(12).unwrap();
+        assert_eq!(rt.world().check_consistency(), Ok(()));
+        assert!(rt.save().is_err(), "a run from a commit never saves");
+        rt.finish().unwrap();
+        drop(rt);
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "commit {k}: the file changed"
+        );
+        seen.push(stored);
+    }
+    assert_ne!(seen[0], seen[1], "the two commits hold different worlds");
+
+    let Err(error) = Runtime::new(kept_scenario(SavePolicy::Never, Some(99))) else {
+        panic!("commit 99 is not kept");
+    };
+    let error = error.to_string();
+    let there = format!(
+        "holds no commit 99: it keeps commits {}, {}",
+        commits[0], commits[1]
+    );
+    assert!(error.contains(&there), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

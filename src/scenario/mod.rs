@@ -90,6 +90,11 @@ pub struct StorageSpec {
     /// faster loads, and damage goes unnoticed. `loam inspect --verify`
     /// still checks it all.
     pub trusted: bool,
+    /// Run from this commit of the file, one it keeps
+    /// ([`WorldFile::open_commit`](loam_storage::file::WorldFile::open_commit)),
+    /// instead of its newest: read-only, so `save` is `never` (the pages
+    /// the run evicts go to a private copy).
+    pub commit: Option<u64>,
     /// The game spawns the observers from code
     /// ([`Runtime::spawn_observer`](crate::Runtime::spawn_observer)), so
     /// the world needs no `[[observer]]` to hold fewer pages than it has.
@@ -111,6 +116,7 @@ impl StorageSpec {
             accept_other_fills: false,
             resume: false,
             trusted: false,
+            commit: None,
             observers_from_code: false,
         }
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use common::{mix, read_all, temp};
 
 use loam_storage::file::header::{Header, ALIGN, SLOT_BYTES, SLOT_OFFSETS};
-use loam_storage::file::{SaveOptions, WorldFile, ENTRY_BYTES};
+use loam_storage::file::{FileError, SaveOptions, WorldFile, ENTRY_BYTES};
 use loam_storage::{VoxelWorld, WorldLayout};
 
 /// Draws from one seeded stream.
@@ -353,4 +353,70 @@ fn saves_after_a_compaction_free_only_what_it_wrote() {
         assert_eq!(read_all(&file).hash(), w.hash(), "round {round}");
     }
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+/// Many generated worlds saved a few times, each kept commit opened for
+/// writing on a copy of the file ([`WorldFile::open_commit_to_write`]):
+/// it reads as that commit, pages written on top read back as written and
+/// the others stay the commit's, a commit is refused, and the copy's
+/// newest commit and every commit it keeps still read back whole — the
+/// writes went only to space none of them uses.
+#[test]
+fn pages_written_over_a_kept_commit_touch_no_commit() {
+    for case in 0..12u64 {
+        let mut d = Draws(case * 1000 + 5);
+        let page = [8, 16][d.below(2) as usize];
+        let size = [0, 1, 2].map(|_| page * (1 + d.below(4) as u32));
+        let layout = WorldLayout::new(size, page).unwrap();
+        let path = temp(&format!("space-over-kept-{case}"));
+        let copy = path.with_extension("copy.loam");
+        let keep = 2 + d.below(3);
+        let mut w = VoxelWorld::new(layout, 0, 293.15);
+        let mut file = WorldFile::create(&path, layout, 1).unwrap();
+        file.set_keep_commits(keep);
+        let mut hashes = Vec::new();
+        for _ in 0..(keep + 3) {
+            let cells = 1 + d.below(400) as usize;
+            let pages = 1 + d.below(3) as usize;
+            let changed = stir(&mut w, &mut d, pages, cells);
+            file.save(&w, &changed, &SaveOptions::default()).unwrap();
+            hashes.push((file.header().sequence, read_all(&file).hash()));
+        }
+        let commits: Vec<u64> = std::iter::once(file.header().sequence)
+            .chain(file.kept_commits().iter().map(|k| k.sequence))
+            .collect();
+        drop(file);
+        let hash_of = |seq: u64| hashes.iter().find(|(s, _)| *s == seq).unwrap().1;
+        for &k in &commits {
+            std::fs::copy(&path, &copy).unwrap();
+            let mut over = WorldFile::open_commit_to_write(&copy, k).unwrap();
+            let mut mine = read_all(&over);
+            assert_eq!(mine.hash(), hash_of(k), "case {case}: commit {k}");
+            let written = stir(&mut mine, &mut d, 2, 200);
+            over.write_pages(&mine, &written, &SaveOptions::default())
+                .unwrap();
+            assert_eq!(read_all(&over).hash(), mine.hash(), "case {case}: over {k}");
+            let newest = commits[0];
+            match over.commit() {
+                Err(FileError::OlderCommit { opened, .. }) if k != newest => {
+                    assert_eq!(opened, k)
+                }
+                Ok(_) if k == newest => {}
+                other => panic!("case {case}: commit over {k} of {newest}: {other:?}"),
+            }
+            drop(over);
+            if k != newest {
+                for &seq in &commits {
+                    let old = WorldFile::open_commit(&copy, seq).unwrap();
+                    assert_eq!(
+                        read_all(&old).hash(),
+                        hash_of(seq),
+                        "case {case}: {seq} after {k}"
+                    );
+                    assert!(old.verify().is_empty(), "case {case}: {seq} after {k}");
+                }
+            }
+        }
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
 }

@@ -100,6 +100,7 @@ struct RawWorld {
     accept_other_fills: Option<Spanned<bool>>,
     resume: Option<Spanned<bool>>,
     trusted: Option<Spanned<bool>>,
+    commit: Option<Spanned<u64>>,
     observers_from_code: Option<Spanned<bool>>,
     pressure: Option<Spanned<f64>>,
     voxel_size: Option<Spanned<f64>>,

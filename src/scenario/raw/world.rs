@@ -59,6 +59,7 @@ pub(super) fn check_storage(
                 .map(|v| ("accept_other_fills", v.span())),
             raw.resume.as_ref().map(|v| ("resume", v.span())),
             raw.trusted.as_ref().map(|v| ("trusted", v.span())),
+            raw.commit.as_ref().map(|v| ("commit", v.span())),
             raw.observers_from_code
                 .as_ref()
                 .map(|v| ("observers_from_code", v.span())),
@@ -92,6 +93,8 @@ pub(super) fn check_storage(
         })?,
     };
     let save = match raw.save.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        // An older commit is explored, never saved over.
+        None if raw.commit.is_some() => SavePolicy::Never,
         None | Some(("on_exit", _)) => SavePolicy::OnExit,
         Some(("never", _)) => SavePolicy::Never,
         Some(("every_n_frames", span)) => {
@@ -113,6 +116,22 @@ pub(super) fn check_storage(
             n.span(),
             "save_every applies only with save = \"every_n_frames\"",
         ));
+    }
+    if let Some(commit) = &raw.commit {
+        if save != SavePolicy::Never {
+            return Err(src.error(
+                commit.span(),
+                "commit opens a commit the file keeps to run from it, never to save over it: \
+                 remove `save` or set save = \"never\"",
+            ));
+        }
+        if let Some(resume) = raw.resume.as_ref().filter(|r| *r.get_ref()) {
+            return Err(src.error(
+                resume.span(),
+                "resume goes on from the file's last save; commit starts at frame 0 from an \
+                 older commit's pages: use one or the other",
+            ));
+        }
     }
     if let Some(r) = &raw.resident_pages {
         src.checked(r, |r| rules::at_least_one("resident_pages", r as u64))?;
@@ -138,6 +157,7 @@ pub(super) fn check_storage(
             .is_some_and(|a| *a.get_ref()),
         resume: raw.resume.as_ref().is_some_and(|r| *r.get_ref()),
         trusted: raw.trusted.as_ref().is_some_and(|t| *t.get_ref()),
+        commit: raw.commit.as_ref().map(|c| *c.get_ref()),
         observers_from_code: raw
             .observers_from_code
             .as_ref()

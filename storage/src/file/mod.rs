@@ -153,6 +153,21 @@ pub enum FileError {
         /// The file.
         path: PathBuf,
     },
+    /// A commit through a file opened at one of its older commits
+    /// ([`WorldFile::open_commit_to_write`]): the file's newest header
+    /// would still win on reopening.
+    #[error(
+        "{path}: opened at commit {opened}, older than its newest commit {newest}: pages \
+         written on top of it are this run's only, never committed"
+    )]
+    OlderCommit {
+        /// The file.
+        path: PathBuf,
+        /// The commit it was opened at.
+        opened: u64,
+        /// The file's newest commit.
+        newest: u64,
+    },
     /// One page's stored data is unusable.
     #[error("{path}: page {id:#x} at page coordinates {coord:?}, channel {channel}: {what}")]
     Page {
@@ -236,6 +251,10 @@ pub struct WorldFile {
     /// the slot on disk may then name that commit or the one before, and
     /// only reopening the file tells which.
     header_in_doubt: bool,
+    /// The file's newest commit, which a commit must follow: the opened
+    /// one, unless opened at an older one
+    /// ([`WorldFile::open_commit_to_write`]).
+    newest: u64,
 }
 
 /// How many commits a writer keeps readable unless told otherwise
@@ -373,6 +392,7 @@ impl WorldFile {
             faults: None,
             trusted: false,
             header_in_doubt: false,
+            newest: header.sequence,
         })
     }
 
@@ -484,6 +504,7 @@ impl WorldFile {
             faults: None,
             trusted: false,
             header_in_doubt: false,
+            newest: header.sequence,
         })
     }
 
@@ -491,26 +512,43 @@ impl WorldFile {
     /// committed one, or one of the older commits it keeps
     /// ([`WorldFile::kept_commits`]). An error names the commits there are.
     pub fn open_commit(path: &Path, sequence: u64) -> Result<Self, FileError> {
-        let mut file = Self::open_read_only(path)?;
-        if sequence == file.header.sequence {
-            return Ok(file);
+        Self::open_read_only(path)?.rewind_to(sequence)
+    }
+
+    /// Opens commit `sequence` of the file at `path` (as
+    /// [`WorldFile::open_commit`]) for writing pages on top of it that are
+    /// never committed: a private copy's, such as the scratch file of a run
+    /// that explores an old commit. Its pages read as that commit saved
+    /// them until written; writes go to space the commit does not use; a
+    /// commit is refused ([`FileError::OlderCommit`]) unless `sequence` is
+    /// the newest.
+    pub fn open_commit_to_write(path: &Path, sequence: u64) -> Result<Self, FileError> {
+        Self::open(path)?.rewind_to(sequence)
+    }
+
+    /// Moves an opened file back to its kept commit `sequence` (nothing for
+    /// the committed one).
+    fn rewind_to(mut self, sequence: u64) -> Result<Self, FileError> {
+        let path = self.path.clone();
+        if sequence == self.header.sequence {
+            return Ok(self);
         }
-        let Some(kept) = file.kept.iter().find(|k| k.sequence == sequence).copied() else {
-            let mut there: Vec<String> = vec![file.header.sequence.to_string()];
-            there.extend(file.kept.iter().map(|k| k.sequence.to_string()));
+        let Some(kept) = self.kept.iter().find(|k| k.sequence == sequence).copied() else {
+            let mut there: Vec<String> = vec![self.header.sequence.to_string()];
+            there.extend(self.kept.iter().map(|k| k.sequence.to_string()));
             return Err(FileError::Corrupt {
-                path: path.to_path_buf(),
+                path: path.clone(),
                 what: format!(
                     "holds no commit {sequence}: it keeps commits {} (newest first)",
                     there.join(", ")
                 ),
             });
         };
-        let len = file
+        let len = self
             .file
             .metadata()
             .map_err(|source| FileError::Io {
-                path: path.to_path_buf(),
+                path: path.clone(),
                 source,
             })?
             .len();
@@ -522,13 +560,14 @@ impl WorldFile {
             generator: kept.generator,
             state: None,
             space: None,
-            ..file.header
+            ..self.header
         };
-        file.entries = read_directory(path, &file.file, &header, &file.layout, len)?;
-        file.kept.retain(|k| k.sequence < sequence);
-        file.free = file.free.as_of(sequence);
-        file.header = header;
-        Ok(file)
+        self.entries = read_directory(&path, &self.file, &header, &self.layout, len)?;
+        self.kept.retain(|k| k.sequence < sequence);
+        self.free = self.free.as_of(sequence);
+        self.newest = self.header.sequence;
+        self.header = header;
+        Ok(self)
     }
 
     /// The world's geometry.

@@ -221,6 +221,13 @@ impl WorldFile {
     pub fn commit_with_state(&mut self, state: Option<&[u8]>) -> Result<SaveStats, FileError> {
         let _zone = loam_runtime::profiling::zone("storage.commit");
         self.check_writable()?;
+        if self.header.sequence != self.newest {
+            return Err(FileError::OlderCommit {
+                path: self.path.clone(),
+                opened: self.header.sequence,
+                newest: self.newest,
+            });
+        }
         if self.pending.is_empty() && self.state().ok().flatten().as_deref() == state {
             return Ok(SaveStats::default());
         }
@@ -346,6 +353,7 @@ impl WorldFile {
             return Err(io(e));
         }
         self.header = header;
+        self.newest = header.sequence;
         self.slot = slot;
         self.entries = merged;
         self.cursor = end;
