@@ -199,11 +199,21 @@ impl VoxelWorld {
     /// heat, which is zero. `None` when every slot is taken. A page already
     /// resident keeps its slot.
     pub fn install(&mut self, p: usize) -> Option<usize> {
+        let resident = self.table.resident_slot(p);
+        let s = self.place(p)?;
+        if resident.is_none() {
+            self.latent.slot_mut(s).fill(0.0);
+        }
+        Some(s)
+    }
+
+    /// [`VoxelWorld::install`] leaving every channel of a new slot stale,
+    /// latent heat too: for a caller that writes them all.
+    pub(crate) fn place(&mut self, p: usize) -> Option<usize> {
         if let Some(s) = self.table.resident_slot(p) {
             return Some(s);
         }
         let s = self.free.pop()? as usize;
-        self.latent.slot_mut(s).fill(0.0);
         self.table.assign(p, s);
         self.slot_page[s] = p;
         Some(s)

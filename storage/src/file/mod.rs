@@ -303,6 +303,16 @@ impl PageBuf {
         true
     }
 
+    /// Which channels (material, temperature, flags) hold one value in
+    /// every cell (temperatures compared bit for bit).
+    pub fn uniform(&self) -> [bool; 3] {
+        fn same<T: Copy + PartialEq>(cells: &[T]) -> bool {
+            cells.first().is_none_or(|&v| cells.iter().all(|&c| c == v))
+        }
+        let temperature: &[u32] = bytemuck::cast_slice(&self.temperature);
+        [same(&self.material), same(temperature), same(&self.flags)]
+    }
+
     /// Copies the page into `world`'s slot for page `p`; false if `p` is
     /// not resident.
     pub fn install(&self, world: &mut VoxelWorld, p: usize) -> bool {

@@ -104,10 +104,20 @@ impl WorldFile {
             .iter()
             .map(|(p, _)| self.page_entries(*p).unwrap_or(&[]))
             .collect();
-        let mut buffers: Vec<Vec<u8>> = entries
-            .iter()
-            .flat_map(|es| es.iter().map(|e| vec![0u8; e.stored as usize]))
-            .collect();
+        // One allocation for the batch's payloads, cut into one slice each
+        // (empty for a uniform channel, which has none).
+        let stored = |e: &Entry| match e.codec {
+            Codec::Uniform => 0,
+            _ => e.stored as usize,
+        };
+        let mut arena = vec![0u8; entries.iter().flat_map(|es| es.iter()).map(stored).sum()];
+        let mut buffers: Vec<&mut [u8]> = Vec::with_capacity(3 * entries.len());
+        let mut rest = arena.as_mut_slice();
+        for e in entries.iter().flat_map(|es| es.iter()) {
+            let (payload, tail) = rest.split_at_mut(stored(e));
+            buffers.push(payload);
+            rest = tail;
+        }
         let mut requests: Vec<crate::io::ReadRequest<'_>> = entries
             .iter()
             .flat_map(|es| es.iter())
@@ -115,7 +125,7 @@ impl WorldFile {
             .filter(|(e, _)| e.codec != Codec::Uniform)
             .map(|(e, buf)| crate::io::ReadRequest {
                 offset: e.offset,
-                buf: buf.as_mut_slice(),
+                buf,
             })
             .collect();
         self.faults
@@ -150,7 +160,7 @@ impl WorldFile {
                         what,
                     };
                     let elem = CHANNEL_TYPES[c] as usize;
-                    codec::decode_into(e.codec, e.uniform, &buffers[3 * k + c], target, elem)
+                    codec::decode_into(e.codec, e.uniform, buffers[3 * k + c], target, elem)
                         .map_err(page_error)?;
                     if check && crc32fast::hash(target) != e.crc {
                         return Err(page_error("CRC mismatch".into()));

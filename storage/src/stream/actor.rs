@@ -52,11 +52,23 @@ pub(super) struct Peek {
     pub reply: Sender<Result<(PageBuf, bool), FileError>>,
 }
 
+/// One page read or generated.
+pub(super) struct ServedPage {
+    /// The page (dense index).
+    pub page: usize,
+    /// Its contents.
+    pub buf: PageBuf,
+    /// Whether it came from the file (otherwise it was generated).
+    pub from_file: bool,
+    /// Which of its channels (material, temperature, flags) hold one value
+    /// in every cell: the frame fills those in place instead of copying.
+    pub uniform: [bool; 3],
+}
+
 /// One frame's requests, served.
 pub(super) struct Served {
-    /// Each page with its contents and whether it came from the file
-    /// (otherwise it was generated).
-    pub pages: Vec<(usize, PageBuf, bool)>,
+    /// Each page, in the order asked for.
+    pub pages: Vec<ServedPage>,
     /// Payload bytes read.
     pub bytes_read: u64,
     /// From the batch being sent to it being served.
@@ -171,11 +183,21 @@ fn serve(
             .filter(|(_, &h)| !h)
             .for_each(|((p, buf), _)| source.generate(&layout, *p, buf));
     }
+    let uniform: Vec<[bool; 3]> = {
+        let _zone = profiling::zone("io.find_uniform");
+        pages.par_iter().map(|(_, buf)| buf.uniform()).collect()
+    };
     Ok(Served {
         pages: pages
             .into_iter()
             .zip(held)
-            .map(|((p, b), h)| (p, b, h))
+            .zip(uniform)
+            .map(|(((page, buf), from_file), uniform)| ServedPage {
+                page,
+                buf,
+                from_file,
+                uniform,
+            })
             .collect(),
         bytes_read,
         latency: batch.sent.elapsed(),

@@ -23,6 +23,7 @@
 //! timing: a streamed world is as deterministic as one that fits in memory.
 
 mod actor;
+mod install;
 mod requests;
 mod wanted;
 
@@ -245,6 +246,7 @@ impl Streamer {
         let served = match self.served.try_recv() {
             Ok(s) => s,
             Err(flume::TryRecvError::Empty) => {
+                let _zone = loam_runtime::profiling::zone("storage.stall");
                 done.stalled = true;
                 self.stats.stalls += 1;
                 self.served.recv().map_err(|_| actor_gone())?
@@ -255,24 +257,30 @@ impl Streamer {
         let served = served?;
         self.stats.bytes_read += served.bytes_read;
         done.latency = Some(served.latency);
-        for (p, buf, from_file) in served.pages {
-            // `plan` freed a slot for every page it asked for; should one be
-            // missing, the page goes back to absent and is asked for again.
-            let installed = world.install(p).is_some() && buf.install(world, p);
-            if !installed {
-                world.table.set_state(p, PageState::Absent);
+        let _zone = loam_runtime::profiling::zone("storage.install");
+        // A slot for every page, then their cells, pages in parallel; `plan`
+        // freed a slot for every page it asked for, and should one be
+        // missing the page goes back to absent and is asked for again.
+        let mut placed: Vec<(usize, usize)> = Vec::with_capacity(served.pages.len());
+        for (k, page) in served.pages.iter().enumerate() {
+            match world.place(page.page) {
+                Some(slot) => placed.push((slot, k)),
+                None => world.table.set_state(page.page, PageState::Absent),
             }
-            if installed {
-                world.wake_around(p);
-                done.pages += 1;
-                if from_file {
-                    self.stats.pages_loaded += 1;
-                } else {
-                    self.stats.pages_generated += 1;
-                }
-            }
-            self.spare.push(buf);
         }
+        install::fill_slots(world, &placed, &served.pages);
+        for &(_, k) in &placed {
+            let page = &served.pages[k];
+            world.wake_around(page.page);
+            done.pages += 1;
+            if page.from_file {
+                self.stats.pages_loaded += 1;
+            } else {
+                self.stats.pages_generated += 1;
+            }
+        }
+        self.spare
+            .extend(served.pages.into_iter().map(|page| page.buf));
         Ok(done)
     }
 
