@@ -60,7 +60,7 @@ pub use recording::{CommandEvent, RecordedCommand};
 pub use report::Report;
 pub use runtime::{LoamError, Runtime};
 pub use scenario::{
-    Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, Overrides,
+    Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, LodMode, ObserverSpec, Overrides,
     PressureSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,
     WindSpec,
 };

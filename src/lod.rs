@@ -1,10 +1,13 @@
 //! Simulation LOD as a plugin: a scenario's `[run] frame_budget_ms` turns
 //! on the automaton's [`SimulationLod`] schedule, and a job tells it where
-//! the observers are each frame.
+//! the observers are each frame. In adaptive mode (`[run] lod =
+//! "adaptive"`) the runtime hands it each frame's measured time after the
+//! frame ([`crate::Runtime::step`]).
 
 use loam_runtime::{Engine, Job, Plugin, PluginError, Stage};
 use loam_systems::lod::SimulationLod;
 
+use crate::scenario::{LodMode, Scenario};
 use crate::streaming::{Observer, Position};
 
 /// Pages within `near` cells of an observer simulated every frame, farther
@@ -13,8 +16,31 @@ use crate::streaming::{Observer, Position};
 /// `storage`, after `observers`).
 #[derive(Clone, Copy, Debug)]
 pub struct LodPlugin {
-    /// Cells from the nearest observer simulated every frame.
+    /// Cells from the nearest observer simulated every frame (where the
+    /// steering starts, in adaptive mode).
     pub near: f64,
+    /// Adaptive mode: the frame budget (ms) to steer toward and the page
+    /// loads a frame to start from; `None`: `near` is fixed.
+    pub adaptive: Option<(f64, usize)>,
+}
+
+impl LodPlugin {
+    /// The LOD `scenario`'s `[run]` asks for.
+    pub fn of(scenario: &Scenario) -> Self {
+        let loads = scenario
+            .world
+            .storage
+            .as_ref()
+            .map_or(0, |s| s.load_per_frame);
+        Self {
+            near: scenario.run.lod_near,
+            adaptive: scenario
+                .run
+                .frame_budget_ms
+                .filter(|_| scenario.run.lod == LodMode::Adaptive)
+                .map(|budget| (budget, loads)),
+        }
+    }
 }
 
 impl Plugin for LodPlugin {
@@ -23,7 +49,10 @@ impl Plugin for LodPlugin {
     }
 
     fn build(self: Box<Self>, engine: &mut Engine) -> Result<(), PluginError> {
-        engine.insert_resource(SimulationLod::new(self.near));
+        engine.insert_resource(match self.adaptive {
+            Some((budget, loads)) => SimulationLod::adaptive(self.near, budget, loads),
+            None => SimulationLod::new(self.near),
+        });
         engine.add_job(focus_job());
         Ok(())
     }

@@ -725,7 +725,8 @@ fn stress_cmd(
         outcome.world_hash.clone(),
         outcome.recording.clone(),
         Some(config),
-    );
+    )
+    .with_lod_choices(outcome.lod_choices.clone());
     let mut record_file = record_file;
     recording.write_to(&mut record_file).map_err(io(format!(
         "cannot write the recording {}",
@@ -883,6 +884,13 @@ fn replay_cmd(path: &Path, threads: Option<usize>, quiet: bool) -> Result<ExitCo
     let replayed = (|| -> Result<String, LoamError> {
         let mut rt = Runtime::new(scenario)?;
         rt.replay_commands(recording.commands.clone())?;
+        // An adaptive LOD replays its choices, none included: measuring
+        // again would choose anew.
+        let adaptive = rt.scenario().run.frame_budget_ms.is_some()
+            && rt.scenario().run.lod == loam::LodMode::Adaptive;
+        if adaptive || !recording.lod_choices.is_empty() {
+            rt.replay_lod(recording.lod_choices.clone())?;
+        }
         let bar = progress_bar(recording.frames, quiet);
         for _ in 0..recording.frames {
             rt.step()?;

@@ -37,9 +37,7 @@ pub(crate) fn for_scenario(scenario: &Scenario) -> Result<(Plugins, Vec<String>)
         });
     }
     if scenario.run.frame_budget_ms.is_some() {
-        plugins = plugins.with(LodPlugin {
-            near: scenario.run.lod_near,
-        });
+        plugins = plugins.with(LodPlugin::of(scenario));
     }
     if systems.phase {
         plugins = plugins.with(PhasePlugin {

@@ -21,7 +21,10 @@
 //! `pages_asked` (absent pages the phase pass's columns reached, loaded for
 //! it), `page_table_bytes`}, `lod` (`null` without `[run]
 //! frame_budget_ms`): {`frame_budget_ms`, `within_budget` (frame p95 at
-//! most the budget), `near` (cells), `page_updates` {"1", "2", "4", "8":
+//! most the budget), `mode` (`fixed` or `adaptive`), `near` (cells, at the
+//! end), `choices` (times the adaptive mode changed `near` and the page
+//! loads a frame), `load_per_frame` (the adaptive mode's page loads a frame
+//! at the end; null when fixed), `page_updates` {"1", "2", "4", "8":
 //! automaton page updates run at each period}, `pages_deferred` (awake
 //! pages put off to a later frame)}, and `save_error` (why the final save
 //! of a streamed world failed, leaving its file at the last commit; else
@@ -221,7 +224,10 @@ pub struct StorageReport {
 pub struct LodReport {
     pub frame_budget_ms: f64,
     pub within_budget: bool,
+    pub mode: &'static str,
     pub near: f64,
+    pub choices: usize,
+    pub load_per_frame: Option<usize>,
     pub page_updates: BTreeMap<String, u64>,
     pub pages_deferred: u64,
 }
@@ -395,7 +401,14 @@ impl Report {
                 Some(LodReport {
                     frame_budget_ms: budget,
                     within_budget: frame.p95_ms <= budget,
+                    mode: if lod.steering.is_some() {
+                        "adaptive"
+                    } else {
+                        "fixed"
+                    },
                     near: lod.near?,
+                    choices: lod.steering.as_ref().map_or(0, |s| s.choices.len()),
+                    load_per_frame: lod.steering.as_ref().map(|s| s.load_per_frame),
                     page_updates: [1, 2, 4, 8]
                         .iter()
                         .zip(lod.counts.updates)
@@ -498,6 +511,13 @@ impl Report {
                 updates.join(", "),
                 lod.pages_deferred
             );
+            if let Some(loads) = lod.load_per_frame {
+                let _ = writeln!(
+                    s,
+                    "lod adaptive: {} choices; near {:.1} cells, {loads} page loads a frame at the end",
+                    lod.choices, lod.near
+                );
+            }
         }
         let _ = writeln!(
             s,

@@ -20,6 +20,7 @@ use loam_runtime::{Engine, EngineConfig, EngineError, Notes, Plugins, Res};
 use loam_storage::file::{FileError, WorldFile};
 use loam_storage::stream::PageSource;
 use loam_storage::{PageChange, PageState, VoxelWorld, WorldSnapshot};
+use loam_systems::lod::{LodChoice, SimulationLod};
 use loam_systems::xpbd::SoftBodies;
 use loam_systems::MaterialTable;
 
@@ -296,7 +297,9 @@ impl Runtime {
     /// and the run's state and returns: the I/O thread writes and commits
     /// them while the next frames run (a failure fails a later frame).
     pub fn step(&mut self) -> Result<(), LoamError> {
+        let started = Instant::now();
         self.engine.step()?;
+        self.steer_lod(started.elapsed());
         let every = self.stream().and_then(|s| match s.save {
             SavePolicy::EveryNFrames(n) => Some(n),
             _ => None,
@@ -316,6 +319,55 @@ impl Runtime {
         if let Some(stream) = self.engine.resource::<StreamState>() {
             self.stream_queue_plot.set(stream.streamer.queued() as f64);
         }
+        Ok(())
+    }
+
+    /// Adaptive LOD (`[run] lod = "adaptive"`): hands the frame's measured
+    /// time to the steering, and a changed cap on page loads to the
+    /// streamer.
+    fn steer_lod(&mut self, took: std::time::Duration) {
+        let frame = self.frame() - 1;
+        let resources = self.engine.resources();
+        let Ok(mut lod) = resources.try_write::<SimulationLod>() else {
+            return;
+        };
+        let Some(choice) = lod.after_frame(frame, took.as_secs_f32() * 1e3) else {
+            return;
+        };
+        if let Ok(mut stream) = resources.try_write::<StreamState>() {
+            stream.streamer.set_load_per_frame(choice.load_per_frame);
+        }
+    }
+
+    /// What the adaptive LOD chose so far (`[run] lod = "adaptive"`), in
+    /// frame order: replayed with [`Runtime::replay_lod`], they give the
+    /// same run; empty for any other run.
+    pub fn lod_choices(&self) -> Vec<LodChoice> {
+        self.engine
+            .resource::<SimulationLod>()
+            .and_then(|lod| lod.steering.as_ref().map(|s| s.choices.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Makes the adaptive LOD apply `choices` (a recorded run's
+    /// [`Runtime::lod_choices`]) at their frames instead of measuring frame
+    /// times, so that a replay of the run's commands gives its world bit
+    /// for bit. Refused unless the run's LOD is adaptive and the choices
+    /// are in frame order, after the frames already run, within the
+    /// bounds the steering keeps.
+    pub fn replay_lod(&mut self, choices: Vec<LodChoice>) -> Result<(), LoamError> {
+        let frame = self.frame();
+        let resources = self.engine.resources();
+        let mut lod = resources.try_write::<SimulationLod>().ok();
+        let Some(steering) = lod.as_mut().and_then(|l| l.steering.as_mut()) else {
+            return Err(LoamError::Unsupported(
+                "LOD choices replay into a run whose [run] lod is \"adaptive\"".into(),
+            ));
+        };
+        steering
+            .check(&choices, frame)
+            .map_err(|m| LoamError::Invalid(format!("the recording's LOD choices: {m}")))?;
+        steering.replay(choices);
         Ok(())
     }
 

@@ -1272,6 +1272,51 @@ fn run_record_replays_and_refuses_a_world_that_starts_from_its_file() {
     );
 }
 
+/// A run with adaptive LOD under a budget no frame meets records the
+/// choices it made, which `loam replay` applies again (on another thread
+/// count) to the same world hash; the report says what was chosen.
+#[test]
+fn an_adaptive_lod_run_records_its_choices_and_replays() {
+    let dir = temp_dir("adaptive");
+    let scenario = dir.join("adaptive.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[world]\nsize = [128, 32, 64]\npage = 16\nfile = {:?}\nsave = \"never\"\n\n\
+             [run]\nframe_budget_ms = 0.001\nlod = \"adaptive\"\nlod_near = 16\nthreads = 2\n\n\
+             [[observer]]\npath = [[0, 16, 0, 0]]\nradius = 200\n\n\
+             [[fill]]\nshape = \"box\"\nmin = [0, 0, 0]\nmax = [128, 2, 64]\nmaterial = \"stone\"\n\n\
+             [[fill]]\nshape = \"box\"\nmin = [20, 10, 0]\nmax = [128, 20, 64]\nmaterial = \"sand\"\n",
+            dir.join("w.loam").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (rec, json) = (dir.join("adaptive.json"), dir.join("report.json"));
+    let (s, r) = (scenario.to_str().unwrap(), rec.to_str().unwrap());
+    let j = json.to_str().unwrap();
+    let out = loam(&[
+        "run", s, "--frames", "65", "--quiet", "--report", j, "--record", r,
+    ]);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["lod"]["mode"], "adaptive", "{report}");
+    assert_eq!(report["lod"]["choices"], 2, "{report}");
+    assert_eq!(report["lod"]["near"], 16.0 * 0.7 * 0.7, "{report}");
+    let recording: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rec).unwrap()).unwrap();
+    let choices = recording["lod_choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 2, "{recording}");
+    assert_eq!(choices[0]["frame"], 30);
+    let replayed = loam(&["replay", r, "--threads", "1"]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    assert!(String::from_utf8_lossy(&replayed.stdout).contains("replay ok"));
+}
+
 /// One runtime soaks for the whole duration: the scenario's checks are
 /// evaluated from its own frame count on, and one that stops holding fails
 /// the soak (exit 1) naming it; the JSON has the frame-time and memory

@@ -256,3 +256,95 @@ fn far_away_the_world_settles_as_without_lod_and_then_costs_nothing() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Adaptive LOD over generated worlds: a budget no frame meets shrinks
+/// `near` and the page loads at each look, one no frame nears grows them,
+/// always within bounds and conserving every material; the choices,
+/// replayed with the commands into a runtime on the other thread count,
+/// give the same world; choices that break the rules are refused.
+#[test]
+fn adaptive_lod_steers_from_frame_times_and_replays_exactly() {
+    use loam::loam_systems::lod::steering::STEER_EVERY;
+    use loam::LodMode;
+    let dir = temp_dir("adaptive");
+    for seed in 0..4u64 {
+        for budget in [1e-3, 60_000.0] {
+            let file = |k: &str| dir.join(format!("{seed}-{budget}-{k}.loam"));
+            let mut c = case(seed, file("a"), true);
+            c.scenario.run.frame_budget_ms = Some(budget);
+            c.scenario.run.lod = LodMode::Adaptive;
+            let mut rt = Runtime::new(c.scenario.clone()).unwrap();
+            rt.record_commands();
+            let before = counts(&rt.world());
+            let frames = 3 * STEER_EVERY + 5;
+            for _ in 0..frames {
+                rt.step().unwrap();
+                assert_eq!(
+                    counts(&rt.world()),
+                    before,
+                    "seed {seed}: materials conserved"
+                );
+            }
+            let choices = rt.lod_choices();
+            assert_eq!(
+                choices.len(),
+                3,
+                "seed {seed} budget {budget}: a change each look"
+            );
+            for (k, choice) in choices.iter().enumerate() {
+                let looks = (k + 1) as i32;
+                assert_eq!(choice.frame, (k as u64 + 1) * STEER_EVERY);
+                let want = if budget < 1.0 {
+                    (c.near * 0.7f64.powi(looks)).max(c.near / 8.0)
+                } else {
+                    c.near * 1.25f64.powi(looks)
+                };
+                assert!(
+                    (choice.near - want).abs() < 1e-9,
+                    "seed {seed}: {choice:?}, want {want}"
+                );
+                let loads = if budget < 1.0 { 256 >> looks } else { 256 };
+                assert_eq!(choice.load_per_frame, loads, "seed {seed}");
+            }
+            let report = rt.report();
+            let lod = report.lod.as_ref().unwrap();
+            assert_eq!((lod.mode, lod.choices), ("adaptive", 3), "seed {seed}");
+
+            let mut again = c.scenario.clone();
+            again.run.threads = 3 - c.scenario.run.threads;
+            again.world.storage.as_mut().unwrap().file = file("b");
+            let mut replay = Runtime::new(again).unwrap();
+            replay.replay_commands(rt.recorded_commands()).unwrap();
+            replay.replay_lod(choices.clone()).unwrap();
+            replay.run(frames).unwrap();
+            assert_eq!(
+                replay.world_hash(),
+                rt.world_hash(),
+                "seed {seed} budget {budget}"
+            );
+            assert_eq!(replay.lod_choices(), choices, "seed {seed}");
+
+            let mut bad = choices.clone();
+            bad[1].near = f64::NAN;
+            let mut fresh = c.scenario.clone();
+            fresh.world.storage.as_mut().unwrap().file = file("c");
+            let mut other = Runtime::new(fresh).unwrap();
+            let error = other.replay_lod(bad).unwrap_err().to_string();
+            assert!(
+                error.contains("choice 1 (frame 60): near NaN is outside"),
+                "{error}"
+            );
+            let error = other
+                .replay_lod(vec![choices[1], choices[0]])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("choice 1 is for frame 30"), "{error}");
+        }
+    }
+    let mut fixed = case(9, dir.join("fixed.loam"), true).scenario;
+    fixed.run.lod = LodMode::Fixed;
+    let mut rt = Runtime::new(fixed).unwrap();
+    let error = rt.replay_lod(Vec::new()).unwrap_err().to_string();
+    assert!(error.contains("lod is \"adaptive\""), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -299,6 +299,18 @@ fn bad_numbers() {
     );
     let streamed = "[world]\nsize = [64, 64, 64]\nfile = \"w.loam\"\nobservers_from_code = true\n";
     error_at(
+        &format!("{streamed}[run]\nlod = \"adaptive\"\n"),
+        6,
+        7,
+        "set frame_budget_ms",
+    );
+    error_at(
+        &format!("{streamed}[run]\nframe_budget_ms = 16.0\nlod = \"smart\"\n"),
+        7,
+        7,
+        "unknown lod `smart` (expected fixed or adaptive)",
+    );
+    error_at(
         &format!("{streamed}[run]\nframe_budget_ms = 16.0\nlod_near = -3.0\n"),
         7,
         12,

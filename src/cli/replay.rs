@@ -15,6 +15,7 @@ use crate::cli::stress::{stressed_scenario, StressConfig};
 use crate::recording::RecordedCommand;
 use crate::runtime::{LoamError, Runtime};
 use crate::scenario::{Backend, Scenario};
+use loam_systems::lod::LodChoice;
 
 /// What a recording file holds.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -48,6 +49,10 @@ pub struct RecordingFile {
     pub world_hash: String,
     /// The commands as they applied.
     pub commands: Vec<RecordedCommand>,
+    /// What an adaptive LOD (`[run] lod = "adaptive"`) chose from measured
+    /// frame times, applied again instead of measuring (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lod_choices: Vec<LodChoice>,
 }
 
 /// What a recording file's `format` says.
@@ -73,6 +78,15 @@ impl RecordingFile {
             runtime.recorded_commands(),
             stress,
         )
+        .with_lod_choices(runtime.lod_choices())
+    }
+
+    /// The recording, with what an adaptive LOD chose.
+    pub fn with_lod_choices(self, lod_choices: Vec<LodChoice>) -> Self {
+        Self {
+            lod_choices,
+            ..self
+        }
     }
 
     /// A recording of a run of `scenario` (read from `scenario_path`, text
@@ -107,6 +121,7 @@ impl RecordingFile {
                 .map(|c| [c.observer_jump_every, c.seed]),
             world_hash,
             commands,
+            lod_choices: Vec::new(),
         }
     }
 

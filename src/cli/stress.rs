@@ -37,6 +37,7 @@ use crate::scenario::{
     Command, Emitter, ExplosionSpec, Fill, HeatBathSpec, PressureSpec, SavePolicy, Scenario, Shape,
     WindSpec,
 };
+use loam_systems::lod::LodChoice;
 
 /// How to stress.
 #[derive(Clone, Debug)]
@@ -111,6 +112,9 @@ pub struct StressOutcome {
     /// The commands as they applied, to replay the run.
     #[serde(skip)]
     pub recording: Vec<RecordedCommand>,
+    /// What an adaptive LOD chose, to replay the run.
+    #[serde(skip)]
+    pub lod_choices: Vec<LodChoice>,
     /// Events recorded (commands applied and cancels).
     pub recorded: usize,
     /// The world hash at the end.
@@ -277,6 +281,7 @@ pub fn stress(
     let frames = rt.frame();
     let world_hash = rt.world_hash();
     let recording = rt.recorded_commands();
+    let lod_choices = rt.lod_choices();
     let faults_injected = restarts.total_injected(&rt);
     if scenario.world.storage.is_some() {
         drop(rt);
@@ -299,6 +304,7 @@ pub fn stress(
     outcome.world_hash = world_hash;
     outcome.recorded = recording.len();
     outcome.recording = recording;
+    outcome.lod_choices = lod_choices;
     outcome.faults_injected = faults_injected;
     outcome.file_bytes = file_bytes;
     Ok(outcome)
@@ -410,6 +416,7 @@ impl Restarts {
             cancels: sent.cancels,
             refused: sent.refused,
             recording: Vec::new(),
+            lod_choices: Vec::new(),
             recorded: 0,
             world_hash: String::new(),
             scenario,

@@ -245,10 +245,27 @@ pub struct RunSpec {
     /// pages are simulated every frame (twice as far, every 2 frames, and
     /// so on).
     pub lod_near: f64,
+    /// With a frame budget: whether `lod_near` stays as set or is steered
+    /// from measured frame times.
+    pub lod: LodMode,
     /// Cells a frame's `place` commands may write (see
     /// [`crate::placement`]): a larger one is spread over frames, in
     /// order. `None`: each is written whole in its frame.
     pub place_cells_per_frame: Option<u64>,
+}
+
+/// `[run] lod`: how the simulation LOD picks `near`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LodMode {
+    /// `lod_near` as set: the schedule depends on distances and frame
+    /// numbers only, and a run is deterministic without help.
+    #[default]
+    Fixed,
+    /// `near` (and a streamed world's page loads per frame) steered from
+    /// measured frame times toward the budget
+    /// ([`loam_systems::lod::steering`]); the choices are recorded with the
+    /// run's commands and replayed with them.
+    Adaptive,
 }
 
 /// `[run] lod_near` when the file leaves it out, cells.
@@ -266,6 +283,7 @@ impl Default for RunSpec {
             gpu_automaton: false,
             frame_budget_ms: None,
             lod_near: DEFAULT_LOD_NEAR,
+            lod: LodMode::Fixed,
             place_cells_per_frame: None,
         }
     }

@@ -12,9 +12,9 @@ use loam_systems::materials::{MaterialDef, MaterialsData, ReactionDef, Substance
 use loam_systems::MaterialTable;
 
 use super::{
-    limits, Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, ObserverSpec, PressureSpec,
-    RunSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape, StorageSpec,
-    SystemsSpec, WindSpec, WorldSpec,
+    limits, Backend, Check, Emitter, ExplosionSpec, Fill, HeatBathSpec, LodMode, ObserverSpec,
+    PressureSpec, RunSpec, SavePolicy, Scenario, ScenarioError, ScheduledCommand, Shape,
+    StorageSpec, SystemsSpec, WindSpec, WorldSpec,
 };
 use super::{rules, Command};
 use loam_systems::xpbd::{SoftBox, Solver};
@@ -117,6 +117,7 @@ struct RawRun {
     gpu_automaton: Option<bool>,
     frame_budget_ms: Option<Spanned<f64>>,
     lod_near: Option<Spanned<f64>>,
+    lod: Option<Spanned<String>>,
     place_cells_per_frame: Option<Spanned<u64>>,
 }
 

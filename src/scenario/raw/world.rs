@@ -264,5 +264,23 @@ pub(super) fn check_run(
     if let Some(n) = &r.lod_near {
         run.lod_near = src.checked(n, rules::lod_near)?;
     }
+    if let Some(mode) = &r.lod {
+        run.lod = match mode.get_ref().as_str() {
+            "fixed" => LodMode::Fixed,
+            "adaptive" if run.frame_budget_ms.is_some() => LodMode::Adaptive,
+            "adaptive" => {
+                return Err(src.error(
+                    mode.span(),
+                    "lod = \"adaptive\" steers toward a frame budget: set frame_budget_ms",
+                ))
+            }
+            other => {
+                return Err(src.error(
+                    mode.span(),
+                    format!("unknown lod `{other}` (expected fixed or adaptive)"),
+                ))
+            }
+        };
+    }
     Ok(run)
 }

@@ -222,6 +222,12 @@ impl Streamer {
         self.file().faults_injected()
     }
 
+    /// Sets the most pages sent to the I/O actor per frame, from the next
+    /// plan on (the adaptive LOD's cap on page loads).
+    pub fn set_load_per_frame(&mut self, pages: usize) {
+        self.config.load_per_frame = pages.max(1);
+    }
+
     /// Pages wanted but not yet asked for.
     pub fn queued(&self) -> usize {
         self.queued.len()

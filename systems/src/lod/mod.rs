@@ -18,9 +18,15 @@
 //! The choice depends only on the frame number, the page and the observers'
 //! positions (themselves set by the scenario or by commands), never on time
 //! measured: a run with LOD is as deterministic as one without, and a page
-//! near an observer runs exactly as it would without LOD.
+//! near an observer runs exactly as it would without LOD. The adaptive
+//! mode ([`steering`]) is the exception a user asks for: it steers `near`
+//! from measured frame times and keeps its choices, for replay.
+
+pub mod steering;
 
 use loam_storage::WorldLayout;
+
+pub use steering::{LodChoice, LodSteering};
 
 /// The longest period a page can get: frames between its updates.
 pub const MAX_PERIOD: u32 = 8;
@@ -36,6 +42,8 @@ pub struct SimulationLod {
     pub focus: Vec<[f64; 3]>,
     /// What the schedule did, summed over the frames.
     pub counts: LodCounts,
+    /// The adaptive mode's steering of `near`; `None`: `near` is fixed.
+    pub steering: Option<LodSteering>,
 }
 
 /// Page updates the automaton ran at each period, and those it put off.
@@ -54,6 +62,25 @@ impl SimulationLod {
             near: Some(near),
             ..Self::default()
         }
+    }
+
+    /// Adaptive LOD: `near` steered toward `budget_ms` from measured frame
+    /// times ([`steering`]), starting at `near` cells and `load_per_frame`
+    /// page loads a frame.
+    pub fn adaptive(near: f64, budget_ms: f64, load_per_frame: usize) -> Self {
+        Self {
+            steering: Some(LodSteering::new(budget_ms, near, load_per_frame)),
+            ..Self::new(near)
+        }
+    }
+
+    /// Frame `frame` took `ms`: in adaptive mode, steers `near` for the
+    /// next frames and returns the choice when it changed.
+    pub fn after_frame(&mut self, frame: u64, ms: f32) -> Option<LodChoice> {
+        let near = self.near?;
+        let choice = self.steering.as_mut()?.after_frame(frame, ms, near)?;
+        self.near = Some(choice.near);
+        Some(choice)
     }
 
     /// Frames between updates of page `p`: 1, 2, 4 or [`MAX_PERIOD`].
