@@ -4,6 +4,7 @@
 //! draws.
 
 pub mod bench;
+pub mod frame_tenths;
 pub mod kills;
 pub mod materials;
 pub mod pictures;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use loam_storage::file::WorldFile;
 
+use crate::cli::frame_tenths::FrameTenths;
 use crate::cli::scratch_file;
 use crate::runtime::{LoamError, Runtime};
 use crate::scenario::{SavePolicy, Scenario};
@@ -74,8 +75,9 @@ pub struct SoakOutcome {
     /// Resident memory at each sample (after each run, or every
     /// `check_every` frames of one runtime), bytes.
     pub rss_bytes: Vec<u64>,
-    /// Frame time p95 over the first and the last tenth of the frames of
-    /// one runtime, ms.
+    /// Frame time p95 over about the first and the last tenth of the
+    /// frames of one runtime ([`FrameTenths`]: memory that does not grow
+    /// with the run), ms.
     pub frame_p95_ms: Option<[f64; 2]>,
     /// A streamed world's file at the end: its size and the bytes its
     /// committed pages hold.
@@ -165,7 +167,7 @@ fn soak_runtime(
         runs: 1,
         ..SoakOutcome::default()
     };
-    let mut frame_ms = Vec::new();
+    let mut frame_ms = FrameTenths::default();
     let cap = config.frames.unwrap_or(u64::MAX);
     let every = config.check_every.max(1);
     while out.frames < cap && (out.frames == 0 || start.elapsed() < config.duration) {
@@ -201,7 +203,7 @@ fn soak_runtime(
         });
     }
     out.rss_bytes.push(resident_bytes());
-    out.frame_p95_ms = tenths_p95(&frame_ms);
+    out.frame_p95_ms = frame_ms.p95();
     if let Some(file) = file {
         rt.finish()?;
         drop(rt);
@@ -244,21 +246,6 @@ fn file_growth([size, live]: [u64; 2]) -> Option<String> {
             allowed >> 20
         )
     })
-}
-
-/// The p95 of the first and of the last tenth of `ms` (at least 20 frames
-/// each), or `None` for a shorter run.
-fn tenths_p95(ms: &[f64]) -> Option<[f64; 2]> {
-    let tenth = ms.len() / 10;
-    if tenth < 20 {
-        return None;
-    }
-    let p95 = |part: &[f64]| {
-        let mut v = part.to_vec();
-        v.sort_by(f64::total_cmp);
-        v[(v.len() * 95 / 100).min(v.len() - 1)]
-    };
-    Some([p95(&ms[..tenth]), p95(&ms[ms.len() - tenth..])])
 }
 
 /// The last tenth's frame p95 may be at most twice the first's and 2 ms
@@ -458,13 +445,21 @@ mod tests {
         let leaking: Vec<u64> = (0..100).map(|i| (200 + 4 * i) * mib).collect();
         assert!(memory_drift(&leaking).unwrap().contains("kept growing"));
 
-        let flat = vec![1.0; 400];
-        assert_eq!(tenths_p95(&flat), Some([1.0, 1.0]));
-        assert_eq!(tenths_p95(&flat[..100]), None, "too short to compare");
-        let slowing: Vec<f64> = (0..400).map(|i| 1.0 + f64::from(i) * 0.05).collect();
-        let p95 = tenths_p95(&slowing);
-        assert!(frame_time_drift(p95).unwrap().contains("drifted"));
-        assert_eq!(frame_time_drift(tenths_p95(&flat)), None);
+        let tenths = |ms: &mut dyn Iterator<Item = f64>| {
+            let mut t = FrameTenths::default();
+            ms.for_each(|m| t.push(m));
+            t.p95()
+        };
+        let flat = tenths(&mut std::iter::repeat_n(1.0, 400));
+        assert!(flat.is_some_and(|[a, b]| a == b && (1.0..1.012).contains(&a)));
+        assert_eq!(
+            tenths(&mut std::iter::repeat_n(1.0, 100)),
+            None,
+            "too short to compare"
+        );
+        let slowing = tenths(&mut (0..400).map(|i| 1.0 + f64::from(i) * 0.05));
+        assert!(frame_time_drift(slowing).unwrap().contains("drifted"));
+        assert_eq!(frame_time_drift(flat), None);
 
         assert_eq!(file_growth([10 * mib, 5 * mib]), None);
         assert!(file_growth([40 * mib, 5 * mib])
