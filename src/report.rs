@@ -2,8 +2,9 @@
 //!
 //! The JSON schema (all keys always present):
 //! `scenario`, `frames`, `seed`, `threads`, `backend`, `adapter` (the GPU's
-//! name, or null), `world_hash` (16 hex
-//! digits over every cell channel), `frame_ms` {`mean`, `p95`, `max`},
+//! name, or null), `world_hash` (16 hex digits over every cell channel;
+//! of a streamed world, its resident pages and those its file holds:
+//! [`crate::Runtime::world_hash`]), `frame_ms` {`mean`, `p95`, `max`},
 //! `jobs` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`, `over_budget`,
 //! `phases` [{`name`, `runs`, `mean_ms`, `p95_ms`, `max_ms`}] (the zones the
 //! job opens directly inside itself, on its own thread: per run that
@@ -234,12 +235,14 @@ pub struct LodReport {
 
 impl Report {
     /// The report of the run in `engine`, of `scenario`, set up as `setup`,
-    /// `wall` after it started.
+    /// `wall` after it started, its world hashing to `world_hash`
+    /// ([`crate::Runtime::world_hash`]).
     pub(crate) fn build(
         engine: &Engine,
         scenario: &Scenario,
         setup: &Setup,
         wall: Duration,
+        world_hash: String,
     ) -> Self {
         const BUILT: &str = "a runtime is built with its world and materials";
         let frame = engine.frame_summary();
@@ -336,7 +339,7 @@ impl Report {
             threads: engine.threads(),
             backend: setup.backend.to_string(),
             adapter: setup.adapter.clone(),
-            world_hash: format!("{:016x}", world.hash()),
+            world_hash,
             frame_ms: Timing {
                 mean: frame.mean_ms,
                 p95: frame.p95_ms,

@@ -565,8 +565,29 @@ impl Runtime {
     }
 
     /// The hash of every cell channel, as 16 hex digits.
+    ///
+    /// Of a streamed world, the hash covers the pages its file holds but
+    /// memory does not (evicted pages written back, saved ones) as well as
+    /// the resident pages: the pages in neither are as the scenario's fills
+    /// make them. Two runs that differ only in what they evicted hash
+    /// apart. Where the file cannot be read, the hash says so instead.
     pub fn world_hash(&self) -> String {
-        format!("{:016x}", self.world().hash())
+        let world = self.world();
+        let resident = world.hash();
+        let stored = self
+            .engine
+            .resource::<StreamState>()
+            .map(|stream| stream.streamer.hash_stored(&world));
+        match stored {
+            None | Some(Ok(None)) => format!("{resident:016x}"),
+            Some(Ok(Some(stored))) => {
+                let mut h = xxhash_rust::xxh3::Xxh3::new();
+                h.update(&resident.to_le_bytes());
+                h.update(&stored.to_le_bytes());
+                format!("{:016x}", h.digest())
+            }
+            Some(Err(e)) => format!("unreadable: {e}"),
+        }
     }
 
     /// The engine, to add jobs and resources of your own.
@@ -602,6 +623,7 @@ impl Runtime {
             &self.scenario,
             &self.setup,
             self.started.elapsed(),
+            self.world_hash(),
         )
     }
 

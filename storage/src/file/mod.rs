@@ -711,6 +711,20 @@ impl WorldFile {
         self.page_entries(p).is_some()
     }
 
+    /// The pages the file holds, committed or written since (dense
+    /// indices, ascending).
+    pub fn stored_pages(&self) -> Vec<usize> {
+        let mut ids: Vec<u64> = self.entries.iter().map(|e| e.page_id).collect();
+        ids.extend(self.pending.keys());
+        let mut pages: Vec<usize> = ids
+            .into_iter()
+            .map(|id| self.layout.page_index(PageId(id).coord()))
+            .collect();
+        pages.sort_unstable();
+        pages.dedup();
+        pages
+    }
+
     /// Stored payload bytes of page `p` (0 if the file does not hold it).
     pub fn stored_bytes(&self, p: usize) -> u64 {
         self.page_entries(p)

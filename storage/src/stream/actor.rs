@@ -29,6 +29,16 @@ pub(super) enum Job {
     Write(Write),
     /// Read one page as the file holds it once every earlier job is done.
     Peek(Peek),
+    /// Hash the pages the file holds once every earlier job is done.
+    HashStored(HashStored),
+}
+
+/// The pages the file holds but for `skip` (sorted), hashed for a caller
+/// outside the frame loop.
+pub(super) struct HashStored {
+    pub skip: Vec<usize>,
+    pub cells: usize,
+    pub reply: Sender<Result<Option<u64>, FileError>>,
 }
 
 /// Pages copied out of the world, to write (uncommitted), then commit with
@@ -148,8 +158,36 @@ pub(super) fn run(
                 };
                 let _ = peek.reply.send(read.map(|held| (peek.buf, held[0])));
             }
+            Job::HashStored(job) => {
+                let hash = hash_stored(&lock(), &job.skip, job.cells);
+                let _ = job.reply.send(hash);
+            }
         }
     }
+}
+
+/// Each page `file` holds but for those in `skip` (sorted), in page order:
+/// its index and its channels as stored, hashed; `None` for no page.
+fn hash_stored(file: &WorldFile, skip: &[usize], cells: usize) -> Result<Option<u64>, FileError> {
+    let mut pread = crate::io::Pread::new(file.file()).map_err(|source| FileError::Io {
+        path: file.path().to_path_buf(),
+        source,
+    })?;
+    let mut buf = PageBuf::new(cells);
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut any = false;
+    for p in file.stored_pages() {
+        if skip.binary_search(&p).is_ok() {
+            continue;
+        }
+        any = true;
+        file.load_into(&mut [(p, &mut buf)], &mut pread)?;
+        h.update(&(p as u64).to_le_bytes());
+        h.update(&buf.material);
+        h.update(bytemuck::cast_slice(&buf.temperature));
+        h.update(&buf.flags);
+    }
+    Ok(any.then(|| h.digest()))
 }
 
 fn serve(

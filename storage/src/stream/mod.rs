@@ -601,6 +601,24 @@ impl Streamer {
         Ok(held)
     }
 
+    /// A hash of every page the world file holds (committed or written
+    /// back since) that `world` does not hold resident, as the file holds
+    /// it once every write sent before is done: with the resident pages'
+    /// own hash, a streamed world's whole state, since the pages in
+    /// neither are the ones generated and never changed. `None` when there
+    /// are none.
+    pub fn hash_stored(&self, world: &VoxelWorld) -> Result<Option<u64>, FileError> {
+        let (reply, answer) = flume::bounded(1);
+        let mut skip = world.resident_pages();
+        skip.sort_unstable();
+        self.send_job(actor::Job::HashStored(actor::HashStored {
+            skip,
+            cells: world.layout().page_cells(),
+            reply,
+        }))?;
+        answer.recv().map_err(|_| actor_gone())?
+    }
+
     /// Sends every dirty resident page to be written and committed,
     /// crash-safely, with the run's `state` when given (see
     /// [`WorldFile::commit_with_state`]), and returns at once: the I/O
