@@ -810,9 +810,7 @@ fn kill_cmd(
     quiet: bool,
 ) -> Result<ExitCode, CliError> {
     // The child reads the scenario itself; refuse a bad one here, once.
-    let text =
-        std::fs::read_to_string(path).map_err(io(format!("cannot read {}", path.display())))?;
-    let scenario = Scenario::parse(&text, path).map_err(LoamError::from)?;
+    let scenario = Scenario::load(path).map_err(LoamError::from)?;
     if scenario.world.storage.is_none() {
         return Err(LoamError::Invalid(format!(
             "{}: --kill-every needs a streamed world (set [world] file): a world held in memory \
@@ -862,9 +860,7 @@ fn kill_cmd(
 
 /// The child process of [`kill_cmd`].
 fn kill_child_cmd(path: &Path, config: &StressConfig, file: PathBuf) -> Result<ExitCode, CliError> {
-    let text =
-        std::fs::read_to_string(path).map_err(io(format!("cannot read {}", path.display())))?;
-    let scenario = Scenario::parse(&text, path).map_err(LoamError::from)?;
+    let scenario = Scenario::load(path).map_err(LoamError::from)?;
     match kill_child(&scenario, config, file)? {
         Some(v) => {
             eprintln!("stress FAILED: {v}");
