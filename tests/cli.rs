@@ -1317,6 +1317,26 @@ fn an_adaptive_lod_run_records_its_choices_and_replays() {
     assert!(String::from_utf8_lossy(&replayed.stdout).contains("replay ok"));
 }
 
+/// A streamed world that never saves soaks like any other: there is no
+/// file of its own to watch (a soak once failed looking for it).
+#[test]
+fn soak_of_a_world_that_never_saves_passes_without_a_file() {
+    let dir = temp_dir("soak-never");
+    let scenario = dir.join("never.toml");
+    std::fs::write(
+        &scenario,
+        "[world]\nsize = [64, 32, 64]\npage = 16\nfile = \"w.loam\"\nsave = \"never\"\n\n\
+         [[fill]]\nshape = \"box\"\nmin = [10, 10, 10]\nmax = [30, 20, 30]\nmaterial = \"sand\"\n",
+    )
+    .unwrap();
+    let out = loam(&["soak", scenario.to_str().unwrap(), "--frames", "60", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let soak: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(soak["frames"], 60, "{soak}");
+    assert!(soak["file_bytes"].is_null(), "{soak}");
+    assert!(!dir.join("w.loam").exists(), "the scenario's file is never made");
+}
+
 /// One runtime soaks for the whole duration: the scenario's checks are
 /// evaluated from its own frame count on, and one that stops holding fails
 /// the soak (exit 1) naming it; the JSON has the frame-time and memory

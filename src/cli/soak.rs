@@ -160,7 +160,14 @@ fn soak_runtime(
 ) -> Result<SoakOutcome, LoamError> {
     let conserving = scenario.conserves_materials() && scenario.world.storage.is_none();
     let checks_from = scenario.run.frames;
-    let file = scenario.world.storage.as_ref().map(|s| s.file.clone());
+    // A world that never saves writes no file of its own (only a temporary
+    // copy, removed with the runtime): there is no file to watch.
+    let file = scenario
+        .world
+        .storage
+        .as_ref()
+        .filter(|s| s.save != SavePolicy::Never)
+        .map(|s| s.file.clone());
     let mut rt = Runtime::new(scenario)?;
     let initial = conserving.then(|| rt.world().material_counts());
     let mut out = SoakOutcome {
