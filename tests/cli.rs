@@ -1329,12 +1329,21 @@ fn soak_of_a_world_that_never_saves_passes_without_a_file() {
          [[fill]]\nshape = \"box\"\nmin = [10, 10, 10]\nmax = [30, 20, 30]\nmaterial = \"sand\"\n",
     )
     .unwrap();
-    let out = loam(&["soak", scenario.to_str().unwrap(), "--frames", "60", "--json"]);
+    let out = loam(&[
+        "soak",
+        scenario.to_str().unwrap(),
+        "--frames",
+        "60",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let soak: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(soak["frames"], 60, "{soak}");
     assert!(soak["file_bytes"].is_null(), "{soak}");
-    assert!(!dir.join("w.loam").exists(), "the scenario's file is never made");
+    assert!(
+        !dir.join("w.loam").exists(),
+        "the scenario's file is never made"
+    );
 }
 
 /// One runtime soaks for the whole duration: the scenario's checks are

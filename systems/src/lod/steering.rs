@@ -160,12 +160,7 @@ fn p95(ms: &[f32]) -> f64 {
 mod tests {
     use super::*;
 
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+    use loam_runtime::random::mix64 as mix;
 
     /// Runs `frames` frames whose times `ms(frame, near)` gives: the `near`
     /// in effect at each frame.
