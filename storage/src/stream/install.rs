@@ -9,8 +9,8 @@ use super::actor::ServedPage;
 use crate::world::VoxelWorld;
 
 /// Writes each placed page's cells into its slot, with no latent heat:
-/// `placed` pairs a slot of
-/// `world` with the index of its page in `pages`; slots are distinct.
+/// `placed` pairs a slot of `world` with the index of its page in
+/// `pages`; slots are distinct.
 pub(super) fn fill_slots(world: &mut VoxelWorld, placed: &[(usize, usize)], pages: &[ServedPage]) {
     let mut placed = placed.to_vec();
     placed.sort_unstable();
