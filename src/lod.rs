@@ -7,7 +7,7 @@
 use loam_runtime::{Engine, Job, Plugin, PluginError, Stage};
 use loam_systems::lod::SimulationLod;
 
-use crate::scenario::{LodMode, Scenario};
+use crate::scenario::Scenario;
 use crate::streaming::{Observer, Position};
 
 /// Pages within `near` cells of an observer simulated every frame, farther
@@ -36,8 +36,7 @@ impl LodPlugin {
             near: scenario.run.lod_near,
             adaptive: scenario
                 .run
-                .frame_budget_ms
-                .filter(|_| scenario.run.lod == LodMode::Adaptive)
+                .adaptive_budget_ms()
                 .map(|budget| (budget, loads)),
         }
     }

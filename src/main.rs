@@ -882,8 +882,7 @@ fn replay_cmd(path: &Path, threads: Option<usize>, quiet: bool) -> Result<ExitCo
         rt.replay_commands(recording.commands.clone())?;
         // An adaptive LOD replays its choices, none included: measuring
         // again would choose anew.
-        let adaptive = rt.scenario().run.frame_budget_ms.is_some()
-            && rt.scenario().run.lod == loam::LodMode::Adaptive;
+        let adaptive = rt.scenario().run.adaptive_budget_ms().is_some();
         if adaptive || !recording.lod_choices.is_empty() {
             rt.replay_lod(recording.lod_choices.clone())?;
         }

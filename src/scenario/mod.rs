@@ -271,6 +271,15 @@ pub enum LodMode {
 /// `[run] lod_near` when the file leaves it out, cells.
 pub const DEFAULT_LOD_NEAR: f64 = 64.0;
 
+impl RunSpec {
+    /// The frame budget an adaptive LOD steers toward, ms: `None` unless
+    /// there is a budget and `lod` is [`LodMode::Adaptive`].
+    pub fn adaptive_budget_ms(&self) -> Option<f64> {
+        self.frame_budget_ms
+            .filter(|_| self.lod == LodMode::Adaptive)
+    }
+}
+
 impl Default for RunSpec {
     /// The values a scenario file gets for keys it leaves out.
     fn default() -> Self {
